@@ -1,0 +1,11 @@
+/* cmd_pull.c — PLACEHOLDER: not implemented yet; every command here fails loudly. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int ragd_cmd_pull(int argc, char **argv) {
+    (void)argc; (void)argv;
+    fprintf(stderr, "ragd pull: not implemented in this build\n");
+    return 2;
+}
+

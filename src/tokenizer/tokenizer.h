@@ -1,0 +1,88 @@
+/* tokenizer.h — the public header of ragd's tokenizer: exact Hugging Face `tokenizers` semantics.
+ *
+ * Threading contract: a ragd_tokenizer is immutable after load. Any number of threads may call
+ * encode/decode on one tokenizer at once; per-call scratch lives in the caller's ragd_tok_ids /
+ * ragd_buf / ragd_tok_stream, never in the tokenizer.
+ *
+ * Ownership: ragd_tokenizer_load_* returns a tokenizer the caller frees with ragd_tokenizer_free.
+ * Strings returned by accessors point into the tokenizer and live as long as it does.
+ */
+#ifndef RAGD_TOKENIZER_H
+#define RAGD_TOKENIZER_H
+
+#include "common/common.h"
+
+typedef struct ragd_tokenizer ragd_tokenizer;
+
+/* A growable array of token ids owned by the caller; reuse it across calls to avoid allocations.
+ * Zero-initialize; free with ragd_tok_ids_free. */
+typedef struct ragd_tok_ids {
+    int32_t *ids;
+    size_t n, cap;
+} ragd_tok_ids;
+void ragd_tok_ids_free(ragd_tok_ids *v);
+void ragd_tok_ids_push(ragd_tok_ids *v, int32_t id);
+
+/* Loads tokenizer.json at `path`; reads tokenizer_config.json from the same folder when present
+ * (chat template, bos/eos/pad names, add_bos/add_eos). An unsupported component (normalizer,
+ * pre-tokenizer, model, post-processor or decoder type) fails with RAGD_EUNSUPPORTED naming it. */
+ragd_status ragd_tokenizer_load_json(const char *path, ragd_tokenizer **out, ragd_err *err);
+
+/* Builds a tokenizer from the pieces a GGUF file carries (tokenizer.ggml.*). `pre` is the
+ * tokenizer.ggml.pre name ("qwen2", "smollm", "llama-bpe", "gpt2", ...); token_type follows llama.cpp
+ * (1 normal, 3 control, 4 user-defined, ...). Strings are copied. */
+typedef struct ragd_tokenizer_gguf_parts {
+    const char *model;          /* tokenizer.ggml.model: only "gpt2" (byte-level BPE) is supported */
+    const char *pre;            /* tokenizer.ggml.pre, may be NULL (→ gpt2 default) */
+    size_t n_tokens;
+    const char *const *tokens;  /* [n_tokens] */
+    const size_t *token_lens;   /* [n_tokens] */
+    const int32_t *token_types; /* [n_tokens] or NULL */
+    size_t n_merges;
+    const char *const *merges;  /* [n_merges] "a b" */
+    const size_t *merge_lens;   /* [n_merges] */
+    int32_t bos_id, eos_id, pad_id; /* -1 when absent */
+    bool add_bos, add_eos;
+    const char *chat_template;  /* may be NULL */
+} ragd_tokenizer_gguf_parts;
+ragd_status ragd_tokenizer_load_gguf_parts(const ragd_tokenizer_gguf_parts *parts, ragd_tokenizer **out,
+                                           ragd_err *err);
+
+void ragd_tokenizer_free(ragd_tokenizer *t);
+
+/* Encodes UTF-8 text (need not be NUL-terminated) and APPENDS the ids to *out. Invalid UTF-8 →
+ * RAGD_EINVAL naming the byte offset. add_special applies the post-processor (TemplateProcessing
+ * / BOS/EOS) as HF's `add_special_tokens=True` does. */
+ragd_status ragd_tokenizer_encode(const ragd_tokenizer *t, const char *text, size_t len, bool add_special,
+                                  ragd_tok_ids *out, ragd_err *err);
+
+/* Decodes ids and APPENDS the UTF-8 text to *out, as HF `decode` does (skip_special drops special
+ * added tokens). An id outside the vocabulary → RAGD_ERANGE naming it. Bytes that do not form valid
+ * UTF-8 are replaced by U+FFFD as HF does. */
+ragd_status ragd_tokenizer_decode(const ragd_tokenizer *t, const int32_t *ids, size_t n, bool skip_special,
+                                  ragd_buf *out, ragd_err *err);
+
+/* Streaming decode for generation: feed ids one at a time; each call appends only the text that is
+ * final (a partial UTF-8 sequence is held back until completed). Zero-initialize; free with
+ * ragd_tok_stream_free. ragd_tok_stream_flush emits whatever is held (as U+FFFD if incomplete). */
+typedef struct ragd_tok_stream {
+    uint8_t pending[8];
+    size_t n_pending;
+} ragd_tok_stream;
+ragd_status ragd_tok_stream_push(const ragd_tokenizer *t, ragd_tok_stream *s, int32_t id, bool skip_special,
+                                 ragd_buf *out, ragd_err *err);
+void ragd_tok_stream_flush(const ragd_tokenizer *t, ragd_tok_stream *s, ragd_buf *out);
+
+/* Vocabulary. */
+size_t ragd_tokenizer_vocab_size(const ragd_tokenizer *t);          /* max id + 1, added tokens included */
+int32_t ragd_tokenizer_token_to_id(const ragd_tokenizer *t, const char *token); /* -1 if absent */
+const char *ragd_tokenizer_id_to_token(const ragd_tokenizer *t, int32_t id);   /* NULL if absent */
+bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id);
+
+/* tokenizer_config.json / GGUF facts; NULL / -1 when absent. */
+const char *ragd_tokenizer_chat_template(const ragd_tokenizer *t);
+int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t);
+int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t);
+int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t);
+
+#endif

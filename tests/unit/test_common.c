@@ -1,0 +1,59 @@
+/* test_common.c — the common module: errors, buffers, JSON writers, UTF-8, half precision. */
+#include <stdlib.h>
+
+#include "common/common.h"
+#include "test.h"
+
+int main(void) {
+    ragd_err err = {0};
+    CHECK_EQ_INT(ragd_err_set(&err, RAGD_EINVAL, "line %d: bad", 3), RAGD_EINVAL);
+    CHECK_STR(ragd_err_msg(&err), "line 3: bad");
+    ragd_err_prefix(&err, "file %s", "x.json");
+    CHECK_STR(ragd_err_msg(&err), "file x.json: line 3: bad");
+    CHECK_EQ_INT(err.code, RAGD_EINVAL);
+    ragd_err_free(&err);
+    CHECK(err.msg == NULL);
+
+    ragd_buf b = {0};
+    ragd_buf_json_str(&b, "a\"b\\c\n\x01\xc3\xa9", 9);
+    CHECK_STR(b.data, "\"a\\\"b\\\\c\\n\\u0001\xc3\xa9\"");
+    ragd_buf_reset(&b);
+    ragd_buf_json_f32(&b, 0.1f);
+    CHECK_STR(b.data, "0.1");
+    ragd_buf_reset(&b);
+    ragd_buf_json_f32(&b, 0.76455682516f);
+    CHECK(strtof(b.data, NULL) == 0.76455682516f);
+    ragd_buf_reset(&b);
+    ragd_buf_json_f32(&b, -1.17549435e-38f);
+    CHECK(strtof(b.data, NULL) == -1.17549435e-38f);
+    ragd_buf_reset(&b);
+    ragd_buf_printf(&b, "%d-%s", 42, "x");
+    CHECK_STR(b.data, "42-x");
+    ragd_buf_free(&b);
+
+    size_t bad = 0;
+    CHECK(ragd_utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11, NULL));
+    CHECK(!ragd_utf8_valid("ab\xc3", 3, &bad));
+    CHECK_EQ_INT(bad, 2);
+    CHECK(!ragd_utf8_valid("\xed\xa0\x80", 3, NULL));     /* surrogate */
+    CHECK(!ragd_utf8_valid("\xc0\xaf", 2, NULL));         /* overlong */
+    CHECK(!ragd_utf8_valid("\xf4\x90\x80\x80", 4, NULL)); /* > U+10FFFF */
+
+    CHECK(ragd_bf16_to_f32(0x3f80) == 1.0f);
+    CHECK_EQ_INT(ragd_f32_to_bf16(1.0f), 0x3f80);
+    CHECK_EQ_INT(ragd_f32_to_bf16(1.00390625f), 0x3f80);   /* tie → even */
+    CHECK_EQ_INT(ragd_f32_to_bf16(1.01171875f), 0x3f82);   /* tie → even (up) */
+    CHECK(ragd_f16_to_f32(0x3c00) == 1.0f);
+    CHECK(ragd_f16_to_f32(0xc000) == -2.0f);
+    CHECK(ragd_f16_to_f32(0x0001) == 5.9604645e-08f);
+    CHECK_EQ_INT(ragd_f32_to_f16(65504.0f), 0x7bff);
+    CHECK_EQ_INT(ragd_f32_to_f16(1e6f), 0x7c00);
+    CHECK_EQ_INT(ragd_f32_to_f16(5.9604645e-08f), 0x0001);
+    for (uint32_t h = 0; h < 0x7c00; h++) /* every finite positive half round-trips */
+        if (ragd_f32_to_f16(ragd_f16_to_f32((uint16_t)h)) != h) { CHECK(0 && "f16 roundtrip"); break; }
+
+    size_t a;
+    CHECK(!ragd_mul_ok(SIZE_MAX / 2, 3, &a));
+    CHECK(ragd_add_ok(1, 2, &a) && a == 3);
+    TEST_DONE();
+}
