@@ -8,7 +8,7 @@ int ragd_cmd_detokenize(int argc, char **argv); /* cmd_tokenize.c */
 int ragd_cmd_embed(int argc, char **argv);      /* cmd_engine.c */
 int ragd_cmd_rerank(int argc, char **argv);     /* cmd_engine.c */
 int ragd_cmd_generate(int argc, char **argv);   /* cmd_engine.c */
-int ragd_cmd_inspect(int argc, char **argv);    /* cmd_engine.c */
+int ragd_cmd_inspect(int argc, char **argv);    /* cmd_inspect.c */
 int ragd_cmd_serve(int argc, char **argv);      /* cmd_serve.c */
 int ragd_cmd_pull(int argc, char **argv);       /* cmd_pull.c */
 

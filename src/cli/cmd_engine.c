@@ -20,10 +20,3 @@ int ragd_cmd_generate(int argc, char **argv) {
     fprintf(stderr, "ragd generate: not implemented in this build\n");
     return 2;
 }
-
-int ragd_cmd_inspect(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ragd inspect: not implemented in this build\n");
-    return 2;
-}
-
