@@ -151,6 +151,13 @@ static ragd_status parse_rope(json_t *root, const char *fname, ragd_model_config
     if (json_object_get(rp, "rope_theta") &&
         (st = get_num(rp, fname, "rope_theta", 10000.0, 0.0, 1e12, &c->rope_theta, err)) != RAGD_OK)
         return st;
+    const char *k;
+    json_t *kv;
+    json_object_foreach(rp, k, kv) {
+        if (json_is_object(kv))
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: per-layer-type rope parameters ('%s') are not supported",
+                                fname, k);
+    }
     json_t *pr = json_object_get(rp, "partial_rotary_factor");
     if (!pr) pr = json_object_get(root, "partial_rotary_factor");
     if (pr && !json_is_null(pr) && !(json_is_number(pr) && json_number_value(pr) == 1.0))
@@ -222,6 +229,18 @@ static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config
     if (mlp_bias) return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: mlp_bias=true is not supported", fname);
     if (sliding)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: use_sliding_window=true is not supported", fname);
+    json_t *lt = json_object_get(root, "layer_types");
+    if (lt && !json_is_null(lt)) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(lt)) return ragd_err_set(err, RAGD_EFORMAT, "%s: \"layer_types\" must be a list", fname);
+        json_array_foreach(lt, i, x) {
+            if (!json_is_string(x) || strcmp(json_string_value(x), "full_attention"))
+                return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                    "%s: layer_types[%zu] is not \"full_attention\" (only full attention is supported)",
+                                    fname, i);
+        }
+    }
     json_t *act = json_object_get(root, "hidden_act");
     if (act && !json_is_null(act) && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", fname,

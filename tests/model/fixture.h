@@ -93,6 +93,31 @@ static void fx_write_text(const char *dir, const char *name, const char *text) {
     free(p);
 }
 
+/* Copies tests/model/data/tiny_tokenizer/{tokenizer.json, tokenizer_config.json} (283 ids, eos
+ * <|im_end|> = 282; made by tools/gen_model_test_data.py) into dir. */
+static void fx_copy_tokenizer(const char *dir) {
+    const char *src = getenv("RAGD_SRC");
+    if (!src) {
+        fprintf(stderr, "RAGD_SRC is not set\n");
+        exit(1);
+    }
+    const char *names[] = {"tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 2; i++) {
+        ragd_buf from = {0};
+        ragd_buf_printf(&from, "%s/tests/model/data/tiny_tokenizer/%s", src, names[i]);
+        char *text;
+        size_t len;
+        ragd_err err = {0};
+        if (ragd_file_read(from.data, &text, &len, &err) != RAGD_OK) {
+            fprintf(stderr, "%s\n", ragd_err_msg(&err));
+            exit(1);
+        }
+        fx_write_text(dir, names[i], text);
+        free(text);
+        ragd_buf_free(&from);
+    }
+}
+
 /* ---- model spec ---- */
 typedef struct fx_spec {
     const char *arch;     /* architectures[0] (NULL → omit the field) */
@@ -195,7 +220,7 @@ static void fx_write_model(const char *dir, const fx_spec *s) {
                     s->tie ? "true" : "false", s->extra ? s->extra : "");
     fx_write_text(dir, "config.json", c.data);
     ragd_buf_free(&c);
-    fx_write_text(dir, "tokenizer.json", "{}");
+    fx_copy_tokenizer(dir);
     fx_st w0 = {0}, w1 = {0};
     if (s->n_shards == 2) {
         ragd_buf idx = {0};

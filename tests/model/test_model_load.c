@@ -5,6 +5,8 @@
 
 #include "fixture.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "hf_cases.h"
 #include "test.h"
 
 static char *g_root;
@@ -61,7 +63,7 @@ static void check_values(const ragd_tensor *t, const char *file_name) {
 
 static fx_spec qwen3_spec(void) {
     /* head_dim 32 ≠ hidden/heads (64/4 = 16); GQA 4 q heads over 2 kv heads */
-    fx_spec s = {.arch = "Qwen3ForCausalLM", .E = 64, .F = 96, .L = 2, .H = 4, .KV = 2, .hd = 32, .V = 128,
+    fx_spec s = {.arch = "Qwen3ForCausalLM", .E = 64, .F = 96, .L = 2, .H = 4, .KV = 2, .hd = 32, .V = 320,
                  .tie = true, .prefix = true, .lm_head = false, .qk_norm = true, .dtype = "BF16"};
     return s;
 }
@@ -92,7 +94,7 @@ static void test_qwen3(void) {
         CHECK_STR(m->name, "Qwen3-Tiny");
         CHECK_EQ_INT(c->arch, RAGD_ARCH_QWEN3);
         CHECK_STR(ragd_arch_name(c->arch), "qwen3");
-        CHECK_EQ_INT(c->n_vocab, 128);
+        CHECK_EQ_INT(c->n_vocab, 320);
         CHECK_EQ_INT(c->n_embd, 64);
         CHECK_EQ_INT(c->n_ff, 96);
         CHECK_EQ_INT(c->n_layer, 2);
@@ -105,9 +107,13 @@ static void test_qwen3(void) {
         CHECK_EQ_INT(c->max_pos, 4096);
         CHECK(c->tie_embed && c->qk_norm && !c->qkv_bias);
         CHECK_EQ_INT(c->bos_id, 1);
-        CHECK_EQ_INT(c->n_eos, 2);
+        /* union of config (5), generation_config (5, 7) and the tokenizer's eos (<|im_end|> = 282 with the
+         * real tokenizer; the weak test stub reports none) */
+        int32_t tok_eos = ragd_tokenizer_eos_id(m->tok);
+        CHECK_EQ_INT(c->n_eos, tok_eos >= 0 ? 3 : 2);
         CHECK_EQ_INT(c->eos_ids[0], 5);
         CHECK_EQ_INT(c->eos_ids[1], 7);
+        if (tok_eos >= 0) CHECK_EQ_INT(c->eos_ids[2], 282);
         CHECK(m->gen.do_sample == 1);
         CHECK_NEAR(m->gen.temperature, 0.6, 1e-7);
         CHECK_NEAR(m->gen.top_p, 0.95, 1e-7);
@@ -122,9 +128,9 @@ static void test_qwen3(void) {
         CHECK_STR(m->tok_embd.file, "model.safetensors");
         CHECK_EQ_INT(m->tok_embd.dtype, RAGD_DT_BF16);
         CHECK_EQ_INT(m->tok_embd.n_dims, 2);
-        CHECK_EQ_INT(m->tok_embd.shape[0], 128);
+        CHECK_EQ_INT(m->tok_embd.shape[0], 320);
         CHECK_EQ_INT(m->tok_embd.shape[1], 64);
-        CHECK_EQ_INT(m->tok_embd.nbytes, 128 * 64 * 2);
+        CHECK_EQ_INT(m->tok_embd.nbytes, 320 * 64 * 2);
         CHECK(m->lm_head.data == m->tok_embd.data); /* tied */
         const ragd_layer_weights *l = &m->layers[1];
         CHECK_STR(l->wq.name, "model.layers.1.self_attn.q_proj.weight");
@@ -141,9 +147,9 @@ static void test_qwen3(void) {
         check_values(&l->wk, "model.layers.1.self_attn.k_proj.weight");
         check_values(&m->out_norm, "model.norm.weight");
         check_values(&m->tok_embd, "model.embed_tokens.weight");
-        /* counts: embed 128·64 + norm 64 + 2 layers × (2·64 + 128·64 + 2·64·64 + 64·128 + 2·32 + 3·96·64) */
+        /* counts: embed 320·64 + norm 64 + 2 layers × (2·64 + 128·64 + 2·64·64 + 64·128 + 2·32 + 3·96·64) */
         size_t per_layer = 2 * 64 + 128 * 64 + 2 * 64 * 64 + 64 * 128 + 2 * 32 + 3 * 96 * 64;
-        size_t params = 128 * 64 + 64 + 2 * per_layer;
+        size_t params = 320 * 64 + 64 + 2 * per_layer;
         CHECK_EQ_INT(ragd_model_param_count(m), params);
         CHECK_EQ_INT(ragd_model_weight_bytes(m), 2 * params);
     }
@@ -154,7 +160,7 @@ static void test_qwen3(void) {
 
 static void test_llama(void) {
     char *dir = subdir("llama");
-    fx_spec s = {.arch = "LlamaForCausalLM", .E = 48, .F = 64, .L = 1, .H = 6, .KV = 2, .hd = 0, .V = 96,
+    fx_spec s = {.arch = "LlamaForCausalLM", .E = 48, .F = 64, .L = 1, .H = 6, .KV = 2, .hd = 0, .V = 288,
                  .tie = false, .prefix = true, .lm_head = true, .dtype = "F32",
                  .extra = ",\"rope_scaling\":{\"factor\":32.0,\"high_freq_factor\":4.0,\"low_freq_factor\":1.0,"
                           "\"original_max_position_embeddings\":8192,\"rope_type\":\"llama3\"},\"mlp_bias\":false,"
@@ -172,7 +178,7 @@ static void test_llama(void) {
         CHECK_EQ_INT(c->rope_orig_max_pos, 8192);
         CHECK(!c->tie_embed && !c->qk_norm && !c->qkv_bias);
         /* later eos_token_id wins in JSON parsing: the list */
-        CHECK_EQ_INT(c->n_eos, 3);
+        CHECK_EQ_INT(c->n_eos, ragd_tokenizer_eos_id(m->tok) >= 0 ? 4 : 3);
         CHECK_EQ_INT(c->eos_ids[2], 128009);
         CHECK(m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data);
         CHECK_STR(m->lm_head.name, "lm_head.weight");
@@ -188,7 +194,7 @@ static void test_llama(void) {
 
 static void test_qwen2(void) {
     char *dir = subdir("qwen2");
-    fx_spec s = {.arch = "Qwen2ForCausalLM", .E = 32, .F = 48, .L = 2, .H = 4, .KV = 1, .V = 64, .tie = true,
+    fx_spec s = {.arch = "Qwen2ForCausalLM", .E = 32, .F = 48, .L = 2, .H = 4, .KV = 1, .V = 288, .tie = true,
                  .prefix = true, .qkv_bias = true, .dtype = "F16"};
     fx_write_model(dir, &s);
     ragd_model *m = load_ok(dir);
@@ -225,7 +231,7 @@ static void test_embedding_checkpoint(void) {
     fx_write_model(dir, &s2);
     /* rewrite config.json without head_dim to check the Qwen3 default */
     fx_write_text(dir, "config.json",
-                  "{\"model_type\":\"qwen3\",\"vocab_size\":128,\"hidden_size\":64,\"intermediate_size\":96,"
+                  "{\"model_type\":\"qwen3\",\"vocab_size\":320,\"hidden_size\":64,\"intermediate_size\":96,"
                   "\"num_hidden_layers\":2,\"num_attention_heads\":2,\"num_key_value_heads\":1,"
                   "\"tie_word_embeddings\":false,\"eos_token_id\":151643}");
     ragd_model *m = load_ok(dir);
@@ -328,17 +334,17 @@ static void test_failures(void) {
     s.lm_head = true;
     s.bad_name = "lm_head.weight";
     s.bad_nd = 2;
-    s.bad_shape[0] = 127;
+    s.bad_shape[0] = 319;
     s.bad_shape[1] = 64;
     expect_fail("bad_lm_head", &s, RAGD_EFORMAT,
-                (const char *[]){"tensor 'lm_head.weight': expected shape [128, 64], found [127, 64]", NULL});
+                (const char *[]){"tensor 'lm_head.weight': expected shape [320, 64], found [319, 64]", NULL});
     s = qwen3_spec();
     s.bad_name = "model.embed_tokens.weight";
     s.bad_nd = 2;
-    s.bad_shape[0] = 100;
+    s.bad_shape[0] = 300;
     s.bad_shape[1] = 64;
     expect_fail("vocab_mismatch", &s, RAGD_EFORMAT,
-                (const char *[]){"tensor 'model.embed_tokens.weight': expected shape [128, 64], found [100, 64]", NULL});
+                (const char *[]){"tensor 'model.embed_tokens.weight': expected shape [320, 64], found [300, 64]", NULL});
     s = qwen3_spec();
     s.arch = "Qwen2ForCausalLM"; /* a Qwen3 checkpoint labelled Qwen2: biases missing */
     expect_fail("qwen2_no_bias", &s, RAGD_EFORMAT,
@@ -423,6 +429,90 @@ static void test_corrupt_files(void) {
     free(dir);
 }
 
+/* Finds the view whose file name is `name` (NULL if none). */
+static const ragd_tensor *find_view(const ragd_model *m, const char *name) {
+    const ragd_tensor *g[] = {&m->tok_embd, &m->out_norm, &m->lm_head};
+    for (int i = 0; i < 3; i++)
+        if (g[i]->name && !strcmp(g[i]->name, name)) return g[i];
+    for (int i = 0; i < m->cfg.n_layer; i++) {
+        const ragd_layer_weights *l = &m->layers[i];
+        const ragd_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo,
+                                   &l->q_norm, &l->k_norm, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
+            if (ts[k]->name && !strcmp(ts[k]->name, name)) return ts[k];
+    }
+    return NULL;
+}
+
+/* Checkpoints written by transformers 5.23 save_pretrained (tools/gen_model_test_data.py): the config in
+ * transformers' own spelling and every tensor's values against numbers torch computed. */
+static void test_transformers_written(void) {
+    const char *src = getenv("RAGD_SRC");
+    CHECK(src != NULL);
+    if (!src) return;
+    ragd_buf d = {0};
+    ragd_buf_printf(&d, "%s/tests/model/data/hf_qwen3", src);
+    ragd_model *q = load_ok(d.data);
+    ragd_buf_reset(&d);
+    ragd_buf_printf(&d, "%s/tests/model/data/hf_llama", src);
+    ragd_model *l = load_ok(d.data);
+    ragd_buf_free(&d);
+    if (!q || !l) {
+        ragd_model_free(q);
+        ragd_model_free(l);
+        return;
+    }
+    CHECK_EQ_INT(q->cfg.arch, RAGD_ARCH_QWEN3);
+    CHECK_EQ_INT(q->cfg.head_dim, 16); /* explicit, ≠ 16/2 */
+    CHECK_EQ_INT(q->cfg.n_head_kv, 1);
+    CHECK(q->cfg.tie_embed && q->lm_head.data == q->tok_embd.data);
+    CHECK_NEAR(q->cfg.rope_theta, 10000, 0); /* rope_parameters.rope_theta */
+    CHECK_EQ_INT(q->cfg.bos_id, -1);
+    CHECK_EQ_INT(q->cfg.eos_ids[0], 282);
+    CHECK_EQ_INT(q->cfg.n_eos, 1);
+    CHECK_EQ_INT(q->gen.do_sample, -1);
+    CHECK_EQ_INT(l->cfg.arch, RAGD_ARCH_LLAMA);
+    CHECK_EQ_INT(l->cfg.head_dim, 4);
+    CHECK_EQ_INT(l->cfg.rope_type, 1);
+    CHECK_NEAR(l->cfg.rope_theta, 500000, 0);
+    CHECK_NEAR(l->cfg.rope_factor, 8, 0);
+    CHECK_EQ_INT(l->cfg.rope_orig_max_pos, 1024);
+    CHECK(!l->cfg.tie_embed && l->lm_head.data && l->lm_head.data != l->tok_embd.data);
+    CHECK_EQ_INT(l->cfg.bos_id, 1);
+    CHECK_EQ_INT(l->cfg.n_eos, 2); /* config 2, generation_config [2, 282], tokenizer 282 */
+    CHECK_EQ_INT(l->cfg.eos_ids[0], 2);
+    CHECK_EQ_INT(l->cfg.eos_ids[1], 282);
+    CHECK_EQ_INT(l->gen.do_sample, 1);
+    CHECK_NEAR(l->gen.temperature, 0.7, 1e-7);
+    CHECK_NEAR(l->gen.top_p, 0.9, 1e-7);
+    size_t n_q = 0, n_l = 0;
+    for (size_t i = 0; i < sizeof k_hf_cases / sizeof k_hf_cases[0]; i++) {
+        const hf_case *c = &k_hf_cases[i];
+        const ragd_model *m = !strcmp(c->dir, "hf_qwen3") ? q : l;
+        *(m == q ? &n_q : &n_l) += 1;
+        const ragd_tensor *t = find_view(m, c->name);
+        if (!t) fprintf(stderr, "  %s: no view for '%s'\n", c->dir, c->name);
+        CHECK(t != NULL);
+        if (!t) continue;
+        CHECK_EQ_INT(ragd_tensor_numel(t), c->numel);
+        CHECK_EQ_INT(t->dtype, RAGD_DT_BF16);
+        float *v = malloc((size_t)c->numel * sizeof *v);
+        ragd_tensor_to_f32(t, 0, (size_t)c->numel, v);
+        double sum = 0;
+        for (long k = 0; k < c->numel; k++) sum += v[k];
+        CHECK_NEAR(sum, c->sum, 1e-9 * (1 + fabs(c->sum)));
+        CHECK(v[0] == c->first);
+        free(v);
+    }
+    /* every tensor of the files is a view: 3 + 11 per layer (Qwen3, tied: no lm_head), 3 + 9 (Llama) */
+    CHECK_EQ_INT(n_q, 2 + 11);
+    CHECK_EQ_INT(n_l, 3 + 9);
+    CHECK_EQ_INT(ragd_model_param_count(q), 288 * 16 + 16 + (2 * 16 + 32 * 16 + 2 * 16 * 16 + 16 * 32 + 2 * 16 +
+                                                              3 * 32 * 16));
+    ragd_model_free(q);
+    ragd_model_free(l);
+}
+
 int main(void) {
     g_root = fx_tmpdir();
     if (!g_root) {
@@ -436,6 +526,7 @@ int main(void) {
     test_sharded();
     test_failures();
     test_corrupt_files();
+    test_transformers_written();
     ragd_model_free(NULL);
     fx_rmdir(g_root);
     free(g_root);

@@ -1,6 +1,6 @@
 /* tok_stub.c — WEAK stand-ins for the tokenizer functions the model loader calls, so tests/model links
  * before the tokenizer module lands in main. The real (strong) definitions win when present. The stub
- * "tokenizer" only answers vocab size 16, eos -1 and bos -1; it checks that tokenizer.json exists. */
+ * "tokenizer" only answers vocab size 283 (the tiny test tokenizer's), eos -1 and bos -1; it checks that tokenizer.json exists. */
 #include <stdlib.h>
 
 #include "tokenizer/tokenizer.h"
@@ -16,6 +16,6 @@ __attribute__((weak)) ragd_status ragd_tokenizer_load_json(const char *path, rag
     return RAGD_OK;
 }
 __attribute__((weak)) void ragd_tokenizer_free(ragd_tokenizer *t) { free(t); }
-__attribute__((weak)) size_t ragd_tokenizer_vocab_size(const ragd_tokenizer *t) { return 16; }
+__attribute__((weak)) size_t ragd_tokenizer_vocab_size(const ragd_tokenizer *t) { return 283; }
 __attribute__((weak)) int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t) { return -1; }
 __attribute__((weak)) int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t) { return -1; }
