@@ -129,31 +129,36 @@ ragd_status ragd_model_load(const char *path, ragd_model **out, ragd_err *err) {
 /* ---------------------------------------------------------------------------------------------- */
 /* counts */
 
-/* Calls f on every distinct present tensor (lm_head skipped when it shares tok_embd's data). */
-static void for_each_tensor(const ragd_model *m, void (*f)(const ragd_tensor *, size_t *), size_t *acc) {
-    if (m->tok_embd.data) f(&m->tok_embd, acc);
-    if (m->out_norm.data) f(&m->out_norm, acc);
-    if (m->lm_head.data && m->lm_head.data != m->tok_embd.data) f(&m->lm_head, acc);
+size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap) {
+    size_t n = 0;
+#define ADD(t)                                     \
+    do {                                           \
+        if ((t)->data) {                           \
+            if (n < cap) out[n] = (t);             \
+            n++;                                   \
+        }                                          \
+    } while (0)
+    ADD(&m->tok_embd);
+    ADD(&m->out_norm);
+    if (m->lm_head.data != m->tok_embd.data) ADD(&m->lm_head);
     for (int i = 0; m->layers && i < m->cfg.n_layer; i++) {
         const ragd_layer_weights *l = &m->layers[i];
         const ragd_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo,
                                    &l->q_norm, &l->k_norm, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
-        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++)
-            if (ts[k]->data) f(ts[k], acc);
+        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) ADD(ts[k]);
     }
-}
-
-static void add_numel(const ragd_tensor *t, size_t *acc) { *acc += ragd_tensor_numel(t); }
-static void add_bytes(const ragd_tensor *t, size_t *acc) { *acc += t->nbytes; }
-
-size_t ragd_model_param_count(const ragd_model *m) {
-    size_t n = 0;
-    for_each_tensor(m, add_numel, &n);
+#undef ADD
     return n;
 }
 
-size_t ragd_model_weight_bytes(const ragd_model *m) {
-    size_t n = 0;
-    for_each_tensor(m, add_bytes, &n);
-    return n;
+static size_t sum_tensors(const ragd_model *m, bool bytes) {
+    size_t n = ragd_model_tensor_list(m, NULL, 0), total = 0;
+    const ragd_tensor **ts = ragd_xmalloc((n ? n : 1) * sizeof *ts);
+    ragd_model_tensor_list(m, ts, n);
+    for (size_t i = 0; i < n; i++) total += bytes ? ts[i]->nbytes : ragd_tensor_numel(ts[i]);
+    free(ts);
+    return total;
 }
+
+size_t ragd_model_param_count(const ragd_model *m) { return sum_tensors(m, false); }
+size_t ragd_model_weight_bytes(const ragd_model *m) { return sum_tensors(m, true); }

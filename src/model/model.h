@@ -120,6 +120,10 @@ void ragd_model_free(ragd_model *m);
 /* Counts, for `ragd inspect` and the memory plan. */
 size_t ragd_model_param_count(const ragd_model *m);
 size_t ragd_model_weight_bytes(const ragd_model *m); /* as stored */
+/* Every distinct present tensor view in a fixed order (tok_embd, out_norm, lm_head unless it is tied or
+ * absent, then each layer's views in struct order, absent ones skipped). Writes at most cap pointers into
+ * out (which may be NULL when cap is 0) and returns the total count. */
+size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap);
 
 /* Converts n elements of a tensor (any dtype, quantized included) starting at element `start` (in
  * row-major order of the PyTorch shape) to f32. start and n must be multiples of 32 for quantized types

@@ -29,6 +29,7 @@ static void expect_fail(const char *name, const fx_spec *s, ragd_status code, co
     CHECK(m == NULL);
     if (st != code) fprintf(stderr, "  %s: status %s, message: %s\n", name, ragd_status_name(st), ragd_err_msg(&err));
     CHECK_EQ_INT(st, code);
+    if (getenv("RAGD_TEST_VERBOSE")) fprintf(stderr, "[%s] %s\n", name, ragd_err_msg(&err));
     for (; *needles; needles++) CHECK(has(err.msg, *needles));
     ragd_err_free(&err);
     free(dir);
@@ -152,6 +153,11 @@ static void test_qwen3(void) {
         size_t params = 320 * 64 + 64 + 2 * per_layer;
         CHECK_EQ_INT(ragd_model_param_count(m), params);
         CHECK_EQ_INT(ragd_model_weight_bytes(m), 2 * params);
+        /* tied: lm_head not listed; 2 global + 2 layers × 11 */
+        CHECK_EQ_INT(ragd_model_tensor_list(m, NULL, 0), 2 + 2 * 11);
+        const ragd_tensor *list[3];
+        CHECK_EQ_INT(ragd_model_tensor_list(m, list, 3), 24);
+        CHECK(list[0] == &m->tok_embd && list[1] == &m->out_norm && list[2] == &m->layers[0].attn_norm);
     }
     ragd_model_free(m);
     free(pool);
@@ -371,6 +377,7 @@ static void expect_dir_fail(const char *dir, ragd_status code, const char *const
     if (st != code) fprintf(stderr, "  %s: status %s, message: %s\n", dir, ragd_status_name(st), ragd_err_msg(&err));
     CHECK_EQ_INT(st, code);
     CHECK(m == NULL);
+    if (getenv("RAGD_TEST_VERBOSE")) fprintf(stderr, "[%s] %s\n", dir, ragd_err_msg(&err));
     for (; *needles; needles++) CHECK(has(err.msg, *needles));
     ragd_err_free(&err);
 }
@@ -513,6 +520,87 @@ static void test_transformers_written(void) {
     ragd_model_free(l);
 }
 
+/* Extras and index problems. */
+static void test_extras_failures(void) {
+    char *dir = write_valid("dense_module");
+    fx_write_text(dir, "modules.json",
+                  "[{\"idx\":0,\"name\":\"0\",\"path\":\"\",\"type\":\"sentence_transformers.models.Transformer\"},"
+                  "{\"idx\":1,\"name\":\"1\",\"path\":\"2_Dense\",\"type\":\"sentence_transformers.models.Dense\"}]");
+    expect_dir_fail(dir, RAGD_EUNSUPPORTED,
+                    (const char *[]){"modules.json: sentence-transformers module 'sentence_transformers.models.Dense' "
+                                     "is not supported",
+                                     NULL});
+    free(dir);
+
+    dir = write_valid("pool_missing");
+    fx_write_text(dir, "modules.json",
+                  "[{\"idx\":1,\"name\":\"1\",\"path\":\"1_Pooling\",\"type\":\"sentence_transformers.models.Pooling\"}]");
+    expect_dir_fail(dir, RAGD_ENOTFOUND, (const char *[]){"1_Pooling/config.json is missing", NULL});
+    char *pool = ragd_path_join(dir, "1_Pooling");
+    mkdir(pool, 0755);
+    fx_write_text(pool, "config.json", "{\"pooling_mode_max_tokens\":true}");
+    expect_dir_fail(dir, RAGD_EUNSUPPORTED, (const char *[]){"1_Pooling/config.json: pooling_mode_max_tokens is not supported", NULL});
+    fx_write_text(pool, "config.json", "{\"pooling_mode_mean_tokens\":true}");
+    ragd_model *m = load_ok(dir);
+    CHECK(m && m->has_st_pooling && m->pooling == RAGD_POOL_MEAN && !m->st_normalize);
+    ragd_model_free(m);
+    fx_write_text(pool, "config.json", "{\"pooling_mode_cls_token\":true}");
+    m = load_ok(dir);
+    CHECK(m && m->pooling == RAGD_POOL_CLS);
+    ragd_model_free(m);
+    fx_write_text(dir, "modules.json",
+                  "[{\"idx\":1,\"name\":\"1\",\"path\":\"../x\",\"type\":\"sentence_transformers.models.Pooling\"}]");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"module path '../x' leaves the model folder", NULL});
+    free(pool);
+    free(dir);
+
+    dir = write_valid("bad_genconfig");
+    fx_write_text(dir, "generation_config.json", "{\"eos_token_id\":\"x\"}");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"generation_config.json: \"eos_token_id\" must be", NULL});
+    fx_write_text(dir, "generation_config.json", "{\"temperature\":0.5,");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"generation_config.json: not valid JSON", NULL});
+    fx_write_text(dir, "generation_config.json", "{\"eos_token_id\":[1,2,3,4,5,6,7,8,9]}");
+    expect_dir_fail(dir, RAGD_EUNSUPPORTED, (const char *[]){"more than 8 distinct eos token ids", NULL});
+    fx_write_text(dir, "generation_config.json", "{}");
+    char *tj = ragd_path_join(dir, "tokenizer.json");
+    unlink(tj);
+    expect_dir_fail(dir, RAGD_ENOTFOUND, (const char *[]){"no tokenizer.json", NULL});
+    free(tj);
+    char *cj = ragd_path_join(dir, "config.json");
+    unlink(cj);
+    expect_dir_fail(dir, RAGD_ENOTFOUND, (const char *[]){"no config.json", NULL});
+    fx_write_text(dir, "config.json", "{\"architectures\": [\"Qwen3ForCausalLM\"], ");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"config.json: not valid JSON", NULL});
+    free(cj);
+    free(dir);
+
+    /* the index maps a tensor to a shard that does not hold it */
+    dir = subdir("bad_index");
+    fx_spec s = qwen3_spec();
+    s.n_shards = 2;
+    fx_write_model(dir, &s);
+    fx_write_text(dir, "model.safetensors.index.json",
+                  "{\"weight_map\":{\"model.embed_tokens.weight\":\"model-00002-of-00002.safetensors\"}}");
+    expect_dir_fail(dir, RAGD_EFORMAT,
+                    (const char *[]){"model.safetensors.index.json: tensor 'model.embed_tokens.weight' is mapped to "
+                                     "'model-00002-of-00002.safetensors', which does not contain it",
+                                     NULL});
+    fx_write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{\"a\":\"../model.safetensors\"}}");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"is not a plain file name", NULL});
+    free(dir);
+
+    /* a .gguf path goes to the GGUF loader (the weak stub until the GGUF module lands) */
+    fx_write_text(g_root, "tiny.gguf", "GGUF");
+    dir = subdir("tiny.gguf");
+    ragd_model *g = (ragd_model *)1;
+    ragd_err err = {0};
+    CHECK(ragd_model_load(dir, &g, &err) != RAGD_OK);
+    CHECK(g == NULL);
+    CHECK(err.msg && !strstr(err.msg, "not a model directory"));
+    ragd_err_free(&err);
+    free(dir);
+}
+
 int main(void) {
     g_root = fx_tmpdir();
     if (!g_root) {
@@ -527,6 +615,7 @@ int main(void) {
     test_failures();
     test_corrupt_files();
     test_transformers_written();
+    test_extras_failures();
     ragd_model_free(NULL);
     fx_rmdir(g_root);
     free(g_root);

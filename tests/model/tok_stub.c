@@ -1,5 +1,6 @@
-/* tok_stub.c — WEAK stand-ins for the tokenizer functions the model loader calls, so tests/model links
- * before the tokenizer module lands in main. The real (strong) definitions win when present. The stub
+/* tok_stub.c — stand-ins for the tokenizer functions the model loader calls, so tests/model links before
+ * the tokenizer module lands in main. tests/model/CMakeLists.txt leaves this file out as soon as
+ * src/tokenizer/ has sources (never mix it with the real tokenizer). The stub
  * "tokenizer" only answers vocab size 283 (the tiny test tokenizer's), eos -1 and bos -1; it checks that tokenizer.json exists. */
 #include <stdlib.h>
 
