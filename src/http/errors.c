@@ -61,7 +61,7 @@ void http_error_status(http_req *r, ragd_status st, const char *param, const cha
     case RAGD_EDEVICE: status = 500; code = "device_error"; break;
     default: status = 500; code = "internal_error"; break;
     }
-    if (status >= 500 && st != RAGD_ECANCELLED)
+    if (st == RAGD_EINTERNAL || st == RAGD_EDEVICE || st == RAGD_ENOMEM || st == RAGD_EIO)
         RAGD_ERROR("[%s] %s failed: %s: %s", r->id, ragd_endpoint_name(r->ep), ragd_status_name(st), msg);
     put_error(r, status, param, code, msg);
 }
