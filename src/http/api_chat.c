@@ -408,17 +408,17 @@ static http_outcome gen_common(http_req *r, bool chat) {
         return HTTP_REPLY;
     }
     if (!r->toks.n)
-        return http_error(r, 400, chat ? "messages" : "prompt", "empty_input", "the prompt has no tokens"), HTTP_REPLY;
+        return http_error(r, 400, chat ? "messages" : "prompt", "empty_input", "the prompt (%s) has no tokens", chat ? "messages" : "prompt"), HTTP_REPLY;
     int np = (int)r->toks.n;
     if (np >= limit)
         return http_error(r, 400, chat ? "messages" : "prompt", "context_length_exceeded",
-                          "the prompt has %d tokens; this model's context is %d tokens", np, limit),
+                          "the prompt (%s) has %d tokens; this model's context is %d tokens", chat ? "messages" : "prompt", np, limit),
                HTTP_REPLY;
     int64_t want = has_mct ? mct : has_mt ? max_tokens : 0;
     if (want && np + want > limit)
         return http_error(r, 400, has_mct ? "max_completion_tokens" : "max_tokens", "context_length_exceeded",
-                          "the prompt has %d tokens and %lld more were requested; this model's context is %d tokens", np,
-                          (long long)want, limit),
+                          "%s = %lld plus the prompt's %d tokens exceeds this model's context of %d tokens",
+                          has_mct ? "max_completion_tokens" : "max_tokens", (long long)want, np, limit),
                HTTP_REPLY;
     if (!want) {
         want = r->h->cfg.opts->max_tokens_default;
