@@ -165,6 +165,40 @@ void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_er
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* fault injection (tests only): RAGD_FAULT=ROLE:KIND:N with ROLE embed|rerank|chat, KIND device|internal|nan:
+ * from the N-th forward pass of that role on (device: every later one too, as a sticky CUDA error
+ * would; internal and nan: that pass only), the engine's result is replaced by the fault. */
+
+enum { FAULT_NONE = 0, FAULT_DEVICE, FAULT_INTERNAL, FAULT_NAN };
+
+static void fault_parse(ragd_sched *s) {
+    s->fault_kind = FAULT_NONE;
+    const char *v = getenv("RAGD_FAULT");
+    if (!v) return;
+    char role[16], kind[16];
+    int n;
+    if (sscanf(v, "%15[a-z]:%15[a-z]:%d", role, kind, &n) != 3 || n < 1) {
+        RAGD_WARN("RAGD_FAULT=%s ignored (expected role:kind:n)", v);
+        return;
+    }
+    s->fault_role = !strcmp(role, "embed") ? RAGD_ROLE_EMBED : !strcmp(role, "rerank") ? RAGD_ROLE_RERANK : RAGD_ROLE_CHAT;
+    s->fault_kind = !strcmp(kind, "device") ? FAULT_DEVICE : !strcmp(kind, "nan") ? FAULT_NAN : FAULT_INTERNAL;
+    s->fault_at = n;
+    RAGD_WARN("fault injection on: %s %s from forward pass %d", role, kind, n);
+}
+
+ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err) {
+    if (s->fault_kind == FAULT_NONE || (int)r != s->fault_role) return RAGD_OK;
+    int c = ++s->fault_count[r];
+    if (c < s->fault_at) return RAGD_OK;
+    if (s->fault_kind == FAULT_DEVICE) return ragd_err_set(err, RAGD_EDEVICE, "injected device error (RAGD_FAULT)");
+    if (c != s->fault_at) return RAGD_OK;
+    if (s->fault_kind == FAULT_INTERNAL) return ragd_err_set(err, RAGD_EINTERNAL, "injected engine failure (RAGD_FAULT)");
+    for (size_t i = 0; i < n; i++) out[i] = NAN;
+    return RAGD_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* embed / rerank batches */
 
 /* Fills the pool batch for role r. Returns the number of sequences; 0 when nothing is queued or the
@@ -267,6 +301,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         int32_t rows[2] = {sm->yes_id, sm->no_id};
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
     }
+    if (st == RAGD_OK) st = ragd_sched_fault(s, r, s->pb_out, (size_t)ns * (size_t)width, &err);
     ragd_metrics_batch(s->o.metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : RAGD_MTASK_RERANK, ns, n_tokens);
     if (st != RAGD_OK) {
         char msg[768];
@@ -514,6 +549,7 @@ ragd_status ragd_sched_create(const ragd_sched_opts *o, ragd_served_model *const
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->started_cv, NULL);
+    fault_parse(s);
     if (pthread_create(&s->thread, NULL, device_main, s)) {
         ragd_sched_free(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cannot start the scheduler thread");

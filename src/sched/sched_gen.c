@@ -203,7 +203,8 @@ static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, doub
     }
     size_t before = q->text.len;
     ragd_err err = {0};
-    if (ragd_tok_stream_push(m->tok, &q->ts, tok, true, &q->text, &err)) {
+    /* ids past the tokenizer's vocabulary (embedding padding rows) decode to nothing, as in HF */
+    if ((size_t)tok < ragd_tokenizer_vocab_size(m->tok) && ragd_tok_stream_push(m->tok, &q->ts, tok, true, &q->text, &err)) {
         char msg[512];
         snprintf(msg, sizeof msg, "decoding token %d: %s", tok, ragd_err_msg(&err));
         ragd_err_free(&err);
@@ -335,6 +336,7 @@ void ragd_sched_gen_step(ragd_sched *s) {
     ragd_batch b = {.n_seqs = nb, .tokens = s->gb_tokens, .seq_start = s->gb_start};
     ragd_err err = {0};
     ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_slots, s->logits, &err);
+    if (st == RAGD_OK) st = ragd_sched_fault(s, RAGD_ROLE_CHAT, s->logits, (size_t)nb * (size_t)sm->model->cfg.n_vocab, &err);
     ragd_metrics_batch(s->o.metrics, RAGD_MTASK_GENERATE, nb, ntok);
     if (st) {
         char msg[768];

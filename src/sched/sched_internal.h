@@ -48,6 +48,8 @@ struct ragd_sched {
     int in_flight;
     bool idle;
     double last_loop;
+    /* test hook (RAGD_FAULT=role:kind:n, see sched.c): inject a failure into the n-th forward of a role */
+    int fault_role, fault_kind, fault_at, fault_count[RAGD_ROLE_COUNT];
     /* ---- device thread only below */
     double last_sweep;
     int pool_turn;           /* alternates embed/rerank batches */
@@ -75,6 +77,10 @@ void ragd_sched_finish(ragd_sched *s, ragd_task *t, ragd_status st, const char *
 void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_err *err);
 bool ragd_sched_task_gone(ragd_sched *s, ragd_task *t, double now, bool poll_client, ragd_status *why);
 void ragd_sched_queue_remove(ragd_sched *s, ragd_role r, ragd_task *t);
+
+/* Fault injection for tests: returns the status to pretend the engine returned (and may poison out
+ * with NaN, n values). RAGD_OK when no fault applies. */
+ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err);
 
 /* sched_gen.c */
 ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err);
