@@ -25,7 +25,7 @@ static const ragd_opt_def g_table[] = {
     {"api-key", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY", "require 'Authorization: Bearer KEY' (all but /health*)", OFF(api_key), NULL, true},
     {"api-key-file", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY_FILE", "read the API key from this file (first line)", OFF(api_key_file), NULL, false},
     {"max-batch-tokens", RAGD_OPT_INT, "8192", 16, 1 << 24, "RAGD_MAX_BATCH_TOKENS", "tokens in one forward pass (all sequences)", OFF(max_batch_tokens), NULL, false},
-    {"max-seqs", RAGD_OPT_INT, "64", 1, 4096, "RAGD_MAX_SEQS", "sequences in one forward pass; KV slots of the chat model", OFF(max_seqs), NULL, false},
+    {"max-seqs", RAGD_OPT_INT, "16", 1, 4096, "RAGD_MAX_SEQS", "sequences in one forward pass; KV slots of the chat model", OFF(max_seqs), NULL, false},
     {"max-model-len", RAGD_OPT_INT, "0", 0, 1 << 24, "RAGD_MAX_MODEL_LEN", "longest sequence in tokens (0: model's own, capped by max-batch-tokens for embed/rerank)", OFF(max_model_len), NULL, false},
     {"max-queue", RAGD_OPT_INT, "256", 1, 1 << 20, "RAGD_MAX_QUEUE", "waiting requests per device before 429", OFF(max_queue), NULL, false},
     {"max-queue-tokens", RAGD_OPT_INT, "1048576", 1, I64_MAX_, "RAGD_MAX_QUEUE_TOKENS", "waiting tokens per device before 429", OFF(max_queue_tokens), NULL, false},

@@ -220,3 +220,25 @@ def test_request_id_echo(server):
     assert r.headers["X-Request-Id"] == "abc-123"
     r = server.post("/embed", {"texts": ["x"]}, headers={"X-Request-Id": "bad id with spaces"})
     assert r.headers["X-Request-Id"].startswith("req-")
+
+
+def test_one_model_all_roles_is_demo_quality():
+    """The default setup (issue #6): one chat GGUF/dir serving chat, embed and rerank, labelled demo."""
+    import os
+    from conftest import MODELS, start
+    m = os.path.join(MODELS, "smollm-tiny")
+    s = start(["--chat", m, "--embed", m, "--rerank", m])
+    try:
+        models = s.get("/v1/models").json()["data"]
+        assert len(models) == 1
+        assert models[0]["tasks"] == ["embed", "rerank", "chat"] and models[0]["quality"] == "demo"
+        d = s.get("/diagnostics").json()["models"]
+        assert len(d) == 1 and d[0]["memory_plan"]["kv_cache"] > 0  # one engine, one plan
+        e = s.post("/embed", {"texts": ["a b c"]})
+        assert e.status_code == 200 and abs(norm(e.json()["embeddings"][0]) - 1) < 1e-5
+        r = s.post("/rerank", {"query": "q", "documents": ["a", "b"]})
+        assert r.status_code == 200 and len(r.json()["scores"]) == 2
+        c = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+        assert c.status_code == 200 and c.json()["usage"]["completion_tokens"] >= 1
+    finally:
+        assert s.stop() == 0
