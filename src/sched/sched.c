@@ -6,9 +6,11 @@
  * steps of running chats interleave with pooling batches and neither starves the other.
  *
  * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or max_seqs
- * would be exceeded (a task's sequences may span batches). If the batch is not full and the oldest
- * waiting sequence arrived less than batch_delay_us ago (and no generation is running), the thread
- * waits for more work for the rest of that delay — a bounded fill delay.
+ * would be exceeded (a task's sequences may span batches). Under sustained traffic (the previous
+ * batch ended less than two delays ago), if the batch is not full and the oldest waiting sequence
+ * arrived less than batch_delay_us ago (and no generation is running), the thread waits for more
+ * work for the rest of that delay — a bounded fill delay. A lone request on an idle device never
+ * waits.
  *
  * Lock order: s->mu may be held while calling sink->alive (which takes the request's lock); on_gen
  * and on_done are always called with s->mu released.
@@ -167,9 +169,10 @@ void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_er
 /* ---------------------------------------------------------------------------------------------- */
 /* fault injection (tests only): RAGD_FAULT=ROLE:KIND:N with ROLE embed|rerank|chat, KIND device|internal|nan:
  * from the N-th forward pass of that role on (device: every later one too, as a sticky CUDA error
- * would; internal and nan: that pass only), the engine's result is replaced by the fault. */
+ * would; internal and nan: that pass only), the engine's result is replaced by the fault.
+ * KIND slow: every forward pass of that role takes N ms longer (to hold work in the queue). */
 
-enum { FAULT_NONE = 0, FAULT_DEVICE, FAULT_INTERNAL, FAULT_NAN };
+enum { FAULT_NONE = 0, FAULT_DEVICE, FAULT_INTERNAL, FAULT_NAN, FAULT_SLOW };
 
 static void fault_parse(ragd_sched *s) {
     s->fault_kind = FAULT_NONE;
@@ -182,13 +185,19 @@ static void fault_parse(ragd_sched *s) {
         return;
     }
     s->fault_role = !strcmp(role, "embed") ? RAGD_ROLE_EMBED : !strcmp(role, "rerank") ? RAGD_ROLE_RERANK : RAGD_ROLE_CHAT;
-    s->fault_kind = !strcmp(kind, "device") ? FAULT_DEVICE : !strcmp(kind, "nan") ? FAULT_NAN : FAULT_INTERNAL;
+    s->fault_kind = !strcmp(kind, "device") ? FAULT_DEVICE : !strcmp(kind, "nan") ? FAULT_NAN
+                    : !strcmp(kind, "slow") ? FAULT_SLOW : FAULT_INTERNAL;
     s->fault_at = n;
     RAGD_WARN("fault injection on: %s %s from forward pass %d", role, kind, n);
 }
 
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err) {
     if (s->fault_kind == FAULT_NONE || (int)r != s->fault_role) return RAGD_OK;
+    if (s->fault_kind == FAULT_SLOW) {
+        struct timespec ts = {s->fault_at / 1000, (long)(s->fault_at % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return RAGD_OK;
+    }
     int c = ++s->fault_count[r];
     if (c < s->fault_at) return RAGD_OK;
     if (s->fault_kind == FAULT_DEVICE) return ragd_err_set(err, RAGD_EDEVICE, "injected device error (RAGD_FAULT)");
@@ -210,7 +219,10 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
     if (!q->head) return 0;
     int budget = s->o.max_batch_tokens, max_seqs = s->o.max_seqs;
     /* would a batch be full? (count without taking) */
-    if (may_wait && s->o.batch_delay_us > 0) {
+    /* wait for a fuller batch only under sustained traffic (a batch ended within two delays); a lone
+     * request on an idle device runs at once */
+    double delay = s->o.batch_delay_us * 1e-6;
+    if (may_wait && delay > 0 && ragd_now_s() - s->last_pool_end < 2 * delay) {
         int nt = 0, ns = 0;
         bool full = false;
         for (ragd_task *t = q->head; t && !full; t = t->next)
@@ -220,7 +232,7 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
                 nt += len;
                 ns++;
             }
-        double until = q->head->t_arrival + s->o.batch_delay_us * 1e-6;
+        double until = q->head->t_arrival + delay;
         if (!full && ragd_now_s() < until) {
             *wait_until = until;
             return 0;
@@ -301,6 +313,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         int32_t rows[2] = {sm->yes_id, sm->no_id};
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
     }
+    s->last_pool_end = ragd_now_s();
     if (st == RAGD_OK) st = ragd_sched_fault(s, r, s->pb_out, (size_t)ns * (size_t)width, &err);
     ragd_metrics_batch(s->o.metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : RAGD_MTASK_RERANK, ns, n_tokens);
     if (st != RAGD_OK) {

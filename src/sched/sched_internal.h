@@ -53,6 +53,7 @@ struct ragd_sched {
     /* ---- device thread only below */
     double last_sweep;
     int pool_turn;           /* alternates embed/rerank batches */
+    double last_pool_end;    /* when the last embed/rerank batch finished (fill-delay heuristic) */
     /* pool batch buffers (planned at startup) */
     int32_t *pb_tokens;      /* [max_batch_tokens] */
     int32_t *pb_start;       /* [max_seqs + 1] */

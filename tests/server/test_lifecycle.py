@@ -22,32 +22,55 @@ def metric(s, name):
 
 
 def test_deadline_while_queued():
-    # a long fill delay keeps a lone embed request queued; its 50 ms deadline passes first
-    s = start(["--embed", EMBED, "--batch-delay-us", "400000"])
+    # every embed forward pass takes 300 ms longer: a second request waits in the queue past its deadline
+    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:300"})
     try:
-        t0 = time.time()
-        r = s.post("/embed", {"texts": ["slow"]}, headers={"X-Request-Timeout-Ms": "50"})
+        with ThreadPoolExecutor(2) as ex:
+            first = ex.submit(s.post, "/embed", {"texts": ["first"]})
+            time.sleep(0.1)
+            t0 = time.time()
+            r = s.post("/embed", {"texts": ["late"]}, headers={"X-Request-Timeout-Ms": "50"})
+            assert first.result().status_code == 200
         assert r.status_code == 504, r.text
-        assert err_of(r)["code"] == "timeout"
-        assert time.time() - t0 < 2
+        assert err_of(r)["code"] == "timeout" and "deadline" in err_of(r)["message"]
+        assert time.time() - t0 < 1.5
         assert metric(s, 'ragd_cancelled_requests_total{reason="timeout"}') == 1
         assert s.post("/embed", {"texts": ["fine"]}).status_code == 200  # default deadline: 60 s
     finally:
         assert s.stop() == 0
 
 
-def test_disconnect_while_queued_cancels():
-    s = start(["--embed", EMBED, "--batch-delay-us", "600000"])
+def test_deadline_while_generating():
+    s = start(["--chat", CHAT, "--max-model-len", "512"], env={"RAGD_FAULT": "chat:slow:20"})
     try:
-        try:
-            requests.post(s.url + "/embed", json={"texts": ["bye"]}, timeout=0.2)
-        except requests.exceptions.ReadTimeout:
-            pass
+        t0 = time.time()
+        r = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 400,
+                                            "temperature": 0}, headers={"X-Request-Timeout-Ms": "300"})
+        assert r.status_code == 504 and err_of(r)["code"] == "timeout", r.text
+        assert time.time() - t0 < 2
+        assert metric(s, "ragd_running_sequences") == 0
+        assert metric(s, "ragd_generation_tokens_total") < 100
+    finally:
+        assert s.stop() == 0
+
+
+def test_disconnect_while_queued_cancels():
+    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:400"})
+    try:
+        with ThreadPoolExecutor(2) as ex:
+            first = ex.submit(s.post, "/embed", {"texts": ["first"]})
+            time.sleep(0.1)
+            try:
+                requests.post(s.url + "/embed", json={"texts": ["bye"]}, timeout=0.1)
+            except requests.exceptions.ReadTimeout:
+                pass
+            assert first.result().status_code == 200
         deadline = time.time() + 5
         while time.time() < deadline and metric(s, 'ragd_cancelled_requests_total{reason="disconnect"}') < 1:
             time.sleep(0.05)
         assert metric(s, 'ragd_cancelled_requests_total{reason="disconnect"}') == 1
-        assert metric(s, 'ragd_prompt_tokens_total{task="embed"}') == 0  # never ran
+        toks_first = s.post("/tokenize", {"text": "first"}).json()["count"]
+        assert metric(s, 'ragd_prompt_tokens_total{task="embed"}') == toks_first + 0  # "bye" never ran
     finally:
         assert s.stop() == 0
 
