@@ -6,8 +6,8 @@
  * steps of running chats interleave with pooling batches and neither starves the other.
  *
  * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or max_seqs
- * would be exceeded (a task's sequences may span batches). Under sustained traffic (the previous
- * batch ended less than two delays ago), if the batch is not full and the oldest waiting sequence
+ * would be exceeded (a task's sequences may span batches). Under concurrent traffic (the previous
+ * batch held several requests and ended less than two delays ago), if the batch is not full and the oldest waiting sequence
  * arrived less than batch_delay_us ago (and no generation is running), the thread waits for more
  * work for the rest of that delay — a bounded fill delay. A lone request on an idle device never
  * waits.
@@ -219,10 +219,10 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
     if (!q->head) return 0;
     int budget = s->o.max_batch_tokens, max_seqs = s->o.max_seqs;
     /* would a batch be full? (count without taking) */
-    /* wait for a fuller batch only under sustained traffic (a batch ended within two delays); a lone
-     * request on an idle device runs at once */
+    /* wait for a fuller batch only under concurrent traffic: the previous batch of this role held
+     * requests of several clients and ended within two delays. A lone client never waits. */
     double delay = s->o.batch_delay_us * 1e-6;
-    if (may_wait && delay > 0 && ragd_now_s() - s->last_pool_end < 2 * delay) {
+    if (may_wait && delay > 0 && s->last_batch_tasks[r] >= 2 && ragd_now_s() - s->last_pool_end < 2 * delay) {
         int nt = 0, ns = 0;
         bool full = false;
         for (ragd_task *t = q->head; t && !full; t = t->next)
@@ -263,6 +263,9 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
         }
     }
     ragd_metrics_set_queue(s->o.metrics, s->queued_reqs, s->queued_tokens);
+    int distinct = 0;
+    for (int i = 0; i < ns; i++) distinct += i == 0 || s->pb_task[i] != s->pb_task[i - 1];
+    s->last_batch_tasks[r] = distinct;
     *n_tokens = nt;
     return ns;
 }

@@ -54,6 +54,7 @@ struct ragd_sched {
     double last_sweep;
     int pool_turn;           /* alternates embed/rerank batches */
     double last_pool_end;    /* when the last embed/rerank batch finished (fill-delay heuristic) */
+    int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */
     /* pool batch buffers (planned at startup) */
     int32_t *pb_tokens;      /* [max_batch_tokens] */
     int32_t *pb_start;       /* [max_seqs + 1] */
