@@ -1,4 +1,4 @@
-/* model.c — the model object: creation, owned storage, load dispatch, free, counts and names.
+/* model.c — the model object: creation, owned storage, load dispatch, free and counts.
  *
  * Invariant: everything a ragd_model points to is either inside m->priv (maps, owned heap blocks) or
  * the tokenizer, so ragd_model_free releases a half-built model as well as a finished one.
@@ -7,15 +7,6 @@
 #include <stdlib.h>
 
 #include "model/model_internal.h"
-
-const char *ragd_arch_name(ragd_arch a) {
-    switch (a) {
-    case RAGD_ARCH_QWEN3: return "qwen3";
-    case RAGD_ARCH_LLAMA: return "llama";
-    case RAGD_ARCH_QWEN2: return "qwen2";
-    }
-    return "?";
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* creation and owned storage */

@@ -328,6 +328,16 @@ static void test_failures(void) {
     expect_fail("bad_gqa", &s, RAGD_EFORMAT,
                 (const char *[]){"num_attention_heads 4 is not a multiple of num_key_value_heads 3", NULL});
     s = qwen3_spec();
+    s.arch = "Qwen2ForCausalLM"; /* found by fuzz_hf_config: hidden/heads = 0 must not pass as head_dim */
+    s.hd = 0;
+    s.E = 2;
+    expect_fail("zero_head_dim", &s, RAGD_EFORMAT,
+                (const char *[]){"config.json: field \"head_dim\" is absent and its derived default 0 is outside", NULL});
+    s = qwen3_spec();
+    s.extra = ",\"rms_norm_eps\":1e-96"; /* found by fuzz_hf_config: rounds to 0 as float32 */
+    expect_fail("eps_underflow", &s, RAGD_EFORMAT,
+                (const char *[]){"config.json: field \"rms_norm_eps\" = 1e-96 is outside", NULL});
+    s = qwen3_spec();
     s.extra = ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}";
     expect_fail("rope_yarn", &s, RAGD_EUNSUPPORTED,
                 (const char *[]){"config.json: rope_scaling type 'yarn' is not supported", NULL});
@@ -601,6 +611,27 @@ static void test_extras_failures(void) {
     free(dir);
 }
 
+/* Qwen3-0.6B stores an lm_head.weight although it ties: the view is embed_tokens (transformers ties it
+ * too) and the stored tensor is not an "unused" one. A trailing '/' does not change the name. */
+static void test_tied_with_stored_lm_head(void) {
+    char *dir = subdir("Qwen3-Stored-Head");
+    fx_spec s = qwen3_spec();
+    s.lm_head = true;
+    fx_write_model(dir, &s);
+    ragd_buf slash = {0};
+    ragd_buf_printf(&slash, "%s/", dir);
+    ragd_model *m = load_ok(slash.data);
+    if (m) {
+        CHECK(m->lm_head.data == m->tok_embd.data);
+        CHECK_STR(m->lm_head.name, "model.embed_tokens.weight");
+        CHECK_STR(m->name, "Qwen3-Stored-Head");
+        CHECK_EQ_INT(ragd_model_tensor_list(m, NULL, 0), 2 + 2 * 11);
+    }
+    ragd_model_free(m);
+    ragd_buf_free(&slash);
+    free(dir);
+}
+
 int main(void) {
     g_root = fx_tmpdir();
     if (!g_root) {
@@ -616,6 +647,7 @@ int main(void) {
     test_corrupt_files();
     test_transformers_written();
     test_extras_failures();
+    test_tied_with_stored_lm_head();
     ragd_model_free(NULL);
     fx_rmdir(g_root);
     free(g_root);
