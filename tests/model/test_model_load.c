@@ -153,6 +153,19 @@ static void test_qwen3(void) {
         size_t params = 320 * 64 + 64 + 2 * per_layer;
         CHECK_EQ_INT(ragd_model_param_count(m), params);
         CHECK_EQ_INT(ragd_model_weight_bytes(m), 2 * params);
+        ragd_model_stats st;
+        ragd_model_stats_get(m, &st);
+        CHECK_EQ_INT(st.n_tensors, 24);
+        CHECK_EQ_INT(st.params, params);
+        CHECK_EQ_INT(st.bytes, 2 * params);
+        CHECK_EQ_INT(st.bytes_by_dtype[RAGD_DT_BF16], 2 * params);
+        CHECK_EQ_INT(st.tensors_by_dtype[RAGD_DT_F32], 0);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_EMBED], 320 * 64);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_ATTN], 2 * (128 * 64 + 2 * 64 * 64 + 64 * 128));
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_MLP], 2 * 3 * 96 * 64);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_NORM], 64 + 2 * (2 * 64 + 2 * 32));
+        CHECK_EQ_INT(st.tensors_by_kind[RAGD_KIND_HEAD], 0);
+        CHECK_STR(ragd_tensor_kind_name(RAGD_KIND_MLP), "mlp");
         /* tied: lm_head not listed; 2 global + 2 layers × 11 */
         CHECK_EQ_INT(ragd_model_tensor_list(m, NULL, 0), 2 + 2 * 11);
         const ragd_tensor *list[3];
@@ -190,6 +203,12 @@ static void test_llama(void) {
         CHECK_STR(m->lm_head.name, "lm_head.weight");
         CHECK(m->layers[0].q_norm.data == NULL);
         check_values(&m->lm_head, "lm_head.weight");
+        ragd_model_stats st;
+        ragd_model_stats_get(m, &st);
+        CHECK_EQ_INT(st.tensors_by_kind[RAGD_KIND_HEAD], 1);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_HEAD], 288 * 48);
+        CHECK_EQ_INT(st.bytes_by_dtype[RAGD_DT_F32], 4 * st.params);
+        CHECK_EQ_INT(st.n_tensors, 3 + 9);
         CHECK(!m->has_st_pooling && m->query_prompt == NULL);
         CHECK_NEAR(m->gen.temperature, -1, 0);
         CHECK_EQ_INT(m->gen.top_k, -1);
