@@ -108,13 +108,13 @@ static void test_qwen3(void) {
         CHECK_EQ_INT(c->max_pos, 4096);
         CHECK(c->tie_embed && c->qk_norm && !c->qkv_bias);
         CHECK_EQ_INT(c->bos_id, 1);
-        /* union of config (5), generation_config (5, 7) and the tokenizer's eos (<|im_end|> = 282 with the
-         * real tokenizer; the weak test stub reports none) */
-        int32_t tok_eos = ragd_tokenizer_eos_id(m->tok);
-        CHECK_EQ_INT(c->n_eos, tok_eos >= 0 ? 3 : 2);
+        /* union of config (5), generation_config (5, 7) and the tokenizer's eos (<|im_end|> = 282) */
+        CHECK_EQ_INT(ragd_tokenizer_eos_id(m->tok), 282);
+        CHECK_EQ_INT(c->n_eos, 3);
         CHECK_EQ_INT(c->eos_ids[0], 5);
         CHECK_EQ_INT(c->eos_ids[1], 7);
-        if (tok_eos >= 0) CHECK_EQ_INT(c->eos_ids[2], 282);
+        CHECK_EQ_INT(c->eos_ids[2], 282);
+        CHECK_EQ_INT(ragd_tokenizer_vocab_size(m->tok), 283);
         CHECK(m->gen.do_sample == 1);
         CHECK_NEAR(m->gen.temperature, 0.6, 1e-7);
         CHECK_NEAR(m->gen.top_p, 0.95, 1e-7);
@@ -197,7 +197,8 @@ static void test_llama(void) {
         CHECK_EQ_INT(c->rope_orig_max_pos, 8192);
         CHECK(!c->tie_embed && !c->qk_norm && !c->qkv_bias);
         /* later eos_token_id wins in JSON parsing: the list */
-        CHECK_EQ_INT(c->n_eos, ragd_tokenizer_eos_id(m->tok) >= 0 ? 4 : 3);
+        CHECK_EQ_INT(c->n_eos, 4); /* 128001, 128008, 128009 + the tokenizer's 282 */
+        CHECK_EQ_INT(c->eos_ids[3], 282);
         CHECK_EQ_INT(c->eos_ids[2], 128009);
         CHECK(m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data);
         CHECK_STR(m->lm_head.name, "lm_head.weight");
@@ -352,6 +353,11 @@ static void test_failures(void) {
     s.E = 2;
     expect_fail("zero_head_dim", &s, RAGD_EFORMAT,
                 (const char *[]){"config.json: field \"head_dim\" is absent and its derived default 0 is outside", NULL});
+    s = qwen3_spec();
+    s.V = 200; /* fewer embedding rows than the tokenizer's 283 ids */
+    expect_fail("vocab_too_small", &s, RAGD_EFORMAT,
+                (const char *[]){"tokenizer.json: the tokenizer has 283 token ids but the embedding matrix only 200 rows",
+                                 NULL});
     s = qwen3_spec();
     s.extra = ",\"rms_norm_eps\":1e-96"; /* found by fuzz_hf_config: rounds to 0 as float32 */
     expect_fail("eps_underflow", &s, RAGD_EFORMAT,
