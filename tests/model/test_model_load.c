@@ -624,6 +624,19 @@ static void test_extras_failures(void) {
     expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"is not a plain file name", NULL});
     free(dir);
 
+    /* the same tensor name in two shards */
+    dir = subdir("dup_across_shards");
+    s = qwen3_spec();
+    s.n_shards = 2;
+    s.extra_tensor = "model.embed_tokens.weight"; /* a second copy, written into shard 2 */
+    fx_write_model(dir, &s);
+    expect_dir_fail(dir, RAGD_EFORMAT,
+                    (const char *[]){"tensor 'model.embed_tokens.weight' appears in both ",
+                                     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", NULL});
+    fx_write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{}}");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"\"weight_map\" is missing or empty", NULL});
+    free(dir);
+
     /* a .gguf path goes to the GGUF loader (the weak stub until the GGUF module lands) */
     fx_write_text(g_root, "tiny.gguf", "GGUF");
     dir = subdir("tiny.gguf");
