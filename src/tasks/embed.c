@@ -57,7 +57,8 @@ ragd_status ragd_embed_finish(const ragd_model *m, const float *pooled, const ra
 }
 
 ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const size_t *lens, int n,
-                             const ragd_embed_opts *o, float *out, ragd_err *err) {
+                             const ragd_embed_opts *o, float *out, int *failed, ragd_err *err) {
+    if (failed) *failed = -1;
     const ragd_model *m = ragd_engine_model(e);
     const ragd_engine_opts *eo = ragd_engine_get_opts(e);
     ragd_status st = ragd_embed_check_opts(m, o, err);
@@ -84,10 +85,12 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
             st = ragd_embed_prepare(m, texts[j], lens[j], o, &ids, err);
             if (st) {
                 ragd_err_prefix(err, "text %d", j);
+                if (failed) *failed = j;
                 break;
             }
             size_t nt = ids.n - before;
             if (nt > (size_t)limit) {
+                if (failed) *failed = j;
                 st = ragd_err_set(err, RAGD_ERANGE, "text %d: %zu tokens exceed the limit of %d tokens per text", j,
                                   nt, limit);
                 break;
@@ -110,6 +113,7 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
             st = ragd_embed_finish(m, pooled + (size_t)k * E, o, out + (size_t)(i + k) * dims, err);
             if (st) {
                 ragd_err_prefix(err, "text %d", i + k);
+                if (failed) *failed = i + k;
                 break;
             }
         }

@@ -56,7 +56,8 @@ float ragd_rerank_score_from_logits(float yes_logit, float no_logit) {
 }
 
 ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *const *docs, int n,
-                             const char *instruction, float *scores, ragd_err *err) {
+                             const char *instruction, float *scores, int *failed, ragd_err *err) {
+    if (failed) *failed = -1;
     const ragd_model *m = ragd_engine_model(e);
     const ragd_engine_opts *eo = ragd_engine_get_opts(e);
     int32_t rows[2];
@@ -81,10 +82,12 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
             st = ragd_rerank_prepare(m, query, docs[j], instruction, &ids, err);
             if (st) {
                 ragd_err_prefix(err, "document %d", j);
+                if (failed) *failed = j;
                 break;
             }
             size_t nt = ids.n - before;
             if (nt > (size_t)limit) {
+                if (failed) *failed = j;
                 st = ragd_err_set(err, RAGD_ERANGE, "document %d: %zu tokens (with query and template) exceed the "
                                   "limit of %d tokens", j, nt, limit);
                 break;

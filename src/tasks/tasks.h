@@ -41,9 +41,10 @@ int ragd_embed_dims(const ragd_model *m, const ragd_embed_opts *o);
 
 /* Whole job for the CLI: n texts → out [n, dims], packed into batches by the engine's token budget
  * (max_batch_tokens, max_seqs). A text with no tokens or longer than the engine's limits fails with its
- * index in the message ("text 3: ..."). */
+ * index in the message ("text 3: ...") and in *failed (if not NULL; -1 when no single text is to blame).
+ * On failure out holds complete vectors only for texts before the failing batch. */
 ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const size_t *lens, int n,
-                             const ragd_embed_opts *o, float *out, ragd_err *err);
+                             const ragd_embed_opts *o, float *out, int *failed, ragd_err *err);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* reranking (Qwen3-Reranker yes/no scoring) */
@@ -60,9 +61,10 @@ ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const ch
                                 ragd_tok_ids *out, ragd_err *err);
 /* sigmoid(yes - no) */
 float ragd_rerank_score_from_logits(float yes_logit, float no_logit);
-/* Whole job for the CLI: scores [n], batched by the engine's limits; failures name the document index. */
+/* Whole job for the CLI: scores [n], batched by the engine's limits; failures name the document index
+ * (also in *failed if not NULL, -1 when no single document is to blame). */
 ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *const *docs, int n,
-                             const char *instruction, float *scores, ragd_err *err);
+                             const char *instruction, float *scores, int *failed, ragd_err *err);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* chat formatting */

@@ -75,7 +75,7 @@ static void embed_checks(ragd_model *m, json_t *ref, const char *name) {
             if (!k) continue;
             ragd_embed_opts o = {.instruction = instr, .dimensions = dims, .normalize = true};
             int d = ragd_embed_dims(m, &o);
-            CHECK(ragd_embed_texts(e, texts, lens, k, &o, out, &err) == RAGD_OK);
+            CHECK(ragd_embed_texts(e, texts, lens, k, &o, out, NULL, &err) == RAGD_OK);
             for (int j = 0; j < k; j++) {
                 json_t *it = json_array_get(items, (size_t)map[j]);
                 json_t *w = dims ? json_object_get(json_object_get(it, "dims"), dims == 16 ? "16" : "32")
@@ -97,7 +97,7 @@ static void embed_checks(ragd_model *m, json_t *ref, const char *name) {
     CHECK(dmax <= TOL);
     /* option errors */
     ragd_embed_opts bad = {.dimensions = E + 1, .normalize = true};
-    CHECK_EQ_INT(ragd_embed_texts(e, texts, lens, 1, &bad, out, &err), RAGD_ERANGE);
+    CHECK_EQ_INT(ragd_embed_texts(e, texts, lens, 1, &bad, out, NULL, &err), RAGD_ERANGE);
     CHECK(strstr(ragd_err_msg(&err), "dimensions") != NULL);
     bad.dimensions = -1;
     CHECK_EQ_INT(ragd_embed_check_opts(m, &bad, &err), RAGD_ERANGE);
@@ -105,7 +105,9 @@ static void embed_checks(ragd_model *m, json_t *ref, const char *name) {
     const char *bad_texts[3] = {"fine", "also fine", "\xff\xfe"};
     size_t bad_lens[3] = {4, 9, 2};
     ragd_embed_opts ok = {.normalize = true};
-    CHECK(ragd_embed_texts(e, bad_texts, bad_lens, 3, &ok, out, &err) != RAGD_OK);
+    int failed = 0;
+    CHECK(ragd_embed_texts(e, bad_texts, bad_lens, 3, &ok, out, &failed, &err) != RAGD_OK);
+    CHECK_EQ_INT(failed, 2);
     CHECK(strstr(ragd_err_msg(&err), "text 2") != NULL);
     free(texts);
     free(lens);
@@ -144,7 +146,7 @@ static void rerank_checks(ragd_model *m, json_t *ref, const char *name) {
             CHECK(ids_equal(&ids, json_object_get(it, "ids"), "rerank input", name));
             ragd_tok_ids_free(&ids);
         }
-        CHECK(ragd_rerank_docs(e, query, docs, n, instr, scores, &err) == RAGD_OK);
+        CHECK(ragd_rerank_docs(e, query, docs, n, instr, scores, NULL, &err) == RAGD_OK);
         for (int i = 0; i < n; i++)
             smax = fmax(smax, fabs(scores[i] - json_number_value(json_object_get(json_array_get(items, (size_t)i), "score"))));
     }
