@@ -151,7 +151,7 @@ static ragd_status skip_array(cursor *c, uint32_t t, uint64_t n, int depth, cons
         size_t bytes;
         if (n > SIZE_MAX || !ragd_mul_ok((size_t)n, es, &bytes) || bytes > cur_left(c))
             return ragd_err_set(c->err, RAGD_EFORMAT,
-                                "%s: key '%s': array of %llu %s needs more bytes than the %zu left at offset %zu",
+                                "%s: truncated or corrupt GGUF file: key '%s': array of %llu %s needs more bytes than the %zu left at offset %zu",
                                 c->fname, key, (unsigned long long)n, ragd_gguf_vtype_name(t), cur_left(c), c->pos);
         c->pos += bytes;
         return RAGD_OK;
@@ -159,7 +159,7 @@ static ragd_status skip_array(cursor *c, uint32_t t, uint64_t n, int depth, cons
     if (t == RAGD_GGUF_STRING) {
         if (n > cur_left(c) / 8)
             return ragd_err_set(c->err, RAGD_EFORMAT,
-                                "%s: key '%s': absurd array count %llu for the %zu bytes left at offset %zu",
+                                "%s: truncated or corrupt GGUF file: key '%s': absurd array count %llu for the %zu bytes left at offset %zu",
                                 c->fname, key, (unsigned long long)n, cur_left(c), c->pos);
         for (uint64_t i = 0; i < n; i++) {
             const char *s;
@@ -175,7 +175,7 @@ static ragd_status skip_array(cursor *c, uint32_t t, uint64_t n, int depth, cons
                                 c->fname, key, RAGD_GGUF_MAX_DEPTH, c->pos);
         if (n > cur_left(c) / 12)
             return ragd_err_set(c->err, RAGD_EFORMAT,
-                                "%s: key '%s': absurd array count %llu for the %zu bytes left at offset %zu",
+                                "%s: truncated or corrupt GGUF file: key '%s': absurd array count %llu for the %zu bytes left at offset %zu",
                                 c->fname, key, (unsigned long long)n, cur_left(c), c->pos);
         for (uint64_t i = 0; i < n; i++) {
             uint32_t et;
@@ -441,11 +441,11 @@ ragd_status ragd_gguf_parse(const uint8_t *data, size_t size, const char *fname,
     }
     if ((st = cur_u64(&c, &n_tensors, "tensor count")) || (st = cur_u64(&c, &n_kv, "metadata count"))) return st;
     if (n_kv > GGUF_MAX_KV || n_kv > cur_left(&c) / GGUF_MIN_KV_BYTES)
-        return ragd_err_set(err, RAGD_EFORMAT, "%s: absurd metadata count %llu for a file of %zu bytes", fname,
-                            (unsigned long long)n_kv, size);
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: truncated or corrupt GGUF file: absurd metadata count %llu for the %zu bytes after the header",
+                            fname, (unsigned long long)n_kv, cur_left(&c));
     if (n_tensors > GGUF_MAX_TENSORS || n_tensors > cur_left(&c) / GGUF_MIN_TENSOR_BYTES)
-        return ragd_err_set(err, RAGD_EFORMAT, "%s: absurd tensor count %llu for a file of %zu bytes", fname,
-                            (unsigned long long)n_tensors, size);
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: truncated or corrupt GGUF file: absurd tensor count %llu for the %zu bytes after the header",
+                            fname, (unsigned long long)n_tensors, cur_left(&c));
     g.version = version;
     if ((st = parse_kvs(&c, &g, n_kv)) || (st = parse_alignment(&c, &g)) || (st = parse_tensors(&c, &g, n_tensors))) {
         ragd_gguf_free(&g);
