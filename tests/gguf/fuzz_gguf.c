@@ -5,6 +5,8 @@
 
 #include "model/gguf.h"
 
+static volatile uint8_t g_sink; /* reads land here so they are not optimized away */
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -29,14 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             (void)ragd_gguf_get_float(&g, key, &f, &err);
             (void)ragd_gguf_get_bool(&g, key, &b, &err);
             if (ragd_gguf_get_str(&g, key, &s, &n, &err) == RAGD_OK) {
-                volatile char sink = 0;
-                for (size_t j = 0; j < n; j++) sink ^= s[j];
+                for (size_t j = 0; j < n; j++) g_sink ^= (uint8_t)s[j];
             }
             if (ragd_gguf_get_strdup(&g, key, &dup, &err) == RAGD_OK) free(dup);
             if (ragd_gguf_get_str_array(&g, key, &ptrs, &lens, &n, &err) == RAGD_OK) {
-                volatile char sink = 0;
                 for (size_t j = 0; j < n; j++)
-                    if (lens[j]) sink ^= ptrs[j][0] ^ ptrs[j][lens[j] - 1];
+                    if (lens[j]) g_sink ^= (uint8_t)(ptrs[j][0] ^ ptrs[j][lens[j] - 1]);
                 free(ptrs);
                 free(lens);
             }
@@ -44,8 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         for (size_t i = 0; i < g.n_tensors; i++) {
             const ragd_gguf_tensor *t = &g.tensors[i];
-            volatile uint8_t sink = 0;
-            if (t->nbytes) sink ^= t->data[0] ^ t->data[t->nbytes - 1];
+            if (t->nbytes) g_sink ^= (uint8_t)(t->data[0] ^ t->data[t->nbytes - 1]);
             (void)ragd_gguf_find_tensor(&g, t->name);
         }
         ragd_gguf_free(&g);
