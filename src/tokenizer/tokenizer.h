@@ -56,6 +56,11 @@ void ragd_tokenizer_free(ragd_tokenizer *t);
 ragd_status ragd_tokenizer_encode(const ragd_tokenizer *t, const char *text, size_t len, bool add_special,
                                   ragd_tok_ids *out, ragd_err *err);
 
+/* Encodes n texts; outs[i] is reset (n = 0, capacity kept) and gets the ids of texts[i]. Stops at the
+ * first failure (the message names the text index). Single-threaded: callers parallelize over texts. */
+ragd_status ragd_tokenizer_encode_batch(const ragd_tokenizer *t, size_t n, const char *const *texts,
+                                        const size_t *lens, bool add_special, ragd_tok_ids *outs, ragd_err *err);
+
 /* Decodes ids and APPENDS the UTF-8 text to *out, as HF `decode` does (skip_special drops special
  * added tokens). An id outside the vocabulary → RAGD_ERANGE naming it. Bytes that do not form valid
  * UTF-8 are replaced by U+FFFD as HF does. */
@@ -68,6 +73,7 @@ ragd_status ragd_tokenizer_decode(const ragd_tokenizer *t, const int32_t *ids, s
 typedef struct ragd_tok_stream {
     uint8_t pending[8];
     size_t n_pending;
+    bool started; /* a token was emitted (decoders that join tokens with spaces need it) */
 } ragd_tok_stream;
 ragd_status ragd_tok_stream_push(const ragd_tokenizer *t, ragd_tok_stream *s, int32_t id, bool skip_special,
                                  ragd_buf *out, ragd_err *err);
