@@ -22,9 +22,9 @@ typedef struct gen_seq {
     int32_t last;            /* last sampled token (fed in the next step) */
     ragd_sampler sampler;
     bool sampler_live;
-    ragd_tok_stream ts;
-    ragd_buf text;           /* decoded text so far (valid UTF-8) */
-    size_t sent;             /* bytes of text handed to the sink */
+    ragd_gen_stream gs;      /* text: EOS, stop strings, max_tokens (tasks.h) */
+    bool gs_live;
+    ragd_buf emit;           /* text released by the last token */
     double t_last;           /* time of the last token */
 } gen_seq;
 
