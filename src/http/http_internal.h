@@ -91,10 +91,9 @@ bool jv_model(http_req *r, ragd_role role, ragd_served_model **out);
 bool jv_token_array(http_req *r, const json_t *arr, const char *param, int n_vocab, ragd_tok_ids *out);
 
 /* ---- async (server.c) */
-/* Posts r->task for r->sm (sink = the request). On refusal sets the error reply and returns false. */
+/* Posts r->task for r->sm (sink = the request) with its deadline (X-Request-Timeout-Ms or --timeout-ms).
+ * On refusal (bad header, queue full, model not ready) sets the error reply and returns false. */
 bool http_submit(http_req *r);
-/* Deadline of a request: X-Request-Timeout-Ms header or --timeout-ms. */
-double http_deadline(http_req *r);
 
 /* ---- endpoints */
 http_outcome api_embed(http_req *r);           /* POST /embed */

@@ -158,16 +158,24 @@ static void sink_done(void *ctx) {
 
 static const ragd_task_sink g_sink = {sink_alive, sink_gen, sink_done};
 
-double http_deadline(http_req *r) {
+/* The request's deadline: X-Request-Timeout-Ms (1 ms .. 24 h) or --timeout-ms. A malformed header is
+ * a 400 naming it (returns false). */
+static bool request_deadline(http_req *r, double *deadline) {
     double t = (double)r->h->cfg.opts->timeout_ms / 1e3;
     const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Timeout-Ms");
     if (v) {
         char *end = NULL;
         long long ms = strtoll(v, &end, 10);
-        if (end != v && !*end && ms > 0 && ms <= 86400000LL) t = (double)ms / 1e3;
+        if (end == v || *end || ms < 1 || ms > 86400000LL) {
+            http_error(r, 400, "X-Request-Timeout-Ms", "out_of_range",
+                       "header X-Request-Timeout-Ms is '%.40s'; it must be an integer between 1 and 86400000", v);
+            return false;
+        }
+        t = (double)ms / 1e3;
     }
     r->timeout_s = t;
-    return r->t_start + t;
+    *deadline = r->t_start + t;
+    return true;
 }
 
 bool http_submit(http_req *r) {
@@ -175,7 +183,7 @@ bool http_submit(http_req *r) {
     r->task.sink = &g_sink;
     r->task.ctx = r;
     r->task.t_arrival = r->t_start;
-    r->task.deadline = http_deadline(r);
+    if (!request_deadline(r, &r->task.deadline)) return false;
     atomic_store(&r->task.cancel, false);
     pthread_mutex_lock(&r->mu);
     r->refs++;

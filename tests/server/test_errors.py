@@ -110,6 +110,14 @@ def test_too_long_names_index_and_counts(server):
     assert ok.status_code == 200 and 0 <= ok.json()["scores"][0] <= 1
 
 
+def test_bad_timeout_header(server):
+    for v in ["0", "-5", "abc", "99999999999"]:
+        r = server.post("/embed", {"texts": ["a"]}, headers={"X-Request-Timeout-Ms": v})
+        assert r.status_code == 400, (v, r.text)
+        assert err_of(r)["param"] == "X-Request-Timeout-Ms"
+    assert server.post("/embed", {"texts": ["a"]}, headers={"X-Request-Timeout-Ms": "5000"}).status_code == 200
+
+
 def test_unknown_route_and_method(server):
     r = server.get("/v1/nothing")
     assert r.status_code == 404 and err_of(r)["code"] == "not_found"
