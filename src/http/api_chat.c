@@ -354,7 +354,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
         return HTTP_REPLY;
     if (has_topp && top_p <= 0)
         return http_error(r, 400, "top_p", "out_of_range", "field 'top_p' must be greater than 0"), HTTP_REPLY;
-    if (n > sm->model->cfg.n_vocab || n > (int64_t)r->h->cfg.opts->max_seqs)
+    if (n > (int64_t)r->h->cfg.opts->max_seqs)
         return http_error(r, 400, "n", "out_of_range", "field 'n' is %lld; this server runs at most %lld sequences at once",
                           (long long)n, (long long)r->h->cfg.opts->max_seqs),
                HTTP_REPLY;
