@@ -134,8 +134,8 @@ int ragd_cmd_serve(int argc, char **argv) {
         if (!(key = read_key_file(o.api_key_file, &err))) goto fail;
     } else if (o.api_key) key = ragd_xstrdup(o.api_key);
 
-    ragd_device dev;
-    size_t mem_total;
+    ragd_device dev = RAGD_DEVICE_CPU;
+    size_t mem_total = 0;
     char desc[256], why[384];
     if (choose_device(&o, &dev, &mem_total, desc, sizeof desc, why, sizeof why, &err)) goto fail;
     RAGD_INFO("device: %s (%s)", desc, why);
