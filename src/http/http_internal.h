@@ -31,6 +31,7 @@ struct ragd_http {
     atomic_int active;               /* requests between first byte and completion */
     atomic_uint_fast64_t next_id;
     ragd_served_model *role[RAGD_ROLE_COUNT];
+    _Atomic(ragd_sched *) sched;     /* NULL while the models are loading */
 };
 
 struct http_req {

@@ -191,13 +191,16 @@ bool http_submit(http_req *r) {
     r->submitted = true;
     pthread_mutex_unlock(&r->mu);
     ragd_err err = {0};
-    ragd_status st = ragd_sched_submit(r->h->cfg.sched, r->sm, &r->task, &err);
+    ragd_sched *sched = atomic_load(&r->h->sched);
+    ragd_status st = sched ? ragd_sched_submit(sched, r->sm, &r->task, &err)
+                           : ragd_err_set(&err, RAGD_ECANCELLED, "the models are still loading; retry when /health/ready answers 200");
     if (st) {
         pthread_mutex_lock(&r->mu);
         r->refs--;
         r->submitted = false;
         pthread_mutex_unlock(&r->mu);
-        if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(r->h->cfg.sched);
+        if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(sched);
+        if (!sched) r->retry_after = 1;
         http_error_status(r, st, NULL, ragd_err_msg(&err));
         ragd_err_free(&err);
         return false;
@@ -412,6 +415,7 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
     ragd_http *h = ragd_xcalloc(1, sizeof *h);
     h->cfg = *cfg;
     h->max_body = (size_t)o->max_body_bytes;
+    atomic_store(&h->sched, cfg->sched);
     atomic_store(&h->next_id, ((uint64_t)time(NULL) & 0xffffff) << 20);
     for (int i = 0; i < cfg->n_models; i++)
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
@@ -440,6 +444,8 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
 }
 
 int ragd_http_port(const ragd_http *h) { return h->port; }
+
+void ragd_http_set_sched(ragd_http *h, ragd_sched *s) { atomic_store(&h->sched, s); }
 
 void ragd_http_quiesce(ragd_http *h) {
     if (!h || atomic_exchange(&h->quiesced, true)) return;

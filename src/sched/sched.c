@@ -139,10 +139,11 @@ static void sweep_queues(ragd_sched *s) {
 /* Marks sm unusable and fails everything queued for it. Running generation of it is failed by the
  * caller (sched_gen.c). */
 void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_err *err) {
-    if (atomic_exchange(&sm->ready, false)) {
+    if (atomic_load(&sm->ready)) { /* only this thread writes: the reason is visible before ready flips */
         char buf[512];
         snprintf(buf, sizeof buf, "device error: %s", ragd_err_msg(err));
         sm->not_ready_reason = ragd_xstrdup(buf);
+        atomic_store(&sm->ready, false);
         RAGD_ERROR("model %s is not ready any more: %s", sm->name, buf);
     }
     ragd_task *failed = NULL;
