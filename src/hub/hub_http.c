@@ -265,7 +265,7 @@ static ragd_status perform(hub_client *c, const char *url, xfer *x, const char *
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, x);
     if (range) curl_easy_setopt(h, CURLOPT_RANGE, range);
-    bool bar = x->f && c->progress;
+    bool bar = x->f && c->progress && (x->total == 0 || x->total >= (1u << 20)); /* small files: no bar */
     if (bar) {
         curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
