@@ -39,6 +39,9 @@ static ragd_status get_int(json_t *root, const char *fname, const char *key, int
     if (!v || json_is_null(v)) {
         if (dflt == INT64_MIN)
             return ragd_err_set(err, RAGD_EFORMAT, "%s: required field \"%s\" is missing", fname, key);
+        if (dflt < lo || dflt > hi) /* a default derived from other fields (head_dim = hidden / heads) */
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" is absent and its derived default %lld is "
+                                "outside [%lld, %lld]", fname, key, (long long)dflt, (long long)lo, (long long)hi);
         *out = (int)dflt;
         return RAGD_OK;
     }
@@ -63,9 +66,11 @@ static ragd_status get_num(json_t *obj, const char *fname, const char *key, doub
     }
     if (!json_is_number(v)) return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" must be a number", fname, key);
     double x = json_number_value(v);
-    if (!(x > lo && x <= hi))
-        return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" = %g is outside (%g, %g]", fname, key, x, lo, hi);
-    *out = (float)x;
+    float f = (float)x; /* checked as the float it becomes: 1e-96 would round to 0 */
+    if (!(x > lo && x <= hi && f > lo && isfinite(f)))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" = %g is outside (%g, %g] (as float32)", fname, key,
+                            x, lo, hi);
+    *out = f;
     return RAGD_OK;
 }
 

@@ -31,7 +31,10 @@ typedef struct hf_ctx {
 } hf_ctx;
 
 static int cmp_ref_name(const void *a, const void *b) {
-    return strcmp(((const tensor_ref *)a)->e->name, ((const tensor_ref *)b)->e->name);
+    const tensor_ref *x = a, *y = b;
+    int r = strcmp(x->e->name, y->e->name);
+    if (r) return r;
+    return x->map < y->map ? -1 : x->map > y->map; /* deterministic order for duplicates */
 }
 
 static tensor_ref *find_ref(hf_ctx *c, const char *name) {

@@ -1,4 +1,4 @@
-/* model.c — the model object: creation, owned storage, load dispatch, free, counts and names.
+/* model.c — the model object: creation, owned storage, load dispatch, free and counts.
  *
  * Invariant: everything a ragd_model points to is either inside m->priv (maps, owned heap blocks) or
  * the tokenizer, so ragd_model_free releases a half-built model as well as a finished one.
@@ -7,15 +7,6 @@
 #include <stdlib.h>
 
 #include "model/model_internal.h"
-
-const char *ragd_arch_name(ragd_arch a) {
-    switch (a) {
-    case RAGD_ARCH_QWEN3: return "qwen3";
-    case RAGD_ARCH_LLAMA: return "llama";
-    case RAGD_ARCH_QWEN2: return "qwen2";
-    }
-    return "?";
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* creation and owned storage */
@@ -162,3 +153,38 @@ static size_t sum_tensors(const ragd_model *m, bool bytes) {
 
 size_t ragd_model_param_count(const ragd_model *m) { return sum_tensors(m, false); }
 size_t ragd_model_weight_bytes(const ragd_model *m) { return sum_tensors(m, true); }
+
+const char *ragd_tensor_kind_name(ragd_tensor_kind k) {
+    static const char *names[RAGD_KIND_COUNT] = {"embedding", "attention", "mlp", "norm", "lm_head"};
+    return (unsigned)k < RAGD_KIND_COUNT ? names[k] : "?";
+}
+
+static void stats_add(ragd_model_stats *s, const ragd_tensor *t, ragd_tensor_kind k) {
+    if (!t->data) return;
+    size_t n = ragd_tensor_numel(t);
+    s->n_tensors++;
+    s->params += n;
+    s->bytes += t->nbytes;
+    s->tensors_by_kind[k]++;
+    s->params_by_kind[k] += n;
+    s->bytes_by_kind[k] += t->nbytes;
+    RAGD_ASSERT((unsigned)t->dtype < RAGD_DT_COUNT);
+    s->tensors_by_dtype[t->dtype]++;
+    s->bytes_by_dtype[t->dtype] += t->nbytes;
+}
+
+void ragd_model_stats_get(const ragd_model *m, ragd_model_stats *out) {
+    memset(out, 0, sizeof *out);
+    stats_add(out, &m->tok_embd, RAGD_KIND_EMBED);
+    stats_add(out, &m->out_norm, RAGD_KIND_NORM);
+    if (m->lm_head.data != m->tok_embd.data) stats_add(out, &m->lm_head, RAGD_KIND_HEAD);
+    for (int i = 0; m->layers && i < m->cfg.n_layer; i++) {
+        const ragd_layer_weights *l = &m->layers[i];
+        const ragd_tensor *attn[] = {&l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo};
+        const ragd_tensor *mlp[] = {&l->w_gate, &l->w_up, &l->w_down};
+        const ragd_tensor *norm[] = {&l->attn_norm, &l->q_norm, &l->k_norm, &l->ffn_norm};
+        for (size_t k = 0; k < sizeof attn / sizeof attn[0]; k++) stats_add(out, attn[k], RAGD_KIND_ATTN);
+        for (size_t k = 0; k < sizeof mlp / sizeof mlp[0]; k++) stats_add(out, mlp[k], RAGD_KIND_MLP);
+        for (size_t k = 0; k < sizeof norm / sizeof norm[0]; k++) stats_add(out, norm[k], RAGD_KIND_NORM);
+    }
+}

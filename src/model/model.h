@@ -125,6 +125,24 @@ size_t ragd_model_weight_bytes(const ragd_model *m); /* as stored */
  * out (which may be NULL when cap is 0) and returns the total count. */
 size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap);
 
+/* Totals for `ragd inspect`: distinct present tensors (a tied lm_head counted once, as the embedding). */
+typedef enum {
+    RAGD_KIND_EMBED = 0, /* tok_embd */
+    RAGD_KIND_ATTN,      /* q/k/v/o weights and q/k/v biases */
+    RAGD_KIND_MLP,       /* gate/up/down */
+    RAGD_KIND_NORM,      /* input/post-attention/q/k/final RMSNorm weights */
+    RAGD_KIND_HEAD,      /* an untied lm_head */
+    RAGD_KIND_COUNT
+} ragd_tensor_kind;
+const char *ragd_tensor_kind_name(ragd_tensor_kind k); /* "embedding", "attention", "mlp", "norm", "lm_head" */
+#define RAGD_DT_COUNT 6
+typedef struct ragd_model_stats {
+    size_t n_tensors, params, bytes;
+    size_t tensors_by_kind[RAGD_KIND_COUNT], params_by_kind[RAGD_KIND_COUNT], bytes_by_kind[RAGD_KIND_COUNT];
+    size_t tensors_by_dtype[RAGD_DT_COUNT], bytes_by_dtype[RAGD_DT_COUNT]; /* indexed by ragd_dtype */
+} ragd_model_stats;
+void ragd_model_stats_get(const ragd_model *m, ragd_model_stats *out);
+
 /* Converts n elements of a tensor (any dtype, quantized included) starting at element `start` (in
  * row-major order of the PyTorch shape) to f32. start and n must be multiples of 32 for quantized types
  * and start + n ≤ numel (both are invariants: violating them aborts). */

@@ -1,4 +1,4 @@
-/* tensor.c — dtypes (names, byte sizes) and ragd_tensor_to_f32: any stored dtype to f32. Depends on
+/* tensor.c — dtype and arch names, dtype byte sizes and ragd_tensor_to_f32: any stored dtype to f32. Depends on
  * nothing but common (the safetensors parser and the fuzz target link it alone).
  *
  * Float types convert element by element; the GGUF quantized types decode 32-element blocks (layouts in
@@ -18,6 +18,15 @@ const char *ragd_dtype_name(ragd_dtype t) {
     case RAGD_DT_Q8_0: return "Q8_0";
     case RAGD_DT_Q4_0: return "Q4_0";
     case RAGD_DT_Q4_1: return "Q4_1";
+    }
+    return "?";
+}
+
+const char *ragd_arch_name(ragd_arch a) {
+    switch (a) {
+    case RAGD_ARCH_QWEN3: return "qwen3";
+    case RAGD_ARCH_LLAMA: return "llama";
+    case RAGD_ARCH_QWEN2: return "qwen2";
     }
     return "?";
 }

@@ -223,30 +223,29 @@ ragd_status tok_build_finish(tok_builder *bd, ragd_err *err) {
     ragd_buf_free(&key);
     if (st) return st;
 
-    /* added tokens: override ids, string lookup, tries */
-    for (size_t i = 0; i < t->n_added; i++) {
-        const tok_added *a = &t->added[i];
-        t->flags[a->id] = TOK_F_PRESENT | TOK_F_ADDED | (a->special ? TOK_F_SPECIAL : 0);
-        t->str_off[a->id] = (uint32_t)t->strs.len;
-        t->str_len[a->id] = (uint32_t)a->len;
-        ragd_buf_append(&t->strs, a->content, a->len);
-        ragd_buf_putc(&t->strs, '\0');
-        tok_hash_put(&t->str2id, a->content, a->len, a->id);
-    }
+    /* added tokens: override ids, string lookup, tries. HF gives a normalized added token (normalized
+     * = true, with a normalizer) its normalized content as id_to_token / decode string; lookups by
+     * the original content still find it. */
     tok_ws_key_create(t);
     tok_ws *ws = NULL;
-    for (size_t i = 0; i < t->n_added; i++) {
+    for (size_t i = 0; i < t->n_added && !st; i++) {
         const tok_added *a = &t->added[i];
-        if (!a->len) continue;
-        if (!a->normalized || !t->n_norms) {
-            trie_insert(a->normalized ? &t->trie_norm : &t->trie_raw, (const uint8_t *)a->content, a->len,
-                        (int32_t)i);
-            continue;
+        const char *s = a->content;
+        size_t n = a->len;
+        if (a->len && a->normalized && t->n_norms) {
+            if (!ws) { ws = ragd_xcalloc(1, sizeof *ws); ws->temporary = true; }
+            st = tok_normalize(t, ws, a->content, a->len, err);
+            if (st) break;
+            s = ws->norm.data;
+            n = ws->norm.len;
         }
-        if (!ws) { ws = ragd_xcalloc(1, sizeof *ws); ws->temporary = true; }
-        st = tok_normalize(t, ws, a->content, a->len, err);
-        if (st) break;
-        trie_insert(&t->trie_norm, (const uint8_t *)ws->norm.data, ws->norm.len, (int32_t)i);
+        if (a->len) trie_insert(a->normalized ? &t->trie_norm : &t->trie_raw, (const uint8_t *)s, n, (int32_t)i);
+        t->flags[a->id] = TOK_F_PRESENT | TOK_F_ADDED | (a->special ? TOK_F_SPECIAL : 0);
+        t->str_off[a->id] = (uint32_t)t->strs.len;
+        t->str_len[a->id] = (uint32_t)n;
+        ragd_buf_append(&t->strs, s, n);
+        ragd_buf_putc(&t->strs, '\0');
+        tok_hash_put(&t->str2id, a->content, a->len, a->id);
     }
     tok_ws_free(ws);
     if (st) return st;

@@ -108,13 +108,13 @@ static void test_qwen3(void) {
         CHECK_EQ_INT(c->max_pos, 4096);
         CHECK(c->tie_embed && c->qk_norm && !c->qkv_bias);
         CHECK_EQ_INT(c->bos_id, 1);
-        /* union of config (5), generation_config (5, 7) and the tokenizer's eos (<|im_end|> = 282 with the
-         * real tokenizer; the weak test stub reports none) */
-        int32_t tok_eos = ragd_tokenizer_eos_id(m->tok);
-        CHECK_EQ_INT(c->n_eos, tok_eos >= 0 ? 3 : 2);
+        /* union of config (5), generation_config (5, 7) and the tokenizer's eos (<|im_end|> = 282) */
+        CHECK_EQ_INT(ragd_tokenizer_eos_id(m->tok), 282);
+        CHECK_EQ_INT(c->n_eos, 3);
         CHECK_EQ_INT(c->eos_ids[0], 5);
         CHECK_EQ_INT(c->eos_ids[1], 7);
-        if (tok_eos >= 0) CHECK_EQ_INT(c->eos_ids[2], 282);
+        CHECK_EQ_INT(c->eos_ids[2], 282);
+        CHECK_EQ_INT(ragd_tokenizer_vocab_size(m->tok), 283);
         CHECK(m->gen.do_sample == 1);
         CHECK_NEAR(m->gen.temperature, 0.6, 1e-7);
         CHECK_NEAR(m->gen.top_p, 0.95, 1e-7);
@@ -153,6 +153,19 @@ static void test_qwen3(void) {
         size_t params = 320 * 64 + 64 + 2 * per_layer;
         CHECK_EQ_INT(ragd_model_param_count(m), params);
         CHECK_EQ_INT(ragd_model_weight_bytes(m), 2 * params);
+        ragd_model_stats st;
+        ragd_model_stats_get(m, &st);
+        CHECK_EQ_INT(st.n_tensors, 24);
+        CHECK_EQ_INT(st.params, params);
+        CHECK_EQ_INT(st.bytes, 2 * params);
+        CHECK_EQ_INT(st.bytes_by_dtype[RAGD_DT_BF16], 2 * params);
+        CHECK_EQ_INT(st.tensors_by_dtype[RAGD_DT_F32], 0);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_EMBED], 320 * 64);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_ATTN], 2 * (128 * 64 + 2 * 64 * 64 + 64 * 128));
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_MLP], 2 * 3 * 96 * 64);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_NORM], 64 + 2 * (2 * 64 + 2 * 32));
+        CHECK_EQ_INT(st.tensors_by_kind[RAGD_KIND_HEAD], 0);
+        CHECK_STR(ragd_tensor_kind_name(RAGD_KIND_MLP), "mlp");
         /* tied: lm_head not listed; 2 global + 2 layers × 11 */
         CHECK_EQ_INT(ragd_model_tensor_list(m, NULL, 0), 2 + 2 * 11);
         const ragd_tensor *list[3];
@@ -184,12 +197,19 @@ static void test_llama(void) {
         CHECK_EQ_INT(c->rope_orig_max_pos, 8192);
         CHECK(!c->tie_embed && !c->qk_norm && !c->qkv_bias);
         /* later eos_token_id wins in JSON parsing: the list */
-        CHECK_EQ_INT(c->n_eos, ragd_tokenizer_eos_id(m->tok) >= 0 ? 4 : 3);
+        CHECK_EQ_INT(c->n_eos, 4); /* 128001, 128008, 128009 + the tokenizer's 282 */
+        CHECK_EQ_INT(c->eos_ids[3], 282);
         CHECK_EQ_INT(c->eos_ids[2], 128009);
         CHECK(m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data);
         CHECK_STR(m->lm_head.name, "lm_head.weight");
         CHECK(m->layers[0].q_norm.data == NULL);
         check_values(&m->lm_head, "lm_head.weight");
+        ragd_model_stats st;
+        ragd_model_stats_get(m, &st);
+        CHECK_EQ_INT(st.tensors_by_kind[RAGD_KIND_HEAD], 1);
+        CHECK_EQ_INT(st.params_by_kind[RAGD_KIND_HEAD], 288 * 48);
+        CHECK_EQ_INT(st.bytes_by_dtype[RAGD_DT_F32], 4 * st.params);
+        CHECK_EQ_INT(st.n_tensors, 3 + 9);
         CHECK(!m->has_st_pooling && m->query_prompt == NULL);
         CHECK_NEAR(m->gen.temperature, -1, 0);
         CHECK_EQ_INT(m->gen.top_k, -1);
@@ -327,6 +347,21 @@ static void test_failures(void) {
     s.KV = 3;
     expect_fail("bad_gqa", &s, RAGD_EFORMAT,
                 (const char *[]){"num_attention_heads 4 is not a multiple of num_key_value_heads 3", NULL});
+    s = qwen3_spec();
+    s.arch = "Qwen2ForCausalLM"; /* found by fuzz_hf_config: hidden/heads = 0 must not pass as head_dim */
+    s.hd = 0;
+    s.E = 2;
+    expect_fail("zero_head_dim", &s, RAGD_EFORMAT,
+                (const char *[]){"config.json: field \"head_dim\" is absent and its derived default 0 is outside", NULL});
+    s = qwen3_spec();
+    s.V = 200; /* fewer embedding rows than the tokenizer's 283 ids */
+    expect_fail("vocab_too_small", &s, RAGD_EFORMAT,
+                (const char *[]){"tokenizer.json: the tokenizer has 283 token ids but the embedding matrix only 200 rows",
+                                 NULL});
+    s = qwen3_spec();
+    s.extra = ",\"rms_norm_eps\":1e-96"; /* found by fuzz_hf_config: rounds to 0 as float32 */
+    expect_fail("eps_underflow", &s, RAGD_EFORMAT,
+                (const char *[]){"config.json: field \"rms_norm_eps\" = 1e-96 is outside", NULL});
     s = qwen3_spec();
     s.extra = ",\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4.0}";
     expect_fail("rope_yarn", &s, RAGD_EUNSUPPORTED,
@@ -589,6 +624,19 @@ static void test_extras_failures(void) {
     expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"is not a plain file name", NULL});
     free(dir);
 
+    /* the same tensor name in two shards */
+    dir = subdir("dup_across_shards");
+    s = qwen3_spec();
+    s.n_shards = 2;
+    s.extra_tensor = "model.embed_tokens.weight"; /* a second copy, written into shard 2 */
+    fx_write_model(dir, &s);
+    expect_dir_fail(dir, RAGD_EFORMAT,
+                    (const char *[]){"tensor 'model.embed_tokens.weight' appears in both ",
+                                     "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", NULL});
+    fx_write_text(dir, "model.safetensors.index.json", "{\"weight_map\":{}}");
+    expect_dir_fail(dir, RAGD_EFORMAT, (const char *[]){"\"weight_map\" is missing or empty", NULL});
+    free(dir);
+
     /* a .gguf path goes to the GGUF loader (the weak stub until the GGUF module lands) */
     fx_write_text(g_root, "tiny.gguf", "GGUF");
     dir = subdir("tiny.gguf");
@@ -598,6 +646,27 @@ static void test_extras_failures(void) {
     CHECK(g == NULL);
     CHECK(err.msg && !strstr(err.msg, "not a model directory"));
     ragd_err_free(&err);
+    free(dir);
+}
+
+/* Qwen3-0.6B stores an lm_head.weight although it ties: the view is embed_tokens (transformers ties it
+ * too) and the stored tensor is not an "unused" one. A trailing '/' does not change the name. */
+static void test_tied_with_stored_lm_head(void) {
+    char *dir = subdir("Qwen3-Stored-Head");
+    fx_spec s = qwen3_spec();
+    s.lm_head = true;
+    fx_write_model(dir, &s);
+    ragd_buf slash = {0};
+    ragd_buf_printf(&slash, "%s/", dir);
+    ragd_model *m = load_ok(slash.data);
+    if (m) {
+        CHECK(m->lm_head.data == m->tok_embd.data);
+        CHECK_STR(m->lm_head.name, "model.embed_tokens.weight");
+        CHECK_STR(m->name, "Qwen3-Stored-Head");
+        CHECK_EQ_INT(ragd_model_tensor_list(m, NULL, 0), 2 + 2 * 11);
+    }
+    ragd_model_free(m);
+    ragd_buf_free(&slash);
     free(dir);
 }
 
@@ -616,6 +685,7 @@ int main(void) {
     test_corrupt_files();
     test_transformers_written();
     test_extras_failures();
+    test_tied_with_stored_lm_head();
     ragd_model_free(NULL);
     fx_rmdir(g_root);
     free(g_root);
