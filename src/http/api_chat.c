@@ -5,7 +5,9 @@
  * stream_options.include_usage, logprobs / top_logprobs (chat: bool + 0..20; completions: int 0..20;
  * both answer in the chat shape {"content": [{token, logprob, bytes, top_logprobs}]}),
  * enable_thinking / chat_template_kwargs.enable_thinking (Qwen3). Unknown fields are ignored, as
- * OpenAI clients send optional ones freely; fields we know are type- and range-checked.
+ * OpenAI clients send optional ones freely; fields we know are type- and range-checked; OpenAI fields we
+ * do not implement (penalties, logit_bias, tools, response_format, echo, best_of, suffix) are a 400
+ * unless they carry their neutral value.
  *
  * The prompt is rendered with the model's chat template (ragd_chat_render) and tokenized here; its
  * length plus max_tokens must fit the model's context (else 400 context_length_exceeded). Without
@@ -332,9 +334,43 @@ static bool parse_stop(http_req *r, ragd_gen_opts *g) {
     return true;
 }
 
+/* Fields OpenAI clients may send that ragd does not implement: accepted only at their neutral value,
+ * otherwise a 400 (never silently ignored, which would return something other than what was asked). */
+static bool unsupported_fields(http_req *r) {
+    static const char *const zero_num[] = {"presence_penalty", "frequency_penalty", NULL};
+    for (const char *const *k = zero_num; *k; k++) {
+        json_t *v = json_object_get(r->json, *k);
+        if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0))
+            return http_error(r, 400, *k, "unsupported", "field '%s' is not supported by this server (only 0)", *k), false;
+    }
+    json_t *v = json_object_get(r->json, "repetition_penalty");
+    if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 1))
+        return http_error(r, 400, "repetition_penalty", "unsupported", "field 'repetition_penalty' is not supported (only 1)"), false;
+    v = json_object_get(r->json, "logit_bias");
+    if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
+        return http_error(r, 400, "logit_bias", "unsupported", "field 'logit_bias' is not supported by this server"), false;
+    v = json_object_get(r->json, "tools");
+    if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+        return http_error(r, 400, "tools", "unsupported", "field 'tools': tool calling is not supported by this server"), false;
+    v = json_object_get(r->json, "response_format");
+    if (v && !json_is_null(v)) {
+        json_t *t = json_object_get(v, "type");
+        if (!json_is_string(t) || strcmp(json_string_value(t), "text"))
+            return http_error(r, 400, "response_format", "unsupported", "only response_format {\"type\": \"text\"} is supported"), false;
+    }
+    v = json_object_get(r->json, "echo");
+    if (v && json_is_true(v)) return http_error(r, 400, "echo", "unsupported", "field 'echo' is not supported by this server"), false;
+    v = json_object_get(r->json, "best_of");
+    if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
+        return http_error(r, 400, "best_of", "unsupported", "field 'best_of' is not supported (only 1)"), false;
+    v = json_object_get(r->json, "suffix");
+    if (v && !json_is_null(v)) return http_error(r, 400, "suffix", "unsupported", "field 'suffix' is not supported by this server"), false;
+    return true;
+}
+
 static http_outcome gen_common(http_req *r, bool chat) {
     ragd_served_model *sm;
-    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_CHAT, &sm)) return HTTP_REPLY;
+    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_CHAT, &sm) || !unsupported_fields(r)) return HTTP_REPLY;
     const ragd_model *m = sm->model;
     chat_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
