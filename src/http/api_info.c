@@ -144,7 +144,7 @@ http_outcome api_detokenize(http_req *r) {
 
 http_outcome api_health(http_req *r) {
     ragd_sched *sched = atomic_load(&r->h->sched);
-    bool ok = !sched || ragd_sched_alive(sched, 60.0); /* loading counts as alive */
+    bool ok = !sched || ragd_sched_alive(sched, 300.0); /* loading counts as alive */
     ragd_buf_puts(&r->out, !sched ? "{\"status\":\"loading\"}" : ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
     http_reply_json(r, ok ? 200 : 503);
     return HTTP_REPLY;
@@ -234,7 +234,7 @@ http_outcome api_diagnostics(http_req *r) {
     ragd_buf_puts(b, "],\"options\":");
     ragd_serve_opts_json(h->cfg.opts, b);
     ragd_buf_printf(b, ",\"scheduler\":{\"in_flight\":%d,\"alive\":%s},\"http\":{\"active_requests\":%d,\"port\":%d}}",
-                    sched ? ragd_sched_in_flight(sched) : 0, sched && ragd_sched_alive(sched, 60.0) ? "true" : "false",
+                    sched ? ragd_sched_in_flight(sched) : 0, sched && ragd_sched_alive(sched, 300.0) ? "true" : "false",
                     atomic_load(&h->active), h->port);
     http_reply_json(r, 200);
     return HTTP_REPLY;

@@ -311,6 +311,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     ragd_status st;
     const ragd_model *m = sm->model;
     int width = r == RAGD_ROLE_EMBED ? m->cfg.n_embd : 2;
+    double t0 = ragd_now_s();
     if (r == RAGD_ROLE_EMBED) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, &err);
     } else {
@@ -318,6 +319,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
     }
     s->last_pool_end = ragd_now_s();
+    if (st == RAGD_OK) ragd_sched_note_rate(s, n_tokens, s->last_pool_end - t0);
     if (st == RAGD_OK) st = ragd_sched_fault(s, r, s->pb_out, (size_t)ns * (size_t)width, &err);
     ragd_metrics_batch(s->o.metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : RAGD_MTASK_RERANK, ns, n_tokens);
     if (st != RAGD_OK) {
@@ -674,7 +676,22 @@ bool ragd_sched_alive(ragd_sched *s, double max_age_s) {
     return ok;
 }
 
+/* Folds one forward pass (n tokens in dt seconds) into the smoothed token rate. */
+void ragd_sched_note_rate(ragd_sched *s, int n, double dt) {
+    if (dt <= 0 || n <= 0) return;
+    pthread_mutex_lock(&s->mu);
+    double r = n / dt;
+    s->tok_rate = s->tok_rate > 0 ? 0.9 * s->tok_rate + 0.1 * r : r;
+    pthread_mutex_unlock(&s->mu);
+}
+
 int ragd_sched_retry_after(ragd_sched *s) {
-    (void)s;
-    return 1;
+    if (!s) return 1;
+    pthread_mutex_lock(&s->mu);
+    double rate = s->tok_rate;
+    int64_t q = s->queued_tokens;
+    pthread_mutex_unlock(&s->mu);
+    /* time for the queue to drain half-way, between 1 and 60 s */
+    double t = rate > 0 ? 0.5 * (double)q / rate : 1.0;
+    return t < 1 ? 1 : t > 60 ? 60 : (int)(t + 0.999);
 }

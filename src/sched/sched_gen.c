@@ -298,7 +298,9 @@ void ragd_sched_gen_step(ragd_sched *s) {
     /* 3. one forward step */
     ragd_batch b = {.n_seqs = nb, .tokens = s->gb_tokens, .seq_start = s->gb_start};
     ragd_err err = {0};
+    double t0 = ragd_now_s();
     ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_slots, s->logits, &err);
+    if (st == RAGD_OK) ragd_sched_note_rate(s, ntok, ragd_now_s() - t0);
     if (st == RAGD_OK) st = ragd_sched_fault(s, RAGD_ROLE_CHAT, s->logits, (size_t)nb * (size_t)sm->model->cfg.n_vocab, &err);
     ragd_metrics_batch(s->o.metrics, RAGD_MTASK_GENERATE, nb, ntok);
     if (st) {
