@@ -144,6 +144,10 @@ def test_oversized_body():
         r = requests.post(s.url + "/embed", data=gen(), headers={"Content-Type": "application/json"}, timeout=10)
         assert r.status_code == 413
         assert s.post("/embed", {"texts": ["fine"]}).status_code == 200
+        # a chunked upload under the cap is fine
+        r = requests.post(s.url + "/embed", data=iter([b'{"texts": ', b'["chunked"]}']),
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200 and len(r.json()["embeddings"]) == 1
     finally:
         assert s.stop() == 0
 
