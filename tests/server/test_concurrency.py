@@ -93,7 +93,7 @@ def _floats(obj):
 
 
 def test_http_equals_cli(server):
-    t = texts(12, 5)
+    t = texts(24, 5)
     cli = [_floats(o) for o in _cli(["embed", "--model", EMBED], [{"text": x} for x in t])]
     with ThreadPoolExecutor(6) as ex:
         http = list(ex.map(lambda x: server.post("/embed", {"texts": [x]}).json()["embeddings"][0], t))
@@ -104,6 +104,14 @@ def test_http_equals_cli(server):
     cli_s = [_floats(o) for o in _cli(["rerank", "--model", RERANK, "--query", q], [{"text": x} for x in t])]
     http_s = server.post("/rerank", {"query": q, "documents": t}).json()["scores"]
     assert cli_s == http_s
+    # and concurrently, two documents per request, through the v1 shape as well
+    def pair(i):
+        r = server.post("/v1/rerank", {"query": q, "documents": t[i:i + 2], "return_documents": False}).json()
+        return i, {x["index"]: x["relevance_score"] for x in r["results"]}
+    with ThreadPoolExecutor(6) as ex:
+        for i, sc in ex.map(pair, range(0, len(t), 2)):
+            for k, v in sc.items():
+                assert v == cli_s[i + k]
 
 
 def test_chat_equals_cli_generate(server):
