@@ -192,6 +192,14 @@ static void fault_parse(ragd_sched *s) {
     RAGD_WARN("fault injection on: %s %s from forward pass %d", role, kind, n);
 }
 
+/* The slow fault alone (warm-up passes: they must not shift the count of the other kinds). */
+static void fault_slow_only(ragd_sched *s, ragd_role r) {
+    if (s->fault_kind == FAULT_SLOW && (int)r == s->fault_role) {
+        struct timespec ts = {s->fault_at / 1000, (long)(s->fault_at % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err) {
     if (s->fault_kind == FAULT_NONE || (int)r != s->fault_role) return RAGD_OK;
     if (s->fault_kind == FAULT_SLOW) {
@@ -398,6 +406,8 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
     int32_t start[2] = {0, 4};
     ragd_batch b = {.n_seqs = 1, .tokens = tok, .seq_start = start};
     ragd_status st = RAGD_OK;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r]) fault_slow_only(s, (ragd_role)r);
     if (sm->roles[RAGD_ROLE_EMBED]) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, err);
         if (!st && !isfinite(s->pb_out[0])) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up embedding is not finite");
