@@ -192,15 +192,22 @@ bool http_submit(http_req *r) {
     pthread_mutex_unlock(&r->mu);
     ragd_err err = {0};
     ragd_sched *sched = atomic_load(&r->h->sched);
-    ragd_status st = sched ? ragd_sched_submit(sched, r->sm, &r->task, &err)
-                           : ragd_err_set(&err, RAGD_ECANCELLED, "the models are still loading; retry when /health/ready answers 200");
+    if (!sched) {
+        pthread_mutex_lock(&r->mu);
+        r->refs--;
+        r->submitted = false;
+        pthread_mutex_unlock(&r->mu);
+        r->retry_after = 1;
+        http_error(r, 503, NULL, "model_loading", "the models are still loading; retry when /health/ready answers 200");
+        return false;
+    }
+    ragd_status st = ragd_sched_submit(sched, r->sm, &r->task, &err);
     if (st) {
         pthread_mutex_lock(&r->mu);
         r->refs--;
         r->submitted = false;
         pthread_mutex_unlock(&r->mu);
         if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(sched);
-        if (!sched) r->retry_after = 1;
         http_error_status(r, st, NULL, ragd_err_msg(&err));
         ragd_err_free(&err);
         return false;

@@ -228,7 +228,7 @@ def test_not_ready_while_warming_up():
         r = requests.get(url + "/health/ready", timeout=5)
         assert r.status_code == 503 and r.json()["models"]["qwen3-embed-tiny"] == "loading"
         e = requests.post(url + "/embed", json={"texts": ["early"]}, timeout=5)
-        assert e.status_code == 503 and "loading" in err_of(e)["message"] and e.headers["Retry-After"] == "1"
+        assert e.status_code == 503 and err_of(e)["code"] == "model_loading" and e.headers["Retry-After"] == "1"
         deadline = time.time() + 20
         while time.time() < deadline and requests.get(url + "/health/ready", timeout=5).status_code != 200:
             time.sleep(0.05)
