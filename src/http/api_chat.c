@@ -301,7 +301,7 @@ static bool message_content(http_req *r, int i, json_t *content, ragd_buf *keep,
     return false;
 }
 
-static bool parse_messages(http_req *r, chat_api *a, bool enable_thinking) {
+bool api_render_messages(http_req *r, bool enable_thinking, ragd_buf *out) {
     json_t *msgs = json_object_get(r->json, "messages");
     if (!msgs || json_is_null(msgs)) return http_error(r, 400, "messages", "missing_field", "missing required field 'messages'"), false;
     if (!json_is_array(msgs)) return http_error(r, 400, "messages", "invalid_type", "field 'messages' must be an array"), false;
@@ -344,7 +344,7 @@ static bool parse_messages(http_req *r, chat_api *a, bool enable_thinking) {
             if (is_off[i]) m[i].content = keep.data + (uintptr_t)m[i].content;
     if (ok) {
         ragd_err err = {0};
-        ragd_status st = ragd_chat_render(r->sm->model, m, (int)n, enable_thinking, &a->prompt, &err);
+        ragd_status st = ragd_chat_render(r->sm->model, m, (int)n, enable_thinking, out, &err);
         if (st) {
             http_error_status(r, st, "messages", ragd_err_msg(&err));
             ok = false;
@@ -470,7 +470,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
     ragd_err err = {0};
     ragd_status st;
     if (chat) {
-        if (!parse_messages(r, a, thinking)) return HTTP_REPLY;
+        if (!api_render_messages(r, thinking, &a->prompt)) return HTTP_REPLY;
         st = ragd_tokenizer_encode(m->tok, a->prompt.data, a->prompt.len, false, &r->toks, &err);
     } else {
         json_t *p = json_object_get(r->json, "prompt");

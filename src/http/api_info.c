@@ -3,6 +3,7 @@
  * GET /diagnostics.
  *
  *   /tokenize    {"text" | "prompt": str, "add_special_tokens"?: bool (true), "model"?}
+ *                or {"messages": [...], "enable_thinking"?} (the chat prompt as /v1/chat/completions builds it)
  *                → {"tokens": [ids], "count", "max_model_len", "model"}
  *   /detokenize  {"tokens" | "ids": [ids], "skip_special_tokens"?: bool (false), "model"?}
  *                → {"prompt": str, "model"}
@@ -74,25 +75,39 @@ http_outcome api_models(http_req *r) {
 }
 
 http_outcome api_tokenize(http_req *r) {
-    static const char *const keys[] = {"text", "prompt", "add_special_tokens", "model", NULL};
+    static const char *const keys[] = {"text", "prompt", "messages", "enable_thinking", "add_special_tokens", "model", NULL};
     ragd_served_model *sm;
     if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !any_model(r, &sm)) return HTTP_REPLY;
     const char *text, *prompt;
     size_t tl, pl;
-    bool add = true;
+    bool add = true, thinking = true;
     if (!jv_string(r, "text", false, &text, &tl) || !jv_string(r, "prompt", false, &prompt, &pl) ||
-        !jv_bool(r, "add_special_tokens", &add, NULL))
+        !jv_bool(r, "add_special_tokens", &add, NULL) || !jv_bool(r, "enable_thinking", &thinking, NULL))
         return HTTP_REPLY;
-    if (text && prompt) return http_error(r, 400, "text", "invalid_value", "send either 'text' or 'prompt', not both"), HTTP_REPLY;
-    if (!text && !prompt) return http_error(r, 400, "text", "missing_field", "missing required field 'text' (or 'prompt')"), HTTP_REPLY;
-    if (!text) {
-        text = prompt;
-        tl = pl;
-    }
+    bool has_msgs = json_object_get(r->json, "messages") != NULL;
+    if ((text != NULL) + (prompt != NULL) + has_msgs > 1)
+        return http_error(r, 400, "text", "invalid_value", "send one of 'text', 'prompt' or 'messages'"), HTTP_REPLY;
+    if (!text && !prompt && !has_msgs)
+        return http_error(r, 400, "text", "missing_field", "missing required field 'text' (or 'prompt' or 'messages')"), HTTP_REPLY;
     ragd_err err = {0};
-    ragd_status st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
+    ragd_status st;
+    const char *param = has_msgs ? "messages" : prompt ? "prompt" : "text";
+    if (has_msgs) { /* the chat prompt exactly as /v1/chat/completions builds it */
+        ragd_buf rendered = {0};
+        r->sm = sm;
+        bool ok = api_render_messages(r, thinking, &rendered);
+        st = ok ? ragd_tokenizer_encode(sm->model->tok, rendered.data, rendered.len, false, &r->toks, &err) : RAGD_OK;
+        ragd_buf_free(&rendered);
+        if (!ok) return HTTP_REPLY;
+    } else {
+        if (!text) {
+            text = prompt;
+            tl = pl;
+        }
+        st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
+    }
     if (st) {
-        http_error_status(r, st, prompt ? "prompt" : "text", ragd_err_msg(&err));
+        http_error_status(r, st, param, ragd_err_msg(&err));
         ragd_err_free(&err);
         return HTTP_REPLY;
     }

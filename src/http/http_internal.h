@@ -111,6 +111,10 @@ http_outcome api_ready(http_req *r);           /* GET /health/ready */
 http_outcome api_metrics(http_req *r);         /* GET /metrics */
 http_outcome api_diagnostics(http_req *r);     /* GET /diagnostics */
 
+/* "messages" of the request rendered with r->sm's chat template (400 naming the message on bad input),
+ * APPENDED to out. (api_chat.c) */
+bool api_render_messages(http_req *r, bool enable_thinking, ragd_buf *out);
+
 /* Tokens of one text for a pooling role, truncated (text-level, at a character boundary) when
  * `truncate` and too long; else an over-long text is a 400 naming param, its token count and the
  * limit. Appends to r->toks. (api_embed.c) */

@@ -258,3 +258,14 @@ def test_completions_legacy_logprobs(server):
     s = list(c.completions.create(model="qwen3-tiny", prompt="abc", max_tokens=4, logprobs=2, temperature=0, stream=True))
     toks = [t for ch in s if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
     assert toks == lp.tokens
+
+
+def test_tokenize_messages_counts_the_chat_prompt(server):
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
+    t = server.post("/tokenize", {"messages": msgs}).json()
+    c = server.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 1}).json()
+    assert t["count"] == c["usage"]["prompt_tokens"] > 0
+    r = server.post("/tokenize", {"messages": [{"role": "wizard", "content": "x"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].role"
+    r = server.post("/tokenize", {"messages": msgs, "text": "x"})
+    assert r.status_code == 400
