@@ -19,6 +19,7 @@
 
 #include "cli/cli.h"
 #include "common/common.h"
+#include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
 typedef struct io_state {
@@ -108,7 +109,8 @@ static void usage(FILE *f, bool detok) {
                    "No special tokens are added unless --add-special-tokens is given (then the\n"
                    "tokenizer's post-processor runs, e.g. Qwen3-Embedding appends <|endoftext|>).\n");
     fprintf(f, "\n  --tokenizer FILE   a Hugging Face tokenizer.json (tokenizer_config.json beside it is read)\n"
-               "  --model DIR|FILE   a model folder (uses DIR/tokenizer.json) or a tokenizer.json\n"
+               "  --model DIR|FILE   a model folder (uses DIR/tokenizer.json), a .gguf file (its embedded\n"
+               "                     tokenizer) or a tokenizer.json\n"
                "A bad input line stops the run: earlier lines are written, stderr names the line, exit 1.\n");
 }
 
@@ -136,7 +138,9 @@ static int parse_opts(int argc, char **argv, bool detok, opts *o) {
     return -1;
 }
 
-static ragd_status load(const char *path, ragd_tokenizer **t, ragd_err *err) {
+/* A folder → DIR/tokenizer.json; a .gguf file → its embedded tokenizer (through the model loader,
+ * which mmaps the weights without reading them; *model keeps it alive); else a tokenizer.json. */
+static ragd_status load(const char *path, ragd_tokenizer **t, ragd_model **model, ragd_err *err) {
     if (ragd_dir_exists(path)) {
         char *p = ragd_path_join(path, "tokenizer.json");
         ragd_status st = ragd_file_exists(p) ? ragd_tokenizer_load_json(p, t, err)
@@ -145,10 +149,11 @@ static ragd_status load(const char *path, ragd_tokenizer **t, ragd_err *err) {
         return st;
     }
     size_t n = strlen(path);
-    if (n > 5 && !strcmp(path + n - 5, ".gguf"))
-        return ragd_err_set(err, RAGD_EUNSUPPORTED,
-                            "%s: reading the tokenizer of a GGUF file is not supported by this command yet; "
-                            "pass --tokenizer tokenizer.json", path);
+    if (n > 5 && !strcmp(path + n - 5, ".gguf")) {
+        ragd_status st = ragd_model_load(path, model, err);
+        if (!st) *t = (*model)->tok;
+        return st;
+    }
     return ragd_tokenizer_load_json(path, t, err);
 }
 
@@ -224,7 +229,8 @@ static int run(int argc, char **argv, bool detok) {
     if (rc >= 0) return rc;
     ragd_err err = {0};
     ragd_tokenizer *t = NULL;
-    if (load(o.path, &t, &err)) {
+    ragd_model *model = NULL;
+    if (load(o.path, &t, &model, &err)) {
         fprintf(stderr, "ragd %s: %s\n", cmd, ragd_err_msg(&err));
         ragd_err_free(&err);
         return 1;
@@ -259,7 +265,8 @@ static int run(int argc, char **argv, bool detok) {
     ragd_buf_free(&text);
     free(io.in);
     ragd_tok_ids_free(&ids);
-    ragd_tokenizer_free(t);
+    if (model) ragd_model_free(model); /* owns t */
+    else ragd_tokenizer_free(t);
     ragd_err_free(&err);
     return rc;
 }

@@ -41,7 +41,7 @@ static ragd_status backend_of(ragd_device d, const ragd_backend_ops **ops, ragd_
 
 ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan,
                                      ragd_err *err) {
-    const ragd_backend_ops *ops;
+    const ragd_backend_ops *ops = NULL;
     ragd_status st = backend_of(o->device, &ops, err);
     if (st) return st;
     memset(plan, 0, sizeof *plan);
@@ -50,7 +50,7 @@ ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts
 
 ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, ragd_engine **out, ragd_err *err) {
     *out = NULL;
-    const ragd_backend_ops *ops;
+    const ragd_backend_ops *ops = NULL;
     ragd_status st = backend_of(o->device, &ops, err);
     if (st) return st;
     ragd_engine *e = ragd_xcalloc(1, sizeof *e);

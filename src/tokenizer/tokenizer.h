@@ -1,8 +1,11 @@
 /* tokenizer.h — the public header of ragd's tokenizer: exact Hugging Face `tokenizers` semantics.
  *
  * Threading contract: a ragd_tokenizer is immutable after load. Any number of threads may call
- * encode/decode on one tokenizer at once; per-call scratch lives in the caller's ragd_tok_ids /
- * ragd_buf / ragd_tok_stream, never in the tokenizer.
+ * encode/decode on one tokenizer at once. Results go to the caller's ragd_tok_ids / ragd_buf /
+ * ragd_tok_stream; encode's scratch buffers and word cache live in a per-thread workspace (a pthread
+ * key of the tokenizer: created on a thread's first encode, freed when the thread exits or at
+ * ragd_tokenizer_free), so threads never share mutable state. Free the tokenizer only when no thread
+ * is inside one of its calls.
  *
  * Ownership: ragd_tokenizer_load_* returns a tokenizer the caller frees with ragd_tokenizer_free.
  * Strings returned by accessors point into the tokenizer and live as long as it does.
@@ -68,8 +71,9 @@ ragd_status ragd_tokenizer_decode(const ragd_tokenizer *t, const int32_t *ids, s
                                   ragd_buf *out, ragd_err *err);
 
 /* Streaming decode for generation: feed ids one at a time; each call appends only the text that is
- * final (a partial UTF-8 sequence is held back until completed). Zero-initialize; free with
- * ragd_tok_stream_free. ragd_tok_stream_flush emits whatever is held (as U+FFFD if incomplete). */
+ * final (a partial UTF-8 sequence is held back until completed). Zero-initialize; it owns no memory.
+ * ragd_tok_stream_flush emits whatever is held (as U+FFFD if incomplete). The concatenation of all
+ * pushes plus the flush equals ragd_tokenizer_decode of the same ids. */
 typedef struct ragd_tok_stream {
     uint8_t pending[8];
     size_t n_pending;

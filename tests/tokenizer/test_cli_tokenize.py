@@ -111,7 +111,7 @@ def test_usage_and_unsupported():
     rc, _, err = run(["tokenize", "--tokenizer", TOK, "--bogus"], "")
     assert rc == 2
     rc, _, err = run(["tokenize", "--model", "/nonexistent/model.gguf"], "")
-    assert rc == 1 and "GGUF" in err
+    assert rc == 1 and "/nonexistent/model.gguf" in err
     rc, _, err = run(["tokenize", "--tokenizer", "/nonexistent/tokenizer.json"], "")
     assert rc == 1 and "/nonexistent/tokenizer.json" in err
 
@@ -136,3 +136,24 @@ def test_crlf_and_nul():
     assert rc == 0, err
     rc2, out2, _ = run(["detokenize", "--tokenizer", SMOL], json.dumps(lines(out)[0]) + "\n")
     assert lines(out2) == [{"text": "a\u0000b"}]
+
+
+GGUF_FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gguf", "fixtures")
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen3"])
+def test_gguf_model_matches_its_hf_folder(arch):
+    """--model FILE.gguf uses the embedded tokenizer; it must agree with the HF folder it came from."""
+    gguf, hf = os.path.join(GGUF_FIXTURES, arch, "f32.gguf"), os.path.join(GGUF_FIXTURES, arch, "hf")
+    if not (os.path.exists(gguf) and os.path.exists(os.path.join(hf, "tokenizer.json"))):
+        pytest.skip("gguf fixtures not present")
+    inp = "".join(json.dumps({"text": c["text"]}) + "\n" for c in CASES)
+    rc, out_g, err = run(["tokenize", "--model", gguf], inp)
+    assert rc == 0, err
+    rc, out_h, err = run(["tokenize", "--model", hf], inp)
+    assert rc == 0, err
+    assert out_g == out_h and len(lines(out_g)) == len(CASES)
+    rc, dec, err = run(["detokenize", "--model", gguf], out_g)
+    assert rc == 0, err
+    rc, dec_h, err = run(["detokenize", "--model", hf], out_g)
+    assert dec == dec_h

@@ -2,6 +2,7 @@
  * real Qwen3 tokenizer.json: every text encodes to exactly the recorded ids and they decode to exactly
  * the recorded text, with the word cache cold and warm, with PCRE2 instead of the hand-written split
  * matcher, through streaming decode, and with the tokenizer rebuilt from GGUF-style parts. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "tok_test_util.h"
@@ -56,6 +57,33 @@ static int run_cases(const ragd_tokenizer *t, json_t *cases, const char *label) 
     ragd_buf_free(&text);
     printf("%s: %zu cases, %d failing\n", label, json_array_size(cases), bad);
     return bad;
+}
+
+/* threads sharing one tokenizer: each encodes every case several times and counts mismatches */
+typedef struct thread_job {
+    const ragd_tokenizer *t;
+    json_t *cases;
+    int mismatches;
+} thread_job;
+
+static void *thread_main(void *p) {
+    thread_job *j = p;
+    ragd_tok_ids ids = {0}, want = {0};
+    for (int r = 0; r < 3; r++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(j->cases, i, c) {
+            json_t *jt = json_object_get(c, "text");
+            json_ids(json_object_get(c, "ids"), &want);
+            ids.n = 0;
+            if (ragd_tokenizer_encode(j->t, json_string_value(jt), json_string_length(jt), false, &ids, NULL) ||
+                !ids_equal(&ids, &want))
+                j->mismatches++;
+        }
+    }
+    ragd_tok_ids_free(&ids);
+    ragd_tok_ids_free(&want);
+    return NULL;
 }
 
 /* Builds GGUF-style parts from the loaded tokenizer.json and the merges in the file. */
@@ -127,6 +155,18 @@ int main(void) {
 
     run_cases(t, cases, "cold cache");
     run_cases(t, cases, "warm cache");
+
+    /* 4 threads on the shared tokenizer (per-thread workspaces; freed at thread exit) */
+    pthread_t th[4];
+    thread_job jobs[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (thread_job){t, cases, 0};
+        pthread_create(&th[k], NULL, thread_main, &jobs[k]);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        CHECK_EQ_INT(jobs[k].mismatches, 0);
+    }
 
     /* hand-written matcher vs PCRE2 on the whole pipeline */
     setenv("RAGD_TOK_FORCE_PCRE2", "1", 1);
