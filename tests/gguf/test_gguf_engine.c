@@ -194,6 +194,8 @@ int main(void) {
     test_pair("llama/f16.gguf", "llama/hf");
     test_pair("llama/bf16.gguf", "llama/hf");
     test_pair("llama/q.gguf", "llama/q_hf");
+    test_pair("llama3/f32.gguf", "llama3/hf");
+    test_pair("llama3/q.gguf", "llama3/q_hf");
     test_pair("qwen3/f32.gguf", "qwen3/hf");
     test_pair("qwen3/q.gguf", "qwen3/q_hf");
     test_smollm();
