@@ -8,6 +8,7 @@ llama.cpp's convert_hf_to_gguf.py writes them:
           tokenizer cut from SmolLM2's (pre "smollm");        f32.gguf f16.gguf bf16.gguf q.gguf
   llama3/ the llama model with Llama 3.x RoPE scaling (theta 500000: head_dim 8 puts one frequency in each
           band), stored in GGUF as rope_freqs.weight the way convert_hf_to_gguf computes it; f32.gguf q.gguf
+  qwen2/  Qwen2ForCausalLM, tied, q/k/v biases (F32 in every variant); f32.gguf q.gguf
   qwen3/  Qwen3ForCausalLM, untied output, q_norm/k_norm, head_dim 16 ≠ hidden/heads, 336 embedding
           rows > tokenizer size, general.alignment 64, tokenizer cut from Qwen3's (pre "qwen2"); f32.gguf q.gguf
 Weights are bf16-representable values with |w| in [0.02, 0.5] so that F32, F16 and BF16 files hold exactly
@@ -39,6 +40,8 @@ LLAMA = dict(arch="llama", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2,
              eps=1e-5, theta=100000.0, max_pos=256, tied=True, qk_norm=False)
 LLAMA3 = dict(LLAMA, theta=500000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                                    "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+QWEN2 = dict(arch="qwen2", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=8, n_vocab=336,
+             eps=1e-6, theta=1000000.0, max_pos=256, tied=True, qk_norm=False, qkv_bias=True)
 QWEN3 = dict(arch="qwen3", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_vocab=336,
              eps=1e-6, theta=1000000.0, max_pos=256, tied=False, qk_norm=True)
 
@@ -75,6 +78,10 @@ def make_weights(c, seed):
         w[p + "self_attn.q_proj.weight"] = rand_w(rng, (c["n_head"] * hd, E))
         w[p + "self_attn.k_proj.weight"] = rand_w(rng, (c["n_head_kv"] * hd, E))
         w[p + "self_attn.v_proj.weight"] = rand_w(rng, (c["n_head_kv"] * hd, E))
+        if c.get("qkv_bias"):
+            w[p + "self_attn.q_proj.bias"] = rand_w(rng, (c["n_head"] * hd,))
+            w[p + "self_attn.k_proj.bias"] = rand_w(rng, (c["n_head_kv"] * hd,))
+            w[p + "self_attn.v_proj.bias"] = rand_w(rng, (c["n_head_kv"] * hd,))
         w[p + "self_attn.o_proj.weight"] = rand_w(rng, (E, c["n_head"] * hd))
         if c["qk_norm"]:
             w[p + "self_attn.q_norm.weight"] = rand_w(rng, (hd,), 0.5, 1.5)
@@ -100,10 +107,11 @@ def gguf_name(hf):
     i, rest = parts[2], ".".join(parts[3:])
     m = {"input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q",
          "self_attn.k_proj.weight": "attn_k", "self_attn.v_proj.weight": "attn_v",
+         "self_attn.q_proj.bias": "attn_q", "self_attn.k_proj.bias": "attn_k", "self_attn.v_proj.bias": "attn_v",
          "self_attn.o_proj.weight": "attn_output", "self_attn.q_norm.weight": "attn_q_norm",
          "self_attn.k_norm.weight": "attn_k_norm", "post_attention_layernorm.weight": "ffn_norm",
          "mlp.gate_proj.weight": "ffn_gate", "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down"}
-    return f"blk.{i}.{m[rest]}.weight"
+    return f"blk.{i}.{m[rest]}.{rest.rsplit('.', 1)[1]}"
 
 
 def permute(w, n_head, n_head_kv):
@@ -217,7 +225,7 @@ def gguf_vocab(tj, tc, n_vocab):
 # writers
 
 def hf_config(c, tok_ids):
-    arch = {"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM"}[c["arch"]]
+    arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}[c["arch"]]
     cfg = {"architectures": [arch], "model_type": c["arch"], "hidden_size": c["n_embd"],
            "intermediate_size": c["n_ff"], "num_hidden_layers": c["n_layer"],
            "num_attention_heads": c["n_head"], "num_key_value_heads": c["n_head_kv"], "head_dim": c["head_dim"],
@@ -384,7 +392,8 @@ def main():
     smollm = args.smollm or subprocess.check_output(["bash", os.path.join(ROOT, "scripts", "default-model.sh")],
                                                     text=True).strip()
     write_seeds(os.path.join(os.path.dirname(args.out), "seeds"))
-    for name, c, seed in (("llama", LLAMA, 1234), ("llama3", LLAMA3, 999), ("qwen3", QWEN3, 5678)):
+    for name, c, seed in (("llama", LLAMA, 1234), ("llama3", LLAMA3, 999), ("qwen2", QWEN2, 4321),
+                          ("qwen3", QWEN3, 5678)):
         d = os.path.join(args.out, name)
         w = make_weights(c, seed)
         # permutation round trip, as a check of this script

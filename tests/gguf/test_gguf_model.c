@@ -342,7 +342,7 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    /* llama: 2 + 9 per layer (tied); qwen3: 3 + 11 per layer */
+    /* llama: 2 + 9 per layer (tied); qwen2: 2 + 12 per layer (tied, biases); qwen3: 3 + 11 per layer */
     test_pair("llama/f32.gguf", "llama/hf", RAGD_DT_F32, 20);
     test_pair("llama/f16.gguf", "llama/hf", RAGD_DT_F16, 20);
     test_pair("llama/bf16.gguf", "llama/hf", RAGD_DT_BF16, 20);
@@ -350,6 +350,8 @@ int main(void) {
     test_pair("llama3/f32.gguf", "llama3/hf", RAGD_DT_F32, 20);
     test_pair("llama3/q.gguf", "llama3/q_hf", RAGD_DT_Q8_0, 20);
     test_llama3_rope();
+    test_pair("qwen2/f32.gguf", "qwen2/hf", RAGD_DT_F32, 26);
+    test_pair("qwen2/q.gguf", "qwen2/q_hf", RAGD_DT_Q8_0, 26);
     test_pair("qwen3/f32.gguf", "qwen3/hf", RAGD_DT_F32, 25);
     test_pair("qwen3/q.gguf", "qwen3/q_hf", RAGD_DT_Q8_0, 25);
     test_failures();
