@@ -204,7 +204,8 @@ static ragd_status load_config(gguf_ctx *c, ragd_err *err) {
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s.attention.value_length %d differs from key_length %d",
                             c->fname, c->arch, vlen, cfg->head_dim);
     if (cfg->head_dim % 2 || cfg->head_dim < 2)
-        return ragd_err_set(err, RAGD_EFORMAT, "%s: head dim %d is odd (RoPE rotates pairs)", c->fname, cfg->head_dim);
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: head dim %d (%s.attention.key_length, else embedding_length / head_count) "
+                            "must be even and ≥ 2 (RoPE rotates pairs)", c->fname, cfg->head_dim, c->arch);
     if ((int64_t)cfg->n_head * cfg->head_dim > (1 << 20))
         return ragd_err_set(err, RAGD_EFORMAT, "%s: head_count × head dim is too large", c->fname);
     int rope_dims;
