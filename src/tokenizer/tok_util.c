@@ -1,10 +1,8 @@
 /* tok_util.c — small shared pieces of the tokenizer: the string→id hash table, GPT-2's byte-level
- * alphabet, UTF-8 encoding and lossy decoding (Rust `String::from_utf8_lossy`), and the Unicode
- * classes (\s, \p{L}, \p{N}) as Oniguruma — the regex engine HF `tokenizers` uses — defines them.
+ * alphabet, UTF-8 encoding and lossy decoding (Rust `String::from_utf8_lossy`), and \s as Oniguruma —
+ * the regex engine HF `tokenizers` uses — defines it (the other classes are in tok_unicode.c).
  */
 #include <stdlib.h>
-
-#include <utf8proc.h>
 
 #include "tokenizer/tok_internal.h"
 
@@ -182,16 +180,4 @@ bool tok_is_ws(uint32_t cp) {
     if (cp < 0x80) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
            cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-bool tok_is_letter(uint32_t cp) {
-    if (cp < 0x80) return ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z');
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
-}
-
-bool tok_is_number(uint32_t cp) {
-    if (cp < 0x80) return cp >= '0' && cp <= '9';
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
 }
