@@ -7,8 +7,9 @@ Unicode 16 in tokenizers 0.23), Digits uses Rust's char::is_numeric, StripAccent
 normalizers use the `unicode-normalization-alignments` tables (an older Unicode), Lowercase uses Rust's
 char::to_lowercase. utf8proc 2.8 (Debian 12) is Unicode 15. So this script probes HF for every code
 point and writes:
-  * tok_uni_letter / tok_uni_number / tok_uni_numeric / tok_uni_mark: complete range lists of HF's
-    \\p{L}, \\p{N}, is_numeric (Digits) and combining marks (StripAccents), code points >= 0x80;
+  * tok_uni_letter / tok_uni_number / tok_uni_numeric / tok_uni_word / tok_uni_mark: complete range
+    lists of HF's \\p{L}, \\p{N}, is_numeric (Digits), Rust regex \\w (single_word) and combining marks
+    (StripAccents), code points >= 0x80;
   * tok_uni_norm_inert / tok_uni_norm_inert_compat: code points HF's NFC/NFD (resp. NFKC/NFKD) leave alone
     (no decomposition, combining class 0, no composition) but utf8proc does not — text is cut at them
     before utf8proc normalizes;
@@ -20,7 +21,7 @@ import os
 import sys
 
 import tokenizers
-from tokenizers import Regex, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, models, normalizers, pre_tokenizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "src", "tokenizer", "tok_unicode_data.c")
@@ -55,6 +56,16 @@ CPS = [c for c in range(0x80, 0x110000) if not (0xD800 <= c <= 0xDFFF)]
 def hf_regex_set(pattern):
     split = pre_tokenizers.Split(Regex(pattern), "removed")
     return {c for c in CPS if not split.pre_tokenize_str(chr(c))}
+
+
+def hf_word_chars():
+    """Rust regex \\w as HF's single_word check sees it: X is a word character when "X@" does not
+    match a single_word added token "@"."""
+    tok = Tokenizer(models.BPE())
+    tok.add_tokens([AddedToken("@", single_word=True, normalized=False)])
+    texts = [chr(c) + "@" for c in CPS]
+    encs = tok.encode_batch(texts, add_special_tokens=False)
+    return {c for c, e in zip(CPS, encs) if not e.ids}
 
 
 def ranges(cps):
@@ -126,6 +137,7 @@ def main():
     numbers = hf_regex_set(r"\p{N}")
     digits = pre_tokenizers.Digits(individual_digits=True)
     numeric = {c for c in CPS if len(digits.pre_tokenize_str("a" + chr(c) + "a")) == 3}
+    word = hf_word_chars()
     sa = normalizers.StripAccents()
     marks = {c for c in CPS if sa.normalize_str("a" + chr(c)) == "a"}
     inert = inert_exceptions(normalizers.NFD(), "utf8proc_NFD", "utf8proc_NFC")
@@ -154,6 +166,8 @@ def main():
         c_ranges("tok_uni_number", ranges(numbers)),
         "/* Rust char::is_numeric (Digits pre-tokenizer) */",
         c_ranges("tok_uni_numeric", ranges(numeric)),
+        "/* Rust regex \\w (the single_word check of added tokens), code points >= 0x80 */",
+        c_ranges("tok_uni_word", ranges(word)),
         "/* combining marks removed by StripAccents */",
         c_ranges("tok_uni_mark", ranges(marks)),
         "/* left alone by HF's NFC/NFD but not by utf8proc */",

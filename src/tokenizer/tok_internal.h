@@ -236,6 +236,7 @@ bool tok_is_letter(uint32_t cp);  /* \p{L} (Oniguruma) */
 bool tok_is_number(uint32_t cp);  /* \p{N} (Oniguruma) */
 bool tok_is_numeric(uint32_t cp); /* Rust char::is_numeric (Digits) */
 bool tok_is_mark(uint32_t cp);    /* removed by StripAccents */
+bool tok_is_word(uint32_t cp);    /* Rust regex \w (single_word added tokens) */
 /* True when HF's NFC/NFD (compat: NFKC/NFKD) leave cp alone although utf8proc would not. */
 bool tok_norm_inert(uint32_t cp, bool compat);
 uint32_t tok_lower_exception(uint32_t cp); /* HF's lowercase where it differs from utf8proc's, else 0 */

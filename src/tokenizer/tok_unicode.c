@@ -8,14 +8,15 @@
 
 #include "tokenizer/tok_internal.h"
 
-extern const uint32_t tok_uni_letter[][2], tok_uni_number[][2], tok_uni_numeric[][2], tok_uni_mark[][2];
-extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_numeric_n, tok_uni_mark_n;
+extern const uint32_t tok_uni_letter[][2], tok_uni_number[][2], tok_uni_numeric[][2], tok_uni_mark[][2],
+    tok_uni_word[][2];
+extern const size_t tok_uni_letter_n, tok_uni_number_n, tok_uni_numeric_n, tok_uni_mark_n, tok_uni_word_n;
 extern const uint32_t tok_uni_norm_inert[], tok_uni_norm_inert_compat[];
 extern const size_t tok_uni_norm_inert_n, tok_uni_norm_inert_compat_n;
 extern const uint32_t tok_uni_lower[][2];
 extern const size_t tok_uni_lower_n;
 
-enum { F_L = 1, F_N = 2, F_NUM = 4, F_MARK = 8, F_INERT = 16, F_INERT_COMPAT = 32, F_LOWER = 64 };
+enum { F_L = 1, F_N = 2, F_NUM = 4, F_MARK = 8, F_INERT = 16, F_INERT_COMPAT = 32, F_LOWER = 64, F_WORD = 128 };
 
 static uint8_t bmp[0x10000];
 
@@ -34,6 +35,7 @@ __attribute__((constructor)) static void tok_unicode_init(void) {
     set_ranges(tok_uni_number, tok_uni_number_n, F_N);
     set_ranges(tok_uni_numeric, tok_uni_numeric_n, F_NUM);
     set_ranges(tok_uni_mark, tok_uni_mark_n, F_MARK);
+    set_ranges(tok_uni_word, tok_uni_word_n, F_WORD);
     set_list(tok_uni_norm_inert, tok_uni_norm_inert_n, F_INERT);
     set_list(tok_uni_norm_inert_compat, tok_uni_norm_inert_compat_n, F_INERT_COMPAT);
     for (size_t i = 0; i < tok_uni_lower_n; i++)
@@ -78,6 +80,12 @@ bool tok_is_numeric(uint32_t cp) {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
     if (cp < 0x10000) return bmp[cp] & F_NUM;
     return in_ranges(tok_uni_numeric, tok_uni_numeric_n, cp);
+}
+
+bool tok_is_word(uint32_t cp) {
+    if (cp < 0x80) return (cp >= '0' && cp <= '9') || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') || cp == '_';
+    if (cp < 0x10000) return bmp[cp] & F_WORD;
+    return in_ranges(tok_uni_word, tok_uni_word_n, cp);
 }
 
 bool tok_is_mark(uint32_t cp) {
