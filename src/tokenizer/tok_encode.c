@@ -178,12 +178,12 @@ static ragd_status added_split(enc_ctx *c, const tok_trie *tr, const uint8_t *s,
         }
         if (a->lstrip) {
             size_t ns = start;
-            while (ns > 0) {
+            while (ns > start_offset) { /* HF: max(start of the trailing spaces, start_offset) */
                 size_t q;
                 if (!tok_is_ws(last_cp(s, ns, &q))) break;
                 ns = q;
             }
-            start = ns > start_offset ? ns : start_offset;
+            start = ns;
         }
         if (a->rstrip) {
             while (stop < n) {
