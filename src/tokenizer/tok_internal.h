@@ -133,7 +133,7 @@ typedef struct tok_tpl_item {
 /* ---------------------------------------------------------------------------------------------- */
 /* per-thread workspace */
 
-#define TOK_CACHE_SLOTS 8192      /* power of two */
+#define TOK_CACHE_SLOTS 4096      /* power of two; 96 B each → 384 KiB per thread and tokenizer */
 #define TOK_CACHE_MAX_WORD 38     /* bytes */
 #define TOK_CACHE_MAX_IDS 12
 
