@@ -36,7 +36,7 @@ static double mib(size_t b) { return b / 1048576.0; }
 int ragd_cmd_inspect(int argc, char **argv) {
     const char *model = NULL, *device = "cpu";
     int max_ctx = 0, max_seqs = 1, mbt = 2048;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -61,7 +61,6 @@ int ragd_cmd_inspect(int argc, char **argv) {
             fprintf(stderr, "ragd inspect: %s %s: want a positive integer\n", a, v);
             return 2;
         }
-        i++;
     }
     if (!model) {
         fprintf(stderr, "ragd inspect: --model DIR is required\n");

@@ -173,3 +173,14 @@ def test_inspect():
     assert "qwen3" in out and "parameters" in out and "BF16" in out and "KV cache" in out
     # KV = 2 (k,v) x 3 layers x 2 seqs x 256 ctx x (2 kv heads x 32) x 4 bytes = 0.75 MiB
     assert "KV cache 0.75 MiB" in out
+
+
+def test_inspect_and_help_errors():
+    rc, out, err = run(["inspect", "--model", "/nonexistent/model"])
+    assert rc == 1 and "nonexistent" in err and out == ""
+    assert run(["inspect"])[0] == 2
+    assert run(["inspect", "--model", os.path.join(MODELS, "qwen3-tiny"), "--max-ctx", "0"])[0] == 2
+    rc, out, _ = run(["embed", "--help"])
+    assert rc == 0 and "--dimensions" in out
+    rc, out, _ = run(["generate", "--help"])
+    assert rc == 0 and "--json" in out
