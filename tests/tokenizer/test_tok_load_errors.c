@@ -90,6 +90,39 @@ int main(void) {
     CHECK(t == NULL && strstr(ragd_err_msg(&err), "/nonexistent/tokenizer.json"));
     ragd_err_free(&err);
 
+    /* tokenizer_config.json facts, and chat_template.jinja when the config has no template */
+    {
+        char dir[] = "/tmp/ragd_tok_cfg_XXXXXX";
+        RAGD_ASSERT(mkdtemp(dir));
+        char *tj = ragd_path_join(dir, "tokenizer.json"), *cj = ragd_path_join(dir, "tokenizer_config.json");
+        char *jj = ragd_path_join(dir, "chat_template.jinja");
+        FILE *f = fopen(tj, "w");
+        fprintf(f, BASE, "", "null", "null", "null", "null",
+                "[{\"id\": 3, \"content\": \"<s>\", \"special\": true}, {\"id\": 4, \"content\": \"</s>\", \"special\": true}]");
+        fclose(f);
+        f = fopen(cj, "w");
+        fprintf(f, "{\"bos_token\": {\"content\": \"<s>\"}, \"eos_token\": \"</s>\", \"pad_token\": null, "
+                   "\"add_bos_token\": true}");
+        fclose(f);
+        f = fopen(jj, "w");
+        fprintf(f, "{{ messages }}");
+        fclose(f);
+        CHECK_EQ_INT(ragd_tokenizer_load_json(tj, &t, &err), RAGD_OK);
+        CHECK_EQ_INT(ragd_tokenizer_bos_id(t), 3);
+        CHECK_EQ_INT(ragd_tokenizer_eos_id(t), 4);
+        CHECK_EQ_INT(ragd_tokenizer_pad_id(t), -1);
+        CHECK_STR(ragd_tokenizer_chat_template(t), "{{ messages }}");
+        ragd_tok_ids v = {0};
+        CHECK_EQ_INT(ragd_tokenizer_encode(t, "ab", 2, true, &v, &err), RAGD_OK); /* add_bos_token → [<s>, ab] */
+        CHECK(v.n == 2 && v.ids[0] == 3 && v.ids[1] == 2);
+        ragd_tok_ids_free(&v);
+        ragd_tokenizer_free(t);
+        t = NULL;
+        unlink(tj); unlink(cj); unlink(jj);
+        rmdir(dir);
+        free(tj); free(cj); free(jj);
+    }
+
     /* GGUF parts */
     const char *toks[] = {"a", "b", "ab"};
     size_t lens[] = {1, 1, 2};
