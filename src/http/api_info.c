@@ -238,12 +238,13 @@ http_outcome api_diagnostics(http_req *r) {
                            "\"n_head_kv\":%d,\"head_dim\":%d,\"n_vocab\":%d,\"max_pos\":%d}",
                         ragd_arch_name(c->arch), ragd_model_param_count(sm->model), c->n_layer, c->n_embd, c->n_ff,
                         c->n_head, c->n_head_kv, c->head_dim, c->n_vocab, c->max_pos);
-        ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%lld",
-                        (long long)h->cfg.opts->max_batch_tokens, (long long)h->cfg.opts->max_seqs);
+        ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%d",
+                        (long long)h->cfg.opts->max_batch_tokens, sm->batch_seqs);
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
             if (sm->roles[rr]) ragd_buf_printf(b, ",\"max_len_%s\":%d", ragd_role_name((ragd_role)rr), sm->max_len[rr]);
         ragd_buf_puts(b, "},\"memory_plan\":");
-        plan_json(b, &sm->plan);
+        if (sched) plan_json(b, &sm->plan); /* written by the device thread until the hand-over */
+        else ragd_buf_puts(b, "null");
         ragd_buf_putc(b, '}');
     }
     ragd_buf_puts(b, "],\"options\":");

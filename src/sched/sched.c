@@ -5,8 +5,8 @@
  * → at most one embed-or-rerank batch (alternating roles) → at most one generation step. So decode
  * steps of running chats interleave with pooling batches and neither starves the other.
  *
- * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or max_seqs
- * would be exceeded (a task's sequences may span batches). Under concurrent traffic (the previous
+ * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or the model's
+ * batch_seqs would be exceeded (a task's sequences may span batches). Under concurrent traffic (the previous
  * batch held several requests and ended less than two delays ago), if the batch is not full and the oldest waiting sequence
  * arrived less than batch_delay_us ago (and no generation is running), the thread waits for more
  * work for the rest of that delay — a bounded fill delay. A lone request on an idle device never
@@ -226,7 +226,7 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
     *wait_until = 0;
     *n_tokens = 0;
     if (!q->head) return 0;
-    int budget = s->o.max_batch_tokens, max_seqs = s->o.max_seqs;
+    int budget = s->o.max_batch_tokens, max_seqs = s->role_model[r]->batch_seqs;
     /* would a batch be full? (count without taking) */
     /* wait for a fuller batch only under concurrent traffic: the previous batch of this role held
      * requests of several clients and ended within two delays. A lone client never waits. */
@@ -440,7 +440,8 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
         for (int r = 0; r < RAGD_ROLE_COUNT; r++)
             if (sm->roles[r] && sm->max_len[r] > ctx) ctx = sm->max_len[r];
         eo[i] = (ragd_engine_opts){.device = s->o.device, .cuda_device = s->o.cuda_device,
-                                   .max_batch_tokens = s->o.max_batch_tokens, .max_seqs = s->o.max_seqs,
+                                   .max_batch_tokens = s->o.max_batch_tokens,
+                                   .max_seqs = sm->batch_seqs,
                                    .max_ctx = ctx, .kv_cache = sm->roles[RAGD_ROLE_CHAT],
                                    .n_threads = s->o.n_threads, .mem_limit = 0};
         if ((st = ragd_engine_plan_compute(sm->model, &eo[i], &sm->plan, err)))
@@ -470,7 +471,9 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
             return ragd_err_prefix(err, "engine for %s", sm->name);
     }
     /* pool buffers */
-    size_t mb = (size_t)s->o.max_batch_tokens, ms = (size_t)s->o.max_seqs;
+    size_t mb = (size_t)s->o.max_batch_tokens, ms = 1;
+    for (int i = 0; i < s->n_models; i++)
+        if ((size_t)s->models[i]->batch_seqs > ms) ms = (size_t)s->models[i]->batch_seqs;
     s->pb_tokens = malloc(mb * sizeof(int32_t));
     s->pb_start = malloc((ms + 1) * sizeof(int32_t));
     s->pb_task = malloc(ms * sizeof(ragd_task *));
@@ -560,6 +563,10 @@ ragd_status ragd_sched_create(const ragd_sched_opts *o, ragd_served_model *const
                               ragd_sched **out, ragd_err *err) {
     *out = NULL;
     if (n_models < 1 || n_models > 8) return ragd_err_set(err, RAGD_EINVAL, "scheduler: %d models (1..8)", n_models);
+    for (int i = 0; i < n_models; i++)
+        if (models[i]->batch_seqs < 1 || (models[i]->roles[RAGD_ROLE_CHAT] && models[i]->batch_seqs != o->max_seqs))
+            return ragd_err_set(err, RAGD_EINVAL, "model %s: batch_seqs %d (a chat model needs max_seqs %d)", models[i]->name,
+                                models[i]->batch_seqs, o->max_seqs);
     ragd_sched *s = ragd_xcalloc(1, sizeof *s);
     s->o = *o;
     s->models = ragd_xmalloc((size_t)n_models * sizeof *s->models);

@@ -58,10 +58,10 @@ struct ragd_sched {
     int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */
     /* pool batch buffers (planned at startup) */
     int32_t *pb_tokens;      /* [max_batch_tokens] */
-    int32_t *pb_start;       /* [max_seqs + 1] */
-    ragd_task **pb_task;     /* [max_seqs] */
-    int *pb_seq;             /* [max_seqs] */
-    float *pb_out;           /* [max_seqs, max(n_embd, 2)] */
+    int32_t *pb_start;       /* [batch_seqs + 1] (largest over the models) */
+    ragd_task **pb_task;     /* [batch_seqs] */
+    int *pb_seq;             /* [batch_seqs] */
+    float *pb_out;           /* [batch_seqs, max(n_embd, 2)] */
     /* generation (the chat model) */
     gen_seq *seqs;           /* [max_seqs] */
     int n_active;

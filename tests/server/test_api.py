@@ -193,6 +193,9 @@ def test_models_health_diagnostics(server):
         assert mm["limits"]["max_batch_tokens"] == 2048
     chat = [mm for mm in d["models"] if mm["name"] == "qwen3-tiny"][0]
     assert chat["memory_plan"]["kv_cache"] > 0 and chat["limits"]["max_len_chat"] == 512
+    assert chat["limits"]["max_seqs"] == 16  # --max-seqs: KV slots
+    emb = [mm for mm in d["models"] if mm["name"] == "qwen3-embed-tiny"][0]
+    assert emb["limits"]["max_seqs"] == 256 and emb["memory_plan"]["kv_cache"] == 0  # --max-batch-seqs default
 
 
 def test_metrics_promtool(server):
