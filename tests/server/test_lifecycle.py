@@ -156,6 +156,9 @@ def test_engine_failure_is_per_request():
         assert r.status_code == 500 and err_of(r)["type"] == "server_error"
         assert s.post("/embed", {"texts": ["three"]}).status_code == 200
         assert s.get("/health/ready").status_code == 200
+        deadline = time.time() + 5  # the stderr reader thread may lag behind the reply
+        while "failing-req" not in s.log() and time.time() < deadline:
+            time.sleep(0.02)
         assert "failing-req" in s.log()  # logged with the request id
     finally:
         assert s.stop() == 0
