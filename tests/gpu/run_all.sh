@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# run_all.sh — on the GPU machine: build the standalone GPU project, run the kernel tests, make the
+# random Qwen3-0.6B-shape model + transformers references, run the whole-model test, the benchmark
+# (ragd and transformers side by side) and compute-sanitizer; print a summary table last.
+# Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (logs under $OUT, default /tmp/ragd-gpu)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+TOK=${1:?tokenizer dir}
+HFB=${2:-}
+OUT=${OUT:-/tmp/ragd-gpu}
+mkdir -p "$OUT"
+W=${RAGD_GPU_WORK:-/tmp/ragd-gpu-work}
+mkdir -p "$W"
+export PYTHONUNBUFFERED=1
+declare -A RES
+step() {  # step NAME TIMEOUT CMD...: runs, logs to $OUT/NAME.log, records PASS/FAIL
+    local name=$1 to=$2
+    shift 2
+    local t0=$(date +%s)
+    timeout "$to" "$@" >"$OUT/$name.log" 2>&1
+    local rc=$?
+    RES[$name]="$([ $rc -eq 0 ] && echo PASS || echo "FAIL(rc=$rc)") $(( $(date +%s) - t0 ))s"
+    echo "== $name: ${RES[$name]}"
+    tail -n "${TAILN:-40}" "$OUT/$name.log"
+}
+nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/device.txt"
+nvcc --version | tail -1 | tee -a "$OUT/device.txt"
+
+step build 300 bash -c "cmake -S tests/gpu -B build-gpu -DCMAKE_BUILD_TYPE=Release && cmake --build build-gpu -j16"
+step kernels 300 build-gpu/test_kernels
+step make_model 400 python3 tests/gpu/make_model.py "$W/model" "$W/refs" "$TOK"
+step model 300 build-gpu/test_model "$W/model" "$W/refs"
+TAILN=60 step bench 300 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
+step hf_bench 400 python3 bench/gpu_hf_bench.py "$W/model" "$W/refs"
+TAILN=15 step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_kernels --quick
+TAILN=15 step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/test_kernels --quick
+if [ -n "$HFB" ]; then step hf_baseline 400 python3 "$HFB"; fi
+
+echo
+echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
+for k in build kernels make_model model bench hf_bench memcheck racecheck hf_baseline; do
+    [ -n "${RES[$k]:-}" ] && printf "  %-12s %s\n" "$k" "${RES[$k]}"
+done
+grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL" "$OUT"/bench.log "$OUT"/hf_bench.log \
+    "$OUT"/model.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40
