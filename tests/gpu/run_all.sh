@@ -2,15 +2,15 @@
 # run_all.sh — on the GPU machine: build the standalone GPU project, run the kernel tests, make the
 # random Qwen3-0.6B-shape model + transformers references, run the whole-model test, the benchmark
 # (ragd and transformers side by side) and compute-sanitizer; print a summary table last.
-# Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (logs under $OUT, default /tmp/ragd-gpu)
+# Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (logs packed into $OUT/logs.tgz)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TOK=${1:?tokenizer dir}
 HFB=${2:-}
-OUT=${OUT:-/tmp/ragd-gpu}
-mkdir -p "$OUT"
+RET=${OUT:-/tmp/ragd-gpu}   # what comes back: logs.tgz (re-packed after every step)
 W=${RAGD_GPU_WORK:-/tmp/ragd-gpu-work}
-mkdir -p "$W"
+OUT=$W/logs                  # per-step logs
+mkdir -p "$RET" "$OUT"
 export PYTHONUNBUFFERED=1
 declare -A RES
 step() {  # step NAME TIMEOUT CMD...: runs, logs to $OUT/NAME.log, records PASS/FAIL
@@ -21,6 +21,7 @@ step() {  # step NAME TIMEOUT CMD...: runs, logs to $OUT/NAME.log, records PASS/
     local rc=$?
     RES[$name]="$([ $rc -eq 0 ] && echo PASS || echo "FAIL(rc=$rc)") $(( $(date +%s) - t0 ))s"
     echo "== $name: ${RES[$name]}"
+    tar -czf "$RET/logs.tgz" -C "$OUT" . 2>/dev/null
     tail -n "${TAILN:-40}" "$OUT/$name.log"
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv | tee "$OUT/device.txt"
@@ -34,7 +35,7 @@ TAILN=60 step bench 300 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
 step hf_bench 400 python3 bench/gpu_hf_bench.py "$W/model" "$W/refs"
 TAILN=15 step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_kernels --quick
 TAILN=15 step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/test_kernels --quick
-if [ -n "$HFB" ]; then step hf_baseline 400 python3 "$HFB"; fi
+if [ -n "$HFB" ]; then step hf_baseline 400 env OUT="$OUT" python3 "$HFB"; fi
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
