@@ -2,7 +2,7 @@
 # run_all.sh — on the GPU machine: build the standalone GPU project, run the kernel tests, make the
 # random Qwen3-0.6B-shape model + transformers references, run the whole-model test, the benchmark
 # (ragd and transformers side by side) and compute-sanitizer; print a summary table last.
-# Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (logs packed into $OUT/logs.tgz)
+# Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (RAGD_GPU_SKIP_HF=1: no transformers benchmarks)   (logs packed into $OUT/logs.tgz)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TOK=${1:?tokenizer dir}
@@ -32,10 +32,10 @@ step kernels 300 build-gpu/test_kernels
 step make_model 400 python3 tests/gpu/make_model.py "$W/model" "$W/refs" "$TOK"
 step model 300 build-gpu/test_model "$W/model" "$W/refs"
 TAILN=60 step bench 300 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
-step hf_bench 400 python3 bench/gpu_hf_bench.py "$W/model" "$W/refs"
+[ -n "${RAGD_GPU_SKIP_HF:-}" ] || step hf_bench 400 python3 bench/gpu_hf_bench.py "$W/model" "$W/refs"
 TAILN=15 step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_kernels --quick
 TAILN=15 step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/test_kernels --quick
-if [ -n "$HFB" ]; then step hf_baseline 400 env OUT="$OUT" python3 "$HFB"; fi
+if [ -n "$HFB" ] && [ -z "${RAGD_GPU_SKIP_HF:-}" ]; then step hf_baseline 400 env OUT="$OUT" python3 "$HFB"; fi
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"

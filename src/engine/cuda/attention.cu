@@ -1,9 +1,11 @@
 // attention.cu — causal varlen flash attention over packed sequences (no padding), bf16 tensor-core
 // MMA (mma.sync m16n8k16) with f32 accumulation and an online softmax.
 //
-// Grid: one CTA per (64-row query tile of one sequence, query head); 4 warps, 16 query rows each.
-// K/V tiles of 64 keys stream through double-buffered, XOR-swizzled shared memory (cp.async); keys
-// beyond the sequence end are zero-filled and masked. GQA: query head h reads kv head h / (nH/nKV).
+// Grid: one CTA per (64-row query tile of one sequence, HPC query heads of one GQA group); 4 warps
+// per head, 16 query rows each. K/V tiles of 64 keys stream through double-buffered, XOR-swizzled
+// shared memory (cp.async) and serve all HPC heads (HPC = 2 when the group size is even: half the
+// K/V traffic); keys beyond the sequence end are zero-filled and masked. GQA: query head h reads
+// kv head h / (nH/nKV).
 //
 // Batch invariance: a CTA reads only its own sequence and walks its keys in order 0, 64, 128, …, so
 // the reduction order of every output row is fixed by the sequence alone. P is rounded to bf16
@@ -66,34 +68,38 @@ __device__ __forceinline__ bf16 *swz(bf16 *s, int r, int ch) {
 template <int HD>
 __device__ __forceinline__ void load_tile(bf16 *s, const bf16 *g, int ld, int r0, int L) {
     constexpr int CH = HD / 8;
-    for (int c = threadIdx.x; c < 64 * CH; c += NWARP * 32) {
+    for (int c = threadIdx.x; c < 64 * CH; c += blockDim.x) {
         int r = c / CH, ch = c % CH, gr = r0 + r;
         const bf16 *src = g + (size_t)min(gr, L - 1) * ld + ch * 8;
         cp_async16(swz<HD>(s, r, ch), src, gr < L ? 16 : 0);
     }
 }
 
-template <int HD>
-__global__ void __launch_bounds__(NWARP * 32)
+template <int HD, int HPC>
+__global__ void __launch_bounds__(NWARP * 32 * HPC)
     attn_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                 float scale_log2) {
     extern __shared__ uint4 smem_raw[];
-    bf16 *sQ = (bf16 *)smem_raw;  // [BM][HD]
-    bf16 *sK = sQ + BM * HD;      // [2][BN][HD]
-    bf16 *sV = sK + 2 * BN * HD;  // [2][BN][HD]
+    bf16 *sK = (bf16 *)smem_raw;        // [2][BN][HD]
+    bf16 *sV = sK + 2 * BN * HD;        // [2][BN][HD]
+    bf16 *sQall = sV + 2 * BN * HD;     // [HPC][BM][HD]
 
     const int2 tile = tiles[blockIdx.x];
-    const int q0 = tile.y, h = blockIdx.y, kvh = h / (nH / nKV);
+    const int h0 = blockIdx.y * HPC, kvh = h0 / (nH / nKV);
+    const int hh = (threadIdx.x >> 5) / NWARP;  // which of the CTA's heads this warp serves
+    const int q0 = tile.y, h = h0 + hh;
+    bf16 *sQ = sQall + hh * BM * HD;
     const int start = seq_start[tile.x], L = seq_start[tile.x + 1] - start;
     const int ld = (nH + 2 * nKV) * HD;
-    const bf16 *Qg = qkv + (size_t)start * ld + h * HD;                 // [L, ld]
+    const bf16 *Qg0 = qkv + (size_t)start * ld + h0 * HD;               // [L, ld], head h0
     const bf16 *Kg = qkv + (size_t)start * ld + (nH + kvh) * HD;        // [L, ld]
     const bf16 *Vg = qkv + (size_t)start * ld + (nH + nKV + kvh) * HD;  // [L, ld]
-    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
+    const int warp = (threadIdx.x >> 5) % NWARP, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;
     const int mi = lane >> 3, mr = lane & 7;  // ldmatrix: which 8x8 matrix this lane addresses, and row
     const int n_kt = (min(q0 + BM, L) + BN - 1) / BN;
 
-    load_tile<HD>(sQ, Qg, ld, q0, L);
+#pragma unroll
+    for (int i = 0; i < HPC; i++) load_tile<HD>(sQall + i * BM * HD, Qg0 + i * HD, ld, q0, L);
     load_tile<HD>(sK, Kg, ld, 0, L);
     load_tile<HD>(sV, Vg, ld, 0, L);
     cp_commit();
@@ -212,15 +218,25 @@ __global__ void __launch_bounds__(NWARP * 32)
     }
 }
 
+template <int HD, int HPC>
+cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
+                       int nKV, cudaStream_t st) {
+    const int smem = (HPC * BM + 4 * BN) * HD * (int)sizeof(bf16);
+    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD, HPC>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
+    const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
+    attn_kernel<HD, HPC><<<dim3(n_tiles, nH / HPC), NWARP * 32 * HPC, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV,
+                                                                                  scale_log2);
+    return cudaGetLastError();
+}
+
+int g_heads_per_cta_max = 2;  // benchmark switch (ragd_k_attention_set_heads_per_cta)
+
 template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
-    const int smem = (BM + 4 * BN) * HD * (int)sizeof(bf16);
-    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
-    const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
-    attn_kernel<HD><<<dim3(n_tiles, nH), NWARP * 32, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
-    return cudaGetLastError();
+    if ((nH / nKV) % 2 == 0 && g_heads_per_cta_max >= 2) return launch_hpc<HD, 2>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    return launch_hpc<HD, 1>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
 }
 
 }  // namespace
@@ -232,6 +248,8 @@ cudaError_t ragd_k_attention(const bf16 *qkv, bf16 *out, const int32_t *seq_star
     if (hd == 64) return launch<64>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     return cudaErrorInvalidValue;
 }
+
+extern "C" void ragd_k_attention_set_heads_per_cta(int n) { g_heads_per_cta_max = n; }
 
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap) {
     int max_nt = 0;

@@ -121,8 +121,9 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     int rc = ragd_cuda_net_create(&s, inv, o->mem_limit, &cs->net, &p, cs->msg, sizeof cs->msg);
     free(inv);
     if (rc) {
+        ragd_status st0 = ragd_err_set(err, map_status(rc), "%s", cs->msg);
         cuda_destroy(cs);
-        return ragd_err_set(err, map_status(rc), "%s", cs->msg);
+        return st0;
     }
     memset(plan, 0, sizeof *plan);
     plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;

@@ -401,9 +401,7 @@ static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
     memcpy(net->seq_h, seq_start, (size_t)(n_seqs + 1) * 4);
     for (int i = 0; i < n_seqs; i++)
         for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = t - seq_start[i];
-    int n_tiles = ragd_attn_tiles(n_seqs, seq_start, net->tiles_h, (int)net->d.tiles);
-    if (n_tiles <= 0) return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "attention tile list overflow");
-    return T;
+    return T;  // (the attention tile list is built by forward: ≤ T/64 + n_seqs entries, which the plan holds)
 }
 
 struct Recorder {  // per-phase events when profiling is on
