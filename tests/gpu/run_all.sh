@@ -31,7 +31,14 @@ step build 300 bash -c "cmake -S tests/gpu -B build-gpu -DCMAKE_BUILD_TYPE=Relea
 step kernels 300 build-gpu/test_kernels
 step make_model 400 python3 tests/gpu/make_model.py "$W/model" "$W/refs" "$TOK"
 step model 300 build-gpu/test_model "$W/model" "$W/refs"
-TAILN=60 step bench 300 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
+nvidia-smi --query-gpu=timestamp,clocks.sm,power.draw,temperature.gpu --format=csv -lms 250 >"$OUT/clocks.csv" 2>&1 &
+SMI=$!
+TAILN=70 step bench 300 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
+kill $SMI 2>/dev/null
+echo "SM clock / power during the benchmark (min / median / max):"
+awk -F', ' 'NR>1 {gsub(/ MHz/,"",$2); gsub(/ W/,"",$3); print $2, $3}' "$OUT/clocks.csv" | sort -n | awk '{c[NR]=$1; p[NR]=$2} END {print "  clock MHz", c[1], c[int(NR/2)+1], c[NR]}'
+awk -F', ' 'NR>1 {gsub(/ W/,"",$3); print $3}' "$OUT/clocks.csv" | sort -n | awk '{p[NR]=$1} END {print "  power W", p[1], p[int(NR/2)+1], p[NR]}'
+TAILN=25 step bench64k 300 build-gpu/gpu_bench "$W/model" "$W/refs" 65536
 [ -n "${RAGD_GPU_SKIP_HF:-}" ] || step hf_bench 400 python3 bench/gpu_hf_bench.py "$W/model" "$W/refs"
 TAILN=15 step memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_kernels --quick
 TAILN=15 step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/test_kernels --quick
@@ -39,8 +46,8 @@ if [ -n "$HFB" ] && [ -z "${RAGD_GPU_SKIP_HF:-}" ]; then step hf_baseline 400 en
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
-for k in build kernels make_model model bench hf_bench memcheck racecheck hf_baseline; do
+for k in build kernels make_model model bench bench64k hf_bench memcheck racecheck hf_baseline; do
     [ -n "${RES[$k]:-}" ] && printf "  %-12s %s\n" "$k" "${RES[$k]}"
 done
-grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL" "$OUT"/bench.log "$OUT"/hf_bench.log \
+grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/hf_bench.log \
     "$OUT"/model.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40

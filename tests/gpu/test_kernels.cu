@@ -447,6 +447,10 @@ int main(int argc, char **argv) {
     t_attention({1}, 2, 1, 128);
     t_attention({17, 64, 65, 130}, 4, 2, 128);
     t_attention({5, 77, 200}, 9, 3, 64);
+    ragd_k_attention_set_heads_per_cta(2);  // the K/V-sharing variant (benchmark A/B)
+    t_attention({17, 64, 65, 130}, 4, 2, 128);
+    t_attention({3, 100}, 8, 2, 64);
+    ragd_k_attention_set_heads_per_cta(1);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_LAST);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_MEAN);
     t_pool({3, 9}, 576, RAGD_CUDA_POOL_CLS);

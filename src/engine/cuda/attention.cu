@@ -3,8 +3,9 @@
 //
 // Grid: one CTA per (64-row query tile of one sequence, HPC query heads of one GQA group); 4 warps
 // per head, 16 query rows each. K/V tiles of 64 keys stream through double-buffered, XOR-swizzled
-// shared memory (cp.async) and serve all HPC heads (HPC = 2 when the group size is even: half the
-// K/V traffic); keys beyond the sequence end are zero-filled and masked. GQA: query head h reads
+// shared memory (cp.async) and serve all HPC heads; keys beyond the sequence end are zero-filled
+// and masked. HPC = 1 by default: HPC = 2 (half the K/V traffic) measured slower on an H200,
+// since occupancy, not traffic, limits this kernel (1 CTA of 8 warps per SM against 3 of 4). GQA: query head h reads
 // kv head h / (nH/nKV).
 //
 // Batch invariance: a CTA reads only its own sequence and walks its keys in order 0, 64, 128, …, so
@@ -76,19 +77,21 @@ __device__ __forceinline__ void load_tile(bf16 *s, const bf16 *g, int ld, int r0
 }
 
 template <int HD, int HPC>
-__global__ void __launch_bounds__(NWARP * 32 * HPC)
+__global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
     attn_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                 float scale_log2) {
+    // Shared memory: K and V double buffers. The Q tile of head i first lands in the second K (i = 0)
+    // or V (i = 1) buffer, moves to registers, and only then is that buffer used for prefetching:
+    // 64 KB for hd 128, so 3 CTAs fit on an SM.
     extern __shared__ uint4 smem_raw[];
     bf16 *sK = (bf16 *)smem_raw;        // [2][BN][HD]
     bf16 *sV = sK + 2 * BN * HD;        // [2][BN][HD]
-    bf16 *sQall = sV + 2 * BN * HD;     // [HPC][BM][HD]
 
     const int2 tile = tiles[blockIdx.x];
     const int h0 = blockIdx.y * HPC, kvh = h0 / (nH / nKV);
     const int hh = (threadIdx.x >> 5) / NWARP;  // which of the CTA's heads this warp serves
     const int q0 = tile.y, h = h0 + hh;
-    bf16 *sQ = sQall + hh * BM * HD;
+    bf16 *sQ = (hh == 0 ? sK : sV) + BN * HD;  // [BM][HD] (BM == BN)
     const int start = seq_start[tile.x], L = seq_start[tile.x + 1] - start;
     const int ld = (nH + 2 * nKV) * HD;
     const bf16 *Qg0 = qkv + (size_t)start * ld + h0 * HD;               // [L, ld], head h0
@@ -99,7 +102,7 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC)
     const int n_kt = (min(q0 + BM, L) + BN - 1) / BN;
 
 #pragma unroll
-    for (int i = 0; i < HPC; i++) load_tile<HD>(sQall + i * BM * HD, Qg0 + i * HD, ld, q0, L);
+    for (int i = 0; i < HPC; i++) load_tile<HD>((i == 0 ? sK : sV) + BN * HD, Qg0 + i * HD, ld, q0, L);
     load_tile<HD>(sK, Kg, ld, 0, L);
     load_tile<HD>(sV, Vg, ld, 0, L);
     cp_commit();
@@ -110,6 +113,13 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC)
     float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
     uint32_t qf[HD / 16][4];
     const int qi0 = q0 + warp * 16 + g, qi1 = qi0 + 8;  // this thread's two query rows
+    cp_wait<0>();
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++)
+        ldsm_x4(swz<HD>(sQ, warp * 16 + (mi & 1) * 8 + mr, kk * 2 + (mi >> 1)), qf[kk][0], qf[kk][1], qf[kk][2],
+                qf[kk][3]);
+    __syncthreads();  // every warp holds its Q fragments: the Q buffers may be overwritten
 
     for (int j = 0; j < n_kt; j++) {
         const int buf = j & 1;
@@ -120,12 +130,6 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC)
         cp_commit();
         cp_wait<1>();
         __syncthreads();
-        if (j == 0) {
-#pragma unroll
-            for (int kk = 0; kk < HD / 16; kk++)
-                ldsm_x4(swz<HD>(sQ, warp * 16 + (mi & 1) * 8 + mr, kk * 2 + (mi >> 1)), qf[kk][0], qf[kk][1],
-                        qf[kk][2], qf[kk][3]);
-        }
         bf16 *k_s = sK + buf * BN * HD, *v_s = sV + buf * BN * HD;
 
         // S = Q K^T for this warp's 16 rows × 64 keys
@@ -221,7 +225,8 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC)
 template <int HD, int HPC>
 cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                        int nKV, cudaStream_t st) {
-    const int smem = (HPC * BM + 4 * BN) * HD * (int)sizeof(bf16);
+    static_assert(BM == BN && HPC <= 2, "Q tiles live in the second K/V buffers");
+    const int smem = 4 * BN * HD * (int)sizeof(bf16);
     cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD, HPC>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
@@ -230,7 +235,7 @@ cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, con
     return cudaGetLastError();
 }
 
-int g_heads_per_cta_max = 2;  // benchmark switch (ragd_k_attention_set_heads_per_cta)
+int g_heads_per_cta_max = 1;  // benchmark switch (ragd_k_attention_set_heads_per_cta)
 
 template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,

@@ -33,7 +33,7 @@ cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, in
 // exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
 cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
                              const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
-// Benchmarks only: at most n query heads per CTA (default 2; 1 disables K/V sharing across a group).
+// Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
 extern "C" void ragd_k_attention_set_heads_per_cta(int n);
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);

@@ -37,10 +37,17 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
         for (int g = 0; g < G; g++)
             if (h0 + g < nH + nKV) {
                 const bf16 *p = row + (size_t)(h0 + g) * HD;
+                if constexpr (EPL == 2) {  // 4-byte accesses
+                    __nv_bfloat162 a = *(const __nv_bfloat162 *)(p + lane * 2);
+                    __nv_bfloat162 c2 = *(const __nv_bfloat162 *)(p + HD / 2 + lane * 2);
+                    x1[g][0] = __low2float(a), x1[g][1] = __high2float(a);
+                    x2[g][0] = __low2float(c2), x2[g][1] = __high2float(c2);
+                } else {
 #pragma unroll
-                for (int e = 0; e < EPL; e++) {
-                    x1[g][e] = bf(p[lane * EPL + e]);
-                    x2[g][e] = bf(p[HD / 2 + lane * EPL + e]);
+                    for (int e = 0; e < EPL; e++) {
+                        x1[g][e] = bf(p[lane * EPL + e]);
+                        x2[g][e] = bf(p[HD / 2 + lane * EPL + e]);
+                    }
                 }
             }
 #pragma unroll
@@ -61,11 +68,21 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
                     x2[g][e] = round_bf((isq ? wq2[e] : wk2[e]) * round_bf(x2[g][e] * r));
                 }
             }
+            float y1[EPL], y2[EPL];
 #pragma unroll
             for (int e = 0; e < EPL; e++) {
-                const int i = lane * EPL + e;
-                p[i] = tobf(round_bf(x1[g][e] * c[e]) + round_bf(-x2[g][e] * sn[e]));
-                p[HD / 2 + i] = tobf(round_bf(x2[g][e] * c[e]) + round_bf(x1[g][e] * sn[e]));
+                y1[e] = round_bf(x1[g][e] * c[e]) + round_bf(-x2[g][e] * sn[e]);
+                y2[e] = round_bf(x2[g][e] * c[e]) + round_bf(x1[g][e] * sn[e]);
+            }
+            if constexpr (EPL == 2) {
+                *(__nv_bfloat162 *)(p + lane * 2) = __floats2bfloat162_rn(y1[0], y1[1]);
+                *(__nv_bfloat162 *)(p + HD / 2 + lane * 2) = __floats2bfloat162_rn(y2[0], y2[1]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < EPL; e++) {
+                    p[lane * EPL + e] = tobf(y1[e]);
+                    p[HD / 2 + lane * EPL + e] = tobf(y2[e]);
+                }
             }
         }
     }
