@@ -3,6 +3,7 @@
 # RAGD_SANITIZE=1 builds with ASan+UBSan instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ "${RAGD_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh
 dir=${1:-build}
 extra=()
 if [ "${RAGD_SANITIZE:-0}" = 1 ]; then extra+=(-DRAGD_SANITIZE=ON -DRAGD_CUDA=OFF); dir=${1:-build-asan}; fi

@@ -1,22 +1,423 @@
-/* cmd_engine.c — PLACEHOLDER: not implemented yet; every command here fails loudly. */
+/* cmd_engine.c — `ragd embed`, `ragd rerank`, `ragd generate`: the engine from the command line.
+ *
+ * Contract (tests outside the repo rely on it):
+ *   embed    JSON lines {"text": …} on stdin → {"embedding": [...]} per line, in order
+ *   rerank   JSON lines {"text": doc} on stdin → {"score": s} per line, in order
+ *   generate --prompt TEXT: raw text tokenized without special tokens (or --chat: one user message through
+ *            the model's chat template); text streamed to stdout, or with --json one line
+ *            {"ids": [generated ids], "text": "…"}
+ * Batch jobs read stdin in chunks (up to max-batch-tokens worth of text per engine call), write complete
+ * lines only and flush after each chunk; on the first failure they stop, write nothing more, and exit 1
+ * with "ragd <cmd>: line N: why". A progress line goes to stderr only when stderr is a terminal.
+ * Exit codes: 0 ok, 1 failure while running, 2 bad usage.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "tasks/tasks.h"
+
+/* ---- options ---- */
+
+typedef struct {
+    const char *cmd;
+    const char *model, *device;
+    int threads, max_batch_tokens;
+    /* embed / rerank */
+    int dimensions;
+    bool has_dimensions;
+    const char *instruction, *query;
+    /* generate */
+    const char *prompt;
+    bool chat, json, ignore_eos, no_think;
+    int max_tokens, top_k;
+    float temperature, top_p, min_p;
+    uint64_t seed;
+    const char *stop[16];
+    int n_stop;
+} cli_opts;
+
+static int usage_err(const cli_opts *o, const char *fmt, const char *arg) {
+    fprintf(stderr, "ragd %s: ", o->cmd);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(see `ragd %s --help`)\n", o->cmd);
+    return 2;
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+static void help(const char *cmd) {
+    printf("usage: ragd %s --model DIR [--device cpu|cuda] [--threads N] [--max-batch-tokens N]", cmd);
+    if (!strcmp(cmd, "embed")) printf(" [--dimensions N] [--instruction TEXT]\n  stdin: {\"text\": ...} per line → stdout {\"embedding\": [...]}\n");
+    if (!strcmp(cmd, "rerank")) printf(" --query TEXT [--instruction TEXT]\n  stdin: {\"text\": doc} per line → stdout {\"score\": s}\n");
+    if (!strcmp(cmd, "generate"))
+        printf(" --prompt TEXT [--chat] [--no-think] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
+               "       [--min-p P] [--seed S] [--stop TEXT]... [--ignore-eos] [--json]\n"
+               "  without --chat the prompt is raw text (no special tokens); defaults: greedy (temperature 0),\n"
+               "  max-tokens 128; --json prints {\"ids\": [...], \"text\": \"...\"}\n");
+}
+
+/* returns -1 to continue, else the exit code */
+static int parse(int argc, char **argv, cli_opts *o) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEED()                                                              \
+    do {                                                                    \
+        if (!v) return usage_err(o, "%s needs a value", a);                 \
+        i++;                                                                \
+    } while (0)
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            help(o->cmd);
+            return 0;
+        } else if (!strcmp(a, "--model")) {
+            NEED();
+            o->model = v;
+        } else if (!strcmp(a, "--device")) {
+            NEED();
+            o->device = v;
+        } else if (!strcmp(a, "--threads")) {
+            NEED();
+            if (!parse_int(v, 0, 1024, &o->threads)) return usage_err(o, "--threads %s: want 0..1024", v);
+        } else if (!strcmp(a, "--max-batch-tokens")) {
+            NEED();
+            if (!parse_int(v, 1, 1 << 20, &o->max_batch_tokens))
+                return usage_err(o, "--max-batch-tokens %s: want 1..1048576", v);
+        } else if (!strcmp(a, "--dimensions") && strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_int(v, 1, 1 << 20, &o->dimensions)) return usage_err(o, "--dimensions %s: want an integer ≥ 1", v);
+            o->has_dimensions = true;
+        } else if (!strcmp(a, "--instruction") && strcmp(o->cmd, "generate")) {
+            NEED();
+            o->instruction = v;
+        } else if (!strcmp(a, "--query") && !strcmp(o->cmd, "rerank")) {
+            NEED();
+            o->query = v;
+        } else if (!strcmp(a, "--prompt") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            o->prompt = v;
+        } else if (!strcmp(a, "--chat") && !strcmp(o->cmd, "generate")) {
+            o->chat = true;
+        } else if (!strcmp(a, "--json") && !strcmp(o->cmd, "generate")) {
+            o->json = true;
+        } else if (!strcmp(a, "--ignore-eos") && !strcmp(o->cmd, "generate")) {
+            o->ignore_eos = true;
+        } else if (!strcmp(a, "--no-think") && !strcmp(o->cmd, "generate")) {
+            o->no_think = true;
+        } else if (!strcmp(a, "--max-tokens") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_int(v, 1, 1 << 20, &o->max_tokens)) return usage_err(o, "--max-tokens %s: want an integer ≥ 1", v);
+        } else if (!strcmp(a, "--temperature") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_float(v, 0, 100, &o->temperature)) return usage_err(o, "--temperature %s: want 0..100", v);
+        } else if (!strcmp(a, "--top-k") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_int(v, 0, 1 << 30, &o->top_k)) return usage_err(o, "--top-k %s: want an integer ≥ 0", v);
+        } else if (!strcmp(a, "--top-p") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_float(v, 1e-9f, 1, &o->top_p)) return usage_err(o, "--top-p %s: want a number in (0, 1]", v);
+        } else if (!strcmp(a, "--min-p") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (!parse_float(v, 0, 1, &o->min_p)) return usage_err(o, "--min-p %s: want a number in [0, 1]", v);
+        } else if (!strcmp(a, "--seed") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') return usage_err(o, "--seed %s: want an unsigned integer", v);
+            o->seed = s;
+        } else if (!strcmp(a, "--stop") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            if (o->n_stop == 16) return usage_err(o, "%s: at most 16 stop strings", a);
+            if (!v[0]) return usage_err(o, "--stop '%s': a stop string cannot be empty", v);
+            o->stop[o->n_stop++] = v;
+        } else {
+            return usage_err(o, "unknown option '%s'", a);
+        }
+#undef NEED
+    }
+    if (!o->model) return usage_err(o, "%s", "--model DIR is required");
+    if (!strcmp(o->cmd, "rerank") && !o->query) return usage_err(o, "%s", "--query TEXT is required");
+    if (!strcmp(o->cmd, "generate") && !o->prompt) return usage_err(o, "%s", "--prompt TEXT is required");
+    if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
+        return usage_err(o, "--device %s: want cpu or cuda", o->device);
+    return -1;
+}
+
+static int fail(const cli_opts *o, const ragd_err *err) {
+    fprintf(stderr, "ragd %s: %s\n", o->cmd, ragd_err_msg(err));
+    return 1;
+}
+
+static ragd_device device_of(const cli_opts *o) { return !strcmp(o->device, "cuda") ? RAGD_DEVICE_CUDA : RAGD_DEVICE_CPU; }
+
+/* ---- reading JSON lines ---- */
+
+/* Parses one line into a heap copy of its "text" string. */
+static ragd_status parse_line(const char *line, size_t len, long lineno, char **text, size_t *text_len,
+                              ragd_err *err) {
+    json_error_t je;
+    json_t *j = json_loadb(line, len, 0, &je);
+    if (!j) return ragd_err_set(err, RAGD_EINVAL, "line %ld: not valid JSON (%s at column %d)", lineno, je.text, je.column);
+    json_t *t = json_is_object(j) ? json_object_get(j, "text") : NULL;
+    if (!t || !json_is_string(t)) {
+        json_decref(j);
+        return ragd_err_set(err, RAGD_EINVAL, "line %ld: want an object {\"text\": \"...\"} with a string \"text\"",
+                            lineno);
+    }
+    *text_len = json_string_length(t);
+    *text = ragd_xstrndup(json_string_value(t), *text_len);
+    json_decref(j);
+    if (memchr(*text, '\0', *text_len)) {
+        free(*text);
+        return ragd_err_set(err, RAGD_EINVAL, "line %ld: the text contains a NUL character", lineno);
+    }
+    return RAGD_OK;
+}
+
+static ragd_status open_engine(const cli_opts *o, ragd_model **m, ragd_engine **e, int max_seqs, int max_ctx,
+                               bool kv, ragd_err *err) {
+    ragd_status st = ragd_model_load(o->model, m, err);
+    if (st) return st;
+    int mbt = o->max_batch_tokens ? o->max_batch_tokens : 4096;
+    int ctx = max_ctx ? max_ctx : mbt;
+    if ((*m)->cfg.max_pos > 0 && ctx > (*m)->cfg.max_pos) ctx = (*m)->cfg.max_pos;
+    ragd_engine_opts eo = {.device = device_of(o), .max_batch_tokens = mbt, .max_seqs = max_seqs, .max_ctx = ctx,
+                           .kv_cache = kv, .n_threads = o->threads};
+    st = ragd_engine_create(*m, &eo, e, err);
+    if (st) ragd_err_prefix(err, "%s", o->model);
+    return st;
+}
+
+static void progress(long done, double t0) {
+    double dt = ragd_now_s() - t0;
+    fprintf(stderr, "\r%ld inputs done, %.1f/s   ", done, dt > 0 ? done / dt : 0.0);
+}
+
+/* ---- embed / rerank: one loop, two tasks ---- */
+
+static int run_batch_job(cli_opts *o, bool rerank) {
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    ragd_engine *e = NULL;
+    int rc = 0;
+    /* one engine call per chunk: up to max_seqs texts of up to max-batch-tokens total */
+    int max_seqs = 64;
+    if (open_engine(o, &m, &e, max_seqs, 0, false, &err)) {
+        rc = fail(o, &err);
+        goto out;
+    }
+    ragd_embed_opts eopt = {.instruction = o->instruction, .dimensions = o->has_dimensions ? o->dimensions : 0,
+                            .normalize = true};
+    if (!rerank && ragd_embed_check_opts(m, &eopt, &err)) {
+        rc = fail(o, &err);
+        goto out;
+    }
+    int32_t yes, no;
+    if (rerank && ragd_rerank_token_ids(m, &yes, &no, &err)) {
+        rc = fail(o, &err);
+        goto out;
+    }
+    int dims = ragd_embed_dims(m, &eopt);
+    size_t budget = (size_t)ragd_engine_get_opts(e)->max_batch_tokens * 4; /* bytes of text per chunk (≈ tokens) */
+    char **texts = ragd_xcalloc((size_t)max_seqs, sizeof(char *));
+    size_t *lens = ragd_xcalloc((size_t)max_seqs, sizeof(size_t));
+    long *linenos = ragd_xcalloc((size_t)max_seqs, sizeof(long));
+    float *out = malloc(sizeof(float) * (size_t)max_seqs * (rerank ? 1 : (size_t)dims));
+    ragd_buf ob = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0, done = 0;
+    bool eof = false, tty = isatty(2);
+    double t0 = ragd_now_s();
+    while (!eof && rc == 0) {
+        int n = 0;
+        size_t bytes = 0;
+        while (n < max_seqs && bytes < budget) {
+            ssize_t len = getline(&line, &cap, stdin);
+            if (len < 0) {
+                if (ferror(stdin)) {
+                    ragd_err_set(&err, RAGD_EIO, "reading stdin after line %ld: %s", lineno, strerror(errno));
+                    rc = fail(o, &err);
+                }
+                eof = true;
+                break;
+            }
+            lineno++;
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+            bool blank = true;
+            for (ssize_t k = 0; k < len && blank; k++) blank = line[k] == ' ' || line[k] == '\t';
+            if (blank) continue; /* empty lines are skipped */
+            if (parse_line(line, (size_t)len, lineno, &texts[n], &lens[n], &err)) {
+                rc = fail(o, &err);
+                break;
+            }
+            linenos[n] = lineno;
+            bytes += lens[n];
+            n++;
+        }
+        if (rc == 0 && n > 0) {
+            int failed = -1;
+            ragd_status st = rerank ? ragd_rerank_docs(e, o->query, (const char *const *)texts, n, o->instruction, out,
+                                                       &failed, &err)
+                                    : ragd_embed_texts(e, (const char *const *)texts, lens, n, &eopt, out, &failed,
+                                                       &err);
+            if (st) {
+                if (failed >= 0) ragd_err_prefix(&err, "line %ld", linenos[failed]);
+                else ragd_err_prefix(&err, "lines %ld..%ld", linenos[0], linenos[n - 1]);
+                rc = fail(o, &err);
+            } else {
+                ragd_buf_reset(&ob);
+                for (int k = 0; k < n; k++) {
+                    if (rerank) {
+                        ragd_buf_puts(&ob, "{\"score\": ");
+                        ragd_buf_json_f32(&ob, out[k]);
+                        ragd_buf_puts(&ob, "}\n");
+                    } else {
+                        ragd_buf_puts(&ob, "{\"embedding\": [");
+                        for (int d = 0; d < dims; d++) {
+                            if (d) ragd_buf_puts(&ob, ", ");
+                            ragd_buf_json_f32(&ob, out[(size_t)k * dims + d]);
+                        }
+                        ragd_buf_puts(&ob, "]}\n");
+                    }
+                }
+                if (fwrite(ob.data, 1, ob.len, stdout) != ob.len || fflush(stdout)) {
+                    ragd_err_set(&err, RAGD_EIO, "writing stdout: %s", strerror(errno));
+                    rc = fail(o, &err);
+                }
+                done += n;
+                if (tty) progress(done, t0);
+            }
+        }
+        for (int k = 0; k < n; k++) free(texts[k]);
+    }
+    if (tty && done) fprintf(stderr, "\n");
+    free(line);
+    free(texts);
+    free(lens);
+    free(linenos);
+    free(out);
+    ragd_buf_free(&ob);
+out:
+    ragd_engine_free(e);
+    ragd_model_free(m);
+    ragd_err_free(&err);
+    return rc;
+}
+
+static cli_opts defaults(const char *cmd) {
+    return (cli_opts){.cmd = cmd, .device = "cpu", .max_tokens = 128, .temperature = 0, .top_p = 1, .min_p = 0};
+}
 
 int ragd_cmd_embed(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ragd embed: not implemented in this build\n");
-    return 2;
+    cli_opts o = defaults("embed");
+    int rc = parse(argc, argv, &o);
+    return rc >= 0 ? rc : run_batch_job(&o, false);
 }
 
 int ragd_cmd_rerank(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ragd rerank: not implemented in this build\n");
-    return 2;
+    cli_opts o = defaults("rerank");
+    int rc = parse(argc, argv, &o);
+    return rc >= 0 ? rc : run_batch_job(&o, true);
+}
+
+/* ---- generate ---- */
+
+static void write_stdout(void *ud, const char *text, size_t len) {
+    (void)ud;
+    fwrite(text, 1, len, stdout);
+    fflush(stdout);
 }
 
 int ragd_cmd_generate(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ragd generate: not implemented in this build\n");
-    return 2;
+    cli_opts o = defaults("generate");
+    int rc = parse(argc, argv, &o);
+    if (rc >= 0) return rc;
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    ragd_engine *e = NULL;
+    ragd_tok_ids prompt = {0}, ids = {0};
+    ragd_buf text = {0};
+    rc = 0;
+    ragd_status st = ragd_model_load(o.model, &m, &err);
+    if (!st && !m->tok) st = ragd_err_set(&err, RAGD_EUNSUPPORTED, "%s: no tokenizer", o.model);
+    if (!st) {
+        if (o.chat) {
+            ragd_chat_msg msg = {"user", o.prompt};
+            st = ragd_chat_prepare(m, &msg, 1, !o.no_think, &prompt, &err);
+        } else {
+            st = ragd_tokenizer_encode(m->tok, o.prompt, strlen(o.prompt), false, &prompt, &err);
+            if (!st && prompt.n == 0) st = ragd_err_set(&err, RAGD_EINVAL, "the prompt has no tokens");
+        }
+        if (st) ragd_err_prefix(&err, "--prompt");
+    }
+    if (!st) {
+        size_t need = prompt.n + (size_t)o.max_tokens;
+        if (m->cfg.max_pos > 0 && need > (size_t)m->cfg.max_pos)
+            st = ragd_err_set(&err, RAGD_ERANGE, "prompt (%zu tokens) + --max-tokens %d exceed the model's context of %d",
+                              prompt.n, o.max_tokens, m->cfg.max_pos);
+    }
+    if (!st) {
+        int mbt = o.max_batch_tokens ? o.max_batch_tokens : 2048;
+        ragd_engine_opts eo = {.device = device_of(&o), .max_batch_tokens = mbt, .max_seqs = 1,
+                               .max_ctx = (int)(prompt.n + (size_t)o.max_tokens), .kv_cache = true,
+                               .n_threads = o.threads};
+        st = ragd_engine_create(m, &eo, &e, &err);
+    }
+    if (!st) {
+        ragd_gen_opts go = {.sampling = {.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
+                                         .min_p = o.min_p, .seed = o.seed},
+                            .max_tokens = o.max_tokens, .ignore_eos = o.ignore_eos, .stop = o.stop,
+                            .n_stop = o.n_stop};
+        ragd_finish fin;
+        st = ragd_generate_stream(e, prompt.ids, prompt.n, &go, o.json ? NULL : write_stdout, NULL, &ids, &text, &fin,
+                                  &err);
+    }
+    if (st) {
+        if (!o.json && text.len) fputc('\n', stdout);
+        rc = fail(&o, &err);
+    } else if (o.json) {
+        ragd_buf j = {0};
+        ragd_buf_puts(&j, "{\"ids\": [");
+        for (size_t i = 0; i < ids.n; i++) {
+            if (i) ragd_buf_puts(&j, ", ");
+            ragd_buf_json_i64(&j, ids.ids[i]);
+        }
+        ragd_buf_puts(&j, "], \"text\": ");
+        ragd_buf_json_str(&j, text.data ? text.data : "", text.len);
+        ragd_buf_puts(&j, "}\n");
+        fwrite(j.data, 1, j.len, stdout);
+        ragd_buf_free(&j);
+    } else {
+        fputc('\n', stdout);
+    }
+    fflush(stdout);
+    ragd_tok_ids_free(&prompt);
+    ragd_tok_ids_free(&ids);
+    ragd_buf_free(&text);
+    ragd_engine_free(e);
+    ragd_model_free(m);
+    ragd_err_free(&err);
+    return rc;
 }

@@ -1,11 +1,136 @@
-/* cmd_inspect.c — PLACEHOLDER: not implemented yet; fails loudly. */
+/* cmd_inspect.c — `ragd inspect --model DIR [--max-ctx N] [--max-seqs N] [--max-batch-tokens N] [--device D]`:
+ * architecture and configuration, parameter count, tensors by kind, bytes by dtype, and the engine's
+ * memory plan (ragd_engine_plan_compute) for the given limits — with and without a KV cache. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 
-int ragd_cmd_inspect(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ragd inspect: not implemented in this build\n");
-    return 2;
+static bool parse_int(const char *s, long lo, long hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
 }
 
+static const char *kind_of(const ragd_model *m, const ragd_tensor *t) {
+    if (t == &m->tok_embd) return "token embedding";
+    if (t == &m->lm_head) return "lm_head";
+    if (t == &m->out_norm) return "norms";
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        const ragd_layer_weights *L = &m->layers[l];
+        if (t == &L->wq || t == &L->wk || t == &L->wv || t == &L->wo) return "attention";
+        if (t == &L->bq || t == &L->bk || t == &L->bv) return "attention bias";
+        if (t == &L->w_gate || t == &L->w_up || t == &L->w_down) return "mlp";
+        if (t == &L->attn_norm || t == &L->ffn_norm || t == &L->q_norm || t == &L->k_norm) return "norms";
+    }
+    return "other";
+}
+
+static double mib(size_t b) { return b / 1048576.0; }
+
+int ragd_cmd_inspect(int argc, char **argv) {
+    const char *model = NULL, *device = "cpu";
+    int max_ctx = 0, max_seqs = 1, mbt = 2048;
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool ok = true;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: ragd inspect --model DIR [--device cpu|cuda] [--max-ctx N] [--max-seqs N] "
+                   "[--max-batch-tokens N]\n");
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "ragd inspect: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--device")) device = v;
+        else if (!strcmp(a, "--max-ctx")) ok = parse_int(v, 1, 1 << 24, &max_ctx);
+        else if (!strcmp(a, "--max-seqs")) ok = parse_int(v, 1, 1 << 16, &max_seqs);
+        else if (!strcmp(a, "--max-batch-tokens")) ok = parse_int(v, 1, 1 << 24, &mbt);
+        else {
+            fprintf(stderr, "ragd inspect: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "ragd inspect: %s %s: want a positive integer\n", a, v);
+            return 2;
+        }
+    }
+    if (!model) {
+        fprintf(stderr, "ragd inspect: --model DIR is required\n");
+        return 2;
+    }
+    if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
+        fprintf(stderr, "ragd inspect: --device %s: want cpu or cuda\n", device);
+        return 2;
+    }
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    if (ragd_model_load(model, &m, &err)) {
+        fprintf(stderr, "ragd inspect: %s\n", ragd_err_msg(&err));
+        ragd_err_free(&err);
+        return 1;
+    }
+    const ragd_model_config *c = &m->cfg;
+    printf("model          %s (%s)\n", m->name, m->path);
+    printf("architecture   %s\n", ragd_arch_name(c->arch));
+    printf("layers         %d, hidden %d, mlp %d, heads %d (kv %d), head_dim %d, vocab rows %d\n", c->n_layer,
+           c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
+    printf("rope           theta %g%s, rms_eps %g, max positions %d\n", (double)c->rope_theta,
+           c->rope_type == 1 ? " (llama3 scaling)" : "", (double)c->rms_eps, c->max_pos);
+    printf("lm_head        %s\n", m->lm_head.data ? (c->tie_embed ? "tied to the embedding" : "separate") : "none");
+    printf("parameters     %zu (%.3f B)\n", ragd_model_param_count(m), ragd_model_param_count(m) / 1e9);
+    printf("weights        %.2f MiB as stored\n", mib(ragd_model_weight_bytes(m)));
+
+    size_t n = ragd_model_tensor_list(m, NULL, 0);
+    const ragd_tensor **ts = ragd_xcalloc(n ? n : 1, sizeof *ts);
+    ragd_model_tensor_list(m, ts, n);
+    static const char *kinds[] = {"token embedding", "attention", "attention bias", "mlp", "norms", "lm_head", "other"};
+    printf("tensors by kind (%zu tensors)\n", n);
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t cnt = 0, params = 0, bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(kind_of(m, ts[i]), kinds[k])) {
+                cnt++;
+                params += ragd_tensor_numel(ts[i]);
+                bytes += ts[i]->nbytes;
+            }
+        if (cnt) printf("  %-16s %4zu tensors %12zu params %10.2f MiB\n", kinds[k], cnt, params, mib(bytes));
+    }
+    printf("bytes by dtype\n");
+    for (int d = RAGD_DT_F32; d <= RAGD_DT_Q4_1; d++) {
+        size_t cnt = 0, bytes = 0;
+        for (size_t i = 0; i < n; i++)
+            if ((int)ts[i]->dtype == d) {
+                cnt++;
+                bytes += ts[i]->nbytes;
+            }
+        if (cnt) printf("  %-6s %4zu tensors %10.2f MiB\n", ragd_dtype_name((ragd_dtype)d), cnt, mib(bytes));
+    }
+    free(ts);
+    if (!max_ctx) max_ctx = c->max_pos > 0 && c->max_pos < 4096 ? c->max_pos : 4096;
+    int rc = 0;
+    for (int kv = 1; kv >= 0; kv--) {
+        ragd_engine_opts o = {.device = !strcmp(device, "cuda") ? RAGD_DEVICE_CUDA : RAGD_DEVICE_CPU,
+                              .max_batch_tokens = mbt, .max_seqs = max_seqs, .max_ctx = max_ctx, .kv_cache = kv};
+        ragd_engine_plan p;
+        if (ragd_engine_plan_compute(m, &o, &p, &err)) {
+            fprintf(stderr, "ragd inspect: memory plan: %s\n", ragd_err_msg(&err));
+            rc = 1;
+            break;
+        }
+        printf("memory plan (%s, %s): max_ctx %d, max_seqs %d, max_batch_tokens %d\n", device,
+               kv ? "generation, KV cache" : "embed/rerank, no KV cache", max_ctx, max_seqs, mbt);
+        printf("  weights %.2f MiB, activations %.2f MiB, KV cache %.2f MiB, workspace %.2f MiB, total %.2f MiB\n",
+               mib(p.weights), mib(p.activations), mib(p.kv_cache), mib(p.workspace), mib(p.total));
+    }
+    ragd_model_free(m);
+    ragd_err_free(&err);
+    return rc;
+}

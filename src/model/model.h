@@ -36,11 +36,12 @@ typedef enum { RAGD_POOL_LAST = 0, RAGD_POOL_MEAN, RAGD_POOL_CLS } ragd_pooling;
  * the model owns). shape is PyTorch order: shape[0] is the slowest axis. */
 typedef struct ragd_tensor {
     const char *name; /* as in the file, NULL when absent */
-    const void *data;
+    const void *data; /* NULL when absent; not necessarily aligned (read with memcpy or copy out) */
     ragd_dtype dtype;
-    int n_dims;
-    int64_t shape[4];
-    size_t nbytes;
+    int n_dims;       /* 0 (scalar) … 4 */
+    int64_t shape[4]; /* shape[0..n_dims); unused entries are 0 */
+    size_t nbytes;    /* bytes as stored: numel × dtype size (quantized: numel/32 × block size) */
+    const char *file; /* file name (no folder) the tensor was read from, for messages; NULL when absent */
 } ragd_tensor;
 
 typedef struct ragd_model_config {
@@ -82,11 +83,13 @@ typedef struct ragd_layer_weights {
     ragd_tensor w_down;    /* [n_embd, n_ff] */
 } ragd_layer_weights;
 
-/* Generation defaults from generation_config.json (0 / -1 when absent). */
+/* Generation defaults from generation_config.json; every field is -1 when absent (the file or the key),
+ * so that 0 (e.g. temperature 0, top_k 0 = disabled) stays meaningful. */
 typedef struct ragd_gen_defaults {
-    float temperature, top_p, min_p;
-    int top_k;
-    float repetition_penalty;
+    float temperature, top_p, min_p; /* -1 when absent */
+    int top_k;                       /* -1 when absent */
+    float repetition_penalty;        /* -1 when absent */
+    int do_sample;                   /* -1 when absent, else 0 / 1 */
 } ragd_gen_defaults;
 
 typedef struct ragd_model {
@@ -117,15 +120,46 @@ void ragd_model_free(ragd_model *m);
 /* Counts, for `ragd inspect` and the memory plan. */
 size_t ragd_model_param_count(const ragd_model *m);
 size_t ragd_model_weight_bytes(const ragd_model *m); /* as stored */
+/* Every distinct present tensor view in a fixed order (tok_embd, out_norm, lm_head unless it is tied or
+ * absent, then each layer's views in struct order, absent ones skipped). Writes at most cap pointers into
+ * out (which may be NULL when cap is 0) and returns the total count. */
+size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap);
 
-/* Converts n elements of a tensor (any dtype, quantized included) starting at element `start` to f32.
- * start and n must be multiples of 32 for quantized types. */
+/* Totals for `ragd inspect`: distinct present tensors (a tied lm_head counted once, as the embedding). */
+typedef enum {
+    RAGD_KIND_EMBED = 0, /* tok_embd */
+    RAGD_KIND_ATTN,      /* q/k/v/o weights and q/k/v biases */
+    RAGD_KIND_MLP,       /* gate/up/down */
+    RAGD_KIND_NORM,      /* input/post-attention/q/k/final RMSNorm weights */
+    RAGD_KIND_HEAD,      /* an untied lm_head */
+    RAGD_KIND_COUNT
+} ragd_tensor_kind;
+const char *ragd_tensor_kind_name(ragd_tensor_kind k); /* "embedding", "attention", "mlp", "norm", "lm_head" */
+#define RAGD_DT_COUNT 6
+typedef struct ragd_model_stats {
+    size_t n_tensors, params, bytes;
+    size_t tensors_by_kind[RAGD_KIND_COUNT], params_by_kind[RAGD_KIND_COUNT], bytes_by_kind[RAGD_KIND_COUNT];
+    size_t tensors_by_dtype[RAGD_DT_COUNT], bytes_by_dtype[RAGD_DT_COUNT]; /* indexed by ragd_dtype */
+} ragd_model_stats;
+void ragd_model_stats_get(const ragd_model *m, ragd_model_stats *out);
+
+/* Converts n elements of a tensor (any dtype, quantized included) starting at element `start` (in
+ * row-major order of the PyTorch shape) to f32. start and n must be multiples of 32 for quantized types
+ * and start + n ≤ numel (both are invariants: violating them aborts). */
 void ragd_tensor_to_f32(const ragd_tensor *t, size_t start, size_t n, float *dst);
-size_t ragd_tensor_numel(const ragd_tensor *t);
+size_t ragd_tensor_numel(const ragd_tensor *t); /* product of the shape; 1 for a scalar */
+/* Bytes of n elements of type t (n a multiple of 32 for quantized types); 0 and false on overflow. */
+bool ragd_dtype_nbytes(ragd_dtype t, size_t n, size_t *out);
 
 /* ---- lower-level format parsers (also the fuzz targets' entry points) ---- */
 
-/* safetensors: parse the header of a mapped file. Bounds- and overflow-checked. */
+/* safetensors: parse the header of a mapped file (data[0..size)). Bounds- and overflow-checked, and as
+ * strict as Hugging Face's safetensors crate: 8-byte little-endian header length, a JSON object header
+ * (≤ 100 MB, no duplicate keys), optional "__metadata__" (string values), each tensor a dtype (BF16, F16,
+ * F32; any other → RAGD_EUNSUPPORTED naming tensor and dtype), a shape of ≤ 4 non-negative dims and
+ * data_offsets [begin, end] relative to the data section with end - begin == numel × dtype size; the
+ * tensors must cover the data section exactly, without gaps or overlaps. Any violation → RAGD_EFORMAT
+ * with a message starting "fname: ". Entries are sorted by offset. free() accepts a zeroed struct. */
 typedef struct ragd_st_entry {
     char *name;
     ragd_dtype dtype;

@@ -1,8 +1,11 @@
 /* tokenizer.h — the public header of ragd's tokenizer: exact Hugging Face `tokenizers` semantics.
  *
  * Threading contract: a ragd_tokenizer is immutable after load. Any number of threads may call
- * encode/decode on one tokenizer at once; per-call scratch lives in the caller's ragd_tok_ids /
- * ragd_buf / ragd_tok_stream, never in the tokenizer.
+ * encode/decode on one tokenizer at once. Results go to the caller's ragd_tok_ids / ragd_buf /
+ * ragd_tok_stream; encode's scratch buffers and word cache live in a per-thread workspace (a pthread
+ * key of the tokenizer: created on a thread's first encode, freed when the thread exits or at
+ * ragd_tokenizer_free), so threads never share mutable state. Free the tokenizer only when no thread
+ * is inside one of its calls.
  *
  * Ownership: ragd_tokenizer_load_* returns a tokenizer the caller frees with ragd_tokenizer_free.
  * Strings returned by accessors point into the tokenizer and live as long as it does.
@@ -56,6 +59,11 @@ void ragd_tokenizer_free(ragd_tokenizer *t);
 ragd_status ragd_tokenizer_encode(const ragd_tokenizer *t, const char *text, size_t len, bool add_special,
                                   ragd_tok_ids *out, ragd_err *err);
 
+/* Encodes n texts; outs[i] is reset (n = 0, capacity kept) and gets the ids of texts[i]. Stops at the
+ * first failure (the message names the text index). Single-threaded: callers parallelize over texts. */
+ragd_status ragd_tokenizer_encode_batch(const ragd_tokenizer *t, size_t n, const char *const *texts,
+                                        const size_t *lens, bool add_special, ragd_tok_ids *outs, ragd_err *err);
+
 /* Decodes ids and APPENDS the UTF-8 text to *out, as HF `decode` does (skip_special drops special
  * added tokens). An id outside the vocabulary → RAGD_ERANGE naming it. Bytes that do not form valid
  * UTF-8 are replaced by U+FFFD as HF does. */
@@ -63,11 +71,13 @@ ragd_status ragd_tokenizer_decode(const ragd_tokenizer *t, const int32_t *ids, s
                                   ragd_buf *out, ragd_err *err);
 
 /* Streaming decode for generation: feed ids one at a time; each call appends only the text that is
- * final (a partial UTF-8 sequence is held back until completed). Zero-initialize; free with
- * ragd_tok_stream_free. ragd_tok_stream_flush emits whatever is held (as U+FFFD if incomplete). */
+ * final (a partial UTF-8 sequence is held back until completed). Zero-initialize; it owns no memory.
+ * ragd_tok_stream_flush emits whatever is held (as U+FFFD if incomplete). The concatenation of all
+ * pushes plus the flush equals ragd_tokenizer_decode of the same ids. */
 typedef struct ragd_tok_stream {
     uint8_t pending[8];
     size_t n_pending;
+    bool started; /* a token was emitted (decoders that join tokens with spaces need it) */
 } ragd_tok_stream;
 ragd_status ragd_tok_stream_push(const ragd_tokenizer *t, ragd_tok_stream *s, int32_t id, bool skip_special,
                                  ragd_buf *out, ragd_err *err);

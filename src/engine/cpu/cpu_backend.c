@@ -1,0 +1,522 @@
+/* cpu_backend.c — the CPU backend (ragd_backend_cpu): memory plan, weight conversion, and the forward pass
+ * of the Qwen3 / Llama / Qwen2 decoder in fp32, following transformers (MODEL_FACTS.md §1):
+ *
+ *   x = embed[ids]
+ *   per layer: h = rms(x)·w; q,k,v = h·W^T (+b Qwen2); q,k = rms_per_head (Qwen3); rope(q,k);
+ *              x += o_proj(softmax(q·k^T/sqrt(hd) + causal) · v)   (GQA: head h reads kv head h/(nH/nKV))
+ *              h = rms(x)·w; x += down(silu(gate(h)) * up(h))
+ *   rms(x)·w at the end; pooling / lm_head rows / logits.
+ *
+ * Memory: create() allocates three blocks and never allocates again — weights (f32, GEMM-packed), the
+ * activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows) and, for
+ * generation engines, the KV cache [n_layer, max_seqs, max_ctx, kv_dim] × 2. The same carve() walk
+ * computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
+ *
+ * Threading: GEMMs split output panels, attention splits (sequence, head) pairs, over the backend's own
+ * pool (pool.c); the engine itself is single-owner (engine.h).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "engine/cpu/cpu_internal.h"
+
+#define ALIGN 64
+
+/* ---- layout: one walk computes sizes (base == NULL) or carves pointers ---- */
+
+typedef struct {
+    uint8_t *base;
+    size_t off;
+} carver;
+
+static void *carve(carver *cv, size_t bytes) {
+    cv->off = (cv->off + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    void *p = cv->base ? cv->base + cv->off : NULL;
+    cv->off += bytes;
+    return p;
+}
+#define CARVE_F(cv, n) ((float *)carve((cv), sizeof(float) * (size_t)(n)))
+
+static bool has(const ragd_tensor *t) { return t->data != NULL; }
+
+/* untied checkpoints and generation engines need the packed lm_head; score() of tied models reads
+ * the embedding rows */
+static bool need_packed_lm_head(const ragd_model *m, const ragd_engine_opts *o) {
+    if (!has(&m->lm_head)) return false;
+    return o->kv_cache || !m->cfg.tie_embed;
+}
+
+static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_opts *o, carver *cv) {
+    const ragd_model_config *c = &m->cfg;
+    int E = c->n_embd, F = c->n_ff, qd = c->n_head * c->head_dim, kvd = c->n_head_kv * c->head_dim;
+    s->tok_embd = CARVE_F(cv, (size_t)c->n_vocab * E);
+    s->out_norm = CARVE_F(cv, E);
+    for (int l = 0; l < c->n_layer; l++) {
+        ragd_cpu_layer *L = s->layers ? &s->layers[l] : NULL;
+        ragd_cpu_layer tmp;
+        if (!L) L = &tmp;
+        L->attn_norm = CARVE_F(cv, E);
+        L->ffn_norm = CARVE_F(cv, E);
+        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E));
+        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
+        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
+        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd));
+        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
+        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
+        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F));
+        L->bq = c->qkv_bias ? CARVE_F(cv, qd) : NULL;
+        L->bk = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
+        L->bv = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
+        L->q_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
+        L->k_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
+    }
+    s->lm_head.panels = need_packed_lm_head(m, o) ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E)) : NULL;
+}
+
+static int threads_of(const ragd_engine_opts *o) {
+    if (o->n_threads > 0) return o->n_threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
+    size_t T = (size_t)o->max_batch_tokens, S = (size_t)o->max_seqs;
+    int E = c->n_embd, qd = c->n_head * c->head_dim, kvd = c->n_head_kv * c->head_dim;
+    s->x = CARVE_F(cv, T * E);
+    s->xn = CARVE_F(cv, T * E);
+    s->q = CARVE_F(cv, T * qd);
+    s->k = CARVE_F(cv, T * kvd);
+    s->v = CARVE_F(cv, T * kvd);
+    s->att = CARVE_F(cv, T * qd);
+    s->gate = CARVE_F(cv, T * c->n_ff);
+    s->up = CARVE_F(cv, T * c->n_ff);
+    s->last = CARVE_F(cv, S * E);
+    s->pos = carve(cv, sizeof(int32_t) * T);
+    s->tok_seq = carve(cv, sizeof(int32_t) * T);
+}
+
+static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
+    size_t C = (size_t)o->max_ctx;
+    s->scores = CARVE_F(cv, (size_t)threads_of(o) * C);
+    s->rope_cos = CARVE_F(cv, C * (c->head_dim / 2));
+    s->rope_sin = CARVE_F(cv, C * (c->head_dim / 2));
+}
+
+static void layout_kv(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
+    size_t n = (size_t)c->n_layer * o->max_seqs * o->max_ctx * (size_t)(c->n_head_kv * c->head_dim);
+    s->kcache = CARVE_F(cv, n);
+    s->vcache = CARVE_F(cv, n);
+}
+
+static ragd_status check_opts(const ragd_model *m, const ragd_engine_opts *o, ragd_err *err) {
+    const ragd_model_config *c = &m->cfg;
+    if (o->max_batch_tokens < 1 || o->max_seqs < 1 || o->max_ctx < 1)
+        return ragd_err_set(err, RAGD_ERANGE,
+                            "engine limits must be ≥ 1: max_batch_tokens %d, max_seqs %d, max_ctx %d",
+                            o->max_batch_tokens, o->max_seqs, o->max_ctx);
+    if (c->max_pos > 0 && o->max_ctx > c->max_pos)
+        return ragd_err_set(err, RAGD_ERANGE, "max_ctx %d exceeds the model's max_position_embeddings %d",
+                            o->max_ctx, c->max_pos);
+    if (o->n_threads < 0 || o->n_threads > 1024)
+        return ragd_err_set(err, RAGD_ERANGE, "n_threads %d outside [0, 1024]", o->n_threads);
+    if (c->head_dim < 2 || c->head_dim > 1024 || c->head_dim % 2)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "head_dim %d: the CPU backend needs an even head_dim ≤ 1024",
+                            c->head_dim);
+    if (c->n_head_kv < 1 || c->n_head % c->n_head_kv)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "n_head %d is not a multiple of n_head_kv %d", c->n_head,
+                            c->n_head_kv);
+    return RAGD_OK;
+}
+
+static ragd_status cpu_plan(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan, ragd_err *err) {
+    ragd_status st = check_opts(m, o, err);
+    if (st) return st;
+    ragd_cpu s = {0};
+    carver w = {0}, a = {0}, ws = {0}, kv = {0};
+    layout_weights(&s, m, o, &w);
+    layout_acts(&s, &m->cfg, o, &a);
+    layout_workspace(&s, &m->cfg, o, &ws);
+    if (o->kv_cache) layout_kv(&s, &m->cfg, o, &kv);
+    plan->weights = w.off;
+    plan->activations = a.off;
+    plan->workspace = ws.off + sizeof(int) * (size_t)o->max_seqs;
+    plan->kv_cache = kv.off;
+    plan->total = plan->weights + plan->activations + plan->workspace + plan->kv_cache;
+    if (o->mem_limit && plan->total > o->mem_limit)
+        return ragd_err_set(err, RAGD_ENOMEM,
+                            "memory plan %.1f MiB (weights %.1f + activations %.1f + KV cache %.1f + workspace "
+                            "%.1f) exceeds the limit %.1f MiB",
+                            plan->total / 1048576.0, plan->weights / 1048576.0, plan->activations / 1048576.0,
+                            plan->kv_cache / 1048576.0, plan->workspace / 1048576.0, o->mem_limit / 1048576.0);
+    return RAGD_OK;
+}
+
+static void cpu_destroy(void *state) {
+    ragd_cpu *s = state;
+    if (!s) return;
+    ragd_cpu_pool_free(&s->pool);
+    free(s->weights_mem);
+    free(s->act_mem);
+    free(s->kv_mem);
+    free(s->layers);
+    free(s->slot_len);
+    free(s);
+}
+
+static void *alloc_block(size_t bytes) {
+    if (bytes == 0) bytes = ALIGN;
+    bytes = (bytes + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    return aligned_alloc(ALIGN, bytes);
+}
+
+static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
+
+static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
+    ragd_cpu_mat_pack(mat, t, mat->panels, scratch);
+}
+
+static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
+                              ragd_err *err) {
+    ragd_status st = cpu_plan(m, o, plan, err);
+    if (st) return st;
+    const ragd_model_config *c = &m->cfg;
+    ragd_cpu *s = ragd_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->c = *c;
+    s->o = *o;
+    s->o.n_threads = threads_of(o);
+    s->plan = *plan;
+    s->q_dim = c->n_head * c->head_dim;
+    s->kv_dim = c->n_head_kv * c->head_dim;
+    s->layers = ragd_xcalloc((size_t)c->n_layer, sizeof *s->layers);
+    s->slot_len = ragd_xcalloc((size_t)o->max_seqs, sizeof(int));
+    st = ragd_cpu_pool_init(&s->pool, s->o.n_threads, err);
+    if (st) {
+        free(s->layers);
+        free(s->slot_len);
+        free(s);
+        return st;
+    }
+
+    carver w = {0}, a = {0}, ws = {0}, kv = {0};
+    layout_weights(s, m, o, &w);
+    layout_acts(s, c, o, &a);
+    layout_workspace(s, c, o, &ws);
+    if (o->kv_cache) layout_kv(s, c, o, &kv);
+    s->weights_mem = alloc_block(w.off);
+    s->act_mem = alloc_block(a.off + ws.off + ALIGN);
+    s->kv_mem = o->kv_cache ? alloc_block(kv.off) : NULL;
+    if (!s->weights_mem || !s->act_mem || (o->kv_cache && !s->kv_mem)) {
+        cpu_destroy(s);
+        return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: cannot allocate the memory plan (%.1f MiB)",
+                            plan->total / 1048576.0);
+    }
+    w.base = s->weights_mem;
+    w.off = 0;
+    layout_weights(s, m, o, &w);
+    a.base = s->act_mem;
+    a.off = 0;
+    layout_acts(s, c, o, &a);
+    layout_workspace(s, c, o, &a); /* workspace follows the activations in the same block */
+    if (o->kv_cache) {
+        kv.base = s->kv_mem;
+        kv.off = 0;
+        layout_kv(s, c, o, &kv);
+        memset(s->kv_mem, 0, kv.off);
+    }
+
+    /* convert the weights once (row scratch: the widest K) */
+    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
+    if (s->q_dim > maxk) maxk = s->q_dim;
+    float *scratch = malloc(sizeof(float) * (size_t)maxk);
+    if (!scratch) {
+        cpu_destroy(s);
+        return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: out of memory converting weights");
+    }
+    vec_f32(&m->tok_embd, s->tok_embd);
+    vec_f32(&m->out_norm, s->out_norm);
+    for (int l = 0; l < c->n_layer; l++) {
+        const ragd_layer_weights *W = &m->layers[l];
+        ragd_cpu_layer *L = &s->layers[l];
+        vec_f32(&W->attn_norm, L->attn_norm);
+        vec_f32(&W->ffn_norm, L->ffn_norm);
+        pack(&L->wq, &W->wq, scratch);
+        pack(&L->wk, &W->wk, scratch);
+        pack(&L->wv, &W->wv, scratch);
+        pack(&L->wo, &W->wo, scratch);
+        pack(&L->w_gate, &W->w_gate, scratch);
+        pack(&L->w_up, &W->w_up, scratch);
+        pack(&L->w_down, &W->w_down, scratch);
+        if (c->qkv_bias) {
+            vec_f32(&W->bq, L->bq);
+            vec_f32(&W->bk, L->bk);
+            vec_f32(&W->bv, L->bv);
+        }
+        if (c->qk_norm) {
+            vec_f32(&W->q_norm, L->q_norm);
+            vec_f32(&W->k_norm, L->k_norm);
+        }
+    }
+    if (s->lm_head.panels) {
+        if (c->tie_embed) { /* pack from the f32 embedding: same values as the tensor */
+            ragd_tensor tv = {.name = "tok_embd(f32)", .data = s->tok_embd, .dtype = RAGD_DT_F32, .n_dims = 2,
+                              .shape = {c->n_vocab, c->n_embd}};
+            tv.nbytes = sizeof(float) * (size_t)c->n_vocab * c->n_embd;
+            pack(&s->lm_head, &tv, scratch);
+        } else {
+            pack(&s->lm_head, &m->lm_head, scratch);
+        }
+    }
+    s->lm_head.n = c->n_vocab;
+    s->lm_head.k = c->n_embd;
+    free(scratch);
+    ragd_cpu_rope_tables(c, o->max_ctx, s->rope_cos, s->rope_sin);
+
+    *state = s;
+    return RAGD_OK;
+}
+
+/* ---- batch checks ---- */
+
+static ragd_status check_batch(const ragd_cpu *s, const ragd_batch *b, const int32_t *slots, ragd_err *err) {
+    if (!b || b->n_seqs < 1 || !b->seq_start || !b->tokens)
+        return ragd_err_set(err, RAGD_EINVAL, "empty batch");
+    if (b->n_seqs > s->o.max_seqs)
+        return ragd_err_set(err, RAGD_ERANGE, "batch of %d sequences exceeds max_seqs %d", b->n_seqs, s->o.max_seqs);
+    if (b->seq_start[0] != 0) return ragd_err_set(err, RAGD_EINVAL, "seq_start[0] must be 0");
+    int total = b->seq_start[b->n_seqs];
+    if (total > s->o.max_batch_tokens)
+        return ragd_err_set(err, RAGD_ERANGE, "batch of %d tokens exceeds max_batch_tokens %d", total,
+                            s->o.max_batch_tokens);
+    for (int i = 0; i < b->n_seqs; i++) {
+        int n = b->seq_start[i + 1] - b->seq_start[i];
+        if (n < 1) return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch is empty", i);
+        int base = 0;
+        if (slots) {
+            int sl = slots[i];
+            if (sl < 0 || sl >= s->o.max_seqs)
+                return ragd_err_set(err, RAGD_ERANGE, "KV slot %d outside [0, %d)", sl, s->o.max_seqs);
+            for (int j = 0; j < i; j++)
+                if (slots[j] == sl) return ragd_err_set(err, RAGD_EINVAL, "KV slot %d used twice in one batch", sl);
+            base = s->slot_len[sl];
+        }
+        if (base + n > s->o.max_ctx)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d: %d tokens (%d cached + %d new) exceed max_ctx %d", i,
+                                base + n, base, n, s->o.max_ctx);
+    }
+    for (int t = 0; t < total; t++)
+        if (b->tokens[t] < 0 || b->tokens[t] >= s->c.n_vocab)
+            return ragd_err_set(err, RAGD_ERANGE, "token id %d at batch position %d outside the vocabulary [0, %d)",
+                                b->tokens[t], t, s->c.n_vocab);
+    return RAGD_OK;
+}
+
+/* ---- attention over (sequence, head) pairs ---- */
+
+typedef struct {
+    ragd_cpu *s;
+    const ragd_batch *b;
+    const int32_t *slots; /* NULL: keys are this batch's k/v */
+    int layer;
+} attn_job;
+
+static void attn_task(void *ctx, int ith, int nth) {
+    attn_job *j = ctx;
+    ragd_cpu *s = j->s;
+    const ragd_model_config *c = &s->c;
+    int hd = c->head_dim, group = c->n_head / c->n_head_kv;
+    int n_pairs = j->b->n_seqs * c->n_head;
+    int p0 = (int)((int64_t)n_pairs * ith / nth), p1 = (int)((int64_t)n_pairs * (ith + 1) / nth);
+    float *sc = s->scores + (size_t)ith * s->o.max_ctx; /* [max_ctx] */
+    float scale = (float)(1.0 / sqrt((double)hd));
+    for (int pr = p0; pr < p1; pr++) {
+        int si = pr / c->n_head, h = pr % c->n_head, kvh = h / group;
+        int t0 = j->b->seq_start[si], t1 = j->b->seq_start[si + 1];
+        const float *K, *V; /* rows [ctx, kv_dim] */
+        if (j->slots) {
+            size_t off = ((size_t)j->layer * s->o.max_seqs + (size_t)j->slots[si]) * s->o.max_ctx * s->kv_dim;
+            K = s->kcache + off;
+            V = s->vcache + off;
+        } else {
+            K = s->k + (size_t)t0 * s->kv_dim;
+            V = s->v + (size_t)t0 * s->kv_dim;
+        }
+        for (int t = t0; t < t1; t++) {
+            int p = s->pos[t]; /* attends to keys 0..p */
+            const float *q = s->q + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
+            float mx = -INFINITY;
+            for (int kk = 0; kk <= p; kk++) {
+                float v = ragd_cpu_dot(q, K + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd) * scale;
+                sc[kk] = v;
+                if (v > mx) mx = v;
+            }
+            float sum = 0.0f;
+            for (int kk = 0; kk <= p; kk++) {
+                sc[kk] = expf(sc[kk] - mx);
+                sum += sc[kk];
+            }
+            float *out = s->att + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
+            memset(out, 0, sizeof(float) * (size_t)hd);
+            for (int kk = 0; kk <= p; kk++)
+                ragd_cpu_axpy(out, sc[kk] / sum, V + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd);
+        }
+    }
+}
+
+/* ---- the forward pass: leaves the final residual stream in s->x ---- */
+
+static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
+    const ragd_model_config *c = &s->c;
+    int E = c->n_embd, hd = c->head_dim, half = hd / 2;
+    int T = b->seq_start[b->n_seqs];
+    for (int i = 0; i < b->n_seqs; i++) {
+        int base = slots ? s->slot_len[slots[i]] : 0;
+        for (int t = b->seq_start[i]; t < b->seq_start[i + 1]; t++) {
+            s->pos[t] = base + (t - b->seq_start[i]);
+            s->tok_seq[t] = i;
+        }
+    }
+    for (int t = 0; t < T; t++)
+        memcpy(s->x + (size_t)t * E, s->tok_embd + (size_t)b->tokens[t] * E, sizeof(float) * (size_t)E);
+
+    for (int l = 0; l < c->n_layer; l++) {
+        ragd_cpu_layer *L = &s->layers[l];
+        ragd_cpu_rmsnorm(s->x, L->attn_norm, c->rms_eps, T, E, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->wq, s->xn, T, L->bq, s->q);
+        ragd_cpu_gemm(&s->pool, &L->wk, s->xn, T, L->bk, s->k);
+        ragd_cpu_gemm(&s->pool, &L->wv, s->xn, T, L->bv, s->v);
+        if (c->qk_norm) {
+            ragd_cpu_rmsnorm(s->q, L->q_norm, c->rms_eps, T * c->n_head, hd, s->q);
+            ragd_cpu_rmsnorm(s->k, L->k_norm, c->rms_eps, T * c->n_head_kv, hd, s->k);
+        }
+        for (int t = 0; t < T; t++) {
+            const float *cr = s->rope_cos + (size_t)s->pos[t] * half, *sr = s->rope_sin + (size_t)s->pos[t] * half;
+            ragd_cpu_rope(s->q + (size_t)t * s->q_dim, c->n_head, hd, cr, sr);
+            ragd_cpu_rope(s->k + (size_t)t * s->kv_dim, c->n_head_kv, hd, cr, sr);
+        }
+        if (slots) {
+            for (int t = 0; t < T; t++) {
+                size_t off = (((size_t)l * s->o.max_seqs + (size_t)slots[s->tok_seq[t]]) * s->o.max_ctx +
+                              (size_t)s->pos[t]) * s->kv_dim;
+                memcpy(s->kcache + off, s->k + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
+                memcpy(s->vcache + off, s->v + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
+            }
+        }
+        attn_job aj = {s, b, slots, l};
+        ragd_cpu_pool_run(&s->pool, attn_task, &aj, s->o.n_threads);
+        ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn);
+        for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
+        ragd_cpu_rmsnorm(s->x, L->ffn_norm, c->rms_eps, T, E, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->w_gate, s->xn, T, NULL, s->gate);
+        ragd_cpu_gemm(&s->pool, &L->w_up, s->xn, T, NULL, s->up);
+        ragd_cpu_swiglu(s->gate, s->up, (size_t)T * c->n_ff);
+        ragd_cpu_gemm(&s->pool, &L->w_down, s->gate, T, NULL, s->xn);
+        for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
+    }
+}
+
+/* final norm of each sequence's last token into s->last [n_seqs, n_embd] */
+static void norm_last(ragd_cpu *s, const ragd_batch *b) {
+    int E = s->c.n_embd;
+    for (int i = 0; i < b->n_seqs; i++)
+        ragd_cpu_rmsnorm(s->x + (size_t)(b->seq_start[i + 1] - 1) * E, s->out_norm, s->c.rms_eps, 1, E,
+                         s->last + (size_t)i * E);
+}
+
+static ragd_status cpu_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
+    ragd_cpu *s = state;
+    ragd_status st = check_batch(s, b, NULL, err);
+    if (st) return st;
+    forward(s, b, NULL);
+    int E = s->c.n_embd;
+    for (int i = 0; i < b->n_seqs; i++) {
+        int t0 = b->seq_start[i], t1 = b->seq_start[i + 1];
+        float *o = out + (size_t)i * E; /* [n_embd] */
+        if (pool == RAGD_POOL_LAST) {
+            ragd_cpu_rmsnorm(s->x + (size_t)(t1 - 1) * E, s->out_norm, s->c.rms_eps, 1, E, o);
+        } else if (pool == RAGD_POOL_CLS) {
+            ragd_cpu_rmsnorm(s->x + (size_t)t0 * E, s->out_norm, s->c.rms_eps, 1, E, o);
+        } else { /* mean of the normed rows: normalize in place (x is not needed any more) */
+            ragd_cpu_rmsnorm(s->x + (size_t)t0 * E, s->out_norm, s->c.rms_eps, t1 - t0, E, s->x + (size_t)t0 * E);
+            for (int d = 0; d < E; d++) {
+                float acc = 0.0f;
+                for (int t = t0; t < t1; t++) acc += s->x[(size_t)t * E + d];
+                o[d] = acc / (float)(t1 - t0);
+            }
+        }
+    }
+    return RAGD_OK;
+}
+
+/* the same fma chain as the GEMM kernel, for selected lm_head rows */
+static float lm_row_dot(const ragd_cpu *s, int row, const float *x) {
+    int E = s->c.n_embd;
+    float acc = 0.0f;
+    if (s->c.tie_embed && s->m->lm_head.data) {
+        const float *w = s->tok_embd + (size_t)row * E;
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], w[k], acc);
+    } else {
+        const float *panel = s->lm_head.panels + (size_t)(row / RAGD_GEMM_NR) * E * RAGD_GEMM_NR;
+        int lane = row % RAGD_GEMM_NR;
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], panel[(size_t)k * RAGD_GEMM_NR + lane], acc);
+    }
+    return acc;
+}
+
+static ragd_status cpu_score(void *state, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
+                             ragd_err *err) {
+    ragd_cpu *s = state;
+    if (!s->m->lm_head.data)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot score tokens", s->m->name);
+    for (int r = 0; r < n_rows; r++)
+        if (rows[r] < 0 || rows[r] >= s->c.n_vocab)
+            return ragd_err_set(err, RAGD_ERANGE, "score row %d outside the vocabulary [0, %d)", rows[r], s->c.n_vocab);
+    ragd_status st = check_batch(s, b, NULL, err);
+    if (st) return st;
+    forward(s, b, NULL);
+    norm_last(s, b);
+    for (int i = 0; i < b->n_seqs; i++)
+        for (int r = 0; r < n_rows; r++) out[(size_t)i * n_rows + r] = lm_row_dot(s, rows[r], s->last + (size_t)i * s->c.n_embd);
+    return RAGD_OK;
+}
+
+static ragd_status cpu_step(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err) {
+    ragd_cpu *s = state;
+    if (!s->o.kv_cache)
+        return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
+    if (!s->lm_head.panels)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot generate", s->m->name);
+    if (!slots) return ragd_err_set(err, RAGD_EINVAL, "step needs one KV slot per sequence");
+    ragd_status st = check_batch(s, b, slots, err);
+    if (st) return st;
+    forward(s, b, slots);
+    norm_last(s, b);
+    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits);
+    for (int i = 0; i < b->n_seqs; i++) s->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
+    return RAGD_OK;
+}
+
+static void cpu_slot_reset(void *state, int slot) {
+    ragd_cpu *s = state;
+    RAGD_ASSERT(slot >= 0 && slot < s->o.max_seqs);
+    s->slot_len[slot] = 0;
+}
+
+static int cpu_slot_len(const void *state, int slot) {
+    const ragd_cpu *s = state;
+    RAGD_ASSERT(slot >= 0 && slot < s->o.max_seqs);
+    return s->slot_len[slot];
+}
+
+const ragd_backend_ops ragd_backend_cpu = {
+    .name = "cpu",
+    .plan = cpu_plan,
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .pool = cpu_pool,
+    .score = cpu_score,
+    .step = cpu_step,
+    .slot_reset = cpu_slot_reset,
+    .slot_len = cpu_slot_len,
+};

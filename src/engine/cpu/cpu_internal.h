@@ -1,0 +1,127 @@
+/* cpu_internal.h — INTERNAL to src/engine/cpu: the CPU backend's state, its thread pool, its GEMM and
+ * its row operations.
+ *
+ * Numerics: everything is fp32. Every output element of every operation is computed by one fixed
+ * sequence of float operations that depends only on the element's own inputs — never on the batch it
+ * sits in, its row position, or the number of threads. That is what makes embeddings bit-identical
+ * however texts are batched (engine.h's batch contract). OpenBLAS cannot give that: measured on this
+ * machine (OpenBLAS 0.3.21, Zen kernel), a row's sgemm result depends on its row index mod 12 and on the
+ * thread count (docs/modules/engine.md), so the GEMM here is our own (gemm.c).
+ */
+#ifndef RAGD_ENGINE_CPU_INTERNAL_H
+#define RAGD_ENGINE_CPU_INTERNAL_H
+
+#include <pthread.h>
+
+#include "engine/backend.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* thread pool (pool.c): fork-join over n_threads (the caller is thread 0) */
+
+typedef void (*ragd_cpu_task_fn)(void *ctx, int ith, int nth);
+
+typedef struct ragd_cpu_pool {
+    int n_threads;
+    pthread_t *threads;     /* [n_threads - 1] */
+    pthread_mutex_t mu;
+    pthread_cond_t cv_start, cv_done;
+    uint64_t generation;    /* bumped per job */
+    int n_running;          /* workers still busy with the current job */
+    int n_active;           /* tasks of the current job (workers with ith >= n_active idle) */
+    bool quit;
+    ragd_cpu_task_fn fn;
+    void *ctx;
+} ragd_cpu_pool;
+
+ragd_status ragd_cpu_pool_init(ragd_cpu_pool *p, int n_threads, ragd_err *err);
+void ragd_cpu_pool_free(ragd_cpu_pool *p);
+/* Runs fn(ctx, ith, nth) for ith = 0..nth-1 (nth ≤ n_threads) and returns when all are done. */
+void ragd_cpu_pool_run(ragd_cpu_pool *p, ragd_cpu_task_fn fn, void *ctx, int nth);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* GEMM (gemm.c): y[T, N] = x[T, K] · W[N, K]^T (+ bias[N]) with W packed once at create */
+
+#define RAGD_GEMM_NR 16 /* outputs per packed panel */
+
+typedef struct ragd_cpu_mat {
+    float *panels; /* [ceil(N/16)][K][16], zero-padded beyond N */
+    int n, k;      /* N outputs, K inputs */
+} ragd_cpu_mat;
+
+size_t ragd_cpu_mat_bytes(int n, int k);
+/* Packs the [n, k] tensor t (any dtype) into m, using storage at mem (ragd_cpu_mat_bytes(n, k) bytes, 32-byte
+ * aligned). row_scratch: [k] floats. */
+void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, float *mem, float *row_scratch);
+/* Packs rows[0..n_rows) of t (selected output rows) — used for lm_head rows in score(). */
+void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y);
+/* dot product with the fixed 8-lane order used by attention: lanes then a fixed tree */
+float ragd_cpu_dot(const float *a, const float *b, int n);
+/* y[n] += a * x[n] (one fma per element, in order) */
+void ragd_cpu_axpy(float *y, float a, const float *x, int n);
+bool ragd_cpu_has_avx2(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the backend state (cpu_backend.c) */
+
+typedef struct ragd_cpu_layer {
+    float *attn_norm;        /* [n_embd] */
+    ragd_cpu_mat wq, wk, wv; /* [n_head*hd, n_embd], [n_kv*hd, n_embd] x2 */
+    float *bq, *bk, *bv;     /* [q_dim], [kv_dim] x2, Qwen2 only, else NULL */
+    float *q_norm, *k_norm;  /* [head_dim], Qwen3 only, else NULL */
+    ragd_cpu_mat wo;         /* [n_embd, n_head*hd] */
+    float *ffn_norm;         /* [n_embd] */
+    ragd_cpu_mat w_gate, w_up; /* [n_ff, n_embd] */
+    ragd_cpu_mat w_down;     /* [n_embd, n_ff] */
+} ragd_cpu_layer;
+
+typedef struct ragd_cpu {
+    const ragd_model *m;
+    ragd_model_config c;
+    ragd_engine_opts o;
+    ragd_engine_plan plan;
+    int q_dim, kv_dim;       /* n_head*head_dim, n_kv*head_dim */
+    ragd_cpu_pool pool;
+
+    void *weights_mem;       /* one block: all f32 weights */
+    float *tok_embd;         /* [n_vocab, n_embd] row-major (embedding lookup) */
+    float *out_norm;         /* [n_embd] */
+    ragd_cpu_mat lm_head;    /* [n_vocab, n_embd] packed; panels NULL when the checkpoint has none */
+    const float *lm_rows;    /* [n_vocab, n_embd] row-major lm_head (tok_embd when tied), NULL when none */
+    float *lm_head_rows;     /* [n_vocab, n_embd] own row-major copy when untied, else NULL */
+    ragd_cpu_layer *layers;  /* [n_layer] */
+
+    void *act_mem;           /* one block: activations + workspace */
+    float *x;                /* [max_batch_tokens, n_embd] residual stream */
+    float *xn;               /* [max_batch_tokens, n_embd] normed input of a sub-block */
+    float *q;                /* [max_batch_tokens, q_dim] */
+    float *k;                /* [max_batch_tokens, kv_dim] this batch's keys (pool/score attend to these) */
+    float *v;                /* [max_batch_tokens, kv_dim] */
+    float *att;              /* [max_batch_tokens, q_dim] attention output */
+    float *gate;             /* [max_batch_tokens, n_ff] */
+    float *up;               /* [max_batch_tokens, n_ff] */
+    float *last;             /* [max_seqs, n_embd] final-norm rows of each sequence's last token */
+    float *scores;           /* [n_threads, max_ctx] attention probabilities, one row per thread */
+    float *rope_cos;         /* [max_ctx, head_dim/2] */
+    float *rope_sin;         /* [max_ctx, head_dim/2] */
+    int32_t *pos;            /* [max_batch_tokens] position of each token */
+    int32_t *tok_seq;        /* [max_batch_tokens] sequence index of each token */
+
+    void *kv_mem;            /* KV cache block, NULL when !o.kv_cache */
+    float *kcache;           /* [n_layer, max_seqs, max_ctx, kv_dim] */
+    float *vcache;           /* [n_layer, max_seqs, max_ctx, kv_dim] */
+    int *slot_len;           /* [max_seqs] */
+} ragd_cpu;
+
+/* ---------------------------------------------------------------------------------------------- */
+/* row operations (ops.c) */
+
+/* HF RMSNorm in fp32: y = w * (x * 1/sqrt(mean(x^2) + eps)). rows × n. */
+void ragd_cpu_rmsnorm(const float *x, const float *w, float eps, int rows, int n, float *y);
+/* Rope tables for positions [0, n_pos) (HF inv_freq in fp32, llama3 scaling). */
+void ragd_cpu_rope_tables(const ragd_model_config *c, int n_pos, float *cos_t, float *sin_t);
+/* Half-split (NEOX) rotation of n_heads heads of one token, in place. x: [n_heads, head_dim] */
+void ragd_cpu_rope(float *x, int n_heads, int head_dim, const float *cos_row, const float *sin_row);
+/* gate[i] = silu(gate[i]) * up[i] */
+void ragd_cpu_swiglu(float *gate, const float *up, size_t n);
+
+#endif

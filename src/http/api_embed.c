@@ -1,0 +1,317 @@
+/* api_embed.c — POST /embed and POST /v1/embeddings.
+ *
+ *   /embed          {"texts": [str, ...], "model"?, "dimensions"?, "instruction"?, "truncate"?}
+ *                   → {"embeddings": [[f32, ...], ...], "model", "usage"}
+ *   /v1/embeddings  {"input": str | [str] | [int] | [[int]], "model"?, "encoding_format"?: "float"|"base64",
+ *                    "dimensions"?, "user"?, "truncate"?}
+ *                   → {"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model",
+ *                      "usage": {"prompt_tokens", "total_tokens"}}
+ *
+ * Texts are tokenized here (HTTP thread) exactly as the CLI does (ragd_embed_prepare); the
+ * scheduler packs them with other requests' sequences. An input longer than the model's limit is a
+ * 400 naming its index, token count and the limit, unless "truncate": true (then the text is cut at
+ * a character boundary to the longest prefix that fits). base64 is the little-endian f32 bytes.
+ */
+#include "http/http_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MAX_INPUTS 4096
+
+typedef struct embed_api {
+    bool v1, base64;
+    ragd_embed_opts o;
+    int dims;
+} embed_api;
+
+static ragd_status prep_embed(http_req *r, const char *text, size_t len, ragd_tok_ids *out, ragd_err *err) {
+    embed_api *a = r->api;
+    return ragd_embed_prepare(r->sm->model, text, len, &a->o, out, err);
+}
+
+bool api_prepare_text_limit(http_req *r, ragd_role role, const char *param, int index, const char *text, size_t len,
+                            bool truncate,
+                            ragd_status (*prep)(http_req *, const char *, size_t, ragd_tok_ids *, ragd_err *)) {
+    int limit = r->sm->max_len[role];
+    size_t before = r->toks.n;
+    ragd_err err = {0};
+    ragd_status st = prep(r, text, len, &r->toks, &err);
+    if (st) {
+        char msg[768];
+        snprintf(msg, sizeof msg, "%s[%d]: %s", param, index, ragd_err_msg(&err));
+        http_error_status(r, st, param, msg);
+        ragd_err_free(&err);
+        return false;
+    }
+    size_t n = r->toks.n - before;
+    if (n <= (size_t)limit) return true;
+    if (!truncate) {
+        http_error(r, 400, param, "context_length_exceeded",
+                   "%s[%d] has %zu tokens, more than this model's limit of %d (send \"truncate\": true to cut it)",
+                   param, index, n, limit);
+        return false;
+    }
+    /* longest prefix (at a UTF-8 character boundary) whose tokens fit: binary search on bytes */
+    ragd_tok_ids probe = {0};
+    size_t lo = 0, hi = len, best = 0;
+    bool found = false;
+    while (lo <= hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        while (mid > 0 && mid < len && ((unsigned char)text[mid] & 0xc0) == 0x80) mid--;
+        probe.n = 0;
+        st = prep(r, text, mid, &probe, &err);
+        if (st) break;
+        if (probe.n <= (size_t)limit) {
+            best = mid;
+            found = true;
+            lo = mid + 1;
+        } else {
+            if (mid == 0) break;
+            hi = mid - 1;
+        }
+    }
+    if (st || !found) {
+        ragd_tok_ids_free(&probe);
+        ragd_err_free(&err);
+        http_error(r, 400, param, "context_length_exceeded",
+                   "%s[%d] cannot be truncated to %d tokens (the template alone is longer)", param, index, limit);
+        return false;
+    }
+    probe.n = 0;
+    st = prep(r, text, best, &probe, &err);
+    RAGD_ASSERT(st == RAGD_OK && probe.n <= (size_t)limit);
+    r->toks.n = before;
+    for (size_t i = 0; i < probe.n; i++) ragd_tok_ids_push(&r->toks, probe.ids[i]);
+    ragd_tok_ids_free(&probe);
+    return true;
+}
+
+/* Closes the sequence that ends at r->toks.n. */
+static void seq_close(http_req *r, int i) { r->seq_start[i + 1] = (int32_t)r->toks.n; }
+
+static void b64(ragd_buf *b, const uint8_t *p, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
+        if (i + 2 < n) v |= p[i + 2];
+        char o[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        ragd_buf_append(b, o, 4);
+    }
+}
+
+static void embed_finish(http_req *r) {
+    embed_api *a = r->api;
+    int n = r->task.n_seqs, d = a->dims;
+    for (size_t i = 0; i < (size_t)n * (size_t)d; i++)
+        if (!isfinite(r->outv[i])) {
+            http_error_status(r, RAGD_EINTERNAL, NULL, "the model produced a non-finite embedding");
+            return;
+        }
+    ragd_buf *b = &r->out;
+    ragd_buf_reset(b);
+    int64_t pt = r->task.prompt_tokens;
+    if (!a->v1) {
+        ragd_buf_puts(b, "{\"embeddings\":[");
+        for (int i = 0; i < n; i++) {
+            ragd_buf_puts(b, i ? ",[" : "[");
+            for (int j = 0; j < d; j++) {
+                if (j) ragd_buf_putc(b, ',');
+                ragd_buf_json_f32(b, r->outv[(size_t)i * d + j]);
+            }
+            ragd_buf_putc(b, ']');
+        }
+        ragd_buf_puts(b, "],\"model\":");
+    } else {
+        ragd_buf_puts(b, "{\"object\":\"list\",\"data\":[");
+        for (int i = 0; i < n; i++) {
+            ragd_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
+            const float *v = r->outv + (size_t)i * d; // [d]
+            if (a->base64) {
+                uint8_t *bytes = ragd_xmalloc((size_t)d * 4);
+                for (int j = 0; j < d; j++) {
+                    uint32_t u;
+                    memcpy(&u, &v[j], 4);
+                    bytes[4 * j] = (uint8_t)u;
+                    bytes[4 * j + 1] = (uint8_t)(u >> 8);
+                    bytes[4 * j + 2] = (uint8_t)(u >> 16);
+                    bytes[4 * j + 3] = (uint8_t)(u >> 24);
+                }
+                ragd_buf_putc(b, '"');
+                b64(b, bytes, (size_t)d * 4);
+                ragd_buf_putc(b, '"');
+                free(bytes);
+            } else {
+                ragd_buf_putc(b, '[');
+                for (int j = 0; j < d; j++) {
+                    if (j) ragd_buf_putc(b, ',');
+                    ragd_buf_json_f32(b, v[j]);
+                }
+                ragd_buf_putc(b, ']');
+            }
+            ragd_buf_putc(b, '}');
+        }
+        ragd_buf_puts(b, "],\"model\":");
+    }
+    ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
+    ragd_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}", (long long)pt, (long long)pt);
+    http_reply_json(r, 200);
+}
+
+/* Common tail: task setup and submit. */
+static http_outcome embed_submit(http_req *r, int n) {
+    embed_api *a = r->api;
+    r->outv = malloc((size_t)n * (size_t)a->dims * sizeof(float));
+    if (!r->outv) {
+        http_error(r, 500, NULL, "out_of_memory", "cannot allocate %d × %d floats", n, a->dims);
+        return HTTP_REPLY;
+    }
+    r->task.kind = RAGD_TASK_EMBED;
+    r->task.tokens = r->toks.ids;
+    r->task.seq_start = r->seq_start;
+    r->task.n_seqs = n;
+    r->task.embed = a->o;
+    r->task.out = r->outv;
+    r->finish = embed_finish;
+    return http_submit(r) ? HTTP_PENDING : HTTP_REPLY;
+}
+
+static bool common_opts(http_req *r, embed_api *a) {
+    const ragd_model *m = r->sm->model;
+    int64_t dims = 0;
+    bool has_dims;
+    if (!jv_int(r, "dimensions", 1, m->cfg.n_embd, &dims, &has_dims)) return false;
+    a->o.dimensions = has_dims ? (int)dims : 0;
+    a->o.normalize = true;
+    a->dims = ragd_embed_dims(m, &a->o);
+    return true;
+}
+
+http_outcome api_embed(http_req *r) {
+    static const char *const keys[] = {"texts", "model", "dimensions", "instruction", "truncate", NULL};
+    ragd_served_model *sm;
+    if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
+    embed_api *a = ragd_xcalloc(1, sizeof *a);
+    r->api = a;
+    r->api_free = free;
+    bool truncate = false;
+    if (!common_opts(r, a) || !jv_string(r, "instruction", false, &a->o.instruction, NULL) ||
+        !jv_bool(r, "truncate", &truncate, NULL))
+        return HTTP_REPLY;
+    json_t *texts = json_object_get(r->json, "texts");
+    if (!texts) return http_error(r, 400, "texts", "missing_field", "missing required field 'texts'"), HTTP_REPLY;
+    if (!json_is_array(texts))
+        return http_error(r, 400, "texts", "invalid_type", "field 'texts' must be an array of strings"), HTTP_REPLY;
+    size_t n = json_array_size(texts);
+    if (!n) return http_error(r, 400, "texts", "empty_input", "field 'texts' is an empty list"), HTTP_REPLY;
+    if (n > MAX_INPUTS)
+        return http_error(r, 400, "texts", "too_many_inputs", "field 'texts' has %zu entries; the limit is %d", n, MAX_INPUTS),
+               HTTP_REPLY;
+    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(texts, i);
+        if (!json_is_string(t))
+            return http_error(r, 400, "texts", "invalid_type", "texts[%zu] must be a string", i), HTTP_REPLY;
+        if (!json_string_length(t))
+            return http_error(r, 400, "texts", "empty_input", "texts[%zu] is an empty string", i), HTTP_REPLY;
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "texts", (int)i, json_string_value(t), json_string_length(t),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
+        seq_close(r, (int)i);
+    }
+    return embed_submit(r, (int)n);
+}
+
+http_outcome api_v1_embeddings(http_req *r) {
+    ragd_served_model *sm;
+    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
+    embed_api *a = ragd_xcalloc(1, sizeof *a);
+    r->api = a;
+    r->api_free = free;
+    a->v1 = true;
+    bool truncate = false;
+    const char *fmt;
+    const char *user;
+    if (!common_opts(r, a) || !jv_bool(r, "truncate", &truncate, NULL) ||
+        !jv_string(r, "encoding_format", false, &fmt, NULL) || !jv_string(r, "user", false, &user, NULL))
+        return HTTP_REPLY;
+    if (fmt && strcmp(fmt, "float") && strcmp(fmt, "base64"))
+        return http_error(r, 400, "encoding_format", "invalid_value",
+                          "field 'encoding_format' must be \"float\" or \"base64\", not \"%s\"", fmt),
+               HTTP_REPLY;
+    a->base64 = fmt && !strcmp(fmt, "base64");
+    json_t *in = json_object_get(r->json, "input");
+    if (!in || json_is_null(in)) return http_error(r, 400, "input", "missing_field", "missing required field 'input'"), HTTP_REPLY;
+    int n_vocab = sm->model->cfg.n_vocab, limit = sm->max_len[RAGD_ROLE_EMBED];
+    if (json_is_string(in)) {
+        if (!json_string_length(in)) return http_error(r, 400, "input", "empty_input", "field 'input' is an empty string"), HTTP_REPLY;
+        r->seq_start = ragd_xcalloc(2, sizeof(int32_t));
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "input", 0, json_string_value(in), json_string_length(in),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
+        seq_close(r, 0);
+        return embed_submit(r, 1);
+    }
+    if (!json_is_array(in))
+        return http_error(r, 400, "input", "invalid_type",
+                          "field 'input' must be a string, an array of strings, an array of token ids or an array of arrays of token ids"),
+               HTTP_REPLY;
+    size_t n = json_array_size(in);
+    if (!n) return http_error(r, 400, "input", "empty_input", "field 'input' is an empty list"), HTTP_REPLY;
+    json_t *first = json_array_get(in, 0);
+    if (json_is_integer(first)) { /* one sequence of token ids */
+        r->seq_start = ragd_xcalloc(2, sizeof(int32_t));
+        if (!jv_token_array(r, in, "input", n_vocab, &r->toks)) return HTTP_REPLY;
+        if (r->toks.n > (size_t)limit) {
+            if (!truncate)
+                return http_error(r, 400, "input", "context_length_exceeded",
+                                  "input[0] has %zu tokens, more than this model's limit of %d (send \"truncate\": true to cut it)",
+                                  r->toks.n, limit),
+                       HTTP_REPLY;
+            r->toks.n = (size_t)limit;
+        }
+        seq_close(r, 0);
+        return embed_submit(r, 1);
+    }
+    if (n > MAX_INPUTS)
+        return http_error(r, 400, "input", "too_many_inputs", "field 'input' has %zu entries; the limit is %d", n, MAX_INPUTS),
+               HTTP_REPLY;
+    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    bool strings = json_is_string(first);
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(in, i);
+        if (strings) {
+            if (!json_is_string(e))
+                return http_error(r, 400, "input", "invalid_type", "input[%zu] must be a string like input[0]", i), HTTP_REPLY;
+            if (!json_string_length(e))
+                return http_error(r, 400, "input", "empty_input", "input[%zu] is an empty string", i), HTTP_REPLY;
+            if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "input", (int)i, json_string_value(e), json_string_length(e),
+                                        truncate, prep_embed))
+                return HTTP_REPLY;
+        } else {
+            if (!json_is_array(e))
+                return http_error(r, 400, "input", "invalid_type",
+                                  "input[%zu] must be an array of token ids (input is a list of token arrays)", i),
+                       HTTP_REPLY;
+            if (!json_array_size(e))
+                return http_error(r, 400, "input", "empty_input", "input[%zu] is an empty token array", i), HTTP_REPLY;
+            size_t before = r->toks.n;
+            char param[32];
+            snprintf(param, sizeof param, "input[%zu]", i);
+            if (!jv_token_array(r, e, param, n_vocab, &r->toks)) return HTTP_REPLY;
+            if (r->toks.n - before > (size_t)limit) {
+                if (!truncate)
+                    return http_error(r, 400, "input", "context_length_exceeded",
+                                      "input[%zu] has %zu tokens, more than this model's limit of %d (send \"truncate\": true to cut it)",
+                                      i, r->toks.n - before, limit),
+                           HTTP_REPLY;
+                r->toks.n = before + (size_t)limit;
+            }
+        }
+        seq_close(r, (int)i);
+    }
+    return embed_submit(r, (int)n);
+}

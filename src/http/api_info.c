@@ -1,0 +1,239 @@
+/* api_info.c — the synchronous endpoints, answered on the HTTP worker without the scheduler:
+ * GET /v1/models, POST /tokenize, POST /detokenize, GET /health, GET /health/ready, GET /metrics,
+ * GET /diagnostics.
+ *
+ *   /tokenize    {"text" | "prompt": str, "add_special_tokens"?: bool (true), "model"?}
+ *                → {"tokens": [ids], "count", "max_model_len", "model"}
+ *   /detokenize  {"tokens" | "ids": [ids], "skip_special_tokens"?: bool (false), "model"?}
+ *                → {"prompt": str, "model"}
+ * "model" may name any served model; without it the chat model is used, else embed, else rerank.
+ */
+#include "http/http_internal.h"
+
+#include <stdio.h>
+
+static ragd_served_model *default_model(ragd_http *h) {
+    for (int r = RAGD_ROLE_COUNT - 1; r >= 0; r--)
+        if (h->role[r]) return h->role[r];
+    return NULL;
+}
+
+static int model_max_len(const ragd_served_model *sm) {
+    int m = 0;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r] && sm->max_len[r] > m) m = sm->max_len[r];
+    return m;
+}
+
+/* "model": any served model by name. */
+static bool any_model(http_req *r, ragd_served_model **out) {
+    json_t *v = json_object_get(r->json, "model");
+    if (!v || json_is_null(v)) {
+        *out = default_model(r->h);
+        if (!*out) return http_error(r, 404, "model", "model_not_found", "this server has no model"), false;
+        return true;
+    }
+    if (!json_is_string(v)) return http_error(r, 400, "model", "invalid_type", "field 'model' must be a string"), false;
+    for (int i = 0; i < r->h->cfg.n_models; i++)
+        if (!strcmp(r->h->cfg.models[i]->name, json_string_value(v))) {
+            *out = r->h->cfg.models[i];
+            return true;
+        }
+    http_error(r, 404, "model", "model_not_found", "model '%s' does not exist (see GET /v1/models)", json_string_value(v));
+    return false;
+}
+
+static void roles_json(ragd_buf *b, const ragd_served_model *sm) {
+    ragd_buf_putc(b, '[');
+    bool first = true;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r]) {
+            ragd_buf_printf(b, "%s\"%s\"", first ? "" : ",", ragd_role_name((ragd_role)r));
+            first = false;
+        }
+    ragd_buf_putc(b, ']');
+}
+
+http_outcome api_models(http_req *r) {
+    ragd_buf *b = &r->out;
+    ragd_buf_puts(b, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < r->h->cfg.n_models; i++) {
+        const ragd_served_model *sm = r->h->cfg.models[i];
+        ragd_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
+        ragd_buf_json_str(b, sm->name, strlen(sm->name));
+        ragd_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"ragd\",\"root\":");
+        ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
+        ragd_buf_printf(b, ",\"max_model_len\":%d,\"tasks\":", model_max_len(sm));
+        roles_json(b, sm);
+        ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s}", sm->demo ? "demo" : "full",
+                        atomic_load(&sm->ready) ? "true" : "false");
+    }
+    ragd_buf_puts(b, "]}");
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}
+
+http_outcome api_tokenize(http_req *r) {
+    static const char *const keys[] = {"text", "prompt", "add_special_tokens", "model", NULL};
+    ragd_served_model *sm;
+    if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !any_model(r, &sm)) return HTTP_REPLY;
+    const char *text, *prompt;
+    size_t tl, pl;
+    bool add = true;
+    if (!jv_string(r, "text", false, &text, &tl) || !jv_string(r, "prompt", false, &prompt, &pl) ||
+        !jv_bool(r, "add_special_tokens", &add, NULL))
+        return HTTP_REPLY;
+    if (text && prompt) return http_error(r, 400, "text", "invalid_value", "send either 'text' or 'prompt', not both"), HTTP_REPLY;
+    if (!text && !prompt) return http_error(r, 400, "text", "missing_field", "missing required field 'text' (or 'prompt')"), HTTP_REPLY;
+    if (!text) {
+        text = prompt;
+        tl = pl;
+    }
+    ragd_err err = {0};
+    ragd_status st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
+    if (st) {
+        http_error_status(r, st, prompt ? "prompt" : "text", ragd_err_msg(&err));
+        ragd_err_free(&err);
+        return HTTP_REPLY;
+    }
+    ragd_buf *b = &r->out;
+    ragd_buf_puts(b, "{\"tokens\":[");
+    for (size_t i = 0; i < r->toks.n; i++) ragd_buf_printf(b, "%s%d", i ? "," : "", r->toks.ids[i]);
+    ragd_buf_printf(b, "],\"count\":%zu,\"max_model_len\":%d,\"model\":", r->toks.n, model_max_len(sm));
+    ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    ragd_buf_putc(b, '}');
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}
+
+http_outcome api_detokenize(http_req *r) {
+    static const char *const keys[] = {"tokens", "ids", "skip_special_tokens", "model", NULL};
+    ragd_served_model *sm;
+    if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !any_model(r, &sm)) return HTTP_REPLY;
+    bool skip = false;
+    if (!jv_bool(r, "skip_special_tokens", &skip, NULL)) return HTTP_REPLY;
+    json_t *t = json_object_get(r->json, "tokens");
+    const char *param = "tokens";
+    if (!t) {
+        t = json_object_get(r->json, "ids");
+        param = "ids";
+    }
+    if (!t || json_is_null(t)) return http_error(r, 400, "tokens", "missing_field", "missing required field 'tokens'"), HTTP_REPLY;
+    if (!json_is_array(t)) return http_error(r, 400, param, "invalid_type", "field '%s' must be an array of token ids", param), HTTP_REPLY;
+    int n_vocab = (int)ragd_tokenizer_vocab_size(sm->model->tok);
+    if (!jv_token_array(r, t, param, n_vocab, &r->toks)) return HTTP_REPLY;
+    ragd_buf text = {0};
+    ragd_err err = {0};
+    ragd_status st = ragd_tokenizer_decode(sm->model->tok, r->toks.ids, r->toks.n, skip, &text, &err);
+    if (st) {
+        http_error_status(r, st, param, ragd_err_msg(&err));
+        ragd_err_free(&err);
+        ragd_buf_free(&text);
+        return HTTP_REPLY;
+    }
+    ragd_buf *b = &r->out;
+    ragd_buf_puts(b, "{\"prompt\":");
+    ragd_buf_json_str(b, text.data ? text.data : "", text.len);
+    ragd_buf_puts(b, ",\"model\":");
+    ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    ragd_buf_putc(b, '}');
+    ragd_buf_free(&text);
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}
+
+http_outcome api_health(http_req *r) {
+    bool ok = ragd_sched_alive(r->h->cfg.sched, 60.0);
+    ragd_buf_puts(&r->out, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
+    http_reply_json(r, ok ? 200 : 503);
+    return HTTP_REPLY;
+}
+
+http_outcome api_ready(http_req *r) {
+    bool ready = !atomic_load(&r->h->quiesced);
+    ragd_buf *b = &r->out;
+    ragd_buf_puts(b, "{\"models\":{");
+    for (int i = 0; i < r->h->cfg.n_models; i++) {
+        const ragd_served_model *sm = r->h->cfg.models[i];
+        bool ok = atomic_load(&sm->ready);
+        ready = ready && ok;
+        if (i) ragd_buf_putc(b, ',');
+        ragd_buf_json_str(b, sm->name, strlen(sm->name));
+        ragd_buf_putc(b, ':');
+        const char *why = ok ? "ready" : sm->not_ready_reason ? sm->not_ready_reason : "loading";
+        ragd_buf_json_str(b, why, strlen(why));
+    }
+    ragd_buf_printf(b, "},\"status\":\"%s\"}", ready ? "ready" : atomic_load(&r->h->quiesced) ? "shutting down" : "not ready");
+    http_reply_json(r, ready ? 200 : 503);
+    return HTTP_REPLY;
+}
+
+http_outcome api_metrics(http_req *r) {
+    ragd_metrics_render(r->h->cfg.metrics, &r->out);
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return HTTP_REPLY;
+}
+
+static void plan_json(ragd_buf *b, const ragd_engine_plan *p) {
+    ragd_buf_printf(b, "{\"weights\":%zu,\"activations\":%zu,\"kv_cache\":%zu,\"workspace\":%zu,\"total\":%zu}", p->weights,
+                    p->activations, p->kv_cache, p->workspace, p->total);
+}
+
+http_outcome api_diagnostics(http_req *r) {
+    ragd_http *h = r->h;
+    ragd_buf *b = &r->out;
+    ragd_buf_printf(b, "{\"version\":\"%s\",\"build\":{\"type\":\"%s\",\"cuda\":%s,\"compiler\":", RAGD_VERSION,
+                    RAGD_BUILD_TYPE,
+#ifdef RAGD_HAVE_CUDA
+                    "true"
+#else
+                    "false"
+#endif
+    );
+    ragd_buf_json_str(b, __VERSION__, strlen(__VERSION__));
+    ragd_buf_printf(b, ",\"asan\":%s},\"device\":{\"name\":",
+#if defined(__SANITIZE_ADDRESS__)
+                    "true"
+#else
+                    "false"
+#endif
+    );
+    const char *dd = h->cfg.device_desc ? h->cfg.device_desc : "?", *dc = h->cfg.device_choice ? h->cfg.device_choice : "";
+    ragd_buf_json_str(b, dd, strlen(dd));
+    ragd_buf_puts(b, ",\"choice\":");
+    ragd_buf_json_str(b, dc, strlen(dc));
+    ragd_buf_puts(b, "},\"models\":[");
+    for (int i = 0; i < h->cfg.n_models; i++) {
+        const ragd_served_model *sm = h->cfg.models[i];
+        const ragd_model_config *c = &sm->model->cfg;
+        ragd_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        ragd_buf_json_str(b, sm->name, strlen(sm->name));
+        ragd_buf_puts(b, ",\"path\":");
+        ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
+        ragd_buf_puts(b, ",\"tasks\":");
+        roles_json(b, sm);
+        ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s,\"not_ready_reason\":", sm->demo ? "demo" : "full",
+                        atomic_load(&sm->ready) ? "true" : "false");
+        if (sm->not_ready_reason) ragd_buf_json_str(b, sm->not_ready_reason, strlen(sm->not_ready_reason));
+        else ragd_buf_puts(b, "null");
+        ragd_buf_printf(b, ",\"arch\":\"%s\",\"params\":%zu,\"config\":{\"n_layer\":%d,\"n_embd\":%d,\"n_ff\":%d,\"n_head\":%d,"
+                           "\"n_head_kv\":%d,\"head_dim\":%d,\"n_vocab\":%d,\"max_pos\":%d}",
+                        ragd_arch_name(c->arch), ragd_model_param_count(sm->model), c->n_layer, c->n_embd, c->n_ff,
+                        c->n_head, c->n_head_kv, c->head_dim, c->n_vocab, c->max_pos);
+        ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%lld",
+                        (long long)h->cfg.opts->max_batch_tokens, (long long)h->cfg.opts->max_seqs);
+        for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
+            if (sm->roles[rr]) ragd_buf_printf(b, ",\"max_len_%s\":%d", ragd_role_name((ragd_role)rr), sm->max_len[rr]);
+        ragd_buf_puts(b, "},\"memory_plan\":");
+        plan_json(b, &sm->plan);
+        ragd_buf_putc(b, '}');
+    }
+    ragd_buf_puts(b, "],\"options\":");
+    ragd_serve_opts_json(h->cfg.opts, b);
+    ragd_buf_printf(b, ",\"scheduler\":{\"in_flight\":%d,\"alive\":%s},\"http\":{\"active_requests\":%d,\"port\":%d}}",
+                    ragd_sched_in_flight(h->cfg.sched), ragd_sched_alive(h->cfg.sched, 60.0) ? "true" : "false",
+                    atomic_load(&h->active), h->port);
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}

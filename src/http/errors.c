@@ -1,0 +1,72 @@
+/* errors.c — OpenAI-style error replies: {"error": {"message", "type", "param", "code"}}.
+ *
+ * Status → type: 400/404/405/413/422 invalid_request_error (404 for models/routes too), 401
+ * authentication_error, 429 rate_limit_error, 500 server_error, 503 service_unavailable, 504
+ * timeout_error. The message always says what was wrong and, for a field, which one (param). */
+#include "http/http_internal.h"
+
+#include <stdio.h>
+
+static const char *type_of(int status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    case 503: return "service_unavailable_error";
+    case 504: return "timeout_error";
+    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    }
+}
+
+static void put_error(http_req *r, int status, const char *param, const char *code, const char *msg) {
+    ragd_buf_reset(&r->out);
+    r->status = status;
+    r->content_type = "application/json";
+    size_t n = strlen(msg), bad;
+    ragd_buf_puts(&r->out, "{\"error\":{\"message\":");
+    if (ragd_utf8_valid(msg, n, &bad)) ragd_buf_json_str(&r->out, msg, n);
+    else ragd_buf_json_str(&r->out, msg, bad); /* never emit invalid UTF-8 */
+    ragd_buf_puts(&r->out, ",\"type\":");
+    const char *t = type_of(status);
+    ragd_buf_json_str(&r->out, t, strlen(t));
+    ragd_buf_puts(&r->out, ",\"param\":");
+    if (param) ragd_buf_json_str(&r->out, param, strlen(param));
+    else ragd_buf_puts(&r->out, "null");
+    ragd_buf_puts(&r->out, ",\"code\":");
+    if (code) ragd_buf_json_str(&r->out, code, strlen(code));
+    else ragd_buf_puts(&r->out, "null");
+    ragd_buf_puts(&r->out, "}}");
+}
+
+void http_error(http_req *r, int status, const char *param, const char *code, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    put_error(r, status, param, code, msg);
+}
+
+void http_error_status(http_req *r, ragd_status st, const char *param, const char *msg) {
+    int status;
+    const char *code;
+    switch (st) {
+    case RAGD_EINVAL: status = 400; code = "invalid_value"; break;
+    case RAGD_ERANGE: status = 400; code = "out_of_range"; break;
+    case RAGD_ENOTFOUND: status = 404; code = "not_found"; break;
+    case RAGD_EUNSUPPORTED: status = 400; code = "unsupported"; break;
+    case RAGD_EBUSY: status = 429; code = "queue_full"; break;
+    case RAGD_ETIMEOUT: status = 504; code = "timeout"; break;
+    case RAGD_ECANCELLED: status = 503; code = "cancelled"; break;
+    case RAGD_EDEVICE: status = 500; code = "device_error"; break;
+    default: status = 500; code = "internal_error"; break;
+    }
+    if (st == RAGD_EINTERNAL || st == RAGD_EDEVICE || st == RAGD_ENOMEM || st == RAGD_EIO)
+        RAGD_ERROR("[%s] %s failed: %s: %s", r->id, ragd_endpoint_name(r->ep), ragd_status_name(st), msg);
+    put_error(r, status, param, code, msg);
+}
+
+void http_reply_json(http_req *r, int status) {
+    r->status = status;
+    r->content_type = "application/json";
+}

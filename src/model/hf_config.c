@@ -1,0 +1,278 @@
+/* hf_config.c — config.json of a Hugging Face checkpoint → ragd_model_config.
+ *
+ * Defaults follow transformers 5.x (Qwen3Config, LlamaConfig, Qwen2Config and the RoPE mixin in
+ * modeling_rope_utils.py), read in the installed source:
+ *   - num_key_value_heads: num_attention_heads when absent or null;
+ *   - head_dim: Qwen3Config's class default is 128 (NOT hidden/heads) when absent; Llama uses
+ *     hidden/heads (and requires hidden % heads == 0); Qwen2 modeling uses getattr(head_dim) or hidden//heads;
+ *   - tie_word_embeddings: false for all three; rms_norm_eps 1e-6; max_position_embeddings 32768
+ *     (Qwen3, Qwen2) or 2048 (Llama); rope_theta 10000 (RotaryEmbeddingConfigMixin.default_theta);
+ *   - RoPE parameters come from "rope_scaling" (old name) or "rope_parameters" (v5 name); rope_type from
+ *     "rope_type" or "type", default "default"; rope_theta inside them wins over the top-level key;
+ *     llama3's original_max_position_embeddings defaults to max_position_embeddings;
+ *   - Qwen2 always has q/k/v biases (nn.Linear(bias=True)) and ignores attention_bias.
+ * Anything that would change the math and that ragd does not implement (attention_bias on Llama/Qwen3,
+ * mlp_bias, a sliding window, another activation or RoPE type, partial rotary) → RAGD_EUNSUPPORTED.
+ */
+#include <jansson.h>
+#include <math.h>
+
+#include "model/model_internal.h"
+
+typedef struct arch_name {
+    const char *name;
+    ragd_arch arch;
+} arch_name;
+
+static const arch_name k_archs[] = {
+    {"Qwen3ForCausalLM", RAGD_ARCH_QWEN3}, {"Qwen3Model", RAGD_ARCH_QWEN3},
+    {"LlamaForCausalLM", RAGD_ARCH_LLAMA}, {"LlamaModel", RAGD_ARCH_LLAMA},
+    {"Qwen2ForCausalLM", RAGD_ARCH_QWEN2}, {"Qwen2Model", RAGD_ARCH_QWEN2},
+};
+static const arch_name k_model_types[] = {
+    {"qwen3", RAGD_ARCH_QWEN3}, {"llama", RAGD_ARCH_LLAMA}, {"qwen2", RAGD_ARCH_QWEN2}};
+
+/* An integer field in [lo, hi]; absent or null → *out = dflt (or an error when dflt < 0 means required). */
+static ragd_status get_int(json_t *root, const char *fname, const char *key, int64_t dflt, int64_t lo, int64_t hi,
+                           int *out, ragd_err *err) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        if (dflt == INT64_MIN)
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: required field \"%s\" is missing", fname, key);
+        if (dflt < lo || dflt > hi) /* a default derived from other fields (head_dim = hidden / heads) */
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" is absent and its derived default %lld is "
+                                "outside [%lld, %lld]", fname, key, (long long)dflt, (long long)lo, (long long)hi);
+        *out = (int)dflt;
+        return RAGD_OK;
+    }
+    if (!json_is_integer(v))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" must be an integer", fname, key);
+    json_int_t x = json_integer_value(v);
+    if (x < lo || x > hi)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" = %lld is outside [%lld, %lld]", fname, key,
+                            (long long)x, (long long)lo, (long long)hi);
+    *out = (int)x;
+    return RAGD_OK;
+}
+
+/* A number field (int or real) in (lo, hi]; absent or null → dflt. */
+static ragd_status get_num(json_t *obj, const char *fname, const char *key, double dflt, double lo, double hi,
+                           float *out, ragd_err *err) {
+    json_t *v = json_object_get(obj, key);
+    if (!v || json_is_null(v)) {
+        if (isnan(dflt)) return ragd_err_set(err, RAGD_EFORMAT, "%s: required field \"%s\" is missing", fname, key);
+        *out = (float)dflt;
+        return RAGD_OK;
+    }
+    if (!json_is_number(v)) return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" must be a number", fname, key);
+    double x = json_number_value(v);
+    float f = (float)x; /* checked as the float it becomes: 1e-96 would round to 0 */
+    if (!(x > lo && x <= hi && f > lo && isfinite(f)))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" = %g is outside (%g, %g] (as float32)", fname, key,
+                            x, lo, hi);
+    *out = f;
+    return RAGD_OK;
+}
+
+static ragd_status get_bool(json_t *root, const char *fname, const char *key, bool dflt, bool *out, ragd_err *err) {
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        *out = dflt;
+        return RAGD_OK;
+    }
+    if (!json_is_boolean(v)) return ragd_err_set(err, RAGD_EFORMAT, "%s: field \"%s\" must be true or false", fname, key);
+    *out = json_is_true(v);
+    return RAGD_OK;
+}
+
+ragd_status ragd_model_cfg_add_eos(ragd_model_config *cfg, int64_t id, const char *from, ragd_err *err) {
+    if (id < 0 || id > INT32_MAX) return ragd_err_set(err, RAGD_EFORMAT, "%s: eos token id %lld is invalid", from, (long long)id);
+    for (int i = 0; i < cfg->n_eos; i++)
+        if (cfg->eos_ids[i] == id) return RAGD_OK;
+    int cap = (int)(sizeof cfg->eos_ids / sizeof cfg->eos_ids[0]);
+    if (cfg->n_eos == cap)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: more than %d distinct eos token ids", from, cap);
+    cfg->eos_ids[cfg->n_eos++] = (int32_t)id;
+    return RAGD_OK;
+}
+
+/* eos_token_id: an int, a list of ints, or null. */
+static ragd_status parse_eos(json_t *v, const char *fname, ragd_model_config *cfg, ragd_err *err) {
+    if (!v || json_is_null(v)) return RAGD_OK;
+    if (json_is_integer(v)) return ragd_model_cfg_add_eos(cfg, json_integer_value(v), fname, err);
+    if (!json_is_array(v))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: \"eos_token_id\" must be an integer or a list of integers", fname);
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (!json_is_integer(x))
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: \"eos_token_id\"[%zu] is not an integer", fname, i);
+        ragd_status st = ragd_model_cfg_add_eos(cfg, json_integer_value(x), fname, err);
+        if (st != RAGD_OK) return st;
+    }
+    return RAGD_OK;
+}
+
+static ragd_status parse_arch(json_t *root, const char *fname, ragd_arch *out, ragd_err *err) {
+    json_t *archs = json_object_get(root, "architectures");
+    if (archs && !json_is_null(archs)) {
+        if (!json_is_array(archs) || json_array_size(archs) == 0 || !json_is_string(json_array_get(archs, 0)))
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: \"architectures\" must be a non-empty list of strings", fname);
+        const char *a = json_string_value(json_array_get(archs, 0));
+        for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+            if (!strcmp(a, k_archs[i].name)) {
+                *out = k_archs[i].arch;
+                return RAGD_OK;
+            }
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "%s: architecture '%s' is not supported (supported: Qwen3ForCausalLM, Qwen3Model, "
+                            "LlamaForCausalLM, LlamaModel, Qwen2ForCausalLM, Qwen2Model)",
+                            fname, a);
+    }
+    json_t *mt = json_object_get(root, "model_type");
+    if (!json_is_string(mt))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: neither \"architectures\" nor \"model_type\" is given", fname);
+    const char *t = json_string_value(mt);
+    for (size_t i = 0; i < sizeof k_model_types / sizeof k_model_types[0]; i++)
+        if (!strcmp(t, k_model_types[i].name)) {
+            *out = k_model_types[i].arch;
+            return RAGD_OK;
+        }
+    return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                        "%s: model_type '%s' is not supported (supported: qwen3, llama, qwen2)", fname, t);
+}
+
+/* rope_scaling / rope_parameters and rope_theta. */
+static ragd_status parse_rope(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    json_t *rp = json_object_get(root, "rope_scaling");
+    if (!rp || json_is_null(rp)) rp = json_object_get(root, "rope_parameters");
+    if (rp && json_is_null(rp)) rp = NULL;
+    if (rp && !json_is_object(rp))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: \"rope_scaling\" must be an object or null", fname);
+    ragd_status st = get_num(root, fname, "rope_theta", 10000.0, 0.0, 1e12, &c->rope_theta, err);
+    if (st != RAGD_OK) return st;
+    c->rope_type = 0;
+    if (!rp) return RAGD_OK;
+    if (json_object_get(rp, "rope_theta") &&
+        (st = get_num(rp, fname, "rope_theta", 10000.0, 0.0, 1e12, &c->rope_theta, err)) != RAGD_OK)
+        return st;
+    const char *k;
+    json_t *kv;
+    json_object_foreach(rp, k, kv) {
+        if (json_is_object(kv))
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: per-layer-type rope parameters ('%s') are not supported",
+                                fname, k);
+    }
+    json_t *pr = json_object_get(rp, "partial_rotary_factor");
+    if (!pr) pr = json_object_get(root, "partial_rotary_factor");
+    if (pr && !json_is_null(pr) && !(json_is_number(pr) && json_number_value(pr) == 1.0))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: partial_rotary_factor other than 1 is not supported", fname);
+    json_t *ty = json_object_get(rp, "rope_type");
+    if (!ty || json_is_null(ty)) ty = json_object_get(rp, "type");
+    const char *type = "default";
+    if (ty && !json_is_null(ty)) {
+        if (!json_is_string(ty)) return ragd_err_set(err, RAGD_EFORMAT, "%s: rope type must be a string", fname);
+        type = json_string_value(ty);
+    }
+    if (!strcmp(type, "default")) return RAGD_OK;
+    if (strcmp(type, "llama3"))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "%s: rope_scaling type '%s' is not supported (supported: default, llama3)", fname, type);
+    c->rope_type = 1;
+    ragd_buf ctx = {0};
+    ragd_buf_printf(&ctx, "%s: rope_scaling (llama3)", fname);
+    if ((st = get_num(rp, ctx.data, "factor", NAN, 0.0, 1e6, &c->rope_factor, err)) == RAGD_OK &&
+        (st = get_num(rp, ctx.data, "low_freq_factor", NAN, 0.0, 1e6, &c->rope_low_freq_factor, err)) == RAGD_OK &&
+        (st = get_num(rp, ctx.data, "high_freq_factor", NAN, 0.0, 1e6, &c->rope_high_freq_factor, err)) == RAGD_OK &&
+        (st = get_int(rp, ctx.data, "original_max_position_embeddings", c->max_pos, 1, 1 << 30, &c->rope_orig_max_pos,
+                      err)) == RAGD_OK &&
+        c->rope_high_freq_factor == c->rope_low_freq_factor)
+        st = ragd_err_set(err, RAGD_EFORMAT, "%s: high_freq_factor equals low_freq_factor (division by zero)", ctx.data);
+    ragd_buf_free(&ctx);
+    return st;
+}
+
+static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    ragd_status st;
+    if ((st = parse_arch(root, fname, &c->arch, err)) != RAGD_OK) return st;
+    const int64_t REQ = INT64_MIN;
+    if ((st = get_int(root, fname, "vocab_size", REQ, 1, 1 << 24, &c->n_vocab, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "hidden_size", REQ, 1, 1 << 17, &c->n_embd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "intermediate_size", REQ, 1, 1 << 20, &c->n_ff, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_hidden_layers", REQ, 1, 4096, &c->n_layer, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_attention_heads", REQ, 1, 4096, &c->n_head, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_key_value_heads", c->n_head, 1, 4096, &c->n_head_kv, err)) != RAGD_OK)
+        return st;
+    if (c->arch == RAGD_ARCH_LLAMA && c->n_embd % c->n_head)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", fname,
+                            c->n_embd, c->n_head);
+    int64_t hd_default = c->arch == RAGD_ARCH_QWEN3 ? 128 : c->n_embd / c->n_head;
+    if ((st = get_int(root, fname, "head_dim", hd_default, 1, 4096, &c->head_dim, err)) != RAGD_OK) return st;
+    if (c->head_dim % 2)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: head_dim %d is odd (RoPE rotates pairs)", fname, c->head_dim);
+    if (c->n_head % c->n_head_kv)
+        return ragd_err_set(err, RAGD_EFORMAT,
+                            "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", fname, c->n_head,
+                            c->n_head_kv);
+    if ((int64_t)c->n_head * c->head_dim > (1 << 20))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: num_attention_heads × head_dim is too large", fname);
+    if ((st = get_num(root, fname, "rms_norm_eps", 1e-6, 0.0, 1.0, &c->rms_eps, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "max_position_embeddings", c->arch == RAGD_ARCH_LLAMA ? 2048 : 32768, 1, 1 << 30,
+                      &c->max_pos, err)) != RAGD_OK ||
+        (st = get_bool(root, fname, "tie_word_embeddings", false, &c->tie_embed, err)) != RAGD_OK)
+        return st;
+    if ((st = parse_rope(root, fname, c, err)) != RAGD_OK) return st;
+
+    bool attn_bias = false, mlp_bias = false, sliding = false;
+    if ((st = get_bool(root, fname, "attention_bias", false, &attn_bias, err)) != RAGD_OK ||
+        (st = get_bool(root, fname, "mlp_bias", false, &mlp_bias, err)) != RAGD_OK ||
+        (st = get_bool(root, fname, "use_sliding_window", false, &sliding, err)) != RAGD_OK)
+        return st;
+    if (attn_bias && c->arch != RAGD_ARCH_QWEN2)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: attention_bias=true is not supported for %s", fname,
+                            ragd_arch_name(c->arch));
+    if (mlp_bias) return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: mlp_bias=true is not supported", fname);
+    if (sliding)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: use_sliding_window=true is not supported", fname);
+    json_t *lt = json_object_get(root, "layer_types");
+    if (lt && !json_is_null(lt)) {
+        size_t i;
+        json_t *x;
+        if (!json_is_array(lt)) return ragd_err_set(err, RAGD_EFORMAT, "%s: \"layer_types\" must be a list", fname);
+        json_array_foreach(lt, i, x) {
+            if (!json_is_string(x) || strcmp(json_string_value(x), "full_attention"))
+                return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                    "%s: layer_types[%zu] is not \"full_attention\" (only full attention is supported)",
+                                    fname, i);
+        }
+    }
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && !json_is_null(act) && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", fname,
+                            json_is_string(act) ? json_string_value(act) : "(not a string)");
+    c->qkv_bias = c->arch == RAGD_ARCH_QWEN2;
+    c->qk_norm = c->arch == RAGD_ARCH_QWEN3;
+
+    json_t *bos = json_object_get(root, "bos_token_id");
+    c->bos_id = -1;
+    if (bos && !json_is_null(bos)) {
+        if (!json_is_integer(bos) || json_integer_value(bos) < 0 || json_integer_value(bos) > INT32_MAX)
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: \"bos_token_id\" must be a non-negative integer", fname);
+        c->bos_id = (int32_t)json_integer_value(bos);
+    }
+    return parse_eos(json_object_get(root, "eos_token_id"), fname, c, err);
+}
+
+ragd_status ragd_hf_config_parse(const char *text, size_t len, const char *fname, ragd_model_config *cfg,
+                                 ragd_err *err) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->bos_id = -1;
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, 0, &jerr);
+    if (!root)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: not valid JSON: %s (line %d)", fname, jerr.text, jerr.line);
+    ragd_status st = json_is_object(root) ? parse_root(root, fname, cfg, err)
+                                          : ragd_err_set(err, RAGD_EFORMAT, "%s: not a JSON object", fname);
+    json_decref(root);
+    return st;
+}

@@ -1,0 +1,245 @@
+/* metrics.c — the process's metrics and their Prometheus text rendering (/metrics).
+ *
+ * Every series is declared here with fixed label values (endpoints, task kinds, a fixed list of HTTP
+ * statuses), so an update is an array index plus an atomic add — no allocation, no lookup by string,
+ * and the exposition can never grow without bound. Histograms keep cumulative-at-render bucket
+ * counts under a small mutex. Names follow Prometheus conventions (ragd_ prefix, _total for
+ * counters, base units: seconds, tokens).
+ */
+#include "obs/obs.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *const g_ep_names[RAGD_EP_COUNT] = {
+    "/embed", "/rerank", "/v1/embeddings", "/v1/rerank", "/v1/chat/completions", "/v1/completions",
+    "/v1/models", "/tokenize", "/detokenize", "/health", "/health/ready", "/metrics", "/diagnostics", "other"};
+static const char *const g_task_names[RAGD_MTASK_COUNT] = {"embed", "rerank", "generate"};
+static const char *const g_reject_names[RAGD_REJECT_COUNT] = {"queue_full", "shutting_down"};
+static const char *const g_cancel_names[RAGD_CANCEL_COUNT] = {"disconnect", "timeout"};
+static const int g_statuses[] = {200, 400, 401, 404, 405, 408, 413, 422, 429, 500, 503, 504};
+#define N_STATUS ((int)(sizeof g_statuses / sizeof g_statuses[0]) + 1) /* + "other" */
+
+const char *ragd_endpoint_name(ragd_endpoint e) { return (unsigned)e < RAGD_EP_COUNT ? g_ep_names[e] : "other"; }
+
+/* ---- histograms */
+
+#define MAX_BUCKETS 20
+typedef struct hist {
+    const double *bounds; /* upper bounds, ascending; +Inf implicit */
+    int n_bounds;
+    pthread_mutex_t mu;
+    uint64_t counts[MAX_BUCKETS + 1]; /* per bucket, not cumulative */
+    double sum;
+    uint64_t count;
+} hist;
+
+static const double g_time_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5, 1, 2.5, 5, 10, 30, 60};
+static const double g_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+
+static void hist_init(hist *h, const double *b, int n) {
+    RAGD_ASSERT(n <= MAX_BUCKETS);
+    memset(h, 0, sizeof *h);
+    h->bounds = b;
+    h->n_bounds = n;
+    pthread_mutex_init(&h->mu, NULL);
+}
+
+static void hist_observe(hist *h, double v) {
+    int i = 0;
+    while (i < h->n_bounds && v > h->bounds[i]) i++;
+    pthread_mutex_lock(&h->mu);
+    h->counts[i]++;
+    h->sum += v;
+    h->count++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Renders one histogram series; `labels` is "" or `k="v"` (without braces). */
+static void hist_render(hist *h, const char *name, const char *labels, ragd_buf *out) {
+    uint64_t counts[MAX_BUCKETS + 1];
+    double sum;
+    uint64_t count;
+    pthread_mutex_lock(&h->mu);
+    memcpy(counts, h->counts, sizeof counts);
+    sum = h->sum;
+    count = h->count;
+    pthread_mutex_unlock(&h->mu);
+    const char *sep = labels[0] ? "," : "";
+    uint64_t cum = 0;
+    for (int i = 0; i < h->n_bounds; i++) {
+        cum += counts[i];
+        ragd_buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep, h->bounds[i], (unsigned long long)cum);
+    }
+    cum += counts[h->n_bounds];
+    ragd_buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep, (unsigned long long)cum);
+    if (labels[0]) {
+        ragd_buf_printf(out, "%s_sum{%s} %.9g\n", name, labels, sum);
+        ragd_buf_printf(out, "%s_count{%s} %llu\n", name, labels, (unsigned long long)count);
+    } else {
+        ragd_buf_printf(out, "%s_sum %.9g\n", name, sum);
+        ragd_buf_printf(out, "%s_count %llu\n", name, (unsigned long long)count);
+    }
+}
+
+struct ragd_metrics {
+    _Atomic uint64_t requests[RAGD_EP_COUNT][N_STATUS];
+    hist latency[RAGD_EP_COUNT];
+    hist queue_time[RAGD_MTASK_COUNT];
+    hist batch_seqs[RAGD_MTASK_COUNT];
+    hist batch_tokens[RAGD_MTASK_COUNT];
+    hist ttft, itl;
+    _Atomic uint64_t tokens_in[RAGD_MTASK_COUNT];
+    _Atomic uint64_t tokens_out;
+    _Atomic uint64_t rejected[RAGD_REJECT_COUNT];
+    _Atomic uint64_t cancelled[RAGD_CANCEL_COUNT];
+    _Atomic uint64_t engine_errors[RAGD_MTASK_COUNT];
+    _Atomic int64_t queue_requests, queue_tokens, running_seqs;
+    double start_time;
+};
+
+ragd_metrics *ragd_metrics_create(void) {
+    ragd_metrics *m = ragd_xcalloc(1, sizeof *m);
+    int nt = (int)(sizeof g_time_bounds / sizeof g_time_bounds[0]);
+    int nb = (int)(sizeof g_batch_bounds / sizeof g_batch_bounds[0]);
+    for (int e = 0; e < RAGD_EP_COUNT; e++) hist_init(&m->latency[e], g_time_bounds, nt);
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
+        hist_init(&m->queue_time[t], g_time_bounds, nt);
+        hist_init(&m->batch_seqs[t], g_batch_bounds, nb);
+        hist_init(&m->batch_tokens[t], g_batch_bounds, nb);
+    }
+    hist_init(&m->ttft, g_time_bounds, nt);
+    hist_init(&m->itl, g_time_bounds, nt);
+    m->start_time = ragd_now_s();
+    return m;
+}
+
+void ragd_metrics_free(ragd_metrics *m) {
+    if (!m) return;
+    for (int e = 0; e < RAGD_EP_COUNT; e++) pthread_mutex_destroy(&m->latency[e].mu);
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
+        pthread_mutex_destroy(&m->queue_time[t].mu);
+        pthread_mutex_destroy(&m->batch_seqs[t].mu);
+        pthread_mutex_destroy(&m->batch_tokens[t].mu);
+    }
+    pthread_mutex_destroy(&m->ttft.mu);
+    pthread_mutex_destroy(&m->itl.mu);
+    free(m);
+}
+
+static int status_index(int s) {
+    for (int i = 0; i < N_STATUS - 1; i++)
+        if (g_statuses[i] == s) return i;
+    return N_STATUS - 1;
+}
+
+static ragd_endpoint ep_ok(ragd_endpoint e) { return (unsigned)e < RAGD_EP_COUNT ? e : RAGD_EP_OTHER; }
+static ragd_mtask task_ok(ragd_mtask t) {
+    RAGD_ASSERT((unsigned)t < RAGD_MTASK_COUNT);
+    return t;
+}
+
+void ragd_metrics_request(ragd_metrics *m, ragd_endpoint ep, int http_status, double latency_s) {
+    ep = ep_ok(ep);
+    atomic_fetch_add(&m->requests[ep][status_index(http_status)], 1);
+    hist_observe(&m->latency[ep], latency_s);
+}
+void ragd_metrics_queue_time(ragd_metrics *m, ragd_mtask t, double s) { hist_observe(&m->queue_time[task_ok(t)], s); }
+void ragd_metrics_batch(ragd_metrics *m, ragd_mtask t, int n_seqs, int n_tokens) {
+    hist_observe(&m->batch_seqs[task_ok(t)], n_seqs);
+    hist_observe(&m->batch_tokens[t], n_tokens);
+}
+void ragd_metrics_ttft(ragd_metrics *m, double s) { hist_observe(&m->ttft, s); }
+void ragd_metrics_itl(ragd_metrics *m, double s) { hist_observe(&m->itl, s); }
+void ragd_metrics_tokens_in(ragd_metrics *m, ragd_mtask t, int64_t n) { atomic_fetch_add(&m->tokens_in[task_ok(t)], (uint64_t)n); }
+void ragd_metrics_tokens_out(ragd_metrics *m, int64_t n) { atomic_fetch_add(&m->tokens_out, (uint64_t)n); }
+void ragd_metrics_rejected(ragd_metrics *m, ragd_reject_reason r) {
+    RAGD_ASSERT((unsigned)r < RAGD_REJECT_COUNT);
+    atomic_fetch_add(&m->rejected[r], 1);
+}
+void ragd_metrics_cancelled(ragd_metrics *m, ragd_cancel_reason r) {
+    RAGD_ASSERT((unsigned)r < RAGD_CANCEL_COUNT);
+    atomic_fetch_add(&m->cancelled[r], 1);
+}
+void ragd_metrics_engine_error(ragd_metrics *m, ragd_mtask t) { atomic_fetch_add(&m->engine_errors[task_ok(t)], 1); }
+void ragd_metrics_set_queue(ragd_metrics *m, int64_t requests, int64_t tokens) {
+    atomic_store(&m->queue_requests, requests);
+    atomic_store(&m->queue_tokens, tokens);
+}
+void ragd_metrics_set_running(ragd_metrics *m, int64_t seqs) { atomic_store(&m->running_seqs, seqs); }
+
+static void header(ragd_buf *out, const char *name, const char *type, const char *help) {
+    ragd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
+    char lab[128];
+    header(out, "ragd_http_requests_total", "counter", "HTTP requests by endpoint and status code.");
+    for (int e = 0; e < RAGD_EP_COUNT; e++)
+        for (int s = 0; s < N_STATUS; s++) {
+            uint64_t v = atomic_load(&m->requests[e][s]);
+            if (!v) continue; /* only series that happened: keeps the page short */
+            if (s < N_STATUS - 1)
+                ragd_buf_printf(out, "ragd_http_requests_total{endpoint=\"%s\",status=\"%d\"} %llu\n", g_ep_names[e],
+                                g_statuses[s], (unsigned long long)v);
+            else
+                ragd_buf_printf(out, "ragd_http_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
+                                g_ep_names[e], (unsigned long long)v);
+        }
+    header(out, "ragd_http_request_duration_seconds", "histogram", "Time from request complete to response queued.");
+    for (int e = 0; e < RAGD_EP_COUNT; e++) {
+        uint64_t any = 0;
+        for (int s = 0; s < N_STATUS; s++) any += atomic_load(&m->requests[e][s]);
+        if (!any) continue;
+        snprintf(lab, sizeof lab, "endpoint=\"%s\"", g_ep_names[e]);
+        hist_render(&m->latency[e], "ragd_http_request_duration_seconds", lab, out);
+    }
+    header(out, "ragd_queue_time_seconds", "histogram", "Time a task waited in the scheduler queue.");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
+        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
+        hist_render(&m->queue_time[t], "ragd_queue_time_seconds", lab, out);
+    }
+    header(out, "ragd_batch_sequences", "histogram", "Sequences per forward pass.");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
+        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
+        hist_render(&m->batch_seqs[t], "ragd_batch_sequences", lab, out);
+    }
+    header(out, "ragd_batch_tokens", "histogram", "Tokens per forward pass.");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
+        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
+        hist_render(&m->batch_tokens[t], "ragd_batch_tokens", lab, out);
+    }
+    header(out, "ragd_time_to_first_token_seconds", "histogram", "From request arrival to the first generated token.");
+    hist_render(&m->ttft, "ragd_time_to_first_token_seconds", "", out);
+    header(out, "ragd_inter_token_latency_seconds", "histogram", "Time between consecutive generated tokens of a sequence.");
+    hist_render(&m->itl, "ragd_inter_token_latency_seconds", "", out);
+    header(out, "ragd_prompt_tokens_total", "counter", "Input tokens processed, by task.");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        ragd_buf_printf(out, "ragd_prompt_tokens_total{task=\"%s\"} %llu\n", g_task_names[t],
+                        (unsigned long long)atomic_load(&m->tokens_in[t]));
+    header(out, "ragd_generation_tokens_total", "counter", "Tokens generated.");
+    ragd_buf_printf(out, "ragd_generation_tokens_total %llu\n", (unsigned long long)atomic_load(&m->tokens_out));
+    header(out, "ragd_rejected_requests_total", "counter", "Requests refused by admission control (429/503).");
+    for (int r = 0; r < RAGD_REJECT_COUNT; r++)
+        ragd_buf_printf(out, "ragd_rejected_requests_total{reason=\"%s\"} %llu\n", g_reject_names[r],
+                        (unsigned long long)atomic_load(&m->rejected[r]));
+    header(out, "ragd_cancelled_requests_total", "counter", "Requests cancelled while queued or running.");
+    for (int r = 0; r < RAGD_CANCEL_COUNT; r++)
+        ragd_buf_printf(out, "ragd_cancelled_requests_total{reason=\"%s\"} %llu\n", g_cancel_names[r],
+                        (unsigned long long)atomic_load(&m->cancelled[r]));
+    header(out, "ragd_engine_errors_total", "counter", "Engine failures (the request got a 500).");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        ragd_buf_printf(out, "ragd_engine_errors_total{task=\"%s\"} %llu\n", g_task_names[t],
+                        (unsigned long long)atomic_load(&m->engine_errors[t]));
+    header(out, "ragd_queue_requests", "gauge", "Requests waiting in the scheduler queue.");
+    ragd_buf_printf(out, "ragd_queue_requests %lld\n", (long long)atomic_load(&m->queue_requests));
+    header(out, "ragd_queue_tokens", "gauge", "Tokens waiting in the scheduler queue.");
+    ragd_buf_printf(out, "ragd_queue_tokens %lld\n", (long long)atomic_load(&m->queue_tokens));
+    header(out, "ragd_running_sequences", "gauge", "Generation sequences holding a KV slot.");
+    ragd_buf_printf(out, "ragd_running_sequences %lld\n", (long long)atomic_load(&m->running_seqs));
+    header(out, "ragd_uptime_seconds", "gauge", "Seconds since the server started.");
+    ragd_buf_printf(out, "ragd_uptime_seconds %.3f\n", ragd_now_s() - m->start_time);
+}

@@ -1,0 +1,117 @@
+/* obs.h — the public header of ragd's observability module: the server's option table (one
+ * declarative table feeding the command line, the environment, --help, the startup print and
+ * /diagnostics) and the metrics registry rendered as Prometheus text on /metrics.
+ *
+ * Threading contract: options are parsed once on the main thread before any other thread starts and
+ * are read-only afterwards. Metrics are updated from any thread (HTTP pool, scheduler threads) with
+ * atomic counters and a mutex per histogram; rendering may run concurrently with updates (values are
+ * then a consistent-enough snapshot: each series is read atomically, the set is not).
+ */
+#ifndef RAGD_OBS_H
+#define RAGD_OBS_H
+
+#include "common/common.h"
+
+/* ---------------------------------------------------------------------------------------------- */
+/* options of `ragd serve` */
+
+/* Effective values of every option. Strings are owned by the struct (freed by ragd_serve_opts_free);
+ * NULL when unset. */
+typedef struct ragd_serve_opts {
+    char *embed, *rerank, *chat;   /* model paths (directory or .gguf) */
+    char *device;                  /* "cpu" | "cuda" | "auto" */
+    char *host;
+    int64_t port;
+    char *api_key;
+    char *api_key_file;
+    int64_t max_batch_tokens;      /* tokens in one forward call */
+    int64_t max_seqs;              /* sequences in one forward call / KV slots of the chat engine */
+    int64_t max_model_len;         /* longest sequence (prompt + generated); 0 = the model's own */
+    int64_t max_queue;             /* waiting requests per device */
+    int64_t max_queue_tokens;      /* waiting tokens per device */
+    int64_t timeout_ms;            /* default per-request deadline */
+    int64_t max_body_bytes;
+    char *gpu_memory;              /* bytes ("8G", "8000000000") or a fraction of the card ("0.9") */
+    int64_t threads;               /* CPU engine threads; 0 = all cores */
+    int64_t http_threads;          /* libmicrohttpd thread pool size */
+    int64_t batch_delay_us;        /* bounded fill delay of embed/rerank batches */
+    int64_t max_tokens_default;    /* chat max_tokens when the request names none */
+    int64_t shutdown_ms;           /* how long SIGTERM waits for in-flight requests */
+    int64_t max_connections;
+    char *log_level;               /* debug | info | warn | error */
+    char *served_name;             /* name of the chat model in /v1/models (default: file name) */
+    bool demo;                     /* label every model "demo quality" in /v1/models */
+} ragd_serve_opts;
+
+typedef enum { RAGD_OPT_STR = 0, RAGD_OPT_INT, RAGD_OPT_BOOL } ragd_opt_type;
+
+/* One row of the option table. */
+typedef struct ragd_opt_def {
+    const char *name;      /* long flag without "--" */
+    ragd_opt_type type;
+    const char *def;       /* default as text (NULL: unset) */
+    int64_t min, max;      /* bounds for INT */
+    const char *env;       /* environment variable */
+    const char *help;
+    size_t offset;         /* field in ragd_serve_opts */
+    const char *choices;   /* STR only: "|"-separated allowed values, or NULL */
+    bool secret;           /* printed as "***" */
+} ragd_opt_def;
+
+/* The table (NULL-name terminated). */
+const ragd_opt_def *ragd_serve_opt_table(void);
+
+/* Defaults, then environment, then argv (argv wins). Unknown flags, missing values, values out of
+ * bounds or not in the choices → RAGD_EINVAL naming the flag (or env var). "--help" sets *help. */
+ragd_status ragd_serve_opts_parse(int argc, char **argv, ragd_serve_opts *o, bool *help, ragd_err *err);
+void ragd_serve_opts_free(ragd_serve_opts *o);
+/* --help text: one line per option with its env var, default and bounds. */
+void ragd_serve_opts_help(ragd_buf *out);
+/* Effective values as an aligned table (startup print) and as a JSON object (/diagnostics). Secrets
+ * are masked in both. */
+void ragd_serve_opts_print(const ragd_serve_opts *o, ragd_buf *out);
+void ragd_serve_opts_json(const ragd_serve_opts *o, ragd_buf *out);
+
+/* "8G", "512M", "123456", "0.9" → bytes; a value in (0, 1] is a fraction of total (total 0: error). */
+ragd_status ragd_parse_mem(const char *s, size_t total, size_t *out, ragd_err *err);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* metrics */
+
+/* Endpoints with their own series (label endpoint="..."). */
+typedef enum {
+    RAGD_EP_EMBED = 0, RAGD_EP_RERANK, RAGD_EP_V1_EMBEDDINGS, RAGD_EP_V1_RERANK, RAGD_EP_V1_CHAT,
+    RAGD_EP_V1_COMPLETIONS, RAGD_EP_V1_MODELS, RAGD_EP_TOKENIZE, RAGD_EP_DETOKENIZE, RAGD_EP_HEALTH,
+    RAGD_EP_HEALTH_READY, RAGD_EP_METRICS, RAGD_EP_DIAGNOSTICS, RAGD_EP_OTHER, RAGD_EP_COUNT
+} ragd_endpoint;
+const char *ragd_endpoint_name(ragd_endpoint e);
+
+/* Task kinds of the scheduler (label task="..."). */
+typedef enum { RAGD_MTASK_EMBED = 0, RAGD_MTASK_RERANK, RAGD_MTASK_GENERATE, RAGD_MTASK_COUNT } ragd_mtask;
+
+typedef enum { RAGD_REJECT_QUEUE_FULL = 0, RAGD_REJECT_SHUTDOWN, RAGD_REJECT_COUNT } ragd_reject_reason;
+typedef enum { RAGD_CANCEL_DISCONNECT = 0, RAGD_CANCEL_TIMEOUT, RAGD_CANCEL_COUNT } ragd_cancel_reason;
+
+/* Process-wide metrics (one registry per process; the server creates it and passes it around). */
+typedef struct ragd_metrics ragd_metrics;
+ragd_metrics *ragd_metrics_create(void);
+void ragd_metrics_free(ragd_metrics *m);
+
+void ragd_metrics_request(ragd_metrics *m, ragd_endpoint ep, int http_status, double latency_s);
+void ragd_metrics_queue_time(ragd_metrics *m, ragd_mtask t, double seconds);
+void ragd_metrics_batch(ragd_metrics *m, ragd_mtask t, int n_seqs, int n_tokens);
+void ragd_metrics_ttft(ragd_metrics *m, double seconds);
+void ragd_metrics_itl(ragd_metrics *m, double seconds);
+void ragd_metrics_tokens_in(ragd_metrics *m, ragd_mtask t, int64_t n);
+void ragd_metrics_tokens_out(ragd_metrics *m, int64_t n);
+void ragd_metrics_rejected(ragd_metrics *m, ragd_reject_reason r);
+void ragd_metrics_cancelled(ragd_metrics *m, ragd_cancel_reason r);
+void ragd_metrics_engine_error(ragd_metrics *m, ragd_mtask t);
+/* Gauges: set by the scheduler (absolute values). */
+void ragd_metrics_set_queue(ragd_metrics *m, int64_t requests, int64_t tokens);
+void ragd_metrics_set_running(ragd_metrics *m, int64_t seqs);
+
+/* Prometheus text exposition format 0.0.4. */
+void ragd_metrics_render(ragd_metrics *m, ragd_buf *out);
+
+#endif

@@ -1,0 +1,231 @@
+/* options.c — the option table of `ragd serve`.
+ *
+ * One row per option: flag, type, default, bounds, environment variable, help and the field it sets.
+ * The same table drives argv parsing, the environment, --help, the startup print of effective
+ * values and the "options" object of /diagnostics, so none of them can drift from the others.
+ * Precedence: default < environment < command line. Every value is validated against the row's
+ * bounds/choices; an error names the flag or the variable and the allowed range.
+ */
+#include "obs/obs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define OFF(f) offsetof(ragd_serve_opts, f)
+#define I64_MAX_ 9223372036854775807LL
+
+static const ragd_opt_def g_table[] = {
+    {"embed", RAGD_OPT_STR, NULL, 0, 0, "RAGD_EMBED", "embedding model: HF directory or .gguf file", OFF(embed), NULL, false},
+    {"rerank", RAGD_OPT_STR, NULL, 0, 0, "RAGD_RERANK", "reranker model: HF directory or .gguf file", OFF(rerank), NULL, false},
+    {"chat", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT", "chat (generation) model: HF directory or .gguf file", OFF(chat), NULL, false},
+    {"device", RAGD_OPT_STR, "auto", 0, 0, "RAGD_DEVICE", "cpu, cuda (never falls back) or auto", OFF(device), "cpu|cuda|auto", false},
+    {"host", RAGD_OPT_STR, "127.0.0.1", 0, 0, "RAGD_HOST", "address to listen on", OFF(host), NULL, false},
+    {"port", RAGD_OPT_INT, "8080", 0, 65535, "RAGD_PORT", "TCP port (0: any free port, printed at start)", OFF(port), NULL, false},
+    {"api-key", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY", "require 'Authorization: Bearer KEY' (all but /health*)", OFF(api_key), NULL, true},
+    {"api-key-file", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY_FILE", "read the API key from this file (first line)", OFF(api_key_file), NULL, false},
+    {"max-batch-tokens", RAGD_OPT_INT, "8192", 16, 1 << 24, "RAGD_MAX_BATCH_TOKENS", "tokens in one forward pass (all sequences)", OFF(max_batch_tokens), NULL, false},
+    {"max-seqs", RAGD_OPT_INT, "16", 1, 4096, "RAGD_MAX_SEQS", "sequences in one forward pass; KV slots of the chat model", OFF(max_seqs), NULL, false},
+    {"max-model-len", RAGD_OPT_INT, "0", 0, 1 << 24, "RAGD_MAX_MODEL_LEN", "longest sequence in tokens (0: model's own, capped by max-batch-tokens for embed/rerank)", OFF(max_model_len), NULL, false},
+    {"max-queue", RAGD_OPT_INT, "256", 1, 1 << 20, "RAGD_MAX_QUEUE", "waiting requests per device before 429", OFF(max_queue), NULL, false},
+    {"max-queue-tokens", RAGD_OPT_INT, "1048576", 1, I64_MAX_, "RAGD_MAX_QUEUE_TOKENS", "waiting tokens per device before 429", OFF(max_queue_tokens), NULL, false},
+    {"timeout-ms", RAGD_OPT_INT, "60000", 1, 86400000, "RAGD_TIMEOUT_MS", "default request deadline (header X-Request-Timeout-Ms overrides)", OFF(timeout_ms), NULL, false},
+    {"max-body-bytes", RAGD_OPT_INT, "16777216", 1024, 1LL << 32, "RAGD_MAX_BODY_BYTES", "largest request body (413 beyond)", OFF(max_body_bytes), NULL, false},
+    {"gpu-memory", RAGD_OPT_STR, "0.9", 0, 0, "RAGD_GPU_MEMORY", "GPU memory for all models: bytes (8G, 512M) or fraction of the card", OFF(gpu_memory), NULL, false},
+    {"threads", RAGD_OPT_INT, "0", 0, 1024, "RAGD_THREADS", "CPU engine threads (0: all cores)", OFF(threads), NULL, false},
+    {"http-threads", RAGD_OPT_INT, "4", 1, 256, "RAGD_HTTP_THREADS", "HTTP worker threads (parse, validate, tokenize)", OFF(http_threads), NULL, false},
+    {"batch-delay-us", RAGD_OPT_INT, "2000", 0, 1000000, "RAGD_BATCH_DELAY_US", "longest wait to fill an embed/rerank batch", OFF(batch_delay_us), NULL, false},
+    {"max-tokens-default", RAGD_OPT_INT, "512", 1, 1 << 20, "RAGD_MAX_TOKENS_DEFAULT", "chat max_tokens when a request names none", OFF(max_tokens_default), NULL, false},
+    {"shutdown-ms", RAGD_OPT_INT, "10000", 0, 3600000, "RAGD_SHUTDOWN_MS", "on SIGTERM/SIGINT, how long in-flight requests may finish", OFF(shutdown_ms), NULL, false},
+    {"max-connections", RAGD_OPT_INT, "1024", 1, 65536, "RAGD_MAX_CONNECTIONS", "open HTTP connections", OFF(max_connections), NULL, false},
+    {"log-level", RAGD_OPT_STR, "info", 0, 0, "RAGD_LOG_LEVEL", "debug, info, warn or error", OFF(log_level), "debug|info|warn|error", false},
+    {"served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_SERVED_NAME", "name of the chat model in /v1/models (default: file name)", OFF(served_name), NULL, false},
+    {"demo", RAGD_OPT_BOOL, "false", 0, 0, "RAGD_DEMO", "label the models demo quality in /v1/models", OFF(demo), NULL, false},
+    {NULL, 0, NULL, 0, 0, NULL, NULL, 0, NULL, false},
+};
+
+const ragd_opt_def *ragd_serve_opt_table(void) { return g_table; }
+
+static bool choice_ok(const char *choices, const char *v) {
+    size_t n = strlen(v);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !strncmp(p, v, n)) return true;
+        if (!bar) break;
+        p = bar + 1;
+    }
+    return false;
+}
+
+/* Sets one option from text; `src` names where the value came from (for the message). */
+static ragd_status set_value(ragd_serve_opts *o, const ragd_opt_def *d, const char *v, const char *src,
+                             ragd_err *err) {
+    char *field = (char *)o + d->offset;
+    switch (d->type) {
+    case RAGD_OPT_STR:
+        if (d->choices && !choice_ok(d->choices, v))
+            return ragd_err_set(err, RAGD_EINVAL, "%s: '%s' is not one of %s", src, v, d->choices);
+        free(*(char **)field);
+        *(char **)field = ragd_xstrdup(v);
+        return RAGD_OK;
+    case RAGD_OPT_INT: {
+        errno = 0;
+        char *end = NULL;
+        long long x = strtoll(v, &end, 10);
+        if (!*v || *end || errno)
+            return ragd_err_set(err, RAGD_EINVAL, "%s: '%s' is not an integer", src, v);
+        if (x < d->min || x > d->max)
+            return ragd_err_set(err, RAGD_EINVAL, "%s: %lld is outside [%lld, %lld]", src, x, (long long)d->min,
+                                (long long)d->max);
+        *(int64_t *)field = x;
+        return RAGD_OK;
+    }
+    case RAGD_OPT_BOOL:
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on")) *(bool *)field = true;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off")) *(bool *)field = false;
+        else return ragd_err_set(err, RAGD_EINVAL, "%s: '%s' is not a boolean (true/false)", src, v);
+        return RAGD_OK;
+    }
+    RAGD_DIE("bad option type %d", (int)d->type);
+}
+
+void ragd_serve_opts_free(ragd_serve_opts *o) {
+    if (!o) return;
+    for (const ragd_opt_def *d = g_table; d->name; d++)
+        if (d->type == RAGD_OPT_STR) {
+            char **f = (char **)((char *)o + d->offset);
+            free(*f);
+            *f = NULL;
+        }
+}
+
+ragd_status ragd_serve_opts_parse(int argc, char **argv, ragd_serve_opts *o, bool *help, ragd_err *err) {
+    memset(o, 0, sizeof *o);
+    *help = false;
+    char src[160];
+    for (const ragd_opt_def *d = g_table; d->name; d++)
+        if (d->def) {
+            snprintf(src, sizeof src, "default of --%s", d->name);
+            ragd_status st = set_value(o, d, d->def, src, err);
+            RAGD_ASSERT(st == RAGD_OK); /* a bad default is a bug in the table */
+        }
+    for (const ragd_opt_def *d = g_table; d->name; d++) {
+        const char *v = getenv(d->env);
+        if (!v) continue;
+        snprintf(src, sizeof src, "environment variable %s", d->env);
+        if (set_value(o, d, v, src, err)) goto fail;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = true;
+            continue;
+        }
+        if (strncmp(a, "--", 2)) {
+            ragd_err_set(err, RAGD_EINVAL, "unexpected argument '%s' (options start with --)", a);
+            goto fail;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const ragd_opt_def *d = g_table;
+        for (; d->name; d++)
+            if (strlen(d->name) == nlen && !strncmp(d->name, name, nlen)) break;
+        if (!d->name) {
+            ragd_err_set(err, RAGD_EINVAL, "unknown option '--%.*s' (see ragd serve --help)", (int)nlen, name);
+            goto fail;
+        }
+        const char *v;
+        if (eq) v = eq + 1;
+        else if (d->type == RAGD_OPT_BOOL) v = "true";
+        else if (i + 1 < argc) v = argv[++i];
+        else {
+            ragd_err_set(err, RAGD_EINVAL, "option --%s needs a value", d->name);
+            goto fail;
+        }
+        snprintf(src, sizeof src, "--%s", d->name);
+        if (set_value(o, d, v, src, err)) goto fail;
+    }
+    return RAGD_OK;
+fail:
+    ragd_serve_opts_free(o);
+    return err ? err->code : RAGD_EINVAL;
+}
+
+static void value_text(const ragd_serve_opts *o, const ragd_opt_def *d, ragd_buf *out, bool json) {
+    const char *field = (const char *)o + d->offset;
+    switch (d->type) {
+    case RAGD_OPT_STR: {
+        const char *s = *(char *const *)field;
+        if (!s) ragd_buf_puts(out, json ? "null" : "-");
+        else if (d->secret) ragd_buf_puts(out, json ? "\"***\"" : "***");
+        else if (json) ragd_buf_json_str(out, s, strlen(s));
+        else ragd_buf_puts(out, s);
+        break;
+    }
+    case RAGD_OPT_INT: ragd_buf_json_i64(out, *(const int64_t *)field); break;
+    case RAGD_OPT_BOOL: ragd_buf_puts(out, *(const bool *)field ? "true" : "false"); break;
+    }
+}
+
+void ragd_serve_opts_help(ragd_buf *out) {
+    ragd_buf_puts(out, "usage: ragd serve [options]   (each option may also be set by its environment variable)\n\n");
+    for (const ragd_opt_def *d = g_table; d->name; d++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s%s", d->name,
+                 d->type == RAGD_OPT_INT ? " N" : d->type == RAGD_OPT_STR ? " S" : "");
+        ragd_buf_printf(out, "  %-24s %s\n  %-24s   env %s", flag, d->help, "", d->env);
+        if (d->def) ragd_buf_printf(out, ", default %s", d->def);
+        if (d->type == RAGD_OPT_INT) ragd_buf_printf(out, ", range [%lld, %lld]", (long long)d->min, (long long)d->max);
+        if (d->choices) ragd_buf_printf(out, ", one of %s", d->choices);
+        ragd_buf_putc(out, '\n');
+    }
+}
+
+void ragd_serve_opts_print(const ragd_serve_opts *o, ragd_buf *out) {
+    ragd_buf_puts(out, "effective options:\n");
+    for (const ragd_opt_def *d = g_table; d->name; d++) {
+        ragd_buf_printf(out, "  %-20s ", d->name);
+        value_text(o, d, out, false);
+        ragd_buf_printf(out, "   (%s)\n", d->env);
+    }
+}
+
+void ragd_serve_opts_json(const ragd_serve_opts *o, ragd_buf *out) {
+    ragd_buf_putc(out, '{');
+    for (const ragd_opt_def *d = g_table; d->name; d++) {
+        if (d != g_table) ragd_buf_putc(out, ',');
+        ragd_buf_json_str(out, d->name, strlen(d->name));
+        ragd_buf_putc(out, ':');
+        value_text(o, d, out, true);
+    }
+    ragd_buf_putc(out, '}');
+}
+
+ragd_status ragd_parse_mem(const char *s, size_t total, size_t *out, ragd_err *err) {
+    errno = 0;
+    char *end = NULL;
+    double x = strtod(s, &end);
+    if (end == s || errno || !(x > 0))
+        return ragd_err_set(err, RAGD_EINVAL, "memory size '%s': expected bytes (e.g. 8G, 512M) or a fraction in (0, 1]", s);
+    double mult = 1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1024.0; break;
+        case 'm': case 'M': mult = 1024.0 * 1024; break;
+        case 'g': case 'G': mult = 1024.0 * 1024 * 1024; break;
+        case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; break;
+        default: return ragd_err_set(err, RAGD_EINVAL, "memory size '%s': unknown suffix '%s'", s, end);
+        }
+        if (end[1] && !((end[1] == 'i' || end[1] == 'B') && (!end[2] || (end[1] == 'i' && end[2] == 'B' && !end[3]))))
+            return ragd_err_set(err, RAGD_EINVAL, "memory size '%s': unknown suffix '%s'", s, end);
+    } else if (x <= 1.0) {
+        if (!total) return ragd_err_set(err, RAGD_EINVAL, "memory size '%s': a fraction needs a known device size", s);
+        *out = (size_t)(x * (double)total);
+        return RAGD_OK;
+    }
+    double b = x * mult;
+    if (b >= 1.8e19) return ragd_err_set(err, RAGD_EINVAL, "memory size '%s' is too large", s);
+    *out = (size_t)b;
+    return RAGD_OK;
+}

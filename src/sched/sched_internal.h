@@ -1,0 +1,95 @@
+/* sched_internal.h — state shared by the scheduler's files (sched.c: lifecycle, queues, admission,
+ * embed/rerank batches; sched_gen.c: continuous-batching generation). Everything below the mutex
+ * comment is touched only by the device thread. */
+#ifndef RAGD_SCHED_INTERNAL_H
+#define RAGD_SCHED_INTERNAL_H
+
+#include <pthread.h>
+
+#include "sched/sched.h"
+
+typedef struct task_queue {
+    ragd_task *head, *tail;
+} task_queue;
+
+/* One running generation sequence; its KV slot is its index in ragd_sched.seqs. */
+typedef struct gen_seq {
+    ragd_task *t;            /* NULL: slot free */
+    int choice;
+    int n_prompt;            /* prompt length */
+    int n_done;              /* prompt tokens already in the KV cache */
+    int n_gen;               /* tokens sampled */
+    int32_t last;            /* last sampled token (fed in the next step) */
+    ragd_sampler sampler;
+    bool sampler_live;
+    ragd_tok_stream ts;
+    ragd_buf text;           /* decoded text so far (valid UTF-8) */
+    size_t sent;             /* bytes of text handed to the sink */
+    double t_last;           /* time of the last token */
+} gen_seq;
+
+struct ragd_sched {
+    ragd_sched_opts o;
+    ragd_served_model **models;
+    int n_models;
+    ragd_served_model *role_model[RAGD_ROLE_COUNT];
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t mu;      /* guards everything down to the marker */
+    pthread_cond_t cv;       /* work arrived / stop */
+    pthread_cond_t started_cv;
+    bool started, stop, draining;
+    ragd_status start_status;
+    ragd_err start_err;
+    task_queue q[RAGD_ROLE_COUNT];
+    int queued_reqs;
+    int64_t queued_tokens;
+    int in_flight;
+    bool idle;
+    double last_loop;
+    /* test hook (RAGD_FAULT=role:kind:n, see sched.c): inject a failure into the n-th forward of a role */
+    int fault_role, fault_kind, fault_at, fault_count[RAGD_ROLE_COUNT];
+    /* ---- device thread only below */
+    double last_sweep;
+    int pool_turn;           /* alternates embed/rerank batches */
+    double last_pool_end;    /* when the last embed/rerank batch finished (fill-delay heuristic) */
+    int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */
+    /* pool batch buffers (planned at startup) */
+    int32_t *pb_tokens;      /* [max_batch_tokens] */
+    int32_t *pb_start;       /* [max_seqs + 1] */
+    ragd_task **pb_task;     /* [max_seqs] */
+    int *pb_seq;             /* [max_seqs] */
+    float *pb_out;           /* [max_seqs, max(n_embd, 2)] */
+    /* generation (the chat model) */
+    gen_seq *seqs;           /* [max_seqs] */
+    int n_active;
+    float *logits;           /* [max_seqs, n_vocab] */
+    int32_t *gb_tokens;      /* [max_batch_tokens] */
+    int32_t *gb_start;       /* [max_seqs + 1] */
+    int32_t *gb_slots;       /* [max_seqs] */
+    int32_t *gb_chunk;       /* [max_seqs]: prompt tokens in the row (0: a decode row) */
+    float *top_lp;           /* [20] */
+    int32_t *top_ids;        /* [20] */
+};
+
+/* sched.c */
+void ragd_sched_finish(ragd_sched *s, ragd_task *t, ragd_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_err *err);
+bool ragd_sched_task_gone(ragd_sched *s, ragd_task *t, double now, bool poll_client, ragd_status *why);
+void ragd_sched_queue_remove(ragd_sched *s, ragd_role r, ragd_task *t);
+
+/* Fault injection for tests: returns the status to pretend the engine returned (and may poison out
+ * with NaN, n values). RAGD_OK when no fault applies. */
+ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err);
+
+/* sched_gen.c */
+ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err);
+void ragd_sched_gen_free(ragd_sched *s);
+bool ragd_sched_gen_has_work(ragd_sched *s); /* under mu */
+void ragd_sched_gen_step(ragd_sched *s);
+void ragd_sched_gen_fail_all(ragd_sched *s, ragd_status st, const char *msg);
+void ragd_sched_gen_fail_model(ragd_sched *s, ragd_served_model *sm, const ragd_err *err); /* after a device error */
+
+#endif

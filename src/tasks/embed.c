@@ -1,0 +1,126 @@
+/* embed.c — the embedding task: tokens for a text (optional query instruction, the tokenizer's
+ * post-processor as HF applies it), pooled hidden state → final vector (Matryoshka truncation, then L2
+ * normalization), and the whole-job runner that packs texts into engine batches.
+ *
+ * Matches sentence-transformers / the Qwen3-Embedding reference (MODEL_FACTS.md §2): pooling from the ST
+ * files, else last token; normalize with F.normalize semantics (x / max(‖x‖, 1e-12)); dims truncate first,
+ * then renormalize. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "tasks/tasks.h"
+
+ragd_pooling ragd_embed_pooling(const ragd_model *m) { return m->has_st_pooling ? m->pooling : RAGD_POOL_LAST; }
+
+ragd_status ragd_embed_check_opts(const ragd_model *m, const ragd_embed_opts *o, ragd_err *err) {
+    if (o->dimensions < 0 || o->dimensions > m->cfg.n_embd)
+        return ragd_err_set(err, RAGD_ERANGE, "dimensions %d outside [1, %d] (the model's embedding size)",
+                            o->dimensions, m->cfg.n_embd);
+    return RAGD_OK;
+}
+
+int ragd_embed_dims(const ragd_model *m, const ragd_embed_opts *o) {
+    return o->dimensions > 0 ? o->dimensions : m->cfg.n_embd;
+}
+
+ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len, const ragd_embed_opts *o,
+                               ragd_tok_ids *out, ragd_err *err) {
+    if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
+    size_t before = out->n;
+    ragd_status st;
+    if (o->instruction) {
+        ragd_buf b = {0};
+        ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
+        ragd_buf_append(&b, text, len);
+        st = ragd_tokenizer_encode(m->tok, b.data, b.len, true, out, err);
+        ragd_buf_free(&b);
+    } else {
+        st = ragd_tokenizer_encode(m->tok, text, len, true, out, err);
+    }
+    if (st) return st;
+    if (out->n == before) return ragd_err_set(err, RAGD_EINVAL, "the text has no tokens (empty input)");
+    return RAGD_OK;
+}
+
+ragd_status ragd_embed_finish(const ragd_model *m, const float *pooled, const ragd_embed_opts *o, float *out,
+                              ragd_err *err) {
+    int d = ragd_embed_dims(m, o);
+    double ss = 0.0;
+    for (int i = 0; i < d; i++) {
+        if (!isfinite(pooled[i]))
+            return ragd_err_set(err, RAGD_EINTERNAL, "the pooled hidden state is not finite (element %d)", i);
+        ss += (double)pooled[i] * pooled[i];
+    }
+    float inv = o->normalize ? (float)(1.0 / fmax(sqrt(ss), 1e-12)) : 1.0f;
+    for (int i = 0; i < d; i++) out[i] = pooled[i] * inv;
+    return RAGD_OK;
+}
+
+ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const size_t *lens, int n,
+                             const ragd_embed_opts *o, float *out, int *failed, ragd_err *err) {
+    if (failed) *failed = -1;
+    const ragd_model *m = ragd_engine_model(e);
+    const ragd_engine_opts *eo = ragd_engine_get_opts(e);
+    ragd_status st = ragd_embed_check_opts(m, o, err);
+    if (st) return st;
+    int dims = ragd_embed_dims(m, o), E = m->cfg.n_embd;
+    int limit = eo->max_batch_tokens < eo->max_ctx ? eo->max_batch_tokens : eo->max_ctx;
+    ragd_pooling pool = ragd_embed_pooling(m);
+    ragd_tok_ids ids = {0};
+    int32_t *starts = malloc(sizeof(int32_t) * ((size_t)eo->max_seqs + 1));
+    float *pooled = malloc(sizeof(float) * (size_t)eo->max_seqs * E);
+    if (!starts || !pooled) {
+        free(starts);
+        free(pooled);
+        return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+    }
+    int i = 0;
+    while (i < n && st == RAGD_OK) {
+        /* pack texts i..j-1 */
+        ids.n = 0;
+        starts[0] = 0;
+        int j = i, cnt = 0;
+        while (j < n && cnt < eo->max_seqs) {
+            size_t before = ids.n;
+            st = ragd_embed_prepare(m, texts[j], lens[j], o, &ids, err);
+            if (st) {
+                ragd_err_prefix(err, "text %d", j);
+                if (failed) *failed = j;
+                break;
+            }
+            size_t nt = ids.n - before;
+            if (nt > (size_t)limit) {
+                if (failed) *failed = j;
+                st = ragd_err_set(err, RAGD_ERANGE, "text %d: %zu tokens exceed the limit of %d tokens per text", j,
+                                  nt, limit);
+                break;
+            }
+            if (ids.n > (size_t)eo->max_batch_tokens) { /* does not fit: next batch */
+                ids.n = before;
+                break;
+            }
+            starts[++cnt] = (int32_t)ids.n;
+            j++;
+        }
+        if (st) break;
+        ragd_batch b = {cnt, ids.ids, starts};
+        st = ragd_engine_pool(e, &b, pool, pooled, err);
+        if (st) {
+            ragd_err_prefix(err, "texts %d..%d", i, j - 1);
+            break;
+        }
+        for (int k = 0; k < cnt; k++) {
+            st = ragd_embed_finish(m, pooled + (size_t)k * E, o, out + (size_t)(i + k) * dims, err);
+            if (st) {
+                ragd_err_prefix(err, "text %d", i + k);
+                if (failed) *failed = i + k;
+                break;
+            }
+        }
+        i = j;
+    }
+    ragd_tok_ids_free(&ids);
+    free(starts);
+    free(pooled);
+    return st;
+}

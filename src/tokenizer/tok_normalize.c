@@ -1,0 +1,126 @@
+/* tok_normalize.c — normalizers (NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Replace with a
+ * literal pattern, Prepend), applied in order to one segment of valid UTF-8; the result lands in
+ * ws->norm.
+ *
+ * Unicode forms use utf8proc into per-thread buffers (no allocation once warm). ASCII needs no work:
+ * no composition has an ASCII second character, so text can be cut before any ASCII byte and only the
+ * non-ASCII spans (plus the ASCII character before each, which may compose with a following mark)
+ * go through utf8proc.
+ * Lowercase follows Rust's char::to_lowercase (full mapping: U+0130 → "i̇"); StripAccents drops
+ * characters of category Mn/Mc/Me as HF does.
+ */
+#include <stdlib.h>
+
+#include <utf8proc.h>
+
+#include "tokenizer/tok_internal.h"
+
+static ragd_status uform(tok_ws *ws, const uint8_t *s, size_t n, utf8proc_option_t opt, ragd_buf *out,
+                         ragd_err *err) {
+    for (;;) {
+        utf8proc_ssize_t r = utf8proc_decompose(s, (utf8proc_ssize_t)n, ws->cp, (utf8proc_ssize_t)ws->cp_cap, opt);
+        if (r < 0) return ragd_err_set(err, RAGD_EINVAL, "normalizer: %s", utf8proc_errmsg(r));
+        if ((size_t)r > ws->cp_cap) {
+            ws->cp_cap = (size_t)r + 64;
+            ws->cp = ragd_xrealloc(ws->cp, ws->cp_cap * sizeof *ws->cp);
+            continue;
+        }
+        utf8proc_ssize_t m = utf8proc_reencode(ws->cp, r, opt);
+        if (m < 0) return ragd_err_set(err, RAGD_EINVAL, "normalizer: %s", utf8proc_errmsg(m));
+        ragd_buf_append(out, ws->cp, (size_t)m);
+        return RAGD_OK;
+    }
+}
+
+static ragd_status unicode_form(tok_ws *ws, const uint8_t *s, size_t n, utf8proc_option_t opt, ragd_buf *out,
+                                ragd_err *err) {
+    size_t i = 0;
+    while (i < n) {
+        size_t p = i;
+        while (p < n && s[p] < 0x80) p++;
+        if (p == n) { ragd_buf_append(out, s + i, n - i); break; }
+        size_t a = p > i ? p - 1 : p; /* include the ASCII character before the span */
+        ragd_buf_append(out, s + i, a - i);
+        size_t e = p;
+        while (e < n && s[e] >= 0x80) e++;
+        ragd_status st = uform(ws, s + a, e - a, opt, out, err);
+        if (st) return st;
+        i = e;
+    }
+    return RAGD_OK;
+}
+
+static void lowercase(const uint8_t *s, size_t n, ragd_buf *out) {
+    ragd_buf_reserve(out, n + 8);
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) {
+            uint8_t c = s[i++];
+            ragd_buf_putc(out, (char)(c >= 'A' && c <= 'Z' ? c | 0x20 : c));
+            continue;
+        }
+        size_t l;
+        uint32_t cp = tok_utf8_decode(s + i, &l);
+        i += l;
+        char enc[8];
+        if (cp == 0x130) { ragd_buf_append(out, "i\xCC\x87", 3); continue; }
+        uint32_t lc = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+        ragd_buf_append(out, enc, tok_utf8_encode(lc, enc));
+    }
+}
+
+static void strip_accents(const uint8_t *s, size_t n, ragd_buf *out) {
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = tok_utf8_decode(s + i, &l);
+        utf8proc_category_t c = cp < 0x80 ? UTF8PROC_CATEGORY_LL : utf8proc_category((utf8proc_int32_t)cp);
+        if (c != UTF8PROC_CATEGORY_MN && c != UTF8PROC_CATEGORY_MC && c != UTF8PROC_CATEGORY_ME)
+            ragd_buf_append(out, s + i, l);
+        i += l;
+    }
+}
+
+static void replace(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out) {
+    size_t i = 0;
+    while (i < n) {
+        const uint8_t *f = nm->pattern_len ? memmem(s + i, n - i, nm->pattern, nm->pattern_len) : NULL;
+        if (!f) break;
+        size_t a = (size_t)(f - s);
+        ragd_buf_append(out, s + i, a - i);
+        ragd_buf_append(out, nm->content, nm->content_len);
+        i = a + nm->pattern_len;
+    }
+    ragd_buf_append(out, s + i, n - i);
+}
+
+ragd_status tok_normalize(const ragd_tokenizer *t, tok_ws *ws, const char *text, size_t n, ragd_err *err) {
+    ragd_buf *cur = &ws->norm, *nxt = &ws->norm2; /* the two alternate; the result ends in ws->norm */
+    ragd_buf_reset(cur);
+    ragd_buf_append(cur, text, n);
+    for (size_t k = 0; k < t->n_norms; k++) {
+        const tok_norm *nm = &t->norms[k];
+        ragd_buf_reset(nxt);
+        const uint8_t *s = (const uint8_t *)cur->data;
+        size_t len = cur->len;
+        ragd_status st = RAGD_OK;
+        switch (nm->kind) {
+        case TOK_NORM_NFC: st = unicode_form(ws, s, len, UTF8PROC_STABLE | UTF8PROC_COMPOSE, nxt, err); break;
+        case TOK_NORM_NFD: st = unicode_form(ws, s, len, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, nxt, err); break;
+        case TOK_NORM_NFKC:
+            st = unicode_form(ws, s, len, UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT, nxt, err);
+            break;
+        case TOK_NORM_NFKD:
+            st = unicode_form(ws, s, len, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT, nxt, err);
+            break;
+        case TOK_NORM_LOWERCASE: lowercase(s, len, nxt); break;
+        case TOK_NORM_STRIP_ACCENTS: strip_accents(s, len, nxt); break;
+        case TOK_NORM_REPLACE: replace(nm, s, len, nxt); break;
+        case TOK_NORM_PREPEND:
+            if (len) ragd_buf_append(nxt, nm->content, nm->content_len);
+            ragd_buf_append(nxt, s, len);
+            break;
+        }
+        if (st) return st;
+        ragd_buf sw = *cur; *cur = *nxt; *nxt = sw;
+    }
+    return RAGD_OK;
+}

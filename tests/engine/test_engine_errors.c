@@ -1,0 +1,121 @@
+/* test_engine_errors.c — the engine's refusals: bad limits, a plan over mem_limit (with the numbers),
+ * a device this build lacks, and bad batches (ids outside the vocabulary, too many tokens or sequences,
+ * empty sequences, a KV slot twice, past max_ctx, step without a KV cache, a score row outside the
+ * vocabulary). Each must return the status and a message, never crash. */
+#include <stdio.h>
+
+#include "engine/engine.h"
+#include "golden.h"
+#include "test.h"
+
+static ragd_model *load(const char *name) {
+    char *dir = golden_path("models", name, "");
+    ragd_model *m = NULL;
+    ragd_err err = {0};
+    if (ragd_model_load(dir, &m, &err)) fprintf(stderr, "%s: %s\n", name, ragd_err_msg(&err));
+    free(dir);
+    ragd_err_free(&err);
+    return m;
+}
+
+#define EXPECT(call, code, needle)                                                                  \
+    do {                                                                                            \
+        ragd_err _e = {0};                                                                          \
+        ragd_err *err = &_e;                                                                        \
+        ragd_status _s = (call);                                                                    \
+        CHECK_EQ_INT(_s, code);                                                                     \
+        if (!strstr(ragd_err_msg(&_e), needle)) {                                                   \
+            fprintf(stderr, "message \"%s\" lacks \"%s\"\n", ragd_err_msg(&_e), needle);            \
+            CHECK(0);                                                                               \
+        }                                                                                           \
+        ragd_err_free(&_e);                                                                         \
+    } while (0)
+
+int main(void) {
+    ragd_model *m = load("qwen3-tiny");
+    CHECK(m != NULL);
+    if (!m) TEST_DONE();
+    ragd_engine *e = NULL;
+    ragd_engine_plan plan;
+    ragd_engine_opts o = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = 16, .max_seqs = 2, .max_ctx = 32,
+                          .kv_cache = true, .n_threads = 1};
+
+    ragd_engine_opts bad = o;
+    bad.max_seqs = 0;
+    EXPECT(ragd_engine_create(m, &bad, &e, err), RAGD_ERANGE, "max_seqs 0");
+    bad = o;
+    bad.max_ctx = 1 << 20;
+    EXPECT(ragd_engine_create(m, &bad, &e, err), RAGD_ERANGE, "max_position_embeddings");
+    bad = o;
+    bad.mem_limit = 1000;
+    EXPECT(ragd_engine_create(m, &bad, &e, err), RAGD_ENOMEM, "exceeds the limit");
+#ifndef RAGD_HAVE_CUDA
+    bad = o;
+    bad.device = RAGD_DEVICE_CUDA;
+    EXPECT(ragd_engine_create(m, &bad, &e, err), RAGD_EUNSUPPORTED, "without the CUDA backend");
+#endif
+    CHECK(e == NULL);
+
+    /* the plan adds up and counts the KV cache exactly */
+    ragd_err err0 = {0};
+    CHECK(ragd_engine_plan_compute(m, &o, &plan, &err0) == RAGD_OK);
+    CHECK_EQ_INT(plan.total, plan.weights + plan.activations + plan.kv_cache + plan.workspace);
+    size_t kv = 2ull * m->cfg.n_layer * 2 * 32 * m->cfg.n_head_kv * m->cfg.head_dim * sizeof(float);
+    CHECK_EQ_INT(plan.kv_cache, kv);
+    ragd_engine_opts nokv = o;
+    nokv.kv_cache = false;
+    ragd_engine_plan p2;
+    CHECK(ragd_engine_plan_compute(m, &nokv, &p2, &err0) == RAGD_OK);
+    CHECK_EQ_INT(p2.kv_cache, 0);
+
+    CHECK(ragd_engine_create(m, &o, &e, &err0) == RAGD_OK);
+    CHECK(ragd_engine_get_plan(e)->total == plan.total);
+    float *out = malloc(sizeof(float) * 4 * (size_t)m->cfg.n_vocab);
+    int32_t toks[40] = {1, 2, 3, 4, 5, 6};
+    int32_t ss[3] = {0, 3, 6};
+    int32_t slots[2] = {0, 1}, same[2] = {1, 1};
+    ragd_batch b = {2, toks, ss};
+    CHECK(ragd_engine_step(e, &b, slots, out, &err0) == RAGD_OK);
+
+    toks[1] = m->cfg.n_vocab;
+    EXPECT(ragd_engine_step(e, &b, slots, out, err), RAGD_ERANGE, "outside the vocabulary");
+    toks[1] = -1;
+    EXPECT(ragd_engine_pool(e, &b, RAGD_POOL_LAST, out, err), RAGD_ERANGE, "token id -1");
+    toks[1] = 2;
+    EXPECT(ragd_engine_step(e, &b, same, out, err), RAGD_EINVAL, "used twice");
+    int32_t ss_empty[3] = {0, 0, 6};
+    ragd_batch be = {2, toks, ss_empty};
+    EXPECT(ragd_engine_pool(e, &be, RAGD_POOL_LAST, out, err), RAGD_EINVAL, "empty");
+    int32_t ss_big[2] = {0, 17};
+    ragd_batch bb = {1, toks, ss_big};
+    EXPECT(ragd_engine_pool(e, &bb, RAGD_POOL_LAST, out, err), RAGD_ERANGE, "max_batch_tokens 16");
+    int32_t ss3[4] = {0, 1, 2, 3};
+    ragd_batch b3 = {3, toks, ss3};
+    int32_t slots3[3] = {0, 1, 2};
+    EXPECT(ragd_engine_step(e, &b3, slots3, out, err), RAGD_ERANGE, "max_seqs 2");
+    int32_t bad_slot = 5, ss1[2] = {0, 1};
+    ragd_batch b1 = {1, toks, ss1};
+    EXPECT(ragd_engine_step(e, &b1, &bad_slot, out, err), RAGD_ERANGE, "KV slot 5");
+    /* fill slot 0 to max_ctx 32: it holds 3, add 16 + 13, then one more is refused */
+    int32_t s16[2] = {0, 16}, s13[2] = {0, 13};
+    ragd_batch b16 = {1, toks, s16}, b13 = {1, toks, s13};
+    int32_t slot0 = 0;
+    for (int i = 6; i < 40; i++) toks[i] = i;
+    CHECK(ragd_engine_step(e, &b16, &slot0, out, &err0) == RAGD_OK);
+    CHECK(ragd_engine_step(e, &b13, &slot0, out, &err0) == RAGD_OK);
+    CHECK_EQ_INT(ragd_engine_slot_len(e, 0), 32);
+    EXPECT(ragd_engine_step(e, &b1, &slot0, out, err), RAGD_ERANGE, "exceed max_ctx 32");
+    CHECK_EQ_INT(ragd_engine_slot_len(e, 0), 32); /* a refused step changes nothing */
+    ragd_engine_free(e);
+
+    CHECK(ragd_engine_create(m, &nokv, &e, &err0) == RAGD_OK);
+    EXPECT(ragd_engine_step(e, &b1, &slot0, out, err), RAGD_EINVAL, "without a KV cache");
+    int32_t row = m->cfg.n_vocab;
+    EXPECT(ragd_engine_score(e, &b1, &row, 1, out, err), RAGD_ERANGE, "score row");
+    ragd_engine_free(e);
+    ragd_model_free(m);
+
+    free(out);
+    ragd_err_free(&err0);
+    TEST_DONE();
+}

@@ -1,0 +1,127 @@
+/* test_units.c — unit tests of the server's pure parts: the option table (defaults < env < argv, bounds,
+ * choices, booleans, help/print/json), memory sizes, and the Prometheus rendering of metrics. */
+#include <stdlib.h>
+
+#include "obs/obs.h"
+#include "test.h"
+
+static ragd_status parse(int argc, char **argv, ragd_serve_opts *o, ragd_err *err) {
+    bool help;
+    return ragd_serve_opts_parse(argc, argv, o, &help, err);
+}
+
+static void test_options(void) {
+    ragd_serve_opts o;
+    ragd_err err = {0};
+    char *a0[] = {"serve"};
+    unsetenv("RAGD_PORT");
+    CHECK_EQ_INT(parse(1, a0, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.port, 8080);
+    CHECK_STR(o.host, "127.0.0.1");
+    CHECK_STR(o.device, "auto");
+    CHECK(o.embed == NULL && !o.demo);
+    ragd_serve_opts_free(&o);
+
+    setenv("RAGD_PORT", "9000", 1);
+    setenv("RAGD_MAX_SEQS", "3", 1);
+    CHECK_EQ_INT(parse(1, a0, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.port, 9000);
+    CHECK_EQ_INT(o.max_seqs, 3);
+    ragd_serve_opts_free(&o);
+    char *a1[] = {"serve", "--port", "9100", "--embed=/m", "--demo", "--device", "cpu"};
+    CHECK_EQ_INT(parse(7, a1, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.port, 9100); /* argv wins over env */
+    CHECK_STR(o.embed, "/m");
+    CHECK(o.demo);
+    CHECK_STR(o.device, "cpu");
+    ragd_buf b = {0};
+    ragd_serve_opts_json(&o, &b);
+    CHECK(strstr(b.data, "\"port\":9100") != NULL);
+    CHECK(strstr(b.data, "\"embed\":\"/m\"") != NULL);
+    ragd_buf_free(&b);
+    ragd_serve_opts_free(&o);
+    unsetenv("RAGD_PORT");
+    unsetenv("RAGD_MAX_SEQS");
+
+    struct { char *arg, *val, *needle; } bad[] = {
+        {"--port", "70000", "--port"}, {"--port", "12x", "not an integer"}, {"--max-seqs", "0", "outside"},
+        {"--device", "tpu", "cpu|cuda|auto"}, {"--log-level", "loud", "debug"}, {"--nope", "1", "unknown option"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *av[] = {"serve", bad[i].arg, bad[i].val};
+        CHECK_EQ_INT(parse(3, av, &o, &err), RAGD_EINVAL);
+        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
+    }
+    char *a2[] = {"serve", "--port"};
+    CHECK_EQ_INT(parse(2, a2, &o, &err), RAGD_EINVAL);
+    CHECK(strstr(ragd_err_msg(&err), "needs a value") != NULL);
+    setenv("RAGD_DEMO", "maybe", 1);
+    CHECK_EQ_INT(parse(1, a0, &o, &err), RAGD_EINVAL);
+    CHECK(strstr(ragd_err_msg(&err), "RAGD_DEMO") != NULL);
+    unsetenv("RAGD_DEMO");
+    /* secrets are masked */
+    char *a3[] = {"serve", "--api-key", "hunter2"};
+    CHECK_EQ_INT(parse(3, a3, &o, &err), RAGD_OK);
+    ragd_serve_opts_print(&o, &b);
+    ragd_serve_opts_json(&o, &b);
+    CHECK(strstr(b.data, "hunter2") == NULL);
+    ragd_buf_free(&b);
+    ragd_serve_opts_help(&b);
+    for (const ragd_opt_def *d = ragd_serve_opt_table(); d->name; d++) CHECK(strstr(b.data, d->env) != NULL);
+    ragd_buf_free(&b);
+    ragd_serve_opts_free(&o);
+    ragd_err_free(&err);
+}
+
+static void test_mem(void) {
+    size_t v = 0;
+    ragd_err err = {0};
+    CHECK_EQ_INT(ragd_parse_mem("8G", 0, &v, &err), RAGD_OK);
+    CHECK_EQ_INT(v, 8ull << 30);
+    CHECK_EQ_INT(ragd_parse_mem("512MiB", 0, &v, &err), RAGD_OK);
+    CHECK_EQ_INT(v, 512ull << 20);
+    CHECK_EQ_INT(ragd_parse_mem("123456", 0, &v, &err), RAGD_OK);
+    CHECK_EQ_INT(v, 123456);
+    CHECK_EQ_INT(ragd_parse_mem("0.5", 1000, &v, &err), RAGD_OK);
+    CHECK_EQ_INT(v, 500);
+    CHECK_EQ_INT(ragd_parse_mem("0.5", 0, &v, &err), RAGD_EINVAL);
+    CHECK_EQ_INT(ragd_parse_mem("-1", 100, &v, &err), RAGD_EINVAL);
+    CHECK_EQ_INT(ragd_parse_mem("8Q", 100, &v, &err), RAGD_EINVAL);
+    CHECK_EQ_INT(ragd_parse_mem("abc", 100, &v, &err), RAGD_EINVAL);
+    ragd_err_free(&err);
+}
+
+static void test_metrics(void) {
+    ragd_metrics *m = ragd_metrics_create();
+    ragd_metrics_request(m, RAGD_EP_EMBED, 200, 0.003);
+    ragd_metrics_request(m, RAGD_EP_EMBED, 200, 0.2);
+    ragd_metrics_request(m, RAGD_EP_EMBED, 429, 0.0001);
+    ragd_metrics_request(m, RAGD_EP_V1_CHAT, 418, 1);
+    ragd_metrics_batch(m, RAGD_MTASK_EMBED, 3, 100);
+    ragd_metrics_rejected(m, RAGD_REJECT_QUEUE_FULL);
+    ragd_buf b = {0};
+    ragd_metrics_render(m, &b);
+    CHECK(strstr(b.data, "ragd_http_requests_total{endpoint=\"/embed\",status=\"200\"} 2\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_requests_total{endpoint=\"/embed\",status=\"429\"} 1\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_requests_total{endpoint=\"/v1/chat/completions\",status=\"other\"} 1\n") != NULL);
+    /* cumulative buckets: 0.0001 ≤ 0.0005; 0.003 ≤ 0.005; 0.2 ≤ 0.25 */
+    CHECK(strstr(b.data, "ragd_http_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.0005\"} 1\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.005\"} 2\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"0.1\"} 2\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_request_duration_seconds_bucket{endpoint=\"/embed\",le=\"+Inf\"} 3\n") != NULL);
+    CHECK(strstr(b.data, "ragd_http_request_duration_seconds_count{endpoint=\"/embed\"} 3\n") != NULL);
+    CHECK(strstr(b.data, "ragd_batch_tokens_bucket{task=\"embed\",le=\"128\"} 1\n") != NULL);
+    CHECK(strstr(b.data, "ragd_batch_tokens_bucket{task=\"embed\",le=\"64\"} 0\n") != NULL);
+    CHECK(strstr(b.data, "ragd_rejected_requests_total{reason=\"queue_full\"} 1\n") != NULL);
+    /* every family has HELP and TYPE once */
+    CHECK(strstr(b.data, "# TYPE ragd_queue_time_seconds histogram\n") != NULL);
+    ragd_buf_free(&b);
+    ragd_metrics_free(m);
+}
+
+int main(void) {
+    test_options();
+    test_mem();
+    test_metrics();
+    TEST_DONE();
+}

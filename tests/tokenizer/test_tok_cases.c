@@ -1,0 +1,229 @@
+/* test_tok_cases.c — one fixture's Hugging Face references (tests/tokenizer/cases/<name>.jsonl, made by
+ * tools/tok_make_refs.py): ids without and with special tokens, decode with and without
+ * skip_special_tokens, streaming decode, 1 MB generated inputs (id count + FNV hash, timed), and
+ * decode-only random id sequences (lossy UTF-8). Every check runs twice: as loaded (hand-written split
+ * matchers, word cache) and with RAGD_TOK_FORCE_PCRE2 + RAGD_TOK_NO_CACHE (the 1 MB inputs only in
+ * the first run, to keep the suite fast).
+ *
+ * usage: test_tok_cases NAME TOKENIZER_JSON CASES_JSONL [gguf-pre]
+ *   NAME "qwen3emb" builds the Qwen3-Embedding variant of TOKENIZER_JSON (TemplateProcessing appending
+ *   <|endoftext|>) exactly as tools/tok_make_refs.py does. With gguf-pre, the cases also run on the
+ *   tokenizer rebuilt through ragd_tokenizer_load_gguf_parts with that pre-tokenizer name.
+ */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tok_test_util.h"
+#include "tokenizer/tok_internal.h"
+
+static const char QWEN3_EMB_POST[] =
+    "{\"type\": \"TemplateProcessing\", \"single\": [{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}, "
+    "{\"SpecialToken\": {\"id\": \"<|endoftext|>\", \"type_id\": 0}}], \"pair\": [], \"special_tokens\": "
+    "{\"<|endoftext|>\": {\"id\": \"<|endoftext|>\", \"ids\": [151643], \"tokens\": [\"<|endoftext|>\"]}}}";
+
+/* Sanitizer builds (CI runs one) time only every third 1 MB input to keep the suite fast. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BIG_STRIDE 3
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BIG_STRIDE 3
+#endif
+#endif
+#ifndef BIG_STRIDE
+#define BIG_STRIDE 1
+#endif
+
+static uint64_t lcg(uint64_t x) { return x * 6364136223846793005ull + 1442695040888963407ull; }
+
+static void gen_text(json_t *g, ragd_buf *out) {
+    ragd_buf_reset(out);
+    const char *kind = json_string_value(json_object_get(g, "kind"));
+    if (!strcmp(kind, "repeat")) {
+        json_t *u = json_object_get(g, "unit");
+        json_int_t n = json_integer_value(json_object_get(g, "count"));
+        for (json_int_t i = 0; i < n; i++) ragd_buf_append(out, json_string_value(u), json_string_length(u));
+        return;
+    }
+    json_t *words = json_object_get(g, "words"), *sep = json_object_get(g, "sep");
+    uint64_t x = (uint64_t)json_integer_value(json_object_get(g, "seed"));
+    json_int_t n = json_integer_value(json_object_get(g, "count"));
+    for (json_int_t i = 0; i < n; i++) {
+        x = lcg(x);
+        json_t *w = json_array_get(words, (size_t)((x >> 33) % json_array_size(words)));
+        if (i) ragd_buf_append(out, json_string_value(sep), json_string_length(sep));
+        ragd_buf_append(out, json_string_value(w), json_string_length(w));
+    }
+}
+
+static bool str_eq(const ragd_buf *b, json_t *s) {
+    return b->len == json_string_length(s) && !memcmp(b->data, json_string_value(s), b->len);
+}
+
+static void check_decode(const ragd_tokenizer *t, const ragd_tok_ids *ids, json_t *want, bool skip, const char *label,
+                         size_t ci) {
+    ragd_buf b = {0}, sb = {0};
+    ragd_err err = {0};
+    CHECK_EQ_INT(ragd_tokenizer_decode(t, ids->ids, ids->n, skip, &b, &err), RAGD_OK);
+    if (!str_eq(&b, want)) {
+        CHECK(!"decode matches HF");
+        fprintf(stderr, "%s case %zu decode(skip=%d): got '%s' want '%s'\n", label, ci, skip, b.data ? b.data : "",
+                json_string_value(want));
+    } else t_passed++;
+    ragd_tok_stream s = {0};
+    for (size_t k = 0; k < ids->n; k++) ragd_tok_stream_push(t, &s, ids->ids[k], skip, &sb, NULL);
+    ragd_tok_stream_flush(t, &s, &sb);
+    CHECK(sb.len == b.len && (!b.len || !memcmp(sb.data, b.data, b.len)));
+    ragd_buf_free(&b);
+    ragd_buf_free(&sb);
+    ragd_err_free(&err);
+}
+
+static int run_cases(const ragd_tokenizer *t, json_t *cases, const char *label, bool big) {
+    ragd_tok_ids ids = {0}, want = {0};
+    ragd_buf text = {0};
+    int bad0 = t_failed;
+    size_t ci, n_big = 0;
+    json_t *c;
+    json_array_foreach(cases, ci, c) {
+        ragd_err err = {0};
+        json_t *jt = json_object_get(c, "text"), *g = json_object_get(c, "gen"), *d = json_object_get(c, "decode_ids");
+        if (jt) {
+            const char *s = json_string_value(jt);
+            size_t n = json_string_length(jt);
+            for (int special = 0; special < 2; special++) {
+                json_ids(json_object_get(c, special ? "ids_special" : "ids"), &want);
+                ids.n = 0;
+                CHECK_EQ_INT(ragd_tokenizer_encode(t, s, n, special, &ids, &err), RAGD_OK);
+                if (!ids_equal(&ids, &want)) {
+                    CHECK(!"ids match HF");
+                    fprintf(stderr, "%s case %zu (special=%d): %.60s\n", label, ci, special, s);
+                    print_ids_diff(label, &ids, &want);
+                } else t_passed++;
+            }
+            json_ids(json_object_get(c, "ids"), &want);
+            check_decode(t, &want, json_object_get(c, "decoded"), false, label, ci);
+            check_decode(t, &want, json_object_get(c, "decoded_skip"), true, label, ci);
+        } else if (g && big && n_big++ % BIG_STRIDE == 0) {
+            gen_text(g, &text);
+            ids.n = 0;
+            double t0 = ragd_now_s();
+            CHECK_EQ_INT(ragd_tokenizer_encode(t, text.data, text.len, false, &ids, &err), RAGD_OK);
+            double dt = ragd_now_s() - t0;
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016llx", (unsigned long long)ids_hash(&ids));
+            json_int_t want_n = json_integer_value(json_object_get(c, "n_ids"));
+            bool ok = (json_int_t)ids.n == want_n && !strcmp(hex, json_string_value(json_object_get(c, "hash")));
+            CHECK(ok);
+            printf("%s: %zu-byte %s '%.12s' → %zu ids in %.3f s%s\n", label, text.len,
+                   json_string_value(json_object_get(g, "kind")), text.data, ids.n, dt, ok ? "" : "  MISMATCH");
+            if (!ok) fprintf(stderr, "  want %lld ids hash %s, got hash %s\n", (long long)want_n,
+                             json_string_value(json_object_get(c, "hash")), hex);
+            if (json_is_true(json_object_get(c, "roundtrip"))) {
+                ragd_buf dec = {0};
+                CHECK_EQ_INT(ragd_tokenizer_decode(t, ids.ids, ids.n, false, &dec, &err), RAGD_OK);
+                CHECK(dec.len == text.len && !memcmp(dec.data, text.data, dec.len));
+                ragd_buf_free(&dec);
+            }
+        } else if (d) {
+            json_ids(d, &want);
+            check_decode(t, &want, json_object_get(c, "decoded"), false, label, ci);
+            check_decode(t, &want, json_object_get(c, "decoded_skip"), true, label, ci);
+        }
+        ragd_err_free(&err);
+    }
+    ragd_tok_ids_free(&ids);
+    ragd_tok_ids_free(&want);
+    ragd_buf_free(&text);
+    printf("%s: %zu cases, %d failed checks\n", label, json_array_size(cases), t_failed - bad0);
+    return t_failed - bad0;
+}
+
+/* GGUF-style parts from a tokenizer.json: tokens by id, added tokens as control/user-defined. */
+static ragd_tokenizer *load_as_gguf(const char *path, const ragd_tokenizer *ref, const char *pre) {
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    RAGD_ASSERT(root);
+    json_t *merges = json_object_get(json_object_get(root, "model"), "merges");
+    size_t n = ragd_tokenizer_vocab_size(ref), nm = json_array_size(merges);
+    const char **toks = calloc(n, sizeof *toks);
+    size_t *lens = calloc(n, sizeof *lens);
+    int32_t *types = calloc(n, sizeof *types);
+    char **ms = calloc(nm + 1, sizeof *ms);
+    size_t *ml = calloc(nm + 1, sizeof *ml);
+    for (size_t i = 0; i < n; i++) {
+        toks[i] = ragd_tokenizer_id_to_token(ref, (int32_t)i);
+        lens[i] = strlen(toks[i]);
+        types[i] = 1;
+    }
+    size_t k;
+    json_t *a, *m;
+    json_array_foreach(json_object_get(root, "added_tokens"), k, a)
+        types[json_integer_value(json_object_get(a, "id"))] = json_is_true(json_object_get(a, "special")) ? 3 : 4;
+    json_array_foreach(merges, k, m) {
+        const char *x = json_string_value(json_array_get(m, 0)), *y = json_string_value(json_array_get(m, 1));
+        ml[k] = strlen(x) + 1 + strlen(y);
+        ms[k] = malloc(ml[k] + 1);
+        sprintf(ms[k], "%s %s", x, y);
+    }
+    bool llama = !strcmp(pre, "llama-bpe");
+    ragd_tokenizer_gguf_parts p = {.model = "gpt2", .pre = pre, .n_tokens = n, .tokens = toks,
+                                   .token_lens = lens, .token_types = types, .n_merges = nm,
+                                   .merges = (const char *const *)ms, .merge_lens = ml,
+                                   .bos_id = llama ? 0 : -1, .eos_id = llama ? 1 : 151643, .pad_id = -1,
+                                   .add_bos = llama};
+    ragd_tokenizer *t = NULL;
+    ragd_err err = {0};
+    if (ragd_tokenizer_load_gguf_parts(&p, &t, &err)) fprintf(stderr, "gguf parts: %s\n", ragd_err_msg(&err));
+    ragd_err_free(&err);
+    for (size_t i = 0; i < nm; i++) free(ms[i]);
+    free(ms); free(ml); free(toks); free(lens); free(types);
+    json_decref(root);
+    return t;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) { fprintf(stderr, "usage: %s NAME TOKENIZER_JSON CASES_JSONL [gguf-pre]\n", argv[0]); return 2; }
+    const char *name = argv[1], *path = argv[2];
+    char tmp[] = "/tmp/ragd_tok_qwen3emb_XXXXXX";
+    if (!strcmp(name, "qwen3emb")) {
+        json_error_t je;
+        json_t *root = json_load_file(path, 0, &je), *post = json_loads(QWEN3_EMB_POST, 0, &je);
+        RAGD_ASSERT(root && post);
+        json_object_set_new(root, "post_processor", post);
+        int fd = mkstemp(tmp);
+        RAGD_ASSERT(fd >= 0);
+        close(fd);
+        RAGD_ASSERT(json_dump_file(root, tmp, JSON_COMPACT) == 0);
+        json_decref(root);
+        path = tmp;
+    }
+    json_t *cases = load_jsonl(argv[3]);
+    CHECK(cases && json_array_size(cases) > 0);
+    if (!cases) TEST_DONE();
+    for (int mode = 0; mode < 2; mode++) {
+        if (mode) { setenv("RAGD_TOK_FORCE_PCRE2", "1", 1); setenv("RAGD_TOK_NO_CACHE", "1", 1); }
+        ragd_tokenizer *t = NULL;
+        ragd_err err = {0};
+        ragd_status st = ragd_tokenizer_load_json(path, &t, &err);
+        CHECK_EQ_INT(st, RAGD_OK);
+        if (st) { fprintf(stderr, "%s\n", ragd_err_msg(&err)); ragd_err_free(&err); break; }
+        char label[64];
+        snprintf(label, sizeof label, "%s/%s", name, mode ? "pcre2+nocache" : "default");
+        run_cases(t, cases, label, mode == 0);
+        if (!mode && argc > 4) {
+            ragd_tokenizer *tg = load_as_gguf(path, t, argv[4]);
+            CHECK(tg != NULL);
+            if (tg) {
+                snprintf(label, sizeof label, "%s/gguf-%s", name, argv[4]);
+                run_cases(tg, cases, label, false);
+            }
+            ragd_tokenizer_free(tg);
+        }
+        ragd_tokenizer_free(t);
+        unsetenv("RAGD_TOK_FORCE_PCRE2");
+        unsetenv("RAGD_TOK_NO_CACHE");
+    }
+    if (path == tmp) unlink(tmp);
+    json_decref(cases);
+    TEST_DONE();
+}
