@@ -53,7 +53,9 @@ def write_ids(name, seqs):
 def write_f32(name, arr):
     np.asarray(arr, dtype=np.float32).tofile(os.path.join(refs_dir, name))
 
-emb = [tok(text(3, 120), add_special_tokens=False)["input_ids"] + [151643] for _ in range(200)]
+texts = [text(3, 120) for _ in range(200)]
+emb = [tok(t, add_special_tokens=False)["input_ids"] + [151643] for t in texts]
+open(os.path.join(refs_dir, "texts.txt"), "w", encoding="utf-8").write("\n".join(texts) + "\n")
 write_ids("embed_ids.i32", emb)
 prefix = ("<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct "
           "provided. Note that the answer can only be \"yes\" or \"no\".<|im_end|>\n<|im_start|>user\n")

@@ -131,6 +131,12 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
         cp_wait<1>();
         __syncthreads();
         bf16 *k_s = sK + buf * BN * HD, *v_s = sV + buf * BN * HD;
+        // keys of this tile the warp needs: all but in the last (diagonal) tile, where its 16 rows see
+        // keys up to 16·warp + 15 and the sequence may end; 16-key blocks past that are skipped (their
+        // probabilities are exact zeros, so skipping them changes no bit).
+        const bool last = j == n_kt - 1;
+        // A warp whose 16 rows all lie past the sequence end (short sequences) computes nothing.
+        const int lim = q0 + 16 * warp >= L ? 0 : last ? min(16 * warp + 16, L - j * BN) : BN;
 
         // S = Q K^T for this warp's 16 rows × 64 keys
         float s[BN / 8][4];
@@ -140,6 +146,7 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
         for (int kk = 0; kk < HD / 16; kk++) {
 #pragma unroll
             for (int np = 0; np < BN / 16; np++) {
+                if (np * 16 >= lim) break;
                 uint32_t b0, b1, b2, b3;
                 ldsm_x4(swz<HD>(k_s, np * 16 + (mi >> 1) * 8 + mr, kk * 2 + (mi & 1)), b0, b1, b2, b3);
                 mma16816(s[2 * np], qf[kk], b0, b1);
@@ -147,7 +154,6 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
             }
         }
         // scale, causal / length mask (only the last tile holds the diagonal and the sequence end)
-        const bool last = j == n_kt - 1;
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < BN / 8; nt++) {
@@ -195,6 +201,7 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
         // O += P V
 #pragma unroll
         for (int kk = 0; kk < BN / 16; kk++) {
+            if (kk * 16 >= lim) break;
             uint32_t a[4] = {pf[2 * kk][0], pf[2 * kk][1], pf[2 * kk + 1][0], pf[2 * kk + 1][1]};
 #pragma unroll
             for (int np = 0; np < HD / 16; np++) {
