@@ -431,8 +431,57 @@ static void t_gemm(int N, int K, int T, int out_f32, int accumulate, int max_T) 
     cublasLtDestroy(lt);
 }
 
+// Attention alone on a long-mix-like batch (256 sequences of 64..512 tokens, Qwen3-0.6B heads):
+// median of 20 launches with events, useful causal TFLOP/s. For A/B of kernel variants and ncu.
+static int bench_attention(int n_seqs, int lo, int hi) {
+    const int nH = 16, nKV = 8, hd = 128, ld = (nH + 2 * nKV) * hd;
+    std::vector<int32_t> ss(n_seqs + 1, 0);
+    double pairs = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        int L = lo + (int)(rng() % (unsigned)(hi - lo + 1));
+        ss[i + 1] = ss[i] + L;
+        pairs += (double)L * (L + 1) / 2;
+    }
+    const int T = ss.back();
+    auto qkv = rand_bf16((size_t)T * ld, 1.f);
+    std::vector<int2> tiles((size_t)T / RAGD_ATTN_BM + n_seqs + 1);
+    int nt = ragd_attn_tiles(n_seqs, ss.data(), tiles.data(), (int)tiles.size());
+    tiles.resize(nt);
+    auto *dq = dev(qkv);
+    auto *ds = dev(ss);
+    auto *dt = dev(tiles);
+    bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
+    for (int hpc = 1; hpc <= 2; hpc++) {
+        ragd_k_attention_set_heads_per_cta(hpc);
+        cudaEvent_t a, b;
+        CK(cudaEventCreate(&a));
+        CK(cudaEventCreate(&b));
+        std::vector<float> ms;
+        for (int it = 0; it < 23; it++) {
+            CK(cudaEventRecord(a));
+            CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+            CK(cudaEventRecord(b));
+            CK(cudaEventSynchronize(b));
+            float x;
+            CK(cudaEventElapsedTime(&x, a, b));
+            if (it >= 3) ms.push_back(x);
+        }
+        std::sort(ms.begin(), ms.end());
+        double med = ms[ms.size() / 2];
+        printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles), heads/CTA %d: %.3f ms, %.1f TFLOP/s useful\n",
+               n_seqs, lo, hi, T, nt, hpc, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+    }
+    ragd_k_attention_set_heads_per_cta(1);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
+        bench_attention(256, 64, 512);
+        bench_attention(1024, 16, 64);
+        return 0;
+    }
     cudaDeviceProp p;
     CK(cudaGetDeviceProperties(&p, 0));
     printf("device: %s, %d SMs\n", p.name, p.multiProcessorCount);
