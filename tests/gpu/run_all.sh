@@ -30,6 +30,7 @@ nvcc --version | tail -1 | tee -a "$OUT/device.txt"
 SYSROOT=${RAGD_GPU_SYSROOT:-}   # unpacked jansson/utf8proc/pcre2 packages for test_pipeline (optional)
 step build 300 bash -c "cmake -S tests/gpu -B build-gpu -DCMAKE_BUILD_TYPE=Release ${SYSROOT:+-DRAGD_GPU_SYSROOT=$SYSROOT} && cmake --build build-gpu -j16"
 step kernels 300 build-gpu/test_kernels
+TAILN=4 step attn_bench 120 build-gpu/test_kernels --bench-attn
 step make_model 400 python3 tests/gpu/make_model.py "$W/model" "$W/refs" "$TOK"
 step model 300 build-gpu/test_model "$W/model" "$W/refs"
 if [ -x build-gpu/test_pipeline ]; then
@@ -50,8 +51,8 @@ if [ -n "$HFB" ] && [ -z "${RAGD_GPU_SKIP_HF:-}" ]; then step hf_baseline 400 en
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
-for k in build kernels make_model model pipeline bench bench64k hf_bench memcheck racecheck hf_baseline; do
+for k in build kernels attn_bench make_model model pipeline bench bench64k hf_bench memcheck racecheck hf_baseline; do
     [ -n "${RES[$k]:-}" ] && printf "  %-12s %s\n" "$k" "${RES[$k]}"
 done
-grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/hf_bench.log \
-    "$OUT"/model.log "$OUT"/pipeline.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40
+grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts|attention bench" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/hf_bench.log \
+    "$OUT"/attn_bench.log "$OUT"/model.log "$OUT"/pipeline.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40

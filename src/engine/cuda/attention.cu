@@ -54,6 +54,13 @@ __device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x (flush-to-zero for results below the f32 normal range; ex2(-inf) = 0)
+__device__ __forceinline__ float ex2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *(uint32_t *)&v;
@@ -153,19 +160,18 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
                 mma16816(s[2 * np + 1], qf[kk], b2, b3);
             }
         }
-        // scale, causal / length mask (only the last tile holds the diagonal and the sequence end)
+        // causal / length mask (only the last tile holds the diagonal and the sequence end); the row
+        // max is taken on raw scores (scale > 0), then p = 2^(s·scale·log2e − m) in one FMA + ex2
         float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
         for (int nt = 0; nt < BN / 8; nt++) {
+            if (last) {
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float v = s[nt][e] * scale_log2;
-                if (last) {
+                for (int e = 0; e < 4; e++) {
                     int kj = j * BN + nt * 8 + 2 * t4 + (e & 1);
                     int qi = e < 2 ? qi0 : qi1;
-                    if (kj > qi || kj >= L) v = -INFINITY;
+                    if (kj > qi || kj >= L) s[nt][e] = -INFINITY;
                 }
-                s[nt][e] = v;
             }
             mx0 = fmaxf(mx0, fmaxf(s[nt][0], s[nt][1]));
             mx1 = fmaxf(mx1, fmaxf(s[nt][2], s[nt][3]));
@@ -174,29 +180,31 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
         mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
         mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-        const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-        const float a0 = exp2f(m0 - mn0), a1 = exp2f(m1 - mn1);
+        const float mn0 = fmaxf(m0, mx0 * scale_log2), mn1 = fmaxf(m1, mx1 * scale_log2);
+        const float a0 = ex2(m0 - mn0), a1 = ex2(m1 - mn1);
         m0 = mn0;
         m1 = mn1;
         float rs0 = 0.f, rs1 = 0.f;
         uint32_t pf[BN / 8][2];  // P as bf16 pairs: [nt][row g / row g+8]
 #pragma unroll
         for (int nt = 0; nt < BN / 8; nt++) {
-            float p0 = round_bf(exp2f(s[nt][0] - mn0)), p1 = round_bf(exp2f(s[nt][1] - mn0));
-            float p2 = round_bf(exp2f(s[nt][2] - mn1)), p3 = round_bf(exp2f(s[nt][3] - mn1));
-            rs0 += p0 + p1;
-            rs1 += p2 + p3;
-            pf[nt][0] = pack_bf16(p0, p1);
-            pf[nt][1] = pack_bf16(p2, p3);
+            // round to bf16 once (one cvt per pair); the row sum uses the same rounded values
+            pf[nt][0] = pack_bf16(ex2(fmaf(s[nt][0], scale_log2, -mn0)), ex2(fmaf(s[nt][1], scale_log2, -mn0)));
+            pf[nt][1] = pack_bf16(ex2(fmaf(s[nt][2], scale_log2, -mn1)), ex2(fmaf(s[nt][3], scale_log2, -mn1)));
+            rs0 += __uint_as_float(pf[nt][0] << 16) + __uint_as_float(pf[nt][0] & 0xffff0000u);
+            rs1 += __uint_as_float(pf[nt][1] << 16) + __uint_as_float(pf[nt][1] & 0xffff0000u);
         }
         l0 = l0 * a0 + rs0;
         l1 = l1 * a1 + rs1;
+        // rescale O only when some row's max moved (multiplying by 1 would change no bit)
+        if (__any_sync(0xffffffffu, a0 != 1.f || a1 != 1.f)) {
 #pragma unroll
-        for (int nd = 0; nd < HD / 8; nd++) {
-            o[nd][0] *= a0;
-            o[nd][1] *= a0;
-            o[nd][2] *= a1;
-            o[nd][3] *= a1;
+            for (int nd = 0; nd < HD / 8; nd++) {
+                o[nd][0] *= a0;
+                o[nd][1] *= a0;
+                o[nd][2] *= a1;
+                o[nd][3] *= a1;
+            }
         }
         // O += P V
 #pragma unroll
