@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 dir=build-fuzz
 CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRAGD_FUZZ=ON -DRAGD_CUDA=OFF \
   -DRAGD_FUZZ_SECONDS="${RAGD_FUZZ_SECONDS:-20}" >/dev/null
-cmake --build "$dir" -j "$(nproc)"
+cmake --build "$dir" -j "$(nproc)" --target fuzz_all
 ctest --test-dir "$dir" --output-on-failure -L fuzz

@@ -200,20 +200,23 @@ int ragd_cmd_serve(int argc, char **argv) {
                 goto fail;
             }
 
+    /* listen first: while the engines are created and warmed up, /health answers 200 and
+     * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
+    ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
+                        .n_models = n_models, .device_desc = desc, .device_choice = why};
+    if (ragd_http_start(&hc, &http, &err)) goto fail;
+    RAGD_INFO("listening on http://%s:%d (auth %s); warming up", o.host, ragd_http_port(http), key ? "on" : "off");
+    fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
+    fflush(stdout);
+
     ragd_sched_opts so = {.device = dev, .cuda_device = 0, .max_batch_tokens = (int)o.max_batch_tokens,
                           .max_seqs = (int)o.max_seqs, .max_queue = (int)o.max_queue,
                           .max_queue_tokens = o.max_queue_tokens, .batch_delay_us = (int)o.batch_delay_us,
                           .n_threads = (int)o.threads, .mem_limit = mem_limit, .metrics = metrics};
     double t0 = ragd_now_s();
     if (ragd_sched_create(&so, smp, n_models, &sched, &err)) goto fail;
-    RAGD_INFO("engines ready in %.0f ms", (ragd_now_s() - t0) * 1e3);
-
-    ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = sched, .metrics = metrics, .models = smp,
-                        .n_models = n_models, .device_desc = desc, .device_choice = why};
-    if (ragd_http_start(&hc, &http, &err)) goto fail;
-    RAGD_INFO("listening on http://%s:%d (auth %s)", o.host, ragd_http_port(http), key ? "on" : "off");
-    fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
-    fflush(stdout);
+    ragd_http_set_sched(http, sched);
+    RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}
@@ -238,6 +241,7 @@ fail:
     fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
     rc = 1;
 out:
+    if (http) ragd_http_quiesce(http);
     ragd_http_stop(http);
     ragd_sched_free(sched);
     for (int i = 0; i < n_models; i++) {

@@ -143,14 +143,15 @@ http_outcome api_detokenize(http_req *r) {
 }
 
 http_outcome api_health(http_req *r) {
-    bool ok = ragd_sched_alive(r->h->cfg.sched, 60.0);
-    ragd_buf_puts(&r->out, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
+    ragd_sched *sched = atomic_load(&r->h->sched);
+    bool ok = !sched || ragd_sched_alive(sched, 300.0); /* loading counts as alive */
+    ragd_buf_puts(&r->out, !sched ? "{\"status\":\"loading\"}" : ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
     http_reply_json(r, ok ? 200 : 503);
     return HTTP_REPLY;
 }
 
 http_outcome api_ready(http_req *r) {
-    bool ready = !atomic_load(&r->h->quiesced);
+    bool ready = !atomic_load(&r->h->quiesced) && atomic_load(&r->h->sched);
     ragd_buf *b = &r->out;
     ragd_buf_puts(b, "{\"models\":{");
     for (int i = 0; i < r->h->cfg.n_models; i++) {
@@ -182,6 +183,7 @@ static void plan_json(ragd_buf *b, const ragd_engine_plan *p) {
 
 http_outcome api_diagnostics(http_req *r) {
     ragd_http *h = r->h;
+    ragd_sched *sched = atomic_load(&h->sched);
     ragd_buf *b = &r->out;
     ragd_buf_printf(b, "{\"version\":\"%s\",\"build\":{\"type\":\"%s\",\"cuda\":%s,\"compiler\":", RAGD_VERSION,
                     RAGD_BUILD_TYPE,
@@ -232,7 +234,7 @@ http_outcome api_diagnostics(http_req *r) {
     ragd_buf_puts(b, "],\"options\":");
     ragd_serve_opts_json(h->cfg.opts, b);
     ragd_buf_printf(b, ",\"scheduler\":{\"in_flight\":%d,\"alive\":%s},\"http\":{\"active_requests\":%d,\"port\":%d}}",
-                    ragd_sched_in_flight(h->cfg.sched), ragd_sched_alive(h->cfg.sched, 60.0) ? "true" : "false",
+                    sched ? ragd_sched_in_flight(sched) : 0, sched && ragd_sched_alive(sched, 300.0) ? "true" : "false",
                     atomic_load(&h->active), h->port);
     http_reply_json(r, 200);
     return HTTP_REPLY;

@@ -171,9 +171,9 @@ static void value_text(const ragd_serve_opts *o, const ragd_opt_def *d, ragd_buf
 void ragd_serve_opts_help(ragd_buf *out) {
     ragd_buf_puts(out, "usage: ragd serve [options]   (each option may also be set by its environment variable)\n\n");
     for (const ragd_opt_def *d = g_table; d->name; d++) {
-        char flag[64];
-        snprintf(flag, sizeof flag, "--%s%s", d->name,
-                 d->type == RAGD_OPT_INT ? " N" : d->type == RAGD_OPT_STR ? " S" : "");
+        char flag[96];
+        snprintf(flag, sizeof flag, "--%s%s%s", d->name, d->type == RAGD_OPT_BOOL ? "" : " ",
+                 d->type == RAGD_OPT_INT ? "N" : d->type == RAGD_OPT_BOOL ? "" : d->choices ? d->choices : "VALUE");
         ragd_buf_printf(out, "  %-24s %s\n  %-24s   env %s", flag, d->help, "", d->env);
         if (d->def) ragd_buf_printf(out, ", default %s", d->def);
         if (d->type == RAGD_OPT_INT) ragd_buf_printf(out, ", range [%lld, %lld]", (long long)d->min, (long long)d->max);

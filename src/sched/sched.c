@@ -139,10 +139,11 @@ static void sweep_queues(ragd_sched *s) {
 /* Marks sm unusable and fails everything queued for it. Running generation of it is failed by the
  * caller (sched_gen.c). */
 void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_err *err) {
-    if (atomic_exchange(&sm->ready, false)) {
+    if (atomic_load(&sm->ready)) { /* only this thread writes: the reason is visible before ready flips */
         char buf[512];
         snprintf(buf, sizeof buf, "device error: %s", ragd_err_msg(err));
         sm->not_ready_reason = ragd_xstrdup(buf);
+        atomic_store(&sm->ready, false);
         RAGD_ERROR("model %s is not ready any more: %s", sm->name, buf);
     }
     ragd_task *failed = NULL;
@@ -189,6 +190,14 @@ static void fault_parse(ragd_sched *s) {
                     : !strcmp(kind, "slow") ? FAULT_SLOW : FAULT_INTERNAL;
     s->fault_at = n;
     RAGD_WARN("fault injection on: %s %s from forward pass %d", role, kind, n);
+}
+
+/* The slow fault alone (warm-up passes: they must not shift the count of the other kinds). */
+static void fault_slow_only(ragd_sched *s, ragd_role r) {
+    if (s->fault_kind == FAULT_SLOW && (int)r == s->fault_role) {
+        struct timespec ts = {s->fault_at / 1000, (long)(s->fault_at % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err) {
@@ -310,6 +319,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     ragd_status st;
     const ragd_model *m = sm->model;
     int width = r == RAGD_ROLE_EMBED ? m->cfg.n_embd : 2;
+    double t0 = ragd_now_s();
     if (r == RAGD_ROLE_EMBED) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, &err);
     } else {
@@ -317,6 +327,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
     }
     s->last_pool_end = ragd_now_s();
+    if (st == RAGD_OK) ragd_sched_note_rate(s, n_tokens, s->last_pool_end - t0);
     if (st == RAGD_OK) st = ragd_sched_fault(s, r, s->pb_out, (size_t)ns * (size_t)width, &err);
     ragd_metrics_batch(s->o.metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : RAGD_MTASK_RERANK, ns, n_tokens);
     if (st != RAGD_OK) {
@@ -395,6 +406,8 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
     int32_t start[2] = {0, 4};
     ragd_batch b = {.n_seqs = 1, .tokens = tok, .seq_start = start};
     ragd_status st = RAGD_OK;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r]) fault_slow_only(s, (ragd_role)r);
     if (sm->roles[RAGD_ROLE_EMBED]) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, err);
         if (!st && !isfinite(s->pb_out[0])) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up embedding is not finite");
@@ -673,7 +686,22 @@ bool ragd_sched_alive(ragd_sched *s, double max_age_s) {
     return ok;
 }
 
+/* Folds one forward pass (n tokens in dt seconds) into the smoothed token rate. */
+void ragd_sched_note_rate(ragd_sched *s, int n, double dt) {
+    if (dt <= 0 || n <= 0) return;
+    pthread_mutex_lock(&s->mu);
+    double r = n / dt;
+    s->tok_rate = s->tok_rate > 0 ? 0.9 * s->tok_rate + 0.1 * r : r;
+    pthread_mutex_unlock(&s->mu);
+}
+
 int ragd_sched_retry_after(ragd_sched *s) {
-    (void)s;
-    return 1;
+    if (!s) return 1;
+    pthread_mutex_lock(&s->mu);
+    double rate = s->tok_rate;
+    int64_t q = s->queued_tokens;
+    pthread_mutex_unlock(&s->mu);
+    /* time for the queue to drain half-way, between 1 and 60 s */
+    double t = rate > 0 ? 0.5 * (double)q / rate : 1.0;
+    return t < 1 ? 1 : t > 60 ? 60 : (int)(t + 0.999);
 }

@@ -146,7 +146,7 @@ int ragd_sched_in_flight(ragd_sched *s);
 /* Liveness: the scheduler loop went round within the last `max_age_s` seconds or is idle-waiting. */
 bool ragd_sched_alive(ragd_sched *s, double max_age_s);
 
-/* Estimated seconds until the queue has room again (for Retry-After), at least 1. */
+/* Seconds until the queue has drained half-way at the measured token rate (Retry-After), 1..60. */
 int ragd_sched_retry_after(ragd_sched *s);
 
 #endif

@@ -242,3 +242,19 @@ def test_one_model_all_roles_is_demo_quality():
         assert c.status_code == 200 and c.json()["usage"]["completion_tokens"] >= 1
     finally:
         assert s.stop() == 0
+
+
+def test_completions_legacy_logprobs(server):
+    c = client(server)
+    r = c.completions.create(model="qwen3-tiny", prompt="abc", max_tokens=4, logprobs=2, temperature=0)
+    lp = r.choices[0].logprobs
+    n = r.usage.completion_tokens
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    for t, l, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert l <= 0 and 1 <= len(top) <= 2 and max(top.values()) >= l - 1e-6
+    if r.choices[0].finish_reason == "length":
+        assert "".join(lp.tokens) == r.choices[0].text
+    s = list(c.completions.create(model="qwen3-tiny", prompt="abc", max_tokens=4, logprobs=2, temperature=0, stream=True))
+    toks = [t for ch in s if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
+    assert toks == lp.tokens

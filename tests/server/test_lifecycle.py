@@ -210,3 +210,30 @@ def test_sigterm_drains_inflight_stream():
     assert '"finish_reason":"length"' in rest or '"finish_reason":"stop"' in rest
     assert s.proc.wait(timeout=30) == 0
     assert "stopped" in s.log()
+
+
+def test_not_ready_while_warming_up():
+    """The server listens before the engines are warmed up: /health 200, /health/ready and model endpoints
+    503 until the warm-up forward pass has run (slowed to 1.5 s here), then ready."""
+    import subprocess
+    from conftest import BIN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
+    env["RAGD_FAULT"] = "embed:slow:1500"
+    p = subprocess.Popen([BIN, "serve", "--embed", EMBED, "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = "http://127.0.0.1:%s" % re.search(r":(\d+)", p.stdout.readline()).group(1)
+        h = requests.get(url + "/health", timeout=5)
+        assert h.status_code == 200 and h.json()["status"] == "loading"
+        r = requests.get(url + "/health/ready", timeout=5)
+        assert r.status_code == 503 and r.json()["models"]["qwen3-embed-tiny"] == "loading"
+        e = requests.post(url + "/embed", json={"texts": ["early"]}, timeout=5)
+        assert e.status_code == 503 and err_of(e)["code"] == "model_loading" and e.headers["Retry-After"] == "1"
+        deadline = time.time() + 20
+        while time.time() < deadline and requests.get(url + "/health/ready", timeout=5).status_code != 200:
+            time.sleep(0.05)
+        assert requests.get(url + "/health/ready", timeout=5).status_code == 200
+        assert requests.post(url + "/embed", json={"texts": ["now"]}, timeout=5).status_code == 200
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0
