@@ -477,7 +477,6 @@ static int bench_attention(int n_seqs, int lo, int hi) {
 
 int main(int argc, char **argv) {
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
-    CK(ragd_k_attention_init());
     if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
         bench_attention(256, 64, 512);
         bench_attention(1024, 16, 64);

@@ -242,6 +242,8 @@ cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, con
                        int nKV, cudaStream_t st) {
     static_assert(BM == BN && HPC <= 2, "Q tiles live in the second K/V buffers");
     const int smem = 4 * BN * HD * (int)sizeof(bf16);
+    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD, HPC>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (e != cudaSuccess) return e;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
     attn_kernel<HD, HPC><<<dim3(n_tiles, nH / HPC), NWARP * 32 * HPC, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV,
                                                                                   scale_log2);
@@ -265,20 +267,6 @@ cudaError_t ragd_k_attention(const bf16 *qkv, bf16 *out, const int32_t *seq_star
     if (hd == 128) return launch<128>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     if (hd == 64) return launch<64>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     return cudaErrorInvalidValue;
-}
-
-template <int HD, int HPC>
-static cudaError_t set_smem_limit() {
-    return cudaFuncSetAttribute(attn_kernel<HD, HPC>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                4 * BN * HD * (int)sizeof(bf16));
-}
-
-cudaError_t ragd_k_attention_init() {
-    cudaError_t e;
-    if ((e = set_smem_limit<64, 1>()) != cudaSuccess || (e = set_smem_limit<64, 2>()) != cudaSuccess ||
-        (e = set_smem_limit<128, 1>()) != cudaSuccess || (e = set_smem_limit<128, 2>()) != cudaSuccess)
-        return e;
-    return cudaSuccess;
 }
 
 extern "C" void ragd_k_attention_set_heads_per_cta(int n) { g_heads_per_cta_max = n; }

@@ -33,9 +33,6 @@ cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, in
 // exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
 cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
                              const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
-// Raises the attention kernels' shared-memory limit on the current device; call once per device
-// before ragd_k_attention (not during stream capture).
-cudaError_t ragd_k_attention_init();
 // Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
 extern "C" void ragd_k_attention_set_heads_per_cta(int n);
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).

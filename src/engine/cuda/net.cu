@@ -32,7 +32,6 @@ namespace {
 
 constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
 constexpr size_t kAlign = 256;
-constexpr int kGraphMaxTokens = 64;  // single sequences up to this length replay a captured graph
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -115,9 +114,6 @@ struct ragd_cuda_net {
     cudaEvent_t *ev;  // [n_layer * 9 + 4]
     int *ev_phase;    // phase of the interval that starts at event i
     double phase_ms[RAGD_CUDA_N_PHASES];
-    // CUDA graphs of the whole layer stack for one sequence of T = 1..n_graphs tokens
-    int n_graphs;
-    cudaGraphExec_t *graphs;  // [n_graphs]
 };
 
 extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
@@ -198,7 +194,6 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     if ((size_t)(p - net->a_arena) != net->plan.activations)
         return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
     RAGD_CK(cudaMemcpy(net->inv_freq_d, inv_freq, d.hd / 2 * 4, cudaMemcpyHostToDevice));
-    RAGD_CK(ragd_k_attention_init());
 
     void *h = nullptr;
     RAGD_CK(cudaHostAlloc(&h, net->plan.host_pinned, cudaHostAllocDefault));
@@ -295,10 +290,6 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
             if (net->ev[i]) cudaEventDestroy(net->ev[i]);
     free(net->ev);
     free(net->ev_phase);
-    if (net->graphs)
-        for (int i = 0; i < net->n_graphs; i++)
-            if (net->graphs[i]) cudaGraphExecDestroy(net->graphs[i]);
-    free(net->graphs);
     if (net->tok_h) cudaFreeHost(net->tok_h);
     cudaFree(net->w_arena);
     cudaFree(net->a_arena);
@@ -309,8 +300,6 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
     free(net->layer_filled);
     free(net);
 }
-
-static int capture_graphs(ragd_cuda_net *net, int n);  // below, with the forward
 
 // ---- weights
 
@@ -382,8 +371,6 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
             return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
                            net->layer_filled[l], need);
     net->ready = 1;
-    if (capture_graphs(net, std::min(kGraphMaxTokens, net->s.max_batch_tokens)))
-        return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA graph capture failed: %s", net->cerr.msg);
     return RAGD_CUDA_OK;
 }
 
@@ -427,12 +414,18 @@ struct Recorder {  // per-phase events when profiling is on
     }
 };
 
-// Embedding + every layer for T packed tokens whose metadata is already on the device.
-static int layers(ragd_cuda_net *net, int T, int n_tiles, Recorder &rec) {
+static int forward(ragd_cuda_net *net, int n_seqs, int T) {
     ragd_cuda_err *cerr = &net->cerr;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
     cudaStream_t st = net->st;
+    const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
+    nvtxRangePushA("ragd.cuda.forward");
+    RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
+    Recorder rec{net, 0};
     RAGD_CK(rec.mark(P_EMBED));
     RAGD_CK(ragd_k_embed(net->tok_d, net->tok_embd, net->x, T, (int)d.E, st));
     for (int l = 0; l < s->n_layer; l++) {
@@ -462,53 +455,8 @@ static int layers(ragd_cuda_net *net, int T, int n_tiles, Recorder &rec) {
         if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
     }
-    return RAGD_CUDA_OK;
-}
-
-static int forward(ragd_cuda_net *net, int n_seqs, int T) {
-    ragd_cuda_err *cerr = &net->cerr;
-    const Dims &d = net->d;
-    cudaStream_t st = net->st;
-    const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
-    nvtxRangePushA("ragd.cuda.forward");
-    RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
-    Recorder rec{net, 0};
-    if (!net->profile && n_seqs == 1 && T <= net->n_graphs) {
-        // one short sequence: replay the graph captured for exactly T tokens (same kernels, same
-        // arguments, same GEMM algorithms as the launches below: identical results, ~250 fewer launches)
-        RAGD_CK(cudaGraphLaunch(net->graphs[T - 1], st));
-    } else if (int rc = layers(net, T, n_tiles, rec)) {
-        return rc;
-    }
     RAGD_CK(rec.mark(P_POOL));
     nvtxRangePop();
-    return RAGD_CUDA_OK;
-}
-
-// Captures one graph of `layers` per single-sequence length 1..n (startup only).
-static int capture_graphs(ragd_cuda_net *net, int n) {
-    ragd_cuda_err *cerr = &net->cerr;
-    net->graphs = (cudaGraphExec_t *)calloc((size_t)n, sizeof(cudaGraphExec_t));
-    if (!net->graphs) return ragd_cuda_fail(cerr, "calloc", "out of host memory", __FILE__, __LINE__);
-    const int saved_profile = net->profile;
-    net->profile = 0;
-    for (int T = 1; T <= n; T++) {
-        Recorder rec{net, 0};
-        cudaGraph_t g = nullptr;
-        RAGD_CK(cudaStreamBeginCapture(net->st, cudaStreamCaptureModeThreadLocal));
-        int rc = layers(net, T, 1, rec);
-        cudaError_t e = cudaStreamEndCapture(net->st, &g);
-        if (rc) return rc;
-        RAGD_CK(e);
-        e = cudaGraphInstantiate(&net->graphs[T - 1], g, 0);
-        cudaGraphDestroy(g);
-        RAGD_CK(e);
-    }
-    net->profile = saved_profile;
-    net->n_graphs = n;
     return RAGD_CUDA_OK;
 }
 
