@@ -148,6 +148,21 @@ int main(int argc, char **argv) {
     qsort(lat, 50, sizeof(double), cmp_d);
     printf("\none 20-token sequence alone: median %.3f ms (p10 %.3f, p90 %.3f), engine level\n", lat[25] * 1e3,
            lat[5] * 1e3, lat[45] * 1e3);
+    {   /* where the time of one short request goes (events around every launch: an upper bound) */
+        ragd_cuda_net *net = ragd_backend_cuda_net(st);
+        ragd_cuda_net_set_profile(net, 1);
+        for (int i = 0; i < 10; i++) {
+            ragd_batch b = {1, tk, ss};
+            if (ragd_backend_cuda.pool(st, &b, RAGD_POOL_LAST, out, &err)) return 1;
+        }
+        ragd_cuda_net_set_profile(net, 0);
+        double ms[RAGD_CUDA_N_PHASES] = {0};
+        const char *names[RAGD_CUDA_N_PHASES];
+        ragd_cuda_net_profile_read(net, ms, names);
+        printf("one 20-token sequence, GPU time per phase (mean of 10, profiled):");
+        for (int i = 0; i < RAGD_CUDA_N_PHASES; i++) printf(" %s %.3f", names[i], ms[i] / 10);
+        printf(" ms\n");
+    }
     free(out);
     ragd_backend_cuda.destroy(st);
     st_model_free(m);
