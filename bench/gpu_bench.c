@@ -155,10 +155,10 @@ int main(int argc, char **argv) {
             ragd_batch b = {1, tk, ss};
             if (ragd_backend_cuda.pool(st, &b, RAGD_POOL_LAST, out, &err)) return 1;
         }
-        ragd_cuda_net_set_profile(net, 0);
         double ms[RAGD_CUDA_N_PHASES] = {0};
         const char *names[RAGD_CUDA_N_PHASES];
-        ragd_cuda_net_profile_read(net, ms, names);
+        ragd_cuda_net_profile_read(net, ms, names);  /* before set_profile, which clears the sums */
+        ragd_cuda_net_set_profile(net, 0);
         printf("one 20-token sequence, GPU time per phase (mean of 10, profiled):");
         for (int i = 0; i < RAGD_CUDA_N_PHASES; i++) printf(" %s %.3f", names[i], ms[i] / 10);
         printf(" ms\n");
