@@ -80,8 +80,28 @@ tok_ws *tok_ws_get(const ragd_tokenizer *t) {
     return ws;
 }
 
+/* After each call: a workspace that grew for a huge input gives the memory back (buffers above
+ * TOK_WS_KEEP bytes are freed), so a thread never retains more than a few MiB for small requests. */
+#define TOK_WS_KEEP (4u << 20)
+
 void tok_ws_release(tok_ws *ws) {
-    if (ws->temporary) tok_ws_free(ws);
+    if (ws->temporary) { tok_ws_free(ws); return; }
+    if (ws->norm.cap > TOK_WS_KEEP) ragd_buf_free(&ws->norm);
+    if (ws->norm2.cap > TOK_WS_KEEP) ragd_buf_free(&ws->norm2);
+    for (size_t k = 0; k < TOK_MAX_PRE; k++) {
+        if (ws->pre[k].cap > TOK_WS_KEEP) ragd_buf_free(&ws->pre[k]);
+        if (ws->spl_cap[k] * sizeof(size_t) > TOK_WS_KEEP) { free(ws->spl[k]); ws->spl[k] = NULL; ws->spl_cap[k] = 0; }
+    }
+    if (ws->cp_cap * sizeof(int32_t) > TOK_WS_KEEP) { free(ws->cp); ws->cp = NULL; ws->cp_cap = 0; }
+    if (ws->sym_cap * sizeof(int32_t) > TOK_WS_KEEP) {
+        free(ws->sym); free(ws->rk);
+        ws->sym = NULL; ws->rk = NULL; ws->sym_cap = 0;
+    }
+    if (ws->link_cap * sizeof(int32_t) > TOK_WS_KEEP) {
+        free(ws->prv); free(ws->nxt);
+        ws->prv = ws->nxt = NULL; ws->link_cap = 0;
+    }
+    if (ws->heap_cap * sizeof(uint64_t) > TOK_WS_KEEP) { free(ws->heap); ws->heap = NULL; ws->heap_cap = 0; }
 }
 
 /* Frees every registered workspace (ragd_tokenizer_free). */
