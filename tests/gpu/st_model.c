@@ -208,9 +208,4 @@ void st_model_free(ragd_model *m) {
     free((char *)m->out_norm.name);
     free(m);
 }
-
-/* The model module is not linked into the GPU tests: its one helper the CUDA glue uses. */
-const char *ragd_dtype_name(ragd_dtype t) {
-    static const char *n[] = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1"};
-    return (unsigned)t < 6 ? n[t] : "?";
-}
+/* (ragd_dtype_name and ragd_tensor_to_f32 come from src/model/tensor.c, linked into gpu_glue.) */

@@ -3,8 +3,11 @@
  * net's weight slots, computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows
  * and translates the net's status codes into ragd_status with messages.
  *
- * Compiled into ragd_core only when CUDA is built. Generation (step) is not implemented yet.
- * Memory: everything is planned and allocated in create; pool/score allocate nothing.
+ * Compiled into ragd_core only when CUDA is built. Generation (step) keeps the slot lengths here and
+ * runs the net's KV-cache forward. Quantized GGUF weights (Q8_0/Q4_0/Q4_1) are dequantized at load
+ * (ragd_tensor_to_f32 → f32 → bf16 round-to-nearest-even on the device): the GPU holds bf16 copies
+ * (2 bytes per weight, ~3.6x a Q4_1 file); keeping them quantized in the GEMMs is future work.
+ * Memory: everything is planned and allocated in create; pool/score/step allocate nothing.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +22,10 @@ typedef struct cuda_state {
     const ragd_model *m;
     ragd_cuda_net *net;
     float *rows; /* [CUDA_MAX_SCORE_ROWS, n_embd] host staging for score rows */
+    int *slot_len;  /* [max_seqs] cached positions per KV slot (NULL without KV cache) */
+    int32_t *base;  /* [max_seqs] step staging: slot_len of each sequence of the batch */
+    int max_seqs, max_ctx;
+    bool kv_cache;
     char msg[1024];
 } cuda_state;
 
@@ -43,6 +50,8 @@ static void shape_of(const ragd_model *m, const ragd_engine_opts *o, ragd_cuda_s
     s->rms_eps = c->rms_eps, s->qk_norm = c->qk_norm, s->qkv_bias = c->qkv_bias;
     s->max_batch_tokens = o->max_batch_tokens, s->max_seqs = o->max_seqs;
     s->max_score_rows = CUDA_MAX_SCORE_ROWS, s->device = o->cuda_device;
+    s->kv_cache = o->kv_cache, s->max_ctx = o->kv_cache ? o->max_ctx : 0;
+    s->lm_head = m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data; /* tied: the net reuses tok_embd */
 }
 
 /* Hugging Face's RoPE inverse frequencies in f32 (default and llama3 scaling). inv: [head_dim/2] */
@@ -71,19 +80,32 @@ static ragd_status cuda_plan(const ragd_model *m, const ragd_engine_opts *o, rag
     ragd_cuda_net_plan(&s, &p);
     memset(plan, 0, sizeof *plan);
     plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
-    plan->total = p.total;
+    plan->kv_cache = p.kv_cache, plan->total = p.total;
     return RAGD_OK;
 }
 
 static ragd_status upload(cuda_state *cs, int kind, int layer, const ragd_tensor *t, ragd_err *err) {
     if (!t->data)
         return ragd_err_set(err, RAGD_EINVAL, "CUDA upload: tensor for slot %d of layer %d is missing", kind, layer);
-    if (t->dtype != RAGD_DT_F32 && t->dtype != RAGD_DT_F16 && t->dtype != RAGD_DT_BF16)
-        return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: tensor %s has dtype %s; quantized weights are not "
-                            "supported on CUDA yet", t->name ? t->name : "?", ragd_dtype_name(t->dtype));
     size_t numel = 1;
     for (int i = 0; i < t->n_dims; i++) numel *= (size_t)t->shape[i];
-    int rc = ragd_cuda_net_upload(cs->net, kind, layer, t->data, (int)t->dtype, numel, cs->msg, sizeof cs->msg);
+    const void *src = t->data;
+    int dtype = (int)t->dtype;
+    float *tmp = NULL; /* [numel] f32 dequantized copy (load time only) */
+    if (t->dtype != RAGD_DT_F32 && t->dtype != RAGD_DT_F16 && t->dtype != RAGD_DT_BF16) {
+        if (t->dtype != RAGD_DT_Q8_0 && t->dtype != RAGD_DT_Q4_0 && t->dtype != RAGD_DT_Q4_1)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: tensor %s has dtype %s",
+                                t->name ? t->name : "?", ragd_dtype_name(t->dtype));
+        if (numel % 32)
+            return ragd_err_set(err, RAGD_EINVAL, "CUDA upload: quantized tensor %s has %zu elements (not whole blocks)",
+                                t->name ? t->name : "?", numel);
+        tmp = malloc(numel * sizeof(float));
+        if (!tmp) return ragd_err_set(err, RAGD_ENOMEM, "out of memory dequantizing %s", t->name ? t->name : "?");
+        ragd_tensor_to_f32(t, 0, numel, tmp);
+        src = tmp, dtype = RAGD_CUDA_F32;
+    }
+    int rc = ragd_cuda_net_upload(cs->net, kind, layer, src, dtype, numel, cs->msg, sizeof cs->msg);
+    free(tmp);
     if (rc) return ragd_err_set(err, map_status(rc), "%s (tensor %s)", cs->msg, t->name ? t->name : "?");
     return RAGD_OK;
 }
@@ -93,6 +115,8 @@ static void cuda_destroy(void *state) {
     if (!cs) return;
     ragd_cuda_net_free(cs->net);
     free(cs->rows);
+    free(cs->slot_len);
+    free(cs->base);
     free(cs);
 }
 
@@ -107,6 +131,20 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     cuda_state *cs = calloc(1, sizeof *cs);
     if (!cs) return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     cs->m = m;
+    cs->max_seqs = o->max_seqs, cs->max_ctx = o->max_ctx, cs->kv_cache = o->kv_cache;
+    if (o->kv_cache) {
+        if (o->max_seqs <= 0 || o->max_ctx <= 0) {
+            free(cs);
+            return ragd_err_set(err, RAGD_EINVAL, "CUDA KV cache needs max_seqs > 0 and max_ctx > 0 (got %d, %d)",
+                                o->max_seqs, o->max_ctx);
+        }
+        cs->slot_len = calloc((size_t)o->max_seqs, sizeof(int));
+        cs->base = calloc((size_t)o->max_seqs, sizeof(int32_t));
+        if (!cs->slot_len || !cs->base) {
+            cuda_destroy(cs);
+            return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+        }
+    }
     cs->rows = malloc((size_t)CUDA_MAX_SCORE_ROWS * (size_t)m->cfg.n_embd * sizeof(float));
     float *inv = malloc((size_t)(m->cfg.head_dim / 2 > 0 ? m->cfg.head_dim / 2 : 1) * sizeof(float));
     if (!cs->rows || !inv) {
@@ -127,9 +165,10 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     }
     memset(plan, 0, sizeof *plan);
     plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
-    plan->total = p.total;
+    plan->kv_cache = p.kv_cache, plan->total = p.total;
 
     ragd_status st = upload(cs, RAGD_CUDA_W_TOK_EMBD, 0, &m->tok_embd, err);
+    if (!st && o->kv_cache && s.lm_head) st = upload(cs, RAGD_CUDA_W_LM_HEAD, 0, &m->lm_head, err);
     if (!st) st = upload(cs, RAGD_CUDA_W_OUT_NORM, 0, &m->out_norm, err);
     for (int l = 0; !st && l < m->cfg.n_layer; l++) {
         const ragd_layer_weights *w = &m->layers[l];
@@ -194,18 +233,10 @@ static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *r
                                 (long long)head->shape[0] - 1);
         float *dst = cs->rows + (size_t)r * E;
         size_t off = (size_t)rows[r] * E;
-        switch (head->dtype) {
-        case RAGD_DT_F32: memcpy(dst, (const float *)head->data + off, E * sizeof(float)); break;
-        case RAGD_DT_BF16:
-            for (size_t i = 0; i < E; i++) dst[i] = ragd_bf16_to_f32(((const uint16_t *)head->data)[off + i]);
-            break;
-        case RAGD_DT_F16:
-            for (size_t i = 0; i < E; i++) dst[i] = ragd_f16_to_f32(((const uint16_t *)head->data)[off + i]);
-            break;
-        default:
-            return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA scoring: lm_head dtype %s is not supported",
-                                ragd_dtype_name(head->dtype));
-        }
+        bool quant = head->dtype != RAGD_DT_F32 && head->dtype != RAGD_DT_F16 && head->dtype != RAGD_DT_BF16;
+        if (quant && E % 32)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA scoring: quantized lm_head rows of %zu elements", E);
+        ragd_tensor_to_f32(head, off, E, dst); /* any dtype (quantized rows are whole 32-blocks) */
     }
     int rc = ragd_cuda_net_score(cs->net, b->n_seqs, b->tokens, b->seq_start, cs->rows, n_rows, out, cs->msg,
                                  sizeof cs->msg);
@@ -213,12 +244,51 @@ static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *r
     return RAGD_OK;
 }
 
+/* Same checks and messages as the CPU backend's step. */
 static ragd_status cuda_step(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err) {
-    return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA generation is not implemented yet");
+    cuda_state *cs = state;
+    const ragd_model *m = cs->m;
+    if (!cs->kv_cache)
+        return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
+    if (!m->lm_head.data && !m->cfg.tie_embed)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot generate", m->name);
+    if (!slots) return ragd_err_set(err, RAGD_EINVAL, "step needs one KV slot per sequence");
+    if (!b || b->n_seqs < 1 || !b->seq_start || !b->tokens) return ragd_err_set(err, RAGD_EINVAL, "empty batch");
+    if (b->n_seqs > cs->max_seqs)
+        return ragd_err_set(err, RAGD_ERANGE, "batch of %d sequences exceeds max_seqs %d", b->n_seqs, cs->max_seqs);
+    if (b->seq_start[0] != 0) return ragd_err_set(err, RAGD_EINVAL, "seq_start[0] must be 0");
+    for (int i = 0; i < b->n_seqs; i++) {
+        int n = b->seq_start[i + 1] - b->seq_start[i];
+        if (n < 1) return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch is empty", i);
+        int sl = slots[i];
+        if (sl < 0 || sl >= cs->max_seqs)
+            return ragd_err_set(err, RAGD_ERANGE, "KV slot %d outside [0, %d)", sl, cs->max_seqs);
+        for (int j = 0; j < i; j++)
+            if (slots[j] == sl) return ragd_err_set(err, RAGD_EINVAL, "KV slot %d used twice in one batch", sl);
+        int base = cs->slot_len[sl];
+        if (base + n > cs->max_ctx)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d: %d tokens (%d cached + %d new) exceed max_ctx %d", i,
+                                base + n, base, n, cs->max_ctx);
+        cs->base[i] = base;
+    }
+    int rc = ragd_cuda_net_step(cs->net, b->n_seqs, b->tokens, b->seq_start, slots, cs->base, logits, cs->msg,
+                                sizeof cs->msg);
+    if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
+    for (int i = 0; i < b->n_seqs; i++) cs->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
+    return RAGD_OK;
 }
 
-static void cuda_slot_reset(void *state, int slot) {}
-static int cuda_slot_len(const void *state, int slot) { return 0; }
+static void cuda_slot_reset(void *state, int slot) {
+    cuda_state *cs = state;
+    RAGD_ASSERT(slot >= 0 && slot < cs->max_seqs);
+    if (cs->slot_len) cs->slot_len[slot] = 0;
+}
+
+static int cuda_slot_len(const void *state, int slot) {
+    const cuda_state *cs = state;
+    RAGD_ASSERT(slot >= 0 && slot < cs->max_seqs);
+    return cs->slot_len ? cs->slot_len[slot] : 0;
+}
 
 const ragd_backend_ops ragd_backend_cuda = {
     .name = "cuda",

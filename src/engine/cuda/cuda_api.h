@@ -46,11 +46,15 @@ typedef struct ragd_cuda_shape {
     int qkv_bias;      /* Qwen2: bias on q/k/v projections */
     int max_batch_tokens, max_seqs, max_score_rows;
     int device;        /* CUDA ordinal */
+    /* Generation (step): kv_cache plans a bf16 KV cache of max_seqs slots × max_ctx positions per layer
+     * (K and V, contiguous per slot) and the logits buffers; lm_head 1 = separate lm_head weights
+     * (RAGD_CUDA_W_LM_HEAD), 0 = tied to the token embedding. */
+    int kv_cache, max_ctx, lm_head;
 } ragd_cuda_shape;
 
-/* Bytes by part; total = weights + activations + workspace. Host pinned staging is reported apart. */
+/* Bytes by part; total = weights + activations + kv_cache + workspace. Host pinned staging is reported apart. */
 typedef struct ragd_cuda_plan {
-    size_t weights, activations, workspace, total, host_pinned;
+    size_t weights, activations, kv_cache, workspace, total, host_pinned;
 } ragd_cuda_plan;
 
 typedef struct ragd_cuda_net ragd_cuda_net;
@@ -84,7 +88,8 @@ enum {
     RAGD_CUDA_W_GATE,         /* [n_ff, n_embd] */
     RAGD_CUDA_W_UP,           /* [n_ff, n_embd] */
     RAGD_CUDA_W_DOWN,         /* [n_embd, n_ff] */
-    RAGD_CUDA_W_COUNT
+    RAGD_CUDA_W_COUNT,
+    RAGD_CUDA_W_LM_HEAD = 31  /* [n_vocab, n_embd], global; only when shape.lm_head */
 };
 /* Copies one host tensor (PyTorch [out, in] layout, dtype RAGD_CUDA_F32/F16/BF16, numel elements)
  * into its slot, converting to bf16 on the device. numel must equal the slot's size. */
@@ -101,6 +106,14 @@ int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
  * rows: [n_rows, n_embd] (the caller gathers them from lm_head / tok_embd). out: [n_seqs, n_rows]. */
 int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                         const float *rows, int n_rows, float *out, char *msg, size_t msg_len);
+
+/* Generation step (continuous batching). Sequence i (tokens[seq_start[i] .. seq_start[i+1])) continues
+ * KV slot slots[i] whose cached length is base[i]: positions base[i] .., its K/V are appended to the
+ * slot, its queries attend causally to the slot's keys [0, base[i] + n_i). logits: [n_seqs, n_vocab]
+ * host f32, the last token of each sequence. The caller validates slots (distinct, < max_seqs) and
+ * base[i] + n_i <= max_ctx (checked again here) and keeps the slot lengths. Needs shape.kv_cache. */
+int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
+                       const int32_t *slots, const int32_t *base, float *logits, char *msg, size_t msg_len);
 
 /* Per-phase timing with CUDA events (benchmarks): when on, each forward records events around every
  * phase and synchronizes at its end; ragd_cuda_net_profile_read adds the milliseconds per phase to

@@ -39,6 +39,17 @@ extern "C" void ragd_k_attention_set_heads_per_cta(int n);
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
 enum { RAGD_ATTN_BM = 64 };
 
+// Generation (kv_attention.cu). KV cache per layer kc, vc: [slots, ctx, nKV * hd]. Token t of the batch
+// (sequence tokseq[t], slot slot[tokseq[t]], position pos[t] < ctx):
+// append writes its k/v rows (from qkv: [T, (nH + 2 nKV) * hd]) at cache[slot][pos];
+// attention: out[t, h*hd..] = softmax(q·K[0..pos]^T / sqrt(hd)) · V[0..pos] (f32), out: [T, nH * hd].
+cudaError_t ragd_k_kv_append(const __nv_bfloat16 *qkv, __nv_bfloat16 *kc, __nv_bfloat16 *vc, const int32_t *pos,
+                             const int32_t *tokseq, const int32_t *slot, int T, int nH, int nKV, int hd, int ctx,
+                             cudaStream_t st);
+cudaError_t ragd_k_kv_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
+                                const __nv_bfloat16 *vc, const int32_t *pos, const int32_t *tokseq,
+                                const int32_t *slot, int T, int nH, int nKV, int hd, int ctx, cudaStream_t st);
+
 // Final RMSNorm + pooling per sequence. x: [T, E] f32 residual; w: [E]; out: [n_seqs, E] f32 holding
 // the bf16-rounded normed values (LAST: row end-1, CLS: row start, MEAN: f32 mean of the normed rows).
 cudaError_t ragd_k_pool(const float *x, const __nv_bfloat16 *w, const int32_t *seq_start, int n_seqs, int E,

@@ -54,7 +54,7 @@ const char *kPhaseNames[RAGD_CUDA_N_PHASES] = {"embed",     "attn_norm", "qkv_ge
 
 // Sizes derived from the shape (elements unless named bytes).
 struct Dims {
-    size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB;
+    size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB, ctx;  // ctx: KV positions per slot (0: no cache)
 };
 Dims dims_of(const ragd_cuda_shape *s) {
     Dims d;
@@ -65,6 +65,7 @@ Dims dims_of(const ragd_cuda_shape *s) {
     d.tiles = d.T / RAGD_ATTN_BM + d.S;
     d.bufA = std::max(d.E, std::max(d.Dq, d.F));
     d.bufB = std::max(d.Dqkv, 2 * d.F);
+    d.ctx = s->kv_cache ? (size_t)s->max_ctx : 0;
     return d;
 }
 size_t layer_weight_bytes(const ragd_cuda_shape *s, const Dims &d) {
@@ -102,12 +103,20 @@ struct ragd_cuda_net {
     float *inv_freq_d;   // [hd/2]
     float *out_d;        // [S, max(E, R)]
     bf16 *rows_d;        // [R, E]
+    int32_t *tokseq_d;   // [T] sequence of each token (step)
+    int32_t *slot_d;     // [S] KV slot of each sequence (step)
+    bf16 *last_d;        // [S, E] final-normed last rows (step; NULL without KV cache)
+    float *logits_d;     // [S, V] (step; NULL without KV cache)
+    bf16 *lm_head;       // [V, E]: tok_embd when tied
+    char *kv_arena;      // K then V of every layer: [n_layer][2][S, ctx, Dkv] bf16
     // pinned host staging
     int32_t *tok_h, *pos_h, *seq_h;  // [T], [T], [S + 1]
     int2 *tiles_h;                   // [tiles]
     float *out_h;                    // [S, max(E, R)]
     bf16 *rows_h;                    // [R, E]
-    ragd_gemm g_qkv, g_o, g_gu, g_down;
+    int32_t *tokseq_h, *slot_h;      // [T], [S]
+    float *logits_h;                 // [S, V] (KV cache only)
+    ragd_gemm g_qkv, g_o, g_gu, g_down, g_lm;  // g_lm: lm head (KV cache only)
     char gemm_info[1024];
     // profiling
     int profile, n_ev;
@@ -119,13 +128,18 @@ struct ragd_cuda_net {
 extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
     Dims d = dims_of(s);
     memset(p, 0, sizeof *p);
-    p->weights = align_up(d.V * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer;
+    const bool gen = s->kv_cache;
+    p->weights = align_up(d.V * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
+                 (gen && s->lm_head ? align_up(d.V * d.E * 2) : 0);
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
                      2 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
-                     align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2);
+                     align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.T * 4) +
+                     align_up(d.S * 4) + (gen ? align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) : 0);
+    p->kv_cache = gen ? align_up(2 * (size_t)s->n_layer * d.S * d.ctx * d.Dkv * 2) : 0;
     p->workspace = kWorkspace;
-    p->total = p->weights + p->activations + p->workspace;
-    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2;
+    p->total = p->weights + p->activations + p->kv_cache + p->workspace;
+    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 +
+                     (d.T + d.S) * 4 + (gen ? d.S * d.V * 4 : 0);
 }
 
 static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -156,6 +170,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     RAGD_CK(cudaMalloc((void **)&net->w_arena, net->plan.weights));
     RAGD_CK(cudaMalloc((void **)&net->a_arena, net->plan.activations));
     RAGD_CK(cudaMalloc(&net->ws, kWorkspace));
+    if (net->plan.kv_cache) RAGD_CK(cudaMalloc((void **)&net->kv_arena, net->plan.kv_cache));
 
     char *p = net->w_arena;
     auto take = [&p](size_t bytes) {
@@ -177,6 +192,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         L.q_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
         L.k_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
     }
+    net->lm_head = s->kv_cache && s->lm_head ? (bf16 *)take(d.V * d.E * 2) : net->tok_embd;
     if ((size_t)(p - net->w_arena) != net->plan.weights)
         return ragd_cuda_fail(cerr, "weight arena", "carving does not match the plan", __FILE__, __LINE__);
 
@@ -191,6 +207,12 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->inv_freq_d = (float *)take(d.hd / 2 * 4);
     net->out_d = (float *)take(d.S * std::max(d.E, d.R) * 4);
     net->rows_d = (bf16 *)take(d.R * d.E * 2);
+    net->tokseq_d = (int32_t *)take(d.T * 4);
+    net->slot_d = (int32_t *)take(d.S * 4);
+    if (s->kv_cache) {
+        net->last_d = (bf16 *)take(d.S * d.E * 2);
+        net->logits_d = (float *)take(d.S * d.V * 4);
+    }
     if ((size_t)(p - net->a_arena) != net->plan.activations)
         return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
     RAGD_CK(cudaMemcpy(net->inv_freq_d, inv_freq, d.hd / 2 * 4, cudaMemcpyHostToDevice));
@@ -203,7 +225,10 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->seq_h = (int32_t *)q, q += (d.S + 1) * 4;
     net->tiles_h = (int2 *)q, q += d.tiles * 8;
     net->out_h = (float *)q, q += d.S * std::max(d.E, d.R) * 4;
-    net->rows_h = (bf16 *)q;
+    net->rows_h = (bf16 *)q, q += d.R * d.E * 2;
+    net->tokseq_h = (int32_t *)q, q += d.T * 4;
+    net->slot_h = (int32_t *)q, q += d.S * 4;
+    net->logits_h = s->kv_cache ? (float *)q : nullptr;
 
     const int T = s->max_batch_tokens;
     int rc;
@@ -211,6 +236,9 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         (rc = ragd_gemm_init(&net->g_o, net->lt, (int)d.E, (int)d.Dq, T, 1, 1, 0, kWorkspace, cerr)) ||
         (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)(2 * d.F), (int)d.E, T, 0, 0, 0, kWorkspace, cerr)) ||
         (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, T, 1, 1, 0, kWorkspace, cerr)))
+        return rc;
+    if (s->kv_cache &&
+        (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.V, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
         return rc;
     snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\no %s\ngate_up %s\ndown %s", net->g_qkv.info,
              net->g_o.info, net->g_gu.info, net->g_down.info);
@@ -235,6 +263,8 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
                        "CUDA backend: unsupported shape (heads %d/%d, n_embd %d, n_ff %d): needs n_head %% n_head_kv "
                        "== 0, n_embd and n_ff multiples of 8, n_embd <= 12288",
                        s->n_head, s->n_head_kv, s->n_embd, s->n_ff);
+    if (s->kv_cache && s->max_ctx <= 0)
+        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: KV cache asked with max_ctx %d", s->max_ctx);
     if (s->max_batch_tokens <= 0 || s->max_seqs <= 0 || s->max_seqs > s->max_batch_tokens || s->max_score_rows < 0)
         return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: bad limits (max_batch_tokens %d, max_seqs %d)",
                        s->max_batch_tokens, s->max_seqs);
@@ -251,9 +281,10 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
     if (plan.total > limit)
         return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM,
                        "CUDA memory plan does not fit: needs %.1f MiB (weights %.1f, activations %.1f for "
-                       "max_batch_tokens %d / max_seqs %d, cuBLASLt workspace %.1f) but the limit is %.1f MiB "
-                       "(--gpu-memory %.1f MiB, device free %.1f of %.1f MiB)",
+                       "max_batch_tokens %d / max_seqs %d, KV cache %.1f for %d slots x %d positions, cuBLASLt "
+                       "workspace %.1f) but the limit is %.1f MiB (--gpu-memory %.1f MiB, device free %.1f of %.1f MiB)",
                        mib(plan.total), mib(plan.weights), mib(plan.activations), s->max_batch_tokens, s->max_seqs,
+                       mib(plan.kv_cache), s->kv_cache ? s->max_seqs : 0, s->kv_cache ? s->max_ctx : 0,
                        mib(plan.workspace), mib(limit), mib(mem_limit), mib(free_b), mib(total_b));
 
     ragd_cuda_net *net = (ragd_cuda_net *)calloc(1, sizeof *net);
@@ -285,6 +316,7 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
     ragd_gemm_free(&net->g_o);
     ragd_gemm_free(&net->g_gu);
     ragd_gemm_free(&net->g_down);
+    ragd_gemm_free(&net->g_lm);
     if (net->ev)
         for (int i = 0; i < net->n_ev; i++)
             if (net->ev[i]) cudaEventDestroy(net->ev[i]);
@@ -294,6 +326,7 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
     cudaFree(net->w_arena);
     cudaFree(net->a_arena);
     cudaFree(net->ws);
+    cudaFree(net->kv_arena);
     if (net->lt) cublasLtDestroy(net->lt);
     if (net->st) cudaStreamDestroy(net->st);
     free(net->L);
@@ -309,7 +342,7 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
     if (cerr->dead) return dead(net, msg, msg_len);
     const Dims &d = net->d;
     const bool per_layer = kind >= RAGD_CUDA_W_ATTN_NORM && kind < RAGD_CUDA_W_COUNT;
-    if (kind < 0 || kind >= RAGD_CUDA_W_COUNT || (per_layer && (layer < 0 || layer >= net->s.n_layer)))
+    if (kind < 0 || (kind >= RAGD_CUDA_W_COUNT && kind != RAGD_CUDA_W_LM_HEAD) || (per_layer && (layer < 0 || layer >= net->s.n_layer)))
         return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: bad weight kind %d / layer %d", kind, layer);
     Layer *L = per_layer ? &net->L[layer] : nullptr;
     bf16 *dst = nullptr;
@@ -331,6 +364,7 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
     case RAGD_CUDA_W_GATE: dst = L->wgu, want = d.F * d.E; break;
     case RAGD_CUDA_W_UP: dst = L->wgu + d.F * d.E, want = d.F * d.E; break;
     case RAGD_CUDA_W_DOWN: dst = L->wdown, want = d.E * d.F; break;
+    case RAGD_CUDA_W_LM_HEAD: dst = net->lm_head != net->tok_embd ? net->lm_head : nullptr, want = d.V * d.E; break;
     }
     if (!dst)
         return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d has no slot in this model (layer %d)",
@@ -361,6 +395,7 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
 extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len) {
     if (net->cerr.dead) return dead(net, msg, msg_len);
     uint32_t g = (1u << RAGD_CUDA_W_TOK_EMBD) | (1u << RAGD_CUDA_W_OUT_NORM);
+    if (net->lm_head != net->tok_embd) g |= 1u << RAGD_CUDA_W_LM_HEAD;
     if ((net->glob_filled & g) != g) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: token embedding or final norm missing");
     uint32_t need = 0;
     for (int k = RAGD_CUDA_W_ATTN_NORM; k < RAGD_CUDA_W_COUNT; k++) need |= 1u << k;
@@ -388,6 +423,7 @@ static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
     for (int i = 0; i < n_seqs; i++) {
         if (seq_start[i + 1] <= seq_start[i])
             return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "sequence %d is empty or seq_start decreases", i);
+        for (int t = seq_start[i]; t < seq_start[i + 1] && t < s->max_batch_tokens; t++) net->tokseq_h[t] = i;
         if (seq_start[i + 1] > s->max_batch_tokens)
             return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has more than %d tokens (max_batch_tokens)",
                             s->max_batch_tokens);
@@ -414,7 +450,8 @@ struct Recorder {  // per-phase events when profiling is on
     }
 };
 
-static int forward(ragd_cuda_net *net, int n_seqs, int T) {
+// gen: step (positions and slots staged; attention over the KV cache) instead of a fresh prefill.
+static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen) {
     ragd_cuda_err *cerr = &net->cerr;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
@@ -425,6 +462,11 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T) {
     RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
+    if (gen) {
+        RAGD_CK(cudaMemcpyAsync(net->tokseq_d, net->tokseq_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+        RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
+    }
+    const size_t kv_layer = d.S * d.ctx * d.Dkv;  // elements of K (or V) of one layer
     Recorder rec{net, 0};
     RAGD_CK(rec.mark(P_EMBED));
     RAGD_CK(ragd_k_embed(net->tok_d, net->tok_embd, net->x, T, (int)d.E, st));
@@ -439,8 +481,16 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T) {
         RAGD_CK(ragd_k_qk_norm_rope(net->bufB, net->pos_d, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head,
                                     s->n_head_kv, s->head_dim, s->rms_eps, st));
         RAGD_CK(rec.mark(P_ATTN));
-        RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, net->tiles_d, n_tiles, s->n_head, s->n_head_kv,
-                                 s->head_dim, st));
+        if (gen) {
+            bf16 *kc = (bf16 *)net->kv_arena + 2 * (size_t)l * kv_layer, *vc = kc + kv_layer;
+            RAGD_CK(ragd_k_kv_append(net->bufB, kc, vc, net->pos_d, net->tokseq_d, net->slot_d, T, s->n_head,
+                                     s->n_head_kv, s->head_dim, (int)d.ctx, st));
+            RAGD_CK(ragd_k_kv_attention(net->bufB, net->bufA, kc, vc, net->pos_d, net->tokseq_d, net->slot_d, T,
+                                        s->n_head, s->n_head_kv, s->head_dim, (int)d.ctx, st));
+        } else {
+            RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, net->tiles_d, n_tiles, s->n_head,
+                                     s->n_head_kv, s->head_dim, st));
+        }
         RAGD_CK(rec.mark(P_O));
         if (int rc = ragd_gemm_run(&net->g_o, net->lt, L.wo, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
@@ -490,7 +540,7 @@ extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t 
     if (mode < 0 || mode > 2) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
     int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
     if (T < 0) return -T;
-    int rc = forward(net, n_seqs, T);
+    int rc = forward(net, n_seqs, T, false);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.pool");
     cudaError_t e = ragd_k_pool(net->x, net->out_norm, net->seq_d, n_seqs, (int)net->d.E, net->s.rms_eps, mode,
@@ -517,7 +567,7 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     if (T < 0) return -T;
     const size_t E = net->d.E;
     for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
-    int rc = forward(net, n_seqs, T);
+    int rc = forward(net, n_seqs, T, false);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.score");
     cudaError_t e = cudaMemcpyAsync(net->rows_d, net->rows_h, (size_t)n_rows * E * 2, cudaMemcpyHostToDevice, net->st);
@@ -533,6 +583,58 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     nvtxRangePop();
     if (rc == RAGD_CUDA_EDEVICE) return dead(net, msg, msg_len);
     return rc;
+}
+
+extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
+                                  const int32_t *slots, const int32_t *base, float *logits, char *msg, size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    if (cerr->dead) return dead(net, msg, msg_len);
+    const ragd_cuda_shape *s = &net->s;
+    const Dims &d = net->d;
+    if (!s->kv_cache) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "step on a CUDA engine created without a KV cache");
+    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
+    if (T < 0) return -T;
+    for (int i = 0; i < n_seqs; i++) {
+        int n = seq_start[i + 1] - seq_start[i];
+        if (slots[i] < 0 || slots[i] >= s->max_seqs || base[i] < 0 || (size_t)base[i] + (size_t)n > d.ctx)
+            return set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "step: sequence %d (slot %d, %d cached + %d new) is outside "
+                           "the KV cache (%d slots x %zu positions)", i, slots[i], base[i], n, s->max_seqs, d.ctx);
+        net->slot_h[i] = slots[i];
+        for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = base[i] + (t - seq_start[i]);
+    }
+    int rc = forward(net, n_seqs, T, true);
+    if (rc) return dead(net, msg, msg_len);
+    nvtxRangePushA("ragd.cuda.step_logits");
+    // final norm of each sequence's last row (f32 holding bf16 values) → bf16 → logits = last · lm_head^T (f32)
+    cudaError_t e = ragd_k_pool(net->x, net->out_norm, net->seq_d, n_seqs, (int)d.E, s->rms_eps, RAGD_CUDA_POOL_LAST,
+                                net->out_d, net->st);
+    if (e == cudaSuccess) e = ragd_k_to_bf16(net->out_d, RAGD_CUDA_F32, net->last_d, (size_t)n_seqs * d.E, net->st);
+    if (e != cudaSuccess) {
+        ragd_cuda_fail(cerr, "step final norm", cudaGetErrorString(e), __FILE__, __LINE__);
+        nvtxRangePop();
+        return dead(net, msg, msg_len);
+    }
+    rc = ragd_gemm_run(&net->g_lm, net->lt, net->lm_head, net->last_d, net->logits_d, n_seqs, nullptr, net->ws,
+                       kWorkspace, net->st, cerr);
+    if (!rc) {
+        const size_t n = (size_t)n_seqs * d.V;
+        e = cudaMemcpyAsync(net->logits_h, net->logits_d, n * 4, cudaMemcpyDeviceToHost, net->st);
+        if (e == cudaSuccess) e = cudaStreamSynchronize(net->st);
+        if (e != cudaSuccess) rc = ragd_cuda_fail(cerr, "step logits copy", cudaGetErrorString(e), __FILE__, __LINE__);
+        if (!rc && net->profile) memset(net->phase_ms, 0, sizeof net->phase_ms);  // (events not accounted for steps)
+        if (!rc) {
+            for (size_t i = 0; i < n; i++)
+                if (!std::isfinite(net->logits_h[i])) {
+                    nvtxRangePop();
+                    return set_msg(msg, msg_len, RAGD_CUDA_ENONFINITE,
+                                   "non-finite logit (%g) for sequence %zu of the step", net->logits_h[i], i / d.V);
+                }
+            memcpy(logits, net->logits_h, n * 4);
+        }
+    }
+    nvtxRangePop();
+    if (rc) return dead(net, msg, msg_len);
+    return RAGD_CUDA_OK;
 }
 
 extern "C" int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on) {
