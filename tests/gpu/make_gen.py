@@ -29,6 +29,7 @@ def build(kind, cfg, seed):
         for name, p in model.named_parameters():
             if "norm" in name:
                 p.copy_(1.0 + 0.2 * torch.randn_like(p))
+    model.generation_config.eos_token_id = None  # exactly max_new_tokens, no EOS suppression either
     return model.to(torch.bfloat16).eval()
 
 
@@ -48,7 +49,7 @@ def refs(model, d, V, seed):
     with torch.no_grad():
         for p in prompts:
             ids = torch.tensor([p], device=DEV)
-            out = model.generate(ids, max_new_tokens=NGEN, min_new_tokens=NGEN, do_sample=False, eos_token_id=None,
+            out = model.generate(ids, max_new_tokens=NGEN, do_sample=False,
                                  pad_token_id=0, attention_mask=torch.ones_like(ids))
             gen.append(out[0, len(p):].tolist())
     np.asarray(gen, np.int32).tofile(os.path.join(rd, "gen_bf16.i32"))
@@ -89,13 +90,14 @@ PL, NEW = 128, 128
 with torch.no_grad():
     for bs in (1, 32):
         ids = torch.randint(0, 151643, (bs, PL), device=DEV)
-        kw = dict(do_sample=False, eos_token_id=None, pad_token_id=0, attention_mask=torch.ones_like(ids))
-        m.generate(ids, max_new_tokens=8, min_new_tokens=8, **kw)  # warm-up
+        kw = dict(do_sample=False, pad_token_id=0, attention_mask=torch.ones_like(ids))
+        m.generate(ids, max_new_tokens=8, **kw)  # warm-up
         torch.cuda.synchronize()
         ts = time.time()
-        m.generate(ids, max_new_tokens=NEW, min_new_tokens=NEW, **kw)
+        out = m.generate(ids, max_new_tokens=NEW, **kw)
         torch.cuda.synchronize()
         dt = time.time() - ts
+        assert out.shape[1] == PL + NEW, out.shape
         print(f"hf_decode bs {bs}: prompt {PL}, {NEW} new tokens in {dt:.3f} s: {bs * NEW / dt:.1f} tok/s "
               f"(prefill included)", flush=True)
 print(f"make_gen done in {time.time() - t0:.1f} s", flush=True)
