@@ -3,10 +3,12 @@
 # GPU project), makes the small Qwen3/Llama models + transformers greedy references and the
 # Qwen3-0.6B-shape decode benchmark (make_gen.py), runs test_gen on both models and the benchmark,
 # then `ragd serve` with a GGUF (chat + embed + rerank) on cuda, auto and cpu; summary table last.
-# Usage: tests/gpu/run_gen.sh RT_DIR   (RT_DIR: ragd binary + lib/ of its Debian libraries + a .gguf)
+# Usage: tests/gpu/run_gen.sh RT_DIR [LIB_DIR]  (RT_DIR: ragd binary + a .gguf; LIB_DIR: ragd's Debian
+#   libraries, default RT_DIR/lib)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 RT=$(realpath "${1:?rt dir}")
+LIBD=$(realpath "${2:-$RT/lib}")
 RET=${OUT:-/tmp/ragd-gen}
 W=${RAGD_GPU_WORK:-/tmp/ragd-gen-work}
 LOG=$W/logs
@@ -31,7 +33,7 @@ TAILN=12 step gen_qwen3 120 build-gpu/test_gen "$W/qwen3"
 TAILN=12 step gen_llama 120 build-gpu/test_gen "$W/llama"
 TAILN=5 step bench 120 build-gpu/test_gen --bench "$W/q06b"
 GG=$(ls "$RT"/*.gguf | head -1)
-export LD_LIBRARY_PATH="$RT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$LIBD${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 TAILN=3 step serve_cuda 120 python3 tests/gpu/serve_check.py "$RT/ragd" "$GG" cuda 18301
 TAILN=3 step serve_auto 120 python3 tests/gpu/serve_check.py "$RT/ragd" "$GG" auto 18302
 TAILN=3 step serve_cpu 120 python3 tests/gpu/serve_check.py "$RT/ragd" "$GG" cpu 18303
