@@ -28,7 +28,8 @@ step() {
 }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$LOG/device.txt"
 step build 240 bash -c "cmake -S tests/gpu -B build-gpu -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build-gpu -j16 --target test_gen"
-TAILN=5 step make_gen 300 python3 tests/gpu/make_gen.py "$W"
+if [ -f "$W/q06b/config.json" ] && [ -f "$W/llama/refs/logits_f32.f32" ]; then echo "== make_gen: reusing $W"; else
+TAILN=5 step make_gen 300 python3 tests/gpu/make_gen.py "$W"; fi
 TAILN=12 step gen_qwen3 120 build-gpu/test_gen "$W/qwen3"
 TAILN=12 step gen_llama 120 build-gpu/test_gen "$W/llama"
 TAILN=5 step bench 120 build-gpu/test_gen --bench "$W/q06b"
