@@ -7,7 +7,8 @@
  *              h = rms(x)·w; x += down(silu(gate(h)) * up(h))
  *   rms(x)·w at the end; pooling / lm_head rows / logits.
  *
- * Memory: create() allocates three blocks and never allocates again — weights (f32, GEMM-packed), the
+ * Memory: create() allocates three blocks and never allocates again — weights (GEMM-packed; f32, or the
+ * checkpoint's own bf16/f16 widened exactly inside the GEMM micro-kernel), the
  * activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows) and, for
  * generation engines, the KV cache [n_layer, max_seqs, max_ctx, kv_dim] × 2. The same carve() walk
  * computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
@@ -47,10 +48,14 @@ static bool need_packed_lm_head(const ragd_model *m, const ragd_engine_opts *o) 
     return o->kv_cache || !m->cfg.tie_embed;
 }
 
+/* the tensor the packed lm_head is made from: the embedding when tied */
+static const ragd_tensor *lm_src(const ragd_model *m) { return m->cfg.tie_embed ? &m->tok_embd : &m->lm_head; }
+
 static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_opts *o, carver *cv) {
     const ragd_model_config *c = &m->cfg;
     int E = c->n_embd, F = c->n_ff, qd = c->n_head * c->head_dim, kvd = c->n_head_kv * c->head_dim;
-    s->tok_embd = CARVE_F(cv, (size_t)c->n_vocab * E);
+    s->tok_dt = ragd_cpu_store_dtype(m->tok_embd.dtype);
+    s->tok_embd = carve(cv, ragd_cpu_dtype_bytes(s->tok_dt) * (size_t)c->n_vocab * E);
     s->out_norm = CARVE_F(cv, E);
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = s->layers ? &s->layers[l] : NULL;
@@ -58,20 +63,23 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         if (!L) L = &tmp;
         L->attn_norm = CARVE_F(cv, E);
         L->ffn_norm = CARVE_F(cv, E);
-        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E));
-        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
-        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
-        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd));
-        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
-        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
-        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F));
+        const ragd_layer_weights *W = &m->layers[l];
+        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, ragd_cpu_store_dtype(W->wq.dtype)));
+        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_store_dtype(W->wk.dtype)));
+        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_store_dtype(W->wv.dtype)));
+        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, ragd_cpu_store_dtype(W->wo.dtype)));
+        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_store_dtype(W->w_gate.dtype)));
+        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_store_dtype(W->w_up.dtype)));
+        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, ragd_cpu_store_dtype(W->w_down.dtype)));
         L->bq = c->qkv_bias ? CARVE_F(cv, qd) : NULL;
         L->bk = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->bv = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->q_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
         L->k_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
     }
-    s->lm_head.panels = need_packed_lm_head(m, o) ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E)) : NULL;
+    s->lm_head.panels = need_packed_lm_head(m, o)
+                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, ragd_cpu_store_dtype(lm_src(m)->dtype)))
+                            : NULL;
 }
 
 static int threads_of(const ragd_engine_opts *o) {
@@ -173,7 +181,7 @@ static void *alloc_block(size_t bytes) {
 static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
 
 static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
-    ragd_cpu_mat_pack(mat, t, mat->panels, scratch);
+    ragd_cpu_mat_pack(mat, t, ragd_cpu_store_dtype(t->dtype), mat->panels, scratch);
 }
 
 static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
@@ -234,7 +242,8 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: out of memory converting weights");
     }
-    vec_f32(&m->tok_embd, s->tok_embd);
+    if (s->tok_dt == RAGD_DT_F32) vec_f32(&m->tok_embd, s->tok_embd);
+    else memcpy(s->tok_embd, m->tok_embd.data, 2 * ragd_tensor_numel(&m->tok_embd)); /* the raw 16-bit values */
     vec_f32(&m->out_norm, s->out_norm);
     for (int l = 0; l < c->n_layer; l++) {
         const ragd_layer_weights *W = &m->layers[l];
@@ -258,16 +267,7 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
             vec_f32(&W->k_norm, L->k_norm);
         }
     }
-    if (s->lm_head.panels) {
-        if (c->tie_embed) { /* pack from the f32 embedding: same values as the tensor */
-            ragd_tensor tv = {.name = "tok_embd(f32)", .data = s->tok_embd, .dtype = RAGD_DT_F32, .n_dims = 2,
-                              .shape = {c->n_vocab, c->n_embd}};
-            tv.nbytes = sizeof(float) * (size_t)c->n_vocab * c->n_embd;
-            pack(&s->lm_head, &tv, scratch);
-        } else {
-            pack(&s->lm_head, &m->lm_head, scratch);
-        }
-    }
+    if (s->lm_head.panels) pack(&s->lm_head, lm_src(m), scratch); /* tied: the embedding's values */
     s->lm_head.n = c->n_vocab;
     s->lm_head.k = c->n_embd;
     free(scratch);
@@ -378,7 +378,7 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
         }
     }
     for (int t = 0; t < T; t++)
-        memcpy(s->x + (size_t)t * E, s->tok_embd + (size_t)b->tokens[t] * E, sizeof(float) * (size_t)E);
+        ragd_cpu_load_row(s->tok_embd, s->tok_dt, (size_t)b->tokens[t] * E, E, s->x + (size_t)t * E);
 
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = &s->layers[l];
@@ -454,12 +454,9 @@ static float lm_row_dot(const ragd_cpu *s, int row, const float *x) {
     int E = s->c.n_embd;
     float acc = 0.0f;
     if (s->c.tie_embed && s->m->lm_head.data) {
-        const float *w = s->tok_embd + (size_t)row * E;
-        for (int k = 0; k < E; k++) acc = fmaf(x[k], w[k], acc);
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], ragd_cpu_load(s->tok_embd, s->tok_dt, (size_t)row * E + k), acc);
     } else {
-        const float *panel = s->lm_head.panels + (size_t)(row / RAGD_GEMM_NR) * E * RAGD_GEMM_NR;
-        int lane = row % RAGD_GEMM_NR;
-        for (int k = 0; k < E; k++) acc = fmaf(x[k], panel[(size_t)k * RAGD_GEMM_NR + lane], acc);
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], ragd_cpu_mat_at(&s->lm_head, row, k), acc);
     }
     return acc;
 }

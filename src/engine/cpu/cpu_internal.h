@@ -43,16 +43,29 @@ void ragd_cpu_pool_run(ragd_cpu_pool *p, ragd_cpu_task_fn fn, void *ctx, int nth
 
 #define RAGD_GEMM_NR 16 /* outputs per packed panel */
 
+/* Panel element storage: bf16 / f16 checkpoints keep their 16-bit values (widened to f32 inside the
+ * micro-kernel — exact for both), everything else (f32, and the quantized GGUF types, dequantized once) is
+ * f32. Same values either way, so the GEMM result is bit-identical; decode reads half the bytes. */
 typedef struct ragd_cpu_mat {
-    float *panels; /* [ceil(N/16)][K][16], zero-padded beyond N */
-    int n, k;      /* N outputs, K inputs */
+    void *panels;   /* [ceil(N/16)][K][16] elements of dt, zero-padded beyond N */
+    ragd_dtype dt;  /* RAGD_DT_F32, RAGD_DT_BF16 or RAGD_DT_F16 */
+    int n, k;       /* N outputs, K inputs */
 } ragd_cpu_mat;
 
-size_t ragd_cpu_mat_bytes(int n, int k);
-/* Packs the [n, k] tensor t (any dtype) into m, using storage at mem (ragd_cpu_mat_bytes(n, k) bytes, 32-byte
- * aligned). row_scratch: [k] floats. */
-void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, float *mem, float *row_scratch);
-/* Packs rows[0..n_rows) of t (selected output rows) — used for lm_head rows in score(). */
+/* the storage dtype the CPU backend keeps a tensor of dtype t in: BF16/F16 as is, else F32 */
+ragd_dtype ragd_cpu_store_dtype(ragd_dtype t);
+size_t ragd_cpu_dtype_bytes(ragd_dtype dt); /* 4 or 2 */
+/* f32 value of element i of a stored array of dt (exact widening) */
+float ragd_cpu_load(const void *data, ragd_dtype dt, size_t i);
+/* dst[n] = f32 of stored elements [start, start + n) */
+void ragd_cpu_load_row(const void *data, ragd_dtype dt, size_t start, int n, float *dst);
+
+size_t ragd_cpu_mat_bytes(int n, int k, ragd_dtype dt);
+/* Packs the [n, k] tensor t into m in storage dtype dt (ragd_cpu_store_dtype(t->dtype), or F32), using
+ * storage at mem (ragd_cpu_mat_bytes(n, k, dt) bytes, 32-byte aligned). row_scratch: [k] floats. */
+void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, void *mem, float *row_scratch);
+/* f32 value of W[row, col] */
+float ragd_cpu_mat_at(const ragd_cpu_mat *m, int row, int col);
 void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y);
 /* dot product with the fixed 8-lane order used by attention: lanes then a fixed tree */
 float ragd_cpu_dot(const float *a, const float *b, int n);
@@ -82,8 +95,9 @@ typedef struct ragd_cpu {
     int q_dim, kv_dim;       /* n_head*head_dim, n_kv*head_dim */
     ragd_cpu_pool pool;
 
-    void *weights_mem;       /* one block: all f32 weights */
-    float *tok_embd;         /* [n_vocab, n_embd] row-major (embedding lookup) */
+    void *weights_mem;       /* one block: all weights (f32, or the checkpoint's bf16/f16) */
+    void *tok_embd;          /* [n_vocab, n_embd] row-major elements of tok_dt (embedding lookup) */
+    ragd_dtype tok_dt;       /* F32, BF16 or F16 (ragd_cpu_store_dtype) */
     float *out_norm;         /* [n_embd] */
     ragd_cpu_mat lm_head;    /* [n_vocab, n_embd] packed; panels NULL when the checkpoint has none */
     const float *lm_rows;    /* [n_vocab, n_embd] row-major lm_head (tok_embd when tied), NULL when none */

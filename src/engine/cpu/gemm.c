@@ -6,6 +6,10 @@
  * but keeps one accumulator lane per element, and the scalar fallback (fmaf) performs the same chain, so
  * y[t, n] is bit-identical whatever T, the row's position, the CPU path or the thread count. Threads split
  * the panels statically.
+ *
+ * Panels hold f32, bf16 or f16 elements (cpu_internal.h). A 16-bit element is widened to f32 right before its
+ * FMA (bf16: shift into the high half; f16: F16C vcvtph2ps, else ragd_f16_to_f32) — both widenings are exact,
+ * so the chain sees the same f32 operands as with f32 panels and the result bits do not change.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -26,92 +30,166 @@ bool ragd_cpu_has_avx2(void) {
 #endif
 }
 
-size_t ragd_cpu_mat_bytes(int n, int k) {
-    size_t panels = ((size_t)n + RAGD_GEMM_NR - 1) / RAGD_GEMM_NR;
-    return panels * (size_t)k * RAGD_GEMM_NR * sizeof(float);
+static bool has_f16c(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
 }
 
-void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, float *mem, float *row_scratch) {
+ragd_dtype ragd_cpu_store_dtype(ragd_dtype t) { return t == RAGD_DT_BF16 || t == RAGD_DT_F16 ? t : RAGD_DT_F32; }
+
+size_t ragd_cpu_dtype_bytes(ragd_dtype dt) { return dt == RAGD_DT_F32 ? 4 : 2; }
+
+float ragd_cpu_load(const void *data, ragd_dtype dt, size_t i) {
+    if (dt == RAGD_DT_BF16) return ragd_bf16_to_f32(((const uint16_t *)data)[i]);
+    if (dt == RAGD_DT_F16) return ragd_f16_to_f32(((const uint16_t *)data)[i]);
+    return ((const float *)data)[i];
+}
+
+void ragd_cpu_load_row(const void *data, ragd_dtype dt, size_t start, int n, float *dst) {
+    if (dt == RAGD_DT_F32) {
+        memcpy(dst, (const float *)data + start, sizeof(float) * (size_t)n);
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = ragd_cpu_load(data, dt, start + (size_t)i);
+}
+
+size_t ragd_cpu_mat_bytes(int n, int k, ragd_dtype dt) {
+    size_t panels = ((size_t)n + RAGD_GEMM_NR - 1) / RAGD_GEMM_NR;
+    return panels * (size_t)k * RAGD_GEMM_NR * ragd_cpu_dtype_bytes(dt);
+}
+
+void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, void *mem, float *row_scratch) {
     RAGD_ASSERT(t->n_dims == 2);
+    RAGD_ASSERT(dt == RAGD_DT_F32 || dt == t->dtype);
     int n = (int)t->shape[0], k = (int)t->shape[1];
     m->n = n;
     m->k = k;
+    m->dt = dt;
     m->panels = mem;
-    memset(mem, 0, ragd_cpu_mat_bytes(n, k));
+    memset(mem, 0, ragd_cpu_mat_bytes(n, k, dt));
     for (int r = 0; r < n; r++) {
-        float *row = row_scratch; /* [k] */
-        ragd_tensor_to_f32(t, (size_t)r * (size_t)k, (size_t)k, row);
-        float *panel = mem + (size_t)(r / RAGD_GEMM_NR) * (size_t)k * RAGD_GEMM_NR; /* [k][16] */
+        size_t pbase = (size_t)(r / RAGD_GEMM_NR) * (size_t)k * RAGD_GEMM_NR; /* panel [k][16] */
         int lane = r % RAGD_GEMM_NR;
-        for (int j = 0; j < k; j++) panel[(size_t)j * RAGD_GEMM_NR + lane] = row[j];
+        if (dt == RAGD_DT_F32) {
+            float *row = row_scratch; /* [k] */
+            ragd_tensor_to_f32(t, (size_t)r * (size_t)k, (size_t)k, row);
+            float *panel = (float *)mem + pbase;
+            for (int j = 0; j < k; j++) panel[(size_t)j * RAGD_GEMM_NR + lane] = row[j];
+        } else { /* the raw 16-bit values */
+            const uint8_t *src = (const uint8_t *)t->data + (size_t)r * (size_t)k * 2;
+            uint16_t *panel = (uint16_t *)mem + pbase;
+            for (int j = 0; j < k; j++) memcpy(&panel[(size_t)j * RAGD_GEMM_NR + lane], src + (size_t)j * 2, 2);
+        }
     }
+}
+
+float ragd_cpu_mat_at(const ragd_cpu_mat *m, int row, int col) {
+    size_t i = (size_t)(row / RAGD_GEMM_NR) * (size_t)m->k * RAGD_GEMM_NR + (size_t)col * RAGD_GEMM_NR +
+               (size_t)(row % RAGD_GEMM_NR);
+    return ragd_cpu_load(m->panels, m->dt, i);
 }
 
 /* ---- micro-kernels: out[tm][16] = x[tm rows, stride ldx] · panel[K][16] ---- */
 
-static void kernel_scalar(const float *x, size_t ldx, int tm, const float *w, int K, float *out) {
+static void kernel_scalar(const float *x, size_t ldx, int tm, const void *w, ragd_dtype dt, int K, float *out) {
     for (int i = 0; i < tm; i++) {
         float acc[RAGD_GEMM_NR] = {0};
         const float *xr = x + (size_t)i * ldx;
         for (int kk = 0; kk < K; kk++) {
             float xv = xr[kk];
-            const float *wr = w + (size_t)kk * RAGD_GEMM_NR;
-            for (int j = 0; j < RAGD_GEMM_NR; j++) acc[j] = fmaf(xv, wr[j], acc[j]);
+            for (int j = 0; j < RAGD_GEMM_NR; j++)
+                acc[j] = fmaf(xv, ragd_cpu_load(w, dt, (size_t)kk * RAGD_GEMM_NR + j), acc[j]);
         }
         memcpy(out + (size_t)i * RAGD_GEMM_NR, acc, sizeof acc);
     }
 }
 
 #if defined(__x86_64__)
-__attribute__((target("avx2,fma"))) static void kernel_avx2_6(const float *x, size_t ldx, const float *w, int K,
-                                                              float *out) {
-    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,
-           a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;
-    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
-    for (int kk = 0; kk < K; kk++) {
-        __m256 w0 = _mm256_loadu_ps(w + (size_t)kk * 16), w1 = _mm256_loadu_ps(w + (size_t)kk * 16 + 8);
-        __m256 b;
-        b = _mm256_broadcast_ss(x0 + kk); a00 = _mm256_fmadd_ps(b, w0, a00); a01 = _mm256_fmadd_ps(b, w1, a01);
-        b = _mm256_broadcast_ss(x1 + kk); a10 = _mm256_fmadd_ps(b, w0, a10); a11 = _mm256_fmadd_ps(b, w1, a11);
-        b = _mm256_broadcast_ss(x2 + kk); a20 = _mm256_fmadd_ps(b, w0, a20); a21 = _mm256_fmadd_ps(b, w1, a21);
-        b = _mm256_broadcast_ss(x3 + kk); a30 = _mm256_fmadd_ps(b, w0, a30); a31 = _mm256_fmadd_ps(b, w1, a31);
-        b = _mm256_broadcast_ss(x4 + kk); a40 = _mm256_fmadd_ps(b, w0, a40); a41 = _mm256_fmadd_ps(b, w1, a41);
-        b = _mm256_broadcast_ss(x5 + kk); a50 = _mm256_fmadd_ps(b, w0, a50); a51 = _mm256_fmadd_ps(b, w1, a51);
-    }
-    _mm256_storeu_ps(out + 0, a00); _mm256_storeu_ps(out + 8, a01);
-    _mm256_storeu_ps(out + 16, a10); _mm256_storeu_ps(out + 24, a11);
-    _mm256_storeu_ps(out + 32, a20); _mm256_storeu_ps(out + 40, a21);
-    _mm256_storeu_ps(out + 48, a30); _mm256_storeu_ps(out + 56, a31);
-    _mm256_storeu_ps(out + 64, a40); _mm256_storeu_ps(out + 72, a41);
-    _mm256_storeu_ps(out + 80, a50); _mm256_storeu_ps(out + 88, a51);
-}
+/* the 16 weights of row kk of a panel as two f32 vectors */
+#define LOAD_F32(w, kk, w0, w1)                                                                              \
+    do {                                                                                                     \
+        w0 = _mm256_loadu_ps((const float *)(w) + (size_t)(kk) * 16);                                        \
+        w1 = _mm256_loadu_ps((const float *)(w) + (size_t)(kk) * 16 + 8);                                    \
+    } while (0)
+#define LOAD_BF16(w, kk, w0, w1)                                                                             \
+    do {                                                                                                     \
+        __m256i r_ = _mm256_loadu_si256((const __m256i *)((const uint16_t *)(w) + (size_t)(kk) * 16));       \
+        w0 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(r_)), 16));  \
+        w1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(r_, 1)), 16)); \
+    } while (0)
+#define LOAD_F16(w, kk, w0, w1)                                                                              \
+    do {                                                                                                     \
+        const uint16_t *p_ = (const uint16_t *)(w) + (size_t)(kk) * 16;                                      \
+        w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p_));                                          \
+        w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p_ + 8)));                                    \
+    } while (0)
 
-/* tm < 6 rows: same per-element chain, one row at a time */
-__attribute__((target("avx2,fma"))) static void kernel_avx2_rows(const float *x, size_t ldx, int tm, const float *w,
-                                                                 int K, float *out) {
-    for (int i = 0; i < tm; i++) {
-        const float *xr = x + (size_t)i * ldx;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        for (int kk = 0; kk < K; kk++) {
-            __m256 b = _mm256_broadcast_ss(xr + kk);
-            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(w + (size_t)kk * 16), a0);
-            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(w + (size_t)kk * 16 + 8), a1);
-        }
-        _mm256_storeu_ps(out + (size_t)i * 16, a0);
-        _mm256_storeu_ps(out + (size_t)i * 16 + 8, a1);
+#define DEF_KERNELS(SUF, LOAD)                                                                               \
+    __attribute__((target("avx2,fma,f16c"))) static void kernel6_##SUF(const float *x, size_t ldx, const void *w, \
+                                                                       int K, float *out) {                  \
+        __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00,  \
+               a31 = a00, a40 = a00, a41 = a00, a50 = a00, a51 = a00;                                        \
+        const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx,        \
+                    *x5 = x + 5 * ldx;                                                                       \
+        for (int kk = 0; kk < K; kk++) {                                                                     \
+            __m256 w0, w1, b;                                                                                \
+            LOAD(w, kk, w0, w1);                                                                             \
+            b = _mm256_broadcast_ss(x0 + kk); a00 = _mm256_fmadd_ps(b, w0, a00); a01 = _mm256_fmadd_ps(b, w1, a01); \
+            b = _mm256_broadcast_ss(x1 + kk); a10 = _mm256_fmadd_ps(b, w0, a10); a11 = _mm256_fmadd_ps(b, w1, a11); \
+            b = _mm256_broadcast_ss(x2 + kk); a20 = _mm256_fmadd_ps(b, w0, a20); a21 = _mm256_fmadd_ps(b, w1, a21); \
+            b = _mm256_broadcast_ss(x3 + kk); a30 = _mm256_fmadd_ps(b, w0, a30); a31 = _mm256_fmadd_ps(b, w1, a31); \
+            b = _mm256_broadcast_ss(x4 + kk); a40 = _mm256_fmadd_ps(b, w0, a40); a41 = _mm256_fmadd_ps(b, w1, a41); \
+            b = _mm256_broadcast_ss(x5 + kk); a50 = _mm256_fmadd_ps(b, w0, a50); a51 = _mm256_fmadd_ps(b, w1, a51); \
+        }                                                                                                    \
+        _mm256_storeu_ps(out + 0, a00); _mm256_storeu_ps(out + 8, a01);                                      \
+        _mm256_storeu_ps(out + 16, a10); _mm256_storeu_ps(out + 24, a11);                                    \
+        _mm256_storeu_ps(out + 32, a20); _mm256_storeu_ps(out + 40, a21);                                    \
+        _mm256_storeu_ps(out + 48, a30); _mm256_storeu_ps(out + 56, a31);                                    \
+        _mm256_storeu_ps(out + 64, a40); _mm256_storeu_ps(out + 72, a41);                                    \
+        _mm256_storeu_ps(out + 80, a50); _mm256_storeu_ps(out + 88, a51);                                    \
+    }                                                                                                        \
+    /* tm < 6 rows: same per-element chain, one row at a time */                                             \
+    __attribute__((target("avx2,fma,f16c"))) static void kernelr_##SUF(const float *x, size_t ldx, int tm,   \
+                                                                       const void *w, int K, float *out) {   \
+        for (int i = 0; i < tm; i++) {                                                                       \
+            const float *xr = x + (size_t)i * ldx;                                                           \
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0;                                                        \
+            for (int kk = 0; kk < K; kk++) {                                                                 \
+                __m256 w0, w1, b = _mm256_broadcast_ss(xr + kk);                                             \
+                LOAD(w, kk, w0, w1);                                                                         \
+                a0 = _mm256_fmadd_ps(b, w0, a0);                                                             \
+                a1 = _mm256_fmadd_ps(b, w1, a1);                                                             \
+            }                                                                                                \
+            _mm256_storeu_ps(out + (size_t)i * 16, a0);                                                      \
+            _mm256_storeu_ps(out + (size_t)i * 16 + 8, a1);                                                  \
+        }                                                                                                    \
     }
-}
+
+DEF_KERNELS(f32, LOAD_F32)
+DEF_KERNELS(bf16, LOAD_BF16)
+DEF_KERNELS(f16, LOAD_F16)
 #endif
 
-static void micro(const float *x, size_t ldx, int tm, const float *w, int K, float *out) {
+static void micro(const float *x, size_t ldx, int tm, const void *w, ragd_dtype dt, int K, float *out) {
 #if defined(__x86_64__)
-    if (ragd_cpu_has_avx2()) {
-        if (tm == MR) kernel_avx2_6(x, ldx, w, K, out);
-        else kernel_avx2_rows(x, ldx, tm, w, K, out);
+    if (ragd_cpu_has_avx2() && (dt != RAGD_DT_F16 || has_f16c())) {
+        if (dt == RAGD_DT_F32) {
+            if (tm == MR) kernel6_f32(x, ldx, w, K, out);
+            else kernelr_f32(x, ldx, tm, w, K, out);
+        } else if (dt == RAGD_DT_BF16) {
+            if (tm == MR) kernel6_bf16(x, ldx, w, K, out);
+            else kernelr_bf16(x, ldx, tm, w, K, out);
+        } else {
+            if (tm == MR) kernel6_f16(x, ldx, w, K, out);
+            else kernelr_f16(x, ldx, tm, w, K, out);
+        }
         return;
     }
 #endif
-    kernel_scalar(x, ldx, tm, w, K, out);
+    kernel_scalar(x, ldx, tm, w, dt, K, out);
 }
 
 typedef struct {
@@ -129,11 +207,12 @@ static void gemm_task(void *ctx, int ith, int nth) {
     int p0 = (int)((int64_t)n_panels * ith / nth), p1 = (int)((int64_t)n_panels * (ith + 1) / nth);
     float tile[MR * RAGD_GEMM_NR]; /* [MR][16] */
     for (int p = p0; p < p1; p++) {
-        const float *panel = j->w->panels + (size_t)p * (size_t)K * RAGD_GEMM_NR; /* [K][16] */
+        const void *panel = (const uint8_t *)j->w->panels +
+                            (size_t)p * (size_t)K * RAGD_GEMM_NR * ragd_cpu_dtype_bytes(j->w->dt); /* [K][16] */
         int n0 = p * RAGD_GEMM_NR, nn = N - n0 < RAGD_GEMM_NR ? N - n0 : RAGD_GEMM_NR;
         for (int t = 0; t < j->T; t += MR) {
             int tm = j->T - t < MR ? j->T - t : MR;
-            micro(j->x + (size_t)t * K, (size_t)K, tm, panel, K, tile);
+            micro(j->x + (size_t)t * K, (size_t)K, tm, panel, j->w->dt, K, tile);
             for (int i = 0; i < tm; i++) {
                 float *yr = j->y + (size_t)(t + i) * N + n0;
                 const float *tr = tile + i * RAGD_GEMM_NR;
