@@ -64,13 +64,13 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         L->attn_norm = CARVE_F(cv, E);
         L->ffn_norm = CARVE_F(cv, E);
         const ragd_layer_weights *W = &m->layers[l];
-        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, ragd_cpu_store_dtype(W->wq.dtype)));
-        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_store_dtype(W->wk.dtype)));
-        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_store_dtype(W->wv.dtype)));
-        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, ragd_cpu_store_dtype(W->wo.dtype)));
-        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_store_dtype(W->w_gate.dtype)));
-        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_store_dtype(W->w_up.dtype)));
-        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, ragd_cpu_store_dtype(W->w_down.dtype)));
+        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, ragd_cpu_panel_dtype(W->wq.dtype)));
+        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_panel_dtype(W->wk.dtype)));
+        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_panel_dtype(W->wv.dtype)));
+        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, ragd_cpu_panel_dtype(W->wo.dtype)));
+        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_panel_dtype(W->w_gate.dtype)));
+        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_panel_dtype(W->w_up.dtype)));
+        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, ragd_cpu_panel_dtype(W->w_down.dtype)));
         L->bq = c->qkv_bias ? CARVE_F(cv, qd) : NULL;
         L->bk = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->bv = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
@@ -78,7 +78,7 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         L->k_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
     }
     s->lm_head.panels = need_packed_lm_head(m, o)
-                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, ragd_cpu_store_dtype(lm_src(m)->dtype)))
+                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, ragd_cpu_panel_dtype(lm_src(m)->dtype)))
                             : NULL;
 }
 
@@ -181,7 +181,7 @@ static void *alloc_block(size_t bytes) {
 static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
 
 static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
-    ragd_cpu_mat_pack(mat, t, ragd_cpu_store_dtype(t->dtype), mat->panels, scratch);
+    ragd_cpu_mat_pack(mat, t, ragd_cpu_panel_dtype(t->dtype), mat->panels, scratch);
 }
 
 static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,

@@ -44,17 +44,31 @@ void ragd_cpu_pool_run(ragd_cpu_pool *p, ragd_cpu_task_fn fn, void *ctx, int nth
 #define RAGD_GEMM_NR 16 /* outputs per packed panel */
 
 /* Panel element storage: bf16 / f16 checkpoints keep their 16-bit values (widened to f32 inside the
- * micro-kernel — exact for both), everything else (f32, and the quantized GGUF types, dequantized once) is
- * f32. Same values either way, so the GEMM result is bit-identical; decode reads half the bytes. */
+ * micro-kernel — exact for both). GGUF Q8_0 / Q4_0 / Q4_1 keep their integers and scales in 32-k blocks
+ * (ragd_cpu_qblock) and are dequantized block by block inside the GEMM with the same float operations as
+ * ragd_tensor_to_f32 (q·d, or q·d + m: a multiply and an add, never fused) — checked at pack time against
+ * ragd_tensor_to_f32 for every element (RAGD_ASSERT). Same f32 operands either way, so the GEMM result is
+ * bit-identical to f32 panels; decode reads 2× (16-bit) or ~3.2× (quantized) fewer bytes. */
 typedef struct ragd_cpu_mat {
-    void *panels;   /* [ceil(N/16)][K][16] elements of dt, zero-padded beyond N */
-    ragd_dtype dt;  /* RAGD_DT_F32, RAGD_DT_BF16 or RAGD_DT_F16 */
+    void *panels;   /* f32/bf16/f16: [ceil(N/16)][K][16] elements of dt; quantized: [ceil(N/16)][K/32]
+                       ragd_cpu_qblock; zero-padded beyond N */
+    ragd_dtype dt;  /* RAGD_DT_F32, BF16, F16, Q8_0 (int8 q · d: Q8_0 and Q4_0) or Q4_1 (q · d + m) */
     int n, k;       /* N outputs, K inputs */
 } ragd_cpu_mat;
 
-/* the storage dtype the CPU backend keeps a tensor of dtype t in: BF16/F16 as is, else F32 */
+/* 32 inputs × 16 outputs of a quantized panel (640 bytes) */
+typedef struct ragd_cpu_qblock {
+    float d[16];      /* [16] per-output scale of this block (the f16 d widened) */
+    float m[16];      /* [16] Q4_1 minimum (the f16 m widened); unused for the Q8_0 layout */
+    int8_t q[32][16]; /* [32 inputs][16 outputs] integer values (Q4_0: nibble − 8, Q4_1: nibble) */
+} ragd_cpu_qblock;
+
+/* the dtype a vector / row-major tensor of dtype t is kept in: BF16/F16 as is, else F32 */
 ragd_dtype ragd_cpu_store_dtype(ragd_dtype t);
-size_t ragd_cpu_dtype_bytes(ragd_dtype dt); /* 4 or 2 */
+/* the dtype a GEMM matrix of dtype t is packed in: BF16/F16 as is; Q8_0/Q4_0 → Q8_0 layout, Q4_1 → Q4_1
+ * layout when AVX2 is present and the dequantization matches ragd_tensor_to_f32 (a probe); else F32 */
+ragd_dtype ragd_cpu_panel_dtype(ragd_dtype t);
+size_t ragd_cpu_dtype_bytes(ragd_dtype dt); /* 4 or 2 (f32 / 16-bit only) */
 /* f32 value of element i of a stored array of dt (exact widening) */
 float ragd_cpu_load(const void *data, ragd_dtype dt, size_t i);
 /* dst[n] = f32 of stored elements [start, start + n) */

@@ -56,20 +56,159 @@ void ragd_cpu_load_row(const void *data, ragd_dtype dt, size_t start, int n, flo
     for (int i = 0; i < n; i++) dst[i] = ragd_cpu_load(data, dt, start + (size_t)i);
 }
 
+static bool is_qlayout(ragd_dtype dt) { return dt == RAGD_DT_Q8_0 || dt == RAGD_DT_Q4_1; }
+
 size_t ragd_cpu_mat_bytes(int n, int k, ragd_dtype dt) {
     size_t panels = ((size_t)n + RAGD_GEMM_NR - 1) / RAGD_GEMM_NR;
+    if (is_qlayout(dt)) return panels * (size_t)(k / 32) * sizeof(ragd_cpu_qblock);
     return panels * (size_t)k * RAGD_GEMM_NR * ragd_cpu_dtype_bytes(dt);
+}
+
+/* ---- quantized panels ---- */
+
+/* buf[32][16] = the f32 weights of one block: q·d (Q8_0 layout) or q·d + m (Q4_1), a multiply then an add
+ * per element like ragd_tensor_to_f32 — this function is compiled without FMA so the two never fuse */
+#if defined(__x86_64__)
+__attribute__((target("avx2"), noinline)) static void dequant_block_avx2(const ragd_cpu_qblock *b, bool has_min,
+                                                                         float *buf) {
+    __m256 d0 = _mm256_loadu_ps(b->d), d1 = _mm256_loadu_ps(b->d + 8);
+    __m256 m0 = _mm256_loadu_ps(b->m), m1 = _mm256_loadu_ps(b->m + 8);
+    for (int kk = 0; kk < 32; kk++) {
+        __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)b->q[kk])));
+        __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b->q[kk] + 8))));
+        f0 = _mm256_mul_ps(f0, d0);
+        f1 = _mm256_mul_ps(f1, d1);
+        if (has_min) {
+            f0 = _mm256_add_ps(f0, m0);
+            f1 = _mm256_add_ps(f1, m1);
+        }
+        _mm256_storeu_ps(buf + kk * 16, f0);
+        _mm256_storeu_ps(buf + kk * 16 + 8, f1);
+    }
+}
+#endif
+
+static void dequant_block(const ragd_cpu_qblock *b, bool has_min, float *buf) {
+#if defined(__x86_64__)
+    dequant_block_avx2(b, has_min, buf);
+#else
+    (void)b, (void)has_min, (void)buf;
+    RAGD_DIE("quantized panels need AVX2"); /* ragd_cpu_panel_dtype never chooses them without it */
+#endif
+}
+
+/* bytes of one GGUF block of 32 (model/tensor.c) */
+static size_t qblock_bytes(ragd_dtype t) { return t == RAGD_DT_Q8_0 ? 34 : t == RAGD_DT_Q4_0 ? 18 : 20; }
+
+/* fills the quantized panels of m from t's GGUF blocks (layouts in model/tensor.c) */
+static void qpack_fill(ragd_cpu_mat *m, const ragd_tensor *t) {
+    int n = m->n, k = m->k, nb = k / 32;
+    size_t bsz = qblock_bytes(t->dtype);
+    ragd_cpu_qblock *qb = m->panels;
+    for (int r = 0; r < n; r++) {
+        int lane = r % RAGD_GEMM_NR;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = (const uint8_t *)t->data + ((size_t)r * nb + b) * bsz; /* [bsz] */
+            ragd_cpu_qblock *o = &qb[(size_t)(r / RAGD_GEMM_NR) * nb + b];
+            uint16_t h;
+            memcpy(&h, blk, 2);
+            o->d[lane] = ragd_f16_to_f32(h);
+            if (t->dtype == RAGD_DT_Q8_0) {
+                for (int j = 0; j < 32; j++) o->q[j][lane] = (int8_t)blk[2 + j];
+            } else if (t->dtype == RAGD_DT_Q4_0) {
+                for (int j = 0; j < 16; j++) {
+                    o->q[j][lane] = (int8_t)((blk[2 + j] & 0x0f) - 8);
+                    o->q[j + 16][lane] = (int8_t)((blk[2 + j] >> 4) - 8);
+                }
+            } else {
+                memcpy(&h, blk + 2, 2);
+                o->m[lane] = ragd_f16_to_f32(h);
+                for (int j = 0; j < 16; j++) {
+                    o->q[j][lane] = (int8_t)(blk[4 + j] & 0x0f);
+                    o->q[j + 16][lane] = (int8_t)(blk[4 + j] >> 4);
+                }
+            }
+        }
+    }
+}
+
+/* every element of the packed quantized m equals ragd_tensor_to_f32 of t, bit for bit. row: [k] scratch */
+static bool qpack_matches(const ragd_cpu_mat *m, const ragd_tensor *t, float *row) {
+    int nb = m->k / 32;
+    float buf[32 * 16];
+    const ragd_cpu_qblock *qb = m->panels;
+    for (int r = 0; r < m->n; r++) {
+        ragd_tensor_to_f32(t, (size_t)r * (size_t)m->k, (size_t)m->k, row);
+        for (int b = 0; b < nb; b++) {
+            dequant_block(&qb[(size_t)(r / RAGD_GEMM_NR) * nb + b], m->dt == RAGD_DT_Q4_1, buf);
+            for (int j = 0; j < 32; j++)
+                if (memcmp(&buf[j * 16 + r % RAGD_GEMM_NR], &row[b * 32 + j], 4)) return false;
+        }
+    }
+    return true;
+}
+
+/* the probe: random blocks of each quantized type dequantize identically both ways */
+static bool g_quant_ok;
+static pthread_once_t g_quant_once = PTHREAD_ONCE_INIT;
+
+static void quant_probe(void) {
+    g_quant_ok = false;
+    if (!ragd_cpu_has_avx2()) return;
+    enum { N = 32, K = 64 };
+    uint8_t data[N * (K / 32) * 34];
+    float row[K];
+    void *mem = aligned_alloc(64, ragd_cpu_mat_bytes(N, K, RAGD_DT_Q4_1));
+    if (!mem) return;
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    ragd_dtype types[3] = {RAGD_DT_Q8_0, RAGD_DT_Q4_0, RAGD_DT_Q4_1};
+    bool ok = true;
+    for (int ti = 0; ti < 3 && ok; ti++) {
+        size_t bsz = qblock_bytes(types[ti]);
+        for (size_t i = 0; i < sizeof data; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            data[i] = (uint8_t)(x >> 24);
+        }
+        for (int b = 0; b < N * (K / 32); b++) { /* finite scales: f16 exponent bits below all-ones */
+            data[b * bsz + 1] &= 0x5b;
+            if (types[ti] == RAGD_DT_Q4_1) data[b * bsz + 3] &= 0xdb;
+        }
+        ragd_tensor t = {.name = "probe", .data = data, .dtype = types[ti], .n_dims = 2, .shape = {N, K},
+                         .nbytes = (size_t)N * (K / 32) * bsz};
+        ragd_cpu_mat m = {.panels = mem, .dt = types[ti] == RAGD_DT_Q4_1 ? RAGD_DT_Q4_1 : RAGD_DT_Q8_0, .n = N, .k = K};
+        memset(mem, 0, ragd_cpu_mat_bytes(N, K, m.dt));
+        qpack_fill(&m, &t);
+        ok = qpack_matches(&m, &t, row);
+    }
+    free(mem);
+    g_quant_ok = ok;
+}
+
+ragd_dtype ragd_cpu_panel_dtype(ragd_dtype t) {
+    if (t == RAGD_DT_Q8_0 || t == RAGD_DT_Q4_0 || t == RAGD_DT_Q4_1) {
+        pthread_once(&g_quant_once, quant_probe);
+        if (!g_quant_ok) return RAGD_DT_F32;
+        return t == RAGD_DT_Q4_1 ? RAGD_DT_Q4_1 : RAGD_DT_Q8_0;
+    }
+    return ragd_cpu_store_dtype(t);
 }
 
 void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, void *mem, float *row_scratch) {
     RAGD_ASSERT(t->n_dims == 2);
-    RAGD_ASSERT(dt == RAGD_DT_F32 || dt == t->dtype);
+    RAGD_ASSERT(dt == RAGD_DT_F32 || dt == t->dtype || (dt == RAGD_DT_Q8_0 && t->dtype == RAGD_DT_Q4_0));
     int n = (int)t->shape[0], k = (int)t->shape[1];
     m->n = n;
     m->k = k;
     m->dt = dt;
     m->panels = mem;
     memset(mem, 0, ragd_cpu_mat_bytes(n, k, dt));
+    if (is_qlayout(dt)) {
+        RAGD_ASSERT(k % 32 == 0);
+        qpack_fill(m, t);
+        if (!qpack_matches(m, t, row_scratch))
+            RAGD_DIE("%s: in-kernel dequantization differs from ragd_tensor_to_f32", t->name);
+        return;
+    }
     for (int r = 0; r < n; r++) {
         size_t pbase = (size_t)(r / RAGD_GEMM_NR) * (size_t)k * RAGD_GEMM_NR; /* panel [k][16] */
         int lane = r % RAGD_GEMM_NR;
@@ -87,6 +226,12 @@ void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, voi
 }
 
 float ragd_cpu_mat_at(const ragd_cpu_mat *m, int row, int col) {
+    if (is_qlayout(m->dt)) {
+        float buf[32 * 16];
+        const ragd_cpu_qblock *qb = m->panels;
+        dequant_block(&qb[(size_t)(row / RAGD_GEMM_NR) * (m->k / 32) + col / 32], m->dt == RAGD_DT_Q4_1, buf);
+        return buf[(col % 32) * 16 + row % RAGD_GEMM_NR];
+    }
     size_t i = (size_t)(row / RAGD_GEMM_NR) * (size_t)m->k * RAGD_GEMM_NR + (size_t)col * RAGD_GEMM_NR +
                (size_t)(row % RAGD_GEMM_NR);
     return ragd_cpu_load(m->panels, m->dt, i);
@@ -171,10 +316,65 @@ static void kernel_scalar(const float *x, size_t ldx, int tm, const void *w, rag
 DEF_KERNELS(f32, LOAD_F32)
 DEF_KERNELS(bf16, LOAD_BF16)
 DEF_KERNELS(f16, LOAD_F16)
+
+/* out[tm][16] += x[tm rows, ldx] · buf[32][16]: the chain continues from the accumulators in out (a store
+ * and a load do not round), so block by block it is the same single FMA chain over k */
+__attribute__((target("avx2,fma"))) static void kernel6_acc32(const float *x, size_t ldx, const float *w, float *out) {
+    __m256 a00 = _mm256_loadu_ps(out + 0), a01 = _mm256_loadu_ps(out + 8), a10 = _mm256_loadu_ps(out + 16),
+           a11 = _mm256_loadu_ps(out + 24), a20 = _mm256_loadu_ps(out + 32), a21 = _mm256_loadu_ps(out + 40),
+           a30 = _mm256_loadu_ps(out + 48), a31 = _mm256_loadu_ps(out + 56), a40 = _mm256_loadu_ps(out + 64),
+           a41 = _mm256_loadu_ps(out + 72), a50 = _mm256_loadu_ps(out + 80), a51 = _mm256_loadu_ps(out + 88);
+    const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = x + 3 * ldx, *x4 = x + 4 * ldx, *x5 = x + 5 * ldx;
+    for (int kk = 0; kk < 32; kk++) {
+        __m256 w0 = _mm256_loadu_ps(w + kk * 16), w1 = _mm256_loadu_ps(w + kk * 16 + 8), b;
+        b = _mm256_broadcast_ss(x0 + kk); a00 = _mm256_fmadd_ps(b, w0, a00); a01 = _mm256_fmadd_ps(b, w1, a01);
+        b = _mm256_broadcast_ss(x1 + kk); a10 = _mm256_fmadd_ps(b, w0, a10); a11 = _mm256_fmadd_ps(b, w1, a11);
+        b = _mm256_broadcast_ss(x2 + kk); a20 = _mm256_fmadd_ps(b, w0, a20); a21 = _mm256_fmadd_ps(b, w1, a21);
+        b = _mm256_broadcast_ss(x3 + kk); a30 = _mm256_fmadd_ps(b, w0, a30); a31 = _mm256_fmadd_ps(b, w1, a31);
+        b = _mm256_broadcast_ss(x4 + kk); a40 = _mm256_fmadd_ps(b, w0, a40); a41 = _mm256_fmadd_ps(b, w1, a41);
+        b = _mm256_broadcast_ss(x5 + kk); a50 = _mm256_fmadd_ps(b, w0, a50); a51 = _mm256_fmadd_ps(b, w1, a51);
+    }
+    _mm256_storeu_ps(out + 0, a00); _mm256_storeu_ps(out + 8, a01);
+    _mm256_storeu_ps(out + 16, a10); _mm256_storeu_ps(out + 24, a11);
+    _mm256_storeu_ps(out + 32, a20); _mm256_storeu_ps(out + 40, a21);
+    _mm256_storeu_ps(out + 48, a30); _mm256_storeu_ps(out + 56, a31);
+    _mm256_storeu_ps(out + 64, a40); _mm256_storeu_ps(out + 72, a41);
+    _mm256_storeu_ps(out + 80, a50); _mm256_storeu_ps(out + 88, a51);
+}
+
+__attribute__((target("avx2,fma"))) static void kernelr_acc32(const float *x, size_t ldx, int tm, const float *w,
+                                                              float *out) {
+    for (int i = 0; i < tm; i++) {
+        const float *xr = x + (size_t)i * ldx;
+        __m256 a0 = _mm256_loadu_ps(out + i * 16), a1 = _mm256_loadu_ps(out + i * 16 + 8);
+        for (int kk = 0; kk < 32; kk++) {
+            __m256 b = _mm256_broadcast_ss(xr + kk);
+            a0 = _mm256_fmadd_ps(b, _mm256_loadu_ps(w + kk * 16), a0);
+            a1 = _mm256_fmadd_ps(b, _mm256_loadu_ps(w + kk * 16 + 8), a1);
+        }
+        _mm256_storeu_ps(out + i * 16, a0);
+        _mm256_storeu_ps(out + i * 16 + 8, a1);
+    }
+}
+
+/* quantized panel: dequantize each 32-input block into L1, then continue the FMA chains over it */
+static void micro_q(const float *x, size_t ldx, int tm, const ragd_cpu_qblock *w, bool has_min, int K, float *out) {
+    float buf[32 * 16] __attribute__((aligned(32))); /* [32][16] */
+    memset(out, 0, sizeof(float) * (size_t)tm * RAGD_GEMM_NR);
+    for (int b = 0; b < K / 32; b++) {
+        dequant_block_avx2(&w[b], has_min, buf);
+        if (tm == MR) kernel6_acc32(x + b * 32, ldx, buf, out);
+        else kernelr_acc32(x + b * 32, ldx, tm, buf, out);
+    }
+}
 #endif
 
 static void micro(const float *x, size_t ldx, int tm, const void *w, ragd_dtype dt, int K, float *out) {
 #if defined(__x86_64__)
+    if (is_qlayout(dt)) { /* chosen only with AVX2 (ragd_cpu_panel_dtype) */
+        micro_q(x, ldx, tm, w, dt == RAGD_DT_Q4_1, K, out);
+        return;
+    }
     if (ragd_cpu_has_avx2() && (dt != RAGD_DT_F16 || has_f16c())) {
         if (dt == RAGD_DT_F32) {
             if (tm == MR) kernel6_f32(x, ldx, w, K, out);
@@ -208,7 +408,7 @@ static void gemm_task(void *ctx, int ith, int nth) {
     float tile[MR * RAGD_GEMM_NR]; /* [MR][16] */
     for (int p = p0; p < p1; p++) {
         const void *panel = (const uint8_t *)j->w->panels +
-                            (size_t)p * (size_t)K * RAGD_GEMM_NR * ragd_cpu_dtype_bytes(j->w->dt); /* [K][16] */
+                            (size_t)p * ragd_cpu_mat_bytes(RAGD_GEMM_NR, K, j->w->dt); /* one panel of 16 outputs */
         int n0 = p * RAGD_GEMM_NR, nn = N - n0 < RAGD_GEMM_NR ? N - n0 : RAGD_GEMM_NR;
         for (int t = 0; t < j->T; t += MR) {
             int tm = j->T - t < MR ? j->T - t : MR;
