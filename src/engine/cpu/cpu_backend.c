@@ -51,11 +51,31 @@ static bool need_packed_lm_head(const ragd_model *m, const ragd_engine_opts *o) 
 /* the tensor the packed lm_head is made from: the embedding when tied */
 static const ragd_tensor *lm_src(const ragd_model *m) { return m->cfg.tie_embed ? &m->tok_embd : &m->lm_head; }
 
+static bool is_quant(ragd_dtype t) { return t == RAGD_DT_Q8_0 || t == RAGD_DT_Q4_0 || t == RAGD_DT_Q4_1; }
+
+/* the panel dtype of a 2-D weight: quantized blocks need whole 32-input blocks per row */
+static ragd_dtype panel_dt(const ragd_tensor *t) {
+    if (is_quant(t->dtype) && t->shape[1] % 32) return RAGD_DT_F32;
+    return ragd_cpu_panel_dtype(t->dtype);
+}
+
+/* embedding row id → dst[n_embd] f32 (quantized: ragd_tensor_to_f32 of the model's block row, as before) */
+static void embd_row(const ragd_cpu *s, int id, float *dst) {
+    size_t E = (size_t)s->c.n_embd;
+    if (is_quant(s->tok_dt)) ragd_tensor_to_f32(&s->m->tok_embd, (size_t)id * E, E, dst);
+    else ragd_cpu_load_row(s->tok_embd, s->tok_dt, (size_t)id * E, (int)E, dst);
+}
+
 static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_opts *o, carver *cv) {
     const ragd_model_config *c = &m->cfg;
     int E = c->n_embd, F = c->n_ff, qd = c->n_head * c->head_dim, kvd = c->n_head_kv * c->head_dim;
-    s->tok_dt = ragd_cpu_store_dtype(m->tok_embd.dtype);
-    s->tok_embd = carve(cv, ragd_cpu_dtype_bytes(s->tok_dt) * (size_t)c->n_vocab * E);
+    if (is_quant(m->tok_embd.dtype) && c->n_embd % 32 == 0) { /* rows are dequantized from the model's tensor when looked up */
+        s->tok_dt = m->tok_embd.dtype;
+        s->tok_embd = NULL;
+    } else {
+        s->tok_dt = ragd_cpu_store_dtype(m->tok_embd.dtype);
+        s->tok_embd = carve(cv, ragd_cpu_dtype_bytes(s->tok_dt) * (size_t)c->n_vocab * E);
+    }
     s->out_norm = CARVE_F(cv, E);
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = s->layers ? &s->layers[l] : NULL;
@@ -64,13 +84,13 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         L->attn_norm = CARVE_F(cv, E);
         L->ffn_norm = CARVE_F(cv, E);
         const ragd_layer_weights *W = &m->layers[l];
-        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, ragd_cpu_panel_dtype(W->wq.dtype)));
-        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_panel_dtype(W->wk.dtype)));
-        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, ragd_cpu_panel_dtype(W->wv.dtype)));
-        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, ragd_cpu_panel_dtype(W->wo.dtype)));
-        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_panel_dtype(W->w_gate.dtype)));
-        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, ragd_cpu_panel_dtype(W->w_up.dtype)));
-        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, ragd_cpu_panel_dtype(W->w_down.dtype)));
+        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, panel_dt(&W->wq)));
+        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, panel_dt(&W->wk)));
+        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, panel_dt(&W->wv)));
+        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, panel_dt(&W->wo)));
+        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, panel_dt(&W->w_gate)));
+        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, panel_dt(&W->w_up)));
+        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, panel_dt(&W->w_down)));
         L->bq = c->qkv_bias ? CARVE_F(cv, qd) : NULL;
         L->bk = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->bv = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
@@ -78,7 +98,7 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         L->k_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
     }
     s->lm_head.panels = need_packed_lm_head(m, o)
-                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, ragd_cpu_panel_dtype(lm_src(m)->dtype)))
+                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, panel_dt(lm_src(m))))
                             : NULL;
 }
 
@@ -107,6 +127,9 @@ static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engi
 static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
     size_t C = (size_t)o->max_ctx;
     s->scores = CARVE_F(cv, (size_t)threads_of(o) * C);
+    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
+    if (c->n_head * c->head_dim > maxk) maxk = c->n_head * c->head_dim;
+    s->gemm_ws = CARVE_F(cv, (size_t)threads_of(o) * (size_t)maxk * RAGD_GEMM_NR);
     s->rope_cos = CARVE_F(cv, C * (c->head_dim / 2));
     s->rope_sin = CARVE_F(cv, C * (c->head_dim / 2));
 }
@@ -181,7 +204,7 @@ static void *alloc_block(size_t bytes) {
 static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
 
 static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
-    ragd_cpu_mat_pack(mat, t, ragd_cpu_panel_dtype(t->dtype), mat->panels, scratch);
+    ragd_cpu_mat_pack(mat, t, panel_dt(t), mat->panels, scratch);
 }
 
 static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
@@ -242,7 +265,8 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: out of memory converting weights");
     }
-    if (s->tok_dt == RAGD_DT_F32) vec_f32(&m->tok_embd, s->tok_embd);
+    if (is_quant(s->tok_dt)) { /* nothing to copy */
+    } else if (s->tok_dt == RAGD_DT_F32) vec_f32(&m->tok_embd, s->tok_embd);
     else memcpy(s->tok_embd, m->tok_embd.data, 2 * ragd_tensor_numel(&m->tok_embd)); /* the raw 16-bit values */
     vec_f32(&m->out_norm, s->out_norm);
     for (int l = 0; l < c->n_layer; l++) {
@@ -378,14 +402,14 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
         }
     }
     for (int t = 0; t < T; t++)
-        ragd_cpu_load_row(s->tok_embd, s->tok_dt, (size_t)b->tokens[t] * E, E, s->x + (size_t)t * E);
+        embd_row(s, b->tokens[t], s->x + (size_t)t * E);
 
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = &s->layers[l];
         ragd_cpu_rmsnorm(s->x, L->attn_norm, c->rms_eps, T, E, s->xn);
-        ragd_cpu_gemm(&s->pool, &L->wq, s->xn, T, L->bq, s->q);
-        ragd_cpu_gemm(&s->pool, &L->wk, s->xn, T, L->bk, s->k);
-        ragd_cpu_gemm(&s->pool, &L->wv, s->xn, T, L->bv, s->v);
+        ragd_cpu_gemm(&s->pool, &L->wq, s->xn, T, L->bq, s->q, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->wk, s->xn, T, L->bk, s->k, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->wv, s->xn, T, L->bv, s->v, s->gemm_ws);
         if (c->qk_norm) {
             ragd_cpu_rmsnorm(s->q, L->q_norm, c->rms_eps, T * c->n_head, hd, s->q);
             ragd_cpu_rmsnorm(s->k, L->k_norm, c->rms_eps, T * c->n_head_kv, hd, s->k);
@@ -405,13 +429,13 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
         }
         attn_job aj = {s, b, slots, l};
         ragd_cpu_pool_run(&s->pool, attn_task, &aj, s->o.n_threads);
-        ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn, s->gemm_ws);
         for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
         ragd_cpu_rmsnorm(s->x, L->ffn_norm, c->rms_eps, T, E, s->xn);
-        ragd_cpu_gemm(&s->pool, &L->w_gate, s->xn, T, NULL, s->gate);
-        ragd_cpu_gemm(&s->pool, &L->w_up, s->xn, T, NULL, s->up);
+        ragd_cpu_gemm(&s->pool, &L->w_gate, s->xn, T, NULL, s->gate, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->w_up, s->xn, T, NULL, s->up, s->gemm_ws);
         ragd_cpu_swiglu(s->gate, s->up, (size_t)T * c->n_ff);
-        ragd_cpu_gemm(&s->pool, &L->w_down, s->gate, T, NULL, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->w_down, s->gate, T, NULL, s->xn, s->gemm_ws);
         for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
     }
 }
@@ -454,7 +478,9 @@ static float lm_row_dot(const ragd_cpu *s, int row, const float *x) {
     int E = s->c.n_embd;
     float acc = 0.0f;
     if (s->c.tie_embed && s->m->lm_head.data) {
-        for (int k = 0; k < E; k++) acc = fmaf(x[k], ragd_cpu_load(s->tok_embd, s->tok_dt, (size_t)row * E + k), acc);
+        float *w = s->gemm_ws; /* [n_embd] free after the forward pass */
+        embd_row(s, row, w);
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], w[k], acc);
     } else {
         for (int k = 0; k < E; k++) acc = fmaf(x[k], ragd_cpu_mat_at(&s->lm_head, row, k), acc);
     }
@@ -489,7 +515,7 @@ static ragd_status cpu_step(void *state, const ragd_batch *b, const int32_t *slo
     if (st) return st;
     forward(s, b, slots);
     norm_last(s, b);
-    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits);
+    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits, s->gemm_ws);
     for (int i = 0; i < b->n_seqs; i++) s->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
     return RAGD_OK;
 }

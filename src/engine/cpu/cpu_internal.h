@@ -80,7 +80,10 @@ size_t ragd_cpu_mat_bytes(int n, int k, ragd_dtype dt);
 void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, void *mem, float *row_scratch);
 /* f32 value of W[row, col] */
 float ragd_cpu_mat_at(const ragd_cpu_mat *m, int row, int col);
-void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y);
+/* ws: [pool->n_threads][K * 16] floats or NULL — with it, a quantized panel is dequantized once per call into
+ * the thread's slot when T > 6 (instead of once per 6-token tile); the same values, the same chains. */
+void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y,
+                   float *ws);
 /* dot product with the fixed 8-lane order used by attention: lanes then a fixed tree */
 float ragd_cpu_dot(const float *a, const float *b, int n);
 /* y[n] += a * x[n] (one fma per element, in order) */
@@ -110,8 +113,9 @@ typedef struct ragd_cpu {
     ragd_cpu_pool pool;
 
     void *weights_mem;       /* one block: all weights (f32, or the checkpoint's bf16/f16) */
-    void *tok_embd;          /* [n_vocab, n_embd] row-major elements of tok_dt (embedding lookup) */
-    ragd_dtype tok_dt;       /* F32, BF16 or F16 (ragd_cpu_store_dtype) */
+    void *tok_embd;          /* [n_vocab, n_embd] row-major elements of tok_dt (embedding lookup); NULL when
+                                tok_dt is quantized: rows are then dequantized from the model's tensor */
+    ragd_dtype tok_dt;       /* F32, BF16, F16 (ragd_cpu_store_dtype) or the model's Q8_0/Q4_0/Q4_1 */
     float *out_norm;         /* [n_embd] */
     ragd_cpu_mat lm_head;    /* [n_vocab, n_embd] packed; panels NULL when the checkpoint has none */
     const float *lm_rows;    /* [n_vocab, n_embd] row-major lm_head (tok_embd when tied), NULL when none */
@@ -129,6 +133,7 @@ typedef struct ragd_cpu {
     float *up;               /* [max_batch_tokens, n_ff] */
     float *last;             /* [max_seqs, n_embd] final-norm rows of each sequence's last token */
     float *scores;           /* [n_threads, max_ctx] attention probabilities, one row per thread */
+    float *gemm_ws;          /* [n_threads, max_k * 16] one dequantized panel per thread (quantized weights) */
     float *rope_cos;         /* [max_ctx, head_dim/2] */
     float *rope_sin;         /* [max_ctx, head_dim/2] */
     int32_t *pos;            /* [max_batch_tokens] position of each token */

@@ -398,6 +398,7 @@ typedef struct {
     int T;
     const float *bias; /* [N] or NULL */
     float *y;          /* [T, N] */
+    float *ws;         /* [nth][K * 16] or NULL */
 } gemm_job;
 
 static void gemm_task(void *ctx, int ith, int nth) {
@@ -410,9 +411,17 @@ static void gemm_task(void *ctx, int ith, int nth) {
         const void *panel = (const uint8_t *)j->w->panels +
                             (size_t)p * ragd_cpu_mat_bytes(RAGD_GEMM_NR, K, j->w->dt); /* one panel of 16 outputs */
         int n0 = p * RAGD_GEMM_NR, nn = N - n0 < RAGD_GEMM_NR ? N - n0 : RAGD_GEMM_NR;
+        ragd_dtype dt = j->w->dt;
+        if (is_qlayout(dt) && j->ws && j->T > MR) { /* dequantize the panel once: [K][16] f32, same values */
+            float *wp = j->ws + (size_t)ith * (size_t)K * RAGD_GEMM_NR;
+            const ragd_cpu_qblock *qb = panel;
+            for (int b = 0; b < K / 32; b++) dequant_block(&qb[b], dt == RAGD_DT_Q4_1, wp + (size_t)b * 32 * RAGD_GEMM_NR);
+            panel = wp;
+            dt = RAGD_DT_F32;
+        }
         for (int t = 0; t < j->T; t += MR) {
             int tm = j->T - t < MR ? j->T - t : MR;
-            micro(j->x + (size_t)t * K, (size_t)K, tm, panel, j->w->dt, K, tile);
+            micro(j->x + (size_t)t * K, (size_t)K, tm, panel, dt, K, tile);
             for (int i = 0; i < tm; i++) {
                 float *yr = j->y + (size_t)(t + i) * N + n0;
                 const float *tr = tile + i * RAGD_GEMM_NR;
@@ -425,8 +434,9 @@ static void gemm_task(void *ctx, int ith, int nth) {
     }
 }
 
-void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y) {
-    gemm_job j = {w, x, T, bias, y};
+void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y,
+                   float *ws) {
+    gemm_job j = {w, x, T, bias, y, ws};
     int n_panels = (w->n + RAGD_GEMM_NR - 1) / RAGD_GEMM_NR;
     double work = (double)T * w->n * w->k;
     int nth = work < 2e5 ? 1 : pool->n_threads;
