@@ -357,8 +357,42 @@ __attribute__((target("avx2,fma"))) static void kernelr_acc32(const float *x, si
     }
 }
 
+/* one token (decode): dequantize in registers. The empty asm keeps each product a rounded f32 value, so the
+ * compiler can never fuse q·d + m into an FMA (the values stay those of dequant_block_avx2) */
+__attribute__((target("avx2,fma"))) static void kernel1_q(const float *x, const ragd_cpu_qblock *w, bool has_min,
+                                                          int K, float *out) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    for (int b = 0; b < K / 32; b++) {
+        const ragd_cpu_qblock *blk = &w[b];
+        __m256 d0 = _mm256_loadu_ps(blk->d), d1 = _mm256_loadu_ps(blk->d + 8);
+        __m256 m0 = _mm256_loadu_ps(blk->m), m1 = _mm256_loadu_ps(blk->m + 8);
+        const float *xb = x + b * 32;
+        for (int kk = 0; kk < 32; kk++) {
+            __m256 f0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)blk->q[kk])));
+            __m256 f1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(blk->q[kk] + 8))));
+            f0 = _mm256_mul_ps(f0, d0);
+            f1 = _mm256_mul_ps(f1, d1);
+            if (has_min) {
+                __asm__("" : "+x"(f0), "+x"(f1));
+                f0 = _mm256_add_ps(f0, m0);
+                f1 = _mm256_add_ps(f1, m1);
+            }
+            __asm__("" : "+x"(f0), "+x"(f1));
+            __m256 bx = _mm256_broadcast_ss(xb + kk);
+            a0 = _mm256_fmadd_ps(bx, f0, a0);
+            a1 = _mm256_fmadd_ps(bx, f1, a1);
+        }
+    }
+    _mm256_storeu_ps(out, a0);
+    _mm256_storeu_ps(out + 8, a1);
+}
+
 /* quantized panel: dequantize each 32-input block into L1, then continue the FMA chains over it */
 static void micro_q(const float *x, size_t ldx, int tm, const ragd_cpu_qblock *w, bool has_min, int K, float *out) {
+    if (tm == 1) {
+        kernel1_q(x, w, has_min, K, out);
+        return;
+    }
     float buf[32 * 16] __attribute__((aligned(32))); /* [32][16] */
     memset(out, 0, sizeof(float) * (size_t)tm * RAGD_GEMM_NR);
     for (int b = 0; b < K / 32; b++) {
