@@ -126,7 +126,7 @@ static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engi
 
 static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
     size_t C = (size_t)o->max_ctx;
-    s->scores = CARVE_F(cv, (size_t)threads_of(o) * C);
+    s->scores = CARVE_F(cv, (size_t)threads_of(o) * RAGD_ATTN_BQ * C);
     int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
     if (c->n_head * c->head_dim > maxk) maxk = c->n_head * c->head_dim;
     s->gemm_ws = CARVE_F(cv, (size_t)threads_of(o) * (size_t)maxk * RAGD_GEMM_NR);
@@ -345,6 +345,10 @@ typedef struct {
     int layer;
 } attn_job;
 
+/* Queries are taken RAGD_ATTN_BQ at a time so each key and value row is read once per block instead of once
+ * per query (long prefills stream K/V from cache far less). Every output keeps its own fixed operations:
+ * one ragd_cpu_dot per key, the max, expf and the sum in key order, one axpy per key in key order — the
+ * blocking only interleaves independent queries, so results are unchanged bit for bit. */
 static void attn_task(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     ragd_cpu *s = j->s;
@@ -352,7 +356,7 @@ static void attn_task(void *ctx, int ith, int nth) {
     int hd = c->head_dim, group = c->n_head / c->n_head_kv;
     int n_pairs = j->b->n_seqs * c->n_head;
     int p0 = (int)((int64_t)n_pairs * ith / nth), p1 = (int)((int64_t)n_pairs * (ith + 1) / nth);
-    float *sc = s->scores + (size_t)ith * s->o.max_ctx; /* [max_ctx] */
+    float *scb = s->scores + (size_t)ith * RAGD_ATTN_BQ * s->o.max_ctx; /* [BQ][max_ctx] */
     float scale = (float)(1.0 / sqrt((double)hd));
     for (int pr = p0; pr < p1; pr++) {
         int si = pr / c->n_head, h = pr % c->n_head, kvh = h / group;
@@ -366,24 +370,31 @@ static void attn_task(void *ctx, int ith, int nth) {
             K = s->k + (size_t)t0 * s->kv_dim;
             V = s->v + (size_t)t0 * s->kv_dim;
         }
-        for (int t = t0; t < t1; t++) {
-            int p = s->pos[t]; /* attends to keys 0..p */
-            const float *q = s->q + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
-            float mx = -INFINITY;
-            for (int kk = 0; kk <= p; kk++) {
-                float v = ragd_cpu_dot(q, K + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd) * scale;
-                sc[kk] = v;
-                if (v > mx) mx = v;
+        for (int tb = t0; tb < t1; tb += RAGD_ATTN_BQ) {
+            int nq = t1 - tb < RAGD_ATTN_BQ ? t1 - tb : RAGD_ATTN_BQ;
+            int pb = s->pos[tb], plast = s->pos[tb + nq - 1]; /* query q attends to keys 0..pb + q */
+            float mx[RAGD_ATTN_BQ], sum[RAGD_ATTN_BQ];
+            const float *qv[RAGD_ATTN_BQ];
+            float *out[RAGD_ATTN_BQ];
+            for (int q = 0; q < nq; q++) {
+                mx[q] = -INFINITY;
+                qv[q] = s->q + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;      /* [hd] */
+                out[q] = s->att + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;   /* [hd] */
             }
-            float sum = 0.0f;
-            for (int kk = 0; kk <= p; kk++) {
-                sc[kk] = expf(sc[kk] - mx);
-                sum += sc[kk];
+            ragd_cpu_attn_scores(qv, nq, pb, K + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scale, scb,
+                                 (size_t)s->o.max_ctx, mx);
+            for (int q = 0; q < nq; q++) {
+                float *sc = scb + (size_t)q * s->o.max_ctx; /* [max_ctx] */
+                float sm = 0.0f;
+                for (int kk = 0; kk <= pb + q; kk++) {
+                    sc[kk] = expf(sc[kk] - mx[q]);
+                    sm += sc[kk];
+                }
+                sum[q] = sm;
+                memset(out[q], 0, sizeof(float) * (size_t)hd);
             }
-            float *out = s->att + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
-            memset(out, 0, sizeof(float) * (size_t)hd);
-            for (int kk = 0; kk <= p; kk++)
-                ragd_cpu_axpy(out, sc[kk] / sum, V + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd);
+            ragd_cpu_attn_pv(out, nq, pb, V + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scb,
+                             (size_t)s->o.max_ctx, sum);
         }
     }
 }

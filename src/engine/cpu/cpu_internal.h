@@ -42,6 +42,7 @@ void ragd_cpu_pool_run(ragd_cpu_pool *p, ragd_cpu_task_fn fn, void *ctx, int nth
 /* GEMM (gemm.c): y[T, N] = x[T, K] · W[N, K]^T (+ bias[N]) with W packed once at create */
 
 #define RAGD_GEMM_NR 16 /* outputs per packed panel */
+#define RAGD_ATTN_BQ 8  /* queries per attention block (cpu_backend.c attn_task) */
 
 /* Panel element storage: bf16 / f16 checkpoints keep their 16-bit values (widened to f32 inside the
  * micro-kernel — exact for both). GGUF Q8_0 / Q4_0 / Q4_1 keep their integers and scales in 32-k blocks
@@ -89,6 +90,13 @@ float ragd_cpu_dot(const float *a, const float *b, int n);
 /* y[n] += a * x[n] (one fma per element, in order) */
 void ragd_cpu_axpy(float *y, float a, const float *x, int n);
 bool ragd_cpu_has_avx2(void);
+/* Attention for a block of nq queries of one head (query q attends to keys 0..pb+q; plast = pb+nq-1):
+ * scb[q][kk] = ragd_cpu_dot(qv[q], K row kk, hd) * scale, mx[q] = max over them (mx pre-set to -inf) ... */
+void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K, size_t ldk, int plast, int hd,
+                          float scale, float *scb, size_t ldsc, float *mx);
+/* ... and out[q] += (scb[q][kk] / sum[q]) · V row kk for kk = 0..pb+q in order (ragd_cpu_axpy's operations) */
+void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const float *V, size_t ldv, int plast, int hd,
+                      const float *scb, size_t ldsc, const float *sum);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* the backend state (cpu_backend.c) */
@@ -132,7 +140,7 @@ typedef struct ragd_cpu {
     float *gate;             /* [max_batch_tokens, n_ff] */
     float *up;               /* [max_batch_tokens, n_ff] */
     float *last;             /* [max_seqs, n_embd] final-norm rows of each sequence's last token */
-    float *scores;           /* [n_threads, max_ctx] attention probabilities, one row per thread */
+    float *scores;           /* [n_threads, RAGD_ATTN_BQ, max_ctx] attention probabilities, a block of rows per thread */
     float *gemm_ws;          /* [n_threads, max_k * 16] one dequantized panel per thread (quantized weights) */
     float *rope_cos;         /* [max_ctx, head_dim/2] */
     float *rope_sin;         /* [max_ctx, head_dim/2] */

@@ -523,3 +523,77 @@ void ragd_cpu_axpy(float *y, float a, const float *x, int n) {
 #endif
     for (int i = 0; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
+
+/* ---- attention blocks: the same operations as ragd_cpu_dot / ragd_cpu_axpy per (query, key) ---- */
+
+#if defined(__x86_64__)
+/* ragd_cpu_dot for n % 8 == 0, inlined: 8 lane chains, then ((l0+l4)+(l1+l5)) + ((l2+l6)+(l3+l7)) */
+__attribute__((target("avx2,fma"), always_inline)) static inline float dot_avx2_inl(const float *a, const float *b,
+                                                                                    int n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    __m128 v = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)); /* l0+l4 .. l3+l7 */
+    __m128 h = _mm_hadd_ps(v, v);                                                    /* x0+x1, x2+x3 */
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+__attribute__((target("avx2,fma"))) static void attn_scores_avx2(const float *const *qv, int nq, int pb,
+                                                                 const float *K, size_t ldk, int plast, int hd,
+                                                                 float scale, float *scb, size_t ldsc, float *mx) {
+    for (int kk = 0; kk <= plast; kk++) {
+        const float *kr = K + (size_t)kk * ldk;
+        for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
+            float v = dot_avx2_inl(qv[q], kr, hd) * scale;
+            scb[(size_t)q * ldsc + kk] = v;
+            if (v > mx[q]) mx[q] = v;
+        }
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void attn_pv_avx2(float *const *out, int nq, int pb, const float *V,
+                                                             size_t ldv, int plast, int hd, const float *scb,
+                                                             size_t ldsc, const float *sum) {
+    for (int kk = 0; kk <= plast; kk++) {
+        const float *vr = V + (size_t)kk * ldv;
+        for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
+            __m256 av = _mm256_set1_ps(scb[(size_t)q * ldsc + kk] / sum[q]);
+            float *y = out[q];
+            for (int i = 0; i < hd; i += 8)
+                _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(vr + i), _mm256_loadu_ps(y + i)));
+        }
+    }
+}
+#endif
+
+void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K, size_t ldk, int plast, int hd,
+                          float scale, float *scb, size_t ldsc, float *mx) {
+#if defined(__x86_64__)
+    if (hd % 8 == 0 && ragd_cpu_has_avx2()) {
+        attn_scores_avx2(qv, nq, pb, K, ldk, plast, hd, scale, scb, ldsc, mx);
+        return;
+    }
+#endif
+    for (int kk = 0; kk <= plast; kk++) {
+        const float *kr = K + (size_t)kk * ldk;
+        for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
+            float v = ragd_cpu_dot(qv[q], kr, hd) * scale;
+            scb[(size_t)q * ldsc + kk] = v;
+            if (v > mx[q]) mx[q] = v;
+        }
+    }
+}
+
+void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const float *V, size_t ldv, int plast, int hd,
+                      const float *scb, size_t ldsc, const float *sum) {
+#if defined(__x86_64__)
+    if (hd % 8 == 0 && ragd_cpu_has_avx2()) {
+        attn_pv_avx2(out, nq, pb, V, ldv, plast, hd, scb, ldsc, sum);
+        return;
+    }
+#endif
+    for (int kk = 0; kk <= plast; kk++) {
+        const float *vr = V + (size_t)kk * ldv;
+        for (int q = kk > pb ? kk - pb : 0; q < nq; q++)
+            ragd_cpu_axpy(out[q], scb[(size_t)q * ldsc + kk] / sum[q], vr, hd);
+    }
+}
