@@ -426,6 +426,29 @@ static void micro(const float *x, size_t ldx, int tm, const void *w, ragd_dtype 
     kernel_scalar(x, ldx, tm, w, dt, K, out);
 }
 
+/* a 16-bit panel [K][16] → f32 (exact widening, the values the 16-bit kernels use) */
+#if defined(__x86_64__)
+__attribute__((target("avx2,f16c"))) static void widen_panel_avx2(const void *w, ragd_dtype dt, int K, float *dst) {
+    for (int kk = 0; kk < K; kk++) {
+        __m256 w0, w1;
+        if (dt == RAGD_DT_BF16) LOAD_BF16(w, kk, w0, w1);
+        else LOAD_F16(w, kk, w0, w1);
+        _mm256_storeu_ps(dst + (size_t)kk * 16, w0);
+        _mm256_storeu_ps(dst + (size_t)kk * 16 + 8, w1);
+    }
+}
+#endif
+
+static void widen_panel(const void *w, ragd_dtype dt, int K, float *dst) {
+#if defined(__x86_64__)
+    if (ragd_cpu_has_avx2() && (dt != RAGD_DT_F16 || has_f16c())) {
+        widen_panel_avx2(w, dt, K, dst);
+        return;
+    }
+#endif
+    for (size_t i = 0; i < (size_t)K * RAGD_GEMM_NR; i++) dst[i] = ragd_cpu_load(w, dt, i);
+}
+
 typedef struct {
     const ragd_cpu_mat *w;
     const float *x; /* [T, K] */
@@ -446,10 +469,15 @@ static void gemm_task(void *ctx, int ith, int nth) {
                             (size_t)p * ragd_cpu_mat_bytes(RAGD_GEMM_NR, K, j->w->dt); /* one panel of 16 outputs */
         int n0 = p * RAGD_GEMM_NR, nn = N - n0 < RAGD_GEMM_NR ? N - n0 : RAGD_GEMM_NR;
         ragd_dtype dt = j->w->dt;
-        if (is_qlayout(dt) && j->ws && j->T > MR) { /* dequantize the panel once: [K][16] f32, same values */
+        if (dt != RAGD_DT_F32 && j->ws && j->T > MR) { /* widen / dequantize the panel once: [K][16] f32 */
             float *wp = j->ws + (size_t)ith * (size_t)K * RAGD_GEMM_NR;
-            const ragd_cpu_qblock *qb = panel;
-            for (int b = 0; b < K / 32; b++) dequant_block(&qb[b], dt == RAGD_DT_Q4_1, wp + (size_t)b * 32 * RAGD_GEMM_NR);
+            if (is_qlayout(dt)) {
+                const ragd_cpu_qblock *qb = panel;
+                for (int b = 0; b < K / 32; b++)
+                    dequant_block(&qb[b], dt == RAGD_DT_Q4_1, wp + (size_t)b * 32 * RAGD_GEMM_NR);
+            } else {
+                widen_panel(panel, dt, K, wp);
+            }
             panel = wp;
             dt = RAGD_DT_F32;
         }
