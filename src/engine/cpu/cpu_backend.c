@@ -7,9 +7,10 @@
  *              h = rms(x)·w; x += down(silu(gate(h)) * up(h))
  *   rms(x)·w at the end; pooling / lm_head rows / logits.
  *
- * Memory: create() allocates three blocks and never allocates again — weights (GEMM-packed; f32, or the
- * checkpoint's own bf16/f16 widened exactly inside the GEMM micro-kernel), the
- * activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows) and, for
+ * Memory: create() allocates three blocks and never allocates again — weights (GEMM-packed in the stored
+ * precision: f32, bf16/f16, or GGUF quantized blocks, widened / dequantized exactly inside the GEMM —
+ * cpu_internal.h), the activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows,
+ * one widened weight panel per thread) and, for
  * generation engines, the KV cache [n_layer, max_seqs, max_ctx, kv_dim] × 2. The same carve() walk
  * computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
  *
