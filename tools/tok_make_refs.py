@@ -126,6 +126,11 @@ def hard_texts():
     # controls, BOM, marks
     t += ["\x00", "a\x00b", "\x01\x02\x03", "\x7f", "\ufeffBOM", "soft\u00adhyphen", "rtl\u200fmark\u200e",
           "\ufffd replacement", "tab\tseparated\tvalues", "\U0010ffff", "\ue000 private"]
+    # Unicode versions: marks HF's normalizer does not know (Unicode 14), a composition it lacks (U+11938),
+    # letters/numbers only Oniguruma's Unicode 16 has, lowercase and compat mappings newer than HF's tables
+    t += ["a\u0345\u1ac1b", "\u08d0\u0301x", "e\u0301\u1ac3\u0300", "\U00011935\U00011930 \U00011938",
+          "\u1c89\u1c8a \ua7cb\ua7cc", "\U000105c0\U000105c1x", "\U00010d40\U00010d41 x \U000116d0",
+          "\u1c89 \ua7cb \U00010d50 \u0130", "\ua7f2\ua7f3 \ua7f4", "\U0001e4ec\U0001e4ed a\u0301\u1df6"]
     t += ["", "a", "Hello world", " Hello world", "test", " again"]
     return t
 

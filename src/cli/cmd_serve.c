@@ -72,11 +72,13 @@ static char *read_key_file(const char *path, ragd_err *err) {
     return data;
 }
 
-/* Smallest of: the model's positions, --max-model-len, and for pooling roles --max-batch-tokens. */
-static int role_len(const ragd_serve_opts *o, const ragd_model *m, ragd_role r) {
+/* Smallest of: the model's positions, --max-model-len (when 0, chat is capped at 2048 tokens on the CPU
+ * and 4096 on a GPU so the default KV cache stays small), and for pooling roles --max-batch-tokens. */
+static int role_len(const ragd_serve_opts *o, ragd_device dev, const ragd_model *m, ragd_role r) {
     int64_t len = m->cfg.max_pos > 0 ? m->cfg.max_pos : 4096;
+    int64_t chat_cap = dev == RAGD_DEVICE_CPU ? 2048 : 4096;
     if (o->max_model_len > 0 && o->max_model_len < len) len = o->max_model_len;
-    else if (!o->max_model_len && r == RAGD_ROLE_CHAT && len > 4096) len = 4096; /* KV default: see --max-model-len */
+    else if (!o->max_model_len && r == RAGD_ROLE_CHAT && len > chat_cap) len = chat_cap;
     if (r != RAGD_ROLE_CHAT && len > o->max_batch_tokens) len = o->max_batch_tokens;
     return (int)len;
 }
@@ -177,7 +179,7 @@ int ragd_cmd_serve(int argc, char **argv) {
                       ragd_arch_name(m->cfg.arch), ragd_model_param_count(m));
         }
         sm->roles[r] = true;
-        sm->max_len[r] = role_len(&o, sm->model, (ragd_role)r);
+        sm->max_len[r] = role_len(&o, dev, sm->model, (ragd_role)r);
         if (r == RAGD_ROLE_CHAT && o.served_name) sm->name = o.served_name;
         if (r == RAGD_ROLE_RERANK && ragd_rerank_token_ids(sm->model, &sm->yes_id, &sm->no_id, &err)) {
             ragd_err_prefix(&err, "--rerank %s", paths[r]);
@@ -187,6 +189,13 @@ int ragd_cmd_serve(int argc, char **argv) {
     for (int i = 0; i < n_models; i++) {
         /* demo quality: asked for, or one model standing in for specialised ones (the default GGUF) */
         int roles = sms[i].roles[0] + sms[i].roles[1] + sms[i].roles[2];
+        /* sequences per forward pass: the KV slots when the model chats, else --max-batch-seqs */
+        sms[i].batch_seqs = (int)(sms[i].roles[RAGD_ROLE_CHAT] ? o.max_seqs : o.max_batch_seqs);
+        /* one engine per model: its context (KV cache) is the chat length, so pooling roles fit in it */
+        if (sms[i].roles[RAGD_ROLE_CHAT])
+            for (int r = 0; r < RAGD_ROLE_CHAT; r++)
+                if (sms[i].roles[r] && sms[i].max_len[r] > sms[i].max_len[RAGD_ROLE_CHAT])
+                    sms[i].max_len[r] = sms[i].max_len[RAGD_ROLE_CHAT];
         sms[i].demo = o.demo || (sms[i].roles[RAGD_ROLE_CHAT] && roles > 1);
         for (int r = 0; r < RAGD_ROLE_COUNT; r++)
             if (sms[i].roles[r]) RAGD_INFO("model %s serves %s: up to %d tokens per sequence%s", sms[i].name,
@@ -200,20 +209,23 @@ int ragd_cmd_serve(int argc, char **argv) {
                 goto fail;
             }
 
+    /* listen first: while the engines are created and warmed up, /health answers 200 and
+     * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
+    ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
+                        .n_models = n_models, .device_desc = desc, .device_choice = why};
+    if (ragd_http_start(&hc, &http, &err)) goto fail;
+    RAGD_INFO("listening on http://%s:%d (auth %s); warming up", o.host, ragd_http_port(http), key ? "on" : "off");
+    fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
+    fflush(stdout);
+
     ragd_sched_opts so = {.device = dev, .cuda_device = 0, .max_batch_tokens = (int)o.max_batch_tokens,
-                          .max_seqs = (int)o.max_seqs, .max_queue = (int)o.max_queue,
+                          .max_seqs = (int)o.max_seqs, .max_batch_seqs = (int)o.max_batch_seqs, .max_queue = (int)o.max_queue,
                           .max_queue_tokens = o.max_queue_tokens, .batch_delay_us = (int)o.batch_delay_us,
                           .n_threads = (int)o.threads, .mem_limit = mem_limit, .metrics = metrics};
     double t0 = ragd_now_s();
     if (ragd_sched_create(&so, smp, n_models, &sched, &err)) goto fail;
-    RAGD_INFO("engines ready in %.0f ms", (ragd_now_s() - t0) * 1e3);
-
-    ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = sched, .metrics = metrics, .models = smp,
-                        .n_models = n_models, .device_desc = desc, .device_choice = why};
-    if (ragd_http_start(&hc, &http, &err)) goto fail;
-    RAGD_INFO("listening on http://%s:%d (auth %s)", o.host, ragd_http_port(http), key ? "on" : "off");
-    fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
-    fflush(stdout);
+    ragd_http_set_sched(http, sched);
+    RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0) {}
@@ -238,6 +250,7 @@ fail:
     fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
     rc = 1;
 out:
+    if (http) ragd_http_quiesce(http);
     ragd_http_stop(http);
     ragd_sched_free(sched);
     for (int i = 0; i < n_models; i++) {

@@ -2,10 +2,13 @@
  *
  * Request fields: messages (chat) | prompt (completions), model, max_tokens / max_completion_tokens,
  * temperature, top_p, top_k, min_p, seed, stop (string | [string]), n, stream,
- * stream_options.include_usage, logprobs / top_logprobs (chat: bool + 0..20; completions: int 0..20;
- * both answer in the chat shape {"content": [{token, logprob, bytes, top_logprobs}]}),
+ * stream_options.include_usage, logprobs / top_logprobs (chat: bool + 0..20 → {"content": [{token,
+ * logprob, bytes, top_logprobs}]}; completions: int 0..20 → the legacy {tokens, token_logprobs,
+ * top_logprobs, text_offset}),
  * enable_thinking / chat_template_kwargs.enable_thinking (Qwen3). Unknown fields are ignored, as
- * OpenAI clients send optional ones freely; fields we know are type- and range-checked.
+ * OpenAI clients send optional ones freely; fields we know are type- and range-checked; OpenAI fields we
+ * do not implement (penalties, logit_bias, tools, response_format, echo, best_of, suffix) are a 400
+ * unless they carry their neutral value.
  *
  * The prompt is rendered with the model's chat template (ragd_chat_render) and tokenized here; its
  * length plus max_tokens must fit the model's context (else 400 context_length_exceeded). Without
@@ -35,6 +38,8 @@ typedef struct chat_api {
     ragd_finish *fin;     /* [n] */
     bool *role_sent;      /* [n] */
     int *n_lp;            /* [n] entries in lp */
+    ragd_buf *lg;         /* [4n] completions' legacy logprobs: tokens, token_logprobs, top_logprobs, text_offset */
+    size_t *off;          /* [n] text offset of the next token (legacy) */
     ragd_buf tmp;         /* token text scratch */
     ragd_buf prompt;      /* rendered chat prompt */
 } chat_api;
@@ -51,6 +56,10 @@ static void chat_api_free(void *p) {
     free(a->fin);
     free(a->role_sent);
     free(a->n_lp);
+    if (a->lg)
+        for (int i = 0; i < 4 * a->n; i++) ragd_buf_free(&a->lg[i]);
+    free(a->lg);
+    free(a->off);
     ragd_buf_free(&a->tmp);
     ragd_buf_free(&a->prompt);
     free(a);
@@ -93,6 +102,38 @@ static void lp_entry(http_req *r, chat_api *a, const ragd_gen_event *ev, ragd_bu
     ragd_buf_puts(out, "]}");
 }
 
+/* Appends one token to the legacy (completions) logprobs arrays lg[0..4) of choice c. */
+static void legacy_entry(http_req *r, chat_api *a, const ragd_gen_event *ev, int c, ragd_buf *lg, bool first) {
+    token_text(r, a, ev->token);
+    const char *sep = first ? "" : ",";
+    ragd_buf_puts(&lg[0], sep);
+    ragd_buf_json_str(&lg[0], a->tmp.data ? a->tmp.data : "", a->tmp.len);
+    ragd_buf_puts(&lg[1], sep);
+    json_lp(&lg[1], ev->logprob);
+    ragd_buf_printf(&lg[3], "%s%zu", sep, a->off[c]);
+    a->off[c] += a->tmp.len;
+    ragd_buf_puts(&lg[2], first ? "{" : ",{");
+    for (int k = 0; k < ev->n_top; k++) {
+        token_text(r, a, ev->top_ids[k]);
+        if (k) ragd_buf_putc(&lg[2], ',');
+        ragd_buf_json_str(&lg[2], a->tmp.data ? a->tmp.data : "", a->tmp.len);
+        ragd_buf_putc(&lg[2], ':');
+        json_lp(&lg[2], ev->top_lp[k]);
+    }
+    ragd_buf_putc(&lg[2], '}');
+}
+
+static void legacy_json(ragd_buf *b, const ragd_buf *lg) {
+    static const char *const keys[] = {"tokens", "token_logprobs", "top_logprobs", "text_offset"};
+    ragd_buf_putc(b, '{');
+    for (int i = 0; i < 4; i++) {
+        ragd_buf_printf(b, "%s\"%s\":[", i ? "," : "", keys[i]);
+        if (lg[i].len) ragd_buf_append(b, lg[i].data, lg[i].len);
+        ragd_buf_putc(b, ']');
+    }
+    ragd_buf_putc(b, '}');
+}
+
 static void chunk_head(http_req *r, chat_api *a, ragd_buf *b) {
     ragd_buf_printf(b, "data: {\"id\":\"%s-%s\",\"object\":\"%s\",\"created\":%lld,\"model\":", a->chat ? "chatcmpl" : "cmpl",
                     r->id, a->chat ? "chat.completion.chunk" : "text_completion", a->created);
@@ -114,8 +155,10 @@ static void chat_event(http_req *r, const ragd_gen_event *ev) {
     if (!a->stream) {
         if (ev->len) ragd_buf_append(&a->text[c], ev->text, ev->len);
         if (a->logprobs && ev->has_token) {
-            if (a->n_lp[c]) ragd_buf_putc(&a->lp[c], ',');
-            lp_entry(r, a, ev, &a->lp[c]);
+            if (a->chat) {
+                if (a->n_lp[c]) ragd_buf_putc(&a->lp[c], ',');
+                lp_entry(r, a, ev, &a->lp[c]);
+            } else legacy_entry(r, a, ev, c, &a->lg[4 * c], a->n_lp[c] == 0);
             a->n_lp[c]++;
         }
         if (ev->finish) a->fin[c] = ev->finish;
@@ -140,10 +183,15 @@ static void chat_event(http_req *r, const ragd_gen_event *ev) {
             ragd_buf_json_str(b, ev->text, ev->len);
             ragd_buf_puts(b, ",\"logprobs\":");
         }
-        if (lp) {
+        if (lp && a->chat) {
             ragd_buf_puts(b, "{\"content\":[");
             lp_entry(r, a, ev, b);
             ragd_buf_puts(b, "]}");
+        } else if (lp) {
+            ragd_buf one[4] = {{0}};
+            legacy_entry(r, a, ev, c, one, true);
+            legacy_json(b, one);
+            for (int i = 0; i < 4; i++) ragd_buf_free(&one[i]);
         } else ragd_buf_puts(b, "null");
         ragd_buf_puts(b, ",\"finish_reason\":null}");
         chunk_tail(a, b);
@@ -205,11 +253,12 @@ static void chat_finish(http_req *r) {
             ragd_buf_putc(b, ',');
         }
         ragd_buf_puts(b, "\"logprobs\":");
-        if (a->logprobs) {
+        if (a->logprobs && a->chat) {
             ragd_buf_puts(b, "{\"content\":[");
             if (a->lp[c].len) ragd_buf_append(b, a->lp[c].data, a->lp[c].len);
             ragd_buf_puts(b, "]}");
-        } else ragd_buf_puts(b, "null");
+        } else if (a->logprobs) legacy_json(b, &a->lg[4 * c]);
+        else ragd_buf_puts(b, "null");
         ragd_buf_printf(b, ",\"finish_reason\":\"%s\"}", finish_name(a->fin[c]));
     }
     ragd_buf_puts(b, "],\"usage\":");
@@ -252,7 +301,7 @@ static bool message_content(http_req *r, int i, json_t *content, ragd_buf *keep,
     return false;
 }
 
-static bool parse_messages(http_req *r, chat_api *a, bool enable_thinking) {
+bool api_render_messages(http_req *r, bool enable_thinking, ragd_buf *out) {
     json_t *msgs = json_object_get(r->json, "messages");
     if (!msgs || json_is_null(msgs)) return http_error(r, 400, "messages", "missing_field", "missing required field 'messages'"), false;
     if (!json_is_array(msgs)) return http_error(r, 400, "messages", "invalid_type", "field 'messages' must be an array"), false;
@@ -295,7 +344,7 @@ static bool parse_messages(http_req *r, chat_api *a, bool enable_thinking) {
             if (is_off[i]) m[i].content = keep.data + (uintptr_t)m[i].content;
     if (ok) {
         ragd_err err = {0};
-        ragd_status st = ragd_chat_render(r->sm->model, m, (int)n, enable_thinking, &a->prompt, &err);
+        ragd_status st = ragd_chat_render(r->sm->model, m, (int)n, enable_thinking, out, &err);
         if (st) {
             http_error_status(r, st, "messages", ragd_err_msg(&err));
             ok = false;
@@ -332,9 +381,43 @@ static bool parse_stop(http_req *r, ragd_gen_opts *g) {
     return true;
 }
 
+/* Fields OpenAI clients may send that ragd does not implement: accepted only at their neutral value,
+ * otherwise a 400 (never silently ignored, which would return something other than what was asked). */
+static bool unsupported_fields(http_req *r) {
+    static const char *const zero_num[] = {"presence_penalty", "frequency_penalty", NULL};
+    for (const char *const *k = zero_num; *k; k++) {
+        json_t *v = json_object_get(r->json, *k);
+        if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0))
+            return http_error(r, 400, *k, "unsupported", "field '%s' is not supported by this server (only 0)", *k), false;
+    }
+    json_t *v = json_object_get(r->json, "repetition_penalty");
+    if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 1))
+        return http_error(r, 400, "repetition_penalty", "unsupported", "field 'repetition_penalty' is not supported (only 1)"), false;
+    v = json_object_get(r->json, "logit_bias");
+    if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
+        return http_error(r, 400, "logit_bias", "unsupported", "field 'logit_bias' is not supported by this server"), false;
+    v = json_object_get(r->json, "tools");
+    if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0))
+        return http_error(r, 400, "tools", "unsupported", "field 'tools': tool calling is not supported by this server"), false;
+    v = json_object_get(r->json, "response_format");
+    if (v && !json_is_null(v)) {
+        json_t *t = json_object_get(v, "type");
+        if (!json_is_string(t) || strcmp(json_string_value(t), "text"))
+            return http_error(r, 400, "response_format", "unsupported", "only response_format {\"type\": \"text\"} is supported"), false;
+    }
+    v = json_object_get(r->json, "echo");
+    if (v && json_is_true(v)) return http_error(r, 400, "echo", "unsupported", "field 'echo' is not supported by this server"), false;
+    v = json_object_get(r->json, "best_of");
+    if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
+        return http_error(r, 400, "best_of", "unsupported", "field 'best_of' is not supported (only 1)"), false;
+    v = json_object_get(r->json, "suffix");
+    if (v && !json_is_null(v)) return http_error(r, 400, "suffix", "unsupported", "field 'suffix' is not supported by this server"), false;
+    return true;
+}
+
 static http_outcome gen_common(http_req *r, bool chat) {
     ragd_served_model *sm;
-    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_CHAT, &sm)) return HTTP_REPLY;
+    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_CHAT, &sm) || !unsupported_fields(r)) return HTTP_REPLY;
     const ragd_model *m = sm->model;
     chat_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
@@ -354,7 +437,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
         return HTTP_REPLY;
     if (has_topp && top_p <= 0)
         return http_error(r, 400, "top_p", "out_of_range", "field 'top_p' must be greater than 0"), HTTP_REPLY;
-    if (n > sm->model->cfg.n_vocab || n > (int64_t)r->h->cfg.opts->max_seqs)
+    if (n > (int64_t)r->h->cfg.opts->max_seqs)
         return http_error(r, 400, "n", "out_of_range", "field 'n' is %lld; this server runs at most %lld sequences at once",
                           (long long)n, (long long)r->h->cfg.opts->max_seqs),
                HTTP_REPLY;
@@ -387,7 +470,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
     ragd_err err = {0};
     ragd_status st;
     if (chat) {
-        if (!parse_messages(r, a, thinking)) return HTTP_REPLY;
+        if (!api_render_messages(r, thinking, &a->prompt)) return HTTP_REPLY;
         st = ragd_tokenizer_encode(m->tok, a->prompt.data, a->prompt.len, false, &r->toks, &err);
     } else {
         json_t *p = json_object_get(r->json, "prompt");
@@ -440,6 +523,8 @@ static http_outcome gen_common(http_req *r, bool chat) {
     a->fin = ragd_xcalloc((size_t)n, sizeof *a->fin);
     a->role_sent = ragd_xcalloc((size_t)n, sizeof *a->role_sent);
     a->n_lp = ragd_xcalloc((size_t)n, sizeof *a->n_lp);
+    a->lg = ragd_xcalloc(4 * (size_t)n, sizeof *a->lg);
+    a->off = ragd_xcalloc((size_t)n, sizeof *a->off);
 
     r->seq_start = ragd_xcalloc(2, sizeof(int32_t));
     r->seq_start[1] = np;

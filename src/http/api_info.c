@@ -3,6 +3,7 @@
  * GET /diagnostics.
  *
  *   /tokenize    {"text" | "prompt": str, "add_special_tokens"?: bool (true), "model"?}
+ *                or {"messages": [...], "enable_thinking"?} (the chat prompt as /v1/chat/completions builds it)
  *                → {"tokens": [ids], "count", "max_model_len", "model"}
  *   /detokenize  {"tokens" | "ids": [ids], "skip_special_tokens"?: bool (false), "model"?}
  *                → {"prompt": str, "model"}
@@ -74,25 +75,39 @@ http_outcome api_models(http_req *r) {
 }
 
 http_outcome api_tokenize(http_req *r) {
-    static const char *const keys[] = {"text", "prompt", "add_special_tokens", "model", NULL};
+    static const char *const keys[] = {"text", "prompt", "messages", "enable_thinking", "add_special_tokens", "model", NULL};
     ragd_served_model *sm;
     if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !any_model(r, &sm)) return HTTP_REPLY;
     const char *text, *prompt;
     size_t tl, pl;
-    bool add = true;
+    bool add = true, thinking = true;
     if (!jv_string(r, "text", false, &text, &tl) || !jv_string(r, "prompt", false, &prompt, &pl) ||
-        !jv_bool(r, "add_special_tokens", &add, NULL))
+        !jv_bool(r, "add_special_tokens", &add, NULL) || !jv_bool(r, "enable_thinking", &thinking, NULL))
         return HTTP_REPLY;
-    if (text && prompt) return http_error(r, 400, "text", "invalid_value", "send either 'text' or 'prompt', not both"), HTTP_REPLY;
-    if (!text && !prompt) return http_error(r, 400, "text", "missing_field", "missing required field 'text' (or 'prompt')"), HTTP_REPLY;
-    if (!text) {
-        text = prompt;
-        tl = pl;
-    }
+    bool has_msgs = json_object_get(r->json, "messages") != NULL;
+    if ((text != NULL) + (prompt != NULL) + has_msgs > 1)
+        return http_error(r, 400, "text", "invalid_value", "send one of 'text', 'prompt' or 'messages'"), HTTP_REPLY;
+    if (!text && !prompt && !has_msgs)
+        return http_error(r, 400, "text", "missing_field", "missing required field 'text' (or 'prompt' or 'messages')"), HTTP_REPLY;
     ragd_err err = {0};
-    ragd_status st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
+    ragd_status st;
+    const char *param = has_msgs ? "messages" : prompt ? "prompt" : "text";
+    if (has_msgs) { /* the chat prompt exactly as /v1/chat/completions builds it */
+        ragd_buf rendered = {0};
+        r->sm = sm;
+        bool ok = api_render_messages(r, thinking, &rendered);
+        st = ok ? ragd_tokenizer_encode(sm->model->tok, rendered.data, rendered.len, false, &r->toks, &err) : RAGD_OK;
+        ragd_buf_free(&rendered);
+        if (!ok) return HTTP_REPLY;
+    } else {
+        if (!text) {
+            text = prompt;
+            tl = pl;
+        }
+        st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
+    }
     if (st) {
-        http_error_status(r, st, prompt ? "prompt" : "text", ragd_err_msg(&err));
+        http_error_status(r, st, param, ragd_err_msg(&err));
         ragd_err_free(&err);
         return HTTP_REPLY;
     }
@@ -143,14 +158,15 @@ http_outcome api_detokenize(http_req *r) {
 }
 
 http_outcome api_health(http_req *r) {
-    bool ok = ragd_sched_alive(r->h->cfg.sched, 60.0);
-    ragd_buf_puts(&r->out, ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
+    ragd_sched *sched = atomic_load(&r->h->sched);
+    bool ok = !sched || ragd_sched_alive(sched, 300.0); /* loading counts as alive */
+    ragd_buf_puts(&r->out, !sched ? "{\"status\":\"loading\"}" : ok ? "{\"status\":\"ok\"}" : "{\"status\":\"scheduler not responding\"}");
     http_reply_json(r, ok ? 200 : 503);
     return HTTP_REPLY;
 }
 
 http_outcome api_ready(http_req *r) {
-    bool ready = !atomic_load(&r->h->quiesced);
+    bool ready = !atomic_load(&r->h->quiesced) && atomic_load(&r->h->sched);
     ragd_buf *b = &r->out;
     ragd_buf_puts(b, "{\"models\":{");
     for (int i = 0; i < r->h->cfg.n_models; i++) {
@@ -182,6 +198,7 @@ static void plan_json(ragd_buf *b, const ragd_engine_plan *p) {
 
 http_outcome api_diagnostics(http_req *r) {
     ragd_http *h = r->h;
+    ragd_sched *sched = atomic_load(&h->sched);
     ragd_buf *b = &r->out;
     ragd_buf_printf(b, "{\"version\":\"%s\",\"build\":{\"type\":\"%s\",\"cuda\":%s,\"compiler\":", RAGD_VERSION,
                     RAGD_BUILD_TYPE,
@@ -221,18 +238,19 @@ http_outcome api_diagnostics(http_req *r) {
                            "\"n_head_kv\":%d,\"head_dim\":%d,\"n_vocab\":%d,\"max_pos\":%d}",
                         ragd_arch_name(c->arch), ragd_model_param_count(sm->model), c->n_layer, c->n_embd, c->n_ff,
                         c->n_head, c->n_head_kv, c->head_dim, c->n_vocab, c->max_pos);
-        ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%lld",
-                        (long long)h->cfg.opts->max_batch_tokens, (long long)h->cfg.opts->max_seqs);
+        ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%d",
+                        (long long)h->cfg.opts->max_batch_tokens, sm->batch_seqs);
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
             if (sm->roles[rr]) ragd_buf_printf(b, ",\"max_len_%s\":%d", ragd_role_name((ragd_role)rr), sm->max_len[rr]);
         ragd_buf_puts(b, "},\"memory_plan\":");
-        plan_json(b, &sm->plan);
+        if (sched) plan_json(b, &sm->plan); /* written by the device thread until the hand-over */
+        else ragd_buf_puts(b, "null");
         ragd_buf_putc(b, '}');
     }
     ragd_buf_puts(b, "],\"options\":");
     ragd_serve_opts_json(h->cfg.opts, b);
     ragd_buf_printf(b, ",\"scheduler\":{\"in_flight\":%d,\"alive\":%s},\"http\":{\"active_requests\":%d,\"port\":%d}}",
-                    ragd_sched_in_flight(h->cfg.sched), ragd_sched_alive(h->cfg.sched, 60.0) ? "true" : "false",
+                    sched ? ragd_sched_in_flight(sched) : 0, sched && ragd_sched_alive(sched, 300.0) ? "true" : "false",
                     atomic_load(&h->active), h->port);
     http_reply_json(r, 200);
     return HTTP_REPLY;

@@ -31,6 +31,7 @@ struct ragd_http {
     atomic_int active;               /* requests between first byte and completion */
     atomic_uint_fast64_t next_id;
     ragd_served_model *role[RAGD_ROLE_COUNT];
+    _Atomic(ragd_sched *) sched;     /* NULL while the models are loading */
 };
 
 struct http_req {
@@ -91,10 +92,9 @@ bool jv_model(http_req *r, ragd_role role, ragd_served_model **out);
 bool jv_token_array(http_req *r, const json_t *arr, const char *param, int n_vocab, ragd_tok_ids *out);
 
 /* ---- async (server.c) */
-/* Posts r->task for r->sm (sink = the request). On refusal sets the error reply and returns false. */
+/* Posts r->task for r->sm (sink = the request) with its deadline (X-Request-Timeout-Ms or --timeout-ms).
+ * On refusal (bad header, queue full, model not ready) sets the error reply and returns false. */
 bool http_submit(http_req *r);
-/* Deadline of a request: X-Request-Timeout-Ms header or --timeout-ms. */
-double http_deadline(http_req *r);
 
 /* ---- endpoints */
 http_outcome api_embed(http_req *r);           /* POST /embed */
@@ -110,6 +110,10 @@ http_outcome api_health(http_req *r);          /* GET /health */
 http_outcome api_ready(http_req *r);           /* GET /health/ready */
 http_outcome api_metrics(http_req *r);         /* GET /metrics */
 http_outcome api_diagnostics(http_req *r);     /* GET /diagnostics */
+
+/* "messages" of the request rendered with r->sm's chat template (400 naming the message on bad input),
+ * APPENDED to out. (api_chat.c) */
+bool api_render_messages(http_req *r, bool enable_thinking, ragd_buf *out);
 
 /* Tokens of one text for a pooling role, truncated (text-level, at a character boundary) when
  * `truncate` and too long; else an over-long text is a 400 naming param, its token count and the

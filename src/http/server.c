@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------------- */
 /* routing */
@@ -158,16 +159,24 @@ static void sink_done(void *ctx) {
 
 static const ragd_task_sink g_sink = {sink_alive, sink_gen, sink_done};
 
-double http_deadline(http_req *r) {
+/* The request's deadline: X-Request-Timeout-Ms (1 ms .. 24 h) or --timeout-ms. A malformed header is
+ * a 400 naming it (returns false). */
+static bool request_deadline(http_req *r, double *deadline) {
     double t = (double)r->h->cfg.opts->timeout_ms / 1e3;
     const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Timeout-Ms");
     if (v) {
         char *end = NULL;
         long long ms = strtoll(v, &end, 10);
-        if (end != v && !*end && ms > 0 && ms <= 86400000LL) t = (double)ms / 1e3;
+        if (end == v || *end || ms < 1 || ms > 86400000LL) {
+            http_error(r, 400, "X-Request-Timeout-Ms", "out_of_range",
+                       "header X-Request-Timeout-Ms is '%.40s'; it must be an integer between 1 and 86400000", v);
+            return false;
+        }
+        t = (double)ms / 1e3;
     }
     r->timeout_s = t;
-    return r->t_start + t;
+    *deadline = r->t_start + t;
+    return true;
 }
 
 bool http_submit(http_req *r) {
@@ -175,20 +184,30 @@ bool http_submit(http_req *r) {
     r->task.sink = &g_sink;
     r->task.ctx = r;
     r->task.t_arrival = r->t_start;
-    r->task.deadline = http_deadline(r);
+    if (!request_deadline(r, &r->task.deadline)) return false;
     atomic_store(&r->task.cancel, false);
     pthread_mutex_lock(&r->mu);
     r->refs++;
     r->submitted = true;
     pthread_mutex_unlock(&r->mu);
     ragd_err err = {0};
-    ragd_status st = ragd_sched_submit(r->h->cfg.sched, r->sm, &r->task, &err);
+    ragd_sched *sched = atomic_load(&r->h->sched);
+    if (!sched) {
+        pthread_mutex_lock(&r->mu);
+        r->refs--;
+        r->submitted = false;
+        pthread_mutex_unlock(&r->mu);
+        r->retry_after = 1;
+        http_error(r, 503, NULL, "model_loading", "the models are still loading; retry when /health/ready answers 200");
+        return false;
+    }
+    ragd_status st = ragd_sched_submit(sched, r->sm, &r->task, &err);
     if (st) {
         pthread_mutex_lock(&r->mu);
         r->refs--;
         r->submitted = false;
         pthread_mutex_unlock(&r->mu);
-        if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(r->h->cfg.sched);
+        if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(sched);
         http_error_status(r, st, NULL, ragd_err_msg(&err));
         ragd_err_free(&err);
         return false;
@@ -403,6 +422,7 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
     ragd_http *h = ragd_xcalloc(1, sizeof *h);
     h->cfg = *cfg;
     h->max_body = (size_t)o->max_body_bytes;
+    atomic_store(&h->sched, cfg->sched);
     atomic_store(&h->next_id, ((uint64_t)time(NULL) & 0xffffff) << 20);
     for (int i = 0; i < cfg->n_models; i++)
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
@@ -431,6 +451,8 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
 }
 
 int ragd_http_port(const ragd_http *h) { return h->port; }
+
+void ragd_http_set_sched(ragd_http *h, ragd_sched *s) { atomic_store(&h->sched, s); }
 
 void ragd_http_quiesce(ragd_http *h) {
     if (!h || atomic_exchange(&h->quiesced, true)) return;

@@ -231,7 +231,10 @@ static ragd_status pull_one(pull_ctx *x, const hub_file *hf, ragd_err *err) {
         if (have && !o->quiet) fprintf(stderr, "  %s: resuming at byte %lld\n", hf->path, (long long)have);
         hub_resp r;
         ragd_status rs = hub_download(&x->c, url.data, f, (uint64_t)have, e.size > 0 ? (uint64_t)e.size : 0, hf->path, &r);
-        if (fsync(fileno(f)) && rs == RAGD_OK) rs = RAGD_EIO;
+        if (fsync(fileno(f)) && rs == RAGD_OK) {
+            snprintf(r.curl_msg, sizeof r.curl_msg, "fsync of %s failed: %s", part.data, strerror(errno));
+            rs = RAGD_EIO;
+        }
         fclose(f);
         /* what the hub's own response says about the file, when the listing did not */
         if (!e.sha256[0] && is_hex_n(r.linked_etag, 64)) snprintf(e.sha256, sizeof e.sha256, "%s", r.linked_etag);

@@ -13,6 +13,7 @@
  * never spans two rows), so whole rows of bytes move, quantized or not. qwen2/qwen3 are not permuted.
  *
  * Tying: no output.weight → the lm_head is a view of token_embd (what llama.cpp does).
+ * llama3 RoPE scaling: recognized from rope_freqs.weight (see load_rope_freqs).
  * Quantized weights stay typed views (Q8_0 / Q4_0 / Q4_1); backends convert with ragd_tensor_to_f32.
  */
 #include <math.h>
@@ -106,6 +107,62 @@ static ragd_status opt_bool(gguf_ctx *c, const char *key, bool dflt, bool *out, 
     return st;
 }
 
+/* llama3 RoPE scaling. convert_hf_to_gguf.py does not store the rope_scaling parameters of Llama 3.x; it
+ * stores their effect, `rope_freqs.weight` [head_dim/2]: the divisor of each inverse frequency (1 for high
+ * frequencies, `factor` for low ones, a smooth blend between). ragd's engine computes those divisors from
+ * the parameters, as transformers does, so the loader recognizes the parameters: factor = the largest
+ * divisor, low_freq_factor 1, high_freq_factor 4 and original context {arch}.rope.scaling.
+ * original_context_length (default 8192, what the converter assumes) — the values of every Llama 3.1/3.2/
+ * 3.3 release — and checks that they reproduce every stored divisor (relative 1e-4); anything else is
+ * RAGD_EUNSUPPORTED. */
+static ragd_status load_rope_freqs(gguf_ctx *c, ragd_err *err) {
+    ragd_model_config *cfg = &c->m->cfg;
+    const ragd_gguf_tensor *t = ragd_gguf_find_tensor(&c->g, "rope_freqs.weight");
+    if (!t) return RAGD_OK;
+    c->used[t - c->g.tensors] = true;
+    int half = cfg->head_dim / 2;
+    if (cfg->arch != RAGD_ARCH_LLAMA || t->type != RAGD_GGML_F32 || t->n_dims != 1 || t->ne[0] != half)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "%s: tensor 'rope_freqs.weight' (%s, %lld values) is not llama3 RoPE scaling of %d frequencies",
+                            c->fname, ragd_ggml_type_name(t->type), (long long)t->ne[0], half);
+    int orig;
+    ragd_status st = arch_int(c, "rope.scaling.original_context_length", 8192, 1, 1 << 30, &orig, err);
+    if (st) return st;
+    float factor = 0;
+    for (int i = 0; i < half; i++) {
+        float r;
+        memcpy(&r, t->data + 4 * (size_t)i, 4);
+        if (!(r >= 1.0f && r <= 1e6f))
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: rope_freqs.weight[%d] = %g is not a divisor ≥ 1", c->fname, i, r);
+        if (r > factor) factor = r;
+    }
+    const double lo = 1.0, hi = 4.0, low_wavelen = orig / lo, high_wavelen = orig / hi;
+    for (int i = 0; i < half; i++) {
+        double freq = 1.0 / pow(cfg->rope_theta, (2.0 * i) / cfg->head_dim), wavelen = 2.0 * M_PI / freq, want;
+        if (wavelen < high_wavelen) want = 1.0;
+        else if (wavelen > low_wavelen) want = factor;
+        else {
+            double smooth = (orig / wavelen - lo) / (hi - lo);
+            want = 1.0 / ((1.0 - smooth) / factor + smooth);
+        }
+        float r;
+        memcpy(&r, t->data + 4 * (size_t)i, 4);
+        if (fabs(r - want) > 1e-4 * want)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                "%s: rope_freqs.weight[%d] = %.9g, but llama3 scaling (factor %g, low_freq_factor 1, "
+                                "high_freq_factor 4, original context %d) gives %.9g: this RoPE scaling is not supported",
+                                c->fname, i, r, factor, orig, want);
+    }
+    if (factor > 1.0f) {
+        cfg->rope_type = 1;
+        cfg->rope_factor = factor;
+        cfg->rope_low_freq_factor = (float)lo;
+        cfg->rope_high_freq_factor = (float)hi;
+        cfg->rope_orig_max_pos = orig;
+    }
+    return RAGD_OK;
+}
+
 static ragd_status load_config(gguf_ctx *c, ragd_err *err) {
     ragd_model_config *cfg = &c->m->cfg;
     const char *a;
@@ -147,7 +204,8 @@ static ragd_status load_config(gguf_ctx *c, ragd_err *err) {
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s.attention.value_length %d differs from key_length %d",
                             c->fname, c->arch, vlen, cfg->head_dim);
     if (cfg->head_dim % 2 || cfg->head_dim < 2)
-        return ragd_err_set(err, RAGD_EFORMAT, "%s: head dim %d is odd (RoPE rotates pairs)", c->fname, cfg->head_dim);
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: head dim %d (%s.attention.key_length, else embedding_length / head_count) "
+                            "must be even and ≥ 2 (RoPE rotates pairs)", c->fname, cfg->head_dim, c->arch);
     if ((int64_t)cfg->n_head * cfg->head_dim > (1 << 20))
         return ragd_err_set(err, RAGD_EFORMAT, "%s: head_count × head dim is too large", c->fname);
     int rope_dims;
@@ -171,10 +229,8 @@ static ragd_status load_config(gguf_ctx *c, ragd_err *err) {
     snprintf(key, sizeof key, "%s.expert_count", c->arch);
     if (ragd_gguf_find(&c->g, key))
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: mixture-of-experts models (%s) are not supported", c->fname, key);
-    if (ragd_gguf_find_tensor(&c->g, "rope_freqs.weight"))
-        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: tensor 'rope_freqs.weight' (llama3 RoPE scaling) is not supported",
-                            c->fname);
     cfg->rope_type = 0;
+    if ((st = load_rope_freqs(c, err))) return st;
     cfg->qkv_bias = cfg->arch == RAGD_ARCH_QWEN2;
     cfg->qk_norm = cfg->arch == RAGD_ARCH_QWEN3;
     cfg->tie_embed = ragd_gguf_find_tensor(&c->g, "output.weight") == NULL;
@@ -255,7 +311,6 @@ static ragd_status unpermute_rows(gguf_ctx *c, ragd_tensor *t, int n_heads, ragd
 static ragd_status load_tensors(gguf_ctx *c, ragd_err *err) {
     ragd_model *m = c->m;
     m->layers = ragd_xcalloc((size_t)m->cfg.n_layer, sizeof *m->layers);
-    c->used = ragd_xcalloc(c->g.n_tensors ? c->g.n_tensors : 1, sizeof *c->used);
     ragd_weight_slot *slots = ragd_xmalloc(RAGD_MAX_WEIGHT_SLOTS(m->cfg.n_layer) * sizeof *slots);
     size_t n = ragd_model_weight_slots(m, slots);
     ragd_buf name = {0}, shape = {0};
@@ -396,9 +451,9 @@ static ragd_status load_file(gguf_ctx *c, ragd_err *err) {
     ragd_model_region r;
     ragd_status st = ragd_model_map_file(c->m, c->path, c->fname, &r, NULL, err);
     if (st) return st;
-    if ((st = ragd_gguf_parse(r.data, r.size, c->fname, &c->g, err)) || (st = load_config(c, err)) ||
-        (st = load_tensors(c, err)) || (st = load_tokenizer(c, err)))
-        return st;
+    if ((st = ragd_gguf_parse(r.data, r.size, c->fname, &c->g, err))) return st;
+    c->used = ragd_xcalloc(c->g.n_tensors ? c->g.n_tensors : 1, sizeof *c->used); /* [n_tensors] */
+    if ((st = load_config(c, err)) || (st = load_tensors(c, err)) || (st = load_tokenizer(c, err))) return st;
     return ragd_model_validate(c->m, err);
 }
 

@@ -189,7 +189,7 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
                 ragd_buf_printf(out, "ragd_http_requests_total{endpoint=\"%s\",status=\"other\"} %llu\n",
                                 g_ep_names[e], (unsigned long long)v);
         }
-    header(out, "ragd_http_request_duration_seconds", "histogram", "Time from request complete to response queued.");
+    header(out, "ragd_http_request_duration_seconds", "histogram", "Time from the request headers to the end of the response (streams included).");
     for (int e = 0; e < RAGD_EP_COUNT; e++) {
         uint64_t any = 0;
         for (int s = 0; s < N_STATUS; s++) any += atomic_load(&m->requests[e][s]);

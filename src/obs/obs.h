@@ -25,7 +25,8 @@ typedef struct ragd_serve_opts {
     char *api_key;
     char *api_key_file;
     int64_t max_batch_tokens;      /* tokens in one forward call */
-    int64_t max_seqs;              /* sequences in one forward call / KV slots of the chat engine */
+    int64_t max_seqs;              /* generation sequences at once (KV slots of the chat engine) */
+    int64_t max_batch_seqs;        /* sequences in one embed/rerank forward call */
     int64_t max_model_len;         /* longest sequence (prompt + generated); 0 = the model's own */
     int64_t max_queue;             /* waiting requests per device */
     int64_t max_queue_tokens;      /* waiting tokens per device */

@@ -25,8 +25,9 @@ static const ragd_opt_def g_table[] = {
     {"api-key", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY", "require 'Authorization: Bearer KEY' (all but /health*)", OFF(api_key), NULL, true},
     {"api-key-file", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY_FILE", "read the API key from this file (first line)", OFF(api_key_file), NULL, false},
     {"max-batch-tokens", RAGD_OPT_INT, "8192", 16, 1 << 24, "RAGD_MAX_BATCH_TOKENS", "tokens in one forward pass (all sequences)", OFF(max_batch_tokens), NULL, false},
-    {"max-seqs", RAGD_OPT_INT, "16", 1, 4096, "RAGD_MAX_SEQS", "sequences in one forward pass; KV slots of the chat model", OFF(max_seqs), NULL, false},
-    {"max-model-len", RAGD_OPT_INT, "0", 0, 1 << 24, "RAGD_MAX_MODEL_LEN", "longest sequence in tokens (0: model's own, capped by max-batch-tokens for embed/rerank)", OFF(max_model_len), NULL, false},
+    {"max-seqs", RAGD_OPT_INT, "8", 1, 4096, "RAGD_MAX_SEQS", "chat sequences generated at once (KV slots; a model that also embeds/reranks uses it as its batch cap too)", OFF(max_seqs), NULL, false},
+    {"max-batch-seqs", RAGD_OPT_INT, "256", 1, 65536, "RAGD_MAX_BATCH_SEQS", "sequences in one embed/rerank forward pass", OFF(max_batch_seqs), NULL, false},
+    {"max-model-len", RAGD_OPT_INT, "0", 0, 1 << 24, "RAGD_MAX_MODEL_LEN", "longest sequence in tokens (0: the model's own; chat capped at 2048 on the CPU and 4096 on a GPU to keep the KV cache small; embed/rerank capped by max-batch-tokens)", OFF(max_model_len), NULL, false},
     {"max-queue", RAGD_OPT_INT, "256", 1, 1 << 20, "RAGD_MAX_QUEUE", "waiting requests per device before 429", OFF(max_queue), NULL, false},
     {"max-queue-tokens", RAGD_OPT_INT, "1048576", 1, I64_MAX_, "RAGD_MAX_QUEUE_TOKENS", "waiting tokens per device before 429", OFF(max_queue_tokens), NULL, false},
     {"timeout-ms", RAGD_OPT_INT, "60000", 1, 86400000, "RAGD_TIMEOUT_MS", "default request deadline (header X-Request-Timeout-Ms overrides)", OFF(timeout_ms), NULL, false},
@@ -171,9 +172,9 @@ static void value_text(const ragd_serve_opts *o, const ragd_opt_def *d, ragd_buf
 void ragd_serve_opts_help(ragd_buf *out) {
     ragd_buf_puts(out, "usage: ragd serve [options]   (each option may also be set by its environment variable)\n\n");
     for (const ragd_opt_def *d = g_table; d->name; d++) {
-        char flag[64];
-        snprintf(flag, sizeof flag, "--%s%s", d->name,
-                 d->type == RAGD_OPT_INT ? " N" : d->type == RAGD_OPT_STR ? " S" : "");
+        char flag[96];
+        snprintf(flag, sizeof flag, "--%s%s%s", d->name, d->type == RAGD_OPT_BOOL ? "" : " ",
+                 d->type == RAGD_OPT_INT ? "N" : d->type == RAGD_OPT_BOOL ? "" : d->choices ? d->choices : "VALUE");
         ragd_buf_printf(out, "  %-24s %s\n  %-24s   env %s", flag, d->help, "", d->env);
         if (d->def) ragd_buf_printf(out, ", default %s", d->def);
         if (d->type == RAGD_OPT_INT) ragd_buf_printf(out, ", range [%lld, %lld]", (long long)d->min, (long long)d->max);

@@ -5,8 +5,8 @@
  * → at most one embed-or-rerank batch (alternating roles) → at most one generation step. So decode
  * steps of running chats interleave with pooling batches and neither starves the other.
  *
- * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or max_seqs
- * would be exceeded (a task's sequences may span batches). Under concurrent traffic (the previous
+ * Pool batches: sequences are taken in FIFO order across tasks until max_batch_tokens or the model's
+ * batch_seqs would be exceeded (a task's sequences may span batches). Under concurrent traffic (the previous
  * batch held several requests and ended less than two delays ago), if the batch is not full and the oldest waiting sequence
  * arrived less than batch_delay_us ago (and no generation is running), the thread waits for more
  * work for the rest of that delay — a bounded fill delay. A lone request on an idle device never
@@ -139,10 +139,11 @@ static void sweep_queues(ragd_sched *s) {
 /* Marks sm unusable and fails everything queued for it. Running generation of it is failed by the
  * caller (sched_gen.c). */
 void ragd_sched_device_error(ragd_sched *s, ragd_served_model *sm, const ragd_err *err) {
-    if (atomic_exchange(&sm->ready, false)) {
+    if (atomic_load(&sm->ready)) { /* only this thread writes: the reason is visible before ready flips */
         char buf[512];
         snprintf(buf, sizeof buf, "device error: %s", ragd_err_msg(err));
         sm->not_ready_reason = ragd_xstrdup(buf);
+        atomic_store(&sm->ready, false);
         RAGD_ERROR("model %s is not ready any more: %s", sm->name, buf);
     }
     ragd_task *failed = NULL;
@@ -191,6 +192,14 @@ static void fault_parse(ragd_sched *s) {
     RAGD_WARN("fault injection on: %s %s from forward pass %d", role, kind, n);
 }
 
+/* The slow fault alone (warm-up passes: they must not shift the count of the other kinds). */
+static void fault_slow_only(ragd_sched *s, ragd_role r) {
+    if (s->fault_kind == FAULT_SLOW && (int)r == s->fault_role) {
+        struct timespec ts = {s->fault_at / 1000, (long)(s->fault_at % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err) {
     if (s->fault_kind == FAULT_NONE || (int)r != s->fault_role) return RAGD_OK;
     if (s->fault_kind == FAULT_SLOW) {
@@ -217,7 +226,7 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
     *wait_until = 0;
     *n_tokens = 0;
     if (!q->head) return 0;
-    int budget = s->o.max_batch_tokens, max_seqs = s->o.max_seqs;
+    int budget = s->o.max_batch_tokens, max_seqs = s->role_model[r]->batch_seqs;
     /* would a batch be full? (count without taking) */
     /* wait for a fuller batch only under concurrent traffic: the previous batch of this role held
      * requests of several clients and ended within two delays. A lone client never waits. */
@@ -289,7 +298,9 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     double wait_until;
     int n_tokens;
     pthread_mutex_lock(&s->mu);
+    ragd_trace_push("ragd.batch_assembly");
     int ns = pool_collect(s, r, may_wait, &wait_until, &n_tokens);
+    ragd_trace_pop();
     if (!ns && wait_until > 0 && !s->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -310,6 +321,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     ragd_status st;
     const ragd_model *m = sm->model;
     int width = r == RAGD_ROLE_EMBED ? m->cfg.n_embd : 2;
+    double t0 = ragd_now_s();
     if (r == RAGD_ROLE_EMBED) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, &err);
     } else {
@@ -317,6 +329,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
     }
     s->last_pool_end = ragd_now_s();
+    if (st == RAGD_OK) ragd_sched_note_rate(s, n_tokens, s->last_pool_end - t0);
     if (st == RAGD_OK) st = ragd_sched_fault(s, r, s->pb_out, (size_t)ns * (size_t)width, &err);
     ragd_metrics_batch(s->o.metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : RAGD_MTASK_RERANK, ns, n_tokens);
     if (st != RAGD_OK) {
@@ -395,6 +408,8 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
     int32_t start[2] = {0, 4};
     ragd_batch b = {.n_seqs = 1, .tokens = tok, .seq_start = start};
     ragd_status st = RAGD_OK;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r]) fault_slow_only(s, (ragd_role)r);
     if (sm->roles[RAGD_ROLE_EMBED]) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, err);
         if (!st && !isfinite(s->pb_out[0])) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up embedding is not finite");
@@ -427,7 +442,8 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
         for (int r = 0; r < RAGD_ROLE_COUNT; r++)
             if (sm->roles[r] && sm->max_len[r] > ctx) ctx = sm->max_len[r];
         eo[i] = (ragd_engine_opts){.device = s->o.device, .cuda_device = s->o.cuda_device,
-                                   .max_batch_tokens = s->o.max_batch_tokens, .max_seqs = s->o.max_seqs,
+                                   .max_batch_tokens = s->o.max_batch_tokens,
+                                   .max_seqs = sm->batch_seqs,
                                    .max_ctx = ctx, .kv_cache = sm->roles[RAGD_ROLE_CHAT],
                                    .n_threads = s->o.n_threads, .mem_limit = 0};
         if ((st = ragd_engine_plan_compute(sm->model, &eo[i], &sm->plan, err)))
@@ -457,7 +473,9 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
             return ragd_err_prefix(err, "engine for %s", sm->name);
     }
     /* pool buffers */
-    size_t mb = (size_t)s->o.max_batch_tokens, ms = (size_t)s->o.max_seqs;
+    size_t mb = (size_t)s->o.max_batch_tokens, ms = 1;
+    for (int i = 0; i < s->n_models; i++)
+        if ((size_t)s->models[i]->batch_seqs > ms) ms = (size_t)s->models[i]->batch_seqs;
     s->pb_tokens = malloc(mb * sizeof(int32_t));
     s->pb_start = malloc((ms + 1) * sizeof(int32_t));
     s->pb_task = malloc(ms * sizeof(ragd_task *));
@@ -547,6 +565,10 @@ ragd_status ragd_sched_create(const ragd_sched_opts *o, ragd_served_model *const
                               ragd_sched **out, ragd_err *err) {
     *out = NULL;
     if (n_models < 1 || n_models > 8) return ragd_err_set(err, RAGD_EINVAL, "scheduler: %d models (1..8)", n_models);
+    for (int i = 0; i < n_models; i++)
+        if (models[i]->batch_seqs < 1 || (models[i]->roles[RAGD_ROLE_CHAT] && models[i]->batch_seqs != o->max_seqs))
+            return ragd_err_set(err, RAGD_EINVAL, "model %s: batch_seqs %d (a chat model needs max_seqs %d)", models[i]->name,
+                                models[i]->batch_seqs, o->max_seqs);
     ragd_sched *s = ragd_xcalloc(1, sizeof *s);
     s->o = *o;
     s->models = ragd_xmalloc((size_t)n_models * sizeof *s->models);
@@ -673,7 +695,22 @@ bool ragd_sched_alive(ragd_sched *s, double max_age_s) {
     return ok;
 }
 
+/* Folds one forward pass (n tokens in dt seconds) into the smoothed token rate. */
+void ragd_sched_note_rate(ragd_sched *s, int n, double dt) {
+    if (dt <= 0 || n <= 0) return;
+    pthread_mutex_lock(&s->mu);
+    double r = n / dt;
+    s->tok_rate = s->tok_rate > 0 ? 0.9 * s->tok_rate + 0.1 * r : r;
+    pthread_mutex_unlock(&s->mu);
+}
+
 int ragd_sched_retry_after(ragd_sched *s) {
-    (void)s;
-    return 1;
+    if (!s) return 1;
+    pthread_mutex_lock(&s->mu);
+    double rate = s->tok_rate;
+    int64_t q = s->queued_tokens;
+    pthread_mutex_unlock(&s->mu);
+    /* time for the queue to drain half-way, between 1 and 60 s */
+    double t = rate > 0 ? 0.5 * (double)q / rate : 1.0;
+    return t < 1 ? 1 : t > 60 ? 60 : (int)(t + 0.999);
 }

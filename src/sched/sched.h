@@ -15,7 +15,8 @@
  *     RAGD_ECANCELLED (on_done is still called for each).
  *
  * Batching: embed/rerank sequences from any number of tasks are packed (no padding) into forward
- * calls of at most max_batch_tokens tokens / max_seqs sequences, waiting at most batch_delay_us for a
+ * calls of at most max_batch_tokens tokens / max_batch_seqs sequences (max_seqs on a model that also
+ * chats: its engine has that many KV slots), waiting at most batch_delay_us for a
  * batch to fill. Generation is continuous: every step is one ragd_engine_step with the decode token
  * of each running sequence plus prefill chunks of newly admitted ones (a KV slot per sequence).
  *
@@ -109,6 +110,8 @@ typedef struct ragd_served_model {
     char *not_ready_reason;         /* set once when a device error disables the model */
     int32_t yes_id, no_id;          /* rerank role */
     ragd_engine *engine;            /* owned by the scheduler thread */
+    int batch_seqs;                 /* the engine's max_seqs (set by the caller: max_seqs if it chats,
+                                       else max_batch_seqs): sequences per forward pass */
     ragd_engine_plan plan;
 } ragd_served_model;
 
@@ -116,7 +119,8 @@ typedef struct ragd_sched_opts {
     ragd_device device;
     int cuda_device;
     int max_batch_tokens;
-    int max_seqs;
+    int max_seqs;                   /* KV slots of the chat engine (sequences per generation step) */
+    int max_batch_seqs;             /* sequences per embed/rerank pass on engines without a KV cache */
     int max_queue;
     int64_t max_queue_tokens;
     int batch_delay_us;
@@ -146,7 +150,7 @@ int ragd_sched_in_flight(ragd_sched *s);
 /* Liveness: the scheduler loop went round within the last `max_age_s` seconds or is idle-waiting. */
 bool ragd_sched_alive(ragd_sched *s, double max_age_s);
 
-/* Estimated seconds until the queue has room again (for Retry-After), at least 1. */
+/* Seconds until the queue has drained half-way at the measured token rate (Retry-After), 1..60. */
 int ragd_sched_retry_after(ragd_sched *s);
 
 #endif

@@ -11,8 +11,9 @@
  * step) → finished (EOS / stop string / max_tokens / context full) or dropped (client gone,
  * deadline, engine error) → slot reset. A request completes when all its choices finish.
  *
- * Text: ids are decoded incrementally (ragd_tok_stream, special tokens skipped). Text that could be
- * the start of a stop string is held back, so a stop string is never sent, even in a stream.
+ * Text: ragd_gen_stream (tasks.h) decodes ids incrementally (special tokens skipped), applies EOS,
+ * stop strings and max_tokens, and holds back text that could be the start of a stop string — the same
+ * code the CLI's `ragd generate` uses, so a stop string is never sent, even in a stream.
  */
 #include "sched/sched_internal.h"
 
@@ -44,7 +45,8 @@ void ragd_sched_gen_free(ragd_sched *s) {
     if (s->seqs)
         for (int i = 0; i < s->o.max_seqs; i++) {
             if (s->seqs[i].sampler_live) ragd_sampler_free(&s->seqs[i].sampler);
-            ragd_buf_free(&s->seqs[i].text);
+            if (s->seqs[i].gs_live) ragd_gen_stream_free(&s->seqs[i].gs);
+            ragd_buf_free(&s->seqs[i].emit);
         }
     free(s->seqs);
     free(s->logits);
@@ -64,7 +66,8 @@ static void release_seq(ragd_sched *s, int slot) {
     if (!q->t) return;
     if (q->sampler_live) ragd_sampler_free(&q->sampler);
     q->sampler_live = false;
-    ragd_buf_reset(&q->text);
+    if (q->gs_live) ragd_gen_stream_free(&q->gs);
+    q->gs_live = false;
     q->t = NULL;
     s->n_active--;
     ragd_engine_slot_reset(s->role_model[RAGD_ROLE_CHAT]->engine, slot);
@@ -98,27 +101,6 @@ void ragd_sched_gen_fail_model(ragd_sched *s, ragd_served_model *sm, const ragd_
     ragd_sched_gen_fail_all(s, RAGD_EDEVICE, msg);
 }
 
-/* Longest k < len(stop) such that text ends with stop[0..k). */
-static size_t stop_prefix_hold(const char *text, size_t n, const char *stop) {
-    size_t sl = strlen(stop);
-    for (size_t k = sl > 1 ? sl - 1 : 0; k > 0; k--)
-        if (k <= n && !memcmp(text + n - k, stop, k)) return k;
-    return 0;
-}
-
-/* Earliest occurrence of any stop string at or after `from`; returns its offset or -1. */
-static long find_stop(const ragd_gen_opts *g, const char *text, size_t n, size_t from) {
-    long best = -1;
-    for (int i = 0; i < g->n_stop; i++) {
-        size_t sl = strlen(g->stop[i]);
-        if (!sl || sl > n) continue;
-        size_t start = from >= sl ? from - sl + 1 : 0;
-        const char *p = memmem(text + start, n - start, g->stop[i], sl);
-        if (p && (best < 0 || p - text < best)) best = p - text;
-    }
-    return best;
-}
-
 /* The top-k log-softmax entries of a row (k ≤ MAX_TOP), best first. */
 static void top_logprobs(const float *row, int n_vocab, int k, int32_t *ids, float *lp) {
     float mx = row[0];
@@ -148,13 +130,11 @@ static bool is_eos(const ragd_model *m, int32_t tok) {
     return false;
 }
 
-/* Hands text[sent .. upto) and the token info to the sink. */
-static void emit(ragd_sched *s, gen_seq *q, size_t upto, bool has_token, int32_t tok, float lp, int n_top,
-                 ragd_finish fin) {
-    ragd_gen_event ev = {.choice = q->choice, .text = q->text.data ? q->text.data + q->sent : "",
-                         .len = upto - q->sent, .has_token = has_token, .token = tok, .logprob = lp,
-                         .n_top = n_top, .top_ids = s->top_ids, .top_lp = s->top_lp, .finish = fin};
-    q->sent = upto;
+/* Hands the released text q->emit and the token info to the sink. */
+static void emit(ragd_sched *s, gen_seq *q, bool has_token, int32_t tok, float lp, int n_top, ragd_finish fin) {
+    ragd_gen_event ev = {.choice = q->choice, .text = q->emit.data ? q->emit.data : "", .len = q->emit.len,
+                         .has_token = has_token, .token = tok, .logprob = lp, .n_top = n_top,
+                         .top_ids = s->top_ids, .top_lp = s->top_lp, .finish = fin};
     if (q->t->sink->on_gen) q->t->sink->on_gen(q->t->ctx, &ev);
 }
 
@@ -174,15 +154,18 @@ static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, doub
     gen_seq *q = &s->seqs[slot];
     ragd_task *t = q->t;
     const ragd_model *m = s->role_model[RAGD_ROLE_CHAT]->model;
-    for (int v = 0; v < n_vocab; v++)
-        if (!isfinite(row[v])) {
-            char msg[128];
-            snprintf(msg, sizeof msg, "the model produced a non-finite logit (token %d)", v);
-            fail_task(s, t, RAGD_EINTERNAL, msg);
-            return;
-        }
     float lp = 0;
     int32_t tok = ragd_sampler_sample(&q->sampler, row, &lp);
+    /* the pick's log-softmax runs over the whole row, so it is finite iff no logit is NaN or +Inf: an
+     * O(1) check per token instead of a scan of n_vocab logits (the scan only names the culprit) */
+    if (!isfinite(lp)) {
+        int bad = 0;
+        while (bad < n_vocab - 1 && isfinite(row[bad])) bad++;
+        char msg[160];
+        snprintf(msg, sizeof msg, "the model produced a non-finite logit (token %d: %g)", bad, (double)row[bad]);
+        fail_task(s, t, RAGD_EINTERNAL, msg);
+        return;
+    }
     q->n_gen++;
     t->completion_tokens++;
     ragd_metrics_tokens_out(s->o.metrics, 1);
@@ -195,43 +178,21 @@ static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, doub
     int n_top = t->want_logprobs && t->top_logprobs > 0 ? (t->top_logprobs < MAX_TOP ? t->top_logprobs : MAX_TOP) : 0;
     if (n_top) top_logprobs(row, n_vocab, n_top, s->top_ids, s->top_lp);
 
-    if (!t->gen.ignore_eos && is_eos(m, tok)) {
-        ragd_tok_stream_flush(m->tok, &q->ts, &q->text);
-        emit(s, q, q->text.len, false, tok, lp, 0, RAGD_FINISH_STOP);
-        finish_choice(s, slot);
-        return;
-    }
-    size_t before = q->text.len;
+    ragd_buf_reset(&q->emit);
+    ragd_finish fin = RAGD_FINISH_NONE;
     ragd_err err = {0};
-    /* ids past the tokenizer's vocabulary (embedding padding rows) decode to nothing, as in HF */
-    if ((size_t)tok < ragd_tokenizer_vocab_size(m->tok) && ragd_tok_stream_push(m->tok, &q->ts, tok, true, &q->text, &err)) {
+    if (ragd_gen_stream_push(&q->gs, tok, &q->emit, &fin, &err)) {
         char msg[512];
         snprintf(msg, sizeof msg, "decoding token %d: %s", tok, ragd_err_msg(&err));
         ragd_err_free(&err);
         fail_task(s, t, RAGD_EINTERNAL, msg);
         return;
     }
-    long at = t->gen.n_stop ? find_stop(&t->gen, q->text.data ? q->text.data : "", q->text.len, before) : -1;
-    if (at >= 0) {
-        size_t upto = (size_t)at > q->sent ? (size_t)at : q->sent;
-        emit(s, q, upto, true, tok, lp, n_top, RAGD_FINISH_STOP);
-        finish_choice(s, slot);
-        return;
-    }
-    bool full = q->n_prompt + q->n_gen >= s->role_model[RAGD_ROLE_CHAT]->max_len[RAGD_ROLE_CHAT];
-    if (q->n_gen >= t->gen.max_tokens || full) {
-        ragd_tok_stream_flush(m->tok, &q->ts, &q->text);
-        emit(s, q, q->text.len, true, tok, lp, n_top, RAGD_FINISH_LENGTH);
-        finish_choice(s, slot);
-        return;
-    }
-    size_t hold = 0;
-    for (int i = 0; i < t->gen.n_stop; i++) {
-        size_t h = stop_prefix_hold(q->text.data ? q->text.data : "", q->text.len, t->gen.stop[i]);
-        if (h > hold) hold = h;
-    }
-    size_t upto = q->text.len - hold;
-    emit(s, q, upto > q->sent ? upto : q->sent, true, tok, lp, n_top, RAGD_FINISH_NONE);
+    /* prompt + max_tokens ≤ the context was checked when the request was validated */
+    RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_prompt + q->n_gen < s->role_model[RAGD_ROLE_CHAT]->max_len[RAGD_ROLE_CHAT]);
+    bool eos_end = fin == RAGD_FINISH_STOP && !t->gen.ignore_eos && is_eos(m, tok); /* EOS is not reported as a token */
+    emit(s, q, !eos_end, tok, lp, eos_end ? 0 : n_top, fin);
+    if (fin != RAGD_FINISH_NONE) finish_choice(s, slot);
 }
 
 /* Takes a free slot for the next choice of the head task; returns the slot or -1. Under s->mu. */
@@ -253,10 +214,15 @@ static int admit(ragd_sched *s, double now, ragd_err *err) {
     q->n_prompt = t->seq_start[1];
     q->n_done = q->n_gen = 0;
     q->last = -1;
-    memset(&q->ts, 0, sizeof q->ts);
-    ragd_buf_reset(&q->text);
-    q->sent = 0;
     q->t_last = 0;
+    if (ragd_gen_stream_init(&q->gs, m, &t->gen, err)) {
+        ragd_sampler_free(&q->sampler);
+        q->sampler_live = false;
+        q->t = NULL;
+        t->choices_admitted--;
+        return -2;
+    }
+    q->gs_live = true;
     s->n_active++;
     if (q->choice == 0) ragd_metrics_queue_time(s->o.metrics, RAGD_MTASK_GENERATE, now - t->t_arrival);
     t->queued_tokens -= q->n_prompt;
@@ -312,7 +278,7 @@ void ragd_sched_gen_step(ragd_sched *s) {
     while (nb < s->o.max_seqs && ntok < budget) {
         ragd_err err = {0};
         int slot = admit(s, now, &err);
-        if (slot == -2) { /* sampler allocation failed: fail the head task */
+        if (slot == -2) { /* sampler or text stream refused: fail the head task */
             ragd_task *t = s->q[RAGD_ROLE_CHAT].head;
             pthread_mutex_unlock(&s->mu);
             fail_task(s, t, RAGD_EINTERNAL, ragd_err_msg(&err));
@@ -335,7 +301,9 @@ void ragd_sched_gen_step(ragd_sched *s) {
     /* 3. one forward step */
     ragd_batch b = {.n_seqs = nb, .tokens = s->gb_tokens, .seq_start = s->gb_start};
     ragd_err err = {0};
+    double t0 = ragd_now_s();
     ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_slots, s->logits, &err);
+    if (st == RAGD_OK) ragd_sched_note_rate(s, ntok, ragd_now_s() - t0);
     if (st == RAGD_OK) st = ragd_sched_fault(s, RAGD_ROLE_CHAT, s->logits, (size_t)nb * (size_t)sm->model->cfg.n_vocab, &err);
     ragd_metrics_batch(s->o.metrics, RAGD_MTASK_GENERATE, nb, ntok);
     if (st) {

@@ -22,9 +22,9 @@ typedef struct gen_seq {
     int32_t last;            /* last sampled token (fed in the next step) */
     ragd_sampler sampler;
     bool sampler_live;
-    ragd_tok_stream ts;
-    ragd_buf text;           /* decoded text so far (valid UTF-8) */
-    size_t sent;             /* bytes of text handed to the sink */
+    ragd_gen_stream gs;      /* text: EOS, stop strings, max_tokens (tasks.h) */
+    bool gs_live;
+    ragd_buf emit;           /* text released by the last token */
     double t_last;           /* time of the last token */
 } gen_seq;
 
@@ -48,6 +48,7 @@ struct ragd_sched {
     int in_flight;
     bool idle;
     double last_loop;
+    double tok_rate;         /* tokens/s through the engines, smoothed (Retry-After estimate) */
     /* test hook (RAGD_FAULT=role:kind:n, see sched.c): inject a failure into the n-th forward of a role */
     int fault_role, fault_kind, fault_at, fault_count[RAGD_ROLE_COUNT];
     /* ---- device thread only below */
@@ -57,10 +58,10 @@ struct ragd_sched {
     int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */
     /* pool batch buffers (planned at startup) */
     int32_t *pb_tokens;      /* [max_batch_tokens] */
-    int32_t *pb_start;       /* [max_seqs + 1] */
-    ragd_task **pb_task;     /* [max_seqs] */
-    int *pb_seq;             /* [max_seqs] */
-    float *pb_out;           /* [max_seqs, max(n_embd, 2)] */
+    int32_t *pb_start;       /* [batch_seqs + 1] (largest over the models) */
+    ragd_task **pb_task;     /* [batch_seqs] */
+    int *pb_seq;             /* [batch_seqs] */
+    float *pb_out;           /* [batch_seqs, max(n_embd, 2)] */
     /* generation (the chat model) */
     gen_seq *seqs;           /* [max_seqs] */
     int n_active;
@@ -83,6 +84,9 @@ void ragd_sched_queue_remove(ragd_sched *s, ragd_role r, ragd_task *t);
 /* Fault injection for tests: returns the status to pretend the engine returned (and may poison out
  * with NaN, n values). RAGD_OK when no fault applies. */
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err);
+
+/* Folds one forward pass of n tokens taking dt seconds into the token-rate estimate. */
+void ragd_sched_note_rate(ragd_sched *s, int n, double dt);
 
 /* sched_gen.c */
 ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err);

@@ -142,9 +142,9 @@ static size_t char_symbols(const ragd_tokenizer *t, tok_ws *ws, const uint8_t *w
         tok_utf8_decode(w + i, &l);
         bool last = i + l >= n;
         size_t kl = 0;
-        if (i > 0) { memcpy(key, t->cont_prefix, t->cont_prefix_len); kl = t->cont_prefix_len; }
+        if (i > 0 && t->cont_prefix_len) { memcpy(key, t->cont_prefix, t->cont_prefix_len); kl = t->cont_prefix_len; }
         memcpy(key + kl, w + i, l); kl += l;
-        if (last) { memcpy(key + kl, t->eow_suffix, t->eow_suffix_len); kl += t->eow_suffix_len; }
+        if (last && t->eow_suffix_len) { memcpy(key + kl, t->eow_suffix, t->eow_suffix_len); kl += t->eow_suffix_len; }
         int32_t id = tok_hash_get(&t->key2id, key, kl);
         ensure_sym(ws, cnt + kl + 2);
         if (id >= 0) {

@@ -276,9 +276,22 @@ static int32_t config_token(const ragd_tokenizer *t, json_t *root, const char *k
     return tok_hash_get(&t->str2id, json_string_value(v), json_string_length(v));
 }
 
+/* chat_template.jinja (newer transformers save the template there) when the config has none */
+static ragd_status read_jinja(ragd_tokenizer *t, const char *dir, ragd_err *err) {
+    if (t->chat_template) return RAGD_OK;
+    char *path = ragd_path_join(dir, "chat_template.jinja");
+    ragd_status st = RAGD_OK;
+    if (ragd_file_exists(path)) {
+        size_t n;
+        st = ragd_file_read(path, &t->chat_template, &n, err);
+    }
+    free(path);
+    return st;
+}
+
 ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err) {
     char *path = ragd_path_join(dir, "tokenizer_config.json");
-    if (!ragd_file_exists(path)) { free(path); return RAGD_OK; }
+    if (!ragd_file_exists(path)) { free(path); return read_jinja(t, dir, err); }
     json_error_t je;
     json_t *root = json_load_file(path, JSON_ALLOW_NUL, &je);
     if (!root) {
@@ -320,7 +333,7 @@ ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err) {
             t->tpl[t->n_tpl++].n_ids = 1;
         }
     }
-    return RAGD_OK;
+    return read_jinja(t, dir, err);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

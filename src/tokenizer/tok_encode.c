@@ -2,7 +2,7 @@
  * template, and the per-thread workspaces.
  *
  * Added tokens are found with HF's AddedVocabulary::find_matches semantics: leftmost-longest over
- * all contents, single_word requires non-word characters (Rust regex \w) or the text edge on both
+ * all contents, single_word requires non-word characters (Rust regex \w, tok_is_word) or the text edge on both
  * sides, lstrip/rstrip absorb neighbouring White_Space, and the scan resumes at the end of the match
  * itself (not of the stripped span), as HF's iterator does.
  *
@@ -12,8 +12,6 @@
  * workspace has grown to the largest input it has seen.
  */
 #include <stdlib.h>
-
-#include <utf8proc.h>
 
 #include "tokenizer/tok_internal.h"
 
@@ -82,8 +80,28 @@ tok_ws *tok_ws_get(const ragd_tokenizer *t) {
     return ws;
 }
 
+/* After each call: a workspace that grew for a huge input gives the memory back (buffers above
+ * TOK_WS_KEEP bytes are freed), so a thread never retains more than a few MiB for small requests. */
+#define TOK_WS_KEEP (4u << 20)
+
 void tok_ws_release(tok_ws *ws) {
-    if (ws->temporary) tok_ws_free(ws);
+    if (ws->temporary) { tok_ws_free(ws); return; }
+    if (ws->norm.cap > TOK_WS_KEEP) ragd_buf_free(&ws->norm);
+    if (ws->norm2.cap > TOK_WS_KEEP) ragd_buf_free(&ws->norm2);
+    for (size_t k = 0; k < TOK_MAX_PRE; k++) {
+        if (ws->pre[k].cap > TOK_WS_KEEP) ragd_buf_free(&ws->pre[k]);
+        if (ws->spl_cap[k] * sizeof(size_t) > TOK_WS_KEEP) { free(ws->spl[k]); ws->spl[k] = NULL; ws->spl_cap[k] = 0; }
+    }
+    if (ws->cp_cap * sizeof(int32_t) > TOK_WS_KEEP) { free(ws->cp); ws->cp = NULL; ws->cp_cap = 0; }
+    if (ws->sym_cap * sizeof(int32_t) > TOK_WS_KEEP) {
+        free(ws->sym); free(ws->rk);
+        ws->sym = NULL; ws->rk = NULL; ws->sym_cap = 0;
+    }
+    if (ws->link_cap * sizeof(int32_t) > TOK_WS_KEEP) {
+        free(ws->prv); free(ws->nxt);
+        ws->prv = ws->nxt = NULL; ws->link_cap = 0;
+    }
+    if (ws->heap_cap * sizeof(uint64_t) > TOK_WS_KEEP) { free(ws->heap); ws->heap = NULL; ws->heap_cap = 0; }
 }
 
 /* Frees every registered workspace (ragd_tokenizer_free). */
@@ -149,12 +167,6 @@ static ragd_status pretok(enc_ctx *c, size_t level, const uint8_t *s, size_t n) 
 
 static ragd_status gap_pretok(enc_ctx *c, const uint8_t *s, size_t n) { return pretok(c, 0, s, n); }
 
-static bool is_word_char(uint32_t cp) {
-    if (cp < 0x80) return (cp >= '0' && cp <= '9') || ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') || cp == '_';
-    if (cp == 0x200C || cp == 0x200D) return true;
-    utf8proc_category_t k = utf8proc_category((utf8proc_int32_t)cp);
-    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_NL) || k == UTF8PROC_CATEGORY_PC;
-}
 
 /* the code point that ends s[0..n) (n > 0) and its start */
 static uint32_t last_cp(const uint8_t *s, size_t n, size_t *start) {
@@ -180,18 +192,18 @@ static ragd_status added_split(enc_ctx *c, const tok_trie *tr, const uint8_t *s,
         i = end;
         if (a->single_word) {
             size_t q, l;
-            bool start_space = start == 0 || !is_word_char(last_cp(s, start, &q));
-            bool stop_space = stop == n || !is_word_char(tok_utf8_decode(s + stop, &l));
+            bool start_space = start == 0 || !tok_is_word(last_cp(s, start, &q));
+            bool stop_space = stop == n || !tok_is_word(tok_utf8_decode(s + stop, &l));
             if (!start_space || !stop_space) continue;
         }
         if (a->lstrip) {
             size_t ns = start;
-            while (ns > 0) {
+            while (ns > start_offset) { /* HF: max(start of the trailing spaces, start_offset) */
                 size_t q;
                 if (!tok_is_ws(last_cp(s, ns, &q))) break;
                 ns = q;
             }
-            start = ns > start_offset ? ns : start_offset;
+            start = ns;
         }
         if (a->rstrip) {
             while (stop < n) {

@@ -133,7 +133,7 @@ typedef struct tok_tpl_item {
 /* ---------------------------------------------------------------------------------------------- */
 /* per-thread workspace */
 
-#define TOK_CACHE_SLOTS 8192      /* power of two */
+#define TOK_CACHE_SLOTS 4096      /* power of two; 96 B each → 384 KiB per thread and tokenizer */
 #define TOK_CACHE_MAX_WORD 38     /* bytes */
 #define TOK_CACHE_MAX_IDS 12
 
@@ -230,10 +230,16 @@ int tok_utf8_seq(const uint8_t *s, size_t n);
  * hold is not NULL, a trailing incomplete-but-valid prefix is not emitted: its length goes to *hold. */
 void tok_utf8_lossy(ragd_buf *out, const uint8_t *s, size_t n, size_t *hold);
 
-/* Unicode classes as Oniguruma sees them in HF's regexes. */
-bool tok_is_ws(uint32_t cp);      /* \s: White_Space */
-bool tok_is_letter(uint32_t cp);  /* \p{L} */
-bool tok_is_number(uint32_t cp);  /* \p{N} */
+/* Unicode classes exactly as HF tokenizers sees them (tok_util.c, tok_unicode.c). */
+bool tok_is_ws(uint32_t cp);      /* \s: White_Space (Oniguruma) */
+bool tok_is_letter(uint32_t cp);  /* \p{L} (Oniguruma) */
+bool tok_is_number(uint32_t cp);  /* \p{N} (Oniguruma) */
+bool tok_is_numeric(uint32_t cp); /* Rust char::is_numeric (Digits) */
+bool tok_is_mark(uint32_t cp);    /* removed by StripAccents */
+bool tok_is_word(uint32_t cp);    /* Rust regex \w (single_word added tokens) */
+/* True when HF's NFC/NFD (compat: NFKC/NFKD) leave cp alone although utf8proc would not. */
+bool tok_norm_inert(uint32_t cp, bool compat);
+uint32_t tok_lower_exception(uint32_t cp); /* HF's lowercase where it differs from utf8proc's, else 0 */
 
 /* builder (tok_build.c): loaders fill the raw pieces, then call tok_build_finish */
 typedef struct tok_builder {

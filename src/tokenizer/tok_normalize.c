@@ -6,8 +6,9 @@
  * no composition has an ASCII second character, so text can be cut before any ASCII byte and only the
  * non-ASCII spans (plus the ASCII character before each, which may compose with a following mark)
  * go through utf8proc.
- * Lowercase follows Rust's char::to_lowercase (full mapping: U+0130 → "i̇"); StripAccents drops
- * characters of category Mn/Mc/Me as HF does.
+ * Lowercase follows Rust's char::to_lowercase (full mapping: U+0130 → "i̇"; HF's table where newer
+ * than utf8proc's); StripAccents drops what HF's is_combining_mark accepts (tok_unicode.c). Code points
+ * HF's older normalization tables do not know (tok_norm_inert) are passed through untouched.
  */
 #include <stdlib.h>
 
@@ -32,6 +33,29 @@ static ragd_status uform(tok_ws *ws, const uint8_t *s, size_t n, utf8proc_option
     }
 }
 
+/* Normalizes a span that holds no inert code point; cuts it further at those that it holds. HF's
+ * tables (an older Unicode) treat them as unassigned: starters that neither decompose nor compose, so
+ * normalization never acts across them and cutting there is exact. */
+static ragd_status uform_cut(tok_ws *ws, const uint8_t *s, size_t n, utf8proc_option_t opt, ragd_buf *out,
+                             ragd_err *err) {
+    bool compat = opt & UTF8PROC_COMPAT;
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = tok_utf8_decode(s + i, &l);
+        if (cp >= 0x7FD && tok_norm_inert(cp, compat)) {
+            if (i > start) {
+                ragd_status st = uform(ws, s + start, i - start, opt, out, err);
+                if (st) return st;
+            }
+            ragd_buf_append(out, s + i, l);
+            start = i + l;
+        }
+        i += l;
+    }
+    return start < n ? uform(ws, s + start, n - start, opt, out, err) : RAGD_OK;
+}
+
 static ragd_status unicode_form(tok_ws *ws, const uint8_t *s, size_t n, utf8proc_option_t opt, ragd_buf *out,
                                 ragd_err *err) {
     size_t i = 0;
@@ -43,7 +67,7 @@ static ragd_status unicode_form(tok_ws *ws, const uint8_t *s, size_t n, utf8proc
         ragd_buf_append(out, s + i, a - i);
         size_t e = p;
         while (e < n && s[e] >= 0x80) e++;
-        ragd_status st = uform(ws, s + a, e - a, opt, out, err);
+        ragd_status st = uform_cut(ws, s + a, e - a, opt, out, err);
         if (st) return st;
         i = e;
     }
@@ -63,7 +87,8 @@ static void lowercase(const uint8_t *s, size_t n, ragd_buf *out) {
         i += l;
         char enc[8];
         if (cp == 0x130) { ragd_buf_append(out, "i\xCC\x87", 3); continue; }
-        uint32_t lc = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
+        uint32_t lc = tok_lower_exception(cp);
+        if (!lc) lc = (uint32_t)utf8proc_tolower((utf8proc_int32_t)cp);
         ragd_buf_append(out, enc, tok_utf8_encode(lc, enc));
     }
 }
@@ -72,9 +97,7 @@ static void strip_accents(const uint8_t *s, size_t n, ragd_buf *out) {
     for (size_t i = 0; i < n;) {
         size_t l;
         uint32_t cp = tok_utf8_decode(s + i, &l);
-        utf8proc_category_t c = cp < 0x80 ? UTF8PROC_CATEGORY_LL : utf8proc_category((utf8proc_int32_t)cp);
-        if (c != UTF8PROC_CATEGORY_MN && c != UTF8PROC_CATEGORY_MC && c != UTF8PROC_CATEGORY_ME)
-            ragd_buf_append(out, s + i, l);
+        if (!tok_is_mark(cp)) ragd_buf_append(out, s + i, l);
         i += l;
     }
 }

@@ -213,7 +213,7 @@ static ragd_status raw_matches(const tok_pre *p, const uint8_t *s, size_t n, siz
         for (size_t i = 0; i < n;) {
             size_t l;
             uint32_t cp = tok_utf8_decode(s + i, &l);
-            if (tok_is_number(cp)) {
+            if (tok_is_numeric(cp)) {
                 if (prev < i) push3(v, cap, nv, prev, i, 0);
                 push3(v, cap, nv, i, i + l, 1);
                 prev = i + l;

@@ -1,10 +1,8 @@
 /* tok_util.c — small shared pieces of the tokenizer: the string→id hash table, GPT-2's byte-level
- * alphabet, UTF-8 encoding and lossy decoding (Rust `String::from_utf8_lossy`), and the Unicode
- * classes (\s, \p{L}, \p{N}) as Oniguruma — the regex engine HF `tokenizers` uses — defines them.
+ * alphabet, UTF-8 encoding and lossy decoding (Rust `String::from_utf8_lossy`), and \s as Oniguruma —
+ * the regex engine HF `tokenizers` uses — defines it (the other classes are in tok_unicode.c).
  */
 #include <stdlib.h>
-
-#include <utf8proc.h>
 
 #include "tokenizer/tok_internal.h"
 
@@ -98,22 +96,24 @@ int32_t tok_hash_get(const tok_hash *h, const char *key, size_t len) {
 /* ---------------------------------------------------------------------------------------------- */
 /* GPT-2 bytes_to_unicode: printable bytes map to themselves, the other 68 to U+0100.. in order. */
 
-uint32_t tok_byte_to_cp(uint8_t b) {
-    if ((b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE)) return b;
-    uint32_t n = 0;
-    for (unsigned x = 0; x < b; x++)
-        if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE))) n++;
-    return 0x100 + n;
+static uint16_t byte_cp[256];     /* byte → code point */
+static int16_t cp_byte[0x144];     /* code point < 0x144 → byte, -1 if none */
+
+static bool printable(unsigned b) { return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE; }
+
+/* Filled once at program start; read-only afterwards. */
+__attribute__((constructor)) static void byte_alphabet_init(void) {
+    unsigned n = 0;
+    for (unsigned c = 0; c < 0x144; c++) cp_byte[c] = -1;
+    for (unsigned b = 0; b < 256; b++) {
+        byte_cp[b] = (uint16_t)(printable(b) ? b : 0x100 + n++);
+        cp_byte[byte_cp[b]] = (int16_t)b;
+    }
 }
 
-int tok_cp_to_byte(uint32_t cp) {
-    if ((cp >= 0x21 && cp <= 0x7E) || (cp >= 0xA1 && cp <= 0xAC) || (cp >= 0xAE && cp <= 0xFF)) return (int)cp;
-    if (cp < 0x100 || cp >= 0x100 + 68) return -1;
-    uint32_t n = cp - 0x100;
-    for (unsigned x = 0; x < 256; x++)
-        if (!((x >= 0x21 && x <= 0x7E) || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE)) && n-- == 0) return (int)x;
-    return -1;
-}
+uint32_t tok_byte_to_cp(uint8_t b) { return byte_cp[b]; }
+
+int tok_cp_to_byte(uint32_t cp) { return cp < 0x144 ? cp_byte[cp] : -1; }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* UTF-8 */
@@ -182,16 +182,4 @@ bool tok_is_ws(uint32_t cp) {
     if (cp < 0x80) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
     return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 ||
            cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-bool tok_is_letter(uint32_t cp) {
-    if (cp < 0x80) return ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z');
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_LU && c <= UTF8PROC_CATEGORY_LO;
-}
-
-bool tok_is_number(uint32_t cp) {
-    if (cp < 0x80) return cp >= '0' && cp <= '9';
-    utf8proc_category_t c = utf8proc_category((utf8proc_int32_t)cp);
-    return c >= UTF8PROC_CATEGORY_ND && c <= UTF8PROC_CATEGORY_NO;
 }

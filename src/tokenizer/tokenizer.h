@@ -27,8 +27,9 @@ void ragd_tok_ids_free(ragd_tok_ids *v);
 void ragd_tok_ids_push(ragd_tok_ids *v, int32_t id);
 
 /* Loads tokenizer.json at `path`; reads tokenizer_config.json from the same folder when present
- * (chat template, bos/eos/pad names, add_bos/add_eos). An unsupported component (normalizer,
- * pre-tokenizer, model, post-processor or decoder type) fails with RAGD_EUNSUPPORTED naming it. */
+ * (chat template — or chat_template.jinja beside it —, bos/eos/pad names, add_bos/add_eos). An
+ * unsupported component (normalizer, pre-tokenizer, model, post-processor or decoder type) fails with
+ * RAGD_EUNSUPPORTED naming it. */
 ragd_status ragd_tokenizer_load_json(const char *path, ragd_tokenizer **out, ragd_err *err);
 
 /* Builds a tokenizer from the pieces a GGUF file carries (tokenizer.ggml.*). `pre` is the

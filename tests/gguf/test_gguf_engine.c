@@ -194,6 +194,10 @@ int main(void) {
     test_pair("llama/f16.gguf", "llama/hf");
     test_pair("llama/bf16.gguf", "llama/hf");
     test_pair("llama/q.gguf", "llama/q_hf");
+    test_pair("llama3/f32.gguf", "llama3/hf");
+    test_pair("llama3/q.gguf", "llama3/q_hf");
+    test_pair("qwen2/f32.gguf", "qwen2/hf");
+    test_pair("qwen2/q.gguf", "qwen2/q_hf");
     test_pair("qwen3/f32.gguf", "qwen3/hf");
     test_pair("qwen3/q.gguf", "qwen3/q_hf");
     test_smollm();

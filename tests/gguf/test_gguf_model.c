@@ -114,6 +114,10 @@ static void test_pair(const char *gguf_rel, const char *hf_rel, ragd_dtype matri
         CHECK(a->rms_eps == b->rms_eps);
         CHECK(a->rope_theta == b->rope_theta);
         CHECK_EQ_INT(a->rope_type, b->rope_type);
+        CHECK(a->rope_factor == b->rope_factor);
+        CHECK(a->rope_low_freq_factor == b->rope_low_freq_factor);
+        CHECK(a->rope_high_freq_factor == b->rope_high_freq_factor);
+        CHECK_EQ_INT(a->rope_orig_max_pos, b->rope_orig_max_pos);
         CHECK_EQ_INT(a->max_pos, b->max_pos);
         CHECK_EQ_INT(a->tie_embed, b->tie_embed);
         CHECK_EQ_INT(a->qkv_bias, b->qkv_bias);
@@ -261,6 +265,37 @@ static void test_failures(void) {
     free(d);
 }
 
+/* llama3 RoPE scaling is recognized from rope_freqs.weight; other divisors are refused */
+static void test_llama3_rope(void) {
+    char p[4096];
+    fixture(p, sizeof p, "llama3/f32.gguf");
+    ragd_model *m = load(p);
+    if (m) {
+        CHECK_EQ_INT(m->cfg.rope_type, 1);
+        CHECK(m->cfg.rope_factor == 8.0f);
+        CHECK(m->cfg.rope_low_freq_factor == 1.0f && m->cfg.rope_high_freq_factor == 4.0f);
+        CHECK_EQ_INT(m->cfg.rope_orig_max_pos, 8192);
+    }
+    ragd_model_free(m);
+    size_t n;
+    char *base = read_fixture("llama3/f32.gguf", &n);
+    if (!base) return;
+    /* rope_freqs = [1, 1, 2.69453…, 8]: the medium-band divisor changed to 3 */
+    bool patched = false;
+    for (size_t i = 0; i + 16 <= n && !patched; i += 4) {
+        float v[4];
+        memcpy(v, base + i, 16);
+        if (v[0] == 1.0f && v[1] == 1.0f && v[2] > 2.69f && v[2] < 2.70f && v[3] == 8.0f) {
+            float three = 3.0f;
+            memcpy(base + i + 8, &three, 4);
+            patched = true;
+        }
+    }
+    CHECK(patched);
+    expect_load_fail(base, n, RAGD_EUNSUPPORTED, "rope_freqs.weight[2] = 3, but llama3 scaling (factor 8");
+    free(base);
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* the real default model, when cached */
 
@@ -307,11 +342,16 @@ int main(void) {
         perror("mkdtemp");
         return 1;
     }
-    /* llama: 2 + 9 per layer (tied); qwen3: 3 + 11 per layer */
+    /* llama: 2 + 9 per layer (tied); qwen2: 2 + 12 per layer (tied, biases); qwen3: 3 + 11 per layer */
     test_pair("llama/f32.gguf", "llama/hf", RAGD_DT_F32, 20);
     test_pair("llama/f16.gguf", "llama/hf", RAGD_DT_F16, 20);
     test_pair("llama/bf16.gguf", "llama/hf", RAGD_DT_BF16, 20);
     test_pair("llama/q.gguf", "llama/q_hf", RAGD_DT_Q8_0, 20);
+    test_pair("llama3/f32.gguf", "llama3/hf", RAGD_DT_F32, 20);
+    test_pair("llama3/q.gguf", "llama3/q_hf", RAGD_DT_Q8_0, 20);
+    test_llama3_rope();
+    test_pair("qwen2/f32.gguf", "qwen2/hf", RAGD_DT_F32, 26);
+    test_pair("qwen2/q.gguf", "qwen2/q_hf", RAGD_DT_Q8_0, 26);
     test_pair("qwen3/f32.gguf", "qwen3/hf", RAGD_DT_F32, 25);
     test_pair("qwen3/q.gguf", "qwen3/q_hf", RAGD_DT_Q8_0, 25);
     test_failures();

@@ -30,9 +30,14 @@ def root(tmp_path_factory):
     for f in ("config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"):
         shutil.copy(os.path.join(FIX, "llama", "hf", f), tiny / f)
     (tiny / "README.md").write_text("# tiny\n")
-    (tiny / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "x"}]\n')
+    (tiny / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
     (tiny / "1_Pooling").mkdir()
-    (tiny / "1_Pooling" / "config.json").write_text('{"pooling_mode_lasttoken": true}\n')
+    (tiny / "1_Pooling" / "config.json").write_text(json.dumps({
+        "word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False,
+        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
+        "pooling_mode_weightedmean_tokens": False, "pooling_mode_lasttoken": True, "include_prompt": True}))
     (tiny / "extra").mkdir()
     (tiny / "extra" / "other.bin").write_bytes(os.urandom(1000))
     shutil.copytree(tiny, r / "acme" / "private")
@@ -114,6 +119,9 @@ def test_success_and_idempotent(serve, root, tmp_path):
     assert not (d / "README.md").exists() and not (d / "extra").exists()
     assert no_parts(d)
     assert "model.safetensors: 117336 bytes, sha256 verified" in p.stderr
+    # the pulled folder is a loadable model
+    i = subprocess.run([BIN, "inspect", "--model", p.stdout.strip()], capture_output=True, text=True, timeout=60)
+    assert i.returncode == 0 and "architecture   llama" in i.stdout, i.stdout + i.stderr
     assert "config.json: %d bytes, git sha1 verified" % os.path.getsize(d / "config.json") in p.stderr
     reqs = s.requests()
     commit = hashlib.sha1(b"acme/tiny").hexdigest()
@@ -312,6 +320,8 @@ def test_gguf_choice(serve, root, tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == str(d / "tiny-q.gguf")
     assert os.listdir(d) == ["tiny-q.gguf"]
+    i = subprocess.run([BIN, "inspect", "--model", p.stdout.strip()], capture_output=True, text=True, timeout=60)
+    assert i.returncode == 0 and "Q4_1" in i.stdout, i.stdout + i.stderr
     assert same(d / "tiny-q.gguf", root / "acme" / "ggufs" / "tiny-q.gguf")
 
 

@@ -33,7 +33,8 @@ class Server:
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--device", "cpu", "--threads", "1"] + args,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e, text=True)
         self.stderr = []
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         line = self.proc.stdout.readline()
         m = re.search(r"listening on http://([^:]+):(\d+)", line)
         if not m:
@@ -84,6 +85,9 @@ class Server:
             raise AssertionError("server did not exit within %ds after SIGTERM" % timeout)
 
     def log(self):
+        """stderr so far; complete once the process has exited (waits for the reader to reach EOF)."""
+        if self.proc.poll() is not None:
+            self._drainer.join(timeout=10)
         return "".join(self.stderr)
 
 

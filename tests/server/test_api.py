@@ -193,6 +193,9 @@ def test_models_health_diagnostics(server):
         assert mm["limits"]["max_batch_tokens"] == 2048
     chat = [mm for mm in d["models"] if mm["name"] == "qwen3-tiny"][0]
     assert chat["memory_plan"]["kv_cache"] > 0 and chat["limits"]["max_len_chat"] == 512
+    assert chat["limits"]["max_seqs"] == 16  # --max-seqs: KV slots
+    emb = [mm for mm in d["models"] if mm["name"] == "qwen3-embed-tiny"][0]
+    assert emb["limits"]["max_seqs"] == 256 and emb["memory_plan"]["kv_cache"] == 0  # --max-batch-seqs default
 
 
 def test_metrics_promtool(server):
@@ -242,3 +245,30 @@ def test_one_model_all_roles_is_demo_quality():
         assert c.status_code == 200 and c.json()["usage"]["completion_tokens"] >= 1
     finally:
         assert s.stop() == 0
+
+
+def test_completions_legacy_logprobs(server):
+    c = client(server)
+    r = c.completions.create(model="qwen3-tiny", prompt="abc", max_tokens=4, logprobs=2, temperature=0)
+    lp = r.choices[0].logprobs
+    n = r.usage.completion_tokens
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == len(lp.text_offset) == n
+    assert lp.text_offset[0] == 0 and lp.text_offset == sorted(lp.text_offset)
+    for t, l, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs):
+        assert l <= 0 and 1 <= len(top) <= 2 and max(top.values()) >= l - 1e-6
+    if r.choices[0].finish_reason == "length":
+        assert "".join(lp.tokens) == r.choices[0].text
+    s = list(c.completions.create(model="qwen3-tiny", prompt="abc", max_tokens=4, logprobs=2, temperature=0, stream=True))
+    toks = [t for ch in s if ch.choices and ch.choices[0].logprobs for t in ch.choices[0].logprobs.tokens]
+    assert toks == lp.tokens
+
+
+def test_tokenize_messages_counts_the_chat_prompt(server):
+    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there"}]
+    t = server.post("/tokenize", {"messages": msgs}).json()
+    c = server.post("/v1/chat/completions", {"messages": msgs, "max_tokens": 1}).json()
+    assert t["count"] == c["usage"]["prompt_tokens"] > 0
+    r = server.post("/tokenize", {"messages": [{"role": "wizard", "content": "x"}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages[0].role"
+    r = server.post("/tokenize", {"messages": msgs, "text": "x"})
+    assert r.status_code == 400

@@ -93,7 +93,7 @@ def _floats(obj):
 
 
 def test_http_equals_cli(server):
-    t = texts(12, 5)
+    t = texts(24, 5)
     cli = [_floats(o) for o in _cli(["embed", "--model", EMBED], [{"text": x} for x in t])]
     with ThreadPoolExecutor(6) as ex:
         http = list(ex.map(lambda x: server.post("/embed", {"texts": [x]}).json()["embeddings"][0], t))
@@ -104,3 +104,40 @@ def test_http_equals_cli(server):
     cli_s = [_floats(o) for o in _cli(["rerank", "--model", RERANK, "--query", q], [{"text": x} for x in t])]
     http_s = server.post("/rerank", {"query": q, "documents": t}).json()["scores"]
     assert cli_s == http_s
+    # and concurrently, two documents per request, through the v1 shape as well
+    def pair(i):
+        r = server.post("/v1/rerank", {"query": q, "documents": t[i:i + 2], "return_documents": False}).json()
+        return i, {x["index"]: x["relevance_score"] for x in r["results"]}
+    with ThreadPoolExecutor(6) as ex:
+        for i, sc in ex.map(pair, range(0, len(t), 2)):
+            for k, v in sc.items():
+                assert v == cli_s[i + k]
+
+
+def test_chat_equals_cli_generate(server):
+    """Greedy chat over HTTP (under concurrency) gives the text of `ragd generate --chat` for the same
+    single user message; raw /v1/completions gives the text of `ragd generate` on the raw prompt."""
+    from conftest import CHAT
+    prompts = ["hello", "what is 2+2", "ünïcödé ☃ text"]
+
+    def cli(p, chat):
+        args = [BIN, "generate", "--model", CHAT, "--prompt", p, "--max-tokens", "12", "--json"] + (["--chat"] if chat else [])
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["text"]
+
+    def http_chat(p):
+        return server.post("/v1/chat/completions", {"messages": [{"role": "user", "content": p}], "max_tokens": 12,
+                                                    "temperature": 0}).json()["choices"][0]["message"]["content"]
+
+    def http_raw(p):
+        return server.post("/v1/completions", {"prompt": p, "max_tokens": 12, "temperature": 0}).json()["choices"][0]["text"]
+
+    with ThreadPoolExecutor(6) as ex:
+        chats = list(ex.map(http_chat, prompts * 2))
+        raws = list(ex.map(http_raw, prompts * 2))
+    for i, p in enumerate(prompts):
+        want = cli(p, True)
+        assert chats[i] == want and chats[i + len(prompts)] == want
+        want_raw = cli(p, False)
+        assert raws[i] == want_raw and raws[i + len(prompts)] == want_raw

@@ -76,6 +76,12 @@ CASES = [
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": True}}, 400, "stream_options", "invalid_value"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": LONG}]}, 400, "messages", "context_length_exceeded"),
     ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o"}, 404, "model", "model_not_found"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5}, 400, "presence_penalty", "unsupported"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"5": 10}}, 400, "logit_bias", "unsupported"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function"}]}, 400, "tools", "unsupported"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}, 400, "response_format", "unsupported"),
+    ("/v1/completions", {"prompt": "x", "echo": True}, 400, "echo", "unsupported"),
+    ("/v1/completions", {"prompt": "x", "best_of": 3}, 400, "best_of", "unsupported"),
     ("/v1/completions", {}, 400, "prompt", "missing_field"),
     ("/v1/completions", {"prompt": ""}, 400, "prompt", "empty_input"),
     ("/v1/completions", {"prompt": {"x": 1}}, 400, "prompt", "invalid_type"),
@@ -110,6 +116,14 @@ def test_too_long_names_index_and_counts(server):
     assert ok.status_code == 200 and 0 <= ok.json()["scores"][0] <= 1
 
 
+def test_bad_timeout_header(server):
+    for v in ["0", "-5", "abc", "99999999999"]:
+        r = server.post("/embed", {"texts": ["a"]}, headers={"X-Request-Timeout-Ms": v})
+        assert r.status_code == 400, (v, r.text)
+        assert err_of(r)["param"] == "X-Request-Timeout-Ms"
+    assert server.post("/embed", {"texts": ["a"]}, headers={"X-Request-Timeout-Ms": "5000"}).status_code == 200
+
+
 def test_unknown_route_and_method(server):
     r = server.get("/v1/nothing")
     assert r.status_code == 404 and err_of(r)["code"] == "not_found"
@@ -130,6 +144,10 @@ def test_oversized_body():
         r = requests.post(s.url + "/embed", data=gen(), headers={"Content-Type": "application/json"}, timeout=10)
         assert r.status_code == 413
         assert s.post("/embed", {"texts": ["fine"]}).status_code == 200
+        # a chunked upload under the cap is fine
+        r = requests.post(s.url + "/embed", data=iter([b'{"texts": ', b'["chunked"]}']),
+                          headers={"Content-Type": "application/json"}, timeout=10)
+        assert r.status_code == 200 and len(r.json()["embeddings"]) == 1
     finally:
         assert s.stop() == 0
 

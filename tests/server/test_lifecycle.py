@@ -21,13 +21,25 @@ def metric(s, name):
     return float(m.group(1)) if m else 0.0
 
 
+def wait_running(s, task, n, timeout=10):
+    """Until n tasks of this kind have left the queue (a forward pass holds the first one)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        t = s.get("/metrics").text
+        m = re.search(r'^ragd_queue_time_seconds_count\{task="%s"\} (\S+)$' % task, t, re.M)
+        if m and float(m.group(1)) >= n:
+            return
+        time.sleep(0.01)
+    raise AssertionError("no %s task left the queue" % task)
+
+
 def test_deadline_while_queued():
     # every embed forward pass takes 300 ms longer: a second request waits in the queue past its deadline
-    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:300"})
+    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:600"})
     try:
         with ThreadPoolExecutor(2) as ex:
             first = ex.submit(s.post, "/embed", {"texts": ["first"]})
-            time.sleep(0.1)
+            wait_running(s, "embed", 1)
             t0 = time.time()
             r = s.post("/embed", {"texts": ["late"]}, headers={"X-Request-Timeout-Ms": "50"})
             assert first.result().status_code == 200
@@ -55,11 +67,11 @@ def test_deadline_while_generating():
 
 
 def test_disconnect_while_queued_cancels():
-    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:400"})
+    s = start(["--embed", EMBED], env={"RAGD_FAULT": "embed:slow:600"})
     try:
         with ThreadPoolExecutor(2) as ex:
             first = ex.submit(s.post, "/embed", {"texts": ["first"]})
-            time.sleep(0.1)
+            wait_running(s, "embed", 1)
             try:
                 requests.post(s.url + "/embed", json={"texts": ["bye"]}, timeout=0.1)
             except requests.exceptions.ReadTimeout:
@@ -144,6 +156,9 @@ def test_engine_failure_is_per_request():
         assert r.status_code == 500 and err_of(r)["type"] == "server_error"
         assert s.post("/embed", {"texts": ["three"]}).status_code == 200
         assert s.get("/health/ready").status_code == 200
+        deadline = time.time() + 5  # the stderr reader thread may lag behind the reply
+        while "failing-req" not in s.log() and time.time() < deadline:
+            time.sleep(0.02)
         assert "failing-req" in s.log()  # logged with the request id
     finally:
         assert s.stop() == 0
@@ -196,17 +211,46 @@ def test_sigterm_drains_inflight_stream():
     first = resp.readline()
     assert first.startswith(b"data: ")
     s.proc.send_signal(15)
-    time.sleep(0.2)
-    # no new connections once stopping
+    # no new connections once stopping (the main thread quiesces the listener right after sigwait)
     refused = False
-    try:
-        r = requests.get(s.url + "/health", timeout=2)
-        refused = r.status_code == 503
-    except requests.ConnectionError:
-        refused = True
+    deadline = time.time() + 5
+    while not refused and time.time() < deadline:
+        try:
+            r = requests.get(s.url + "/health", timeout=2)
+            refused = r.status_code == 503
+        except requests.ConnectionError:
+            refused = True
+        time.sleep(0.05)
     assert refused
     rest = resp.read().decode()
     assert rest.rstrip().endswith("data: [DONE]"), rest[-300:]
     assert '"finish_reason":"length"' in rest or '"finish_reason":"stop"' in rest
     assert s.proc.wait(timeout=30) == 0
     assert "stopped" in s.log()
+
+
+def test_not_ready_while_warming_up():
+    """The server listens before the engines are warmed up: /health 200, /health/ready and model endpoints
+    503 until the warm-up forward pass has run (slowed to 3 s here), then ready."""
+    import subprocess
+    from conftest import BIN
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
+    env["RAGD_FAULT"] = "embed:slow:3000"
+    p = subprocess.Popen([BIN, "serve", "--embed", EMBED, "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = "http://127.0.0.1:%s" % re.search(r":(\d+)", p.stdout.readline()).group(1)
+        h = requests.get(url + "/health", timeout=5)
+        assert h.status_code == 200 and h.json()["status"] == "loading"
+        r = requests.get(url + "/health/ready", timeout=5)
+        assert r.status_code == 503 and r.json()["models"]["qwen3-embed-tiny"] == "loading"
+        e = requests.post(url + "/embed", json={"texts": ["early"]}, timeout=5)
+        assert e.status_code == 503 and err_of(e)["code"] == "model_loading" and e.headers["Retry-After"] == "1"
+        deadline = time.time() + 20
+        while time.time() < deadline and requests.get(url + "/health/ready", timeout=5).status_code != 200:
+            time.sleep(0.05)
+        assert requests.get(url + "/health/ready", timeout=5).status_code == 200
+        assert requests.post(url + "/embed", json={"texts": ["now"]}, timeout=5).status_code == 200
+    finally:
+        p.terminate()
+        assert p.wait(timeout=30) == 0

@@ -16,6 +16,27 @@ static const char *const ALPHABET[] = {
     "\xD8\xB9" /* ع */, "\xE0\xA4\xA8" /* न */, "\xE0\xA5\x8D" /* virama */, "\xE2\x82\xAC" /* € */, "$", "<", "|",
 };
 
+/* PCRE2's Unicode tables (14.0 in 10.42) are older than Oniguruma's in HF (16.0), which the hand-written
+ * matchers follow (tok_unicode.c); texts with a code point the two classify differently are skipped
+ * here — the committed HF references cover them. */
+static pcre2_code *re_l, *re_n;
+static bool same_unicode(const char *s, size_t n) {
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok;) {
+        size_t l;
+        uint32_t cp = tok_utf8_decode((const uint8_t *)s + i, &l);
+        if (cp >= 0x80) {
+            bool pl = pcre2_match(re_l, (PCRE2_SPTR)s + i, l, 0, 0, md, NULL) >= 0;
+            bool pn = pcre2_match(re_n, (PCRE2_SPTR)s + i, l, 0, 0, md, NULL) >= 0;
+            ok = pl == tok_is_letter(cp) && pn == tok_is_number(cp);
+        }
+        i += l;
+    }
+    pcre2_match_data_free(md);
+    return ok;
+}
+
 static int compare(const tok_pre *known, const tok_pre *re, const char *s, size_t n, const char *what) {
     size_t *a = NULL, *b = NULL, ca = 0, cb = 0, na = 0, nb = 0;
     ragd_err err = {0};
@@ -55,6 +76,11 @@ int main(void) {
         {TOK_MATCH_QWEN2, TOK_RE_QWEN2, "qwen2"}, {TOK_MATCH_LLAMA3, TOK_RE_LLAMA3, "llama3"},
         {TOK_MATCH_GPT2, TOK_RE_GPT2, "gpt2"},
     };
+    int ec;
+    PCRE2_SIZE eo;
+    re_l = pcre2_compile((PCRE2_SPTR) "^\\p{L}$", PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    re_n = pcre2_compile((PCRE2_SPTR) "^\\p{N}$", PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec, &eo, NULL);
+    RAGD_ASSERT(re_l && re_n);
     json_t *texts = json_array();
     char *p = shared_path("cases/tokenizer/qwen3_public.jsonl");
     add_texts(texts, p);
@@ -75,8 +101,12 @@ int main(void) {
         int bad = 0;
         size_t i;
         json_t *t;
-        json_array_foreach(texts, i, t) bad += compare(&known, &re, json_string_value(t), json_string_length(t),
-                                                        kinds[k].name);
+        size_t skipped = 0;
+        json_array_foreach(texts, i, t) {
+            if (!same_unicode(json_string_value(t), json_string_length(t))) { skipped++; continue; }
+            bad += compare(&known, &re, json_string_value(t), json_string_length(t), kinds[k].name);
+        }
+        CHECK(skipped < 40);
         uint64_t x = 0x1234567 + k;
         size_t na = sizeof ALPHABET / sizeof ALPHABET[0];
         for (int r = 0; r < 200000 && bad < 10; r++) {
@@ -94,6 +124,8 @@ int main(void) {
         ragd_err_free(&err);
     }
     ragd_buf_free(&s);
+    pcre2_code_free(re_l);
+    pcre2_code_free(re_n);
     json_decref(texts);
     TEST_DONE();
 }

@@ -1,14 +1,120 @@
-/* cuda_api.h — plain C declarations of the CUDA backend's entry points (implemented in .cu files).
- * Included by C code in src/engine; includes no CUDA headers, so the C side builds with any compiler. */
+/* cuda_api.h — plain C declarations of the CUDA backend's entry points (implemented in .cu files,
+ * compiled into ragd_cuda). Included by the C glue (backend_cuda.c); includes no CUDA headers and no
+ * ragd_core header, so ragd_cuda never depends on ragd_core symbols: only plain pointers, ints and
+ * the status codes below cross the boundary.
+ *
+ * The network ("net") is one model's weights (bf16 on the device, converted at upload), its
+ * activation arena for max_batch_tokens, the cuBLASLt workspace and pinned staging buffers, all
+ * allocated by ragd_cuda_net_create. The forward functions never allocate.
+ *
+ * Threading: a net is owned by one thread at a time (the engine's owner). Functions are not
+ * reentrant. Errors: a device failure is sticky — the net answers RAGD_CUDA_EDEVICE from then on.
+ */
 #ifndef RAGD_CUDA_API_H
 #define RAGD_CUDA_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Number of usable CUDA devices; 0 when none (no driver, no GPU). Fills why[0..why_len) with the
  * reason when 0. */
 int ragd_cuda_device_count(char *why, size_t why_len);
 /* Name, total and free memory of device `ordinal`; returns 0 on success, else a CUDA error code. */
 int ragd_cuda_device_info(int ordinal, char *name, size_t name_len, size_t *total, size_t *free_bytes);
+
+/* Status codes of the net API (the glue maps them onto ragd_status). */
+enum {
+    RAGD_CUDA_OK = 0,
+    RAGD_CUDA_EINVAL = 1,      /* bad argument (a batch that breaks the contract) */
+    RAGD_CUDA_ERANGE = 2,      /* beyond the planned limits, token id ≥ n_vocab */
+    RAGD_CUDA_ENOMEM = 3,      /* the plan does not fit mem_limit / the device */
+    RAGD_CUDA_EUNSUPPORTED = 4,/* shape the kernels do not implement (head_dim ∉ {64,128}) */
+    RAGD_CUDA_EDEVICE = 5,     /* CUDA / cuBLASLt failure; sticky */
+    RAGD_CUDA_ENONFINITE = 6,  /* NaN/Inf in an output: the request fails, the net stays usable */
+};
+
+/* Input dtypes accepted by ragd_cuda_net_upload (same numbering as ragd_dtype's first three). */
+enum { RAGD_CUDA_F32 = 0, RAGD_CUDA_F16 = 1, RAGD_CUDA_BF16 = 2 };
+
+/* Pooling modes (same numbering as ragd_pooling). */
+enum { RAGD_CUDA_POOL_LAST = 0, RAGD_CUDA_POOL_MEAN = 1, RAGD_CUDA_POOL_CLS = 2 };
+
+typedef struct ragd_cuda_shape {
+    int n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim;
+    float rms_eps;
+    int qk_norm;       /* Qwen3: per-head RMSNorm of q and k before RoPE */
+    int qkv_bias;      /* Qwen2: bias on q/k/v projections */
+    int max_batch_tokens, max_seqs, max_score_rows;
+    int device;        /* CUDA ordinal */
+} ragd_cuda_shape;
+
+/* Bytes by part; total = weights + activations + workspace. Host pinned staging is reported apart. */
+typedef struct ragd_cuda_plan {
+    size_t weights, activations, workspace, total, host_pinned;
+} ragd_cuda_plan;
+
+typedef struct ragd_cuda_net ragd_cuda_net;
+
+/* Pure arithmetic: the plan for this shape. */
+void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p);
+
+/* Checks the shape, computes the plan, refuses with the numbers per part when it exceeds mem_limit
+ * (0 = the device's free memory) or the device's free memory, else allocates everything.
+ * inv_freq: [head_dim/2] RoPE inverse frequencies (scaling already applied by the caller).
+ * On failure *out is NULL and msg holds the reason. */
+int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_freq, size_t mem_limit, ragd_cuda_net **out,
+                         ragd_cuda_plan *plan, char *msg, size_t msg_len);
+void ragd_cuda_net_free(ragd_cuda_net *net);
+
+/* Weight slots for ragd_cuda_net_upload. Per-layer kinds take `layer`; global ones ignore it. */
+enum {
+    RAGD_CUDA_W_TOK_EMBD = 0, /* [n_vocab, n_embd] */
+    RAGD_CUDA_W_OUT_NORM,     /* [n_embd] */
+    RAGD_CUDA_W_ATTN_NORM,    /* [n_embd] */
+    RAGD_CUDA_W_Q,            /* [n_head*head_dim, n_embd] */
+    RAGD_CUDA_W_K,            /* [n_head_kv*head_dim, n_embd] */
+    RAGD_CUDA_W_V,            /* [n_head_kv*head_dim, n_embd] */
+    RAGD_CUDA_W_BQ,           /* [n_head*head_dim] */
+    RAGD_CUDA_W_BK,           /* [n_head_kv*head_dim] */
+    RAGD_CUDA_W_BV,           /* [n_head_kv*head_dim] */
+    RAGD_CUDA_W_O,            /* [n_embd, n_head*head_dim] */
+    RAGD_CUDA_W_Q_NORM,       /* [head_dim] */
+    RAGD_CUDA_W_K_NORM,       /* [head_dim] */
+    RAGD_CUDA_W_FFN_NORM,     /* [n_embd] */
+    RAGD_CUDA_W_GATE,         /* [n_ff, n_embd] */
+    RAGD_CUDA_W_UP,           /* [n_ff, n_embd] */
+    RAGD_CUDA_W_DOWN,         /* [n_embd, n_ff] */
+    RAGD_CUDA_W_COUNT
+};
+/* Copies one host tensor (PyTorch [out, in] layout, dtype RAGD_CUDA_F32/F16/BF16, numel elements)
+ * into its slot, converting to bf16 on the device. numel must equal the slot's size. */
+int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, const void *host, int dtype, size_t numel,
+                         char *msg, size_t msg_len);
+/* Marks the upload complete (checks every slot was filled); forward calls before this fail. */
+int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len);
+
+/* Pooled final-norm hidden states. tokens: [seq_start[n_seqs]]; seq_start: [n_seqs+1];
+ * out: [n_seqs, n_embd] host, NOT normalized. */
+int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start, int mode,
+                       float *out, char *msg, size_t msg_len);
+/* Logits at each sequence's last position for n_rows vocabulary rows given as host f32 vectors
+ * rows: [n_rows, n_embd] (the caller gathers them from lm_head / tok_embd). out: [n_seqs, n_rows]. */
+int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
+                        const float *rows, int n_rows, float *out, char *msg, size_t msg_len);
+
+/* Per-phase timing with CUDA events (benchmarks): when on, each forward records events around every
+ * phase and synchronizes at its end; ragd_cuda_net_profile_read adds the milliseconds per phase to
+ * ms[0..RAGD_CUDA_N_PHASES) and names them. Off by default (no events on the request path). */
+enum { RAGD_CUDA_N_PHASES = 11 };
+int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on);
+void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const char **names);
+/* The message of the sticky device error ("" when none). */
+const char *ragd_cuda_net_error(const ragd_cuda_net *net);
+/* Which cuBLASLt algorithm each projection pinned (one line per GEMM), for logs/diagnostics. */
+const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net);
+
+/* Implemented by the C glue (backend_cuda.c, in ragd_core): the net behind a ragd_backend_cuda state,
+ * for tests and benchmarks (profiling, GEMM info). */
+ragd_cuda_net *ragd_backend_cuda_net(void *state);
 
 #endif

@@ -1,0 +1,235 @@
+/* backend_cuda.c — the CUDA backend's C glue: implements ragd_backend_cuda (engine/backend.h) on top
+ * of the net API of cuda_api.h. Maps a ragd_model (typed views, PyTorch [out, in] layout) onto the
+ * net's weight slots, computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows
+ * and translates the net's status codes into ragd_status with messages.
+ *
+ * Compiled into ragd_core only when CUDA is built. Generation (step) is not implemented yet.
+ * Memory: everything is planned and allocated in create; pool/score allocate nothing.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine/backend.h"
+#include "engine/cuda/cuda_api.h"
+
+enum { CUDA_MAX_SCORE_ROWS = 16 };
+
+typedef struct cuda_state {
+    const ragd_model *m;
+    ragd_cuda_net *net;
+    float *rows; /* [CUDA_MAX_SCORE_ROWS, n_embd] host staging for score rows */
+    char msg[1024];
+} cuda_state;
+
+static ragd_status map_status(int rc) {
+    switch (rc) {
+    case RAGD_CUDA_OK: return RAGD_OK;
+    case RAGD_CUDA_EINVAL: return RAGD_EINVAL;
+    case RAGD_CUDA_ERANGE: return RAGD_ERANGE;
+    case RAGD_CUDA_ENOMEM: return RAGD_ENOMEM;
+    case RAGD_CUDA_EUNSUPPORTED: return RAGD_EUNSUPPORTED;
+    case RAGD_CUDA_EDEVICE: return RAGD_EDEVICE;
+    case RAGD_CUDA_ENONFINITE: return RAGD_EINTERNAL;
+    default: return RAGD_EINTERNAL;
+    }
+}
+
+static void shape_of(const ragd_model *m, const ragd_engine_opts *o, ragd_cuda_shape *s) {
+    const ragd_model_config *c = &m->cfg;
+    memset(s, 0, sizeof *s);
+    s->n_vocab = c->n_vocab, s->n_embd = c->n_embd, s->n_ff = c->n_ff, s->n_layer = c->n_layer;
+    s->n_head = c->n_head, s->n_head_kv = c->n_head_kv, s->head_dim = c->head_dim;
+    s->rms_eps = c->rms_eps, s->qk_norm = c->qk_norm, s->qkv_bias = c->qkv_bias;
+    s->max_batch_tokens = o->max_batch_tokens, s->max_seqs = o->max_seqs;
+    s->max_score_rows = CUDA_MAX_SCORE_ROWS, s->device = o->cuda_device;
+}
+
+/* Hugging Face's RoPE inverse frequencies in f32 (default and llama3 scaling). inv: [head_dim/2] */
+static void rope_inv_freq(const ragd_model_config *c, float *inv) {
+    int dim = c->head_dim;
+    for (int i = 0; i < dim / 2; i++) inv[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)dim);
+    if (c->rope_type != 1) return;
+    float factor = c->rope_factor, lo = c->rope_low_freq_factor, hi = c->rope_high_freq_factor;
+    float old = (float)c->rope_orig_max_pos;
+    float lo_wl = old / lo, hi_wl = old / hi;
+    for (int i = 0; i < dim / 2; i++) {
+        float wl = 2.0f * (float)M_PI / inv[i];
+        float f = wl > lo_wl ? inv[i] / factor : inv[i];
+        if (!(wl < hi_wl) && !(wl > lo_wl)) {
+            float smooth = (old / wl - lo) / (hi - lo);
+            f = (1.0f - smooth) * f / factor + smooth * f;
+        }
+        inv[i] = f;
+    }
+}
+
+static ragd_status cuda_plan(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan, ragd_err *err) {
+    ragd_cuda_shape s;
+    shape_of(m, o, &s);
+    ragd_cuda_plan p;
+    ragd_cuda_net_plan(&s, &p);
+    memset(plan, 0, sizeof *plan);
+    plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
+    plan->total = p.total;
+    return RAGD_OK;
+}
+
+static ragd_status upload(cuda_state *cs, int kind, int layer, const ragd_tensor *t, ragd_err *err) {
+    if (!t->data)
+        return ragd_err_set(err, RAGD_EINVAL, "CUDA upload: tensor for slot %d of layer %d is missing", kind, layer);
+    if (t->dtype != RAGD_DT_F32 && t->dtype != RAGD_DT_F16 && t->dtype != RAGD_DT_BF16)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: tensor %s has dtype %s; quantized weights are not "
+                            "supported on CUDA yet", t->name ? t->name : "?", ragd_dtype_name(t->dtype));
+    size_t numel = 1;
+    for (int i = 0; i < t->n_dims; i++) numel *= (size_t)t->shape[i];
+    int rc = ragd_cuda_net_upload(cs->net, kind, layer, t->data, (int)t->dtype, numel, cs->msg, sizeof cs->msg);
+    if (rc) return ragd_err_set(err, map_status(rc), "%s (tensor %s)", cs->msg, t->name ? t->name : "?");
+    return RAGD_OK;
+}
+
+static void cuda_destroy(void *state) {
+    cuda_state *cs = state;
+    if (!cs) return;
+    ragd_cuda_net_free(cs->net);
+    free(cs->rows);
+    free(cs);
+}
+
+static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
+                               ragd_err *err) {
+    *state = NULL;
+    char why[256] = "";
+    int n_dev = ragd_cuda_device_count(why, sizeof why);
+    if (n_dev <= 0) return ragd_err_set(err, RAGD_EDEVICE, "--device cuda: no usable CUDA device (%s)", why);
+    if (o->cuda_device < 0 || o->cuda_device >= n_dev)
+        return ragd_err_set(err, RAGD_EINVAL, "CUDA device %d does not exist (%d present)", o->cuda_device, n_dev);
+    cuda_state *cs = calloc(1, sizeof *cs);
+    if (!cs) return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+    cs->m = m;
+    cs->rows = malloc((size_t)CUDA_MAX_SCORE_ROWS * (size_t)m->cfg.n_embd * sizeof(float));
+    float *inv = malloc((size_t)(m->cfg.head_dim / 2 > 0 ? m->cfg.head_dim / 2 : 1) * sizeof(float));
+    if (!cs->rows || !inv) {
+        free(inv);
+        cuda_destroy(cs);
+        return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+    }
+    rope_inv_freq(&m->cfg, inv);
+    ragd_cuda_shape s;
+    shape_of(m, o, &s);
+    ragd_cuda_plan p;
+    int rc = ragd_cuda_net_create(&s, inv, o->mem_limit, &cs->net, &p, cs->msg, sizeof cs->msg);
+    free(inv);
+    if (rc) {
+        ragd_status st0 = ragd_err_set(err, map_status(rc), "%s", cs->msg);
+        cuda_destroy(cs);
+        return st0;
+    }
+    memset(plan, 0, sizeof *plan);
+    plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
+    plan->total = p.total;
+
+    ragd_status st = upload(cs, RAGD_CUDA_W_TOK_EMBD, 0, &m->tok_embd, err);
+    if (!st) st = upload(cs, RAGD_CUDA_W_OUT_NORM, 0, &m->out_norm, err);
+    for (int l = 0; !st && l < m->cfg.n_layer; l++) {
+        const ragd_layer_weights *w = &m->layers[l];
+        const struct { int kind; const ragd_tensor *t; bool on; } slots[] = {
+            {RAGD_CUDA_W_ATTN_NORM, &w->attn_norm, true}, {RAGD_CUDA_W_Q, &w->wq, true},
+            {RAGD_CUDA_W_K, &w->wk, true},                {RAGD_CUDA_W_V, &w->wv, true},
+            {RAGD_CUDA_W_BQ, &w->bq, m->cfg.qkv_bias},    {RAGD_CUDA_W_BK, &w->bk, m->cfg.qkv_bias},
+            {RAGD_CUDA_W_BV, &w->bv, m->cfg.qkv_bias},    {RAGD_CUDA_W_O, &w->wo, true},
+            {RAGD_CUDA_W_Q_NORM, &w->q_norm, m->cfg.qk_norm}, {RAGD_CUDA_W_K_NORM, &w->k_norm, m->cfg.qk_norm},
+            {RAGD_CUDA_W_FFN_NORM, &w->ffn_norm, true},   {RAGD_CUDA_W_GATE, &w->w_gate, true},
+            {RAGD_CUDA_W_UP, &w->w_up, true},             {RAGD_CUDA_W_DOWN, &w->w_down, true},
+        };
+        for (size_t i = 0; !st && i < sizeof slots / sizeof slots[0]; i++)
+            if (slots[i].on) st = upload(cs, slots[i].kind, l, slots[i].t, err);
+    }
+    if (!st) {
+        rc = ragd_cuda_net_ready(cs->net, cs->msg, sizeof cs->msg);
+        if (rc) st = ragd_err_set(err, map_status(rc), "%s", cs->msg);
+    }
+    if (st) {
+        cuda_destroy(cs);
+        return st;
+    }
+    *state = cs;
+    return RAGD_OK;
+}
+
+static ragd_status check_lengths(const cuda_state *cs, const ragd_batch *b, ragd_err *err) {
+    for (int i = 0; i < b->n_seqs; i++) {
+        int len = b->seq_start[i + 1] - b->seq_start[i];
+        if (cs->m->cfg.max_pos > 0 && len > cs->m->cfg.max_pos)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d has %d tokens, the model allows %d", i, len,
+                                cs->m->cfg.max_pos);
+    }
+    return RAGD_OK;
+}
+
+static ragd_status cuda_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
+    cuda_state *cs = state;
+    ragd_status st = check_lengths(cs, b, err);
+    if (st) return st;
+    int rc = ragd_cuda_net_pool(cs->net, b->n_seqs, b->tokens, b->seq_start, (int)pool, out, cs->msg, sizeof cs->msg);
+    if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
+    return RAGD_OK;
+}
+
+static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
+                              ragd_err *err) {
+    cuda_state *cs = state;
+    const ragd_model *m = cs->m;
+    const ragd_tensor *head = m->lm_head.data ? &m->lm_head : (m->cfg.tie_embed ? &m->tok_embd : NULL);
+    if (!head) return ragd_err_set(err, RAGD_EUNSUPPORTED, "the model has no lm_head: it cannot score");
+    if (n_rows <= 0 || n_rows > CUDA_MAX_SCORE_ROWS)
+        return ragd_err_set(err, RAGD_ERANGE, "%d score rows requested, the CUDA engine allows 1..%d", n_rows,
+                            CUDA_MAX_SCORE_ROWS);
+    ragd_status st = check_lengths(cs, b, err);
+    if (st) return st;
+    const size_t E = (size_t)m->cfg.n_embd;
+    for (int r = 0; r < n_rows; r++) {
+        if (rows[r] < 0 || rows[r] >= head->shape[0])
+            return ragd_err_set(err, RAGD_ERANGE, "score row %d is outside the vocabulary (0..%lld)", rows[r],
+                                (long long)head->shape[0] - 1);
+        float *dst = cs->rows + (size_t)r * E;
+        size_t off = (size_t)rows[r] * E;
+        switch (head->dtype) {
+        case RAGD_DT_F32: memcpy(dst, (const float *)head->data + off, E * sizeof(float)); break;
+        case RAGD_DT_BF16:
+            for (size_t i = 0; i < E; i++) dst[i] = ragd_bf16_to_f32(((const uint16_t *)head->data)[off + i]);
+            break;
+        case RAGD_DT_F16:
+            for (size_t i = 0; i < E; i++) dst[i] = ragd_f16_to_f32(((const uint16_t *)head->data)[off + i]);
+            break;
+        default:
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA scoring: lm_head dtype %s is not supported",
+                                ragd_dtype_name(head->dtype));
+        }
+    }
+    int rc = ragd_cuda_net_score(cs->net, b->n_seqs, b->tokens, b->seq_start, cs->rows, n_rows, out, cs->msg,
+                                 sizeof cs->msg);
+    if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
+    return RAGD_OK;
+}
+
+static ragd_status cuda_step(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err) {
+    return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA generation is not implemented yet");
+}
+
+static void cuda_slot_reset(void *state, int slot) {}
+static int cuda_slot_len(const void *state, int slot) { return 0; }
+
+const ragd_backend_ops ragd_backend_cuda = {
+    .name = "cuda",
+    .plan = cuda_plan,
+    .create = cuda_create,
+    .destroy = cuda_destroy,
+    .pool = cuda_pool,
+    .score = cuda_score,
+    .step = cuda_step,
+    .slot_reset = cuda_slot_reset,
+    .slot_len = cuda_slot_len,
+};
+
+ragd_cuda_net *ragd_backend_cuda_net(void *state) { return state ? ((cuda_state *)state)->net : NULL; }

@@ -1,0 +1,55 @@
+// kernels.h — INTERNAL to src/engine/cuda (and tests/gpu): launchers of the backend's own kernels.
+// Each launcher checks its shape arguments (returns cudaErrorInvalidValue when they are outside what
+// the kernel implements), launches on the given stream and returns cudaGetLastError().
+// Pointers are device pointers; shapes in the comments are row-major.
+#ifndef RAGD_CUDA_KERNELS_H
+#define RAGD_CUDA_KERNELS_H
+
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+// x[t, :] = f32(table[tok[t], :]).  tok: [T]; table: [n_vocab, E]; x: [T, E]. Ids must be < n_vocab.
+cudaError_t ragd_k_embed(const int32_t *tok, const __nv_bfloat16 *table, float *x, int T, int E, cudaStream_t st);
+
+// Hugging Face RMSNorm of an f32 residual: out = bf16(w * bf16(x * rsqrt(mean(x²) + eps))).
+// x: [T, E] f32; w: [E]; out: [T, E]. E % 4 == 0.
+cudaError_t ragd_k_rmsnorm(const float *x, const __nv_bfloat16 *w, __nv_bfloat16 *out, int T, int E, float eps,
+                           cudaStream_t st);
+
+// In place on the fused projection output qkv: [T, (nH + 2 nKV) * hd] (q heads, k heads, v heads):
+// optional per-head RMSNorm of q and k (qn, kn: [hd], NULL when qk_norm is off), then half-split RoPE
+// at position pos[t] with inv_freq: [hd/2]. hd ∈ {64, 128}.
+cudaError_t ragd_k_qk_norm_rope(__nv_bfloat16 *qkv, const int32_t *pos, const float *inv_freq,
+                                const __nv_bfloat16 *qn, const __nv_bfloat16 *kn, int T, int nH, int nKV, int hd,
+                                float eps, cudaStream_t st);
+
+// out = bf16(bf16(silu(g)) * u), gu: [T, 2F] (gate in columns [0, F), up in [F, 2F)); out: [T, F]. F % 8 == 0.
+cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, int F, cudaStream_t st);
+
+// Causal varlen attention over packed sequences. qkv: [T, (nH + 2 nKV) * hd]; out: [T, nH * hd].
+// seq_start: [n_seqs + 1]; tiles: [n_tiles] of (seq, q0): every 64-row query tile of every sequence
+// exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
+cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
+                             const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
+// Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
+extern "C" void ragd_k_attention_set_heads_per_cta(int n);
+// Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
+int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
+enum { RAGD_ATTN_BM = 64 };
+
+// Final RMSNorm + pooling per sequence. x: [T, E] f32 residual; w: [E]; out: [n_seqs, E] f32 holding
+// the bf16-rounded normed values (LAST: row end-1, CLS: row start, MEAN: f32 mean of the normed rows).
+cudaError_t ragd_k_pool(const float *x, const __nv_bfloat16 *w, const int32_t *seq_start, int n_seqs, int E,
+                        float eps, int mode, float *out, cudaStream_t st);
+
+// Logits of selected vocabulary rows at each sequence's last position: out[s, r] =
+// Σ_e normed_last(s)[e] * rows[r, e] with f32 accumulation. rows: [R, E] bf16; out: [n_seqs, R].
+cudaError_t ragd_k_score(const float *x, const __nv_bfloat16 *w, const int32_t *seq_start, int n_seqs, int E,
+                         float eps, const __nv_bfloat16 *rows, int R, float *out, cudaStream_t st);
+
+// dst[i] = bf16(src[i]) for src dtype RAGD_CUDA_F32 / RAGD_CUDA_F16 (n elements).
+cudaError_t ragd_k_to_bf16(const void *src, int dtype, __nv_bfloat16 *dst, size_t n, cudaStream_t st);
+
+#endif

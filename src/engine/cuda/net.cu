@@ -1,0 +1,553 @@
+// net.cu — one model on one GPU: memory plan, weight upload (bf16), and the packed-batch forward
+// pass used by pooling (embeddings) and scoring (reranker yes/no logits).
+//
+// Per layer (T tokens of all sequences packed, no padding):
+//   h   = rmsnorm(x)                          [T, E]      bf16   (buffer A)
+//   qkv = h · Wqkv^T (+ b)                    [T, Dqkv]   bf16   (buffer B; Wq|Wk|Wv fused at upload)
+//   qkv = rope(qk_norm(qkv))                  in place
+//   a   = attention(qkv)                      [T, Dq]     bf16   (buffer A)
+//   x  += a · Wo^T                            [T, E]      f32    (GEMM epilogue, beta = 1)
+//   h   = rmsnorm(x)                          [T, E]      bf16   (buffer A)
+//   gu  = h · Wgu^T                           [T, 2F]     bf16   (buffer B; Wgate|Wup fused)
+//   a   = swiglu(gu)                          [T, F]      bf16   (buffer A)
+//   x  += a · Wdown^T                         [T, E]      f32
+// then the final norm only on the rows that are pooled or scored.
+//
+// Memory: three device arenas allocated at create (weights, activations, cuBLASLt workspace) plus
+// pinned host staging; the forward allocates nothing. The workspace doubles as the staging buffer
+// for f32/f16 weight conversion during upload.
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdlib>
+#include <cstring>
+
+#include <nvtx3/nvToolsExt.h>
+
+#include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/gemm.cuh"
+#include "engine/cuda/kernels.h"
+
+namespace {
+
+constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
+constexpr size_t kAlign = 256;
+
+size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+struct Layer {
+    bf16 *attn_norm;  // [E]
+    bf16 *wqkv;       // [Dqkv, E]
+    bf16 *bqkv;       // [Dqkv] or NULL
+    bf16 *wo;         // [E, Dq]
+    bf16 *q_norm;     // [hd] or NULL
+    bf16 *k_norm;     // [hd] or NULL
+    bf16 *ffn_norm;   // [E]
+    bf16 *wgu;        // [2F, E]
+    bf16 *wdown;      // [E, F]
+};
+
+enum Phase { P_EMBED, P_NORM1, P_QKV, P_ROPE, P_ATTN, P_O, P_NORM2, P_GU, P_SWIGLU, P_DOWN, P_POOL };
+const char *kPhaseNames[RAGD_CUDA_N_PHASES] = {"embed",     "attn_norm", "qkv_gemm", "qk_norm_rope",
+                                               "attention", "o_gemm",    "ffn_norm", "gate_up_gemm",
+                                               "swiglu",    "down_gemm", "pool_score"};
+
+// Sizes derived from the shape (elements unless named bytes).
+struct Dims {
+    size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB;
+};
+Dims dims_of(const ragd_cuda_shape *s) {
+    Dims d;
+    d.E = s->n_embd, d.F = s->n_ff, d.V = s->n_vocab, d.hd = s->head_dim;
+    d.Dq = (size_t)s->n_head * s->head_dim, d.Dkv = (size_t)s->n_head_kv * s->head_dim;
+    d.Dqkv = d.Dq + 2 * d.Dkv;
+    d.T = s->max_batch_tokens, d.S = s->max_seqs, d.R = s->max_score_rows > 0 ? s->max_score_rows : 1;
+    d.tiles = d.T / RAGD_ATTN_BM + d.S;
+    d.bufA = std::max(d.E, std::max(d.Dq, d.F));
+    d.bufB = std::max(d.Dqkv, 2 * d.F);
+    return d;
+}
+size_t layer_weight_bytes(const ragd_cuda_shape *s, const Dims &d) {
+    size_t b = align_up(d.E * 2) * 2 + align_up(d.Dqkv * d.E * 2) + align_up(d.Dq * d.E * 2) +
+               align_up(2 * d.F * d.E * 2) + align_up(d.F * d.E * 2);
+    if (s->qkv_bias) b += align_up(d.Dqkv * 2);
+    if (s->qk_norm) b += align_up(d.hd * 2) * 2;
+    return b;
+}
+
+}  // namespace
+
+struct ragd_cuda_net {
+    ragd_cuda_shape s;
+    Dims d;
+    ragd_cuda_plan plan;
+    ragd_cuda_err cerr;
+    int ready;
+    cudaStream_t st;
+    cublasLtHandle_t lt;
+    char *w_arena, *a_arena;
+    void *ws;  // [kWorkspace bytes]
+    bf16 *tok_embd;  // [V, E]
+    bf16 *out_norm;  // [E]
+    Layer *L;        // [n_layer]
+    uint32_t glob_filled, *layer_filled;  // bit per weight kind
+    // activations
+    float *x;            // [T, E] residual
+    bf16 *bufA;          // [T, bufA]
+    bf16 *bufB;          // [T, bufB]
+    int32_t *tok_d;      // [T]
+    int32_t *pos_d;      // [T]
+    int32_t *seq_d;      // [S + 1]
+    int2 *tiles_d;       // [tiles]
+    float *inv_freq_d;   // [hd/2]
+    float *out_d;        // [S, max(E, R)]
+    bf16 *rows_d;        // [R, E]
+    // pinned host staging
+    int32_t *tok_h, *pos_h, *seq_h;  // [T], [T], [S + 1]
+    int2 *tiles_h;                   // [tiles]
+    float *out_h;                    // [S, max(E, R)]
+    bf16 *rows_h;                    // [R, E]
+    ragd_gemm g_qkv, g_o, g_gu, g_down;
+    char gemm_info[1024];
+    // profiling
+    int profile, n_ev;
+    cudaEvent_t *ev;  // [n_layer * 9 + 4]
+    int *ev_phase;    // phase of the interval that starts at event i
+    double phase_ms[RAGD_CUDA_N_PHASES];
+};
+
+extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
+    Dims d = dims_of(s);
+    memset(p, 0, sizeof *p);
+    p->weights = align_up(d.V * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer;
+    p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
+                     2 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
+                     align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2);
+    p->workspace = kWorkspace;
+    p->total = p->weights + p->activations + p->workspace;
+    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2;
+}
+
+static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) {
+    if (msg && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, len, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int dead(const ragd_cuda_net *net, char *msg, size_t len) {
+    return set_msg(msg, len, RAGD_CUDA_EDEVICE, "CUDA device error (the model is no longer usable): %s", net->cerr.msg);
+}
+
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+// Carves the arenas and initializes everything after the plan was accepted.
+static int net_init(ragd_cuda_net *net, const float *inv_freq) {
+    ragd_cuda_err *cerr = &net->cerr;
+    const ragd_cuda_shape *s = &net->s;
+    const Dims &d = net->d;
+    RAGD_CK(cudaSetDevice(s->device));
+    RAGD_CK(cudaStreamCreateWithFlags(&net->st, cudaStreamNonBlocking));
+    RAGD_CKB(cublasLtCreate(&net->lt));
+    RAGD_CK(cudaMalloc((void **)&net->w_arena, net->plan.weights));
+    RAGD_CK(cudaMalloc((void **)&net->a_arena, net->plan.activations));
+    RAGD_CK(cudaMalloc(&net->ws, kWorkspace));
+
+    char *p = net->w_arena;
+    auto take = [&p](size_t bytes) {
+        char *r = p;
+        p += align_up(bytes);
+        return r;
+    };
+    net->tok_embd = (bf16 *)take(d.V * d.E * 2);
+    net->out_norm = (bf16 *)take(d.E * 2);
+    for (int l = 0; l < s->n_layer; l++) {
+        Layer &L = net->L[l];
+        L.attn_norm = (bf16 *)take(d.E * 2);
+        L.ffn_norm = (bf16 *)take(d.E * 2);
+        L.wqkv = (bf16 *)take(d.Dqkv * d.E * 2);
+        L.wo = (bf16 *)take(d.Dq * d.E * 2);
+        L.wgu = (bf16 *)take(2 * d.F * d.E * 2);
+        L.wdown = (bf16 *)take(d.F * d.E * 2);
+        L.bqkv = s->qkv_bias ? (bf16 *)take(d.Dqkv * 2) : nullptr;
+        L.q_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
+        L.k_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
+    }
+    if ((size_t)(p - net->w_arena) != net->plan.weights)
+        return ragd_cuda_fail(cerr, "weight arena", "carving does not match the plan", __FILE__, __LINE__);
+
+    p = net->a_arena;
+    net->x = (float *)take(d.T * d.E * 4);
+    net->bufA = (bf16 *)take(d.T * d.bufA * 2);
+    net->bufB = (bf16 *)take(d.T * d.bufB * 2);
+    net->tok_d = (int32_t *)take(d.T * 4);
+    net->pos_d = (int32_t *)take(d.T * 4);
+    net->seq_d = (int32_t *)take((d.S + 1) * 4);
+    net->tiles_d = (int2 *)take(d.tiles * 8);
+    net->inv_freq_d = (float *)take(d.hd / 2 * 4);
+    net->out_d = (float *)take(d.S * std::max(d.E, d.R) * 4);
+    net->rows_d = (bf16 *)take(d.R * d.E * 2);
+    if ((size_t)(p - net->a_arena) != net->plan.activations)
+        return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
+    RAGD_CK(cudaMemcpy(net->inv_freq_d, inv_freq, d.hd / 2 * 4, cudaMemcpyHostToDevice));
+
+    void *h = nullptr;
+    RAGD_CK(cudaHostAlloc(&h, net->plan.host_pinned, cudaHostAllocDefault));
+    char *q = (char *)h;
+    net->tok_h = (int32_t *)q, q += d.T * 4;
+    net->pos_h = (int32_t *)q, q += d.T * 4;
+    net->seq_h = (int32_t *)q, q += (d.S + 1) * 4;
+    net->tiles_h = (int2 *)q, q += d.tiles * 8;
+    net->out_h = (float *)q, q += d.S * std::max(d.E, d.R) * 4;
+    net->rows_h = (bf16 *)q;
+
+    const int T = s->max_batch_tokens;
+    int rc;
+    if ((rc = ragd_gemm_init(&net->g_qkv, net->lt, (int)d.Dqkv, (int)d.E, T, 0, 0, s->qkv_bias, kWorkspace, cerr)) ||
+        (rc = ragd_gemm_init(&net->g_o, net->lt, (int)d.E, (int)d.Dq, T, 1, 1, 0, kWorkspace, cerr)) ||
+        (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)(2 * d.F), (int)d.E, T, 0, 0, 0, kWorkspace, cerr)) ||
+        (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, T, 1, 1, 0, kWorkspace, cerr)))
+        return rc;
+    snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\no %s\ngate_up %s\ndown %s", net->g_qkv.info,
+             net->g_o.info, net->g_gu.info, net->g_down.info);
+
+    net->n_ev = s->n_layer * 9 + 4;
+    net->ev = (cudaEvent_t *)calloc((size_t)net->n_ev, sizeof(cudaEvent_t));
+    net->ev_phase = (int *)calloc((size_t)net->n_ev, sizeof(int));
+    if (!net->ev || !net->ev_phase) return ragd_cuda_fail(cerr, "calloc", "out of host memory", __FILE__, __LINE__);
+    for (int i = 0; i < net->n_ev; i++) RAGD_CK(cudaEventCreate(&net->ev[i]));
+    return RAGD_CUDA_OK;
+}
+
+extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_freq, size_t mem_limit,
+                                    ragd_cuda_net **out, ragd_cuda_plan *plan_out, char *msg, size_t msg_len) {
+    *out = nullptr;
+    if (s->head_dim != 64 && s->head_dim != 128)
+        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "CUDA attention supports head_dim 64 and 128, the model has %d",
+                       s->head_dim);
+    if (s->n_head <= 0 || s->n_head_kv <= 0 || s->n_head % s->n_head_kv || s->n_layer <= 0 || s->n_vocab <= 0 ||
+        s->n_embd <= 0 || s->n_embd % 8 || s->n_ff <= 0 || s->n_ff % 8 || s->n_embd > 12288)
+        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED,
+                       "CUDA backend: unsupported shape (heads %d/%d, n_embd %d, n_ff %d): needs n_head %% n_head_kv "
+                       "== 0, n_embd and n_ff multiples of 8, n_embd <= 12288",
+                       s->n_head, s->n_head_kv, s->n_embd, s->n_ff);
+    if (s->max_batch_tokens <= 0 || s->max_seqs <= 0 || s->max_seqs > s->max_batch_tokens || s->max_score_rows < 0)
+        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: bad limits (max_batch_tokens %d, max_seqs %d)",
+                       s->max_batch_tokens, s->max_seqs);
+    ragd_cuda_plan plan;
+    ragd_cuda_net_plan(s, &plan);
+    if (plan_out) *plan_out = plan;
+
+    cudaError_t e = cudaSetDevice(s->device);
+    size_t free_b = 0, total_b = 0;
+    if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
+    if (e != cudaSuccess)
+        return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA device %d: %s", s->device, cudaGetErrorString(e));
+    size_t limit = mem_limit ? std::min(mem_limit, free_b) : free_b;
+    if (plan.total > limit)
+        return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM,
+                       "CUDA memory plan does not fit: needs %.1f MiB (weights %.1f, activations %.1f for "
+                       "max_batch_tokens %d / max_seqs %d, cuBLASLt workspace %.1f) but the limit is %.1f MiB "
+                       "(--gpu-memory %.1f MiB, device free %.1f of %.1f MiB)",
+                       mib(plan.total), mib(plan.weights), mib(plan.activations), s->max_batch_tokens, s->max_seqs,
+                       mib(plan.workspace), mib(limit), mib(mem_limit), mib(free_b), mib(total_b));
+
+    ragd_cuda_net *net = (ragd_cuda_net *)calloc(1, sizeof *net);
+    if (!net) return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
+    net->s = *s;
+    net->d = dims_of(s);
+    net->plan = plan;
+    net->L = (Layer *)calloc((size_t)s->n_layer, sizeof(Layer));
+    net->layer_filled = (uint32_t *)calloc((size_t)s->n_layer, sizeof(uint32_t));
+    if (!net->L || !net->layer_filled) {
+        ragd_cuda_net_free(net);
+        return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
+    }
+    int rc = net_init(net, inv_freq);
+    if (rc) {
+        set_msg(msg, msg_len, rc, "CUDA backend init failed: %s", net->cerr.msg);
+        ragd_cuda_net_free(net);
+        return rc;
+    }
+    *out = net;
+    return RAGD_CUDA_OK;
+}
+
+extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
+    if (!net) return;
+    cudaSetDevice(net->s.device);
+    if (net->st) cudaStreamSynchronize(net->st);
+    ragd_gemm_free(&net->g_qkv);
+    ragd_gemm_free(&net->g_o);
+    ragd_gemm_free(&net->g_gu);
+    ragd_gemm_free(&net->g_down);
+    if (net->ev)
+        for (int i = 0; i < net->n_ev; i++)
+            if (net->ev[i]) cudaEventDestroy(net->ev[i]);
+    free(net->ev);
+    free(net->ev_phase);
+    if (net->tok_h) cudaFreeHost(net->tok_h);
+    cudaFree(net->w_arena);
+    cudaFree(net->a_arena);
+    cudaFree(net->ws);
+    if (net->lt) cublasLtDestroy(net->lt);
+    if (net->st) cudaStreamDestroy(net->st);
+    free(net->L);
+    free(net->layer_filled);
+    free(net);
+}
+
+// ---- weights
+
+extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, const void *host, int dtype, size_t numel,
+                                    char *msg, size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    if (cerr->dead) return dead(net, msg, msg_len);
+    const Dims &d = net->d;
+    const bool per_layer = kind >= RAGD_CUDA_W_ATTN_NORM && kind < RAGD_CUDA_W_COUNT;
+    if (kind < 0 || kind >= RAGD_CUDA_W_COUNT || (per_layer && (layer < 0 || layer >= net->s.n_layer)))
+        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: bad weight kind %d / layer %d", kind, layer);
+    Layer *L = per_layer ? &net->L[layer] : nullptr;
+    bf16 *dst = nullptr;
+    size_t want = 0;
+    switch (kind) {
+    case RAGD_CUDA_W_TOK_EMBD: dst = net->tok_embd, want = d.V * d.E; break;
+    case RAGD_CUDA_W_OUT_NORM: dst = net->out_norm, want = d.E; break;
+    case RAGD_CUDA_W_ATTN_NORM: dst = L->attn_norm, want = d.E; break;
+    case RAGD_CUDA_W_Q: dst = L->wqkv, want = d.Dq * d.E; break;
+    case RAGD_CUDA_W_K: dst = L->wqkv + d.Dq * d.E, want = d.Dkv * d.E; break;
+    case RAGD_CUDA_W_V: dst = L->wqkv + (d.Dq + d.Dkv) * d.E, want = d.Dkv * d.E; break;
+    case RAGD_CUDA_W_BQ: dst = L->bqkv, want = d.Dq; break;
+    case RAGD_CUDA_W_BK: dst = L->bqkv ? L->bqkv + d.Dq : nullptr, want = d.Dkv; break;
+    case RAGD_CUDA_W_BV: dst = L->bqkv ? L->bqkv + d.Dq + d.Dkv : nullptr, want = d.Dkv; break;
+    case RAGD_CUDA_W_O: dst = L->wo, want = d.E * d.Dq; break;
+    case RAGD_CUDA_W_Q_NORM: dst = L->q_norm, want = d.hd; break;
+    case RAGD_CUDA_W_K_NORM: dst = L->k_norm, want = d.hd; break;
+    case RAGD_CUDA_W_FFN_NORM: dst = L->ffn_norm, want = d.E; break;
+    case RAGD_CUDA_W_GATE: dst = L->wgu, want = d.F * d.E; break;
+    case RAGD_CUDA_W_UP: dst = L->wgu + d.F * d.E, want = d.F * d.E; break;
+    case RAGD_CUDA_W_DOWN: dst = L->wdown, want = d.E * d.F; break;
+    }
+    if (!dst)
+        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d has no slot in this model (layer %d)",
+                       kind, layer);
+    if (numel != want)
+        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d layer %d has %zu elements, expected %zu",
+                       kind, layer, numel, want);
+    if (dtype == RAGD_CUDA_BF16) {
+        RAGD_CK(cudaMemcpyAsync(dst, host, numel * 2, cudaMemcpyHostToDevice, net->st));
+    } else if (dtype == RAGD_CUDA_F32 || dtype == RAGD_CUDA_F16) {
+        size_t esz = dtype == RAGD_CUDA_F32 ? 4 : 2, chunk = kWorkspace / esz;
+        for (size_t off = 0; off < numel; off += chunk) {
+            size_t n = std::min(chunk, numel - off);
+            RAGD_CK(cudaMemcpyAsync(net->ws, (const char *)host + off * esz, n * esz, cudaMemcpyHostToDevice, net->st));
+            RAGD_CK(ragd_k_to_bf16(net->ws, dtype, dst + off, n, net->st));
+        }
+    } else {
+        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "upload: dtype %d is not f32/f16/bf16", dtype);
+    }
+    RAGD_CK(cudaStreamSynchronize(net->st));  // the host buffer may go away; the workspace is reused
+    if (per_layer)
+        net->layer_filled[layer] |= 1u << kind;
+    else
+        net->glob_filled |= 1u << kind;
+    return RAGD_CUDA_OK;
+}
+
+extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len) {
+    if (net->cerr.dead) return dead(net, msg, msg_len);
+    uint32_t g = (1u << RAGD_CUDA_W_TOK_EMBD) | (1u << RAGD_CUDA_W_OUT_NORM);
+    if ((net->glob_filled & g) != g) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: token embedding or final norm missing");
+    uint32_t need = 0;
+    for (int k = RAGD_CUDA_W_ATTN_NORM; k < RAGD_CUDA_W_COUNT; k++) need |= 1u << k;
+    if (!net->s.qkv_bias) need &= ~((1u << RAGD_CUDA_W_BQ) | (1u << RAGD_CUDA_W_BK) | (1u << RAGD_CUDA_W_BV));
+    if (!net->s.qk_norm) need &= ~((1u << RAGD_CUDA_W_Q_NORM) | (1u << RAGD_CUDA_W_K_NORM));
+    for (int l = 0; l < net->s.n_layer; l++)
+        if ((net->layer_filled[l] & need) != need)
+            return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
+                           net->layer_filled[l], need);
+    net->ready = 1;
+    return RAGD_CUDA_OK;
+}
+
+// ---- forward
+
+// Validates the batch and stages its metadata; returns T (> 0) or a negative status.
+static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start, char *msg,
+                       size_t msg_len) {
+    const ragd_cuda_shape *s = &net->s;
+    if (!net->ready) return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA net used before its weights were uploaded");
+    if (n_seqs <= 0 || n_seqs > s->max_seqs)
+        return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has %d sequences, the engine allows 1..%d", n_seqs,
+                        s->max_seqs);
+    if (seq_start[0] != 0) return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "seq_start[0] is %d, not 0", seq_start[0]);
+    for (int i = 0; i < n_seqs; i++) {
+        if (seq_start[i + 1] <= seq_start[i])
+            return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "sequence %d is empty or seq_start decreases", i);
+        if (seq_start[i + 1] > s->max_batch_tokens)
+            return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has more than %d tokens (max_batch_tokens)",
+                            s->max_batch_tokens);
+    }
+    const int T = seq_start[n_seqs];
+    for (int t = 0; t < T; t++)
+        if (tokens[t] < 0 || tokens[t] >= s->n_vocab)
+            return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token id %d at position %d is outside the vocabulary (0..%d)",
+                            tokens[t], t, s->n_vocab - 1);
+    memcpy(net->tok_h, tokens, (size_t)T * 4);
+    memcpy(net->seq_h, seq_start, (size_t)(n_seqs + 1) * 4);
+    for (int i = 0; i < n_seqs; i++)
+        for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = t - seq_start[i];
+    return T;  // (the attention tile list is built by forward: ≤ T/64 + n_seqs entries, which the plan holds)
+}
+
+struct Recorder {  // per-phase events when profiling is on
+    ragd_cuda_net *net;
+    int i;
+    cudaError_t mark(int phase) {
+        if (!net->profile) return cudaSuccess;
+        net->ev_phase[i] = phase;
+        return cudaEventRecord(net->ev[i++], net->st);
+    }
+};
+
+static int forward(ragd_cuda_net *net, int n_seqs, int T) {
+    ragd_cuda_err *cerr = &net->cerr;
+    const ragd_cuda_shape *s = &net->s;
+    const Dims &d = net->d;
+    cudaStream_t st = net->st;
+    const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
+    nvtxRangePushA("ragd.cuda.forward");
+    RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
+    Recorder rec{net, 0};
+    RAGD_CK(rec.mark(P_EMBED));
+    RAGD_CK(ragd_k_embed(net->tok_d, net->tok_embd, net->x, T, (int)d.E, st));
+    for (int l = 0; l < s->n_layer; l++) {
+        const Layer &L = net->L[l];
+        RAGD_CK(rec.mark(P_NORM1));
+        RAGD_CK(ragd_k_rmsnorm(net->x, L.attn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        RAGD_CK(rec.mark(P_QKV));
+        if (int rc = ragd_gemm_run(&net->g_qkv, net->lt, L.wqkv, net->bufA, net->bufB, T, L.bqkv, net->ws, kWorkspace, st, cerr))
+            return rc;
+        RAGD_CK(rec.mark(P_ROPE));
+        RAGD_CK(ragd_k_qk_norm_rope(net->bufB, net->pos_d, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head,
+                                    s->n_head_kv, s->head_dim, s->rms_eps, st));
+        RAGD_CK(rec.mark(P_ATTN));
+        RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, net->tiles_d, n_tiles, s->n_head, s->n_head_kv,
+                                 s->head_dim, st));
+        RAGD_CK(rec.mark(P_O));
+        if (int rc = ragd_gemm_run(&net->g_o, net->lt, L.wo, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
+            return rc;
+        RAGD_CK(rec.mark(P_NORM2));
+        RAGD_CK(ragd_k_rmsnorm(net->x, L.ffn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        RAGD_CK(rec.mark(P_GU));
+        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, T, nullptr, net->ws, kWorkspace, st, cerr))
+            return rc;
+        RAGD_CK(rec.mark(P_SWIGLU));
+        RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, T, (int)d.F, st));
+        RAGD_CK(rec.mark(P_DOWN));
+        if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
+            return rc;
+    }
+    RAGD_CK(rec.mark(P_POOL));
+    nvtxRangePop();
+    return RAGD_CUDA_OK;
+}
+
+// After the pooling/scoring kernel: copy out, wait, account profile events, check finiteness.
+static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *msg, size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    size_t n = (size_t)n_seqs * width;
+    RAGD_CK(cudaMemcpyAsync(net->out_h, net->out_d, n * 4, cudaMemcpyDeviceToHost, net->st));
+    if (net->profile) RAGD_CK(cudaEventRecord(net->ev[net->s.n_layer * 9 + 2], net->st));
+    RAGD_CK(cudaStreamSynchronize(net->st));
+    if (net->profile) {
+        int last = net->s.n_layer * 9 + 2;
+        for (int i = 0; i < last; i++) {
+            float ms = 0.f;
+            RAGD_CK(cudaEventElapsedTime(&ms, net->ev[i], net->ev[i + 1]));
+            net->phase_ms[net->ev_phase[i]] += ms;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!std::isfinite(net->out_h[i]))
+            return set_msg(msg, msg_len, RAGD_CUDA_ENONFINITE,
+                           "non-finite value (%g) in the output of sequence %zu of the batch", net->out_h[i], i / width);
+    memcpy(out, net->out_h, n * 4);
+    return RAGD_CUDA_OK;
+}
+
+extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
+                                  int mode, float *out, char *msg, size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    if (cerr->dead) return dead(net, msg, msg_len);
+    if (mode < 0 || mode > 2) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
+    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
+    if (T < 0) return -T;
+    int rc = forward(net, n_seqs, T);
+    if (rc) return dead(net, msg, msg_len);
+    nvtxRangePushA("ragd.cuda.pool");
+    cudaError_t e = ragd_k_pool(net->x, net->out_norm, net->seq_d, n_seqs, (int)net->d.E, net->s.rms_eps, mode,
+                                net->out_d, net->st);
+    if (e != cudaSuccess) {
+        ragd_cuda_fail(cerr, "ragd_k_pool", cudaGetErrorString(e), __FILE__, __LINE__);
+        nvtxRangePop();
+        return dead(net, msg, msg_len);
+    }
+    rc = finish(net, n_seqs, (int)net->d.E, out, msg, msg_len);
+    nvtxRangePop();
+    if (rc == RAGD_CUDA_EDEVICE) return dead(net, msg, msg_len);
+    return rc;
+}
+
+extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
+                                   const float *rows, int n_rows, float *out, char *msg, size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    if (cerr->dead) return dead(net, msg, msg_len);
+    if (n_rows <= 0 || (size_t)n_rows > net->d.R)
+        return set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "%d score rows requested, the engine allows 1..%zu", n_rows,
+                       net->d.R);
+    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
+    if (T < 0) return -T;
+    const size_t E = net->d.E;
+    for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
+    int rc = forward(net, n_seqs, T);
+    if (rc) return dead(net, msg, msg_len);
+    nvtxRangePushA("ragd.cuda.score");
+    cudaError_t e = cudaMemcpyAsync(net->rows_d, net->rows_h, (size_t)n_rows * E * 2, cudaMemcpyHostToDevice, net->st);
+    if (e == cudaSuccess)
+        e = ragd_k_score(net->x, net->out_norm, net->seq_d, n_seqs, (int)E, net->s.rms_eps, net->rows_d, n_rows,
+                         net->out_d, net->st);
+    if (e != cudaSuccess) {
+        ragd_cuda_fail(cerr, "ragd_k_score", cudaGetErrorString(e), __FILE__, __LINE__);
+        nvtxRangePop();
+        return dead(net, msg, msg_len);
+    }
+    rc = finish(net, n_seqs, n_rows, out, msg, msg_len);
+    nvtxRangePop();
+    if (rc == RAGD_CUDA_EDEVICE) return dead(net, msg, msg_len);
+    return rc;
+}
+
+extern "C" int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on) {
+    net->profile = on;
+    memset(net->phase_ms, 0, sizeof net->phase_ms);
+    return RAGD_CUDA_OK;
+}
+
+extern "C" void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const char **names) {
+    for (int i = 0; i < RAGD_CUDA_N_PHASES; i++) {
+        if (ms) ms[i] += net->phase_ms[i];
+        if (names) names[i] = kPhaseNames[i];
+    }
+    memset(net->phase_ms, 0, sizeof net->phase_ms);
+}
+
+extern "C" const char *ragd_cuda_net_error(const ragd_cuda_net *net) { return net->cerr.msg; }
+extern "C" const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net) { return net->gemm_info; }

@@ -1,0 +1,152 @@
+// norm.cu — embedding gather, the residual RMSNorm, dtype conversion at weight upload.
+//
+// The residual stream is f32 [T, E] (more exact than Hugging Face's bf16 stream; the o_proj and
+// down_proj GEMMs add into it in their epilogue, which is our "RMSNorm fused with residual add":
+// the add costs no pass of its own). RMSNorm follows Hugging Face bit for bit from there:
+// bf16(w * bf16(x * rsqrt(mean(x²) + eps))). Each row is reduced by one block in a fixed order, so
+// a row's result never depends on the other rows of the batch.
+#include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/kernels.h"
+
+// Sum over the block (blockDim.x a multiple of 32, ≤ 1024) in a fixed order; every thread gets it.
+static __device__ float block_sum(float v) {
+    __shared__ float part[32];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();  // part[] may still be read by a previous call
+    if (l == 0) part[w] = v;
+    __syncthreads();
+    float s = 0.f;
+    for (int i = 0; i < nw; i++) s += part[i];
+    return s;
+}
+
+static __global__ void embed_kernel(const int32_t *tok, const bf16 *table, float *x, int E) {
+    int t = blockIdx.x;
+    const bf16 *src = table + (size_t)tok[t] * E;  // [E]
+    float *dst = x + (size_t)t * E;                // [E]
+    for (int i = threadIdx.x * 2; i < E; i += blockDim.x * 2) {
+        __nv_bfloat162 v = *(const __nv_bfloat162 *)(src + i);
+        dst[i] = __low2float(v);
+        dst[i + 1] = __high2float(v);
+    }
+}
+
+cudaError_t ragd_k_embed(const int32_t *tok, const bf16 *table, float *x, int T, int E, cudaStream_t st) {
+    if (T <= 0 || E <= 0 || E % 2) return cudaErrorInvalidValue;
+    embed_kernel<<<T, 256, 0, st>>>(tok, table, x, E);
+    return cudaGetLastError();
+}
+
+static __global__ void rmsnorm_kernel(const float *x, const bf16 *w, bf16 *out, int E, float eps) {
+    const float4 *xr = (const float4 *)(x + (size_t)blockIdx.x * E);  // [E/4]
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) {
+        float4 v = xr[i];
+        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+    }
+    ss = block_sum(ss);
+    float r = rsqrtf(ss / (float)E + eps);
+    bf16 *o = out + (size_t)blockIdx.x * E;  // [E]
+    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) {
+        float4 v = xr[i];
+        const bf16 *wi = w + 4 * i;
+        __nv_bfloat162 a = __floats2bfloat162_rn(bf(wi[0]) * round_bf(v.x * r), bf(wi[1]) * round_bf(v.y * r));
+        __nv_bfloat162 b = __floats2bfloat162_rn(bf(wi[2]) * round_bf(v.z * r), bf(wi[3]) * round_bf(v.w * r));
+        *(__nv_bfloat162 *)(o + 4 * i) = a;
+        *(__nv_bfloat162 *)(o + 4 * i + 2) = b;
+    }
+}
+
+cudaError_t ragd_k_rmsnorm(const float *x, const bf16 *w, bf16 *out, int T, int E, float eps, cudaStream_t st) {
+    if (T <= 0 || E <= 0 || E % 4) return cudaErrorInvalidValue;
+    int threads = E >= 1024 ? 256 : 128;
+    rmsnorm_kernel<<<T, threads, 0, st>>>(x, w, out, E, eps);
+    return cudaGetLastError();
+}
+
+// ---- pooling and scoring: the final norm is applied only to the rows that are pooled.
+
+// Normed value of element i of row xr (r = the row's rsqrt factor), bf16-rounded as Hugging Face's
+// final norm output is.
+static __device__ __forceinline__ float normed(const float *xr, const bf16 *w, int i, float r) {
+    return round_bf(bf(w[i]) * round_bf(xr[i] * r));
+}
+
+static __device__ float row_rsqrt(const float *xr, int E, float eps) {
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = block_sum(ss);
+    return rsqrtf(ss / (float)E + eps);
+}
+
+static __global__ void pool_kernel(const float *x, const bf16 *w, const int32_t *seq_start, int E, float eps,
+                                   int mode, float *out) {
+    int s = blockIdx.x;
+    int a = seq_start[s], b = seq_start[s + 1];
+    float *o = out + (size_t)s * E;  // [E]
+    if (mode != RAGD_CUDA_POOL_MEAN) {
+        const float *xr = x + (size_t)(mode == RAGD_CUDA_POOL_CLS ? a : b - 1) * E;
+        float r = row_rsqrt(xr, E, eps);
+        for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = normed(xr, w, i, r);
+        return;
+    }
+    for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = 0.f;
+    for (int t = a; t < b; t++) {  // rows in order: a fixed summation order per sequence
+        const float *xr = x + (size_t)t * E;
+        float r = row_rsqrt(xr, E, eps);
+        for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] += normed(xr, w, i, r);
+    }
+    float inv = 1.f / (float)(b - a);
+    for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] *= inv;
+}
+
+cudaError_t ragd_k_pool(const float *x, const bf16 *w, const int32_t *seq_start, int n_seqs, int E, float eps,
+                        int mode, float *out, cudaStream_t st) {
+    if (n_seqs <= 0 || E <= 0 || mode < 0 || mode > 2) return cudaErrorInvalidValue;
+    pool_kernel<<<n_seqs, 256, 0, st>>>(x, w, seq_start, E, eps, mode, out);
+    return cudaGetLastError();
+}
+
+static __global__ void score_kernel(const float *x, const bf16 *w, const int32_t *seq_start, int E, float eps,
+                                    const bf16 *rows, int R, float *out) {
+    extern __shared__ float h[];  // [E] normed last row
+    int s = blockIdx.x;
+    const float *xr = x + (size_t)(seq_start[s + 1] - 1) * E;
+    float r = row_rsqrt(xr, E, eps);
+    for (int i = threadIdx.x; i < E; i += blockDim.x) h[i] = normed(xr, w, i, r);
+    __syncthreads();
+    int wid = threadIdx.x >> 5, lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    for (int j = wid; j < R; j += nw) {
+        const bf16 *rw = rows + (size_t)j * E;  // [E]
+        float acc = 0.f;
+        for (int i = lane; i < E; i += 32) acc += h[i] * bf(rw[i]);
+        for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+        if (lane == 0) out[(size_t)s * R + j] = acc;
+    }
+}
+
+cudaError_t ragd_k_score(const float *x, const bf16 *w, const int32_t *seq_start, int n_seqs, int E, float eps,
+                         const bf16 *rows, int R, float *out, cudaStream_t st) {
+    if (n_seqs <= 0 || E <= 0 || R <= 0 || (size_t)E * 4 > 48 * 1024) return cudaErrorInvalidValue;
+    score_kernel<<<n_seqs, 256, (size_t)E * 4, st>>>(x, w, seq_start, E, eps, rows, R, out);
+    return cudaGetLastError();
+}
+
+// ---- upload conversion
+
+static __global__ void to_bf16_kernel(const void *src, int dtype, bf16 *dst, size_t n) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = dtype == RAGD_CUDA_F32 ? ((const float *)src)[i] : __half2float(((const __half *)src)[i]);
+        dst[i] = tobf(v);
+    }
+}
+
+cudaError_t ragd_k_to_bf16(const void *src, int dtype, bf16 *dst, size_t n, cudaStream_t st) {
+    if (dtype != RAGD_CUDA_F32 && dtype != RAGD_CUDA_F16) return cudaErrorInvalidValue;
+    if (n == 0) return cudaSuccess;
+    size_t blocks = (n + 255) / 256;
+    if (blocks > 4096) blocks = 4096;
+    to_bf16_kernel<<<(unsigned)blocks, 256, 0, st>>>(src, dtype, dst, n);
+    return cudaGetLastError();
+}

@@ -1,0 +1,102 @@
+// rope.cu — per-head q/k RMSNorm (Qwen3) and half-split RoPE, in place on the fused QKV output.
+//
+// Matches Hugging Face's bf16 arithmetic: q_norm output bf16(w * bf16(x * rsqrt(mean(x²)+eps)));
+// cos/sin computed in f32 from pos * inv_freq and cast to bf16; out = bf16(bf16(x*cos) +
+// bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token:
+// cos/sin are computed once and serve every q and k head, 4 heads' loads in flight at a time. The
+// warp's reduction order is fixed, so results do not depend on the batch.
+#include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/kernels.h"
+
+template <int HD>
+static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
+                                           const bf16 *kn, int T, int nH, int nKV, float eps) {
+    constexpr int EPL = HD / 64;  // elements per lane in each half: lane owns [lane*EPL, +EPL) and +HD/2
+    const int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);  // one warp per token
+    const int lane = threadIdx.x & 31;
+    if (t >= T) return;
+    // cos/sin once per token (shared by every head): f32 from pos * inv_freq, cast to bf16 as HF does
+    float c[EPL], sn[EPL], wq1[EPL], wq2[EPL], wk1[EPL], wk2[EPL];
+    const float fp = (float)pos[t];
+#pragma unroll
+    for (int e = 0; e < EPL; e++) {
+        int i = lane * EPL + e;
+        float f = fp * inv_freq[i];
+        c[e] = round_bf(cosf(f));
+        sn[e] = round_bf(sinf(f));
+        if (qn) {
+            wq1[e] = bf(qn[i]), wq2[e] = bf(qn[HD / 2 + i]);
+            wk1[e] = bf(kn[i]), wk2[e] = bf(kn[HD / 2 + i]);
+        }
+    }
+    bf16 *row = qkv + (size_t)t * (nH + 2 * nKV) * HD;  // [(nH + 2 nKV) * HD]
+    constexpr int G = 4;  // heads in flight per warp: their loads are issued before any store
+    for (int h0 = 0; h0 < nH + nKV; h0 += G) {
+        float x1[G][EPL], x2[G][EPL];
+#pragma unroll
+        for (int g = 0; g < G; g++)
+            if (h0 + g < nH + nKV) {
+                const bf16 *p = row + (size_t)(h0 + g) * HD;
+                if constexpr (EPL == 2) {  // 4-byte accesses
+                    __nv_bfloat162 a = *(const __nv_bfloat162 *)(p + lane * 2);
+                    __nv_bfloat162 c2 = *(const __nv_bfloat162 *)(p + HD / 2 + lane * 2);
+                    x1[g][0] = __low2float(a), x1[g][1] = __high2float(a);
+                    x2[g][0] = __low2float(c2), x2[g][1] = __high2float(c2);
+                } else {
+#pragma unroll
+                    for (int e = 0; e < EPL; e++) {
+                        x1[g][e] = bf(p[lane * EPL + e]);
+                        x2[g][e] = bf(p[HD / 2 + lane * EPL + e]);
+                    }
+                }
+            }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            const int h = h0 + g;
+            if (h >= nH + nKV) break;
+            bf16 *p = row + (size_t)h * HD;  // q head h, or k head h - nH
+            if (qn) {
+                float ss = 0.f;
+#pragma unroll
+                for (int e = 0; e < EPL; e++) ss += x1[g][e] * x1[g][e] + x2[g][e] * x2[g][e];
+                for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+                const float r = rsqrtf(ss / (float)HD + eps);
+                const bool isq = h < nH;
+#pragma unroll
+                for (int e = 0; e < EPL; e++) {
+                    x1[g][e] = round_bf((isq ? wq1[e] : wk1[e]) * round_bf(x1[g][e] * r));
+                    x2[g][e] = round_bf((isq ? wq2[e] : wk2[e]) * round_bf(x2[g][e] * r));
+                }
+            }
+            float y1[EPL], y2[EPL];
+#pragma unroll
+            for (int e = 0; e < EPL; e++) {
+                y1[e] = round_bf(x1[g][e] * c[e]) + round_bf(-x2[g][e] * sn[e]);
+                y2[e] = round_bf(x2[g][e] * c[e]) + round_bf(x1[g][e] * sn[e]);
+            }
+            if constexpr (EPL == 2) {
+                *(__nv_bfloat162 *)(p + lane * 2) = __floats2bfloat162_rn(y1[0], y1[1]);
+                *(__nv_bfloat162 *)(p + HD / 2 + lane * 2) = __floats2bfloat162_rn(y2[0], y2[1]);
+            } else {
+#pragma unroll
+                for (int e = 0; e < EPL; e++) {
+                    p[lane * EPL + e] = tobf(y1[e]);
+                    p[HD / 2 + lane * EPL + e] = tobf(y2[e]);
+                }
+            }
+        }
+    }
+}
+
+cudaError_t ragd_k_qk_norm_rope(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
+                                const bf16 *kn, int T, int nH, int nKV, int hd, float eps, cudaStream_t st) {
+    if (T <= 0 || nH <= 0 || nKV <= 0 || (qn == nullptr) != (kn == nullptr)) return cudaErrorInvalidValue;
+    unsigned blocks = (unsigned)((T + 7) / 8);  // 8 warps (tokens) per block
+    if (hd == 128)
+        qk_norm_rope_kernel<128><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, eps);
+    else if (hd == 64)
+        qk_norm_rope_kernel<64><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, eps);
+    else
+        return cudaErrorInvalidValue;
+    return cudaGetLastError();
+}

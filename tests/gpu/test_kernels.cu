@@ -1,0 +1,523 @@
+// test_kernels.cu — every kernel of the CUDA backend against a CPU reference on fresh random inputs
+// at several shapes (outputs poisoned with NaN first, so an unwritten element fails), plus bitwise
+// batch-invariance checks of attention and the pinned GEMMs. Prints one row per case and exits
+// non-zero when any case fails. `--quick` runs small shapes only (for compute-sanitizer).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/cuda/cuda_util.cuh"
+#include "engine/cuda/gemm.cuh"
+#include "engine/cuda/kernels.h"
+
+static int g_fail = 0;
+static std::mt19937 rng(12345);
+
+#define CK(x)                                                                                  \
+    do {                                                                                       \
+        cudaError_t e_ = (x);                                                                  \
+        if (e_ != cudaSuccess) {                                                               \
+            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+            exit(2);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+static uint16_t f2b(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float b2f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static float rb(float x) { return b2f(f2b(x)); }
+
+static std::vector<uint16_t> rand_bf16(size_t n, float scale, float offset = 0.f) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<uint16_t> v(n);
+    for (auto &x : v) x = f2b(offset + scale * nd(rng));
+    return v;
+}
+static std::vector<float> rand_f32(size_t n, float scale) {
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> v(n);
+    for (auto &x : v) x = scale * nd(rng);
+    return v;
+}
+
+template <class T>
+static T *dev(const std::vector<T> &h) {
+    T *d;
+    CK(cudaMalloc(&d, std::max<size_t>(h.size(), 1) * sizeof(T)));
+    CK(cudaMemcpy(d, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+}
+template <class T>
+static T *dev_poison(size_t n) {  // 0xFF bytes: NaN as bf16 and f32
+    T *d;
+    CK(cudaMalloc(&d, std::max<size_t>(n, 1) * sizeof(T)));
+    CK(cudaMemset(d, 0xFF, n * sizeof(T)));
+    return d;
+}
+template <class T>
+static std::vector<T> host(const T *d, size_t n) {
+    std::vector<T> h(n);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(h.data(), d, n * sizeof(T), cudaMemcpyDeviceToHost));
+    return h;
+}
+
+// Relative L2 error and max abs error; any non-finite output fails.
+static void report(const char *name, const char *shape, const std::vector<float> &out, const std::vector<double> &ref,
+                   double tol) {
+    double num = 0, den = 0, mx = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < out.size(); i++) {
+        if (!std::isfinite(out[i])) {
+            bad++;
+            continue;
+        }
+        double d = out[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+        mx = std::max(mx, std::fabs(d));
+    }
+    double rel = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    bool ok = bad == 0 && rel <= tol;
+    if (!ok) g_fail++;
+    printf("%-14s %-34s rel %.3e  max_abs %.3e  nonfinite %zu  tol %.0e  %s\n", name, shape, rel, mx, bad, tol,
+           ok ? "PASS" : "FAIL");
+}
+static void report_bits(const char *name, const char *shape, bool same) {
+    if (!same) g_fail++;
+    printf("%-14s %-34s bitwise identical: %s  %s\n", name, shape, same ? "yes" : "NO", same ? "PASS" : "FAIL");
+}
+static std::vector<float> bf_to_f(const std::vector<uint16_t> &v) {
+    std::vector<float> o(v.size());
+    for (size_t i = 0; i < v.size(); i++) o[i] = b2f(v[i]);
+    return o;
+}
+
+// ---- cases
+
+static void t_embed(int T, int V, int E) {
+    auto table = rand_bf16((size_t)V * E, 1.f);
+    std::vector<int32_t> tok(T);
+    for (auto &t : tok) t = (int)(rng() % V);
+    auto *dt = dev(table);
+    auto *dk = dev(tok);
+    float *dx = dev_poison<float>((size_t)T * E);
+    CK(ragd_k_embed(dk, (const bf16 *)dt, dx, T, E, 0));
+    auto out = host(dx, (size_t)T * E);
+    std::vector<double> ref((size_t)T * E);
+    for (int t = 0; t < T; t++)
+        for (int e = 0; e < E; e++) ref[(size_t)t * E + e] = b2f(table[(size_t)tok[t] * E + e]);
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d V=%d E=%d", T, V, E);
+    report("embed", sh, out, ref, 0);
+    cudaFree(dt), cudaFree(dk), cudaFree(dx);
+}
+
+static void t_rmsnorm(int T, int E) {
+    auto x = rand_f32((size_t)T * E, 3.f);
+    auto w = rand_bf16(E, 0.2f, 1.f);
+    float *dx = dev(x);
+    auto *dw = dev(w);
+    bf16 *dout = dev_poison<bf16>((size_t)T * E);
+    const float eps = 1e-6f;
+    CK(ragd_k_rmsnorm(dx, (const bf16 *)dw, dout, T, E, eps, 0));
+    auto out = bf_to_f(host((uint16_t *)dout, (size_t)T * E));
+    std::vector<double> ref((size_t)T * E);
+    for (int t = 0; t < T; t++) {
+        double ss = 0;
+        for (int e = 0; e < E; e++) ss += (double)x[(size_t)t * E + e] * x[(size_t)t * E + e];
+        float r = (float)(1.0 / std::sqrt(ss / E + eps));
+        for (int e = 0; e < E; e++) ref[(size_t)t * E + e] = rb(b2f(w[e]) * rb(x[(size_t)t * E + e] * r));
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d E=%d", T, E);
+    report("rmsnorm", sh, out, ref, 2e-3);
+    cudaFree(dx), cudaFree(dw), cudaFree(dout);
+}
+
+static void t_rope(int T, int nH, int nKV, int hd, bool qk_norm) {
+    const int ld = (nH + 2 * nKV) * hd;
+    auto qkv = rand_bf16((size_t)T * ld, 1.5f);
+    auto qn = rand_bf16(hd, 0.2f, 1.f), kn = rand_bf16(hd, 0.2f, 1.f);
+    std::vector<int32_t> pos(T);
+    for (int t = 0; t < T; t++) pos[t] = (int)(rng() % 40000);
+    std::vector<float> inv(hd / 2);
+    for (int i = 0; i < hd / 2; i++) inv[i] = 1.0f / powf(1e6f, (float)(2 * i) / (float)hd);
+    auto *d = dev(qkv);
+    auto *dqn = dev(qn), *dkn = dev(kn);
+    auto *dpos = dev(pos);
+    auto *dinv = dev(inv);
+    const float eps = 1e-6f;
+    CK(ragd_k_qk_norm_rope((bf16 *)d, dpos, dinv, qk_norm ? (const bf16 *)dqn : nullptr,
+                           qk_norm ? (const bf16 *)dkn : nullptr, T, nH, nKV, hd, eps, 0));
+    auto out = bf_to_f(host(d, (size_t)T * ld));
+    std::vector<double> ref((size_t)T * ld);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < nH + 2 * nKV; h++) {
+            const uint16_t *p = &qkv[(size_t)t * ld + (size_t)h * hd];
+            double *r = &ref[(size_t)t * ld + (size_t)h * hd];
+            std::vector<float> y(hd);
+            for (int i = 0; i < hd; i++) y[i] = b2f(p[i]);
+            if (h >= nH + nKV) {  // v untouched
+                for (int i = 0; i < hd; i++) r[i] = y[i];
+                continue;
+            }
+            if (qk_norm) {
+                const std::vector<uint16_t> &w = h < nH ? qn : kn;
+                double ss = 0;
+                for (int i = 0; i < hd; i++) ss += (double)y[i] * y[i];
+                float rs = (float)(1.0 / std::sqrt(ss / hd + eps));
+                for (int i = 0; i < hd; i++) y[i] = rb(b2f(w[i]) * rb(y[i] * rs));
+            }
+            for (int i = 0; i < hd / 2; i++) {
+                float f = (float)pos[t] * inv[i];
+                float c = rb(cosf(f)), s = rb(sinf(f));
+                r[i] = rb(rb(y[i] * c) + rb(-y[i + hd / 2] * s));
+                r[i + hd / 2] = rb(rb(y[i + hd / 2] * c) + rb(y[i] * s));
+            }
+        }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d h=%d/%d hd=%d qknorm=%d", T, nH, nKV, hd, qk_norm);
+    report("qk_norm_rope", sh, out, ref, 1e-2);
+    cudaFree(d), cudaFree(dqn), cudaFree(dkn), cudaFree(dpos), cudaFree(dinv);
+}
+
+static void t_swiglu(int T, int F) {
+    auto gu = rand_bf16((size_t)T * 2 * F, 2.f);
+    auto *d = dev(gu);
+    bf16 *dout = dev_poison<bf16>((size_t)T * F);
+    CK(ragd_k_swiglu((const bf16 *)d, dout, T, F, 0));
+    auto out = bf_to_f(host((uint16_t *)dout, (size_t)T * F));
+    std::vector<double> ref((size_t)T * F);
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < F; c++) {
+            float g = b2f(gu[(size_t)t * 2 * F + c]), u = b2f(gu[(size_t)t * 2 * F + F + c]);
+            ref[(size_t)t * F + c] = rb(rb(g / (1.f + expf(-g))) * u);
+        }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d F=%d", T, F);
+    report("swiglu", sh, out, ref, 2e-3);
+    cudaFree(d), cudaFree(dout);
+}
+
+// Runs attention for the given lengths packed; returns the output [T, nH*hd] as bf16 bits.
+static std::vector<uint16_t> run_attn(const std::vector<uint16_t> &qkv, const std::vector<int> &lens, int nH, int nKV,
+                                      int hd) {
+    std::vector<int32_t> ss(lens.size() + 1, 0);
+    for (size_t i = 0; i < lens.size(); i++) ss[i + 1] = ss[i] + lens[i];
+    const int T = ss.back();
+    std::vector<int2> tiles((size_t)T / RAGD_ATTN_BM + lens.size() + 1);
+    int nt = ragd_attn_tiles((int)lens.size(), ss.data(), tiles.data(), (int)tiles.size());
+    tiles.resize(nt);
+    auto *dq = dev(qkv);
+    auto *ds = dev(ss);
+    auto *dt = dev(tiles);
+    bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
+    CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+    auto out = host((uint16_t *)dout, (size_t)T * nH * hd);
+    cudaFree(dq), cudaFree(ds), cudaFree(dt), cudaFree(dout);
+    return out;
+}
+
+static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
+    const int ld = (nH + 2 * nKV) * hd;
+    int T = 0;
+    for (int l : lens) T += l;
+    auto qkv = rand_bf16((size_t)T * ld, 1.f);
+    auto out_b = run_attn(qkv, lens, nH, nKV, hd);
+    auto out = bf_to_f(out_b);
+    std::vector<double> ref((size_t)T * nH * hd);
+    const double scale = 1.0 / std::sqrt((double)hd);
+    int s0 = 0;
+    for (int L : lens) {
+        for (int h = 0; h < nH; h++) {
+            int kvh = h / (nH / nKV);
+            for (int i = 0; i < L; i++) {
+                const uint16_t *q = &qkv[(size_t)(s0 + i) * ld + (size_t)h * hd];
+                std::vector<double> sc(i + 1);
+                double mx = -1e300;
+                for (int j = 0; j <= i; j++) {
+                    const uint16_t *k = &qkv[(size_t)(s0 + j) * ld + (size_t)(nH + kvh) * hd];
+                    double a = 0;
+                    for (int e = 0; e < hd; e++) a += (double)b2f(q[e]) * b2f(k[e]);
+                    sc[j] = a * scale;
+                    mx = std::max(mx, sc[j]);
+                }
+                double sum = 0;
+                for (int j = 0; j <= i; j++) sum += (sc[j] = std::exp(sc[j] - mx));
+                double *r = &ref[(size_t)(s0 + i) * nH * hd + (size_t)h * hd];
+                for (int e = 0; e < hd; e++) r[e] = 0;
+                for (int j = 0; j <= i; j++) {
+                    const uint16_t *v = &qkv[(size_t)(s0 + j) * ld + (size_t)(nH + nKV + kvh) * hd];
+                    for (int e = 0; e < hd; e++) r[e] += sc[j] / sum * b2f(v[e]);
+                }
+            }
+        }
+        s0 += L;
+    }
+    char sh[96];
+    int n = snprintf(sh, sizeof sh, "h=%d/%d hd=%d L=", nH, nKV, hd);
+    for (size_t i = 0; i < lens.size() && n < 80; i++) n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
+    report("attention", sh, out, ref, 1e-2);
+
+    // batch invariance: the last sequence alone, and packed behind the others in reverse order
+    if (lens.size() > 1) {
+        int Ll = lens.back();
+        std::vector<uint16_t> alone(qkv.end() - (size_t)Ll * ld, qkv.end());
+        auto o1 = run_attn(alone, {Ll}, nH, nKV, hd);
+        std::vector<uint16_t> shuffled;
+        std::vector<int> lens2;
+        for (int i = (int)lens.size() - 1, off = T; i >= 0; i--) {
+            off -= lens[i];
+            shuffled.insert(shuffled.end(), qkv.begin() + (size_t)off * ld, qkv.begin() + (size_t)(off + lens[i]) * ld);
+            lens2.push_back(lens[i]);
+        }
+        auto o2 = run_attn(shuffled, lens2, nH, nKV, hd);  // last sequence is now first
+        bool same = memcmp(o1.data(), o2.data(), o1.size() * 2) == 0 &&
+                    memcmp(o1.data(), out_b.data() + (size_t)(T - Ll) * nH * hd, o1.size() * 2) == 0;
+        report_bits("attn_invar", sh, same);
+    }
+}
+
+static void t_pool(const std::vector<int> &lens, int E, int mode) {
+    int T = 0;
+    for (int l : lens) T += l;
+    auto x = rand_f32((size_t)T * E, 2.f);
+    auto w = rand_bf16(E, 0.2f, 1.f);
+    std::vector<int32_t> ss(lens.size() + 1, 0);
+    for (size_t i = 0; i < lens.size(); i++) ss[i + 1] = ss[i] + lens[i];
+    float *dx = dev(x);
+    auto *dw = dev(w);
+    auto *ds = dev(ss);
+    int S = (int)lens.size();
+    float *dout = dev_poison<float>((size_t)S * E);
+    const float eps = 1e-6f;
+    CK(ragd_k_pool(dx, (const bf16 *)dw, ds, S, E, eps, mode, dout, 0));
+    auto out = host(dout, (size_t)S * E);
+    std::vector<double> ref((size_t)S * E, 0.0);
+    auto normed_row = [&](int t, std::vector<double> &acc, double f) {
+        double s2 = 0;
+        for (int e = 0; e < E; e++) s2 += (double)x[(size_t)t * E + e] * x[(size_t)t * E + e];
+        float r = (float)(1.0 / std::sqrt(s2 / E + eps));
+        for (int e = 0; e < E; e++) acc[e] += f * rb(b2f(w[e]) * rb(x[(size_t)t * E + e] * r));
+    };
+    for (int s = 0; s < S; s++) {
+        std::vector<double> acc(E, 0.0);
+        if (mode == RAGD_CUDA_POOL_LAST) normed_row(ss[s + 1] - 1, acc, 1.0);
+        if (mode == RAGD_CUDA_POOL_CLS) normed_row(ss[s], acc, 1.0);
+        if (mode == RAGD_CUDA_POOL_MEAN)
+            for (int t = ss[s]; t < ss[s + 1]; t++) normed_row(t, acc, 1.0 / lens[s]);
+        for (int e = 0; e < E; e++) ref[(size_t)s * E + e] = acc[e];
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "S=%d T=%d E=%d mode=%s", S, T, E, mode == 0 ? "last" : mode == 1 ? "mean" : "cls");
+    report("pool", sh, out, ref, 2e-3);
+    cudaFree(dx), cudaFree(dw), cudaFree(ds), cudaFree(dout);
+}
+
+static void t_score(const std::vector<int> &lens, int E, int R) {
+    int T = 0;
+    for (int l : lens) T += l;
+    auto x = rand_f32((size_t)T * E, 2.f);
+    auto w = rand_bf16(E, 0.2f, 1.f);
+    auto rows = rand_bf16((size_t)R * E, 0.05f);
+    std::vector<int32_t> ss(lens.size() + 1, 0);
+    for (size_t i = 0; i < lens.size(); i++) ss[i + 1] = ss[i] + lens[i];
+    int S = (int)lens.size();
+    float *dx = dev(x);
+    auto *dw = dev(w);
+    auto *ds = dev(ss);
+    auto *dr = dev(rows);
+    float *dout = dev_poison<float>((size_t)S * R);
+    const float eps = 1e-6f;
+    CK(ragd_k_score(dx, (const bf16 *)dw, ds, S, E, eps, (const bf16 *)dr, R, dout, 0));
+    auto out = host(dout, (size_t)S * R);
+    std::vector<double> ref((size_t)S * R);
+    for (int s = 0; s < S; s++) {
+        int t = ss[s + 1] - 1;
+        double s2 = 0;
+        for (int e = 0; e < E; e++) s2 += (double)x[(size_t)t * E + e] * x[(size_t)t * E + e];
+        float r = (float)(1.0 / std::sqrt(s2 / E + eps));
+        for (int j = 0; j < R; j++) {
+            double a = 0;
+            for (int e = 0; e < E; e++)
+                a += (double)rb(b2f(w[e]) * rb(x[(size_t)t * E + e] * r)) * b2f(rows[(size_t)j * E + e]);
+            ref[(size_t)s * R + j] = a;
+        }
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "S=%d E=%d R=%d", S, E, R);
+    report("score", sh, out, ref, 2e-3);
+    cudaFree(dx), cudaFree(dw), cudaFree(ds), cudaFree(dr), cudaFree(dout);
+}
+
+static void t_gemm(int N, int K, int T, int out_f32, int accumulate, int max_T) {
+    ragd_cuda_err cerr_s = {};
+    ragd_cuda_err *cerr = &cerr_s;
+    cublasLtHandle_t lt;
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) exit(2);
+    void *ws;
+    const size_t wsz = 32u << 20;
+    CK(cudaMalloc(&ws, wsz));
+    ragd_gemm g;
+    if (ragd_gemm_init(&g, lt, N, K, max_T, out_f32, accumulate, 0, wsz, cerr)) {
+        printf("gemm init failed: %s\n", cerr->msg);
+        g_fail++;
+        return;
+    }
+    auto W = rand_bf16((size_t)N * K, 0.03f);
+    auto X = rand_bf16((size_t)T * K, 1.f);
+    auto Y0 = rand_f32((size_t)T * N, 1.f);
+    auto *dW = dev(W);
+    auto *dX = dev(X);
+    void *dY;
+    size_t ysz = (size_t)T * N * (out_f32 ? 4 : 2);
+    CK(cudaMalloc(&dY, ysz));
+    if (accumulate)
+        CK(cudaMemcpy(dY, Y0.data(), ysz, cudaMemcpyHostToDevice));
+    else
+        CK(cudaMemset(dY, 0xFF, ysz));
+    if (ragd_gemm_run(&g, lt, (const bf16 *)dW, (const bf16 *)dX, dY, T, nullptr, ws, wsz, 0, cerr)) {
+        printf("gemm run failed: %s\n", cerr->msg);
+        g_fail++;
+        return;
+    }
+    std::vector<float> out((size_t)T * N);
+    if (out_f32)
+        out = host((float *)dY, (size_t)T * N);
+    else
+        out = bf_to_f(host((uint16_t *)dY, (size_t)T * N));
+    std::vector<double> ref((size_t)T * N);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            double a = accumulate ? Y0[(size_t)t * N + n] : 0.0;
+            for (int k = 0; k < K; k++) a += (double)b2f(X[(size_t)t * K + k]) * b2f(W[(size_t)n * K + k]);
+            ref[(size_t)t * N + n] = a;
+        }
+    char sh[96];
+    snprintf(sh, sizeof sh, "N=%d K=%d T=%d %s%s", N, K, T, out_f32 ? "f32" : "bf16", accumulate ? " +=" : "");
+    report("gemm", sh, out, ref, out_f32 ? 1e-5 : 4e-3);
+    // batch invariance: row r computed alone (T=1) must equal row r of the big product
+    int r = T / 2;
+    void *dY1;
+    size_t rsz = (size_t)N * (out_f32 ? 4 : 2);
+    CK(cudaMalloc(&dY1, rsz));
+    if (accumulate) CK(cudaMemcpy(dY1, Y0.data() + (size_t)r * N, (size_t)N * 4, cudaMemcpyHostToDevice));
+    if (ragd_gemm_run(&g, lt, (const bf16 *)dW, (const bf16 *)dX + (size_t)r * K, dY1, 1, nullptr, ws, wsz, 0, cerr)) {
+        g_fail++;
+        return;
+    }
+    std::vector<char> a(rsz), b(rsz);
+    CK(cudaDeviceSynchronize());
+    CK(cudaMemcpy(a.data(), dY1, rsz, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(b.data(), (char *)dY + (size_t)r * rsz, rsz, cudaMemcpyDeviceToHost));
+    report_bits("gemm_invar", sh, memcmp(a.data(), b.data(), rsz) == 0);
+    printf("               %s\n", g.info);
+    ragd_gemm_free(&g);
+    cudaFree(dW), cudaFree(dX), cudaFree(dY), cudaFree(dY1), cudaFree(ws);
+    cublasLtDestroy(lt);
+}
+
+// Attention alone on a long-mix-like batch (256 sequences of 64..512 tokens, Qwen3-0.6B heads):
+// median of 20 launches with events, useful causal TFLOP/s. For A/B of kernel variants and ncu.
+static int bench_attention(int n_seqs, int lo, int hi) {
+    const int nH = 16, nKV = 8, hd = 128, ld = (nH + 2 * nKV) * hd;
+    std::vector<int32_t> ss(n_seqs + 1, 0);
+    double pairs = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        int L = lo + (int)(rng() % (unsigned)(hi - lo + 1));
+        ss[i + 1] = ss[i] + L;
+        pairs += (double)L * (L + 1) / 2;
+    }
+    const int T = ss.back();
+    auto qkv = rand_bf16((size_t)T * ld, 1.f);
+    std::vector<int2> tiles((size_t)T / RAGD_ATTN_BM + n_seqs + 1);
+    int nt = ragd_attn_tiles(n_seqs, ss.data(), tiles.data(), (int)tiles.size());
+    tiles.resize(nt);
+    auto *dq = dev(qkv);
+    auto *ds = dev(ss);
+    auto *dt = dev(tiles);
+    bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
+    for (int hpc = 1; hpc <= 2; hpc++) {
+        ragd_k_attention_set_heads_per_cta(hpc);
+        cudaEvent_t a, b;
+        CK(cudaEventCreate(&a));
+        CK(cudaEventCreate(&b));
+        std::vector<float> ms;
+        for (int it = 0; it < 23; it++) {
+            CK(cudaEventRecord(a));
+            CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+            CK(cudaEventRecord(b));
+            CK(cudaEventSynchronize(b));
+            float x;
+            CK(cudaEventElapsedTime(&x, a, b));
+            if (it >= 3) ms.push_back(x);
+        }
+        std::sort(ms.begin(), ms.end());
+        double med = ms[ms.size() / 2];
+        printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles), heads/CTA %d: %.3f ms, %.1f TFLOP/s useful\n",
+               n_seqs, lo, hi, T, nt, hpc, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+    }
+    ragd_k_attention_set_heads_per_cta(1);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
+        bench_attention(256, 64, 512);
+        bench_attention(1024, 16, 64);
+        return 0;
+    }
+    cudaDeviceProp p;
+    CK(cudaGetDeviceProperties(&p, 0));
+    printf("device: %s, %d SMs\n", p.name, p.multiProcessorCount);
+    t_embed(37, 1000, 1024);
+    t_rmsnorm(1, 1024);
+    t_rmsnorm(37, 2560);
+    t_rope(5, 16, 8, 128, true);
+    t_rope(33, 9, 3, 64, true);
+    t_rope(7, 4, 4, 128, false);
+    t_swiglu(3, 3072);
+    t_swiglu(29, 1536);
+    t_attention({1}, 2, 1, 128);
+    t_attention({17, 64, 65, 130}, 4, 2, 128);
+    t_attention({5, 77, 200}, 9, 3, 64);
+    ragd_k_attention_set_heads_per_cta(2);  // the K/V-sharing variant (benchmark A/B)
+    t_attention({17, 64, 65, 130}, 4, 2, 128);
+    t_attention({3, 100}, 8, 2, 64);
+    ragd_k_attention_set_heads_per_cta(1);
+    t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_LAST);
+    t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_MEAN);
+    t_pool({3, 9}, 576, RAGD_CUDA_POOL_CLS);
+    t_score({4, 1, 30}, 1024, 2);
+    t_gemm(512, 256, 77, 0, 0, 4096);
+    if (!quick) {
+        t_rmsnorm(300, 4096);
+        t_rope(300, 32, 8, 128, true);
+        t_swiglu(300, 12288);
+        t_attention({512, 3, 300, 129}, 16, 8, 128);
+        t_attention({1000, 64}, 8, 8, 64);
+        t_pool({100, 1, 300}, 4096, RAGD_CUDA_POOL_MEAN);
+        t_score({100, 250}, 2560, 16);
+        t_gemm(4096, 1024, 300, 0, 0, 16384);  // Qwen3-0.6B qkv shape
+        t_gemm(1024, 2048, 300, 1, 1, 16384);  // o_proj with residual
+        t_gemm(6144, 1024, 500, 0, 0, 16384);  // gate|up
+        t_gemm(1024, 3072, 257, 1, 1, 16384);  // down_proj with residual
+    }
+    printf("kernel tests: %s (%d failed)\n", g_fail ? "FAIL" : "PASS", g_fail);
+    return g_fail ? 1 : 0;
+}
