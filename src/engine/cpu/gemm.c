@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -30,12 +31,22 @@ bool ragd_cpu_has_avx2(void) {
 #endif
 }
 
-static bool has_f16c(void) {
+static bool g_f16c;
+static pthread_once_t g_f16c_once = PTHREAD_ONCE_INIT;
+
+static void f16c_probe(void) {
 #if defined(__x86_64__)
-    return __builtin_cpu_supports("f16c");
+    unsigned a, b, c, d; /* CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports has no "f16c") */
+    g_f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29));
 #else
-    return false;
+    g_f16c = false;
 #endif
+}
+
+/* CPUID once (it traps to the hypervisor in a VM), then a load */
+static bool has_f16c(void) {
+    pthread_once(&g_f16c_once, f16c_probe);
+    return g_f16c;
 }
 
 ragd_dtype ragd_cpu_store_dtype(ragd_dtype t) { return t == RAGD_DT_BF16 || t == RAGD_DT_F16 ? t : RAGD_DT_F32; }
