@@ -30,11 +30,11 @@ int main(int argc, char **argv) {
         ragd_tensor t = {.data = w, .dtype = RAGD_DT_F32, .n_dims = 2, .shape = {N, K}};
         t.nbytes = sizeof(float) * (size_t)N * K;
         ragd_cpu_mat m;
-        float *mem = aligned_alloc(64, ragd_cpu_mat_bytes(N, K));
-        ragd_cpu_mat_pack(&m, &t, mem, row);
+        float *mem = aligned_alloc(64, ragd_cpu_mat_bytes(N, K, RAGD_DT_F32));
+        ragd_cpu_mat_pack(&m, &t, RAGD_DT_F32, mem, row);
         int reps = T == 1 ? 50 : T < 64 ? 20 : 5;
         double t0 = ragd_now_s();
-        for (int r = 0; r < reps; r++) ragd_cpu_gemm(&pool, &m, x, T, NULL, y);
+        for (int r = 0; r < reps; r++) ragd_cpu_gemm(&pool, &m, x, T, NULL, y, NULL);
         double ta = (ragd_now_s() - t0) / reps;
         t0 = ragd_now_s();
         for (int r = 0; r < reps; r++)

@@ -159,4 +159,10 @@ void ragd_log(ragd_log_level lvl, const char *fmt, ...) __attribute__((format(pr
 #define RAGD_ERROR(...) ragd_log(RAGD_LOG_ERROR, __VA_ARGS__)
 #define RAGD_DEBUG(...) ragd_log(RAGD_LOG_DEBUG, __VA_ARGS__)
 
+/* ---------------------------------------------------------------------------------------------- */
+/* profiler ranges: NVTX (Nsight Systems shows the phases) when built with CUDA, no-ops otherwise.
+ * Pushes and pops nest per thread. */
+void ragd_trace_push(const char *name);
+void ragd_trace_pop(void);
+
 #endif

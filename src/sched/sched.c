@@ -298,7 +298,9 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     double wait_until;
     int n_tokens;
     pthread_mutex_lock(&s->mu);
+    ragd_trace_push("ragd.batch_assembly");
     int ns = pool_collect(s, r, may_wait, &wait_until, &n_tokens);
+    ragd_trace_pop();
     if (!ns && wait_until > 0 && !s->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

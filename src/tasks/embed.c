@@ -28,6 +28,7 @@ ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     size_t before = out->n;
     ragd_status st;
+    ragd_trace_push("ragd.tokenize");
     if (o->instruction) {
         ragd_buf b = {0};
         ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
@@ -37,6 +38,7 @@ ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len
     } else {
         st = ragd_tokenizer_encode(m->tok, text, len, true, out, err);
     }
+    ragd_trace_pop();
     if (st) return st;
     if (out->n == before) return ragd_err_set(err, RAGD_EINVAL, "the text has no tokens (empty input)");
     return RAGD_OK;

@@ -31,9 +31,11 @@ ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const ch
     ragd_tok_ids pre = {0}, body = {0}, suf = {0};
     ragd_buf b = {0};
     ragd_buf_printf(&b, "<Instruct>: %s\n<Query>: %s\n<Document>: %s", instruction, query, doc);
+    ragd_trace_push("ragd.tokenize");
     ragd_status st = ragd_tokenizer_encode(m->tok, RERANK_PREFIX, strlen(RERANK_PREFIX), false, &pre, err);
     if (!st) st = ragd_tokenizer_encode(m->tok, b.data, b.len, false, &body, err);
     if (!st) st = ragd_tokenizer_encode(m->tok, RERANK_SUFFIX, strlen(RERANK_SUFFIX), false, &suf, err);
+    ragd_trace_pop();
     if (!st) {
         size_t max_body = RERANK_MAX_LEN - pre.n - suf.n;
         size_t nb = body.n < max_body ? body.n : max_body; /* truncation=longest_first keeps the head */

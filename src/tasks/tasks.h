@@ -109,8 +109,9 @@ typedef struct ragd_sampler {
     ragd_sampler_opts o;
     uint64_t rng[4];
     /* scratch for top-k/top-p, allocated once for n_vocab */
-    float *probs;
-    int32_t *idx;
+    float *probs;    /* [n_vocab] */
+    int32_t *idx;    /* [n_vocab] candidate ids, best first */
+    uint64_t *keys;  /* [2 * n_vocab] radix-sort entries (order key << 32 | id), two buffers */
     int n_vocab;
 } ragd_sampler;
 /* Checks the options (temperature ≥ 0 and finite, top_k ≥ 0, top_p in (0, 1], min_p in [0, 1]) →

@@ -7,8 +7,10 @@
  *              h = rms(x)·w; x += down(silu(gate(h)) * up(h))
  *   rms(x)·w at the end; pooling / lm_head rows / logits.
  *
- * Memory: create() allocates three blocks and never allocates again — weights (f32, GEMM-packed), the
- * activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows) and, for
+ * Memory: create() allocates three blocks and never allocates again — weights (GEMM-packed in the stored
+ * precision: f32, bf16/f16, or GGUF quantized blocks, widened / dequantized exactly inside the GEMM —
+ * cpu_internal.h), the activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows,
+ * one widened weight panel per thread) and, for
  * generation engines, the KV cache [n_layer, max_seqs, max_ctx, kv_dim] × 2. The same carve() walk
  * computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
  *
@@ -47,10 +49,34 @@ static bool need_packed_lm_head(const ragd_model *m, const ragd_engine_opts *o) 
     return o->kv_cache || !m->cfg.tie_embed;
 }
 
+/* the tensor the packed lm_head is made from: the embedding when tied */
+static const ragd_tensor *lm_src(const ragd_model *m) { return m->cfg.tie_embed ? &m->tok_embd : &m->lm_head; }
+
+static bool is_quant(ragd_dtype t) { return t == RAGD_DT_Q8_0 || t == RAGD_DT_Q4_0 || t == RAGD_DT_Q4_1; }
+
+/* the panel dtype of a 2-D weight: quantized blocks need whole 32-input blocks per row */
+static ragd_dtype panel_dt(const ragd_tensor *t) {
+    if (is_quant(t->dtype) && t->shape[1] % 32) return RAGD_DT_F32;
+    return ragd_cpu_panel_dtype(t->dtype);
+}
+
+/* embedding row id → dst[n_embd] f32 (quantized: ragd_tensor_to_f32 of the model's block row, as before) */
+static void embd_row(const ragd_cpu *s, int id, float *dst) {
+    size_t E = (size_t)s->c.n_embd;
+    if (is_quant(s->tok_dt)) ragd_tensor_to_f32(&s->m->tok_embd, (size_t)id * E, E, dst);
+    else ragd_cpu_load_row(s->tok_embd, s->tok_dt, (size_t)id * E, (int)E, dst);
+}
+
 static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_opts *o, carver *cv) {
     const ragd_model_config *c = &m->cfg;
     int E = c->n_embd, F = c->n_ff, qd = c->n_head * c->head_dim, kvd = c->n_head_kv * c->head_dim;
-    s->tok_embd = CARVE_F(cv, (size_t)c->n_vocab * E);
+    if (is_quant(m->tok_embd.dtype) && c->n_embd % 32 == 0) { /* rows are dequantized from the model's tensor when looked up */
+        s->tok_dt = m->tok_embd.dtype;
+        s->tok_embd = NULL;
+    } else {
+        s->tok_dt = ragd_cpu_store_dtype(m->tok_embd.dtype);
+        s->tok_embd = carve(cv, ragd_cpu_dtype_bytes(s->tok_dt) * (size_t)c->n_vocab * E);
+    }
     s->out_norm = CARVE_F(cv, E);
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = s->layers ? &s->layers[l] : NULL;
@@ -58,20 +84,23 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         if (!L) L = &tmp;
         L->attn_norm = CARVE_F(cv, E);
         L->ffn_norm = CARVE_F(cv, E);
-        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E));
-        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
-        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E));
-        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd));
-        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
-        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E));
-        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F));
+        const ragd_layer_weights *W = &m->layers[l];
+        L->wq.panels = carve(cv, ragd_cpu_mat_bytes(qd, E, panel_dt(&W->wq)));
+        L->wk.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, panel_dt(&W->wk)));
+        L->wv.panels = carve(cv, ragd_cpu_mat_bytes(kvd, E, panel_dt(&W->wv)));
+        L->wo.panels = carve(cv, ragd_cpu_mat_bytes(E, qd, panel_dt(&W->wo)));
+        L->w_gate.panels = carve(cv, ragd_cpu_mat_bytes(F, E, panel_dt(&W->w_gate)));
+        L->w_up.panels = carve(cv, ragd_cpu_mat_bytes(F, E, panel_dt(&W->w_up)));
+        L->w_down.panels = carve(cv, ragd_cpu_mat_bytes(E, F, panel_dt(&W->w_down)));
         L->bq = c->qkv_bias ? CARVE_F(cv, qd) : NULL;
         L->bk = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->bv = c->qkv_bias ? CARVE_F(cv, kvd) : NULL;
         L->q_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
         L->k_norm = c->qk_norm ? CARVE_F(cv, c->head_dim) : NULL;
     }
-    s->lm_head.panels = need_packed_lm_head(m, o) ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E)) : NULL;
+    s->lm_head.panels = need_packed_lm_head(m, o)
+                            ? carve(cv, ragd_cpu_mat_bytes(c->n_vocab, E, panel_dt(lm_src(m))))
+                            : NULL;
 }
 
 static int threads_of(const ragd_engine_opts *o) {
@@ -98,7 +127,10 @@ static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engi
 
 static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
     size_t C = (size_t)o->max_ctx;
-    s->scores = CARVE_F(cv, (size_t)threads_of(o) * C);
+    s->scores = CARVE_F(cv, (size_t)threads_of(o) * RAGD_ATTN_BQ * C);
+    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
+    if (c->n_head * c->head_dim > maxk) maxk = c->n_head * c->head_dim;
+    s->gemm_ws = CARVE_F(cv, (size_t)threads_of(o) * (size_t)maxk * RAGD_GEMM_NR);
     s->rope_cos = CARVE_F(cv, C * (c->head_dim / 2));
     s->rope_sin = CARVE_F(cv, C * (c->head_dim / 2));
 }
@@ -173,7 +205,7 @@ static void *alloc_block(size_t bytes) {
 static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
 
 static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
-    ragd_cpu_mat_pack(mat, t, mat->panels, scratch);
+    ragd_cpu_mat_pack(mat, t, panel_dt(t), mat->panels, scratch);
 }
 
 static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
@@ -234,7 +266,9 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: out of memory converting weights");
     }
-    vec_f32(&m->tok_embd, s->tok_embd);
+    if (is_quant(s->tok_dt)) { /* nothing to copy */
+    } else if (s->tok_dt == RAGD_DT_F32) vec_f32(&m->tok_embd, s->tok_embd);
+    else memcpy(s->tok_embd, m->tok_embd.data, 2 * ragd_tensor_numel(&m->tok_embd)); /* the raw 16-bit values */
     vec_f32(&m->out_norm, s->out_norm);
     for (int l = 0; l < c->n_layer; l++) {
         const ragd_layer_weights *W = &m->layers[l];
@@ -258,16 +292,7 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
             vec_f32(&W->k_norm, L->k_norm);
         }
     }
-    if (s->lm_head.panels) {
-        if (c->tie_embed) { /* pack from the f32 embedding: same values as the tensor */
-            ragd_tensor tv = {.name = "tok_embd(f32)", .data = s->tok_embd, .dtype = RAGD_DT_F32, .n_dims = 2,
-                              .shape = {c->n_vocab, c->n_embd}};
-            tv.nbytes = sizeof(float) * (size_t)c->n_vocab * c->n_embd;
-            pack(&s->lm_head, &tv, scratch);
-        } else {
-            pack(&s->lm_head, &m->lm_head, scratch);
-        }
-    }
+    if (s->lm_head.panels) pack(&s->lm_head, lm_src(m), scratch); /* tied: the embedding's values */
     s->lm_head.n = c->n_vocab;
     s->lm_head.k = c->n_embd;
     free(scratch);
@@ -321,6 +346,10 @@ typedef struct {
     int layer;
 } attn_job;
 
+/* Queries are taken RAGD_ATTN_BQ at a time so each key and value row is read once per block instead of once
+ * per query (long prefills stream K/V from cache far less). Every output keeps its own fixed operations:
+ * one ragd_cpu_dot per key, the max, expf and the sum in key order, one axpy per key in key order — the
+ * blocking only interleaves independent queries, so results are unchanged bit for bit. */
 static void attn_task(void *ctx, int ith, int nth) {
     attn_job *j = ctx;
     ragd_cpu *s = j->s;
@@ -328,7 +357,7 @@ static void attn_task(void *ctx, int ith, int nth) {
     int hd = c->head_dim, group = c->n_head / c->n_head_kv;
     int n_pairs = j->b->n_seqs * c->n_head;
     int p0 = (int)((int64_t)n_pairs * ith / nth), p1 = (int)((int64_t)n_pairs * (ith + 1) / nth);
-    float *sc = s->scores + (size_t)ith * s->o.max_ctx; /* [max_ctx] */
+    float *scb = s->scores + (size_t)ith * RAGD_ATTN_BQ * s->o.max_ctx; /* [BQ][max_ctx] */
     float scale = (float)(1.0 / sqrt((double)hd));
     for (int pr = p0; pr < p1; pr++) {
         int si = pr / c->n_head, h = pr % c->n_head, kvh = h / group;
@@ -342,24 +371,31 @@ static void attn_task(void *ctx, int ith, int nth) {
             K = s->k + (size_t)t0 * s->kv_dim;
             V = s->v + (size_t)t0 * s->kv_dim;
         }
-        for (int t = t0; t < t1; t++) {
-            int p = s->pos[t]; /* attends to keys 0..p */
-            const float *q = s->q + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
-            float mx = -INFINITY;
-            for (int kk = 0; kk <= p; kk++) {
-                float v = ragd_cpu_dot(q, K + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd) * scale;
-                sc[kk] = v;
-                if (v > mx) mx = v;
+        for (int tb = t0; tb < t1; tb += RAGD_ATTN_BQ) {
+            int nq = t1 - tb < RAGD_ATTN_BQ ? t1 - tb : RAGD_ATTN_BQ;
+            int pb = s->pos[tb], plast = s->pos[tb + nq - 1]; /* query q attends to keys 0..pb + q */
+            float mx[RAGD_ATTN_BQ], sum[RAGD_ATTN_BQ];
+            const float *qv[RAGD_ATTN_BQ];
+            float *out[RAGD_ATTN_BQ];
+            for (int q = 0; q < nq; q++) {
+                mx[q] = -INFINITY;
+                qv[q] = s->q + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;      /* [hd] */
+                out[q] = s->att + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;   /* [hd] */
             }
-            float sum = 0.0f;
-            for (int kk = 0; kk <= p; kk++) {
-                sc[kk] = expf(sc[kk] - mx);
-                sum += sc[kk];
+            ragd_cpu_attn_scores(qv, nq, pb, K + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scale, scb,
+                                 (size_t)s->o.max_ctx, mx);
+            for (int q = 0; q < nq; q++) {
+                float *sc = scb + (size_t)q * s->o.max_ctx; /* [max_ctx] */
+                float sm = 0.0f;
+                for (int kk = 0; kk <= pb + q; kk++) {
+                    sc[kk] = expf(sc[kk] - mx[q]);
+                    sm += sc[kk];
+                }
+                sum[q] = sm;
+                memset(out[q], 0, sizeof(float) * (size_t)hd);
             }
-            float *out = s->att + (size_t)t * s->q_dim + (size_t)h * hd; /* [hd] */
-            memset(out, 0, sizeof(float) * (size_t)hd);
-            for (int kk = 0; kk <= p; kk++)
-                ragd_cpu_axpy(out, sc[kk] / sum, V + (size_t)kk * s->kv_dim + (size_t)kvh * hd, hd);
+            ragd_cpu_attn_pv(out, nq, pb, V + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scb,
+                             (size_t)s->o.max_ctx, sum);
         }
     }
 }
@@ -378,14 +414,14 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
         }
     }
     for (int t = 0; t < T; t++)
-        memcpy(s->x + (size_t)t * E, s->tok_embd + (size_t)b->tokens[t] * E, sizeof(float) * (size_t)E);
+        embd_row(s, b->tokens[t], s->x + (size_t)t * E);
 
     for (int l = 0; l < c->n_layer; l++) {
         ragd_cpu_layer *L = &s->layers[l];
         ragd_cpu_rmsnorm(s->x, L->attn_norm, c->rms_eps, T, E, s->xn);
-        ragd_cpu_gemm(&s->pool, &L->wq, s->xn, T, L->bq, s->q);
-        ragd_cpu_gemm(&s->pool, &L->wk, s->xn, T, L->bk, s->k);
-        ragd_cpu_gemm(&s->pool, &L->wv, s->xn, T, L->bv, s->v);
+        ragd_cpu_gemm(&s->pool, &L->wq, s->xn, T, L->bq, s->q, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->wk, s->xn, T, L->bk, s->k, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->wv, s->xn, T, L->bv, s->v, s->gemm_ws);
         if (c->qk_norm) {
             ragd_cpu_rmsnorm(s->q, L->q_norm, c->rms_eps, T * c->n_head, hd, s->q);
             ragd_cpu_rmsnorm(s->k, L->k_norm, c->rms_eps, T * c->n_head_kv, hd, s->k);
@@ -405,13 +441,13 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
         }
         attn_job aj = {s, b, slots, l};
         ragd_cpu_pool_run(&s->pool, attn_task, &aj, s->o.n_threads);
-        ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn, s->gemm_ws);
         for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
         ragd_cpu_rmsnorm(s->x, L->ffn_norm, c->rms_eps, T, E, s->xn);
-        ragd_cpu_gemm(&s->pool, &L->w_gate, s->xn, T, NULL, s->gate);
-        ragd_cpu_gemm(&s->pool, &L->w_up, s->xn, T, NULL, s->up);
+        ragd_cpu_gemm(&s->pool, &L->w_gate, s->xn, T, NULL, s->gate, s->gemm_ws);
+        ragd_cpu_gemm(&s->pool, &L->w_up, s->xn, T, NULL, s->up, s->gemm_ws);
         ragd_cpu_swiglu(s->gate, s->up, (size_t)T * c->n_ff);
-        ragd_cpu_gemm(&s->pool, &L->w_down, s->gate, T, NULL, s->xn);
+        ragd_cpu_gemm(&s->pool, &L->w_down, s->gate, T, NULL, s->xn, s->gemm_ws);
         for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
     }
 }
@@ -454,12 +490,11 @@ static float lm_row_dot(const ragd_cpu *s, int row, const float *x) {
     int E = s->c.n_embd;
     float acc = 0.0f;
     if (s->c.tie_embed && s->m->lm_head.data) {
-        const float *w = s->tok_embd + (size_t)row * E;
+        float *w = s->gemm_ws; /* [n_embd] free after the forward pass */
+        embd_row(s, row, w);
         for (int k = 0; k < E; k++) acc = fmaf(x[k], w[k], acc);
     } else {
-        const float *panel = s->lm_head.panels + (size_t)(row / RAGD_GEMM_NR) * E * RAGD_GEMM_NR;
-        int lane = row % RAGD_GEMM_NR;
-        for (int k = 0; k < E; k++) acc = fmaf(x[k], panel[(size_t)k * RAGD_GEMM_NR + lane], acc);
+        for (int k = 0; k < E; k++) acc = fmaf(x[k], ragd_cpu_mat_at(&s->lm_head, row, k), acc);
     }
     return acc;
 }
@@ -492,7 +527,7 @@ static ragd_status cpu_step(void *state, const ragd_batch *b, const int32_t *slo
     if (st) return st;
     forward(s, b, slots);
     norm_last(s, b);
-    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits);
+    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits, s->gemm_ws);
     for (int i = 0; i < b->n_seqs; i++) s->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
     return RAGD_OK;
 }

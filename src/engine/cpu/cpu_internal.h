@@ -42,23 +42,61 @@ void ragd_cpu_pool_run(ragd_cpu_pool *p, ragd_cpu_task_fn fn, void *ctx, int nth
 /* GEMM (gemm.c): y[T, N] = x[T, K] · W[N, K]^T (+ bias[N]) with W packed once at create */
 
 #define RAGD_GEMM_NR 16 /* outputs per packed panel */
+#define RAGD_ATTN_BQ 8  /* queries per attention block (cpu_backend.c attn_task) */
 
+/* Panel element storage: bf16 / f16 checkpoints keep their 16-bit values (widened to f32 inside the
+ * micro-kernel — exact for both). GGUF Q8_0 / Q4_0 / Q4_1 keep their integers and scales in 32-k blocks
+ * (ragd_cpu_qblock) and are dequantized block by block inside the GEMM with the same float operations as
+ * ragd_tensor_to_f32 (q·d, or q·d + m: a multiply and an add, never fused) — checked at pack time against
+ * ragd_tensor_to_f32 for every element (RAGD_ASSERT). Same f32 operands either way, so the GEMM result is
+ * bit-identical to f32 panels; decode reads 2× (16-bit) or ~3.2× (quantized) fewer bytes. */
 typedef struct ragd_cpu_mat {
-    float *panels; /* [ceil(N/16)][K][16], zero-padded beyond N */
-    int n, k;      /* N outputs, K inputs */
+    void *panels;   /* f32/bf16/f16: [ceil(N/16)][K][16] elements of dt; quantized: [ceil(N/16)][K/32]
+                       ragd_cpu_qblock; zero-padded beyond N */
+    ragd_dtype dt;  /* RAGD_DT_F32, BF16, F16, Q8_0 (int8 q · d: Q8_0 and Q4_0) or Q4_1 (q · d + m) */
+    int n, k;       /* N outputs, K inputs */
 } ragd_cpu_mat;
 
-size_t ragd_cpu_mat_bytes(int n, int k);
-/* Packs the [n, k] tensor t (any dtype) into m, using storage at mem (ragd_cpu_mat_bytes(n, k) bytes, 32-byte
- * aligned). row_scratch: [k] floats. */
-void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, float *mem, float *row_scratch);
-/* Packs rows[0..n_rows) of t (selected output rows) — used for lm_head rows in score(). */
-void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y);
+/* 32 inputs × 16 outputs of a quantized panel (640 bytes) */
+typedef struct ragd_cpu_qblock {
+    float d[16];      /* [16] per-output scale of this block (the f16 d widened) */
+    float m[16];      /* [16] Q4_1 minimum (the f16 m widened); unused for the Q8_0 layout */
+    int8_t q[32][16]; /* [32 inputs][16 outputs] integer values (Q4_0: nibble − 8, Q4_1: nibble) */
+} ragd_cpu_qblock;
+
+/* the dtype a vector / row-major tensor of dtype t is kept in: BF16/F16 as is, else F32 */
+ragd_dtype ragd_cpu_store_dtype(ragd_dtype t);
+/* the dtype a GEMM matrix of dtype t is packed in: BF16/F16 as is; Q8_0/Q4_0 → Q8_0 layout, Q4_1 → Q4_1
+ * layout when AVX2 is present and the dequantization matches ragd_tensor_to_f32 (a probe); else F32 */
+ragd_dtype ragd_cpu_panel_dtype(ragd_dtype t);
+size_t ragd_cpu_dtype_bytes(ragd_dtype dt); /* 4 or 2 (f32 / 16-bit only) */
+/* f32 value of element i of a stored array of dt (exact widening) */
+float ragd_cpu_load(const void *data, ragd_dtype dt, size_t i);
+/* dst[n] = f32 of stored elements [start, start + n) */
+void ragd_cpu_load_row(const void *data, ragd_dtype dt, size_t start, int n, float *dst);
+
+size_t ragd_cpu_mat_bytes(int n, int k, ragd_dtype dt);
+/* Packs the [n, k] tensor t into m in storage dtype dt (ragd_cpu_store_dtype(t->dtype), or F32), using
+ * storage at mem (ragd_cpu_mat_bytes(n, k, dt) bytes, 32-byte aligned). row_scratch: [k] floats. */
+void ragd_cpu_mat_pack(ragd_cpu_mat *m, const ragd_tensor *t, ragd_dtype dt, void *mem, float *row_scratch);
+/* f32 value of W[row, col] */
+float ragd_cpu_mat_at(const ragd_cpu_mat *m, int row, int col);
+/* ws: [pool->n_threads][K * 16] floats or NULL — with it, a quantized panel is dequantized once per call into
+ * the thread's slot when T > 6 (instead of once per 6-token tile); the same values, the same chains. */
+void ragd_cpu_gemm(ragd_cpu_pool *pool, const ragd_cpu_mat *w, const float *x, int T, const float *bias, float *y,
+                   float *ws);
 /* dot product with the fixed 8-lane order used by attention: lanes then a fixed tree */
 float ragd_cpu_dot(const float *a, const float *b, int n);
 /* y[n] += a * x[n] (one fma per element, in order) */
 void ragd_cpu_axpy(float *y, float a, const float *x, int n);
 bool ragd_cpu_has_avx2(void);
+/* Attention for a block of nq queries of one head (query q attends to keys 0..pb+q; plast = pb+nq-1):
+ * scb[q][kk] = ragd_cpu_dot(qv[q], K row kk, hd) * scale, mx[q] = max over them (mx pre-set to -inf) ... */
+void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K, size_t ldk, int plast, int hd,
+                          float scale, float *scb, size_t ldsc, float *mx);
+/* ... and out[q] += (scb[q][kk] / sum[q]) · V row kk for kk = 0..pb+q in order (ragd_cpu_axpy's operations) */
+void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const float *V, size_t ldv, int plast, int hd,
+                      const float *scb, size_t ldsc, const float *sum);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* the backend state (cpu_backend.c) */
@@ -82,8 +120,10 @@ typedef struct ragd_cpu {
     int q_dim, kv_dim;       /* n_head*head_dim, n_kv*head_dim */
     ragd_cpu_pool pool;
 
-    void *weights_mem;       /* one block: all f32 weights */
-    float *tok_embd;         /* [n_vocab, n_embd] row-major (embedding lookup) */
+    void *weights_mem;       /* one block: all weights (f32, or the checkpoint's bf16/f16) */
+    void *tok_embd;          /* [n_vocab, n_embd] row-major elements of tok_dt (embedding lookup); NULL when
+                                tok_dt is quantized: rows are then dequantized from the model's tensor */
+    ragd_dtype tok_dt;       /* F32, BF16, F16 (ragd_cpu_store_dtype) or the model's Q8_0/Q4_0/Q4_1 */
     float *out_norm;         /* [n_embd] */
     ragd_cpu_mat lm_head;    /* [n_vocab, n_embd] packed; panels NULL when the checkpoint has none */
     const float *lm_rows;    /* [n_vocab, n_embd] row-major lm_head (tok_embd when tied), NULL when none */
@@ -100,7 +140,8 @@ typedef struct ragd_cpu {
     float *gate;             /* [max_batch_tokens, n_ff] */
     float *up;               /* [max_batch_tokens, n_ff] */
     float *last;             /* [max_seqs, n_embd] final-norm rows of each sequence's last token */
-    float *scores;           /* [n_threads, max_ctx] attention probabilities, one row per thread */
+    float *scores;           /* [n_threads, RAGD_ATTN_BQ, max_ctx] attention probabilities, a block of rows per thread */
+    float *gemm_ws;          /* [n_threads, max_k * 16] one dequantized panel per thread (quantized weights) */
     float *rope_cos;         /* [max_ctx, head_dim/2] */
     float *rope_sin;         /* [max_ctx, head_dim/2] */
     int32_t *pos;            /* [max_batch_tokens] position of each token */
