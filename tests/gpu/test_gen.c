@@ -226,7 +226,9 @@ int main(int argc, char **argv) {
         int32_t tok[1024], start[17], slots[16], k_of[16], idx[16];
         float *lgC = malloc(sizeof(float) * 16 * (size_t)V);
         int same = 1, steps = 0, m_n = n < 16 ? n : 16, n_diff = 0, n_cmp = 0;
-        for (int i = 0; i < m_n; i++) ragd_backend_cuda.slot_reset(g_st, i), k_of[i] = -1;
+        /* reset exactly the slots this run uses ((i * 7) % 16), not 0..m_n-1: a slot left over from an
+         * earlier check keeps its length, and its sequence would rightly continue from there */
+        for (int i = 0; i < m_n; i++) ragd_backend_cuda.slot_reset(g_st, (i * 7) % 16), k_of[i] = -1;
         for (int it = 0;; it++) {
             int ns = 0, T = 0;
             start[0] = 0;
