@@ -28,6 +28,8 @@ struct ragd_http {
     int port;
     size_t max_body;
     atomic_bool quiesced;
+    int quiesced_fd;        /* the listen socket MHD_quiesce_daemon handed back; closed only after
+                               MHD_stop_daemon, so its number cannot be reused while MHD threads run */
     atomic_int active;               /* requests between first byte and completion */
     atomic_uint_fast64_t next_id;
     ragd_served_model *role[RAGD_ROLE_COUNT];

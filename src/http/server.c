@@ -406,6 +406,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
 /* ---------------------------------------------------------------------------------------------- */
 /* lifecycle */
 
+/* libmicrohttpd's fatal errors (its own invariants) end the process like our RAGD_DIE: log why, then abort. */
+static void mhd_panic(void *cls, const char *file, unsigned int line, const char *reason) {
+    (void)cls;
+    ragd_die(file ? file : "libmicrohttpd", (int)line, "libmicrohttpd: %s", reason ? reason : "panic");
+}
+
 ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err *err) {
     *out = NULL;
     const ragd_serve_opts *o = cfg->opts;
@@ -420,6 +426,7 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
     }
     if (gai) return ragd_err_set(err, RAGD_EINVAL, "--host %s: %s", o->host, gai_strerror(gai));
     ragd_http *h = ragd_xcalloc(1, sizeof *h);
+    h->quiesced_fd = -1;
     h->cfg = *cfg;
     h->max_body = (size_t)o->max_body_bytes;
     atomic_store(&h->sched, cfg->sched);
@@ -429,6 +436,7 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
             if (cfg->models[i]->roles[rr]) h->role[rr] = cfg->models[i];
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    MHD_set_panic_func(mhd_panic, NULL);
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads,
@@ -457,7 +465,7 @@ void ragd_http_set_sched(ragd_http *h, ragd_sched *s) { atomic_store(&h->sched, 
 void ragd_http_quiesce(ragd_http *h) {
     if (!h || atomic_exchange(&h->quiesced, true)) return;
     MHD_socket fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    h->quiesced_fd = fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
 }
 
 int ragd_http_active(ragd_http *h) { return atomic_load(&h->active); }
@@ -465,5 +473,6 @@ int ragd_http_active(ragd_http *h) { return atomic_load(&h->active); }
 void ragd_http_stop(ragd_http *h) {
     if (!h) return;
     MHD_stop_daemon(h->d);
+    if (h->quiesced_fd >= 0) close(h->quiesced_fd);
     free(h);
 }

@@ -236,8 +236,10 @@ def test_not_ready_while_warming_up():
     from conftest import BIN
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
     env["RAGD_FAULT"] = "embed:slow:3000"
+    import tempfile
+    errf = tempfile.TemporaryFile(mode="w+")
     p = subprocess.Popen([BIN, "serve", "--embed", EMBED, "--port", "0", "--device", "cpu"], stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True, env=env)
+                         stderr=errf, text=True, env=env)
     try:
         url = "http://127.0.0.1:%s" % re.search(r":(\d+)", p.stdout.readline()).group(1)
         h = requests.get(url + "/health", timeout=5)
@@ -253,4 +255,6 @@ def test_not_ready_while_warming_up():
         assert requests.post(url + "/embed", json={"texts": ["now"]}, timeout=5).status_code == 200
     finally:
         p.terminate()
-        assert p.wait(timeout=30) == 0
+        rc = p.wait(timeout=30)
+        errf.seek(0)
+        assert rc == 0, "ragd serve exited %s; its stderr ends with:\n%s" % (rc, errf.read()[-3000:])
