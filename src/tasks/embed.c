@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "tasks/tasks.h"
+#include "tasks/tasks_internal.h"
 
 ragd_pooling ragd_embed_pooling(const ragd_model *m) { return m->has_st_pooling ? m->pooling : RAGD_POOL_LAST; }
 
@@ -58,6 +58,18 @@ ragd_status ragd_embed_finish(const ragd_model *m, const float *pooled, const ra
     return RAGD_OK;
 }
 
+typedef struct embed_pack_ctx {
+    const ragd_model *m;
+    const char *const *texts;
+    const size_t *lens;
+    const ragd_embed_opts *o;
+} embed_pack_ctx;
+
+static ragd_status embed_pack_prep(void *ctx, int j, ragd_tok_ids *out, ragd_err *err) {
+    embed_pack_ctx *c = ctx;
+    return ragd_embed_prepare(c->m, c->texts[j], c->lens[j], c->o, out, err);
+}
+
 ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const size_t *lens, int n,
                              const ragd_embed_opts *o, float *out, int *failed, ragd_err *err) {
     if (failed) *failed = -1;
@@ -66,7 +78,6 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
     ragd_status st = ragd_embed_check_opts(m, o, err);
     if (st) return st;
     int dims = ragd_embed_dims(m, o), E = m->cfg.n_embd;
-    int limit = eo->max_batch_tokens < eo->max_ctx ? eo->max_batch_tokens : eo->max_ctx;
     ragd_pooling pool = ragd_embed_pooling(m);
     ragd_tok_ids ids = {0};
     int32_t *starts = malloc(sizeof(int32_t) * ((size_t)eo->max_seqs + 1));
@@ -76,34 +87,12 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
         free(pooled);
         return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     }
+    embed_pack_ctx pc = {m, texts, lens, o};
     int i = 0;
     while (i < n && st == RAGD_OK) {
-        /* pack texts i..j-1 */
-        ids.n = 0;
-        starts[0] = 0;
-        int j = i, cnt = 0;
-        while (j < n && cnt < eo->max_seqs) {
-            size_t before = ids.n;
-            st = ragd_embed_prepare(m, texts[j], lens[j], o, &ids, err);
-            if (st) {
-                ragd_err_prefix(err, "text %d", j);
-                if (failed) *failed = j;
-                break;
-            }
-            size_t nt = ids.n - before;
-            if (nt > (size_t)limit) {
-                if (failed) *failed = j;
-                st = ragd_err_set(err, RAGD_ERANGE, "text %d: %zu tokens exceed the limit of %d tokens per text", j,
-                                  nt, limit);
-                break;
-            }
-            if (ids.n > (size_t)eo->max_batch_tokens) { /* does not fit: next batch */
-                ids.n = before;
-                break;
-            }
-            starts[++cnt] = (int32_t)ids.n;
-            j++;
-        }
+        int cnt = 0;
+        st = ragd_tasks_pack(eo, i, n, "text", embed_pack_prep, &pc, &ids, starts, &cnt, failed, err);
+        int j = i + cnt;
         if (st) break;
         ragd_batch b = {cnt, ids.ids, starts};
         st = ragd_engine_pool(e, &b, pool, pooled, err);

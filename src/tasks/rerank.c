@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "tasks/tasks.h"
+#include "tasks/tasks_internal.h"
 
 #define RERANK_PREFIX                                                                                          \
     "<|im_start|>system\nJudge whether the Document meets the requirements based on the Query and the Instruct " \
@@ -57,6 +57,18 @@ float ragd_rerank_score_from_logits(float yes_logit, float no_logit) {
     return ey / (ey + en);
 }
 
+typedef struct rerank_pack_ctx {
+    const ragd_model *m;
+    const char *query;
+    const char *const *docs;
+    const char *instruction;
+} rerank_pack_ctx;
+
+static ragd_status rerank_pack_prep(void *ctx, int j, ragd_tok_ids *out, ragd_err *err) {
+    rerank_pack_ctx *c = ctx;
+    return ragd_rerank_prepare(c->m, c->query, c->docs[j], c->instruction, out, err);
+}
+
 ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *const *docs, int n,
                              const char *instruction, float *scores, int *failed, ragd_err *err) {
     if (failed) *failed = -1;
@@ -65,7 +77,6 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
     int32_t rows[2];
     ragd_status st = ragd_rerank_token_ids(m, &rows[0], &rows[1], err);
     if (st) return st;
-    int limit = eo->max_batch_tokens < eo->max_ctx ? eo->max_batch_tokens : eo->max_ctx;
     ragd_tok_ids ids = {0};
     int32_t *starts = malloc(sizeof(int32_t) * ((size_t)eo->max_seqs + 1));
     float *lg = malloc(sizeof(float) * 2 * (size_t)eo->max_seqs);
@@ -74,33 +85,12 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
         free(lg);
         return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     }
+    rerank_pack_ctx pc = {m, query, docs, instruction};
     int i = 0;
     while (i < n && st == RAGD_OK) {
-        ids.n = 0;
-        starts[0] = 0;
-        int j = i, cnt = 0;
-        while (j < n && cnt < eo->max_seqs) {
-            size_t before = ids.n;
-            st = ragd_rerank_prepare(m, query, docs[j], instruction, &ids, err);
-            if (st) {
-                ragd_err_prefix(err, "document %d", j);
-                if (failed) *failed = j;
-                break;
-            }
-            size_t nt = ids.n - before;
-            if (nt > (size_t)limit) {
-                if (failed) *failed = j;
-                st = ragd_err_set(err, RAGD_ERANGE, "document %d: %zu tokens (with query and template) exceed the "
-                                  "limit of %d tokens", j, nt, limit);
-                break;
-            }
-            if (ids.n > (size_t)eo->max_batch_tokens) {
-                ids.n = before;
-                break;
-            }
-            starts[++cnt] = (int32_t)ids.n;
-            j++;
-        }
+        int cnt = 0;
+        st = ragd_tasks_pack(eo, i, n, "document", rerank_pack_prep, &pc, &ids, starts, &cnt, failed, err);
+        int j = i + cnt;
         if (st) break;
         ragd_batch b = {cnt, ids.ids, starts};
         st = ragd_engine_score(e, &b, rows, 2, lg, err);
