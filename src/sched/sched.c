@@ -106,20 +106,21 @@ static void finish_gone(ragd_sched *s, ragd_task *t, ragd_status why) {
     else ragd_sched_finish(s, t, why, "the client closed the connection");
 }
 
-/* Removes every queued task that was cancelled, timed out or lost its client. Client polls (a
- * syscall per task) happen at most every 20 ms. */
-static void sweep_queues(ragd_sched *s) {
+/* Removes queued tasks that were cancelled, timed out or lost their client. started_only = false: the
+ * tasks not started yet, of every role (client polls — a syscall per task — at most every 20 ms);
+ * started_only = true: the partially batched embed/rerank tasks, which the first sweep skips. */
+static void sweep_tasks(ragd_sched *s, bool started_only) {
     double now = ragd_now_s();
-    bool poll = now - s->last_sweep > 0.02;
-    if (poll) s->last_sweep = now;
+    bool poll = false;
+    if (!started_only && now - s->last_sweep > 0.02) poll = true, s->last_sweep = now;
     ragd_task *gone = NULL;
     pthread_mutex_lock(&s->mu);
-    for (int r = 0; r < RAGD_ROLE_COUNT; r++) {
+    for (int r = 0; r < (started_only ? RAGD_ROLE_CHAT : RAGD_ROLE_COUNT); r++) {
         for (ragd_task *t = s->q[r].head, *nx; t; t = nx) {
             nx = t->next;
             ragd_status why;
-            /* partially started tasks are handled by their batch/step code */
-            if (t->next_seq > 0 || t->choices_admitted > 0) continue;
+            bool started = t->next_seq > 0 || t->choices_admitted > 0;
+            if (started_only ? t->next_seq == 0 : started) continue;
             if (!ragd_sched_task_gone(s, t, now, poll, &why)) continue;
             ragd_sched_queue_remove(s, (ragd_role)r, t);
             t->status = why;
@@ -375,29 +376,6 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     return true;
 }
 
-/* Partially batched tasks still queued are checked here (sweep skips them). */
-static void pool_check_started(ragd_sched *s) {
-    double now = ragd_now_s();
-    ragd_task *gone = NULL;
-    pthread_mutex_lock(&s->mu);
-    for (int r = 0; r < RAGD_ROLE_CHAT; r++)
-        for (ragd_task *t = s->q[r].head, *nx; t; t = nx) {
-            nx = t->next;
-            ragd_status why;
-            if (t->next_seq == 0 || !ragd_sched_task_gone(s, t, now, false, &why)) continue;
-            ragd_sched_queue_remove(s, (ragd_role)r, t);
-            t->status = why;
-            t->next = gone;
-            gone = t;
-        }
-    pthread_mutex_unlock(&s->mu);
-    while (gone) {
-        ragd_task *t = gone;
-        gone = t->next;
-        t->next = NULL;
-        finish_gone(s, t, t->status);
-    }
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* startup */
@@ -547,9 +525,9 @@ static void *device_main(void *arg) {
             continue;
         }
         pthread_mutex_unlock(&s->mu);
-        sweep_queues(s);
+        sweep_tasks(s, false);
         if (pool) {
-            pool_check_started(s);
+            sweep_tasks(s, true);
             ragd_role first = s->pool_turn ? RAGD_ROLE_RERANK : RAGD_ROLE_EMBED;
             ragd_role second = s->pool_turn ? RAGD_ROLE_EMBED : RAGD_ROLE_RERANK;
             s->pool_turn ^= 1;
