@@ -209,3 +209,24 @@ void st_model_free(ragd_model *m) {
     free(m);
 }
 /* (ragd_dtype_name and ragd_tensor_to_f32 come from src/model/tensor.c, linked into gpu_glue.) */
+
+void *st_read_file(const char *dir, const char *name, size_t *n) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", p);
+        exit(2);
+    }
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *b = malloc((size_t)sz + 1);
+    if (!b || fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+        fprintf(stderr, "cannot read %s\n", p);
+        exit(2);
+    }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}

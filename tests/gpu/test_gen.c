@@ -26,21 +26,9 @@ static void check(int ok, const char *what) {
 }
 
 static void *read_all(const char *dir, const char *name, size_t *n) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/refs/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", p);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc((size_t)sz + 1);
-    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) exit(2);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
+    char refs[4096];
+    snprintf(refs, sizeof refs, "%s/refs", dir);
+    return st_read_file(refs, name, n);
 }
 
 static int argmax(const float *v, int n) {

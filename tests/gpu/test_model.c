@@ -17,23 +17,7 @@
 
 static int g_fail = 0;
 
-static void *read_all(const char *dir, const char *name, size_t *n) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", p);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *b = malloc((size_t)sz + 1);
-    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) exit(2);
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
-}
+static void *read_all(const char *dir, const char *name, size_t *n) { return st_read_file(dir, name, n); }
 
 typedef struct {
     int n;
