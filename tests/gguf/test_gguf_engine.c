@@ -136,14 +136,8 @@ static void test_pair(const char *gguf_rel, const char *hf_rel) {
 }
 
 static void test_smollm(void) {
-    const char *cache = getenv("RAGD_CACHE"), *home = getenv("HOME");
     char path[4096], ref[4096];
-    if (cache) snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else snprintf(path, sizeof path, "%s/.cache/ragd/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
-    if (!ragd_file_exists(path)) {
-        printf("SKIP SmolLM2 greedy: %s not cached (run scripts/default-model.sh)\n", path);
-        return;
-    }
+    if (!test_default_model(path, sizeof path, "SmolLM2 greedy")) return;
     snprintf(ref, sizeof ref, "%s/fixtures/refs/smollm2_gguf_greedy.json", g_src);
     json_error_t jerr;
     json_t *root = json_load_file(ref, 0, &jerr);

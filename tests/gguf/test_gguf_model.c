@@ -300,14 +300,8 @@ static void test_llama3_rope(void) {
 /* the real default model, when cached */
 
 static void test_smollm(void) {
-    const char *cache = getenv("RAGD_CACHE"), *home = getenv("HOME");
     char path[4096];
-    if (cache) snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else snprintf(path, sizeof path, "%s/.cache/ragd/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
-    if (!ragd_file_exists(path)) {
-        printf("SKIP SmolLM2: %s not cached (run scripts/default-model.sh)\n", path);
-        return;
-    }
+    if (!test_default_model(path, sizeof path, "SmolLM2 load")) return;
     ragd_model *m = load(path);
     if (!m) return;
     const ragd_model_config *c = &m->cfg;

@@ -444,11 +444,8 @@ static void test_fixtures(void) {
         check_file(path, fx[i].arch, fx[i].n_tensors, fx[i].align, fx[i].n_vocab, fx[i].n_merges, fx[i].embd);
     }
     /* the real default model, when scripts/default-model.sh has cached it */
-    const char *cache = getenv("RAGD_CACHE"), *home = getenv("HOME");
-    if (cache) snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else snprintf(path, sizeof path, "%s/.cache/ragd/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
-    if (ragd_file_exists(path)) check_file(path, "llama", 272, 32, 49152, 48900, RAGD_GGML_Q8_0);
-    else printf("SKIP real SmolLM2 GGUF: %s not cached (run scripts/default-model.sh)\n", path);
+    if (test_default_model(path, sizeof path, "real SmolLM2 GGUF"))
+        check_file(path, "llama", 272, 32, 49152, 48900, RAGD_GGML_Q8_0);
 }
 
 int main(void) {

@@ -43,15 +43,10 @@ static void sha256_hex(const void *p, size_t n, char out[65]) {
 }
 
 int main(void) {
-    const char *src = getenv("RAGD_SRC"), *cache = getenv("RAGD_CACHE"), *home = getenv("HOME");
+    const char *src = getenv("RAGD_SRC");
     char path[4096], ref[4096];
-    if (cache) snprintf(path, sizeof path, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", cache);
-    else snprintf(path, sizeof path, "%s/.cache/ragd/models/SmolLM2-135M-Instruct.Q4_1.gguf", home ? home : ".");
     snprintf(ref, sizeof ref, "%s/fixtures/refs/smollm2_gguf_greedy.json", src ? src : ".");
-    if (!ragd_file_exists(path)) {
-        printf("SKIP: %s not cached (run scripts/default-model.sh)\n", path);
-        return 0;
-    }
+    if (!test_default_model(path, sizeof path, "SmolLM2 reference")) TEST_DONE();
     json_error_t jerr;
     json_t *root = json_load_file(ref, 0, &jerr);
     CHECK(root != NULL);
