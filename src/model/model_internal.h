@@ -95,8 +95,7 @@ ragd_status ragd_hf_load_st_files(const char *dir, ragd_model *m, ragd_err *err)
 ragd_status ragd_model_cfg_add_eos(ragd_model_config *cfg, int64_t id, const char *from, ragd_err *err);
 
 ragd_status ragd_model_load_hf_dir(const char *dir, ragd_model **out, ragd_err *err); /* hf_dir.c */
-/* gguf*.c (the GGUF helper's); until it lands gguf_missing.c gives a weak stub that returns
- * RAGD_EUNSUPPORTED. */
+/* gguf_model.c */
 ragd_status ragd_model_load_gguf(const char *path, ragd_model **out, ragd_err *err);
 
 /* Bytes per element (float types) or per 32-element block (quantized types). */
