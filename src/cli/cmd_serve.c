@@ -237,12 +237,13 @@ int ragd_cmd_serve(int argc, char **argv) {
     while (ragd_now_s() < until && (ragd_sched_in_flight(sched) > 0 || ragd_http_active(http) > 0)) usleep(10000);
     int left = ragd_sched_in_flight(sched);
     if (left) RAGD_WARN("shutdown: %d requests still running after %lld ms; cancelling them", left, (long long)o.shutdown_ms);
-    ragd_sched_free(sched); /* fails what is left: their clients get 503 */
-    sched = NULL;
+    ragd_sched_stop(sched); /* fails what is left: their clients get 503; its memory stays valid */
     until = ragd_now_s() + 2.0;
     while (ragd_now_s() < until && ragd_http_active(http) > 0) usleep(5000);
-    ragd_http_stop(http);
+    ragd_http_stop(http); /* no HTTP thread can reach the scheduler after this */
     http = NULL;
+    ragd_sched_free(sched);
+    sched = NULL;
     RAGD_INFO("stopped");
     rc = 0;
     goto out;

@@ -583,15 +583,19 @@ ragd_status ragd_sched_create(const ragd_sched_opts *o, ragd_served_model *const
     return RAGD_OK;
 }
 
+void ragd_sched_stop(ragd_sched *s) {
+    if (!s || !s->thread_started) return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->thread_started = false;
+}
+
 void ragd_sched_free(ragd_sched *s) {
     if (!s) return;
-    if (s->thread_started) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = true;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
+    ragd_sched_stop(s);
     ragd_sched_gen_free(s);
     for (int i = 0; i < s->n_models; i++) {
         ragd_engine_free(s->models[i]->engine);

@@ -136,7 +136,12 @@ typedef struct ragd_sched ragd_sched;
  * and part), warms every model up and marks it ready. `models` must outlive the scheduler. */
 ragd_status ragd_sched_create(const ragd_sched_opts *o, ragd_served_model *const *models, int n_models,
                               ragd_sched **out, ragd_err *err);
-/* Fails every remaining task with RAGD_ECANCELLED, stops the thread, frees the engines. NULL ok. */
+/* Fails every remaining task with RAGD_ECANCELLED and stops the thread. The scheduler's memory stays
+ * valid (submit answers RAGD_ECANCELLED, health/metrics still read it) until ragd_sched_free, so HTTP
+ * threads may keep using their pointer until the HTTP server has stopped. Idempotent. NULL ok. */
+void ragd_sched_stop(ragd_sched *s);
+/* ragd_sched_stop, then frees the engines and the scheduler. Call only once no other thread can reach
+ * it any more (after ragd_http_stop). NULL ok. */
 void ragd_sched_free(ragd_sched *s);
 
 /* Posts a task for model sm. RAGD_EBUSY: queue full (retry later); RAGD_EDEVICE: model not ready;

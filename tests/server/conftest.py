@@ -78,7 +78,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout)
+            rc = self.proc.wait(timeout=timeout)
+            if rc != 0:  # shown by pytest with the failure: the server's own last words
+                print("ragd serve exited %s; stderr ends with:\n%s" % (rc, self.log()[-4000:]))
+            return rc
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
