@@ -97,6 +97,10 @@ void ragd_buf_printf(ragd_buf *b, const char *fmt, ...) __attribute__((format(pr
 void ragd_buf_json_str(ragd_buf *b, const char *s, size_t n);
 /* Shortest decimal that round-trips a float32 ("%.9g" trimmed); NaN/Inf are a caller bug. */
 void ragd_buf_json_f32(ragd_buf *b, float v);
+/* The float as JSON text (out: ≥ 32 bytes; returns the length, no NUL): the shortest of %.6g..%.9g
+ * that parses back to v, as ragd_fmt_f32_reference computes it with snprintf/strtof, but fast. */
+int ragd_fmt_f32(char *out, float v);
+int ragd_fmt_f32_reference(char *out, float v);
 void ragd_buf_json_i64(ragd_buf *b, int64_t v);
 
 /* ---------------------------------------------------------------------------------------------- */

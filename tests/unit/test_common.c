@@ -4,7 +4,53 @@
 #include "common/common.h"
 #include "test.h"
 
+/* The fast float formatter against the snprintf/strtof reference: every 1021st bit pattern (~4.2M
+ * floats of every exponent), embedding-like values, exact powers of ten and their neighbours. */
+static void check_fmt_f32(void) {
+    char a[40], r[40];
+    long n = 0, bad = 0, fast = 0;
+    uint64_t st = 0x9e3779b97f4a7c15ull;
+    for (uint64_t u = 0; u < 0x100000000ull; u += 1021) {
+        uint32_t bits = (uint32_t)u;
+        float v;
+        memcpy(&v, &bits, 4);
+        if (!isfinite(v)) continue;
+        int na = ragd_fmt_f32(a, v), nr = ragd_fmt_f32_reference(r, v);
+        n++;
+        if (na != nr || memcmp(a, r, (size_t)na)) {
+            if (bad++ < 5) fprintf(stderr, "fmt_f32 %08x: %.*s vs reference %.*s\n", bits, na, a, nr, r);
+        }
+    }
+    for (int i = 0; i < 1000000; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        double u1 = ((st >> 11) + 1) * (1.0 / 9007199254740993.0);
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        double u2 = (st >> 11) * (1.0 / 9007199254740992.0);
+        float v = (float)(0.04 * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+        int na = ragd_fmt_f32(a, v), nr = ragd_fmt_f32_reference(r, v);
+        n++;
+        fast += na > 0;
+        if (na != nr || memcmp(a, r, (size_t)na))
+            if (bad++ < 10) fprintf(stderr, "fmt_f32 %.9g: %.*s vs reference %.*s\n", (double)v, na, a, nr, r);
+    }
+    for (int e = -45; e <= 38; e++) {
+        float p = (float)pow(10.0, e);
+        float vs[] = {p, nextafterf(p, 0), nextafterf(p, INFINITY), -p, 9.5f * p, 9.9999999f * p, 0.5f * p};
+        for (size_t k = 0; k < sizeof vs / sizeof vs[0]; k++) {
+            if (!isfinite(vs[k])) continue;
+            int na = ragd_fmt_f32(a, vs[k]), nr = ragd_fmt_f32_reference(r, vs[k]);
+            n++;
+            if (na != nr || memcmp(a, r, (size_t)na))
+                if (bad++ < 15) fprintf(stderr, "fmt_f32 %.9g: %.*s vs reference %.*s\n", (double)vs[k], na, a, nr, r);
+        }
+    }
+    printf("fmt_f32: %ld floats, %ld differ from the reference\n", n, bad);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(n > 5000000);
+}
+
 int main(void) {
+    check_fmt_f32();
     ragd_err err = {0};
     CHECK_EQ_INT(ragd_err_set(&err, RAGD_EINVAL, "line %d: bad", 3), RAGD_EINVAL);
     CHECK_STR(ragd_err_msg(&err), "line 3: bad");
