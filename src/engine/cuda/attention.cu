@@ -26,7 +26,11 @@
 //      warps) per SM, 48 KB (hd 128).
 //   4  lean; S_{j+1} = Q K_{j+1}^T issued before the softmax of S_j (two score sets), so one warp
 //      keeps the tensor pipe and the ALU / MUFU busy at once; K double-, V single-buffered, Q in
-//      smem; 64 KB, 3 CTAs per SM.
+//      smem; 64 KB, 3 CTAs per SM (some register spills at hd 128).
+//   5  variant 3 with the head as the fastest grid index: the CTAs of one query tile run together,
+//      so a K/V tile comes from DRAM once and is shared in L2 by the heads that read it (variants
+//      0–4 sweep all tiles of head 0, then of head 1, …: tens of MB between two reads of a tile).
+// At hd 64 variants 1–3 and 5 fit 4 CTAs per SM, variant 0 and 4 three to four (registers).
 #include <cmath>
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
@@ -357,11 +361,14 @@ struct Job {
     uint32_t qo, ko, vo;       // ldmatrix offsets: Q (A operand, the warp's 16 rows), K (B), V (B, transposed)
 };
 
-template <int HD>
+// Grid: (n_tiles, nH) with the tile index fastest, or with HEADS_FAST a 1-D grid of n_tiles·nH CTAs
+// with the head fastest, so the CTAs of one query tile run together and share its K/V rows in L2
+// (the two heads of a GQA pair read the same K/V tiles; the 16 heads together read whole rows).
+template <int HD, bool HEADS_FAST>
 __device__ __forceinline__ Job job_init(const bf16 *qkv, const int32_t *seq_start, const int2 *tiles, int nH, int nKV) {
     Job b;
-    const int2 tile = tiles[blockIdx.x];
-    b.h = blockIdx.y;
+    const int2 tile = tiles[HEADS_FAST ? blockIdx.x / nH : blockIdx.x];
+    b.h = HEADS_FAST ? blockIdx.x % nH : blockIdx.y;
     const int kvh = b.h / (nH / nKV);
     b.q0 = tile.y;
     b.start = seq_start[tile.x];
@@ -476,8 +483,8 @@ __device__ __forceinline__ void zero_o(float (&o)[HD / 8][4]) {
 
 // ---- variant 1: variant 0's schedule (K/V double-buffered together, one cp.async group per tile,
 // Q staged in the second K buffer, 64 KB for hd 128, 3 CTAs per SM) with the lean code ----
-template <int HD>
-__global__ void __launch_bounds__(NT, 3)
+template <int HD, bool HEADS_FAST = false>
+__global__ void __launch_bounds__(NT, HD == 64 ? 4 : 3)
     attn_lean_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                      float scale_log2) {
     extern __shared__ uint4 smem_raw[];
@@ -485,7 +492,7 @@ __global__ void __launch_bounds__(NT, 3)
     const uint32_t sK = smem_addr(smem_raw);  // [2][BN][HD]
     const uint32_t sV = sK + 2 * TB;          // [2][BN][HD]
     const uint32_t sQ = sK + TB;              // [BM][HD], until the first prefetch
-    const Job b = job_init<HD>(qkv, seq_start, tiles, nH, nKV);
+    const Job b = job_init<HD, HEADS_FAST>(qkv, seq_start, tiles, nH, nKV);
 
     load_tile_lean<HD>(sQ, b.Qg, b.ld, b.q0, b.L);
     load_tile_lean<HD>(sK, b.Kg, b.ld, 0, b.L);
@@ -532,8 +539,8 @@ __global__ void __launch_bounds__(NT, 3)
 // registers allow 3 CTAs per SM.
 // QSMEM = true (variant 3): Q keeps its own smem tile and is re-read per key tile (8 ldmatrix per
 // warp against 32 for K); 32 registers fewer, so 4 CTAs fit (16 warps per SM); 48 KB (hd 128).
-template <int HD, bool QSMEM>
-__global__ void __launch_bounds__(NT, QSMEM ? 4 : 3)
+template <int HD, bool QSMEM, bool HEADS_FAST = false>
+__global__ void __launch_bounds__(NT, QSMEM || HD == 64 ? 4 : 3)
     attn_split_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                       float scale_log2) {
     extern __shared__ uint4 smem_raw[];
@@ -541,7 +548,7 @@ __global__ void __launch_bounds__(NT, QSMEM ? 4 : 3)
     const uint32_t sK = smem_addr(smem_raw);       // [BN][HD]
     const uint32_t sV = sK + TB;                   // [BN][HD]
     const uint32_t sQ = QSMEM ? sV + TB : sV;      // [BM][HD]
-    const Job b = job_init<HD>(qkv, seq_start, tiles, nH, nKV);
+    const Job b = job_init<HD, HEADS_FAST>(qkv, seq_start, tiles, nH, nKV);
 
     load_tile_lean<HD>(sQ, b.Qg, b.ld, b.q0, b.L);
     load_tile_lean<HD>(sK, b.Kg, b.ld, 0, b.L);
@@ -595,7 +602,7 @@ __global__ void __launch_bounds__(NT, QSMEM ? 4 : 3)
 // of S_{j+1} = Q K_{j+1}^T, then the softmax of S_j, which does not depend on them, so the tensor pipe
 // and the ALU / MUFU work at the same time within one warp; wait for V_j; O += P V_j. The loop is
 // unrolled by two so the two score sets swap roles without register moves.
-template <int HD>
+template <int HD, bool HEADS_FAST = false>
 __global__ void __launch_bounds__(NT, 3)
     attn_pipe_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                      float scale_log2) {
@@ -604,7 +611,7 @@ __global__ void __launch_bounds__(NT, 3)
     const uint32_t sQ = smem_addr(smem_raw);  // [BM][HD]
     const uint32_t sK = sQ + TB;              // [2][BN][HD]
     const uint32_t sV = sK + 2 * TB;          // [BN][HD]
-    const Job b = job_init<HD>(qkv, seq_start, tiles, nH, nKV);
+    const Job b = job_init<HD, HEADS_FAST>(qkv, seq_start, tiles, nH, nKV);
     const int n_kt = b.n_kt;
 
     // groups: (Q, K_0), (V_0), (K_1 or nothing)
@@ -664,15 +671,16 @@ cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, con
     return cudaGetLastError();
 }
 
-// One launcher for variants 1–4: smem bytes per CTA = tiles × 64 × hd × 2.
+// One launcher for variants 1–5: smem bytes per CTA = tiles_smem × 64 × hd × 2; grid order as in job_init.
 template <int HD, class Kernel>
-cudaError_t launch_one(Kernel k, int tiles_smem, const bf16 *qkv, bf16 *out, const int32_t *seq_start,
+cudaError_t launch_one(Kernel k, int tiles_smem, int heads_fast, const bf16 *qkv, bf16 *out, const int32_t *seq_start,
                        const int2 *tiles, int n_tiles, int nH, int nKV, cudaStream_t st) {
     const int smem = tiles_smem * (int)tile_bytes(HD);
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (e != cudaSuccess) return e;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
-    k<<<dim3(n_tiles, nH), NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
+    const dim3 grid = heads_fast ? dim3(n_tiles * nH) : dim3(n_tiles, nH);
+    k<<<grid, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
     return cudaGetLastError();
 }
 
@@ -683,10 +691,11 @@ template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
     switch (g_variant) {
-    case 1: return launch_one<HD>(attn_lean_kernel<HD>, 4, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 2: return launch_one<HD>(attn_split_kernel<HD, false>, 2, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 3: return launch_one<HD>(attn_split_kernel<HD, true>, 3, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 4: return launch_one<HD>(attn_pipe_kernel<HD>, 4, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 1: return launch_one<HD>(attn_lean_kernel<HD>, 4, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 2: return launch_one<HD>(attn_split_kernel<HD, false>, 2, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 3: return launch_one<HD>(attn_split_kernel<HD, true>, 3, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 4: return launch_one<HD>(attn_pipe_kernel<HD>, 4, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 5: return launch_one<HD>(attn_split_kernel<HD, true, true>, 3, 1, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     default: break;
     }
     if ((nH / nKV) % 2 == 0 && g_heads_per_cta_max >= 2) return launch_hpc<HD, 2>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
