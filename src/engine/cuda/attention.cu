@@ -677,6 +677,9 @@ cudaError_t launch_one(Kernel k, int tiles_smem, int heads_fast, const bf16 *qkv
                        const int2 *tiles, int n_tiles, int nH, int nKV, cudaStream_t st) {
     const int smem = tiles_smem * (int)tile_bytes(HD);
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    // all of the unified L1 / smem that can be smem, so the CTAs the registers allow also fit in smem
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
     const dim3 grid = heads_fast ? dim3(n_tiles * nH) : dim3(n_tiles, nH);
