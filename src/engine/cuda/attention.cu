@@ -297,7 +297,7 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
     store_rows<HD>(o, l0, l1, out, start, h, nH, qi0, qi1, L, t4);
 }
 
-// ==== variants 1–4: variant 0's arithmetic (every output bit the same), a leaner instruction stream ====
+// ==== variants 1–5: variant 0's arithmetic (every output bit the same), a leaner instruction stream ====
 // Variant 0's SASS shows its Q K^T loop breaking after every 16 keys (for the diagonal tile), so each
 // ldmatrix sits in its own basic block right before the two MMAs that consume it: ~30 cycles of
 // exposed latency per two MMAs with only 3 warps per scheduler to cover them. Here:
@@ -310,7 +310,7 @@ __global__ void __launch_bounds__(NWARP * 32 * HPC, HPC == 1 ? 3 : 1)
 //    fixed and its rows step by a constant (variant 0 divides by blockDim per chunk at run time);
 //  * the causal / length mask: one compare per score against a per-row limit.
 
-constexpr int NT = NWARP * 32;              // threads per CTA of variants 1–4 (one query head)
+constexpr int NT = NWARP * 32;              // threads per CTA of variants 1–5 (one query head)
 constexpr uint32_t tile_bytes(int hd) { return (uint32_t)(BN * hd * 2); }  // one [64][hd] bf16 tile
 
 __device__ __forceinline__ void cp_async16s(uint32_t dst, const void *src, int src_bytes) {
@@ -352,7 +352,7 @@ __device__ __forceinline__ uint32_t frag_off(int rsel, int csel, int mr) {
     return (uint32_t)((rsel * 8 + mr) * HD * 2) | (uint32_t)((csel ^ mr) << 4);
 }
 
-// What a CTA of variants 1–4 works on, and the thread's place in the MMA layouts.
+// What a CTA of variants 1–5 works on, and the thread's place in the MMA layouts.
 struct Job {
     int q0, L, n_kt, ld, h;
     int start;                 // first token of the sequence
@@ -424,7 +424,7 @@ __device__ __forceinline__ void qk_lean(float (&s)[BN / 8][4], GetQ getq, uint32
     }
 }
 
-// Softmax of key tile j (keys j·64 …) for variants 1–4: the mask as one compare per score.
+// Softmax of key tile j (keys j·64 …) for variants 1–5: the mask as one compare per score.
 __device__ __forceinline__ void softmax_lean(float (&s)[BN / 8][4], uint32_t (&pf)[BN / 8][2], float &m0, float &m1,
                                              float &l0, float &l1, float &a0, float &a1, bool last, int j,
                                              const Job &b, float scale_log2) {
@@ -520,8 +520,10 @@ __global__ void __launch_bounds__(NT, HD == 64 ? 4 : 3)
         const bool last = j == b.n_kt - 1;
         const int lim = keys_needed(b.q0, b.warp, b.L, last, j);
         float s[BN / 8][4];
-        qk_lean<HD>(s, [&](int kk, uint32_t(&q)[4]) { q[0] = qf[kk][0], q[1] = qf[kk][1], q[2] = qf[kk][2], q[3] = qf[kk][3]; },
-                    sK + buf, b.ko, lim);
+        auto getq = [&](int kk, uint32_t(&q)[4]) {
+            q[0] = qf[kk][0], q[1] = qf[kk][1], q[2] = qf[kk][2], q[3] = qf[kk][3];
+        };
+        qk_lean<HD>(s, getq, sK + buf, b.ko, lim);
         uint32_t pf[BN / 8][2];
         float a0, a1;
         softmax_lean(s, pf, m0, m1, l0, l1, a0, a1, last, j, b, scale_log2);
@@ -671,15 +673,17 @@ cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, con
     return cudaGetLastError();
 }
 
-// One launcher for variants 1–5: smem bytes per CTA = tiles_smem × 64 × hd × 2; grid order as in job_init.
+// One launcher for variants 1–5: smem bytes per CTA = tiles_smem × 64 × hd × 2; grid order as in
+// job_init (heads_fast must match the kernel's HEADS_FAST).
 template <int HD, class Kernel>
-cudaError_t launch_one(Kernel k, int tiles_smem, int heads_fast, const bf16 *qkv, bf16 *out, const int32_t *seq_start,
-                       const int2 *tiles, int n_tiles, int nH, int nKV, cudaStream_t st) {
+cudaError_t launch_one(Kernel k, int tiles_smem, int heads_fast, const bf16 *qkv, bf16 *out,
+                       const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH, int nKV, cudaStream_t st) {
     const int smem = tiles_smem * (int)tile_bytes(HD);
     cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     // all of the unified L1 / smem that can be smem, so the CTAs the registers allow also fit in smem
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
+        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 (int)cudaSharedmemCarveoutMaxShared);
     if (e != cudaSuccess) return e;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
     const dim3 grid = heads_fast ? dim3(n_tiles * nH) : dim3(n_tiles, nH);
@@ -693,14 +697,16 @@ int g_variant = 0;            // benchmark switch (ragd_k_attention_set_variant)
 template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
+#define RAGD_ATTN_ARGS qkv, out, seq_start, tiles, n_tiles, nH, nKV, st
     switch (g_variant) {
-    case 1: return launch_one<HD>(attn_lean_kernel<HD>, 4, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 2: return launch_one<HD>(attn_split_kernel<HD, false>, 2, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 3: return launch_one<HD>(attn_split_kernel<HD, true>, 3, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 4: return launch_one<HD>(attn_pipe_kernel<HD>, 4, 0, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    case 5: return launch_one<HD>(attn_split_kernel<HD, true, true>, 3, 1, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    case 1: return launch_one<HD>(attn_lean_kernel<HD>, 4, 0, RAGD_ATTN_ARGS);
+    case 2: return launch_one<HD>(attn_split_kernel<HD, false>, 2, 0, RAGD_ATTN_ARGS);
+    case 3: return launch_one<HD>(attn_split_kernel<HD, true>, 3, 0, RAGD_ATTN_ARGS);
+    case 4: return launch_one<HD>(attn_pipe_kernel<HD>, 4, 0, RAGD_ATTN_ARGS);
+    case 5: return launch_one<HD>(attn_split_kernel<HD, true, true>, 3, 1, RAGD_ATTN_ARGS);
     default: break;
     }
+#undef RAGD_ATTN_ARGS
     if ((nH / nKV) % 2 == 0 && g_heads_per_cta_max >= 2) return launch_hpc<HD, 2>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     return launch_hpc<HD, 1>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
 }
