@@ -3,7 +3,9 @@
 # random Qwen3-0.6B-shape model + transformers references, run the whole-model test, the benchmark
 # (ragd and transformers side by side) and compute-sanitizer; print a summary table last.
 # Usage: tests/gpu/run_all.sh TOKENIZER_DIR [HF_BASELINE_PY]   (RAGD_GPU_SKIP_HF=1: no transformers benchmarks;
-#   RAGD_BIN=path/to/ragd: also the HTTP benchmark through ragd serve --device cuda)   (logs packed into $OUT/logs.tgz)
+#   RAGD_BIN=path/to/ragd: also the HTTP benchmark through ragd serve --device cuda;
+#   RAGD_GPU_ONLY="build kernels ...": run only the named steps; RAGD_GPU_AB=1: also the benchmark with
+#   the GEMM tuning off and with the last-layer pruning off)   (logs packed into $OUT/logs.tgz)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 TOK=${1:?tokenizer dir}
@@ -17,6 +19,7 @@ declare -A RES
 step() {  # step NAME TIMEOUT CMD...: runs, logs to $OUT/NAME.log, records PASS/FAIL
     local name=$1 to=$2
     shift 2
+    if [ -n "${RAGD_GPU_ONLY:-}" ] && [[ " $RAGD_GPU_ONLY " != *" $name "* ]]; then return; fi
     local t0=$(date +%s)
     timeout "$to" "$@" >"$OUT/$name.log" 2>&1
     local rc=$?
@@ -45,6 +48,10 @@ echo "SM clock / power during the benchmark (min / median / max):"
 awk -F', ' 'NR>1 {gsub(/ MHz/,"",$2); gsub(/ W/,"",$3); print $2, $3}' "$OUT/clocks.csv" | sort -n | awk '{c[NR]=$1; p[NR]=$2} END {print "  clock MHz", c[1], c[int(NR/2)+1], c[NR]}'
 awk -F', ' 'NR>1 {gsub(/ W/,"",$3); print $3}' "$OUT/clocks.csv" | sort -n | awk '{p[NR]=$1} END {print "  power W", p[1], p[int(NR/2)+1], p[NR]}'
 TAILN=25 step bench64k 300 build-gpu/gpu_bench "$W/model" "$W/refs" 65536
+if [ -n "${RAGD_GPU_AB:-}" ]; then
+    TAILN=25 step bench_notune 300 env RAGD_GEMM_TUNE=0 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
+    TAILN=25 step bench_noprune 300 env RAGD_PRUNE_LAST=0 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
+fi
 if [ -n "${RAGD_BIN:-}" ]; then  # a ragd binary (+ its libraries on LD_LIBRARY_PATH): HTTP-level numbers
     TAILN=8 step http 300 env OUT="$OUT" python3 bench/gpu_http_bench.py "$RAGD_BIN" "$W/model" "$W/refs"
 fi
@@ -55,8 +62,8 @@ if [ -n "$HFB" ] && [ -z "${RAGD_GPU_SKIP_HF:-}" ]; then step hf_baseline 400 en
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
-for k in build kernels attn_bench make_model model pipeline bench bench64k http hf_bench memcheck racecheck hf_baseline; do
+for k in build kernels attn_bench make_model model pipeline bench bench64k bench_notune bench_noprune http hf_bench memcheck racecheck hf_baseline; do
     [ -n "${RES[$k]:-}" ] && printf "  %-12s %s\n" "$k" "${RES[$k]}"
 done
-grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts|attention bench|^http:" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/http.log "$OUT"/hf_bench.log \
+grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts|attention bench|^http:" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/bench_notune.log "$OUT"/bench_noprune.log "$OUT"/http.log "$OUT"/hf_bench.log \
     "$OUT"/attn_bench.log "$OUT"/model.log "$OUT"/pipeline.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40

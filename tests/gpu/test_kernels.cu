@@ -384,6 +384,75 @@ static void t_score(const std::vector<int> &lens, int E, int R) {
     cudaFree(dx), cudaFree(dw), cudaFree(ds), cudaFree(dr), cudaFree(dout);
 }
 
+// The startup tuning (ragd_gemm_tune): every per-T algorithm it keeps must give the reference
+// algorithm's bits, at T inside each bucket (1, 17, 100, 1000, max_T), on random inputs.
+static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T) {
+    ragd_cuda_err cerr_s = {};
+    ragd_cuda_err *cerr = &cerr_s;
+    cublasLtHandle_t lt;
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) exit(2);
+    cudaStream_t st;
+    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    void *ws;
+    const size_t wsz = 32u << 20;
+    CK(cudaMalloc(&ws, wsz));
+    ragd_gemm ref, tun;
+    if (ragd_gemm_init(&ref, lt, N, K, max_T, out_f32, accumulate, 0, wsz, cerr) ||
+        ragd_gemm_init(&tun, lt, N, K, max_T, out_f32, accumulate, 0, wsz, cerr)) {
+        printf("gemm init failed: %s\n", cerr->msg);
+        g_fail++;
+        return;
+    }
+    const size_t esz = out_f32 ? 4 : 2, ysz = (size_t)max_T * N * esz;
+    ragd_gemm_scratch sc;
+    CK(cudaMalloc((void **)&sc.W, (size_t)N * K * 2));
+    CK(cudaMalloc((void **)&sc.X, (size_t)max_T * K * 2));
+    CK(cudaMalloc(&sc.Y, ysz));
+    sc.y_bytes = ysz;
+    if (ragd_gemm_tune(&tun, lt, &sc, ws, wsz, st, cerr)) {
+        printf("gemm tune failed: %s\n", cerr->msg);
+        g_fail++;
+        return;
+    }
+    CK(cudaStreamSynchronize(st));
+    printf("  tuned N=%d K=%d: %d buckets: %s\n", N, K, tun.n_bucket, tun.tune_info);
+    auto W = rand_bf16((size_t)N * K, 0.03f);
+    auto X = rand_bf16((size_t)max_T * K, 1.f);
+    auto Y0 = rand_f32((size_t)max_T * N, 1.f);
+    auto *dW = dev(W);
+    auto *dX = dev(X);
+    void *dA, *dB;
+    CK(cudaMalloc(&dA, ysz));
+    CK(cudaMalloc(&dB, ysz));
+    std::vector<char> a(ysz), b(ysz);
+    for (int T : {1, 17, 100, 1000, max_T}) {
+        for (void *d : {dA, dB}) {
+            if (out_f32)
+                CK(cudaMemcpy(d, Y0.data(), (size_t)T * N * 4, cudaMemcpyHostToDevice));
+            else
+                CK(cudaMemset(d, 0, (size_t)T * N * 2));
+        }
+        if (ragd_gemm_run(&ref, lt, (const bf16 *)dW, (const bf16 *)dX, dA, T, nullptr, ws, wsz, st, cerr) ||
+            ragd_gemm_run(&tun, lt, (const bf16 *)dW, (const bf16 *)dX, dB, T, nullptr, ws, wsz, st, cerr)) {
+            printf("gemm run failed: %s\n", cerr->msg);
+            g_fail++;
+            return;
+        }
+        CK(cudaStreamSynchronize(st));
+        CK(cudaMemcpy(a.data(), dA, (size_t)T * N * esz, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(b.data(), dB, (size_t)T * N * esz, cudaMemcpyDeviceToHost));
+        char sh[96];
+        snprintf(sh, sizeof sh, "N=%d K=%d T=%d tuned vs reference", N, K, T);
+        report_bits("gemm_tuned", sh, memcmp(a.data(), b.data(), (size_t)T * N * esz) == 0);
+    }
+    for (void *p : {(void *)sc.W, (void *)sc.X, sc.Y, (void *)dW, (void *)dX, dA, dB}) CK(cudaFree(p));
+    ragd_gemm_free(&ref);
+    ragd_gemm_free(&tun);
+    cudaFree(ws);
+    cudaStreamDestroy(st);
+    cublasLtDestroy(lt);
+}
+
 static void t_gemm(int N, int K, int T, int out_f32, int accumulate, int max_T) {
     ragd_cuda_err cerr_s = {};
     ragd_cuda_err *cerr = &cerr_s;
@@ -500,6 +569,7 @@ static int bench_attention(int n_seqs, int lo, int hi) {
 }
 
 int main(int argc, char **argv) {
+    CK(ragd_k_attention_init());
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
     if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
         bench_attention(256, 64, 512);
@@ -531,6 +601,7 @@ int main(int argc, char **argv) {
     t_pool({3, 9}, 576, RAGD_CUDA_POOL_CLS);
     t_score({4, 1, 30}, 1024, 2);
     t_gemm(512, 256, 77, 0, 0, 4096);
+    t_gemm_tuned(512, 256, 0, 0, 1000);
     if (!quick) {
         t_rmsnorm(300, 4096);
         t_rope(300, 32, 8, 128, true);
@@ -545,6 +616,10 @@ int main(int argc, char **argv) {
         t_gemm(1024, 2048, 300, 1, 1, 16384);  // o_proj with residual
         t_gemm(6144, 1024, 500, 0, 0, 16384);  // gate|up
         t_gemm(1024, 3072, 257, 1, 1, 16384);  // down_proj with residual
+        t_gemm_tuned(4096, 1024, 0, 0, 8192);
+        t_gemm_tuned(1024, 2048, 1, 1, 8192);
+        t_gemm_tuned(6144, 1024, 0, 0, 8192);
+        t_gemm_tuned(1024, 3072, 1, 1, 8192);
     }
     printf("kernel tests: %s (%d failed)\n", g_fail ? "FAIL" : "PASS", g_fail);
     return g_fail ? 1 : 0;

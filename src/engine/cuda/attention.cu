@@ -664,9 +664,7 @@ template <int HD, int HPC>
 cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                        int nKV, cudaStream_t st) {
     static_assert(BM == BN && HPC <= 2, "Q tiles live in the second K/V buffers");
-    const int smem = 4 * BN * HD * (int)sizeof(bf16);
-    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD, HPC>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e != cudaSuccess) return e;
+    const int smem = 4 * BN * HD * (int)sizeof(bf16);  // (the limit is raised by ragd_k_attention_init)
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
     attn_kernel<HD, HPC><<<dim3(n_tiles, nH / HPC), NWARP * 32 * HPC, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV,
                                                                                   scale_log2);
@@ -723,6 +721,17 @@ cudaError_t ragd_k_attention(const bf16 *qkv, bf16 *out, const int32_t *seq_star
 
 extern "C" void ragd_k_attention_set_heads_per_cta(int n) { g_heads_per_cta_max = n; }
 extern "C" void ragd_k_attention_set_variant(int v) { g_variant = v; }
+
+// Raises the dynamic shared memory limit of every attention instantiation on the current device. Done
+// once per device at engine creation, not per launch: launches may be captured into CUDA graphs.
+cudaError_t ragd_k_attention_init() {
+    const int s64 = 4 * BN * 64 * (int)sizeof(bf16), s128 = 4 * BN * 128 * (int)sizeof(bf16);
+    cudaError_t e = cudaFuncSetAttribute(attn_kernel<64, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, s64);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<64, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, s64);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<128, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, s128);
+    if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<128, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, s128);
+    return e;
+}
 
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap) {
     int max_nt = 0;

@@ -33,6 +33,8 @@ cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, in
 // exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
 cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
                              const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
+// Once per device before any ragd_k_attention launch (sets the kernels' shared memory limits).
+cudaError_t ragd_k_attention_init();
 // Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
 extern "C" void ragd_k_attention_set_heads_per_cta(int n);
 // Benchmarks only: which kernel variant runs, 0 ≤ v < RAGD_ATTN_VARIANTS (0 = the default; see the
@@ -54,6 +56,11 @@ cudaError_t ragd_k_kv_append(const __nv_bfloat16 *qkv, __nv_bfloat16 *kc, __nv_b
 cudaError_t ragd_k_kv_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
                                 const __nv_bfloat16 *vc, const int32_t *pos, const int32_t *tokseq,
                                 const int32_t *slot, int T, int nH, int nKV, int hd, int ctx, cudaStream_t st);
+
+// Gathers each sequence's last row: x_out[s, :] = x[seq_start[s+1]-1, :] (f32, [n_seqs, E]) and
+// a_out[s, :] = a[seq_start[s+1]-1, :] (bf16, [n_seqs, D]). Outputs must not overlap the inputs.
+cudaError_t ragd_k_gather_last(const float *x, const __nv_bfloat16 *a, const int32_t *seq_start, int n_seqs, int E,
+                               int D, float *x_out, __nv_bfloat16 *a_out, cudaStream_t st);
 
 // Final RMSNorm + pooling per sequence. x: [T, E] f32 residual; w: [E]; out: [n_seqs, E] f32 holding
 // the bf16-rounded normed values (LAST: row end-1, CLS: row start, MEAN: f32 mean of the normed rows).

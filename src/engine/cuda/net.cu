@@ -32,6 +32,7 @@ namespace {
 
 constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
 constexpr size_t kAlign = 256;
+constexpr int kGraphMaxTokens = 64;  // single sequences up to this length replay a captured graph
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -84,6 +85,7 @@ struct ragd_cuda_net {
     ragd_cuda_plan plan;
     ragd_cuda_err cerr;
     int ready;
+    int prune_last;  // 1 unless RAGD_PRUNE_LAST=0 (benchmark A/B of the pruned last layer)
     cudaStream_t st;
     cublasLtHandle_t lt;
     char *w_arena, *a_arena;
@@ -107,22 +109,29 @@ struct ragd_cuda_net {
     int32_t *slot_d;     // [S] KV slot of each sequence (step)
     bf16 *last_d;        // [S, E] final-normed last rows (step; NULL without KV cache)
     float *logits_d;     // [S, V] (step; NULL without KV cache)
+    float *x_last;       // [S, E] residual rows of each sequence's last token through the pruned last layer
+    int32_t *iota_d;     // [S + 1] 0, 1, …, S: seq_start of x_last (one row per sequence)
+    int2 *tiles_last_d;  // [S] the query tile holding each sequence's last row
     bf16 *lm_head;       // [V, E]: tok_embd when tied
     char *kv_arena;      // K then V of every layer: [n_layer][2][S, ctx, Dkv] bf16
     // pinned host staging
     int32_t *tok_h, *pos_h, *seq_h;  // [T], [T], [S + 1]
     int2 *tiles_h;                   // [tiles]
+    int2 *tiles_last_h;              // [S]
     float *out_h;                    // [S, max(E, R)]
     bf16 *rows_h;                    // [R, E]
     int32_t *tokseq_h, *slot_h;      // [T], [S]
     float *logits_h;                 // [S, V] (KV cache only)
     ragd_gemm g_qkv, g_o, g_gu, g_down, g_lm;  // g_lm: lm head (KV cache only)
-    char gemm_info[1024];
+    char gemm_info[6144];
     // profiling
     int profile, n_ev;
     cudaEvent_t *ev;  // [n_layer * 9 + 4]
     int *ev_phase;    // phase of the interval that starts at event i
     double phase_ms[RAGD_CUDA_N_PHASES];
+    // CUDA graphs of the layer stack for one sequence of T = 1..n_graphs tokens, last row only
+    int n_graphs;
+    cudaGraphExec_t *graphs;  // [n_graphs]
 };
 
 extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
@@ -134,15 +143,17 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
                      2 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
                      align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.T * 4) +
-                     align_up(d.S * 4) + (gen ? align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) : 0);
+                     align_up(d.S * 4) + (gen ? align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) : 0) +
+                     align_up(d.S * d.E * 4) + align_up((d.S + 1) * 4) + align_up(d.S * 8);
     p->kv_cache = gen ? align_up(2 * (size_t)s->n_layer * d.S * d.ctx * d.Dkv * 2) : 0;
     p->workspace = kWorkspace;
     p->total = p->weights + p->activations + p->kv_cache + p->workspace;
     p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 +
-                     (d.T + d.S) * 4 + (gen ? d.S * d.V * 4 : 0);
+                     (d.T + d.S) * 4 + d.S * 8 + (gen ? d.S * d.V * 4 : 0);
 }
 
 static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int capture_graphs(ragd_cuda_net *net, int n);  // below, with the forward
 static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) {
     if (msg && len) {
         va_list ap;
@@ -213,9 +224,21 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         net->last_d = (bf16 *)take(d.S * d.E * 2);
         net->logits_d = (float *)take(d.S * d.V * 4);
     }
+    net->x_last = (float *)take(d.S * d.E * 4);
+    net->iota_d = (int32_t *)take((d.S + 1) * 4);
+    net->tiles_last_d = (int2 *)take(d.S * 8);
     if ((size_t)(p - net->a_arena) != net->plan.activations)
         return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
     RAGD_CK(cudaMemcpy(net->inv_freq_d, inv_freq, d.hd / 2 * 4, cudaMemcpyHostToDevice));
+    RAGD_CK(ragd_k_attention_init());
+    {
+        int32_t *iota = (int32_t *)malloc((d.S + 1) * 4);
+        if (!iota) return ragd_cuda_fail(cerr, "malloc", "out of host memory", __FILE__, __LINE__);
+        for (size_t i = 0; i <= d.S; i++) iota[i] = (int32_t)i;
+        cudaError_t e = cudaMemcpy(net->iota_d, iota, (d.S + 1) * 4, cudaMemcpyHostToDevice);
+        free(iota);
+        RAGD_CK(e);
+    }
 
     void *h = nullptr;
     RAGD_CK(cudaHostAlloc(&h, net->plan.host_pinned, cudaHostAllocDefault));
@@ -228,6 +251,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->rows_h = (bf16 *)q, q += d.R * d.E * 2;
     net->tokseq_h = (int32_t *)q, q += d.T * 4;
     net->slot_h = (int32_t *)q, q += d.S * 4;
+    net->tiles_last_h = (int2 *)q, q += d.S * 8;
     net->logits_h = s->kv_cache ? (float *)q : nullptr;
 
     const int T = s->max_batch_tokens;
@@ -240,8 +264,21 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     if (s->kv_cache &&
         (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.V, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
         return rc;
-    snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\no %s\ngate_up %s\ndown %s", net->g_qkv.info,
-             net->g_o.info, net->g_gu.info, net->g_down.info);
+    // Faster algorithms per range of T, each verified bit-identical to the reference (gemm.cuh). The
+    // scratch is the weight arena (not uploaded yet) and the activation buffers (no request yet).
+    // RAGD_GEMM_TUNE=0 keeps the reference algorithm for every T (benchmark A/B only).
+    const char *prune_env = getenv("RAGD_PRUNE_LAST");
+    net->prune_last = !prune_env || strcmp(prune_env, "0");
+    const char *tune_env = getenv("RAGD_GEMM_TUNE");
+    if (!tune_env || strcmp(tune_env, "0")) {
+        ragd_gemm_scratch sc = {(bf16 *)net->w_arena, net->bufA, net->bufB, d.T * d.bufB * 2};
+        ragd_gemm *gs[] = {&net->g_qkv, &net->g_o, &net->g_gu, &net->g_down};
+        for (ragd_gemm *g : gs)
+            if ((rc = ragd_gemm_tune(g, net->lt, &sc, net->ws, kWorkspace, net->st, cerr))) return rc;
+    }
+    snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\n  %s\no %s\n  %s\ngate_up %s\n  %s\ndown %s\n  %s",
+             net->g_qkv.info, net->g_qkv.tune_info, net->g_o.info, net->g_o.tune_info, net->g_gu.info,
+             net->g_gu.tune_info, net->g_down.info, net->g_down.tune_info);
 
     net->n_ev = s->n_layer * 9 + 4;
     net->ev = (cudaEvent_t *)calloc((size_t)net->n_ev, sizeof(cudaEvent_t));
@@ -322,6 +359,10 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
             if (net->ev[i]) cudaEventDestroy(net->ev[i]);
     free(net->ev);
     free(net->ev_phase);
+    if (net->graphs)
+        for (int i = 0; i < net->n_graphs; i++)
+            if (net->graphs[i]) cudaGraphExecDestroy(net->graphs[i]);
+    free(net->graphs);
     if (net->tok_h) cudaFreeHost(net->tok_h);
     cudaFree(net->w_arena);
     cudaFree(net->a_arena);
@@ -406,6 +447,11 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
             return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
                            net->layer_filled[l], need);
     net->ready = 1;
+    // RAGD_CUDA_GRAPHS=0: no graphs (benchmark A/B only)
+    const char *graphs_env = getenv("RAGD_CUDA_GRAPHS");
+    if (!net->s.kv_cache && net->prune_last && (!graphs_env || strcmp(graphs_env, "0")) &&
+        capture_graphs(net, std::min(kGraphMaxTokens, net->s.max_batch_tokens)))
+        return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA graph capture failed: %s", net->cerr.msg);
     return RAGD_CUDA_OK;
 }
 
@@ -450,30 +496,30 @@ struct Recorder {  // per-phase events when profiling is on
     }
 };
 
+// Embedding + every layer over a batch whose metadata is on the device; *x_out: the residual the
+// caller reads (x, or x_last when last_only).
 // gen: step (positions and slots staged; attention over the KV cache) instead of a fresh prefill.
-static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen) {
+// last_only: the caller reads only each sequence's last row after the last layer (last-token pooling,
+// scoring, next-token logits). The last layer then computes attention only for the query tiles that
+// hold a last row, and o_proj + MLP only for the last rows (gathered into x_last, one row per
+// sequence: seq_start = iota_d). Rows are independent in every kernel and the GEMMs reduce each
+// output in a fixed order, so the last rows get the same bits as in the full computation.
+static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, bool last_only, Recorder &rec,
+                  float **x_out) {
     ragd_cuda_err *cerr = &net->cerr;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
     cudaStream_t st = net->st;
-    const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
-    nvtxRangePushA("ragd.cuda.forward");
-    RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
-    RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
-    if (gen) {
-        RAGD_CK(cudaMemcpyAsync(net->tokseq_d, net->tokseq_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-        RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
-    }
     const size_t kv_layer = d.S * d.ctx * d.Dkv;  // elements of K (or V) of one layer
-    Recorder rec{net, 0};
     RAGD_CK(rec.mark(P_EMBED));
     RAGD_CK(ragd_k_embed(net->tok_d, net->tok_embd, net->x, T, (int)d.E, st));
+    float *x = net->x;  // [Tr, E] the residual rows still computed (x_last in a pruned last layer)
+    int Tr = T;
     for (int l = 0; l < s->n_layer; l++) {
         const Layer &L = net->L[l];
+        const bool prune = last_only && l == s->n_layer - 1;
         RAGD_CK(rec.mark(P_NORM1));
-        RAGD_CK(ragd_k_rmsnorm(net->x, L.attn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        RAGD_CK(ragd_k_rmsnorm(x, L.attn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
         RAGD_CK(rec.mark(P_QKV));
         if (int rc = ragd_gemm_run(&net->g_qkv, net->lt, L.wqkv, net->bufA, net->bufB, T, L.bqkv, net->ws, kWorkspace, st, cerr))
             return rc;
@@ -488,25 +534,91 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen) {
             RAGD_CK(ragd_k_kv_attention(net->bufB, net->bufA, kc, vc, net->pos_d, net->tokseq_d, net->slot_d, T,
                                         s->n_head, s->n_head_kv, s->head_dim, (int)d.ctx, st));
         } else {
-            RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, net->tiles_d, n_tiles, s->n_head,
-                                     s->n_head_kv, s->head_dim, st));
+            RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, prune ? net->tiles_last_d : net->tiles_d,
+                                     prune ? n_seqs : n_tiles, s->n_head, s->n_head_kv, s->head_dim, st));
+        }
+        const bf16 *attn = net->bufA;  // [Tr, Dq]
+        if (prune) {  // last rows only from here on: attention output → bufB (qkv is dead), residual → x_last
+            RAGD_CK(ragd_k_gather_last(net->x, net->bufA, net->seq_d, n_seqs, (int)d.E, (int)d.Dq, net->x_last,
+                                       net->bufB, st));
+            x = net->x_last, Tr = n_seqs, attn = net->bufB;
         }
         RAGD_CK(rec.mark(P_O));
-        if (int rc = ragd_gemm_run(&net->g_o, net->lt, L.wo, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
+        if (int rc = ragd_gemm_run(&net->g_o, net->lt, L.wo, attn, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
         RAGD_CK(rec.mark(P_NORM2));
-        RAGD_CK(ragd_k_rmsnorm(net->x, L.ffn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        RAGD_CK(ragd_k_rmsnorm(x, L.ffn_norm, net->bufA, Tr, (int)d.E, s->rms_eps, st));
         RAGD_CK(rec.mark(P_GU));
-        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, T, nullptr, net->ws, kWorkspace, st, cerr))
+        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
         RAGD_CK(rec.mark(P_SWIGLU));
-        RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, T, (int)d.F, st));
+        RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, Tr, (int)d.F, st));
         RAGD_CK(rec.mark(P_DOWN));
-        if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, net->x, T, nullptr, net->ws, kWorkspace, st, cerr))
+        if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
+    }
+    *x_out = x;
+    return RAGD_CUDA_OK;
+}
+
+// Stages the batch metadata, then runs the layers: as launches, or for one short sequence (last row
+// only, no profiling) as the CUDA graph captured at startup for exactly T tokens — the same kernels,
+// arguments and GEMM algorithms, so the same bits, without ~250 host launches.
+static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_only, float **x_out) {
+    ragd_cuda_err *cerr = &net->cerr;
+    const Dims &d = net->d;
+    cudaStream_t st = net->st;
+    const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
+    if (n_tiles < 0) return ragd_cuda_fail(cerr, "ragd_attn_tiles", "tile list exceeds the plan", __FILE__, __LINE__);
+    for (int i = 0; i < n_seqs; i++)
+        net->tiles_last_h[i] = make_int2(i, (net->seq_h[i + 1] - net->seq_h[i] - 1) / RAGD_ATTN_BM * RAGD_ATTN_BM);
+    nvtxRangePushA("ragd.cuda.forward");
+    RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
+    RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
+    if (last_only && !gen)
+        RAGD_CK(cudaMemcpyAsync(net->tiles_last_d, net->tiles_last_h, (size_t)n_seqs * 8, cudaMemcpyHostToDevice, st));
+    if (gen) {
+        RAGD_CK(cudaMemcpyAsync(net->tokseq_d, net->tokseq_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+        RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
+    }
+    Recorder rec{net, 0};
+    if (!net->profile && !gen && last_only && n_seqs == 1 && T <= net->n_graphs) {
+        RAGD_CK(cudaGraphLaunch(net->graphs[T - 1], st));
+        *x_out = net->x_last;
+    } else if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, x_out)) {
+        return rc;
     }
     RAGD_CK(rec.mark(P_POOL));
     nvtxRangePop();
+    return RAGD_CUDA_OK;
+}
+
+// Captures one graph of `layers` per single-sequence length 1..n, last row only (startup, after the
+// weights are on the device). The metadata it reads (tokens, positions, seq_start, tiles) lives in
+// fixed device buffers that forward fills before each launch.
+static int capture_graphs(ragd_cuda_net *net, int n) {
+    ragd_cuda_err *cerr = &net->cerr;
+    net->graphs = (cudaGraphExec_t *)calloc((size_t)n, sizeof(cudaGraphExec_t));
+    if (!net->graphs) return ragd_cuda_fail(cerr, "calloc", "out of host memory", __FILE__, __LINE__);
+    const int saved_profile = net->profile;
+    net->profile = 0;
+    for (int T = 1; T <= n; T++) {
+        Recorder rec{net, 0};
+        cudaGraph_t g = nullptr;
+        float *x = nullptr;
+        RAGD_CK(cudaStreamBeginCapture(net->st, cudaStreamCaptureModeThreadLocal));
+        int rc = layers(net, 1, T, 1, false, true, rec, &x);
+        cudaError_t e = cudaStreamEndCapture(net->st, &g);
+        if (rc) return rc;
+        RAGD_CK(e);
+        e = cudaGraphInstantiate(&net->graphs[T - 1], g, 0);
+        cudaGraphDestroy(g);
+        RAGD_CK(e);
+    }
+    net->profile = saved_profile;
+    net->n_graphs = n;
     return RAGD_CUDA_OK;
 }
 
@@ -540,11 +652,13 @@ extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t 
     if (mode < 0 || mode > 2) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
     int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
     if (T < 0) return -T;
-    int rc = forward(net, n_seqs, T, false);
+    float *x = nullptr;
+    const bool last_only = mode == RAGD_CUDA_POOL_LAST && net->prune_last;
+    int rc = forward(net, n_seqs, T, false, last_only, &x);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.pool");
-    cudaError_t e = ragd_k_pool(net->x, net->out_norm, net->seq_d, n_seqs, (int)net->d.E, net->s.rms_eps, mode,
-                                net->out_d, net->st);
+    cudaError_t e = ragd_k_pool(x, net->out_norm, last_only ? net->iota_d : net->seq_d, n_seqs, (int)net->d.E,
+                                net->s.rms_eps, mode, net->out_d, net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_pool", cudaGetErrorString(e), __FILE__, __LINE__);
         nvtxRangePop();
@@ -567,12 +681,13 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     if (T < 0) return -T;
     const size_t E = net->d.E;
     for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
-    int rc = forward(net, n_seqs, T, false);
+    float *x = nullptr;
+    int rc = forward(net, n_seqs, T, false, net->prune_last, &x);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.score");
     cudaError_t e = cudaMemcpyAsync(net->rows_d, net->rows_h, (size_t)n_rows * E * 2, cudaMemcpyHostToDevice, net->st);
     if (e == cudaSuccess)
-        e = ragd_k_score(net->x, net->out_norm, net->seq_d, n_seqs, (int)E, net->s.rms_eps, net->rows_d, n_rows,
+        e = ragd_k_score(x, net->out_norm, net->prune_last ? net->iota_d : net->seq_d, n_seqs, (int)E, net->s.rms_eps, net->rows_d, n_rows,
                          net->out_d, net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_score", cudaGetErrorString(e), __FILE__, __LINE__);
@@ -602,11 +717,13 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
         net->slot_h[i] = slots[i];
         for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = base[i] + (t - seq_start[i]);
     }
-    int rc = forward(net, n_seqs, T, true);
+    float *x = nullptr;
+    int rc = forward(net, n_seqs, T, true, net->prune_last, &x);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.step_logits");
     // final norm of each sequence's last row (f32 holding bf16 values) → bf16 → logits = last · lm_head^T (f32)
-    cudaError_t e = ragd_k_pool(net->x, net->out_norm, net->seq_d, n_seqs, (int)d.E, s->rms_eps, RAGD_CUDA_POOL_LAST,
+    cudaError_t e = ragd_k_pool(x, net->out_norm, net->prune_last ? net->iota_d : net->seq_d, n_seqs, (int)d.E,
+                                s->rms_eps, RAGD_CUDA_POOL_LAST,
                                 net->out_d, net->st);
     if (e == cudaSuccess) e = ragd_k_to_bf16(net->out_d, RAGD_CUDA_F32, net->last_d, (size_t)n_seqs * d.E, net->st);
     if (e != cudaSuccess) {

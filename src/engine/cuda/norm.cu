@@ -65,6 +65,20 @@ cudaError_t ragd_k_rmsnorm(const float *x, const bf16 *w, bf16 *out, int T, int 
     return cudaGetLastError();
 }
 
+static __global__ void gather_last_kernel(const float *x, const bf16 *a, const int32_t *seq_start, int E, int D,
+                                          float *x_out, bf16 *a_out) {
+    const size_t r = (size_t)seq_start[blockIdx.x + 1] - 1;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) x_out[(size_t)blockIdx.x * E + i] = x[r * E + i];
+    for (int i = threadIdx.x; i < D; i += blockDim.x) a_out[(size_t)blockIdx.x * D + i] = a[r * D + i];
+}
+
+cudaError_t ragd_k_gather_last(const float *x, const bf16 *a, const int32_t *seq_start, int n_seqs, int E, int D,
+                               float *x_out, bf16 *a_out, cudaStream_t st) {
+    if (n_seqs <= 0 || E <= 0 || D <= 0) return cudaErrorInvalidValue;
+    gather_last_kernel<<<n_seqs, 256, 0, st>>>(x, a, seq_start, E, D, x_out, a_out);
+    return cudaGetLastError();
+}
+
 // ---- pooling and scoring: the final norm is applied only to the rows that are pooled.
 
 // Normed value of element i of row xr (r = the row's rsqrt factor), bf16-rounded as Hugging Face's
