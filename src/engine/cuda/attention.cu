@@ -671,21 +671,47 @@ cudaError_t launch_hpc(const bf16 *qkv, bf16 *out, const int32_t *seq_start, con
     return cudaGetLastError();
 }
 
-// One launcher for variants 1–5: smem bytes per CTA = tiles_smem × 64 × hd × 2; grid order as in
-// job_init (heads_fast must match the kernel's HEADS_FAST).
-template <int HD, class Kernel>
-cudaError_t launch_one(Kernel k, int tiles_smem, int heads_fast, const bf16 *qkv, bf16 *out,
-                       const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH, int nKV, cudaStream_t st) {
-    const int smem = tiles_smem * (int)tile_bytes(HD);
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    // all of the unified L1 / smem that can be smem, so the CTAs the registers allow also fit in smem
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                 (int)cudaSharedmemCarveoutMaxShared);
-    if (e != cudaSuccess) return e;
+// Variants 1–5: the kernel, its smem in [64][hd] tiles, and its grid order (job_init).
+typedef void (*attn_fn)(const bf16 *, bf16 *, const int32_t *, const int2 *, int, int, float);
+struct Variant {
+    attn_fn k;  // NULL: variant 0
+    int smem_tiles;
+    bool heads_fast;
+};
+template <int HD>
+Variant variant(int v) {
+    switch (v) {
+    case 1: return {attn_lean_kernel<HD>, 4, false};
+    case 2: return {attn_split_kernel<HD, false>, 2, false};
+    case 3: return {attn_split_kernel<HD, true>, 3, false};
+    case 4: return {attn_pipe_kernel<HD>, 4, false};
+    case 5: return {attn_split_kernel<HD, true, true>, 3, true};
+    default: return {nullptr, 0, false};
+    }
+}
+
+// Smem limits of variants 1–5 (ragd_k_attention_init), and all of the unified L1 / smem that can be
+// smem, so the CTAs that the registers allow also fit in smem.
+template <int HD>
+cudaError_t variants_init() {
+    cudaError_t e = cudaSuccess;
+    for (int v = 1; v < RAGD_ATTN_VARIANTS && e == cudaSuccess; v++) {
+        const Variant x = variant<HD>(v);
+        e = cudaFuncSetAttribute(x.k, cudaFuncAttributeMaxDynamicSharedMemorySize, x.smem_tiles * (int)tile_bytes(HD));
+        if (e == cudaSuccess)
+            e = cudaFuncSetAttribute(x.k, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                     (int)cudaSharedmemCarveoutMaxShared);
+    }
+    return e;
+}
+
+template <int HD>
+cudaError_t launch_variant(const Variant &x, const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles,
+                           int n_tiles, int nH, int nKV, cudaStream_t st) {
+    const int smem = x.smem_tiles * (int)tile_bytes(HD);  // (the limit is raised by ragd_k_attention_init)
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
-    const dim3 grid = heads_fast ? dim3(n_tiles * nH) : dim3(n_tiles, nH);
-    k<<<grid, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
+    const dim3 grid = x.heads_fast ? dim3(n_tiles * nH) : dim3(n_tiles, nH);
+    x.k<<<grid, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
     return cudaGetLastError();
 }
 
@@ -695,16 +721,8 @@ int g_variant = 0;            // benchmark switch (ragd_k_attention_set_variant)
 template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
-#define RAGD_ATTN_ARGS qkv, out, seq_start, tiles, n_tiles, nH, nKV, st
-    switch (g_variant) {
-    case 1: return launch_one<HD>(attn_lean_kernel<HD>, 4, 0, RAGD_ATTN_ARGS);
-    case 2: return launch_one<HD>(attn_split_kernel<HD, false>, 2, 0, RAGD_ATTN_ARGS);
-    case 3: return launch_one<HD>(attn_split_kernel<HD, true>, 3, 0, RAGD_ATTN_ARGS);
-    case 4: return launch_one<HD>(attn_pipe_kernel<HD>, 4, 0, RAGD_ATTN_ARGS);
-    case 5: return launch_one<HD>(attn_split_kernel<HD, true, true>, 3, 1, RAGD_ATTN_ARGS);
-    default: break;
-    }
-#undef RAGD_ATTN_ARGS
+    const Variant x = variant<HD>(g_variant);
+    if (x.k) return launch_variant<HD>(x, qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     if ((nH / nKV) % 2 == 0 && g_heads_per_cta_max >= 2) return launch_hpc<HD, 2>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     return launch_hpc<HD, 1>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
 }
@@ -730,6 +748,8 @@ cudaError_t ragd_k_attention_init() {
     if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<64, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, s64);
     if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<128, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, s128);
     if (e == cudaSuccess) e = cudaFuncSetAttribute(attn_kernel<128, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize, s128);
+    if (e == cudaSuccess) e = variants_init<64>();
+    if (e == cudaSuccess) e = variants_init<128>();
     return e;
 }
 
