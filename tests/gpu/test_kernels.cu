@@ -232,13 +232,39 @@ static std::vector<uint16_t> run_attn(const std::vector<uint16_t> &qkv, const st
     return out;
 }
 
-static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
+// Batch invariance: the last sequence alone, and first in the reversed packing, must give the bits it
+// got packed last (out_b: the output of the original packing).
+static void attn_invariance(const std::vector<uint16_t> &qkv, const std::vector<int> &lens, int nH, int nKV, int hd,
+                            const std::vector<uint16_t> &out_b, const char *sh) {
+    const int ld = (nH + 2 * nKV) * hd;
+    int T = 0;
+    for (int l : lens) T += l;
+    if (lens.size() > 1) {
+        int Ll = lens.back();
+        std::vector<uint16_t> alone(qkv.end() - (size_t)Ll * ld, qkv.end());
+        auto o1 = run_attn(alone, {Ll}, nH, nKV, hd);
+        std::vector<uint16_t> shuffled;
+        std::vector<int> lens2;
+        for (int i = (int)lens.size() - 1, off = T; i >= 0; i--) {
+            off -= lens[i];
+            shuffled.insert(shuffled.end(), qkv.begin() + (size_t)off * ld, qkv.begin() + (size_t)(off + lens[i]) * ld);
+            lens2.push_back(lens[i]);
+        }
+        auto o2 = run_attn(shuffled, lens2, nH, nKV, hd);  // last sequence is now first
+        bool same = memcmp(o1.data(), o2.data(), o1.size() * 2) == 0 &&
+                    memcmp(o1.data(), out_b.data() + (size_t)(T - Ll) * nH * hd, o1.size() * 2) == 0;
+        report_bits("attn_invar", sh, same);
+    }
+}
+
+// Every kernel variant (ragd_k_attention_set_variant; only variant 0 when all_variants is false, for
+// the heads-per-CTA A/B) against the float64 reference, bitwise alone vs packed, and — since variants
+// 1.. promise variant 0's arithmetic — bitwise equal to variant 0.
+static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd, bool all_variants = true) {
     const int ld = (nH + 2 * nKV) * hd;
     int T = 0;
     for (int l : lens) T += l;
     auto qkv = rand_bf16((size_t)T * ld, 1.f);
-    auto out_b = run_attn(qkv, lens, nH, nKV, hd);
-    auto out = bf_to_f(out_b);
     std::vector<double> ref((size_t)T * nH * hd);
     const double scale = 1.0 / std::sqrt((double)hd);
     int s0 = 0;
@@ -268,28 +294,22 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
         }
         s0 += L;
     }
-    char sh[96];
-    int n = snprintf(sh, sizeof sh, "h=%d/%d hd=%d L=", nH, nKV, hd);
-    for (size_t i = 0; i < lens.size() && n < 80; i++) n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
-    report("attention", sh, out, ref, 1e-2);
-
-    // batch invariance: the last sequence alone, and packed behind the others in reverse order
-    if (lens.size() > 1) {
-        int Ll = lens.back();
-        std::vector<uint16_t> alone(qkv.end() - (size_t)Ll * ld, qkv.end());
-        auto o1 = run_attn(alone, {Ll}, nH, nKV, hd);
-        std::vector<uint16_t> shuffled;
-        std::vector<int> lens2;
-        for (int i = (int)lens.size() - 1, off = T; i >= 0; i--) {
-            off -= lens[i];
-            shuffled.insert(shuffled.end(), qkv.begin() + (size_t)off * ld, qkv.begin() + (size_t)(off + lens[i]) * ld);
-            lens2.push_back(lens[i]);
-        }
-        auto o2 = run_attn(shuffled, lens2, nH, nKV, hd);  // last sequence is now first
-        bool same = memcmp(o1.data(), o2.data(), o1.size() * 2) == 0 &&
-                    memcmp(o1.data(), out_b.data() + (size_t)(T - Ll) * nH * hd, o1.size() * 2) == 0;
-        report_bits("attn_invar", sh, same);
+    std::vector<uint16_t> bits0;
+    for (int v = 0; v < (all_variants ? RAGD_ATTN_VARIANTS : 1); v++) {
+        ragd_k_attention_set_variant(v);
+        auto out_b = run_attn(qkv, lens, nH, nKV, hd);
+        char sh[96];
+        int n = snprintf(sh, sizeof sh, "v%d h=%d/%d hd=%d L=", v, nH, nKV, hd);
+        for (size_t i = 0; i < lens.size() && n < 80; i++)
+            n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
+        report("attention", sh, bf_to_f(out_b), ref, 1e-2);
+        if (v == 0)
+            bits0 = out_b;
+        else
+            report_bits("attn_same_v0", sh, memcmp(bits0.data(), out_b.data(), bits0.size() * 2) == 0);
+        attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh);
     }
+    ragd_k_attention_set_variant(0);
 }
 
 static void t_pool(const std::vector<int> &lens, int E, int mode) {
@@ -520,7 +540,9 @@ static int bench_attention(int n_seqs, int lo, int hi) {
     auto *ds = dev(ss);
     auto *dt = dev(tiles);
     bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
-    for (int hpc = 1; hpc <= 2; hpc++) {
+    for (int run = 0; run <= RAGD_ATTN_VARIANTS; run++) {  // every variant, then variant 0 with 2 heads/CTA
+        const int variant = run < RAGD_ATTN_VARIANTS ? run : 0, hpc = run < RAGD_ATTN_VARIANTS ? 1 : 2;
+        ragd_k_attention_set_variant(variant);
         ragd_k_attention_set_heads_per_cta(hpc);
         cudaEvent_t a, b;
         CK(cudaEventCreate(&a));
@@ -537,10 +559,12 @@ static int bench_attention(int n_seqs, int lo, int hi) {
         }
         std::sort(ms.begin(), ms.end());
         double med = ms[ms.size() / 2];
-        printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles), heads/CTA %d: %.3f ms, %.1f TFLOP/s useful\n",
-               n_seqs, lo, hi, T, nt, hpc, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+        printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles), variant %d, heads/CTA %d: %.3f ms, %.1f "
+               "TFLOP/s useful\n",
+               n_seqs, lo, hi, T, nt, variant, hpc, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
     }
     ragd_k_attention_set_heads_per_cta(1);
+    ragd_k_attention_set_variant(0);
     return 0;
 }
 
@@ -566,9 +590,11 @@ int main(int argc, char **argv) {
     t_attention({1}, 2, 1, 128);
     t_attention({17, 64, 65, 130}, 4, 2, 128);
     t_attention({5, 77, 200}, 9, 3, 64);
-    ragd_k_attention_set_heads_per_cta(2);  // the K/V-sharing variant (benchmark A/B)
-    t_attention({17, 64, 65, 130}, 4, 2, 128);
-    t_attention({3, 100}, 8, 2, 64);
+    t_attention({1, 17, 64, 65, 130, 200}, 6, 2, 128);  // GQA 3
+    t_attention({64, 2, 130}, 4, 4, 64);                // GQA 1
+    ragd_k_attention_set_heads_per_cta(2);  // the K/V-sharing variant (benchmark A/B), variant 0 only
+    t_attention({17, 64, 65, 130}, 4, 2, 128, false);
+    t_attention({3, 100}, 8, 2, 64, false);
     ragd_k_attention_set_heads_per_cta(1);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_LAST);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_MEAN);
@@ -582,6 +608,8 @@ int main(int argc, char **argv) {
         t_swiglu(300, 12288);
         t_attention({512, 3, 300, 129}, 16, 8, 128);
         t_attention({1000, 64}, 8, 8, 64);
+        t_attention({700, 1, 513}, 6, 2, 128);
+        t_attention({17, 640, 65}, 8, 4, 64);
         t_pool({100, 1, 300}, 4096, RAGD_CUDA_POOL_MEAN);
         t_score({100, 250}, 2560, 16);
         t_gemm(4096, 1024, 300, 0, 0, 16384);  // Qwen3-0.6B qkv shape

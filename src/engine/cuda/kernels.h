@@ -37,6 +37,11 @@ cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const
 cudaError_t ragd_k_attention_init();
 // Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
 extern "C" void ragd_k_attention_set_heads_per_cta(int n);
+// Benchmarks only: which kernel variant runs, 0 ≤ v < RAGD_ATTN_VARIANTS (0 = the default; see the
+// top of attention.cu; other values run 0). All give the same bits. Variants other than 0 take one
+// query head per CTA whatever set_heads_per_cta says.
+extern "C" void ragd_k_attention_set_variant(int v);
+enum { RAGD_ATTN_VARIANTS = 6 };
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
 enum { RAGD_ATTN_BM = 64 };
