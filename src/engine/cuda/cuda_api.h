@@ -123,8 +123,11 @@ int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on);
 void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const char **names);
 /* The message of the sticky device error ("" when none). */
 const char *ragd_cuda_net_error(const ragd_cuda_net *net);
-/* Which cuBLASLt algorithm each projection pinned (one line per GEMM), for logs/diagnostics. */
+/* Which cuBLASLt algorithms each projection uses (reference + tuned per-T buckets), for logs. */
 const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net);
+/* Startup costs: GEMM tuning (in create) and CUDA graph capture (in ready), milliseconds; graphs
+ * captured. */
+void ragd_cuda_net_startup_cost(const ragd_cuda_net *net, double *tune_ms, double *graphs_ms, int *n_graphs);
 
 /* Implemented by the C glue (backend_cuda.c, in ragd_core): the net behind a ragd_backend_cuda state,
  * for tests and benchmarks (profiling, GEMM info). */

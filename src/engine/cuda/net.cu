@@ -21,6 +21,7 @@
 #include <cstdarg>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include <nvtx3/nvToolsExt.h>
 
@@ -132,7 +133,14 @@ struct ragd_cuda_net {
     // CUDA graphs of the layer stack for one sequence of T = 1..n_graphs tokens, last row only
     int n_graphs;
     cudaGraphExec_t *graphs;  // [n_graphs]
+    double tune_ms, graphs_ms;  // startup costs
 };
+
+static double now_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
 
 extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
     Dims d = dims_of(s);
@@ -270,12 +278,14 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     const char *prune_env = getenv("RAGD_PRUNE_LAST");
     net->prune_last = !prune_env || strcmp(prune_env, "0");
     const char *tune_env = getenv("RAGD_GEMM_TUNE");
+    const double t_tune = now_ms();
     if (!tune_env || strcmp(tune_env, "0")) {
         ragd_gemm_scratch sc = {(bf16 *)net->w_arena, net->bufA, net->bufB, d.T * d.bufB * 2};
         ragd_gemm *gs[] = {&net->g_qkv, &net->g_o, &net->g_gu, &net->g_down};
         for (ragd_gemm *g : gs)
             if ((rc = ragd_gemm_tune(g, net->lt, &sc, net->ws, kWorkspace, net->st, cerr))) return rc;
     }
+    net->tune_ms = now_ms() - t_tune;
     snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\n  %s\no %s\n  %s\ngate_up %s\n  %s\ndown %s\n  %s",
              net->g_qkv.info, net->g_qkv.tune_info, net->g_o.info, net->g_o.tune_info, net->g_gu.info,
              net->g_gu.tune_info, net->g_down.info, net->g_down.tune_info);
@@ -449,9 +459,11 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
     net->ready = 1;
     // RAGD_CUDA_GRAPHS=0: no graphs (benchmark A/B only)
     const char *graphs_env = getenv("RAGD_CUDA_GRAPHS");
+    const double t_graphs = now_ms();
     if (!net->s.kv_cache && net->prune_last && (!graphs_env || strcmp(graphs_env, "0")) &&
         capture_graphs(net, std::min(kGraphMaxTokens, net->s.max_batch_tokens)))
         return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA graph capture failed: %s", net->cerr.msg);
+    net->graphs_ms = now_ms() - t_graphs;
     return RAGD_CUDA_OK;
 }
 
@@ -770,3 +782,9 @@ extern "C" void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const
 
 extern "C" const char *ragd_cuda_net_error(const ragd_cuda_net *net) { return net->cerr.msg; }
 extern "C" const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net) { return net->gemm_info; }
+
+extern "C" void ragd_cuda_net_startup_cost(const ragd_cuda_net *net, double *tune_ms, double *graphs_ms, int *n_graphs) {
+    *tune_ms = net->tune_ms;
+    *graphs_ms = net->graphs_ms;
+    *n_graphs = net->n_graphs;
+}
