@@ -13,8 +13,6 @@
 #include "engine/cuda/cuda_api.h"
 #include "st_model.h"
 
-void ragd_k_attention_set_heads_per_cta(int n); /* engine/cuda/kernels.h (C++ header) */
-
 static int *read_lens(const char *dir, const char *name, int *n) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
@@ -136,9 +134,6 @@ int main(int argc, char **argv) {
     int nl, ns;
     int *ll = read_lens(argv[2], "lens_long.txt", &nl), *ls = read_lens(argv[2], "lens_short.txt", &ns);
     run_mix(st, m, "long mix (64-512 tokens)", ll, nl, max_tokens, 1024);
-    ragd_k_attention_set_heads_per_cta(2);
-    run_mix(st, m, "long mix, attention with 2 heads per CTA (A/B)", ll, nl, max_tokens, 1024);
-    ragd_k_attention_set_heads_per_cta(1);
     run_mix(st, m, "short mix (16-64 tokens)", ls, ns, max_tokens, 1024);
     /* one short request (20 tokens) alone: engine-level latency */
     int32_t tk[20], ss[2] = {0, 20};

@@ -257,10 +257,8 @@ static void attn_invariance(const std::vector<uint16_t> &qkv, const std::vector<
     }
 }
 
-// Every kernel variant (ragd_k_attention_set_variant; only variant 0 when all_variants is false, for
-// the heads-per-CTA A/B) against the float64 reference, bitwise alone vs packed, and — since variants
-// 1.. promise variant 0's arithmetic — bitwise equal to variant 0.
-static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd, bool all_variants = true) {
+// The attention kernel against the float64 reference, and bitwise alone vs packed.
+static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
     const int ld = (nH + 2 * nKV) * hd;
     int T = 0;
     for (int l : lens) T += l;
@@ -294,22 +292,13 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd, b
         }
         s0 += L;
     }
-    std::vector<uint16_t> bits0;
-    for (int v = 0; v < (all_variants ? RAGD_ATTN_VARIANTS : 1); v++) {
-        ragd_k_attention_set_variant(v);
-        auto out_b = run_attn(qkv, lens, nH, nKV, hd);
-        char sh[96];
-        int n = snprintf(sh, sizeof sh, "v%d h=%d/%d hd=%d L=", v, nH, nKV, hd);
-        for (size_t i = 0; i < lens.size() && n < 80; i++)
-            n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
-        report("attention", sh, bf_to_f(out_b), ref, 1e-2);
-        if (v == 0)
-            bits0 = out_b;
-        else
-            report_bits("attn_same_v0", sh, memcmp(bits0.data(), out_b.data(), bits0.size() * 2) == 0);
-        attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh);
-    }
-    ragd_k_attention_set_variant(0);
+    auto out_b = run_attn(qkv, lens, nH, nKV, hd);
+    char sh[96];
+    int n = snprintf(sh, sizeof sh, "h=%d/%d hd=%d L=", nH, nKV, hd);
+    for (size_t i = 0; i < lens.size() && n < 80; i++)
+        n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
+    report("attention", sh, bf_to_f(out_b), ref, 1e-2);
+    attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh);
 }
 
 static void t_pool(const std::vector<int> &lens, int E, int mode) {
@@ -520,8 +509,8 @@ static void t_gemm(int N, int K, int T, int out_f32, int accumulate, int max_T) 
     cublasLtDestroy(lt);
 }
 
-// Attention alone on a long-mix-like batch (256 sequences of 64..512 tokens, Qwen3-0.6B heads):
-// median of 20 launches with events, useful causal TFLOP/s. For A/B of kernel variants and ncu.
+// Attention alone on a batch of n_seqs sequences of lo..hi tokens (Qwen3-0.6B heads: 16/8 × 128):
+// median of 20 launches with events, useful causal TFLOP/s. For kernel A/B and ncu.
 static int bench_attention(int n_seqs, int lo, int hi) {
     const int nH = 16, nKV = 8, hd = 128, ld = (nH + 2 * nKV) * hd;
     std::vector<int32_t> ss(n_seqs + 1, 0);
@@ -540,31 +529,26 @@ static int bench_attention(int n_seqs, int lo, int hi) {
     auto *ds = dev(ss);
     auto *dt = dev(tiles);
     bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
-    for (int run = 0; run <= RAGD_ATTN_VARIANTS; run++) {  // every variant, then variant 0 with 2 heads/CTA
-        const int variant = run < RAGD_ATTN_VARIANTS ? run : 0, hpc = run < RAGD_ATTN_VARIANTS ? 1 : 2;
-        ragd_k_attention_set_variant(variant);
-        ragd_k_attention_set_heads_per_cta(hpc);
-        cudaEvent_t a, b;
-        CK(cudaEventCreate(&a));
-        CK(cudaEventCreate(&b));
-        std::vector<float> ms;
-        for (int it = 0; it < 23; it++) {
-            CK(cudaEventRecord(a));
-            CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
-            CK(cudaEventRecord(b));
-            CK(cudaEventSynchronize(b));
-            float x;
-            CK(cudaEventElapsedTime(&x, a, b));
-            if (it >= 3) ms.push_back(x);
-        }
-        std::sort(ms.begin(), ms.end());
-        double med = ms[ms.size() / 2];
-        printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles), variant %d, heads/CTA %d: %.3f ms, %.1f "
-               "TFLOP/s useful\n",
-               n_seqs, lo, hi, T, nt, variant, hpc, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+    cudaEvent_t a, b;
+    CK(cudaEventCreate(&a));
+    CK(cudaEventCreate(&b));
+    std::vector<float> ms;
+    for (int it = 0; it < 23; it++) {
+        CK(cudaEventRecord(a));
+        CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+        CK(cudaEventRecord(b));
+        CK(cudaEventSynchronize(b));
+        float x;
+        CK(cudaEventElapsedTime(&x, a, b));
+        if (it >= 3) ms.push_back(x);
     }
-    ragd_k_attention_set_heads_per_cta(1);
-    ragd_k_attention_set_variant(0);
+    std::sort(ms.begin(), ms.end());
+    double med = ms[ms.size() / 2];
+    printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles): %.3f ms, %.1f TFLOP/s useful\n", n_seqs, lo,
+           hi, T, nt, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+    CK(cudaEventDestroy(a));
+    CK(cudaEventDestroy(b));
+    cudaFree(dq), cudaFree(ds), cudaFree(dt), cudaFree(dout);
     return 0;
 }
 
@@ -592,10 +576,8 @@ int main(int argc, char **argv) {
     t_attention({5, 77, 200}, 9, 3, 64);
     t_attention({1, 17, 64, 65, 130, 200}, 6, 2, 128);  // GQA 3
     t_attention({64, 2, 130}, 4, 4, 64);                // GQA 1
-    ragd_k_attention_set_heads_per_cta(2);  // the K/V-sharing variant (benchmark A/B), variant 0 only
-    t_attention({17, 64, 65, 130}, 4, 2, 128, false);
-    t_attention({3, 100}, 8, 2, 64, false);
-    ragd_k_attention_set_heads_per_cta(1);
+    t_attention({17, 64, 65, 130}, 4, 2, 128);  // the shape of an earlier case, other random data
+    t_attention({3, 100}, 8, 2, 64);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_LAST);
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_MEAN);
     t_pool({3, 9}, 576, RAGD_CUDA_POOL_CLS);

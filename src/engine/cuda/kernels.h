@@ -33,15 +33,8 @@ cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, in
 // exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
 cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
                              const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
-// Once per device before any ragd_k_attention launch (sets the kernels' shared memory limits).
+// Once per device before any ragd_k_attention launch (sets the kernel's shared memory attributes).
 cudaError_t ragd_k_attention_init();
-// Benchmarks only: at most n query heads per CTA (default 1; 2 shares K/V tiles between two heads of a GQA group).
-extern "C" void ragd_k_attention_set_heads_per_cta(int n);
-// Benchmarks only: which kernel variant runs, 0 ≤ v < RAGD_ATTN_VARIANTS (0 = the default; see the
-// top of attention.cu; other values run 0). All give the same bits. Variants other than 0 take one
-// query head per CTA whatever set_heads_per_cta says.
-extern "C" void ragd_k_attention_set_variant(int v);
-enum { RAGD_ATTN_VARIANTS = 6 };
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
 enum { RAGD_ATTN_BM = 64 };
