@@ -566,6 +566,9 @@ int main(int argc, char **argv) {
     t_embed(37, 1000, 1024);
     t_rmsnorm(1, 1024);
     t_rmsnorm(37, 2560);
+    t_rmsnorm(19, 576);   // warp version, partial last float4 group
+    t_rmsnorm(64, 1024);  // warp version, Qwen3-0.6B width
+    t_rmsnorm(5, 2048);   // widest warp version
     t_rope(5, 16, 8, 128, true);
     t_rope(33, 9, 3, 64, true);
     t_rope(7, 4, 4, 128, false);
