@@ -3,8 +3,8 @@
 // The residual stream is f32 [T, E] (more exact than Hugging Face's bf16 stream; the o_proj and
 // down_proj GEMMs add into it in their epilogue, which is our "RMSNorm fused with residual add":
 // the add costs no pass of its own). RMSNorm follows Hugging Face bit for bit from there:
-// bf16(w * bf16(x * rsqrt(mean(x²) + eps))). Each row is reduced by one block in a fixed order, so
-// a row's result never depends on the other rows of the batch.
+// bf16(w * bf16(x * rsqrt(mean(x²) + eps))). Each row is reduced by one warp (one block for rows wider
+// than 2048) in a fixed order, so a row's result never depends on the other rows of the batch.
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
 
@@ -38,6 +38,41 @@ cudaError_t ragd_k_embed(const int32_t *tok, const bf16 *table, float *x, int T,
     return cudaGetLastError();
 }
 
+static __device__ __forceinline__ void store_normed4(bf16 *o, const bf16 *wi, float4 v, float r) {
+    __nv_bfloat162 a = __floats2bfloat162_rn(bf(wi[0]) * round_bf(v.x * r), bf(wi[1]) * round_bf(v.y * r));
+    __nv_bfloat162 b = __floats2bfloat162_rn(bf(wi[2]) * round_bf(v.z * r), bf(wi[3]) * round_bf(v.w * r));
+    *(__nv_bfloat162 *)o = a;
+    *(__nv_bfloat162 *)(o + 2) = b;
+}
+
+// One warp per row, the row in registers (NV float4 per lane: E ≤ 512·NV): all of a row's loads are in
+// flight at once and the reduction needs no shared memory or block barrier. Sum order: each lane's
+// float4s in order, then the warp's xor tree — fixed per row.
+template <int NV>
+static __global__ void rmsnorm_warp_kernel(const float *x, const bf16 *w, bf16 *out, int T, int E, float eps) {
+    const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31, E4 = E / 4;
+    if (row >= T) return;
+    const float4 *xr = (const float4 *)(x + (size_t)row * E);  // [E/4]
+    float4 v[NV];
+    float ss = 0.f;
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        int i = lane + 32 * k;
+        v[k] = i < E4 ? xr[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int k = 0; k < NV; k++) ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float r = rsqrtf(ss / (float)E + eps);
+    bf16 *o = out + (size_t)row * E;  // [E]
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        int i = lane + 32 * k;
+        if (i < E4) store_normed4(o + 4 * i, w + 4 * i, v[k], r);
+    }
+}
+
+// Rows wider than the warp version holds: one block per row.
 static __global__ void rmsnorm_kernel(const float *x, const bf16 *w, bf16 *out, int E, float eps) {
     const float4 *xr = (const float4 *)(x + (size_t)blockIdx.x * E);  // [E/4]
     float ss = 0.f;
@@ -48,20 +83,22 @@ static __global__ void rmsnorm_kernel(const float *x, const bf16 *w, bf16 *out, 
     ss = block_sum(ss);
     float r = rsqrtf(ss / (float)E + eps);
     bf16 *o = out + (size_t)blockIdx.x * E;  // [E]
-    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) {
-        float4 v = xr[i];
-        const bf16 *wi = w + 4 * i;
-        __nv_bfloat162 a = __floats2bfloat162_rn(bf(wi[0]) * round_bf(v.x * r), bf(wi[1]) * round_bf(v.y * r));
-        __nv_bfloat162 b = __floats2bfloat162_rn(bf(wi[2]) * round_bf(v.z * r), bf(wi[3]) * round_bf(v.w * r));
-        *(__nv_bfloat162 *)(o + 4 * i) = a;
-        *(__nv_bfloat162 *)(o + 4 * i + 2) = b;
-    }
+    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) store_normed4(o + 4 * i, w + 4 * i, xr[i], r);
 }
 
 cudaError_t ragd_k_rmsnorm(const float *x, const bf16 *w, bf16 *out, int T, int E, float eps, cudaStream_t st) {
     if (T <= 0 || E <= 0 || E % 4) return cudaErrorInvalidValue;
-    int threads = E >= 1024 ? 256 : 128;
-    rmsnorm_kernel<<<T, threads, 0, st>>>(x, w, out, E, eps);
+    const unsigned blocks = (unsigned)((T + 7) / 8);  // 8 warps (rows) per block
+    switch ((E + 127) / 128) {
+    case 1: rmsnorm_warp_kernel<1><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 2: rmsnorm_warp_kernel<2><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 3: case 4: rmsnorm_warp_kernel<4><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 5: case 6: rmsnorm_warp_kernel<6><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 7: case 8: rmsnorm_warp_kernel<8><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 9: case 10: case 11: case 12: rmsnorm_warp_kernel<12><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    case 13: case 14: case 15: case 16: rmsnorm_warp_kernel<16><<<blocks, 256, 0, st>>>(x, w, out, T, E, eps); break;
+    default: rmsnorm_kernel<<<T, E >= 1024 ? 256 : 128, 0, st>>>(x, w, out, E, eps);
+    }
     return cudaGetLastError();
 }
 

@@ -3,7 +3,7 @@
 // Matches Hugging Face's bf16 arithmetic: q_norm output bf16(w * bf16(x * rsqrt(mean(x²)+eps)));
 // cos/sin computed in f32 from pos * inv_freq and cast to bf16; out = bf16(bf16(x*cos) +
 // bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token:
-// cos/sin are computed once and serve every q and k head, 4 heads' loads in flight at a time. The
+// cos/sin are computed once and serve every q and k head, 8 heads' loads in flight at a time. The
 // warp's reduction order is fixed, so results do not depend on the batch.
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
@@ -30,7 +30,7 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
         }
     }
     bf16 *row = qkv + (size_t)t * (nH + 2 * nKV) * HD;  // [(nH + 2 nKV) * HD]
-    constexpr int G = 4;  // heads in flight per warp: their loads are issued before any store
+    constexpr int G = 8;  // heads in flight per warp: their loads are issued before any store
     for (int h0 = 0; h0 < nH + nKV; h0 += G) {
         float x1[G][EPL], x2[G][EPL];
 #pragma unroll

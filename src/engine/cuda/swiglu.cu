@@ -4,27 +4,30 @@
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
 
-static __global__ void swiglu_kernel(const bf16 *gu, bf16 *out, int F, size_t n8) {
-    size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x;  // one 8-element chunk of out
-    if (i >= n8) return;
-    size_t e = i * 8, t = e / F, c = e % F;
-    uint4 gv = *(const uint4 *)(gu + t * 2 * F + c);
-    uint4 uv = *(const uint4 *)(gu + t * 2 * F + F + c);
-    const bf16 *g = (const bf16 *)&gv, *u = (const bf16 *)&uv;
-    uint4 ov;
-    bf16 *o = (bf16 *)&ov;
+// Grid: x covers the F/8 chunks of a row, y the tokens (looping when T > 65535): no integer division.
+static __global__ void swiglu_kernel(const bf16 *gu, bf16 *out, int T, int F) {
+    const int c = (blockIdx.x * blockDim.x + threadIdx.x) * 8;  // column of this thread's 8 outputs
+    if (c >= F) return;
+    for (int t = blockIdx.y; t < T; t += gridDim.y) {
+        uint4 gv = *(const uint4 *)(gu + (size_t)t * 2 * F + c);
+        uint4 uv = *(const uint4 *)(gu + (size_t)t * 2 * F + F + c);
+        const bf16 *g = (const bf16 *)&gv, *u = (const bf16 *)&uv;
+        uint4 ov;
+        bf16 *o = (bf16 *)&ov;
 #pragma unroll
-    for (int k = 0; k < 8; k++) {
-        float x = bf(g[k]);
-        float s = round_bf(x / (1.f + expf(-x)));
-        o[k] = tobf(s * bf(u[k]));
+        for (int k = 0; k < 8; k++) {
+            float x = bf(g[k]);
+            float s = round_bf(x / (1.f + expf(-x)));
+            o[k] = tobf(s * bf(u[k]));
+        }
+        *(uint4 *)(out + (size_t)t * F + c) = ov;
     }
-    *(uint4 *)(out + e) = ov;
 }
 
 cudaError_t ragd_k_swiglu(const bf16 *gu, bf16 *out, int T, int F, cudaStream_t st) {
     if (T <= 0 || F <= 0 || F % 8) return cudaErrorInvalidValue;
-    size_t n8 = (size_t)T * F / 8;
-    swiglu_kernel<<<(unsigned)((n8 + 255) / 256), 256, 0, st>>>(gu, out, F, n8);
+    const int threads = 128;
+    dim3 grid((unsigned)((F / 8 + threads - 1) / threads), (unsigned)(T < 65535 ? T : 65535));
+    swiglu_kernel<<<grid, threads, 0, st>>>(gu, out, T, F);
     return cudaGetLastError();
 }
