@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void ragd_buf_free(ragd_buf *b) {
     if (!b) return;
@@ -89,10 +90,14 @@ void ragd_buf_json_str(ragd_buf *b, const char *s, size_t n) {
 
 /* The reference: shortest of %.6g..%.9g that parses back to the same float (slow: up to four
  * snprintf + strtof). */
-static int f32_fmt_slow(char *tmp, size_t cap, float v) {
+static int f32_fmt_slow(char *out, float v) {
+    char tmp[40];
     for (int prec = 6; prec <= 9; prec++) {
-        int n = snprintf(tmp, cap, "%.*g", prec, (double)v);
-        if (prec == 9 || strtof(tmp, NULL) == v) return n;
+        int n = snprintf(tmp, sizeof tmp, "%.*g", prec, (double)v);
+        if (prec == 9 || strtof(tmp, NULL) == v) {
+            memcpy(out, tmp, (size_t)n);
+            return n;
+        }
     }
     return 0; /* not reached */
 }
@@ -182,11 +187,11 @@ static int f32_fmt_fast(char *o, float v) {
 
 int ragd_fmt_f32(char *out, float v) {
     int n = f32_fmt_fast(out, v);
-    if (!n) n = f32_fmt_slow(out, 32, v);
+    if (!n) n = f32_fmt_slow(out, v);
     return n;
 }
 
-int ragd_fmt_f32_reference(char *out, float v) { return f32_fmt_slow(out, 32, v); }
+int ragd_fmt_f32_reference(char *out, float v) { return f32_fmt_slow(out, v); }
 
 void ragd_buf_json_f32(ragd_buf *b, float v) {
     RAGD_ASSERT(isfinite(v));
