@@ -125,12 +125,7 @@ int main(int argc, char **argv) {
     printf("engine create (plan + alloc + upload from page cache): %.2f s; plan %.1f MiB (weights %.1f, activations %.1f, workspace %.1f)\n",
            ragd_now_s() - t0, plan.total / 1048576.0, plan.weights / 1048576.0, plan.activations / 1048576.0,
            plan.workspace / 1048576.0);
-    {
-        double tune_ms, graphs_ms;
-        int n_graphs;
-        ragd_cuda_net_startup_cost(ragd_backend_cuda_net(st), &tune_ms, &graphs_ms, &n_graphs);
-        printf("  of which GEMM tuning %.0f ms, %d graphs captured in %.0f ms\n", tune_ms, n_graphs, graphs_ms);
-    }
+    printf("  of which GEMM tuning %.0f ms\n", ragd_cuda_net_tune_ms(ragd_backend_cuda_net(st)));
     int nl, ns;
     int *ll = read_lens(argv[2], "lens_long.txt", &nl), *ls = read_lens(argv[2], "lens_short.txt", &ns);
     run_mix(st, m, "long mix (64-512 tokens)", ll, nl, max_tokens, 1024);

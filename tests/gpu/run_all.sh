@@ -51,7 +51,6 @@ TAILN=25 step bench64k 300 build-gpu/gpu_bench "$W/model" "$W/refs" 65536
 if [ -n "${RAGD_GPU_AB:-}" ]; then
     TAILN=25 step bench_notune 300 env RAGD_GEMM_TUNE=0 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
     TAILN=25 step bench_noprune 300 env RAGD_PRUNE_LAST=0 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
-    TAILN=25 step bench_nographs 300 env RAGD_CUDA_GRAPHS=0 build-gpu/gpu_bench "$W/model" "$W/refs" 32768
 fi
 if [ -n "${RAGD_BIN:-}" ]; then  # a ragd binary (+ its libraries on LD_LIBRARY_PATH): HTTP-level numbers
     TAILN=8 step http 300 env OUT="$OUT" python3 bench/gpu_http_bench.py "$RAGD_BIN" "$W/model" "$W/refs"
@@ -63,8 +62,8 @@ TAILN=15 step racecheck 300 compute-sanitizer --tool racecheck --error-exitcode 
 
 echo
 echo "== summary ($(head -2 "$OUT/device.txt" | tail -1))"
-for k in build kernels attn_bench make_model model pipeline bench bench64k bench_notune bench_noprune bench_nographs http hf_bench memcheck racecheck hf_baseline; do
+for k in build kernels attn_bench make_model model pipeline bench bench64k bench_notune bench_noprune http hf_bench memcheck racecheck hf_baseline; do
     [ -n "${RES[$k]:-}" ] && printf "  %-12s %s\n" "$k" "${RES[$k]}"
 done
-grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts|attention bench|^http:" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/bench_notune.log "$OUT"/bench_noprune.log "$OUT"/bench_nographs.log "$OUT"/http.log "$OUT"/hf_bench.log \
+grep -hE "tokens/s|TFLOP|median|differ|min_cos|rerank scores|gemm_bf16|copy_gbps|FAIL|startup|tokenizer:|embed_texts|attention bench|^http:" "$OUT"/bench.log "$OUT"/bench64k.log "$OUT"/bench_notune.log "$OUT"/bench_noprune.log "$OUT"/http.log "$OUT"/hf_bench.log \
     "$OUT"/attn_bench.log "$OUT"/model.log "$OUT"/pipeline.log "$OUT"/kernels.log "$OUT"/hf_baseline.log 2>/dev/null | grep -v "^  [a-z_]* *[0-9.]* ms" | head -40

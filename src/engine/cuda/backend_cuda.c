@@ -189,11 +189,8 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
         if (rc) st = ragd_err_set(err, map_status(rc), "%s", cs->msg);
     }
     if (!st) {
-        double tune_ms, graphs_ms;
-        int n_graphs;
-        ragd_cuda_net_startup_cost(cs->net, &tune_ms, &graphs_ms, &n_graphs);
         RAGD_INFO("cuda: GEMM algorithms tuned per batch size in %.0f ms (each verified bit-identical to the "
-                  "reference); %d single-sequence graphs captured in %.0f ms", tune_ms, n_graphs, graphs_ms);
+                  "reference)", ragd_cuda_net_tune_ms(cs->net));
         RAGD_DEBUG("cuda: GEMM algorithms:\n%s", ragd_cuda_net_gemm_info(cs->net));
     }
     if (st) {

@@ -125,9 +125,8 @@ void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const char **nam
 const char *ragd_cuda_net_error(const ragd_cuda_net *net);
 /* Which cuBLASLt algorithms each projection uses (reference + tuned per-T buckets), for logs. */
 const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net);
-/* Startup costs: GEMM tuning (in create) and CUDA graph capture (in ready), milliseconds; graphs
- * captured. */
-void ragd_cuda_net_startup_cost(const ragd_cuda_net *net, double *tune_ms, double *graphs_ms, int *n_graphs);
+/* Startup cost of the GEMM tuning (in create), milliseconds. */
+double ragd_cuda_net_tune_ms(const ragd_cuda_net *net);
 
 /* Implemented by the C glue (backend_cuda.c, in ragd_core): the net behind a ragd_backend_cuda state,
  * for tests and benchmarks (profiling, GEMM info). */

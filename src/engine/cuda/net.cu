@@ -33,7 +33,6 @@ namespace {
 
 constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
 constexpr size_t kAlign = 256;
-constexpr int kGraphMaxTokens = 64;  // single sequences up to this length replay a captured graph
 
 size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -130,10 +129,7 @@ struct ragd_cuda_net {
     cudaEvent_t *ev;  // [n_layer * 9 + 4]
     int *ev_phase;    // phase of the interval that starts at event i
     double phase_ms[RAGD_CUDA_N_PHASES];
-    // CUDA graphs of the layer stack for one sequence of T = 1..n_graphs tokens, last row only
-    int n_graphs;
-    cudaGraphExec_t *graphs;  // [n_graphs]
-    double tune_ms, graphs_ms;  // startup costs
+    double tune_ms;  // startup cost of the GEMM tuning
 };
 
 static double now_ms() {
@@ -161,7 +157,6 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
 }
 
 static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int capture_graphs(ragd_cuda_net *net, int n);  // below, with the forward
 static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) {
     if (msg && len) {
         va_list ap;
@@ -371,10 +366,6 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
             if (net->ev[i]) cudaEventDestroy(net->ev[i]);
     free(net->ev);
     free(net->ev_phase);
-    if (net->graphs)
-        for (int i = 0; i < net->n_graphs; i++)
-            if (net->graphs[i]) cudaGraphExecDestroy(net->graphs[i]);
-    free(net->graphs);
     if (net->tok_h) cudaFreeHost(net->tok_h);
     cudaFree(net->w_arena);
     cudaFree(net->a_arena);
@@ -459,13 +450,6 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
             return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
                            net->layer_filled[l], need);
     net->ready = 1;
-    // RAGD_CUDA_GRAPHS=0: no graphs (benchmark A/B only)
-    const char *graphs_env = getenv("RAGD_CUDA_GRAPHS");
-    const double t_graphs = now_ms();
-    if (!net->s.kv_cache && net->prune_last && (!graphs_env || strcmp(graphs_env, "0")) &&
-        capture_graphs(net, std::min(kGraphMaxTokens, net->s.max_batch_tokens)))
-        return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA graph capture failed: %s", net->cerr.msg);
-    net->graphs_ms = now_ms() - t_graphs;
     return RAGD_CUDA_OK;
 }
 
@@ -575,9 +559,9 @@ static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, 
     return RAGD_CUDA_OK;
 }
 
-// Stages the batch metadata, then runs the layers: as launches, or for one short sequence (last row
-// only, no profiling) as the CUDA graph captured at startup for exactly T tokens — the same kernels,
-// arguments and GEMM algorithms, so the same bits, without ~250 host launches.
+// Stages the batch metadata, then runs the layers. (A CUDA-graph replay of the layer stack for one
+// short sequence was measured twice — device runs 8 and 4 of bench/results-cuda.md — and gained
+// nothing: at T = 20 the time is the GPU's, ~250 short kernels, not the host's launches.)
 static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_only, float **x_out) {
     ragd_cuda_err *cerr = &net->cerr;
     const Dims &d = net->d;
@@ -598,41 +582,9 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_on
         RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
     }
     Recorder rec{net, 0};
-    if (!net->profile && !gen && last_only && n_seqs == 1 && T <= net->n_graphs) {
-        RAGD_CK(cudaGraphLaunch(net->graphs[T - 1], st));
-        *x_out = net->x_last;
-    } else if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, x_out)) {
-        return rc;
-    }
+    if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, x_out)) return rc;
     RAGD_CK(rec.mark(P_POOL));
     nvtxRangePop();
-    return RAGD_CUDA_OK;
-}
-
-// Captures one graph of `layers` per single-sequence length 1..n, last row only (startup, after the
-// weights are on the device). The metadata it reads (tokens, positions, seq_start, tiles) lives in
-// fixed device buffers that forward fills before each launch.
-static int capture_graphs(ragd_cuda_net *net, int n) {
-    ragd_cuda_err *cerr = &net->cerr;
-    net->graphs = (cudaGraphExec_t *)calloc((size_t)n, sizeof(cudaGraphExec_t));
-    if (!net->graphs) return ragd_cuda_fail(cerr, "calloc", "out of host memory", __FILE__, __LINE__);
-    const int saved_profile = net->profile;
-    net->profile = 0;
-    for (int T = 1; T <= n; T++) {
-        Recorder rec{net, 0};
-        cudaGraph_t g = nullptr;
-        float *x = nullptr;
-        RAGD_CK(cudaStreamBeginCapture(net->st, cudaStreamCaptureModeThreadLocal));
-        int rc = layers(net, 1, T, 1, false, true, rec, &x);
-        cudaError_t e = cudaStreamEndCapture(net->st, &g);
-        if (rc) return rc;
-        RAGD_CK(e);
-        e = cudaGraphInstantiate(&net->graphs[T - 1], g, 0);
-        cudaGraphDestroy(g);
-        RAGD_CK(e);
-    }
-    net->profile = saved_profile;
-    net->n_graphs = n;
     return RAGD_CUDA_OK;
 }
 
@@ -785,8 +737,4 @@ extern "C" void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const
 extern "C" const char *ragd_cuda_net_error(const ragd_cuda_net *net) { return net->cerr.msg; }
 extern "C" const char *ragd_cuda_net_gemm_info(const ragd_cuda_net *net) { return net->gemm_info; }
 
-extern "C" void ragd_cuda_net_startup_cost(const ragd_cuda_net *net, double *tune_ms, double *graphs_ms, int *n_graphs) {
-    *tune_ms = net->tune_ms;
-    *graphs_ms = net->graphs_ms;
-    *n_graphs = net->n_graphs;
-}
+extern "C" double ragd_cuda_net_tune_ms(const ragd_cuda_net *net) { return net->tune_ms; }
