@@ -292,25 +292,13 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
         }
         s0 += L;
     }
-    // every case on both kernels (ragd_k_attention_set_variant: 0 = the kernel, 1 = the experimental
-    // 2-warp one); each against the reference and alone vs packed. Variant 1 keeps variant 0's arithmetic
-    // order, so its bits are expected to equal variant 0's: printed (attn_v1_vs_v0), not required.
-    std::vector<uint16_t> out_v[2];
-    for (int v = 0; v < 2; v++) {
-        ragd_k_attention_set_variant(v);
-        out_v[v] = run_attn(qkv, lens, nH, nKV, hd);
-        char sh[96];
-        int n = snprintf(sh, sizeof sh, "v%d h=%d/%d hd=%d L=", v, nH, nKV, hd);
-        for (size_t i = 0; i < lens.size() && n < 80; i++)
-            n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
-        report("attention", sh, bf_to_f(out_v[v]), ref, 1e-2);
-        attn_invariance(qkv, lens, nH, nKV, hd, out_v[v], sh);
-    }
-    ragd_k_attention_set_variant(0);
-    size_t ndiff = 0;
-    for (size_t i = 0; i < out_v[0].size(); i++) ndiff += out_v[0][i] != out_v[1][i];
-    printf("%-14s %-34s %zu of %zu outputs differ in bits (informational)\n", "attn_v1_vs_v0", "", ndiff,
-           out_v[0].size());
+    auto out_b = run_attn(qkv, lens, nH, nKV, hd);
+    char sh[96];
+    int n = snprintf(sh, sizeof sh, "h=%d/%d hd=%d L=", nH, nKV, hd);
+    for (size_t i = 0; i < lens.size() && n < 80; i++)
+        n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
+    report("attention", sh, bf_to_f(out_b), ref, 1e-2);
+    attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh);
 }
 
 static void t_pool(const std::vector<int> &lens, int E, int mode) {
@@ -523,7 +511,7 @@ static void t_gemm(int N, int K, int T, int out_f32, int accumulate, int max_T) 
 
 // Attention alone on a batch of n_seqs sequences of lo..hi tokens (Qwen3-0.6B heads: 16/8 × 128):
 // median of 20 launches with events, useful causal TFLOP/s. For kernel A/B and ncu.
-static int bench_attention(int n_seqs, int lo, int hi, int variant) {
+static int bench_attention(int n_seqs, int lo, int hi) {
     const int nH = 16, nKV = 8, hd = 128, ld = (nH + 2 * nKV) * hd;
     std::vector<int32_t> ss(n_seqs + 1, 0);
     double pairs = 0;
@@ -545,7 +533,6 @@ static int bench_attention(int n_seqs, int lo, int hi, int variant) {
     CK(cudaEventCreate(&a));
     CK(cudaEventCreate(&b));
     std::vector<float> ms;
-    ragd_k_attention_set_variant(variant);
     for (int it = 0; it < 23; it++) {
         CK(cudaEventRecord(a));
         CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
@@ -557,9 +544,8 @@ static int bench_attention(int n_seqs, int lo, int hi, int variant) {
     }
     std::sort(ms.begin(), ms.end());
     double med = ms[ms.size() / 2];
-    ragd_k_attention_set_variant(0);
-    printf("attention bench v%d: %d seqs of %d..%d (%d tokens, %d tiles): %.3f ms, %.1f TFLOP/s useful\n", variant,
-           n_seqs, lo, hi, T, nt, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
+    printf("attention bench: %d seqs of %d..%d (%d tokens, %d tiles): %.3f ms, %.1f TFLOP/s useful\n", n_seqs, lo,
+           hi, T, nt, med, 4.0 * pairs * hd * nH / (med * 1e-3) / 1e12);
     CK(cudaEventDestroy(a));
     CK(cudaEventDestroy(b));
     cudaFree(dq), cudaFree(ds), cudaFree(dt), cudaFree(dout);
@@ -626,12 +612,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
-        // the same batches (same seed) for both variants
-        for (int v = 0; v < 2; v++) {
-            rng.seed(12345);
-            bench_attention(256, 64, 512, v);
-            bench_attention(1024, 16, 64, v);
-        }
+        bench_attention(256, 64, 512);
+        bench_attention(1024, 16, 64);
         return 0;
     }
     cudaDeviceProp p;

@@ -1,7 +1,5 @@
 // attention.cu — causal varlen flash attention over packed sequences (no padding), bf16 tensor-core
-// MMA (mma.sync m16n8k16) with f32 accumulation and an online softmax. One kernel, plus (temporarily,
-// for an A/B on the device) an EXPERIMENTAL second one with 2 warps of 32 query rows per CTA behind
-// ragd_k_attention_set_variant(1): see "Variant 1" below. The default (0) is the kernel described here.
+// MMA (mma.sync m16n8k16) with f32 accumulation and an online softmax. One kernel.
 //
 // Grid: 1-D, one CTA of 4 warps per (64-row query tile of one sequence, query head), the head the
 // fastest index (CTA = tile · nH + head). Each warp owns 16 query rows. GQA: query head h reads kv
@@ -32,8 +30,10 @@
 //    of head 0, then of head 1, …: tens of MB between two reads of one tile) — 0.623 ms long (174
 //    TFLOP/s useful) / 0.188 ms short; whole engine, long mix: 538.5k tokens/s against 510k.
 // Tried and dropped: scores one key tile ahead (S_{j+1} issued before the softmax of S_j; 64 KB,
-// register spills at hd 128: 0.753 / 0.241 ms) and two heads per CTA sharing K/V tiles (slower:
-// occupancy, not traffic, was the limit).
+// register spills at hd 128: 0.753 / 0.241 ms), two heads per CTA sharing K/V tiles (slower:
+// occupancy, not traffic, was the limit), and the FlashAttention-2 warp shape (2 warps × 32 query rows
+// per CTA: half the ldmatrix loads per MMA, but 255 registers, so 8 warps per SM instead of 16 —
+// bit-identical, 0.611 / 0.220 ms against 0.616 / 0.188: results-cuda run 12).
 //
 // Batch invariance: a CTA reads only its own sequence and walks its keys in order 0, 64, 128, …, so
 // the reduction order of every output row is fixed by the sequence alone (tests/gpu checks alone vs
@@ -100,47 +100,18 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 // Rows [r0, r0+64) of a [L, ld] matrix into a swizzled [BN][HD] tile at shared address s (16-byte
 // chunk ch of row r at chunk ch ^ (r & 7)); rows ≥ L are zero-filled. The thread count is a compile-
 // time constant, so a thread's column chunk and its swizzle are fixed and its rows step by a constant.
-// NTHR threads load the tile (NT for the 4-warp kernel, NT1 for the 2-warp one): with fewer than 8
-// rows per pass (64 threads at hd 128: 4 rows) a thread's row r + i·RSTEP flips bit (i·RSTEP) & 7 of
-// the swizzle between passes (r < RSTEP), a compile-time XOR of the chunk bits.
-template <int HD, int NTHR = NT>
+template <int HD>
 __device__ __forceinline__ void load_tile(uint32_t s, const bf16 *g, int ld, int r0, int L) {
-    constexpr int CH = HD / 8, RSTEP = NTHR / CH;  // 16-byte chunks per row; rows per pass (4, 8 or 16)
-    static_assert(RSTEP % 8 == 0 || 8 % RSTEP == 0, "rows per pass: a power of two");
+    constexpr int CH = HD / 8, RSTEP = NT / CH;  // 16-byte chunks per row; rows per pass (8 or 16)
+    static_assert(RSTEP % 8 == 0, "a thread's swizzle must not change between passes");
     const int ch = threadIdx.x % CH, r = threadIdx.x / CH;
+    const uint32_t dst = s + (uint32_t)(r * HD + ((ch ^ (r & 7)) << 3)) * 2;
     const bf16 *src = g + ch * 8;
-    if constexpr (RSTEP % 8 == 0) {  // the swizzle is the same in every pass
-        const uint32_t dst = s + (uint32_t)(r * HD + ((ch ^ (r & 7)) << 3)) * 2;
 #pragma unroll
-        for (int i = 0; i < BN / RSTEP; i++) {
-            const int gr = r0 + r + i * RSTEP;
-            cp_async16(dst + i * RSTEP * HD * 2, src + (size_t)min(gr, L - 1) * ld, gr < L ? 16 : 0);
-        }
-    } else {
-        const uint32_t off = (uint32_t)(r * HD + ((ch ^ (r & 7)) << 3)) * 2;
-#pragma unroll
-        for (int i = 0; i < BN / RSTEP; i++) {
-            const int gr = r0 + r + i * RSTEP;
-            const uint32_t dst = s + ((off ^ (uint32_t)(((i * RSTEP) & 7) << 4)) + (uint32_t)(i * RSTEP * HD * 2));
-            cp_async16(dst, src + (size_t)min(gr, L - 1) * ld, gr < L ? 16 : 0);
-        }
+    for (int i = 0; i < BN / RSTEP; i++) {
+        const int gr = r0 + r + i * RSTEP;
+        cp_async16(dst + i * RSTEP * HD * 2, src + (size_t)min(gr, L - 1) * ld, gr < L ? 16 : 0);
     }
-}
-
-// As load_tile, for a tile whose 64 rows all lie inside the sequence (r0 + 64 ≤ L): no clamp, no
-// zero-fill, one source pointer stepped by a constant row stride (variant 1: with 64 threads each
-// thread issues 16 copies per tile at hd 128, and load_tile spends ~5 integer instructions on each).
-template <int HD, int NTHR>
-__device__ __forceinline__ void load_tile_full(uint32_t s, const bf16 *g, int ld, int r0) {
-    constexpr int CH = HD / 8, RSTEP = NTHR / CH;
-    static_assert(RSTEP % 8 == 0 || 8 % RSTEP == 0, "rows per pass: a power of two");
-    const int ch = threadIdx.x % CH, r = threadIdx.x / CH;
-    const bf16 *src = g + (size_t)(r0 + r) * ld + ch * 8;
-    const size_t step = (size_t)RSTEP * ld;
-    const uint32_t off = (uint32_t)(r * HD + ((ch ^ (r & 7)) << 3)) * 2;
-#pragma unroll
-    for (int i = 0; i < BN / RSTEP; i++, src += step)
-        cp_async16(s + ((off ^ (uint32_t)(((i * RSTEP) & 7) << 4)) + (uint32_t)(i * RSTEP * HD * 2)), src, 16);
 }
 
 // Per-lane byte offset of the row this lane addresses with ldmatrix.x4 in a swizzled [rows][HD]
@@ -238,11 +209,9 @@ __device__ __forceinline__ void qk_tile(float (&s)[BN / 8][4], GetQ getq, uint32
 // to bf16 pairs in pf ([nt][row g / row g+8]) with the factors a0/a1 by which O and l must be
 // rescaled; l0/l1 (this thread's partial row sums) are updated with the same rounded values. The max
 // is taken on raw scores (scale > 0), then p = 2^(s·scale·log2e − m) in one FMA + ex2.
-// b: a Job, or anything with the thread's two query rows qi0, qi1 (g, g + 8 of a 16-row block), L, t4.
-template <class Rows>
 __device__ __forceinline__ void softmax_tile(float (&s)[BN / 8][4], uint32_t (&pf)[BN / 8][2], float &m0, float &m1,
                                              float &l0, float &l1, float &a0, float &a1, bool last, int j,
-                                             const Rows &b, float scale_log2) {
+                                             const Job &b, float scale_log2) {
     // key kb + c is masked for row qi when c > min(qi, L − 1) − kb; c = nt·8 + 2·t4 + (e & 1)
     const int r0 = min(b.qi0, b.L - 1) - j * BN - 2 * b.t4, r1 = min(b.qi1, b.L - 1) - j * BN - 2 * b.t4;
     float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -380,197 +349,25 @@ __global__ void __launch_bounds__(NT, 4)
     store_rows<HD>(o, l0, l1, out, b.start, b.h, nH, b.qi0, b.qi1, b.L, b.t4);
 }
 
-// ---- Variant 1 (EXPERIMENTAL, behind ragd_k_attention_set_variant(1)): the FlashAttention-2 warp
-// shape. Same tiles (64 query rows × 64-key tiles, Q/K/V in the same swizzled smem layout, 48 KB at
-// hd 128), but 2 warps of 32 query rows each (two m16 row blocks per warp): every K and V fragment
-// loaded by ldmatrix feeds 4 MMAs instead of 2, so shared-memory reads per MMA drop from 72 ldmatrix
-// per 128 MMAs to 80 per 256 (the 4-warp kernel is bound by ldmatrix bandwidth: 4 cycles per x4 load
-// against ~1.5 per m16n8k16 MMA). Costs: O is 2 × 16 × 8 f32 per thread (128 registers at hd 128),
-// so one thread needs about twice the registers and an SM holds 4 CTAs = 8 warps (smem: 4 × 48 KB)
-// instead of 16; the diagonal tile computes in 32-row granules.
-// Arithmetic order per output row is the kernel above's (same Q·K order over the head dimension, same
-// masking, max, exp, bf16 rounding and row sums, P·V in key order; the extra all-zero P blocks that the
-// 32-row granule adds in the diagonal tile add exact zeros), so the bits are expected to equal variant
-// 0's; tests/gpu reports whether they do.
-constexpr int NWARP1 = 2, NT1 = NWARP1 * 32;
-static_assert(NWARP1 * 32 == BM, "each warp of variant 1 owns 32 query rows");
-
-struct Rows2 {
-    int qi0, qi1, L, t4;  // for softmax_tile: one 16-row block of the warp's 32 rows
-};
-
-template <int HD, int NB>
-__device__ __forceinline__ void qk_blocks2(float (&s)[2][BN / 8][4], uint32_t q, uint32_t qo, uint32_t k,
-                                           uint32_t ko) {
-#pragma unroll
-    for (int kk = 0; kk < HD / 16; kk++) {
-        uint32_t a0[4], a1[4], b[NB][4];
-        ldsm4(q + (qo ^ (kk << 5)), a0);
-        ldsm4(q + 16 * HD * 2 + (qo ^ (kk << 5)), a1);
-#pragma unroll
-        for (int np = 0; np < NB; np++) ldsm4(k + np * 16 * HD * 2 + (ko ^ (kk << 5)), b[np]);
-#pragma unroll
-        for (int np = 0; np < NB; np++) {
-            mma16816(s[0][2 * np], a0, b[np][0], b[np][1]);
-            mma16816(s[0][2 * np + 1], a0, b[np][2], b[np][3]);
-            mma16816(s[1][2 * np], a1, b[np][0], b[np][1]);
-            mma16816(s[1][2 * np + 1], a1, b[np][2], b[np][3]);
-        }
-    }
-}
-
-template <int HD>
-__device__ __forceinline__ void qk_tile2(float (&s)[2][BN / 8][4], uint32_t q, uint32_t qo, uint32_t k, uint32_t ko,
-                                         int lim) {
-#pragma unroll
-    for (int mb = 0; mb < 2; mb++)
-#pragma unroll
-        for (int i = 0; i < BN / 8; i++) s[mb][i][0] = s[mb][i][1] = s[mb][i][2] = s[mb][i][3] = 0.f;
-    switch ((lim + 15) >> 4) {
-    case 4: qk_blocks2<HD, 4>(s, q, qo, k, ko); break;
-    case 3: qk_blocks2<HD, 3>(s, q, qo, k, ko); break;
-    case 2: qk_blocks2<HD, 2>(s, q, qo, k, ko); break;
-    case 1: qk_blocks2<HD, 1>(s, q, qo, k, ko); break;
-    default: break;
-    }
-}
-
-template <int HD>
-__device__ __forceinline__ void pv_tile2(float (&o)[2][HD / 8][4], const uint32_t (&pf)[2][BN / 8][2],
-                                         const float (&a)[2][2], uint32_t v, uint32_t vo, int lim) {
-    if (__any_sync(0xffffffffu, a[0][0] != 1.f || a[0][1] != 1.f || a[1][0] != 1.f || a[1][1] != 1.f)) {
-#pragma unroll
-        for (int mb = 0; mb < 2; mb++)
-#pragma unroll
-            for (int nd = 0; nd < HD / 8; nd++) {
-                o[mb][nd][0] *= a[mb][0];
-                o[mb][nd][1] *= a[mb][0];
-                o[mb][nd][2] *= a[mb][1];
-                o[mb][nd][3] *= a[mb][1];
-            }
-    }
-    auto block = [&](int kk) {
-        const uint32_t a0[4] = {pf[0][2 * kk][0], pf[0][2 * kk][1], pf[0][2 * kk + 1][0], pf[0][2 * kk + 1][1]};
-        const uint32_t a1[4] = {pf[1][2 * kk][0], pf[1][2 * kk][1], pf[1][2 * kk + 1][0], pf[1][2 * kk + 1][1]};
-#pragma unroll
-        for (int np = 0; np < HD / 16; np++) {
-            uint32_t bv[4];
-            ldsm4t(v + kk * 16 * HD * 2 + (vo ^ (np << 5)), bv);
-            mma16816(o[0][2 * np], a0, bv[0], bv[1]);
-            mma16816(o[0][2 * np + 1], a0, bv[2], bv[3]);
-            mma16816(o[1][2 * np], a1, bv[0], bv[1]);
-            mma16816(o[1][2 * np + 1], a1, bv[2], bv[3]);
-        }
-    };
-    if (lim >= BN) {
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++) block(kk);
-    } else {
-#pragma unroll
-        for (int kk = 0; kk < BN / 16; kk++) {
-            if (kk * 16 >= lim) break;
-            block(kk);
-        }
-    }
-}
-
-template <int HD>
-__global__ void __launch_bounds__(NT1, 4)
-    attn_kernel_w32(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
-                    float scale_log2) {
-    extern __shared__ uint4 smem_raw[];
-    constexpr uint32_t TB = tile_bytes(HD);
-    const uint32_t sK = smem_addr(smem_raw);  // [BN][HD]
-    const uint32_t sV = sK + TB;              // [BN][HD]
-    const uint32_t sQ = sV + TB;              // [BM][HD]
-    const int2 tile = tiles[blockIdx.x / nH];
-    const int h = blockIdx.x % nH, kvh = h / (nH / nKV);
-    const int q0 = tile.y, start = seq_start[tile.x], L = seq_start[tile.x + 1] - start;
-    const int n_kt = (min(q0 + BM, L) + BN - 1) / BN;
-    const int ld = (nH + 2 * nKV) * HD;
-    const bf16 *Qg = qkv + (size_t)start * ld + h * HD;                   // [L, ld]
-    const bf16 *Kg = qkv + (size_t)start * ld + (nH + kvh) * HD;          // [L, ld]
-    const bf16 *Vg = qkv + (size_t)start * ld + (nH + nKV + kvh) * HD;    // [L, ld]
-    const int lane = threadIdx.x & 31, mi = lane >> 3, mr = lane & 7, warp = threadIdx.x >> 5;
-    const int g = lane >> 2, t4 = lane & 3;
-    const int qr = q0 + warp * 32 + g;  // this thread's rows: qr + 16·mb (+ 8)
-    const uint32_t qo = (uint32_t)(warp * 32 * HD * 2) + frag_off<HD>(mi & 1, mi >> 1, mr);
-    const uint32_t ko = frag_off<HD>(mi >> 1, mi & 1, mr), vo = frag_off<HD>(mi & 1, mi >> 1, mr);
-
-    auto load = [&](uint32_t dst, const bf16 *g, int r0) {  // (r0 is the same for the whole CTA)
-        if (r0 + BN <= L)
-            load_tile_full<HD, NT1>(dst, g, ld, r0);
-        else
-            load_tile<HD, NT1>(dst, g, ld, r0, L);
-    };
-    load(sQ, Qg, q0);
-    load(sK, Kg, 0);
-    cp_commit();
-    float o[2][HD / 8][4];
-#pragma unroll
-    for (int mb = 0; mb < 2; mb++)
-#pragma unroll
-        for (int i = 0; i < HD / 8; i++) o[mb][i][0] = o[mb][i][1] = o[mb][i][2] = o[mb][i][3] = 0.f;
-    float m[2][2] = {{-1e30f, -1e30f}, {-1e30f, -1e30f}}, l[2][2] = {{0.f, 0.f}, {0.f, 0.f}};
-
-    for (int j = 0; j < n_kt; j++) {
-        cp_wait<0>();
-        __syncthreads();  // K_j (and Q) visible to all; every warp is done with V_{j-1}
-        load(sV, Vg, j * BN);
-        cp_commit();
-        const bool last = j == n_kt - 1;
-        // keys the warp's 32 rows need (as keys_needed, in 32-row granules)
-        const int lim = q0 + 32 * warp >= L ? 0 : last ? min(32 * warp + 32, L - j * BN) : BN;
-        float s[2][BN / 8][4];
-        qk_tile2<HD>(s, sQ, qo, sK, ko, lim);
-        uint32_t pf[2][BN / 8][2];
-        float a[2][2];
-#pragma unroll
-        for (int mb = 0; mb < 2; mb++)
-            softmax_tile(s[mb], pf[mb], m[mb][0], m[mb][1], l[mb][0], l[mb][1], a[mb][0], a[mb][1], last, j,
-                         Rows2{qr + 16 * mb, qr + 16 * mb + 8, L, t4}, scale_log2);
-        cp_wait<0>();
-        __syncthreads();  // V_j visible to all; every warp is done with K_j
-        if (j + 1 < n_kt) {
-            load(sK, Kg, (j + 1) * BN);
-            cp_commit();
-        }
-        pv_tile2<HD>(o, pf, a, sV, vo, lim);
-    }
-#pragma unroll
-    for (int mb = 0; mb < 2; mb++)
-        store_rows<HD>(o[mb], l[mb][0], l[mb][1], out, start, h, nH, qr + 16 * mb, qr + 16 * mb + 8, L, t4);
-}
-
-int g_variant = 0;  // benchmark switch: 0 = attn_kernel, 1 = attn_kernel_w32 (experimental)
-
 template <int HD>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
     if ((long long)n_tiles * nH > 0x7fffffff) return cudaErrorInvalidValue;  // 1-D grid
     const int smem = SMEM_TILES * (int)tile_bytes(HD);  // (the limit is raised by ragd_k_attention_init)
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
-    if (g_variant == 1)
-        attn_kernel_w32<HD><<<n_tiles * nH, NT1, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
-    else
-        attn_kernel<HD><<<n_tiles * nH, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
+    attn_kernel<HD><<<n_tiles * nH, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
     return cudaGetLastError();
 }
 
-// The kernels' dynamic smem limit, and all of the unified L1 / smem that can be smem, so the CTAs per
-// SM that the registers allow also fit in smem.
-template <class K>
-cudaError_t init_kernel(K *k, int smem) {
-    cudaError_t e = cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, (int)cudaSharedmemCarveoutMaxShared);
-    return e;
-}
+// The kernel's dynamic smem limit, and all of the unified L1 / smem that can be smem, so the 4 CTAs
+// per SM that the registers allow also fit in smem.
 template <int HD>
 cudaError_t init() {
-    const int smem = SMEM_TILES * (int)tile_bytes(HD);
-    cudaError_t e = init_kernel(attn_kernel<HD>, smem);
-    if (e == cudaSuccess) e = init_kernel(attn_kernel_w32<HD>, smem);
+    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         SMEM_TILES * (int)tile_bytes(HD));
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(attn_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 (int)cudaSharedmemCarveoutMaxShared);
     return e;
 }
 
@@ -604,7 +401,3 @@ int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap) 
             }
     return n;
 }
-
-// Temporary benchmark switch (tests/gpu A/B): 0 = the 4-warp kernel (default), 1 = the experimental
-// 2-warp, 32-rows-per-warp kernel. Not thread-safe; set before launches (and before graph capture).
-extern "C" void ragd_k_attention_set_variant(int v) { g_variant = v == 1 ? 1 : 0; }

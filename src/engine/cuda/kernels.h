@@ -38,8 +38,6 @@ cudaError_t ragd_k_attention_init();
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
 enum { RAGD_ATTN_BM = 64 };
-// Temporary benchmark switch: 0 = current kernel (default), 1 = experimental 2-warp / 32-rows-per-warp kernel.
-extern "C" void ragd_k_attention_set_variant(int v);
 
 // Generation (kv_attention.cu). KV cache per layer kc, vc: [slots, ctx, nKV * hd]. Token t of the batch
 // (sequence tokseq[t], slot slot[tokseq[t]], position pos[t] < ctx):

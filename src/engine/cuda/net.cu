@@ -270,8 +270,6 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     // Faster algorithms per range of T, each verified bit-identical to the reference (gemm.cuh). The
     // scratch is the weight arena (not uploaded yet) and the activation buffers (no request yet).
     // RAGD_GEMM_TUNE=0 keeps the reference algorithm for every T (benchmark A/B only).
-    const char *variant_env = getenv("RAGD_ATTN_VARIANT");  // benchmark A/B of attention kernels
-    if (variant_env) ragd_k_attention_set_variant(atoi(variant_env));
     const char *prune_env = getenv("RAGD_PRUNE_LAST");
     net->prune_last = !prune_env || strcmp(prune_env, "0");
     const char *tune_env = getenv("RAGD_GEMM_TUNE");
