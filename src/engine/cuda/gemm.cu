@@ -250,10 +250,11 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     RAGD_CK(cudaEventCreate(&tu.e0));
     RAGD_CK(cudaEventCreate(&tu.e1));
 
-    // buckets 16, 32, …, kTuneMaxT, max_T; timed at min(T, kTuneMaxT): above that the ranking of the
-    // algorithms no longer changes much, and timing there would cost startup time
+    // buckets 32, 128, 512, 2048, kTuneMaxT, max_T (a factor 4 apart: neighbours of a factor 2 mostly
+    // picked algorithms within a few % of each other, and each bucket costs startup time); timed at
+    // min(T, kTuneMaxT): above that the ranking of the algorithms no longer changes much
     int Tb[RAGD_GEMM_MAX_BUCKETS], nb = 0;
-    for (int t = 16; t < g->max_T && t <= kTuneMaxT && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 2) Tb[nb++] = t;
+    for (int t = 32; t < g->max_T && t <= kTuneMaxT && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 4) Tb[nb++] = t;
     Tb[nb++] = g->max_T;
     cublasLtMatmulPreference_t pref;
     RAGD_CKB(cublasLtMatmulPreferenceCreate(&pref));
@@ -267,8 +268,8 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     // for a tiny T may hold only split-K algorithms)
     for (int b = nb - 1; b >= 0 && rc == RAGD_CUDA_OK; b--) {
         const int hi = Tb[b], lo = b ? Tb[b - 1] + 1 : 1, mid = ((lo + hi) / 2) | 1;
-        // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free top 6
-        enum { NC = 8 };
+        // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free best
+        enum { NC = 6 };
         cublasLtMatmulAlgo_t cand[NC];
         int nc = 0;
         auto add = [&](const cublasLtMatmulAlgo_t &a) {

@@ -6,8 +6,8 @@
 // without split-K each output element is reduced over K in the same order whatever T is, which is
 // what makes the projections batch invariant.
 //
-// ragd_gemm_tune (optional, at startup) then picks a faster algorithm per range of T (buckets 16, 32,
-// 64, … max_T): the candidates are the heuristic's split-K-free ones for that T, timed on the
+// ragd_gemm_tune (optional, at startup) then picks a faster algorithm per range of T (buckets 32,
+// 128, 512, 2048, 8192, max_T): the candidates are the heuristic's split-K-free ones for that T, timed on the
 // device, and a winner is kept only if its output is BIT-IDENTICAL to the reference algorithm's on
 // random data (on a full bucket and on a few odd rows at an offset). Measured on an H200, every
 // split-K-free sm90 algorithm of cuBLASLt 13 accumulates in the same order (same bits), but this is
