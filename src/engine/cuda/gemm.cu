@@ -100,7 +100,7 @@ int ragd_gemm_run(ragd_gemm *g, cublasLtHandle_t lt, const bf16 *W, const bf16 *
 
 namespace {
 
-constexpr int kTuneMaxT = 8192;  // largest T timed (and the top of the last bucket below max_T)
+constexpr int kTuneMaxT = 16384;  // largest T timed (the top bucket, max_T, is timed at most there)
 
 __device__ __forceinline__ uint32_t mix32(uint32_t x) {
     x ^= x >> 16;
@@ -250,11 +250,11 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     RAGD_CK(cudaEventCreate(&tu.e0));
     RAGD_CK(cudaEventCreate(&tu.e1));
 
-    // buckets 32, 128, 512, 2048, kTuneMaxT, max_T (a factor 4 apart: neighbours of a factor 2 mostly
+    // buckets 32, 128, 512, 2048, 8192, max_T (a factor 4 apart: neighbours of a factor 2 mostly
     // picked algorithms within a few % of each other, and each bucket costs startup time); timed at
     // min(T, kTuneMaxT): above that the ranking of the algorithms no longer changes much
     int Tb[RAGD_GEMM_MAX_BUCKETS], nb = 0;
-    for (int t = 32; t < g->max_T && t <= kTuneMaxT && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 4) Tb[nb++] = t;
+    for (int t = 32; t < g->max_T && t <= 8192 && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 4) Tb[nb++] = t;
     Tb[nb++] = g->max_T;
     cublasLtMatmulPreference_t pref;
     RAGD_CKB(cublasLtMatmulPreferenceCreate(&pref));
@@ -269,7 +269,7 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     for (int b = nb - 1; b >= 0 && rc == RAGD_CUDA_OK; b--) {
         const int hi = Tb[b], lo = b ? Tb[b - 1] + 1 : 1, mid = ((lo + hi) / 2) | 1;
         // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free best
-        enum { NC = 6 };
+        enum { NC = 8 };
         cublasLtMatmulAlgo_t cand[NC];
         int nc = 0;
         auto add = [&](const cublasLtMatmulAlgo_t &a) {
