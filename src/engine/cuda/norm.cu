@@ -38,7 +38,11 @@ cudaError_t ragd_k_embed(const int32_t *tok, const bf16 *table, float *x, int T,
     return cudaGetLastError();
 }
 
-static __device__ __forceinline__ void store_normed4(bf16 *o, const bf16 *wi, float4 v, float r) {
+// 4 weights (bf16) in one 8-byte load.
+static __device__ __forceinline__ uint2 load_w4(const bf16 *wi) { return *(const uint2 *)wi; }
+
+static __device__ __forceinline__ void store_normed4(bf16 *o, uint2 wv, float4 v, float r) {
+    const bf16 *wi = (const bf16 *)&wv;
     __nv_bfloat162 a = __floats2bfloat162_rn(bf(wi[0]) * round_bf(v.x * r), bf(wi[1]) * round_bf(v.y * r));
     __nv_bfloat162 b = __floats2bfloat162_rn(bf(wi[2]) * round_bf(v.z * r), bf(wi[3]) * round_bf(v.w * r));
     *(__nv_bfloat162 *)o = a;
@@ -54,11 +58,13 @@ static __global__ void rmsnorm_warp_kernel(const float *x, const bf16 *w, bf16 *
     if (row >= T) return;
     const float4 *xr = (const float4 *)(x + (size_t)row * E);  // [E/4]
     float4 v[NV];
+    uint2 wv[NV];  // the weights are loaded with the row, before the reduction needs them
     float ss = 0.f;
 #pragma unroll
     for (int k = 0; k < NV; k++) {
         int i = lane + 32 * k;
         v[k] = i < E4 ? xr[i] : make_float4(0.f, 0.f, 0.f, 0.f);
+        wv[k] = i < E4 ? load_w4(w + 4 * i) : make_uint2(0u, 0u);
     }
 #pragma unroll
     for (int k = 0; k < NV; k++) ss += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
@@ -68,7 +74,7 @@ static __global__ void rmsnorm_warp_kernel(const float *x, const bf16 *w, bf16 *
 #pragma unroll
     for (int k = 0; k < NV; k++) {
         int i = lane + 32 * k;
-        if (i < E4) store_normed4(o + 4 * i, w + 4 * i, v[k], r);
+        if (i < E4) store_normed4(o + 4 * i, wv[k], v[k], r);
     }
 }
 
@@ -83,7 +89,7 @@ static __global__ void rmsnorm_kernel(const float *x, const bf16 *w, bf16 *out, 
     ss = block_sum(ss);
     float r = rsqrtf(ss / (float)E + eps);
     bf16 *o = out + (size_t)blockIdx.x * E;  // [E]
-    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) store_normed4(o + 4 * i, w + 4 * i, xr[i], r);
+    for (int i = threadIdx.x; i < E / 4; i += blockDim.x) store_normed4(o + 4 * i, load_w4(w + 4 * i), xr[i], r);
 }
 
 cudaError_t ragd_k_rmsnorm(const float *x, const bf16 *w, bf16 *out, int T, int E, float eps, cudaStream_t st) {

@@ -2,17 +2,23 @@
 //
 // Matches Hugging Face's bf16 arithmetic: q_norm output bf16(w * bf16(x * rsqrt(mean(x²)+eps)));
 // cos/sin computed in f32 from pos * inv_freq and cast to bf16; out = bf16(bf16(x*cos) +
-// bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token:
-// cos/sin are computed once and serve every q and k head, 8 heads' loads in flight at a time. The
-// warp's reduction order is fixed, so results do not depend on the batch.
+// bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token and
+// group of 8 heads: cos/sin are computed once per warp and serve its heads, whose loads are all in
+// flight at once; a short batch still spreads over many warps. Each head is reduced by one warp in a
+// fixed order, so results do not depend on the batch (nor on how heads are grouped).
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
+
+constexpr int G = 8;  // heads per warp: their loads are issued before any store
 
 template <int HD>
 static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
                                            const bf16 *kn, int T, int nH, int nKV, float eps) {
     constexpr int EPL = HD / 64;  // elements per lane in each half: lane owns [lane*EPL, +EPL) and +HD/2
-    const int t = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);  // one warp per token
+    // one warp per (token, group of G heads): a short batch still spreads over many warps
+    const int n_grp = (nH + nKV + G - 1) / G;
+    const int wg = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    const int t = wg / n_grp, grp = wg % n_grp;
     const int lane = threadIdx.x & 31;
     if (t >= T) return;
     // cos/sin once per token (shared by every head): f32 from pos * inv_freq, cast to bf16 as HF does
@@ -30,8 +36,8 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
         }
     }
     bf16 *row = qkv + (size_t)t * (nH + 2 * nKV) * HD;  // [(nH + 2 nKV) * HD]
-    constexpr int G = 8;  // heads in flight per warp: their loads are issued before any store
-    for (int h0 = 0; h0 < nH + nKV; h0 += G) {
+    {
+        const int h0 = grp * G;
         float x1[G][EPL], x2[G][EPL];
 #pragma unroll
         for (int g = 0; g < G; g++)
@@ -91,7 +97,8 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
 cudaError_t ragd_k_qk_norm_rope(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
                                 const bf16 *kn, int T, int nH, int nKV, int hd, float eps, cudaStream_t st) {
     if (T <= 0 || nH <= 0 || nKV <= 0 || (qn == nullptr) != (kn == nullptr)) return cudaErrorInvalidValue;
-    unsigned blocks = (unsigned)((T + 7) / 8);  // 8 warps (tokens) per block
+    const int n_grp = (nH + nKV + G - 1) / G;
+    unsigned blocks = (unsigned)(((size_t)T * n_grp + 7) / 8);  // 8 warps (token, head group) per block
     if (hd == 128)
         qk_norm_rope_kernel<128><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, eps);
     else if (hd == 64)
