@@ -628,6 +628,7 @@ int main(int argc, char **argv) {
     t_rope(5, 16, 8, 128, true);
     t_rope(33, 9, 3, 64, true);
     t_rope(7, 4, 4, 128, false);
+    t_rope(600, 9, 3, 64, true);  // the long-batch path (one warp per token)
     t_swiglu(3, 3072);
     t_swiglu(29, 1536);
     t_attention({1}, 2, 1, 128);

@@ -2,21 +2,22 @@
 //
 // Matches Hugging Face's bf16 arithmetic: q_norm output bf16(w * bf16(x * rsqrt(mean(x²)+eps)));
 // cos/sin computed in f32 from pos * inv_freq and cast to bf16; out = bf16(bf16(x*cos) +
-// bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token and
-// group of 8 heads: cos/sin are computed once per warp and serve its heads, whose loads are all in
-// flight at once; a short batch still spreads over many warps. Each head is reduced by one warp in a
+// bf16(rotate_half(x)*sin)) with rotate_half(x) = cat(-x[hd/2:], x[:hd/2]). One warp per token (per
+// token and group of 8 heads in short batches, to occupy more warps): cos/sin are computed once per
+// warp and serve its heads, 8 heads' loads in flight at a time. Each head is reduced by one warp in a
 // fixed order, so results do not depend on the batch (nor on how heads are grouped).
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
 
-constexpr int G = 8;  // heads per warp: their loads are issued before any store
+constexpr int G = 8;          // heads whose loads are issued before any store
+constexpr int kShortT = 512;  // below: one warp per (token, G heads); above: one warp per token
 
 template <int HD>
 static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
-                                           const bf16 *kn, int T, int nH, int nKV, float eps) {
+                                           const bf16 *kn, int T, int nH, int nKV, int n_grp, float eps) {
     constexpr int EPL = HD / 64;  // elements per lane in each half: lane owns [lane*EPL, +EPL) and +HD/2
-    // one warp per (token, group of G heads): a short batch still spreads over many warps
-    const int n_grp = (nH + nKV + G - 1) / G;
+    // one warp per (token, group of heads); a group is processed G heads at a time
+    const int hpg = (nH + nKV + n_grp - 1) / n_grp;  // heads per group
     const int wg = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
     const int t = wg / n_grp, grp = wg % n_grp;
     const int lane = threadIdx.x & 31;
@@ -36,12 +37,12 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
         }
     }
     bf16 *row = qkv + (size_t)t * (nH + 2 * nKV) * HD;  // [(nH + 2 nKV) * HD]
-    {
-        const int h0 = grp * G;
+    const int h_end = min(nH + nKV, (grp + 1) * hpg);
+    for (int h0 = grp * hpg; h0 < h_end; h0 += G) {
         float x1[G][EPL], x2[G][EPL];
 #pragma unroll
         for (int g = 0; g < G; g++)
-            if (h0 + g < nH + nKV) {
+            if (h0 + g < h_end) {
                 const bf16 *p = row + (size_t)(h0 + g) * HD;
                 if constexpr (EPL == 2) {  // 4-byte accesses
                     __nv_bfloat162 a = *(const __nv_bfloat162 *)(p + lane * 2);
@@ -59,7 +60,7 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
 #pragma unroll
         for (int g = 0; g < G; g++) {
             const int h = h0 + g;
-            if (h >= nH + nKV) break;
+            if (h >= h_end) break;
             bf16 *p = row + (size_t)h * HD;  // q head h, or k head h - nH
             if (qn) {
                 float ss = 0.f;
@@ -97,12 +98,15 @@ static __global__ void qk_norm_rope_kernel(bf16 *qkv, const int32_t *pos, const 
 cudaError_t ragd_k_qk_norm_rope(bf16 *qkv, const int32_t *pos, const float *inv_freq, const bf16 *qn,
                                 const bf16 *kn, int T, int nH, int nKV, int hd, float eps, cudaStream_t st) {
     if (T <= 0 || nH <= 0 || nKV <= 0 || (qn == nullptr) != (kn == nullptr)) return cudaErrorInvalidValue;
-    const int n_grp = (nH + nKV + G - 1) / G;
+    // Short batches: groups of G heads, so a few tokens still occupy many warps. Long ones: one group
+    // per token, so cos/sin are computed once per token. Each head's arithmetic is the same either
+    // way (same bits), so the choice may depend on T.
+    const int n_grp = T < kShortT ? (nH + nKV + G - 1) / G : 1;
     unsigned blocks = (unsigned)(((size_t)T * n_grp + 7) / 8);  // 8 warps (token, head group) per block
     if (hd == 128)
-        qk_norm_rope_kernel<128><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, eps);
+        qk_norm_rope_kernel<128><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, n_grp, eps);
     else if (hd == 64)
-        qk_norm_rope_kernel<64><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, eps);
+        qk_norm_rope_kernel<64><<<blocks, 256, 0, st>>>(qkv, pos, inv_freq, qn, kn, T, nH, nKV, n_grp, eps);
     else
         return cudaErrorInvalidValue;
     return cudaGetLastError();
