@@ -15,23 +15,8 @@
 #include <vector>
 
 #include "engine/cuda/gemm.cuh"
+#include "ck.cuh"
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(2);                                                                           \
-        }                                                                                      \
-    } while (0)
-#define CKB(x)                                                                                       \
-    do {                                                                                             \
-        cublasStatus_t s_ = (x);                                                                     \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                           \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cublasLtGetStatusString(s_)); \
-            exit(2);                                                                                 \
-        }                                                                                            \
-    } while (0)
 
 static const int kMaxT = 32768;
 static const size_t kWs = 32u << 20;

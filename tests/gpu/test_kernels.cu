@@ -12,19 +12,12 @@
 
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/gemm.cuh"
+#include "ck.cuh"
 #include "engine/cuda/kernels.h"
 
 static int g_fail = 0;
 static std::mt19937 rng(12345);
 
-#define CK(x)                                                                                  \
-    do {                                                                                       \
-        cudaError_t e_ = (x);                                                                  \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-            exit(2);                                                                           \
-        }                                                                                      \
-    } while (0)
 
 static uint16_t f2b(float f) {
     uint32_t u;
