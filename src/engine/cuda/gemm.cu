@@ -79,6 +79,19 @@ int ragd_gemm_init(ragd_gemm *g, cublasLtHandle_t lt, int N, int K, int max_T, i
                           __FILE__, __LINE__);
 }
 
+// Y (+)= X·W^T over T rows with algorithm a; the layouts' column count is set to T. Returns cuBLAS's
+// status (the callers decide whether a refusal is a device error).
+static cublasStatus_t matmul(ragd_gemm *g, cublasLtHandle_t lt, const cublasLtMatmulAlgo_t *a, const bf16 *W,
+                             const bf16 *X, void *Y, int T, void *ws, size_t ws_size, cudaStream_t st) {
+    uint64_t cols = (uint64_t)T;
+    cublasStatus_t s = cublasLtMatrixLayoutSetAttribute(g->lb, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof cols);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = cublasLtMatrixLayoutSetAttribute(g->lc, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof cols);
+    if (s != CUBLAS_STATUS_SUCCESS) return s;
+    const float alpha = 1.f, beta = g->accumulate ? 1.f : 0.f;
+    return cublasLtMatmul(lt, g->desc, &alpha, W, g->la, X, g->lb, &beta, Y, g->lc, Y, g->lc, a, ws, ws_size, st);
+}
+
 static const cublasLtMatmulAlgo_t *algo_for(const ragd_gemm *g, int T) {
     for (int i = 0; i < g->n_bucket; i++)
         if (T <= g->bucket_T[i]) return &g->bucket_algo[i];
@@ -87,12 +100,9 @@ static const cublasLtMatmulAlgo_t *algo_for(const ragd_gemm *g, int T) {
 
 int ragd_gemm_run(ragd_gemm *g, cublasLtHandle_t lt, const bf16 *W, const bf16 *X, void *Y, int T, const bf16 *bias,
                   void *ws, size_t ws_size, cudaStream_t st, ragd_cuda_err *cerr) {
-    if (set_cols(g, T, cerr)) return RAGD_CUDA_EDEVICE;
     if (g->bias)
         RAGD_CKB(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
-    const float alpha = 1.f, beta = g->accumulate ? 1.f : 0.f;
-    RAGD_CKB(cublasLtMatmul(lt, g->desc, &alpha, W, g->la, X, g->lb, &beta, Y, g->lc, Y, g->lc, algo_for(g, T), ws,
-                            ws_size, st));
+    RAGD_CKB(matmul(g, lt, algo_for(g, T), W, X, Y, T, ws, ws_size, st));
     return RAGD_CUDA_OK;
 }
 
@@ -152,12 +162,7 @@ struct Tuner {
     }
     // One matmul on the scratch (or offset rows of it); a cuBLAS refusal is returned, not made sticky.
     cublasStatus_t mm(const cublasLtMatmulAlgo_t *a, const bf16 *X, void *Y, int T) {
-        uint64_t cols = (uint64_t)T;
-        cublasLtMatrixLayoutSetAttribute(g->lb, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof cols);
-        cublasLtMatrixLayoutSetAttribute(g->lc, CUBLASLT_MATRIX_LAYOUT_COLS, &cols, sizeof cols);
-        const float alpha = 1.f, beta = g->accumulate ? 1.f : 0.f;
-        return cublasLtMatmul(lt, g->desc, &alpha, sc->W, g->la, X, g->lb, &beta, Y, g->lc, Y, g->lc, a, ws, ws_size,
-                              st);
+        return matmul(g, lt, a, sc->W, X, Y, T, ws, ws_size, st);
     }
     // GPU time of one call at T (µs), from a CUDA graph of `reps` calls (so host launch cost is not
     // measured); < 0 when the algorithm is refused.
@@ -268,6 +273,15 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     // for a tiny T may hold only split-K algorithms)
     for (int b = nb - 1; b >= 0 && rc == RAGD_CUDA_OK; b--) {
         const int hi = Tb[b], lo = b ? Tb[b - 1] + 1 : 1, mid = ((lo + hi) / 2) | 1;
+        // timed at the bucket's top T (or what the scratch holds)
+        const int Tt = std::min(std::min(hi, kTuneMaxT), fit_T), reps = std::max(2, std::min(20, 16384 / Tt));
+        if (b < nb - 1 && Tt == last_Tt) {  // timed at the same T as the bucket above: same winner
+            g->bucket_T[b] = hi;
+            g->bucket_algo[b] = prev;
+            us_win[b] = us_win[b + 1], us_ref[b] = us_ref[b + 1];
+            continue;
+        }
+        last_Tt = Tt;
         // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free best
         enum { NC = 8 };
         cublasLtMatmulAlgo_t cand[NC];
@@ -294,15 +308,6 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
             CUBLAS_STATUS_SUCCESS)
             for (int i = 0; i < n; i++)
                 if (res[i].state == CUBLAS_STATUS_SUCCESS) add(res[i].algo);
-        // time them at the bucket's top T (or what the scratch holds)
-        const int Tt = std::min(std::min(hi, kTuneMaxT), fit_T), reps = std::max(2, std::min(20, 16384 / Tt));
-        if (b < nb - 1 && Tt == last_Tt) {  // timed at the same T as the bucket above: same winner
-            g->bucket_T[b] = hi;
-            g->bucket_algo[b] = prev;
-            us_win[b] = us_win[b + 1], us_ref[b] = us_ref[b + 1];
-            continue;
-        }
-        last_Tt = Tt;
         double us[NC];
         int order[NC];
         for (int i = 0; i < nc && rc == RAGD_CUDA_OK; i++) {
@@ -328,7 +333,7 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
                 win = i;
                 break;
             }
-            n_differ++;
+            if (diff > 0) n_differ++;  // (< 0: refused at the verification size)
         }
         if (rc) break;
         g->bucket_T[b] = hi;

@@ -267,11 +267,11 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     if (s->kv_cache &&
         (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.V, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
         return rc;
+    const char *prune_env = getenv("RAGD_PRUNE_LAST");
+    net->prune_last = !prune_env || strcmp(prune_env, "0");
     // Faster algorithms per range of T, each verified bit-identical to the reference (gemm.cuh). The
     // scratch is the weight arena (not uploaded yet) and the activation buffers (no request yet).
     // RAGD_GEMM_TUNE=0 keeps the reference algorithm for every T (benchmark A/B only).
-    const char *prune_env = getenv("RAGD_PRUNE_LAST");
-    net->prune_last = !prune_env || strcmp(prune_env, "0");
     const char *tune_env = getenv("RAGD_GEMM_TUNE");
     const double t_tune = now_ms();
     if (!tune_env || strcmp(tune_env, "0")) {
@@ -492,8 +492,16 @@ struct Recorder {  // per-phase events when profiling is on
     }
 };
 
-// Embedding + every layer over a batch whose metadata is on the device; *x_out: the residual the
-// caller reads (x, or x_last when last_only).
+// The residual rows a forward leaves for the pooling/scoring kernels, with the seq_start list that
+// indexes them: (x, seq_d) for all rows, or (x_last, iota_d) — one row per sequence — when the last
+// layer was computed for the last rows only.
+struct Rows {
+    float *x;
+    const int32_t *seq;
+};
+
+// Embedding + every layer over a batch whose metadata is on the device; *out: the rows the caller
+// reads.
 // gen: step (positions and slots staged; attention over the KV cache) instead of a fresh prefill.
 // last_only: the caller reads only each sequence's last row after the last layer (last-token pooling,
 // scoring, next-token logits). The last layer then computes attention only for the query tiles that
@@ -501,7 +509,7 @@ struct Recorder {  // per-phase events when profiling is on
 // sequence: seq_start = iota_d). Rows are independent in every kernel and the GEMMs reduce each
 // output in a fixed order, so the last rows get the same bits as in the full computation.
 static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, bool last_only, Recorder &rec,
-                  float **x_out) {
+                  Rows *out) {
     ragd_cuda_err *cerr = &net->cerr;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
@@ -553,34 +561,35 @@ static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, 
         if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
     }
-    *x_out = x;
+    *out = last_only ? Rows{net->x_last, net->iota_d} : Rows{net->x, net->seq_d};
     return RAGD_CUDA_OK;
 }
 
 // Stages the batch metadata, then runs the layers. (A CUDA-graph replay of the layer stack for one
 // short sequence was measured twice — device runs 8 and 4 of bench/results-cuda.md — and gained
 // nothing: at T = 20 the time is the GPU's, ~250 short kernels, not the host's launches.)
-static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_only, float **x_out) {
+static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_only, Rows *out) {
     ragd_cuda_err *cerr = &net->cerr;
     const Dims &d = net->d;
     cudaStream_t st = net->st;
     const int n_tiles = ragd_attn_tiles(n_seqs, net->seq_h, net->tiles_h, (int)d.tiles);
     if (n_tiles < 0) return ragd_cuda_fail(cerr, "ragd_attn_tiles", "tile list exceeds the plan", __FILE__, __LINE__);
-    for (int i = 0; i < n_seqs; i++)
-        net->tiles_last_h[i] = make_int2(i, (net->seq_h[i + 1] - net->seq_h[i] - 1) / RAGD_ATTN_BM * RAGD_ATTN_BM);
     nvtxRangePushA("ragd.cuda.forward");
     RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
-    if (last_only && !gen)
+    if (last_only && !gen) {  // the query tile holding each sequence's last row
+        for (int i = 0; i < n_seqs; i++)
+            net->tiles_last_h[i] = make_int2(i, (net->seq_h[i + 1] - net->seq_h[i] - 1) / RAGD_ATTN_BM * RAGD_ATTN_BM);
         RAGD_CK(cudaMemcpyAsync(net->tiles_last_d, net->tiles_last_h, (size_t)n_seqs * 8, cudaMemcpyHostToDevice, st));
+    }
     if (gen) {
         RAGD_CK(cudaMemcpyAsync(net->tokseq_d, net->tokseq_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
         RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
     }
     Recorder rec{net, 0};
-    if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, x_out)) return rc;
+    if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, out)) return rc;
     RAGD_CK(rec.mark(P_POOL));
     nvtxRangePop();
     return RAGD_CUDA_OK;
@@ -616,13 +625,12 @@ extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t 
     if (mode < 0 || mode > 2) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
     int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
     if (T < 0) return -T;
-    float *x = nullptr;
-    const bool last_only = mode == RAGD_CUDA_POOL_LAST && net->prune_last;
-    int rc = forward(net, n_seqs, T, false, last_only, &x);
+    Rows r;
+    int rc = forward(net, n_seqs, T, false, mode == RAGD_CUDA_POOL_LAST && net->prune_last, &r);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.pool");
-    cudaError_t e = ragd_k_pool(x, net->out_norm, last_only ? net->iota_d : net->seq_d, n_seqs, (int)net->d.E,
-                                net->s.rms_eps, mode, net->out_d, net->st);
+    cudaError_t e =
+        ragd_k_pool(r.x, net->out_norm, r.seq, n_seqs, (int)net->d.E, net->s.rms_eps, mode, net->out_d, net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_pool", cudaGetErrorString(e), __FILE__, __LINE__);
         nvtxRangePop();
@@ -645,14 +653,14 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     if (T < 0) return -T;
     const size_t E = net->d.E;
     for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
-    float *x = nullptr;
-    int rc = forward(net, n_seqs, T, false, net->prune_last, &x);
+    Rows r;
+    int rc = forward(net, n_seqs, T, false, net->prune_last, &r);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.score");
     cudaError_t e = cudaMemcpyAsync(net->rows_d, net->rows_h, (size_t)n_rows * E * 2, cudaMemcpyHostToDevice, net->st);
     if (e == cudaSuccess)
-        e = ragd_k_score(x, net->out_norm, net->prune_last ? net->iota_d : net->seq_d, n_seqs, (int)E, net->s.rms_eps, net->rows_d, n_rows,
-                         net->out_d, net->st);
+        e = ragd_k_score(r.x, net->out_norm, r.seq, n_seqs, (int)E, net->s.rms_eps, net->rows_d, n_rows, net->out_d,
+                         net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_score", cudaGetErrorString(e), __FILE__, __LINE__);
         nvtxRangePop();
@@ -681,14 +689,13 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
         net->slot_h[i] = slots[i];
         for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = base[i] + (t - seq_start[i]);
     }
-    float *x = nullptr;
-    int rc = forward(net, n_seqs, T, true, net->prune_last, &x);
+    Rows r;
+    int rc = forward(net, n_seqs, T, true, net->prune_last, &r);
     if (rc) return dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.step_logits");
     // final norm of each sequence's last row (f32 holding bf16 values) → bf16 → logits = last · lm_head^T (f32)
-    cudaError_t e = ragd_k_pool(x, net->out_norm, net->prune_last ? net->iota_d : net->seq_d, n_seqs, (int)d.E,
-                                s->rms_eps, RAGD_CUDA_POOL_LAST,
-                                net->out_d, net->st);
+    cudaError_t e =
+        ragd_k_pool(r.x, net->out_norm, r.seq, n_seqs, (int)d.E, s->rms_eps, RAGD_CUDA_POOL_LAST, net->out_d, net->st);
     if (e == cudaSuccess) e = ragd_k_to_bf16(net->out_d, RAGD_CUDA_F32, net->last_d, (size_t)n_seqs * d.E, net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "step final norm", cudaGetErrorString(e), __FILE__, __LINE__);
