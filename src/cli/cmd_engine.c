@@ -48,24 +48,6 @@ static int usage_err(const cli_opts *o, const char *fmt, const char *arg) {
     return 2;
 }
 
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 static void help(const char *cmd) {
     printf("usage: ragd %s --model DIR [--device cpu|cuda] [--threads N] [--max-batch-tokens N]", cmd);
     if (!strcmp(cmd, "embed")) printf(" [--dimensions N] [--instruction TEXT]\n  stdin: {\"text\": ...} per line → stdout {\"embedding\": [...]}\n");
@@ -98,14 +80,14 @@ static int parse(int argc, char **argv, cli_opts *o) {
             o->device = v;
         } else if (!strcmp(a, "--threads")) {
             NEED();
-            if (!parse_int(v, 0, 1024, &o->threads)) return usage_err(o, "--threads %s: want 0..1024", v);
+            if (!ragd_cli_parse_int(v, 0, 1024, &o->threads)) return usage_err(o, "--threads %s: want 0..1024", v);
         } else if (!strcmp(a, "--max-batch-tokens")) {
             NEED();
-            if (!parse_int(v, 1, 1 << 20, &o->max_batch_tokens))
+            if (!ragd_cli_parse_int(v, 1, 1 << 20, &o->max_batch_tokens))
                 return usage_err(o, "--max-batch-tokens %s: want 1..1048576", v);
         } else if (!strcmp(a, "--dimensions") && strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_int(v, 1, 1 << 20, &o->dimensions)) return usage_err(o, "--dimensions %s: want an integer ≥ 1", v);
+            if (!ragd_cli_parse_int(v, 1, 1 << 20, &o->dimensions)) return usage_err(o, "--dimensions %s: want an integer ≥ 1", v);
             o->has_dimensions = true;
         } else if (!strcmp(a, "--instruction") && strcmp(o->cmd, "generate")) {
             NEED();
@@ -126,19 +108,19 @@ static int parse(int argc, char **argv, cli_opts *o) {
             o->no_think = true;
         } else if (!strcmp(a, "--max-tokens") && !strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_int(v, 1, 1 << 20, &o->max_tokens)) return usage_err(o, "--max-tokens %s: want an integer ≥ 1", v);
+            if (!ragd_cli_parse_int(v, 1, 1 << 20, &o->max_tokens)) return usage_err(o, "--max-tokens %s: want an integer ≥ 1", v);
         } else if (!strcmp(a, "--temperature") && !strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_float(v, 0, 100, &o->temperature)) return usage_err(o, "--temperature %s: want 0..100", v);
+            if (!ragd_cli_parse_float(v, 0, 100, &o->temperature)) return usage_err(o, "--temperature %s: want 0..100", v);
         } else if (!strcmp(a, "--top-k") && !strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_int(v, 0, 1 << 30, &o->top_k)) return usage_err(o, "--top-k %s: want an integer ≥ 0", v);
+            if (!ragd_cli_parse_int(v, 0, 1 << 30, &o->top_k)) return usage_err(o, "--top-k %s: want an integer ≥ 0", v);
         } else if (!strcmp(a, "--top-p") && !strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_float(v, 1e-9f, 1, &o->top_p)) return usage_err(o, "--top-p %s: want a number in (0, 1]", v);
+            if (!ragd_cli_parse_float(v, 1e-9f, 1, &o->top_p)) return usage_err(o, "--top-p %s: want a number in (0, 1]", v);
         } else if (!strcmp(a, "--min-p") && !strcmp(o->cmd, "generate")) {
             NEED();
-            if (!parse_float(v, 0, 1, &o->min_p)) return usage_err(o, "--min-p %s: want a number in [0, 1]", v);
+            if (!ragd_cli_parse_float(v, 0, 1, &o->min_p)) return usage_err(o, "--min-p %s: want a number in [0, 1]", v);
         } else if (!strcmp(a, "--seed") && !strcmp(o->cmd, "generate")) {
             NEED();
             char *end;

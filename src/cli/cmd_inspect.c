@@ -8,15 +8,6 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 
-static bool parse_int(const char *s, long lo, long hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
 static const char *kind_of(const ragd_model *m, const ragd_tensor *t) {
     if (t == &m->tok_embd) return "token embedding";
     if (t == &m->lm_head) return "lm_head";
@@ -50,9 +41,9 @@ int ragd_cmd_inspect(int argc, char **argv) {
         }
         if (!strcmp(a, "--model")) model = v;
         else if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--max-ctx")) ok = parse_int(v, 1, 1 << 24, &max_ctx);
-        else if (!strcmp(a, "--max-seqs")) ok = parse_int(v, 1, 1 << 16, &max_seqs);
-        else if (!strcmp(a, "--max-batch-tokens")) ok = parse_int(v, 1, 1 << 24, &mbt);
+        else if (!strcmp(a, "--max-ctx")) ok = ragd_cli_parse_int(v, 1, 1 << 24, &max_ctx);
+        else if (!strcmp(a, "--max-seqs")) ok = ragd_cli_parse_int(v, 1, 1 << 16, &max_seqs);
+        else if (!strcmp(a, "--max-batch-tokens")) ok = ragd_cli_parse_int(v, 1, 1 << 24, &mbt);
         else {
             fprintf(stderr, "ragd inspect: unknown option '%s'\n", a);
             return 2;
