@@ -138,49 +138,6 @@ static int run_cases(const ragd_tokenizer *t, json_t *cases, const char *label, 
     return t_failed - bad0;
 }
 
-/* GGUF-style parts from a tokenizer.json: tokens by id, added tokens as control/user-defined. */
-static ragd_tokenizer *load_as_gguf(const char *path, const ragd_tokenizer *ref, const char *pre) {
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    RAGD_ASSERT(root);
-    json_t *merges = json_object_get(json_object_get(root, "model"), "merges");
-    size_t n = ragd_tokenizer_vocab_size(ref), nm = json_array_size(merges);
-    const char **toks = calloc(n, sizeof *toks);
-    size_t *lens = calloc(n, sizeof *lens);
-    int32_t *types = calloc(n, sizeof *types);
-    char **ms = calloc(nm + 1, sizeof *ms);
-    size_t *ml = calloc(nm + 1, sizeof *ml);
-    for (size_t i = 0; i < n; i++) {
-        toks[i] = ragd_tokenizer_id_to_token(ref, (int32_t)i);
-        lens[i] = strlen(toks[i]);
-        types[i] = 1;
-    }
-    size_t k;
-    json_t *a, *m;
-    json_array_foreach(json_object_get(root, "added_tokens"), k, a)
-        types[json_integer_value(json_object_get(a, "id"))] = json_is_true(json_object_get(a, "special")) ? 3 : 4;
-    json_array_foreach(merges, k, m) {
-        const char *x = json_string_value(json_array_get(m, 0)), *y = json_string_value(json_array_get(m, 1));
-        ml[k] = strlen(x) + 1 + strlen(y);
-        ms[k] = malloc(ml[k] + 1);
-        sprintf(ms[k], "%s %s", x, y);
-    }
-    bool llama = !strcmp(pre, "llama-bpe");
-    ragd_tokenizer_gguf_parts p = {.model = "gpt2", .pre = pre, .n_tokens = n, .tokens = toks,
-                                   .token_lens = lens, .token_types = types, .n_merges = nm,
-                                   .merges = (const char *const *)ms, .merge_lens = ml,
-                                   .bos_id = llama ? 0 : -1, .eos_id = llama ? 1 : 151643, .pad_id = -1,
-                                   .add_bos = llama};
-    ragd_tokenizer *t = NULL;
-    ragd_err err = {0};
-    if (ragd_tokenizer_load_gguf_parts(&p, &t, &err)) fprintf(stderr, "gguf parts: %s\n", ragd_err_msg(&err));
-    ragd_err_free(&err);
-    for (size_t i = 0; i < nm; i++) free(ms[i]);
-    free(ms); free(ml); free(toks); free(lens); free(types);
-    json_decref(root);
-    return t;
-}
-
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: %s NAME TOKENIZER_JSON CASES_JSONL [gguf-pre]\n", argv[0]); return 2; }
     const char *name = argv[1], *path = argv[2];
@@ -211,7 +168,8 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "%s/%s", name, mode ? "pcre2+nocache" : "default");
         run_cases(t, cases, label, mode == 0);
         if (!mode && argc > 4) {
-            ragd_tokenizer *tg = load_as_gguf(path, t, argv[4]);
+            bool llama = !strcmp(argv[4], "llama-bpe");
+            ragd_tokenizer *tg = tok_load_as_gguf(path, t, argv[4], llama ? 0 : -1, llama ? 1 : 151643, -1, llama);
             CHECK(tg != NULL);
             if (tg) {
                 snprintf(label, sizeof label, "%s/gguf-%s", name, argv[4]);

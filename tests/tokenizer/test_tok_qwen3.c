@@ -86,50 +86,6 @@ static void *thread_main(void *p) {
     return NULL;
 }
 
-/* Builds GGUF-style parts from the loaded tokenizer.json and the merges in the file. */
-static ragd_tokenizer *load_as_gguf(const char *path, const ragd_tokenizer *ref) {
-    json_error_t je;
-    json_t *root = json_load_file(path, 0, &je);
-    RAGD_ASSERT(root);
-    json_t *merges = json_object_get(json_object_get(root, "model"), "merges");
-    size_t n = ragd_tokenizer_vocab_size(ref), nm = json_array_size(merges);
-    const char **toks = calloc(n, sizeof *toks);
-    size_t *lens = calloc(n, sizeof *lens);
-    int32_t *types = calloc(n, sizeof *types);
-    char **ms = calloc(nm, sizeof *ms);
-    size_t *ml = calloc(nm, sizeof *ml);
-    for (size_t i = 0; i < n; i++) {
-        toks[i] = ragd_tokenizer_id_to_token(ref, (int32_t)i);
-        lens[i] = strlen(toks[i]);
-        types[i] = 1;
-    }
-    json_t *added = json_object_get(root, "added_tokens");
-    size_t k;
-    json_t *a;
-    json_array_foreach(added, k, a) {
-        types[json_integer_value(json_object_get(a, "id"))] = json_is_true(json_object_get(a, "special")) ? 3 : 4;
-    }
-    json_t *m;
-    json_array_foreach(merges, k, m) {
-        const char *x = json_string_value(json_array_get(m, 0)), *y = json_string_value(json_array_get(m, 1));
-        ml[k] = strlen(x) + 1 + strlen(y);
-        ms[k] = malloc(ml[k] + 1);
-        sprintf(ms[k], "%s %s", x, y);
-    }
-    ragd_tokenizer_gguf_parts p = {.model = "gpt2", .pre = "qwen2", .n_tokens = n, .tokens = toks,
-                                   .token_lens = lens, .token_types = types, .n_merges = nm,
-                                   .merges = (const char *const *)ms, .merge_lens = ml, .bos_id = -1,
-                                   .eos_id = 151645, .pad_id = 151643};
-    ragd_tokenizer *t = NULL;
-    ragd_err err = {0};
-    if (ragd_tokenizer_load_gguf_parts(&p, &t, &err)) fprintf(stderr, "gguf parts: %s\n", ragd_err_msg(&err));
-    ragd_err_free(&err);
-    for (size_t i = 0; i < nm; i++) free(ms[i]);
-    free(ms); free(ml); free(toks); free(lens); free(types);
-    json_decref(root);
-    return t;
-}
-
 int main(void) {
     char *tok_path = shared_path("models/qwen3-tokenizer/tokenizer.json");
     char *cases_path = shared_path("cases/tokenizer/qwen3_public.jsonl");
@@ -180,7 +136,7 @@ int main(void) {
     if (tp) run_cases(tp, cases, "pcre2, no cache");
     ragd_tokenizer_free(tp);
 
-    ragd_tokenizer *tg = load_as_gguf(tok_path, t);
+    ragd_tokenizer *tg = tok_load_as_gguf(tok_path, t, "qwen2", -1, 151645, 151643, false);
     CHECK(tg != NULL);
     if (tg) {
         run_cases(tg, cases, "gguf parts");
