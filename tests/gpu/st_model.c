@@ -227,6 +227,7 @@ void *st_read_file(const char *dir, const char *name, size_t *n) {
         exit(2);
     }
     fclose(f);
+    ((char *)b)[sz] = 0;  // text files may be used as strings
     *n = (size_t)sz;
     return b;
 }

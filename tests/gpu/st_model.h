@@ -9,7 +9,7 @@
 /* Returns NULL and prints the reason on failure. */
 ragd_model *st_model_load(const char *dir);
 void st_model_free(ragd_model *m);
-/* Reads dir/name whole (heap, caller frees); exits with a message when it cannot. */
+/* Reads dir/name whole (heap, caller frees; NUL-terminated after *n bytes); exits with a message when it cannot. */
 void *st_read_file(const char *dir, const char *name, size_t *n);
 
 #endif

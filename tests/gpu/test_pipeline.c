@@ -13,6 +13,7 @@
 
 #include "engine/backend.h"
 #include "tasks/tasks.h"
+#include "st_model.h"
 
 const ragd_backend_ops ragd_backend_cpu = {.name = "cpu (not linked in this test)"};
 
@@ -20,25 +21,6 @@ static int g_fail = 0;
 static void check(bool ok, const char *what) {
     printf("  %-74s %s\n", what, ok ? "PASS" : "FAIL");
     if (!ok) g_fail++;
-}
-
-static void *read_all(const char *dir, const char *name, size_t *n) {
-    char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "rb");
-    if (!f) {
-        fprintf(stderr, "cannot open %s\n", p);
-        exit(2);
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)sz + 1);
-    if (fread(b, 1, (size_t)sz, f) != (size_t)sz) exit(2);
-    b[sz] = 0;
-    fclose(f);
-    *n = (size_t)sz;
-    return b;
 }
 
 int main(int argc, char **argv) {
@@ -71,7 +53,7 @@ int main(int argc, char **argv) {
 
     /* engine pooling on transformers' ids */
     size_t sz;
-    int32_t *b = read_all(refs, "embed_ids.i32", &sz);
+    int32_t *b = st_read_file(refs, "embed_ids.i32", &sz);
     int n = b[0];
     int32_t *start = malloc(sizeof(int32_t) * (size_t)(n + 1)), *ids = malloc(sz);
     size_t p = 1, k = 0;
@@ -88,7 +70,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "pool: %s\n", ragd_err_msg(&err));
         return 1;
     }
-    float *ref = read_all(refs, "embed_last_f32.f32", &sz);
+    float *ref = st_read_file(refs, "embed_last_f32.f32", &sz);
     double worst = 1;
     for (int i = 0; i < n; i++) {
         double d = 0, na = 0, nb = 0;
@@ -102,7 +84,7 @@ int main(int argc, char **argv) {
     check(worst >= 0.999, w);
 
     /* tokenizer vs transformers ids; embed_texts */
-    char *txt = read_all(refs, "texts.txt", &sz);
+    char *txt = st_read_file(refs, "texts.txt", &sz);
     const char **texts = malloc(sizeof(char *) * (size_t)n);
     size_t *lens = malloc(sizeof(size_t) * (size_t)n);
     int nt = 0;
