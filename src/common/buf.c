@@ -156,11 +156,11 @@ static int fmt_g(char *o, bool neg, uint32_t D, int p, int X) {
     return n;
 }
 
-/* Fast path of the same result as f32_fmt_slow: digits from one double scaling per precision,
+/* Fast path of the same result as f32_fmt_slow (0 when it declines): digits from one double scaling per precision,
  * checked for round trip in double; any case where double rounding could decide differently (a
  * scaled value near .5, a parse-back near a float midpoint, powers beyond 10^22) returns 0 and the
  * caller takes the slow path. tests/unit compares both on millions of floats. */
-static int f32_fmt_fast(char *o, float v) {
+int ragd_fmt_f32_fast(char *o, float v) {
     double x = fabs((double)v);
     if (!(x > 0) || !isfinite(x)) return 0;
     int X = (int)floor(log10(x));
@@ -186,7 +186,7 @@ static int f32_fmt_fast(char *o, float v) {
 }
 
 int ragd_fmt_f32(char *out, float v) {
-    int n = f32_fmt_fast(out, v);
+    int n = ragd_fmt_f32_fast(out, v);
     if (!n) n = f32_fmt_slow(out, v);
     return n;
 }

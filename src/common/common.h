@@ -101,6 +101,8 @@ void ragd_buf_json_f32(ragd_buf *b, float v);
  * that parses back to v, as ragd_fmt_f32_reference computes it with snprintf/strtof, but fast. */
 int ragd_fmt_f32(char *out, float v);
 int ragd_fmt_f32_reference(char *out, float v);
+/* The fast path alone (tests): the length, or 0 where it leaves the float to the reference. */
+int ragd_fmt_f32_fast(char *out, float v);
 void ragd_buf_json_i64(ragd_buf *b, int64_t v);
 
 /* ---------------------------------------------------------------------------------------------- */

@@ -7,7 +7,7 @@
 /* The fast float formatter against the snprintf/strtof reference: every 1021st bit pattern (~4.2M
  * floats of every exponent), embedding-like values, exact powers of ten and their neighbours. */
 static void check_fmt_f32(void) {
-    char a[40], r[40];
+    char a[40], r[40], f[40];
     long n = 0, bad = 0, fast = 0;
     uint64_t st = 0x9e3779b97f4a7c15ull;
     for (uint64_t u = 0; u < 0x100000000ull; u += 1021) {
@@ -29,7 +29,7 @@ static void check_fmt_f32(void) {
         float v = (float)(0.04 * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
         int na = ragd_fmt_f32(a, v), nr = ragd_fmt_f32_reference(r, v);
         n++;
-        fast += na > 0;
+        fast += ragd_fmt_f32_fast(f, v) > 0;
         if (na != nr || memcmp(a, r, (size_t)na))
             if (bad++ < 10) fprintf(stderr, "fmt_f32 %.9g: %.*s vs reference %.*s\n", (double)v, na, a, nr, r);
     }
@@ -44,8 +44,10 @@ static void check_fmt_f32(void) {
                 if (bad++ < 15) fprintf(stderr, "fmt_f32 %.9g: %.*s vs reference %.*s\n", (double)vs[k], na, a, nr, r);
         }
     }
-    printf("fmt_f32: %ld floats, %ld differ from the reference\n", n, bad);
+    printf("fmt_f32: %ld floats, %ld differ from the reference; fast path took %ld of 1000000 embedding-like\n", n,
+           bad, fast);
     CHECK_EQ_INT(bad, 0);
+    CHECK(fast > 990000); /* else the comparison above mostly compared the reference with itself */
     CHECK(n > 5000000);
 }
 
