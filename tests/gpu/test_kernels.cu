@@ -397,7 +397,14 @@ static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T) {
         return;
     }
     CK(cudaStreamSynchronize(st));
-    printf("  tuned N=%d K=%d: %d buckets: %s\n", N, K, tun.n_bucket, tun.tune_info);
+    int n_other = 0;  // buckets served by another algorithm than the reference
+    for (int b = 0; b < tun.n_bucket; b++) n_other += memcmp(&tun.bucket_algo[b], &ref.algo, sizeof ref.algo) != 0;
+    printf("  tuned N=%d K=%d: %d buckets, %d with another algorithm: %s\n", N, K, tun.n_bucket, n_other,
+           tun.tune_info);
+    if (tun.n_bucket == 0) {  // then the bit checks below would compare the reference with itself
+        printf("gemm_tuned     N=%d K=%d: the tuning kept no buckets  FAIL\n", N, K);
+        g_fail++;
+    }
     auto W = rand_bf16((size_t)N * K, 0.03f);
     auto X = rand_bf16((size_t)max_T * K, 1.f);
     auto Y0 = rand_f32((size_t)max_T * N, 1.f);
