@@ -59,11 +59,16 @@ int main(int argc, char **argv) {
     uint64_t h = 0xcbf29ce484222325ull;
     int32_t slot = 0;
     for (int r = 0; r < R; r++) {
-        ragd_engine_slot_reset(e, 0);
+        ragd_engine_seq_close(e, 0);
+        int nc = 0;
+        if (ragd_engine_seq_open(e, 0, tok, P, &nc, &err)) {
+            fprintf(stderr, "%s\n", ragd_err_msg(&err));
+            return 1;
+        }
         int32_t ss[2] = {0, P};
         ragd_batch b = {1, tok, ss};
         double a = ragd_now_s();
-        if (ragd_engine_step(e, &b, &slot, logits, &err)) {
+        if (ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err)) {
             fprintf(stderr, "%s\n", ragd_err_msg(&err));
             return 1;
         }
@@ -76,7 +81,7 @@ int main(int argc, char **argv) {
             int32_t s1[2] = {0, 1};
             ragd_batch b1 = {1, &next, s1};
             a = ragd_now_s();
-            if (ragd_engine_step(e, &b1, &slot, logits, &err)) {
+            if (ragd_engine_step(e, &b1, &slot, NULL, NULL, logits, &err)) {
                 fprintf(stderr, "%s\n", ragd_err_msg(&err));
                 return 1;
             }

@@ -4,7 +4,7 @@
  *   embed    JSON lines {"text": …} on stdin → {"embedding": [...]} per line, in order
  *   rerank   JSON lines {"text": doc} on stdin → {"score": s} per line, in order
  *   generate --prompt TEXT: raw text tokenized without special tokens (or --chat: one user message through
- *            the model's chat template); text streamed to stdout, or with --json one line
+ *            the model's chat template, or --chat-template FILE); text streamed to stdout, or with --json one line
  *            {"ids": [generated ids], "text": "…"}
  * Batch jobs read stdin in chunks (up to max-batch-tokens worth of text per engine call), write complete
  * lines only and flush after each chunk; on the first failure they stop, write nothing more, and exit 1
@@ -32,7 +32,7 @@ typedef struct {
     bool has_dimensions;
     const char *instruction, *query;
     /* generate */
-    const char *prompt;
+    const char *prompt, *chat_template;
     bool chat, json, ignore_eos, no_think;
     int max_tokens, top_k;
     float temperature, top_p, min_p;
@@ -53,7 +53,7 @@ static void help(const char *cmd) {
     if (!strcmp(cmd, "embed")) printf(" [--dimensions N] [--instruction TEXT]\n  stdin: {\"text\": ...} per line → stdout {\"embedding\": [...]}\n");
     if (!strcmp(cmd, "rerank")) printf(" --query TEXT [--instruction TEXT]\n  stdin: {\"text\": doc} per line → stdout {\"score\": s}\n");
     if (!strcmp(cmd, "generate"))
-        printf(" --prompt TEXT [--chat] [--no-think] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
+        printf(" --prompt TEXT [--chat] [--chat-template FILE] [--no-think] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
                "       [--min-p P] [--seed S] [--stop TEXT]... [--ignore-eos] [--json]\n"
                "  without --chat the prompt is raw text (no special tokens); defaults: greedy (temperature 0),\n"
                "  max-tokens 128; --json prints {\"ids\": [...], \"text\": \"...\"}\n");
@@ -99,6 +99,10 @@ static int parse(int argc, char **argv, cli_opts *o) {
             NEED();
             o->prompt = v;
         } else if (!strcmp(a, "--chat") && !strcmp(o->cmd, "generate")) {
+            o->chat = true;
+        } else if (!strcmp(a, "--chat-template") && !strcmp(o->cmd, "generate")) {
+            NEED();
+            o->chat_template = v;
             o->chat = true;
         } else if (!strcmp(a, "--json") && !strcmp(o->cmd, "generate")) {
             o->json = true;
@@ -347,7 +351,13 @@ int ragd_cmd_generate(int argc, char **argv) {
     if (!st) {
         if (o.chat) {
             ragd_chat_msg msg = {"user", o.prompt};
-            st = ragd_chat_prepare(m, &msg, 1, !o.no_think, &prompt, &err);
+            ragd_chat_template *tpl = NULL;
+            ragd_buf rendered = {0};
+            st = ragd_chat_template_for_model(m, o.chat_template, &tpl, &err);
+            if (!st) st = ragd_chat_render_with(tpl, &msg, 1, !o.no_think, &rendered, &err);
+            if (!st) st = ragd_tokenizer_encode(m->tok, rendered.data ? rendered.data : "", rendered.len, false, &prompt, &err);
+            ragd_buf_free(&rendered);
+            ragd_chat_template_free(tpl);
         } else {
             st = ragd_tokenizer_encode(m->tok, o.prompt, strlen(o.prompt), false, &prompt, &err);
             if (!st && prompt.n == 0) st = ragd_err_set(&err, RAGD_EINVAL, "the prompt has no tokens");

@@ -1,16 +1,22 @@
-/* cmd_serve.c — `ragd serve`: options → device choice → models → scheduler → HTTP → wait for
- * SIGTERM/SIGINT → graceful shutdown (stop accepting, let in-flight requests finish within
- * --shutdown-ms, stop the scheduler, close connections) → exit 0.
+/* cmd_serve.c — `ragd serve`: options → device choice → models → HTTP (listening) → scheduler +
+ * warm-up → ready → SIGTERM/SIGINT → graceful shutdown (listener closed at once, in-flight requests
+ * finish within --shutdown-ms, scheduler stopped, connections closed) → exit 0.
  *
- * Signals are blocked in every thread (the mask is set before any thread starts) and taken by
- * sigwait on the main thread, so no handler ever runs inside libmicrohttpd or an engine.
+ * Signals: SIGTERM/SIGINT are blocked in every thread from main's first instruction (main.c) and taken
+ * by sigwait on one watcher thread, so no handler ever runs inside libmicrohttpd or an engine. The
+ * watcher closes the listening socket the moment a signal arrives (new connections are refused, even
+ * while the models are still loading) and wakes the main thread, which drains and stops; a signal during
+ * startup takes effect after the step in progress (a model load, the warm-up) and still exits 0.
  * Exit codes: 0 after a clean shutdown, 1 when startup fails (model, memory plan, port), 2 for bad
  * usage.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -58,15 +64,124 @@ static ragd_status choose_device(const ragd_serve_opts *o, ragd_device *dev, siz
     return RAGD_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* stop signals */
+
+typedef struct stop_watch {
+    sigset_t set;
+    pthread_t th;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sig;                /* the stop signal once it arrived, else 0 (under mu) */
+    bool exiting;           /* the watcher is asked to end (under mu) */
+    ragd_http *http;        /* quiesced by the watcher at the signal (under mu) */
+} stop_watch;
+
+static void *stop_main(void *arg) {
+    stop_watch *w = arg;
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&w->set, &sig)) continue;
+        pthread_mutex_lock(&w->mu);
+        bool exiting = w->exiting;
+        if (!exiting && !w->sig) {
+            w->sig = sig;
+            RAGD_INFO("%s: closing the listening socket, then stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            if (w->http) ragd_http_quiesce(w->http);
+            pthread_cond_broadcast(&w->cv);
+        }
+        pthread_mutex_unlock(&w->mu);
+        if (exiting) return NULL;
+    }
+}
+
+static void stop_watch_start(stop_watch *w) {
+    sigemptyset(&w->set);
+    sigaddset(&w->set, SIGTERM);
+    sigaddset(&w->set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &w->set, NULL); /* main.c did already; a no-op unless called otherwise */
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->started = !pthread_create(&w->th, NULL, stop_main, w);
+    if (!w->started) RAGD_DIE("cannot start the signal thread");
+}
+
+static int stop_requested(stop_watch *w) {
+    pthread_mutex_lock(&w->mu);
+    int sig = w->sig;
+    pthread_mutex_unlock(&w->mu);
+    return sig;
+}
+
+/* The HTTP server the watcher closes at a signal (NULL: none any more). */
+static void stop_watch_http(stop_watch *w, ragd_http *h) {
+    pthread_mutex_lock(&w->mu);
+    w->http = h;
+    if (h && w->sig) ragd_http_quiesce(h);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int stop_wait(stop_watch *w) {
+    pthread_mutex_lock(&w->mu);
+    while (!w->sig) pthread_cond_wait(&w->cv, &w->mu);
+    int sig = w->sig;
+    pthread_mutex_unlock(&w->mu);
+    return sig;
+}
+
+static void stop_watch_end(stop_watch *w) {
+    if (!w->started) return;
+    pthread_mutex_lock(&w->mu);
+    w->exiting = true;
+    w->http = NULL;
+    pthread_mutex_unlock(&w->mu);
+    pthread_kill(w->th, SIGTERM); /* ends its sigwait */
+    pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* process limits */
+
+/* An API key is a bearer token: printable ASCII without spaces. An empty one would turn auth on and then
+ * accept an empty token. */
+static ragd_status check_key(const char *key, const char *src, ragd_err *err) {
+    if (!*key) return ragd_err_set(err, RAGD_EINVAL, "%s is empty: give a key, or leave it unset to serve without auth", src);
+    for (const char *p = key; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            return ragd_err_set(err, RAGD_EINVAL, "%s holds a space or a non-printable byte; an API key is printable ASCII", src);
+    return RAGD_OK;
+}
+
+/* The door keeps up to 2 × --max-connections sockets (pending heads + open connections) and a few
+ * closing ones: raise the soft limit on open files to the hard one, and say so when even that is short. */
+static void raise_fd_limit(const ragd_serve_opts *o) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl)) return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = (rlim_t)(2 * o->max_connections + o->max_connections / 4 + 256);
+    if (rl.rlim_cur < need)
+        RAGD_WARN("the open-files limit (%llu) is below what --max-connections %lld may use (%llu): new connections "
+                  "will be refused early; raise it (ulimit -n) or lower --max-connections",
+                  (unsigned long long)rl.rlim_cur, (long long)o->max_connections, (unsigned long long)need);
+}
+
 static char *read_key_file(const char *path, ragd_err *err) {
     char *data = NULL;
     size_t len = 0;
     if (ragd_file_read(path, &data, &len, err)) return NULL;
     size_t n = strcspn(data, "\r\n");
     data[n] = 0;
-    if (!n) {
+    char src[300];
+    snprintf(src, sizeof src, "--api-key-file %s: the first line", path);
+    if (check_key(data, src, err)) {
         free(data);
-        ragd_err_set(err, RAGD_EINVAL, "--api-key-file %s: the first line is empty", path);
         return NULL;
     }
     return data;
@@ -81,6 +196,47 @@ static int role_len(const ragd_serve_opts *o, ragd_device dev, const ragd_model 
     else if (!o->max_model_len && r == RAGD_ROLE_CHAT && len > chat_cap) len = chat_cap;
     if (r != RAGD_ROLE_CHAT && len > o->max_batch_tokens) len = o->max_batch_tokens;
     return (int)len;
+}
+
+/* The chat model's template (or --chat-template FILE), compiled once and tried on one user message (and
+ * if that fails, with one tool as well): a template that cannot render the simplest chat is the model's
+ * fault, so the server refuses to start.
+ * A model without a template still serves /v1/completions (chat requests then answer 400). */
+static ragd_status chat_template_setup(ragd_served_model *sm, const char *path, ragd_err *err) {
+    ragd_status st = ragd_chat_template_for_model(sm->model, path, &sm->chat_template, err);
+    if (st == RAGD_EUNSUPPORTED && !path) {
+        RAGD_WARN("model %s has no chat template: /v1/chat/completions will answer 400 (use --chat-template)", sm->model->name);
+        return RAGD_OK;
+    }
+    if (st) return ragd_err_prefix(err, "--chat");
+    json_t *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "Hello");
+    ragd_chat_input in = {.messages = msgs, .add_generation_prompt = true};
+    ragd_buf b = {0};
+    st = ragd_chat_template_render(sm->chat_template, &in, &b, err);
+    if (st) { /* a tool-use template (Hermes' chat_template.tool_use.jinja) may need tools: try with one */
+        ragd_buf_reset(&b);
+        ragd_err e2 = {0};
+        json_t *tools = json_loads("[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"description\": \"d\","
+                                   " \"parameters\": {\"type\": \"object\", \"properties\": {}}}}]", 0, NULL);
+        in.tools = tools;
+        if (!ragd_chat_template_render(sm->chat_template, &in, &b, &e2)) {
+            RAGD_WARN("the chat template of %s needs tools (%s): chat requests without tools will answer 400",
+                      sm->model->name, ragd_err_msg(err));
+            ragd_err_free(err);
+            st = RAGD_OK;
+        }
+        ragd_err_free(&e2);
+        json_decref(tools);
+    }
+    json_decref(msgs);
+    ragd_buf_free(&b);
+    if (st) return ragd_err_prefix(err, "--chat %s: the chat template fails on a one-message chat", sm->model->name);
+    if (getenv("RAGD_TEST_CHAT_ANSWER"))
+        RAGD_WARN("RAGD_TEST_CHAT_ANSWER is set (test hook): chat requests with tools answer its text instead of the model's");
+    static const char *const fmts[] = {"none (answers stay text)", "hermes", "llama3-json", "mistral", "granite"};
+    RAGD_INFO("chat template of %s%s%s: tool calls %s", sm->model->name, path ? " from " : "", path ? path : "",
+              fmts[ragd_chat_template_toolcall(sm->chat_template)]);
+    return RAGD_OK;
 }
 
 int ragd_cmd_serve(int argc, char **argv) {
@@ -116,16 +272,18 @@ int ragd_cmd_serve(int argc, char **argv) {
     int n_models = 0;
     ragd_sched *sched = NULL;
     ragd_http *http = NULL;
+    bool was_ready = false;
     ragd_metrics *metrics = ragd_metrics_create();
     memset(sms, 0, sizeof sms);
 
-    /* signals: blocked everywhere, taken by sigwait below */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* signals: blocked everywhere (main.c), taken by the watcher thread */
+    stop_watch sw = {0};
+    stop_watch_start(&sw);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit(&o);
+    /* blocks of 1 MiB and more (request bodies, token arrays, replies) are mmapped, so they go back to the
+     * OS when freed; the small-block heap is trimmed after large requests (door.c) */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
     if (o.api_key_file) {
         if (o.api_key) {
@@ -134,7 +292,14 @@ int ragd_cmd_serve(int argc, char **argv) {
             goto out;
         }
         if (!(key = read_key_file(o.api_key_file, &err))) goto fail;
-    } else if (o.api_key) key = ragd_xstrdup(o.api_key);
+    } else if (o.api_key) {
+        if (check_key(o.api_key, "--api-key (or RAGD_API_KEY)", &err)) {
+            fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
+            rc = 2;
+            goto out;
+        }
+        key = ragd_xstrdup(o.api_key);
+    }
 
     ragd_device dev = RAGD_DEVICE_CPU;
     size_t mem_total = 0;
@@ -162,6 +327,7 @@ int ragd_cmd_serve(int argc, char **argv) {
         for (int i = 0; i < n_models && !sm; i++)
             for (int q = 0; q < r; q++)
                 if (paths[q] && sms[i].roles[q] && !strcmp(paths[q], paths[r])) sm = &sms[i];
+        if (stop_requested(&sw)) goto stopping;
         if (!sm) {
             double t0 = ragd_now_s();
             ragd_model *m = NULL;
@@ -181,6 +347,7 @@ int ragd_cmd_serve(int argc, char **argv) {
         sm->roles[r] = true;
         sm->max_len[r] = role_len(&o, dev, sm->model, (ragd_role)r);
         if (r == RAGD_ROLE_CHAT && o.served_name) sm->name = o.served_name;
+        if (r == RAGD_ROLE_CHAT && chat_template_setup(sm, o.chat_template, &err)) goto fail;
         if (r == RAGD_ROLE_RERANK && ragd_rerank_token_ids(sm->model, &sm->yes_id, &sm->no_id, &err)) {
             ragd_err_prefix(&err, "--rerank %s", paths[r]);
             goto fail;
@@ -213,33 +380,44 @@ int ragd_cmd_serve(int argc, char **argv) {
      * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
     ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
                         .n_models = n_models, .device_desc = desc, .device_choice = why};
+    if (stop_requested(&sw)) goto stopping;
     if (ragd_http_start(&hc, &http, &err)) goto fail;
+    stop_watch_http(&sw, http);
     RAGD_INFO("listening on http://%s:%d (auth %s); warming up", o.host, ragd_http_port(http), key ? "on" : "off");
     fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
     fflush(stdout);
 
     ragd_sched_opts so = {.device = dev, .cuda_device = 0, .max_batch_tokens = (int)o.max_batch_tokens,
-                          .max_seqs = (int)o.max_seqs, .max_batch_seqs = (int)o.max_batch_seqs, .max_queue = (int)o.max_queue,
+                          .max_seqs = (int)o.max_seqs, .max_step_tokens = (int)o.max_step_tokens,
+                          .kv_block_size = (int)o.kv_block_size, .kv_cache_tokens = o.kv_cache_tokens,
+                          .prefix_cache = !o.no_prefix_cache, .max_batch_seqs = (int)o.max_batch_seqs, .max_queue = (int)o.max_queue,
                           .max_queue_tokens = o.max_queue_tokens, .batch_delay_us = (int)o.batch_delay_us,
                           .n_threads = (int)o.threads, .mem_limit = mem_limit, .metrics = metrics};
     double t0 = ragd_now_s();
     if (ragd_sched_create(&so, smp, n_models, &sched, &err)) goto fail;
     ragd_http_set_sched(http, sched);
-    RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
-
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0) {}
-    RAGD_INFO("%s: stopping: no new connections; waiting up to %lld ms for %d requests in flight",
-              sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)o.shutdown_ms, ragd_sched_in_flight(sched));
-    ragd_http_quiesce(http);
-    ragd_sched_drain(sched);
+    if (!stop_requested(&sw)) {
+        RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
+        was_ready = true;
+        stop_wait(&sw);
+    }
+stopping:;
+    int sig = stop_requested(&sw);
+    int in_flight = sched ? ragd_sched_in_flight(sched) : 0;
+    RAGD_INFO("%s: stopping%s: no new connections; waiting up to %lld ms for %d requests in flight",
+              sig == SIGTERM ? "SIGTERM" : "SIGINT", was_ready ? "" : " during startup", (long long)o.shutdown_ms,
+              in_flight);
+    ragd_http_quiesce(http); /* the watcher did already; NULL ok */
+    if (sched) ragd_sched_drain(sched);
     double until = ragd_now_s() + (double)o.shutdown_ms / 1e3;
-    while (ragd_now_s() < until && (ragd_sched_in_flight(sched) > 0 || ragd_http_active(http) > 0)) usleep(10000);
-    int left = ragd_sched_in_flight(sched);
+    while (ragd_now_s() < until && ((sched && ragd_sched_in_flight(sched) > 0) || (http && ragd_http_active(http) > 0)))
+        usleep(10000);
+    int left = sched ? ragd_sched_in_flight(sched) : 0;
     if (left) RAGD_WARN("shutdown: %d requests still running after %lld ms; cancelling them", left, (long long)o.shutdown_ms);
     ragd_sched_stop(sched); /* fails what is left: their clients get 503; its memory stays valid */
     until = ragd_now_s() + 2.0;
-    while (ragd_now_s() < until && ragd_http_active(http) > 0) usleep(5000);
+    while (http && ragd_now_s() < until && ragd_http_active(http) > 0) usleep(5000);
+    stop_watch_http(&sw, NULL);
     ragd_http_stop(http); /* no HTTP thread can reach the scheduler after this */
     http = NULL;
     ragd_sched_free(sched);
@@ -251,11 +429,14 @@ fail:
     fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
     rc = 1;
 out:
+    stop_watch_http(&sw, NULL);
+    stop_watch_end(&sw);
     if (http) ragd_http_quiesce(http);
     ragd_http_stop(http);
     ragd_sched_free(sched);
     for (int i = 0; i < n_models; i++) {
         free(sms[i].not_ready_reason);
+        ragd_chat_template_free(sms[i].chat_template);
         ragd_model_free(loaded[i]);
     }
     ragd_metrics_free(metrics);

@@ -1,4 +1,11 @@
-/* main.c — `ragd <command> ...`: dispatches to the subcommands in cli.h. */
+/* main.c — `ragd <command> ...`: dispatches to the subcommands in cli.h.
+ *
+ * SIGTERM and SIGINT are blocked from the first instruction: `ragd serve` takes them with sigwait
+ * (cmd_serve.c), so one that arrives while it is still starting stays pending and shuts it down cleanly
+ * (exit 0, logged) instead of killing it (exit 143, no log). Every other command gets the default action
+ * back at once. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +36,12 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+    if (argc < 2 || strcmp(argv[1], "serve")) pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,13 +1,28 @@
 /* backend.h — INTERNAL to src/engine: the table of functions a backend (cpu/, cuda/) provides.
- * engine.c dispatches the public ragd_engine_* calls through it. A backend's create() must compute
- * and allocate its whole memory plan; forward functions must not allocate. */
+ * engine.c dispatches the public ragd_engine_* calls through it, after validating every batch against
+ * the engine's limits and sequence table (one validator for both backends: a backend may assume the
+ * batch is well-formed, token ids are in the vocabulary, sequences fit and sample params are valid).
+ * A backend's create() must compute and allocate its whole memory plan; forward functions must not
+ * allocate. */
 #ifndef RAGD_ENGINE_BACKEND_H
 #define RAGD_ENGINE_BACKEND_H
 
 #include "engine/engine.h"
 
+/* The KV side of a generation step, built by engine.c from its sequence table. Positions of sequence i:
+ * pos0[i] (cached before the step) .. pos0[i] + n_i - 1 (this step's tokens). Position p of sequence i
+ * lives in block blocks[blk_start[i] + p / block_size], row p % block_size. The blocks cover at least
+ * [0, pos0[i] + n_i). */
+typedef struct ragd_kv_view {
+    int block_size;
+    const int32_t *pos0;      /* [n_seqs] */
+    const int32_t *blk_start; /* [n_seqs + 1] */
+    const int32_t *blocks;    /* [blk_start[n_seqs]] */
+} ragd_kv_view;
+
 typedef struct ragd_backend_ops {
     const char *name; /* "cpu", "cuda" */
+    /* o is resolved (ragd_engine_opts_resolve); the plan covers kv_blocks blocks of kv_block_size */
     ragd_status (*plan)(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan, ragd_err *err);
     /* returns the backend's private state in *state */
     ragd_status (*create)(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
@@ -16,9 +31,11 @@ typedef struct ragd_backend_ops {
     ragd_status (*pool)(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err);
     ragd_status (*score)(void *state, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
                          ragd_err *err);
-    ragd_status (*step)(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err);
-    void (*slot_reset)(void *state, int slot);
-    int (*slot_len)(const void *state, int slot);
+    /* Generation step: writes the new positions' K/V into their blocks, attends over [0, pos), computes
+     * the last row's logits of each sequence, samples rows with sp[i].active into out[i] (sp may be
+     * NULL: no sampling) and copies logits out when logits != NULL ([n_seqs, n_vocab]). */
+    ragd_status (*step)(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
+                        ragd_sample_out *out, float *logits, ragd_err *err);
 } ragd_backend_ops;
 
 extern const ragd_backend_ops ragd_backend_cpu;  /* engine/cpu/ */

@@ -1,9 +1,15 @@
 /* engine.c — the public ragd_engine_* API: picks a backend from ragd_engine_opts.device and dispatches to
  * its table (backend.h). CUDA is referenced only under RAGD_HAVE_CUDA; asking for a device this build or
- * machine lacks is an error (never a silent CPU fallback). */
+ * machine lacks is an error (never a silent CPU fallback).
+ *
+ * This layer owns what both backends share: the one batch validator (limits, token ids, sequences), the
+ * sequence table and paged-KV bookkeeping of generation engines (kv.c: blocks, prefix cache), and the
+ * per-step block tables handed to the backend (ragd_kv_view). Backends see block ids, never slots.
+ */
 #include <stdlib.h>
 
 #include "engine/backend.h"
+#include "engine/kv.h"
 
 struct ragd_engine {
     const ragd_backend_ops *ops;
@@ -11,6 +17,11 @@ struct ragd_engine {
     const ragd_model *model;
     ragd_engine_opts opts;
     ragd_engine_plan plan;
+    ragd_kv *kv;          /* generation engines only */
+    int max_blocks;       /* blocks of one sequence at max_ctx */
+    int32_t *pos0;        /* [max_seqs] step staging */
+    int32_t *blk_start;   /* [max_seqs + 1] */
+    int32_t *blocks;      /* [max_seqs * max_blocks] */
 };
 
 const char *ragd_device_name(ragd_device d) {
@@ -39,13 +50,50 @@ static ragd_status backend_of(ragd_device d, const ragd_backend_ops **ops, ragd_
     return ragd_err_set(err, RAGD_EINVAL, "unknown device %d", (int)d);
 }
 
+ragd_status ragd_engine_opts_resolve(ragd_engine_opts *o, ragd_err *err) {
+    if (!o->kv_cache) {
+        o->kv_blocks = 0;
+        if (!o->kv_block_size) o->kv_block_size = RAGD_KV_BLOCK_DEFAULT;
+        return RAGD_OK;
+    }
+    if (!o->kv_block_size) o->kv_block_size = RAGD_KV_BLOCK_DEFAULT;
+    int bs = o->kv_block_size;
+    if (bs < 1 || bs > 256 || (bs & (bs - 1)))
+        return ragd_err_set(err, RAGD_EINVAL, "KV block size %d: must be a power of two in [1, 256]", bs);
+    if (o->max_seqs < 1 || o->max_ctx < 1)
+        return ragd_err_set(err, RAGD_ERANGE, "engine limits must be ≥ 1: max_seqs %d, max_ctx %d", o->max_seqs, o->max_ctx);
+    int64_t per_seq = (o->max_ctx + bs - 1) / bs;
+    if (o->kv_blocks == 0) {
+        int64_t nb = per_seq * o->max_seqs;
+        if (nb > (1 << 30)) nb = 1 << 30;
+        o->kv_blocks = (int)nb;
+    }
+    if (o->kv_blocks < per_seq)
+        return ragd_err_set(err, RAGD_ERANGE,
+                            "KV cache of %d blocks × %d positions cannot hold one sequence of max_ctx %d (needs %lld "
+                            "blocks)", o->kv_blocks, bs, o->max_ctx, (long long)per_seq);
+    return RAGD_OK;
+}
+
 ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan,
                                      ragd_err *err) {
     const ragd_backend_ops *ops = NULL;
     ragd_status st = backend_of(o->device, &ops, err);
     if (st) return st;
+    ragd_engine_opts r = *o;
+    if ((st = ragd_engine_opts_resolve(&r, err))) return st;
     memset(plan, 0, sizeof *plan);
-    return ops->plan(m, o, plan, err);
+    return ops->plan(m, &r, plan, err);
+}
+
+void ragd_engine_free(ragd_engine *e) {
+    if (!e) return;
+    if (e->state) e->ops->destroy(e->state);
+    ragd_kv_free(e->kv);
+    free(e->pos0);
+    free(e->blk_start);
+    free(e->blocks);
+    free(e);
 }
 
 ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, ragd_engine **out, ragd_err *err) {
@@ -53,43 +101,192 @@ ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, r
     const ragd_backend_ops *ops = NULL;
     ragd_status st = backend_of(o->device, &ops, err);
     if (st) return st;
+    ragd_engine_opts r = *o;
+    if ((st = ragd_engine_opts_resolve(&r, err))) return st;
     ragd_engine *e = ragd_xcalloc(1, sizeof *e);
     e->ops = ops;
     e->model = m;
-    e->opts = *o;
-    st = ops->create(m, o, &e->state, &e->plan, err);
+    e->opts = r;
+    if (r.kv_cache) {
+        e->max_blocks = (r.max_ctx + r.kv_block_size - 1) / r.kv_block_size;
+        ragd_kv_opts ko = {.n_blocks = r.kv_blocks, .block_size = r.kv_block_size, .max_seqs = r.max_seqs,
+                           .max_ctx = r.max_ctx, .prefix_cache = r.prefix_cache};
+        e->kv = ragd_kv_create(&ko);
+        e->pos0 = malloc(sizeof(int32_t) * (size_t)r.max_seqs);
+        e->blk_start = malloc(sizeof(int32_t) * ((size_t)r.max_seqs + 1));
+        e->blocks = malloc(sizeof(int32_t) * (size_t)r.max_seqs * (size_t)e->max_blocks);
+        if (!e->kv || !e->pos0 || !e->blk_start || !e->blocks) {
+            ragd_engine_free(e);
+            return ragd_err_set(err, RAGD_ENOMEM, "out of memory for the KV cache tables (%d blocks, %d sequences)",
+                                r.kv_blocks, r.max_seqs);
+        }
+    }
+    st = ops->create(m, &r, &e->state, &e->plan, err);
     if (st) {
-        free(e);
+        e->state = NULL;
+        ragd_engine_free(e);
         return st;
     }
     *out = e;
     return RAGD_OK;
 }
 
-void ragd_engine_free(ragd_engine *e) {
-    if (!e) return;
-    e->ops->destroy(e->state);
-    free(e);
-}
-
 const ragd_engine_plan *ragd_engine_get_plan(const ragd_engine *e) { return &e->plan; }
 const ragd_engine_opts *ragd_engine_get_opts(const ragd_engine *e) { return &e->opts; }
 const ragd_model *ragd_engine_model(const ragd_engine *e) { return e->model; }
+void *ragd_engine_backend_state(ragd_engine *e) { return e->state; }
+
+/* ---- the one batch validator -------------------------------------------------------------------- */
+
+/* Shape, limits and token ids of a batch; for steps (seqs != NULL) also the sequences. */
+static ragd_status check_batch(const ragd_engine *e, const ragd_batch *b, const int32_t *seqs, ragd_err *err) {
+    const ragd_engine_opts *o = &e->opts;
+    if (!b || b->n_seqs < 1 || !b->seq_start || !b->tokens) return ragd_err_set(err, RAGD_EINVAL, "empty batch");
+    if (b->n_seqs > o->max_seqs)
+        return ragd_err_set(err, RAGD_ERANGE, "batch of %d sequences exceeds max_seqs %d", b->n_seqs, o->max_seqs);
+    if (b->seq_start[0] != 0) return ragd_err_set(err, RAGD_EINVAL, "seq_start[0] must be 0");
+    int64_t total = 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        int n = b->seq_start[i + 1] - b->seq_start[i];
+        if (n < 1) return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch is empty", i);
+        total += n;
+        if (total > o->max_batch_tokens)
+            return ragd_err_set(err, RAGD_ERANGE, "batch of %lld+ tokens exceeds max_batch_tokens %d", (long long)total,
+                                o->max_batch_tokens);
+        int base = 0;
+        if (seqs) {
+            int q = seqs[i];
+            if (q < 0 || q >= o->max_seqs)
+                return ragd_err_set(err, RAGD_ERANGE, "sequence slot %d outside [0, %d)", q, o->max_seqs);
+            for (int j = 0; j < i; j++)
+                if (seqs[j] == q) return ragd_err_set(err, RAGD_EINVAL, "sequence slot %d used twice in one batch", q);
+            if (!ragd_kv_is_open(e->kv, q)) return ragd_err_set(err, RAGD_EINVAL, "sequence slot %d is not open", q);
+            base = ragd_kv_len(e->kv, q);
+        }
+        if ((int64_t)base + n > o->max_ctx)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d: %d tokens (%d cached + %d new) exceed max_ctx %d", i,
+                                base + n, base, n, o->max_ctx);
+    }
+    int n_vocab = e->model->cfg.n_vocab;
+    for (int64_t t = 0; t < total; t++)
+        if (b->tokens[t] < 0 || b->tokens[t] >= n_vocab)
+            return ragd_err_set(err, RAGD_ERANGE, "token id %d at batch position %lld outside the vocabulary [0, %d)",
+                                b->tokens[t], (long long)t, n_vocab);
+    return RAGD_OK;
+}
 
 ragd_status ragd_engine_pool(ragd_engine *e, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
+    ragd_status st = check_batch(e, b, NULL, err);
+    if (st) return st;
     return e->ops->pool(e->state, b, pool, out, err);
 }
 
 ragd_status ragd_engine_score(ragd_engine *e, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
                               ragd_err *err) {
     if (n_rows < 1 || !rows) return ragd_err_set(err, RAGD_EINVAL, "score needs at least one vocabulary row");
+    for (int r = 0; r < n_rows; r++)
+        if (rows[r] < 0 || rows[r] >= e->model->cfg.n_vocab)
+            return ragd_err_set(err, RAGD_ERANGE, "score row %d outside the vocabulary [0, %d)", rows[r],
+                                e->model->cfg.n_vocab);
+    ragd_status st = check_batch(e, b, NULL, err);
+    if (st) return st;
     return e->ops->score(e->state, b, rows, n_rows, out, err);
 }
 
-ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *slots, float *logits,
-                             ragd_err *err) {
-    return e->ops->step(e->state, b, slots, logits, err);
+/* ---- sequences ---------------------------------------------------------------------------------- */
+
+static ragd_status need_kv(const ragd_engine *e, ragd_err *err) {
+    if (!e->kv) return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
+    return RAGD_OK;
 }
 
-void ragd_engine_slot_reset(ragd_engine *e, int slot) { e->ops->slot_reset(e->state, slot); }
-int ragd_engine_slot_len(const ragd_engine *e, int slot) { return e->ops->slot_len(e->state, slot); }
+ragd_status ragd_engine_seq_open(ragd_engine *e, int seq, const int32_t *tokens, int n, int *n_cached,
+                                 ragd_err *err) {
+    *n_cached = 0;
+    ragd_status st = need_kv(e, err);
+    if (st) return st;
+    if (seq < 0 || seq >= e->opts.max_seqs)
+        return ragd_err_set(err, RAGD_ERANGE, "sequence slot %d outside [0, %d)", seq, e->opts.max_seqs);
+    if (ragd_kv_is_open(e->kv, seq)) return ragd_err_set(err, RAGD_EINVAL, "sequence slot %d is already open", seq);
+    if (n < 1 || !tokens) return ragd_err_set(err, RAGD_EINVAL, "a sequence needs at least one token");
+    if (n > e->opts.max_ctx)
+        return ragd_err_set(err, RAGD_ERANGE, "sequence of %d tokens exceeds max_ctx %d", n, e->opts.max_ctx);
+    ragd_kv_open(e->kv, seq, tokens, n, n_cached);
+    return RAGD_OK;
+}
+
+ragd_status ragd_engine_seq_reserve(ragd_engine *e, int seq, int n_total, ragd_err *err) {
+    ragd_status st = need_kv(e, err);
+    if (st) return st;
+    if (seq < 0 || seq >= e->opts.max_seqs || !ragd_kv_is_open(e->kv, seq))
+        return ragd_err_set(err, RAGD_EINVAL, "sequence slot %d is not open", seq);
+    return ragd_kv_reserve(e->kv, seq, n_total, err);
+}
+
+void ragd_engine_seq_close(ragd_engine *e, int seq) {
+    RAGD_ASSERT(e->kv && seq >= 0 && seq < e->opts.max_seqs);
+    ragd_kv_close(e->kv, seq);
+}
+
+int ragd_engine_seq_len(const ragd_engine *e, int seq) {
+    RAGD_ASSERT(e->kv && seq >= 0 && seq < e->opts.max_seqs);
+    return ragd_kv_len(e->kv, seq);
+}
+
+bool ragd_engine_seq_is_open(const ragd_engine *e, int seq) {
+    RAGD_ASSERT(e->kv && seq >= 0 && seq < e->opts.max_seqs);
+    return ragd_kv_is_open(e->kv, seq);
+}
+
+int ragd_engine_seq_blocks_needed(const ragd_engine *e, int seq, int n_total) {
+    RAGD_ASSERT(e->kv && seq >= 0 && seq < e->opts.max_seqs);
+    return ragd_kv_blocks_needed(e->kv, seq, n_total);
+}
+
+int ragd_engine_kv_available(const ragd_engine *e) { return e->kv ? ragd_kv_available(e->kv) : 0; }
+
+void ragd_engine_kv_stats_get(const ragd_engine *e, ragd_engine_kv_stats *st) {
+    memset(st, 0, sizeof *st);
+    if (!e->kv) return;
+    ragd_kv_stats k;
+    ragd_kv_get_stats(e->kv, &k);
+    *st = (ragd_engine_kv_stats){.n_blocks = k.n_blocks, .block_size = k.block_size, .used = k.used,
+                                 .cached = k.cached, .free = k.free, .lookup_tokens = k.lookup_tokens,
+                                 .hit_tokens = k.hit_tokens, .evictions = k.evictions};
+}
+
+ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
+                             ragd_sample_out *out, float *logits, ragd_err *err) {
+    ragd_status st = need_kv(e, err);
+    if (st) return st;
+    if (!e->model->lm_head.data && !e->model->cfg.tie_embed)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot generate", e->model->name);
+    if (!seqs) return ragd_err_set(err, RAGD_EINVAL, "step needs one sequence slot per batch sequence");
+    if ((st = check_batch(e, b, seqs, err))) return st;
+    int n_vocab = e->model->cfg.n_vocab;
+    for (int i = 0; sp && i < b->n_seqs; i++) {
+        if (!sp[i].active) continue;
+        if (!out) return ragd_err_set(err, RAGD_EINVAL, "sampled rows need an output array");
+        if ((st = ragd_sample_check(&sp[i], n_vocab, err))) return ragd_err_prefix(err, "sequence %d of the batch", i);
+    }
+    /* blocks for the new positions, then the block table of the step */
+    for (int i = 0; i < b->n_seqs; i++) {
+        int n = b->seq_start[i + 1] - b->seq_start[i];
+        if ((st = ragd_kv_reserve(e->kv, seqs[i], ragd_kv_len(e->kv, seqs[i]) + n, err))) return st;
+    }
+    int bs = e->opts.kv_block_size, nb = 0;
+    e->blk_start[0] = 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        int q = seqs[i], n = b->seq_start[i + 1] - b->seq_start[i];
+        e->pos0[i] = ragd_kv_len(e->kv, q);
+        int used = (e->pos0[i] + n + bs - 1) / bs;
+        memcpy(e->blocks + nb, ragd_kv_blocks(e->kv, q), sizeof(int32_t) * (size_t)used);
+        nb += used;
+        e->blk_start[i + 1] = nb;
+    }
+    ragd_kv_view kv = {.block_size = bs, .pos0 = e->pos0, .blk_start = e->blk_start, .blocks = e->blocks};
+    if ((st = e->ops->step(e->state, b, &kv, sp, out, logits, err))) return st;
+    for (int i = 0; i < b->n_seqs; i++)
+        ragd_kv_commit(e->kv, seqs[i], b->tokens + b->seq_start[i], b->seq_start[i + 1] - b->seq_start[i]);
+    return RAGD_OK;
+}

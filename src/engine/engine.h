@@ -1,24 +1,34 @@
 /* engine.h — the public header of ragd's engine: one forward-pass backend (CPU or CUDA) bound to one
- * loaded model, with all of its memory planned and allocated at creation.
+ * loaded model, with all of its memory planned and allocated at creation, and — for generation — the
+ * paged KV cache's sequences and the next-token sampler.
  *
  * Threading contract: an engine is owned by exactly one thread at a time (the scheduler thread of its
  * device, or the CLI's main thread). Its functions are not reentrant. The ragd_model it was created
  * from must outlive it and is only read.
  *
  * Memory contract: ragd_engine_create computes a plan from the limits in ragd_engine_opts (weights +
- * activation workspace for max_batch_tokens + KV cache for max_seqs × max_ctx + library workspaces),
- * refuses with RAGD_ENOMEM and the numbers when it does not fit mem_limit, and otherwise allocates
- * everything. The forward functions never allocate; a batch beyond the planned limits is RAGD_ERANGE.
+ * activation workspace for max_batch_tokens + a KV block pool of kv_blocks blocks + library
+ * workspaces), refuses with RAGD_ENOMEM and the numbers when it does not fit mem_limit, and otherwise
+ * allocates everything. The forward functions never allocate; a batch beyond the planned limits is
+ * RAGD_ERANGE.
  *
  * Batch contract: sequences are packed with no padding: tokens[seq_start[i] .. seq_start[i+1]) is
  * sequence i. Results for a sequence never depend on the other sequences of the batch (batch
  * invariance): the CPU backend reduces every row in a fixed order, the CUDA backend pins its GEMM
- * algorithms and attention reduction order.
+ * algorithms and attention reduction order. For generation the same holds across steps: the K/V of a
+ * position and the logits of a row are the same bits however the sequence's tokens were split into
+ * steps, whatever else ran in those steps, and whether its prefix came from the prefix cache.
+ *
+ * Sequences (generation engines, kv_cache = true): slots [0, max_seqs). A sequence is opened with its
+ * tokens (the prefix cache may already hold a prefix of them), grows by steps, and is closed. Its K/V
+ * live in blocks of kv_block_size positions from one pool shared by all sequences; full blocks are kept
+ * after close (prefix cache, LRU) until the pool needs them. Lifecycle in docs/ARCHITECTURE.md.
  */
 #ifndef RAGD_ENGINE_H
 #define RAGD_ENGINE_H
 
 #include "common/common.h"
+#include "engine/sample_math.h"
 #include "model/model.h"
 
 typedef enum { RAGD_DEVICE_CPU = 0, RAGD_DEVICE_CUDA } ragd_device;
@@ -26,13 +36,18 @@ const char *ragd_device_name(ragd_device d);
 
 typedef struct ragd_engine ragd_engine;
 
+enum { RAGD_KV_BLOCK_DEFAULT = 16 };
+
 typedef struct ragd_engine_opts {
     ragd_device device;
     int cuda_device;        /* ordinal, CUDA only */
     int max_batch_tokens;   /* tokens in one forward call (all sequences together) */
-    int max_seqs;           /* sequences in one forward call; also the number of KV slots */
+    int max_seqs;           /* sequences in one forward call; also the number of sequence slots */
     int max_ctx;            /* longest sequence (prompt + generated); ≤ model max_pos */
     bool kv_cache;          /* false for embed/rerank engines: no KV memory is planned */
+    int kv_block_size;      /* positions per KV block, a power of two (0: RAGD_KV_BLOCK_DEFAULT) */
+    int kv_blocks;          /* blocks in the KV pool (0: enough for max_seqs sequences of max_ctx) */
+    bool prefix_cache;      /* keep full blocks for reuse by later sequences with the same prefix */
     int n_threads;          /* CPU threads; 0 = all cores */
     size_t mem_limit;       /* bytes this engine may use on its device; 0 = no limit (CPU) */
 } ragd_engine_opts;
@@ -40,9 +55,13 @@ typedef struct ragd_engine_opts {
 /* The memory plan, in bytes by part (also reported in /diagnostics). */
 typedef struct ragd_engine_plan {
     size_t weights, activations, kv_cache, workspace, total;
+    size_t kv_block_bytes;  /* bytes of one KV block (all layers, K and V); 0 without a KV cache */
+    int kv_blocks, kv_block_size;
 } ragd_engine_plan;
 
-/* Computes the plan without allocating. */
+/* Fills the defaults of o (kv_block_size, kv_blocks) in place; RAGD_EINVAL for a bad block size. */
+ragd_status ragd_engine_opts_resolve(ragd_engine_opts *o, ragd_err *err);
+/* Computes the plan without allocating (o resolved as by ragd_engine_opts_resolve). */
 ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan,
                                      ragd_err *err);
 
@@ -68,13 +87,69 @@ ragd_status ragd_engine_pool(ragd_engine *e, const ragd_batch *b, ragd_pooling p
 ragd_status ragd_engine_score(ragd_engine *e, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
                               ragd_err *err);
 
-/* Generation step (continuous batching): sequence i continues KV slot slots[i] from its current
- * length (prefill chunks and single decode tokens may be mixed in one batch). Appends the new
- * tokens' K/V to the slot. logits: [n_seqs, n_vocab] for each sequence's last token. */
-ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *slots, float *logits,
-                             ragd_err *err);
-/* Empties a slot (length 0). */
-void ragd_engine_slot_reset(ragd_engine *e, int slot);
-int ragd_engine_slot_len(const ragd_engine *e, int slot);
+/* ---- sequences of a generation engine -------------------------------------------------------- */
+
+/* Opens closed slot `seq` for a sequence whose tokens start with tokens[0..n) (n ≥ 1: the prompt, or
+ * the prompt and the tokens generated so far when a preempted sequence resumes). With the prefix cache,
+ * *n_cached = how many leading positions are already in the cache (whole blocks, at most n − 1): the
+ * caller computes from there. RAGD_EINVAL: bad slot, slot open, no KV cache. */
+ragd_status ragd_engine_seq_open(ragd_engine *e, int seq, const int32_t *tokens, int n, int *n_cached,
+                                 ragd_err *err);
+/* Reserves blocks so the sequence can hold n_total positions (≤ max_ctx). RAGD_EBUSY when the pool has
+ * too few blocks left (nothing changes: the caller preempts or waits), RAGD_ERANGE beyond max_ctx. */
+ragd_status ragd_engine_seq_reserve(ragd_engine *e, int seq, int n_total, ragd_err *err);
+/* Releases the sequence's blocks (full ones stay in the prefix cache); the slot is free. No-op when closed. */
+void ragd_engine_seq_close(ragd_engine *e, int seq);
+int ragd_engine_seq_len(const ragd_engine *e, int seq);             /* positions computed */
+bool ragd_engine_seq_is_open(const ragd_engine *e, int seq);
+/* Blocks reserve(seq, n_total) would take now / blocks an allocation can take (free + evictable). */
+int ragd_engine_seq_blocks_needed(const ragd_engine *e, int seq, int n_total);
+int ragd_engine_kv_available(const ragd_engine *e);
+
+typedef struct ragd_engine_kv_stats {
+    int n_blocks, block_size;
+    int used, cached, free;                   /* blocks held by sequences / evictable with content / empty */
+    int64_t lookup_tokens, hit_tokens;        /* prefix cache: tokens that could come from it, that did */
+    int64_t evictions;
+} ragd_engine_kv_stats;
+void ragd_engine_kv_stats_get(const ragd_engine *e, ragd_engine_kv_stats *st);
+
+/* Generation step (continuous batching): sequence i of the batch continues open sequence seqs[i] (all
+ * distinct) from its current length; prefill chunks and single decode tokens may be mixed. Reserves the
+ * blocks it needs first (RAGD_EBUSY, before any computation, when the pool cannot). Appends the new
+ * tokens' K/V and commits them (prefix cache registration of blocks that became full).
+ * sp: [n_seqs] or NULL: for rows with sp[i].active, the next token is sampled from the row's last
+ *     position into out[i] (on the device for CUDA; sp[i].counter and seed make it reproducible); rows
+ *     that are not active (a prefill chunk that does not end the prompt) get no output.
+ * logits: [n_seqs, n_vocab] f32 or NULL: the last position's logits of every row (tests, benchmarks;
+ *     costs a copy from the device). */
+ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
+                             ragd_sample_out *out, float *logits, ragd_err *err);
+
+/* Tests and benchmarks: the backend's private state (for CUDA: ragd_backend_cuda_net(state) gives the net,
+ * e.g. to turn its per-phase profiling on). */
+void *ragd_engine_backend_state(ragd_engine *e);
+
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Sampling (engine/sample.c): one logits row → token, logprob, top log-probabilities. The contract and
+ * the arithmetic are in engine/sample_math.h; the CUDA kernel ragd_k_sample (engine/cuda/kernels.h)
+ * returns the same bits for the same row and parameters. Threading: a workspace serves one call at a
+ * time; nothing else is shared. */
+#include "engine/sample_math.h"
+
+/* RAGD_ERANGE naming the field unless: n_vocab in 1..RAGD_SAMPLE_MAX_VOCAB, temperature finite >= 0,
+ * top_p in (0, 1], min_p in [0, 1], top_k >= 0, n_top in 0..20, n_ban in 0..8, ban ids in [0, n_vocab). */
+ragd_status ragd_sample_check(const ragd_sample_params *p, int n_vocab, ragd_err *err);
+/* Scratch for rows of up to n_vocab entries (about 40 bytes each), allocated once; NULL on out of
+ * memory or n_vocab outside 1..RAGD_SAMPLE_MAX_VOCAB. */
+typedef struct ragd_sample_ws ragd_sample_ws;
+ragd_sample_ws *ragd_sample_ws_create(int n_vocab);
+void ragd_sample_ws_free(ragd_sample_ws *ws); /* NULL ok */
+/* Samples one row: logits [n_vocab] (n_vocab <= the workspace's). Does nothing when !p->active;
+ * otherwise writes every field of *out. Parameters outside ragd_sample_check's ranges still give a
+ * defined result (the same as the kernel's). */
+void ragd_sample_row(const float *logits, int n_vocab, const ragd_sample_params *p, ragd_sample_ws *ws,
+                     ragd_sample_out *out);
 
 #endif

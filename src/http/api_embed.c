@@ -161,9 +161,15 @@ static void embed_finish(http_req *r) {
     http_reply_json(r, 200);
 }
 
-/* Common tail: task setup and submit. */
+/* Common tail: task setup and submit. The JSON tree is not needed once the inputs are tokens: it is
+ * freed before the task waits in the queue (a body of token ids is the largest tree a request makes). */
 static http_outcome embed_submit(http_req *r, int n) {
     embed_api *a = r->api;
+    a->o.instruction = NULL; /* pointed into the tree; only tokenization used it */
+    json_decref(r->json);
+    r->json = NULL;
+    http_mem_release(r, r->mem_json);
+    r->mem_json = 0;
     r->outv = malloc((size_t)n * (size_t)a->dims * sizeof(float));
     if (!r->outv) {
         http_error(r, 500, NULL, "out_of_memory", "cannot allocate %d × %d floats", n, a->dims);

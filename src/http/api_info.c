@@ -1,9 +1,9 @@
 /* api_info.c — the synchronous endpoints, answered on the HTTP worker without the scheduler:
- * GET /v1/models, POST /tokenize, POST /detokenize, GET /health, GET /health/ready, GET /metrics,
+ * GET /v1/models, GET /v1/models/{id}, POST /tokenize, POST /detokenize, GET /health, GET /health/ready, GET /metrics,
  * GET /diagnostics.
  *
  *   /tokenize    {"text" | "prompt": str, "add_special_tokens"?: bool (true), "model"?}
- *                or {"messages": [...], "enable_thinking"?} (the chat prompt as /v1/chat/completions builds it)
+ *                or {"messages": [...], "tools"?, "enable_thinking"?, ...} (the chat prompt as /v1/chat/completions builds it)
  *                → {"tokens": [ids], "count", "max_model_len", "model"}
  *   /detokenize  {"tokens" | "ids": [ids], "skip_special_tokens"?: bool (false), "model"?}
  *                → {"prompt": str, "model"}
@@ -55,32 +55,52 @@ static void roles_json(ragd_buf *b, const ragd_served_model *sm) {
     ragd_buf_putc(b, ']');
 }
 
+/* one model object of GET /v1/models (OpenAI's fields, then ragd's) */
+static void model_json(ragd_buf *b, const ragd_served_model *sm) {
+    ragd_buf_puts(b, "{\"id\":");
+    ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    ragd_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"ragd\",\"root\":");
+    ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
+    ragd_buf_printf(b, ",\"max_model_len\":%d,\"tasks\":", model_max_len(sm));
+    roles_json(b, sm);
+    ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s}", sm->demo ? "demo" : "full",
+                    atomic_load(&sm->ready) ? "true" : "false");
+}
+
 http_outcome api_models(http_req *r) {
     ragd_buf *b = &r->out;
     ragd_buf_puts(b, "{\"object\":\"list\",\"data\":[");
     for (int i = 0; i < r->h->cfg.n_models; i++) {
-        const ragd_served_model *sm = r->h->cfg.models[i];
-        ragd_buf_puts(b, i ? ",{\"id\":" : "{\"id\":");
-        ragd_buf_json_str(b, sm->name, strlen(sm->name));
-        ragd_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"ragd\",\"root\":");
-        ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
-        ragd_buf_printf(b, ",\"max_model_len\":%d,\"tasks\":", model_max_len(sm));
-        roles_json(b, sm);
-        ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s}", sm->demo ? "demo" : "full",
-                        atomic_load(&sm->ready) ? "true" : "false");
+        if (i) ragd_buf_putc(b, ',');
+        model_json(b, r->h->cfg.models[i]);
     }
     ragd_buf_puts(b, "]}");
     http_reply_json(r, 200);
     return HTTP_REPLY;
 }
 
+/* GET /v1/models/{id}: the id may contain '/' (a Hugging Face repo name given as --served-model-name) */
+http_outcome api_model(http_req *r) {
+    const char *id = r->path_arg ? r->path_arg : "";
+    for (int i = 0; i < r->h->cfg.n_models; i++)
+        if (!strcmp(r->h->cfg.models[i]->name, id)) {
+            model_json(&r->out, r->h->cfg.models[i]);
+            http_reply_json(r, 200);
+            return HTTP_REPLY;
+        }
+    http_error(r, 404, "model", "model_not_found", "model '%.200s' does not exist (see GET /v1/models)", id);
+    return HTTP_REPLY;
+}
+
 http_outcome api_tokenize(http_req *r) {
-    static const char *const keys[] = {"text", "prompt", "messages", "enable_thinking", "add_special_tokens", "model", NULL};
+    static const char *const keys[] = {"text", "prompt", "messages", "enable_thinking", "add_special_tokens", "model",
+                                       "tools", "tool_choice", "parallel_tool_calls", "add_generation_prompt",
+                                       "chat_template_kwargs", NULL};
     ragd_served_model *sm;
     if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !any_model(r, &sm)) return HTTP_REPLY;
     const char *text, *prompt;
     size_t tl, pl;
-    bool add = true, thinking = true;
+    bool add = true, thinking = true; /* enable_thinking: type-checked here, used by the chat rendering */
     if (!jv_string(r, "text", false, &text, &tl) || !jv_string(r, "prompt", false, &prompt, &pl) ||
         !jv_bool(r, "add_special_tokens", &add, NULL) || !jv_bool(r, "enable_thinking", &thinking, NULL))
         return HTTP_REPLY;
@@ -95,7 +115,9 @@ http_outcome api_tokenize(http_req *r) {
     if (has_msgs) { /* the chat prompt exactly as /v1/chat/completions builds it */
         ragd_buf rendered = {0};
         r->sm = sm;
-        bool ok = api_render_messages(r, thinking, &rendered);
+        bool ok = api_render_messages(r, &rendered, NULL);
+        /* tokens (≤ 1 per byte, 4 bytes each) and their reply (≤ 8 bytes each), reserved before encoding */
+        ok = ok && http_mem_reserve(r, rendered.len + 12 * (rendered.len + 16), "its tokens and reply");
         st = ok ? ragd_tokenizer_encode(sm->model->tok, rendered.data, rendered.len, false, &r->toks, &err) : RAGD_OK;
         ragd_buf_free(&rendered);
         if (!ok) return HTTP_REPLY;
@@ -104,6 +126,7 @@ http_outcome api_tokenize(http_req *r) {
             text = prompt;
             tl = pl;
         }
+        if (!http_mem_reserve(r, 12 * (tl + 16), "its tokens and reply")) return HTTP_REPLY;
         st = ragd_tokenizer_encode(sm->model->tok, text, tl, add, &r->toks, &err);
     }
     if (st) {
@@ -143,6 +166,10 @@ http_outcome api_detokenize(http_req *r) {
     if (st) {
         http_error_status(r, st, param, ragd_err_msg(&err));
         ragd_err_free(&err);
+        ragd_buf_free(&text);
+        return HTTP_REPLY;
+    }
+    if (!http_mem_reserve(r, 4 * r->toks.n + 7 * text.len + 256, "its text and reply")) { /* escaping: ≤ 6× */
         ragd_buf_free(&text);
         return HTTP_REPLY;
     }
@@ -192,8 +219,12 @@ http_outcome api_metrics(http_req *r) {
 }
 
 static void plan_json(ragd_buf *b, const ragd_engine_plan *p) {
-    ragd_buf_printf(b, "{\"weights\":%zu,\"activations\":%zu,\"kv_cache\":%zu,\"workspace\":%zu,\"total\":%zu}", p->weights,
+    ragd_buf_printf(b, "{\"weights\":%zu,\"activations\":%zu,\"kv_cache\":%zu,\"workspace\":%zu,\"total\":%zu", p->weights,
                     p->activations, p->kv_cache, p->workspace, p->total);
+    if (p->kv_blocks)
+        ragd_buf_printf(b, ",\"kv_blocks\":%d,\"kv_block_size\":%d,\"kv_block_bytes\":%zu,\"kv_tokens\":%lld", p->kv_blocks,
+                        p->kv_block_size, p->kv_block_bytes, (long long)p->kv_blocks * p->kv_block_size);
+    ragd_buf_putc(b, '}');
 }
 
 http_outcome api_diagnostics(http_req *r) {

@@ -152,6 +152,24 @@ static http_outcome rerank_common(http_req *r, bool v1) {
         return http_error(r, 400, "documents", "too_many_inputs", "field 'documents' has %zu entries; the limit is %d", n,
                           MAX_DOCS),
                HTTP_REPLY;
+    /* the query (in the template) comes with every document: when it alone leaves no room for a
+     * document, say so about the query, not about documents[0] */
+    ragd_tok_ids probe = {0};
+    ragd_err err = {0};
+    ragd_status st = ragd_rerank_prepare(sm->model, a->query, "", a->instruction, &probe, &err);
+    size_t qtok = probe.n;
+    ragd_tok_ids_free(&probe);
+    int limit = sm->max_len[RAGD_ROLE_RERANK];
+    if (st) {
+        http_error_status(r, st, "query", ragd_err_msg(&err));
+        ragd_err_free(&err);
+        return HTTP_REPLY;
+    }
+    if (qtok >= (size_t)limit)
+        return http_error(r, 400, "query", "context_length_exceeded",
+                          "the query has %zu tokens with the reranker's template; this model's limit is %d tokens per "
+                          "document, which leaves no room for a document", qtok, limit),
+               HTTP_REPLY;
     r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(docs, i);

@@ -1,8 +1,9 @@
 /* errors.c — OpenAI-style error replies: {"error": {"message", "type", "param", "code"}}.
  *
- * Status → type: 400/404/405/413/422 invalid_request_error (404 for models/routes too), 401
- * authentication_error, 429 rate_limit_error, 500 server_error, 503 service_unavailable, 504
- * timeout_error. The message always says what was wrong and, for a field, which one (param). */
+ * Status → type: 400/405/408/413/414/415/417/422/431/505 invalid_request_error, 404 not_found_error
+ * (models and routes), 401 authentication_error, 429 rate_limit_error, 500 server_error, 503
+ * service_unavailable_error, 504 timeout_error. The message always says what was wrong and, for a
+ * field, which one (param). The door (door.c) writes the same objects in its own replies. */
 #include "http/http_internal.h"
 
 #include <stdio.h>
@@ -14,28 +15,44 @@ static const char *type_of(int status) {
     case 429: return "rate_limit_error";
     case 503: return "service_unavailable_error";
     case 504: return "timeout_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    default: return status >= 500 && status != 505 ? "server_error" : "invalid_request_error";
     }
+}
+
+void http_error_json(ragd_buf *b, int status, const char *param, const char *code, const char *msg) {
+    size_t n = strlen(msg), bad;
+    ragd_buf_puts(b, "{\"error\":{\"message\":");
+    if (ragd_utf8_valid(msg, n, &bad)) ragd_buf_json_str(b, msg, n);
+    else ragd_buf_json_str(b, msg, bad); /* never emit invalid UTF-8 */
+    ragd_buf_puts(b, ",\"type\":");
+    const char *t = type_of(status);
+    ragd_buf_json_str(b, t, strlen(t));
+    ragd_buf_puts(b, ",\"param\":");
+    if (param) ragd_buf_json_str(b, param, strlen(param));
+    else ragd_buf_puts(b, "null");
+    ragd_buf_puts(b, ",\"code\":");
+    if (code) ragd_buf_json_str(b, code, strlen(code));
+    else ragd_buf_puts(b, "null");
+    ragd_buf_puts(b, "}}");
+}
+
+void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after) {
+    ragd_buf body = {0};
+    http_error_json(&body, status, NULL, code, msg);
+    ragd_buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n",
+                    status, http_reason(status), body.len);
+    if (req_id) ragd_buf_printf(b, "X-Request-Id: %s\r\n", req_id);
+    if (retry_after > 0) ragd_buf_printf(b, "Retry-After: %d\r\n", retry_after);
+    ragd_buf_puts(b, "\r\n");
+    ragd_buf_append(b, body.data, body.len);
+    ragd_buf_free(&body);
 }
 
 static void put_error(http_req *r, int status, const char *param, const char *code, const char *msg) {
     ragd_buf_reset(&r->out);
     r->status = status;
     r->content_type = "application/json";
-    size_t n = strlen(msg), bad;
-    ragd_buf_puts(&r->out, "{\"error\":{\"message\":");
-    if (ragd_utf8_valid(msg, n, &bad)) ragd_buf_json_str(&r->out, msg, n);
-    else ragd_buf_json_str(&r->out, msg, bad); /* never emit invalid UTF-8 */
-    ragd_buf_puts(&r->out, ",\"type\":");
-    const char *t = type_of(status);
-    ragd_buf_json_str(&r->out, t, strlen(t));
-    ragd_buf_puts(&r->out, ",\"param\":");
-    if (param) ragd_buf_json_str(&r->out, param, strlen(param));
-    else ragd_buf_puts(&r->out, "null");
-    ragd_buf_puts(&r->out, ",\"code\":");
-    if (code) ragd_buf_json_str(&r->out, code, strlen(code));
-    else ragd_buf_puts(&r->out, "null");
-    ragd_buf_puts(&r->out, "}}");
+    http_error_json(&r->out, status, param, code, msg);
 }
 
 void http_error(http_req *r, int status, const char *param, const char *code, const char *fmt, ...) {

@@ -1,17 +1,50 @@
 /* http_internal.h — the request object and helpers shared by the HTTP layer's files:
- * server.c (libmicrohttpd plumbing, routing, auth, suspend/resume, SSE), errors.c (OpenAI error
- * objects), jsonv.c (typed field access with errors that name the field), api_*.c (one file per
- * endpoint family). */
+ * door.c (our listening socket, connection admission and deadlines in front of libmicrohttpd),
+ * http_head.c (strict request-head parser), server.c (libmicrohttpd plumbing, routing, auth,
+ * suspend/resume, SSE, the request-memory budget), errors.c (OpenAI error objects), jsonv.c (JSON
+ * pre-scan and typed field access with errors that name the field), api_*.c (one file per endpoint
+ * family). */
 #ifndef RAGD_HTTP_INTERNAL_H
 #define RAGD_HTTP_INTERNAL_H
 
 #include <jansson.h>
 #include <pthread.h>
+#include <sys/socket.h>
 
 #include "http/http.h"
 
 struct MHD_Connection;
 typedef struct http_req http_req;
+typedef struct http_door http_door;
+
+/* ---- request heads (http_head.c) */
+typedef enum { HTTP_HEAD_MORE = 0, HTTP_HEAD_OK, HTTP_HEAD_BAD } http_head_result;
+typedef struct http_head_limits {
+    size_t max_head;    /* request line + fields + the empty line */
+    size_t max_target;  /* request target (path + query) */
+    int max_fields;
+} http_head_limits;
+/* A parsed head; pointers (not NUL-terminated) into the parsed buffer. */
+typedef struct http_head {
+    size_t len;                          /* bytes up to and including the empty line */
+    const char *method, *target;
+    size_t method_len, target_len;
+    int minor;                           /* HTTP/1.minor */
+    int n_fields;
+    bool has_host, has_cl, chunked;
+    uint64_t content_length;             /* UINT64_MAX when it overflows */
+    const char *auth, *req_id;           /* Authorization / X-Request-Id values (trimmed), NULL if absent */
+    size_t auth_len, req_id_len;
+} http_head;
+typedef struct http_head_err {
+    int status;                          /* 400, 414, 417, 431, 505 */
+    const char *code;
+    char msg[256];
+} http_head_err;
+/* Parses the bytes received so far; see http_head.c for what is accepted. */
+http_head_result http_head_parse(const char *buf, size_t len, const http_head_limits *lim, http_head *h,
+                                 http_head_err *e);
+const char *http_reason(int status); /* "Bad Request", ... */
 
 /* What a handler decided. */
 typedef enum { HTTP_REPLY = 0, HTTP_PENDING } http_outcome;
@@ -24,13 +57,16 @@ typedef void (*http_end_fn)(http_req *r);
 
 struct ragd_http {
     ragd_http_cfg cfg;
-    struct MHD_Daemon *d;
+    struct MHD_Daemon *d;            /* no listening socket of its own: the door hands it connections */
+    http_door *door;
     int port;
     size_t max_body;
     atomic_bool quiesced;
-    int quiesced_fd;        /* the listen socket MHD_quiesce_daemon handed back; closed only after
-                               MHD_stop_daemon, so its number cannot be reused while MHD threads run */
     atomic_int active;               /* requests between first byte and completion */
+    /* request memory budget (--max-request-memory): what requests hold, reserved before allocating */
+    atomic_size_t mem_used;
+    size_t mem_limit;
+    atomic_bool trim_wanted;         /* a large request ended: the door thread returns free heap pages */
     atomic_uint_fast64_t next_id;
     ragd_served_model *role[RAGD_ROLE_COUNT];
     _Atomic(ragd_sched *) sched;     /* NULL while the models are loading */
@@ -43,8 +79,18 @@ struct http_req {
     ragd_endpoint ep;
     double t_start;
     ragd_buf body;
+    const char *path_arg;            /* prefix routes: the URL after the prefix (valid while the handler runs) */
+    size_t body_len;                 /* bytes the body had (the buffer is freed once parsed) */
     bool too_big;
+    bool over_budget;                /* a chunked body outgrew the request-memory budget */
+    bool http10;                     /* an HTTP/1.0 request (no Host needed) */
     bool handled;                    /* the handler ran (reply queued or task posted) */
+    size_t mem_held;                 /* bytes reserved from the request-memory budget */
+    size_t mem_body;                 /* part of mem_held for the body buffer */
+    size_t mem_json;                 /* part of mem_held for the JSON tree */
+    /* requests without a connection (the fuzz target): their headers */
+    const char *(*hdr_fn)(void *ctx, const char *name);
+    void *hdr_ctx;
     /* reply */
     int status;
     ragd_buf out;                    /* JSON body */
@@ -81,8 +127,63 @@ void http_error(http_req *r, int status, const char *param, const char *code, co
 void http_error_status(http_req *r, ragd_status st, const char *param, const char *msg);
 void http_reply_json(http_req *r, int status); /* r->out already holds the body */
 
+/* The error object alone into b (also used for replies written by the door). */
+void http_error_json(ragd_buf *b, int status, const char *param, const char *code, const char *msg);
+/* A complete HTTP/1.1 error response with a JSON body and "Connection: close" (the door's replies). */
+void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after);
+
+/* ---- request memory budget (server.c) */
+/* Reserves `bytes` for r (what: for the message). Refusal sets the reply: 413 when the request alone
+ * needs more than --max-request-memory, 503 + Retry-After when the budget is momentarily spent. */
+bool http_mem_reserve(http_req *r, size_t bytes, const char *what);
+void http_mem_release(http_req *r, size_t bytes);
+
+/* ---- shared by the door and the access handler (server.c) */
+bool http_auth_ok(const char *key, const char *authorization, size_t len); /* "Bearer KEY", timing-safe */
+bool http_path_public(const char *path, size_t len);                      /* /health, /health/ready */
+ragd_endpoint http_path_endpoint(const char *path, size_t len);           /* for metrics */
+/* X-Request-Id from the client when it is [A-Za-z0-9._:-]{1,64}, else a new "req-<hex>". */
+void http_request_id(ragd_http *h, const char *client, size_t len, char out[72]);
+/* A request header: from the connection, or from hdr_fn (fuzz target). NULL when absent. */
+const char *http_header(http_req *r, const char *name);
+/* The checks once a head is complete, in order: shutting down (503), head size, Host and framing
+ * (431/400), the API key when one is set — before routing, so an unauthenticated client learns nothing
+ * of the paths — (401), route (404/405), Content-Length cap (413), Content-Type (415), the body's memory
+ * (413/503). Returns the route (≥ 0), or -1 with the reply set. */
+int http_admit(http_req *r, const char *url, const char *method, uint64_t content_length, bool has_length);
+/* Runs route `route`'s handler on the complete body (r->body). */
+http_outcome http_dispatch(http_req *r, int route_index);
+/* A request object without a connection (fuzz target); free with http_req_free. */
+http_req *http_req_detached(ragd_http *h);
+void http_req_free(http_req *r);
+
+/* ---- the front door (door.c) */
+/* Binds the listening socket (before libmicrohttpd starts). */
+ragd_status http_door_open(ragd_http *h, const struct sockaddr *sa, socklen_t salen, ragd_err *err);
+int http_door_port(const http_door *d);
+void http_door_run(http_door *d);      /* starts the door thread (after libmicrohttpd started) */
+void http_door_quiesce(http_door *d);  /* closes the listening socket now; pending heads get 503 */
+void http_door_stop(http_door *d);     /* stops the thread; closes the connections not handed over */
+void http_door_free(http_door *d);     /* after MHD_stop_daemon; NULL ok */
+/* libmicrohttpd's connection notifications (MHD threads). */
+void http_door_mhd_notify(http_door *d, struct MHD_Connection *c, bool started);
+/* The request on connection c: head complete, reply being produced, request finished. false: the
+ * door already closed the connection for a missed deadline (stop processing it). */
+typedef enum { HTTP_CONN_HEAD = 0, HTTP_CONN_BUSY, HTTP_CONN_DONE } http_conn_event;
+bool http_door_event(http_door *d, struct MHD_Connection *c, http_conn_event ev);
+
 /* ---- request fields (jsonv.c): each returns false after setting a 400 reply naming the field */
-bool jv_parse_body(http_req *r);                        /* r->json = object or 400 */
+/* r->json = the body's object, or an error reply: 400 (malformed, not an object, nested deeper than 64),
+ * 413 (more JSON values than the endpoint can use, or its tree would not fit the memory budget). The
+ * body is scanned before the tree is built, and freed once parsed. */
+bool jv_parse_body(http_req *r);
+/* The scan alone (tests): false when nesting passes 64 or values pass max_values (counts so far). */
+typedef struct jv_counts {
+    size_t values, containers, string_bytes, longest_string, depth;
+} jv_counts;
+bool jv_scan(const char *p, size_t n, size_t max_values, jv_counts *c);
+/* An upper bound of what jansson allocates for a tree with these counts. */
+size_t jv_tree_bytes(const jv_counts *c);
 bool jv_check_keys(http_req *r, const char *const *allowed); /* unknown fields → 400 */
 bool jv_string(http_req *r, const char *key, bool required, const char **out, size_t *len);
 bool jv_int(http_req *r, const char *key, int64_t lo, int64_t hi, int64_t *out, bool *present);
@@ -106,6 +207,7 @@ http_outcome api_v1_rerank(http_req *r);       /* POST /v1/rerank */
 http_outcome api_chat(http_req *r);            /* POST /v1/chat/completions */
 http_outcome api_completions(http_req *r);     /* POST /v1/completions */
 http_outcome api_models(http_req *r);          /* GET /v1/models */
+http_outcome api_model(http_req *r);           /* GET /v1/models/{id} */
 http_outcome api_tokenize(http_req *r);        /* POST /tokenize */
 http_outcome api_detokenize(http_req *r);      /* POST /detokenize */
 http_outcome api_health(http_req *r);          /* GET /health */
@@ -113,9 +215,17 @@ http_outcome api_ready(http_req *r);           /* GET /health/ready */
 http_outcome api_metrics(http_req *r);         /* GET /metrics */
 http_outcome api_diagnostics(http_req *r);     /* GET /diagnostics */
 
-/* "messages" of the request rendered with r->sm's chat template (400 naming the message on bad input),
- * APPENDED to out. (api_chat.c) */
-bool api_render_messages(http_req *r, bool enable_thinking, ragd_buf *out);
+/* How a chat request's answer is read for tool calls: the model's syntax (NONE: no tools, tool_choice
+ * none, or a template whose syntax ragd does not parse) and whether several calls may be returned. */
+typedef struct api_chat_tools {
+    ragd_toolcall_format format;
+    bool parallel;
+} api_chat_tools;
+/* The request's "messages" (+ "tools", "tool_choice", "parallel_tool_calls", "add_generation_prompt",
+ * "chat_template_kwargs", "enable_thinking") rendered with r->sm's chat template, APPENDED to out; a 400
+ * naming the field on bad input or when the template refuses the conversation. tools_out may be NULL.
+ * (api_chat.c) */
+bool api_render_messages(http_req *r, ragd_buf *out, api_chat_tools *tools_out);
 
 /* Tokens of one text for a pooling role, truncated (text-level, at a character boundary) when
  * `truncate` and too long; else an over-long text is a 400 naming param, its token count and the

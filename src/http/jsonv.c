@@ -1,12 +1,22 @@
-/* jsonv.c — typed access to request JSON with errors that name the field.
+/* jsonv.c — request JSON: a bounded parse, and typed access with errors that name the field.
  *
- * Bodies are parsed by jansson (rejects invalid UTF-8, lone surrogates and NUL escapes). Every
- * accessor either yields a value of the right type within its bounds or sets a 400 reply naming the
- * field, what was expected and what was found, and returns false. */
+ * Bodies are scanned before jansson builds a tree: the scan counts values and nesting in one pass over
+ * the bytes, so a body that would cost far more than its size as a tree (16 MB of "[]," is 5.5 million
+ * arrays, ~730 MB of jansson objects) is refused before any of it is allocated: deeper than
+ * JV_MAX_DEPTH → 400; more values than the endpoint can use (jv_max_values) → 413; the tree's size
+ * bound (jv_tree_bytes) is reserved from the request-memory budget (413/503) before parsing. The body
+ * buffer is freed once parsed (jansson copies every string).
+ *
+ * Bodies are then parsed by jansson (rejects invalid UTF-8, lone surrogates and NUL escapes). Every
+ * accessor either yields a value of the right type within its bounds — integers compared as integers,
+ * never through a double — or sets a 400 reply naming the field, what was expected and what was found,
+ * and returns false. */
 #include "http/http_internal.h"
 
 #include <math.h>
 #include <stdio.h>
+
+#define JV_MAX_DEPTH 64
 
 static const char *type_name(const json_t *v) {
     switch (json_typeof(v)) {
@@ -20,6 +30,76 @@ static const char *type_name(const json_t *v) {
     }
 }
 
+/* ---- the scan before the parse */
+
+bool jv_scan(const char *p, size_t n, size_t max_values, jv_counts *c) {
+    memset(c, 0, sizeof *c);
+    size_t depth = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char ch = (unsigned char)p[i];
+        switch (ch) {
+        case ' ': case '\t': case '\n': case '\r': case ',': case ':': i++; continue;
+        case '[': case '{':
+            c->containers++;
+            c->values++;
+            if (++depth > c->depth) c->depth = depth;
+            if (depth > JV_MAX_DEPTH) return false;
+            i++;
+            break;
+        case ']': case '}':
+            if (depth) depth--;
+            i++;
+            continue;
+        case '"': {
+            size_t j = i + 1;
+            while (j < n && p[j] != '"') j += p[j] == '\\' ? 2 : 1;
+            c->values++;
+            size_t len = (j < n ? j : n) - i;
+            c->string_bytes += len;
+            if (len > c->longest_string) c->longest_string = len;
+            i = j + 1;
+            break;
+        }
+        default: /* a number or literal: up to the next delimiter */
+            c->values++;
+            while (i < n && !strchr(" \t\n\r,:[]{}\"", p[i])) i++;
+            if (i < n && !p[i]) i++; /* a NUL byte: not JSON, jansson will say where */
+            break;
+        }
+        if (c->values > max_values) return false;
+    }
+    return true;
+}
+
+size_t jv_tree_bytes(const jv_counts *c) {
+    /* jansson 2.14 on 64-bit glibc, malloc chunks included: a scalar or string ≤ 48 B + its slot in the
+     * parent (≤ 16 B, tables grow by doubling); a string's text ≤ its length + 24 B; an array ≤ 128 B, an
+     * object ≤ 224 B + 32 B of buckets and 64 B of pair per key (keys are scanned as strings). The unit
+     * test checks the bound against a counting allocator. While parsing, the lexer holds the current
+     * token twice more (raw and decoded, doubling buffers). */
+    return c->values * 96 + c->containers * 160 + c->string_bytes + 3 * c->longest_string + 4096;
+}
+
+/* The most JSON values a body of this endpoint can use: for embeddings, a token id per queued token plus
+ * two per input (4096 inputs); elsewhere 65536 plus the longest prompt as token ids. */
+static size_t max_values(const http_req *r) {
+    const ragd_serve_opts *o = r->h->cfg.opts;
+    if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS)
+        return (size_t)o->max_queue_tokens + 2 * 4096 + 64;
+    if (r->ep == RAGD_EP_RERANK || r->ep == RAGD_EP_V1_RERANK) return 4 * 4096 + 64;
+    int longest = 0;
+    for (int i = 0; i < r->h->cfg.n_models; i++)
+        for (int k = 0; k < RAGD_ROLE_COUNT; k++)
+            if (r->h->cfg.models[i]->max_len[k] > longest) longest = r->h->cfg.models[i]->max_len[k];
+    return 65536 + (size_t)longest;
+}
+
+static void body_done(http_req *r) {
+    ragd_buf_free(&r->body);
+    http_mem_release(r, r->mem_body);
+    r->mem_body = 0;
+}
+
 bool jv_parse_body(http_req *r) {
     if (!r->body.len) {
         http_error(r, 400, NULL, "invalid_json", "the request body is empty; expected a JSON object");
@@ -30,8 +110,31 @@ bool jv_parse_body(http_req *r) {
         http_error(r, 400, NULL, "invalid_utf8", "the request body is not valid UTF-8 (byte offset %zu)", bad);
         return false;
     }
+    jv_counts c;
+    size_t cap = max_values(r);
+    if (!jv_scan(r->body.data, r->body.len, cap, &c)) {
+        if (c.depth > JV_MAX_DEPTH)
+            http_error(r, 400, NULL, "invalid_json", "the JSON body is nested deeper than %d levels", JV_MAX_DEPTH);
+        else if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS)
+            http_error(r, 413, NULL, "request_too_large",
+                       "the body holds more than %zu JSON values: more token ids than --max-queue-tokens (%lld) "
+                       "can ever hold, plus two per input",
+                       cap, (long long)r->h->cfg.opts->max_queue_tokens);
+        else if (r->ep == RAGD_EP_RERANK || r->ep == RAGD_EP_V1_RERANK)
+            http_error(r, 413, NULL, "request_too_large",
+                       "the body holds more than %zu JSON values, more than %s can use (4096 documents)", cap,
+                       ragd_endpoint_name(r->ep));
+        else http_error(r, 413, NULL, "request_too_large",
+                        "the body holds more than %zu JSON values, more than %s can use (65536 plus the longest "
+                        "sequence, --max-model-len, as token ids)", cap, ragd_endpoint_name(r->ep));
+        return false;
+    }
+    size_t tree = jv_tree_bytes(&c);
+    if (!http_mem_reserve(r, tree, "its parsed JSON")) return false;
+    r->mem_json = tree;
     json_error_t je;
     r->json = json_loadb(r->body.data, r->body.len, JSON_REJECT_DUPLICATES, &je);
+    body_done(r);
     if (!r->json) {
         http_error(r, 400, NULL, "invalid_json", "malformed JSON at line %d column %d: %s", je.line, je.column, je.text);
         return false;
@@ -79,19 +182,26 @@ bool jv_int(http_req *r, const char *key, int64_t lo, int64_t hi, int64_t *out, 
     json_t *v = json_object_get(r->json, key);
     if (present) *present = false;
     if (!v || json_is_null(v)) return true;
-    double d;
-    if (json_is_integer(v)) d = (double)json_integer_value(v);
-    else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) d = json_real_value(v);
-    else {
+    int64_t x;
+    if (json_is_integer(v)) x = json_integer_value(v);
+    else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
+        double d = json_real_value(v); /* 3.0 is 3; beyond int64 it is out of range, never cast */
+        if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+            http_error(r, 400, key, "out_of_range", "field '%s' is %g; it must be between %lld and %lld", key, d,
+                       (long long)lo, (long long)hi);
+            return false;
+        }
+        x = (int64_t)d;
+    } else {
         http_error(r, 400, key, "invalid_type", "field '%s' must be an integer, not %s", key, type_name(v));
         return false;
     }
-    if (d < (double)lo || d > (double)hi) {
-        http_error(r, 400, key, "out_of_range", "field '%s' is %.0f; it must be between %lld and %lld", key, d,
+    if (x < lo || x > hi) {
+        http_error(r, 400, key, "out_of_range", "field '%s' is %lld; it must be between %lld and %lld", key, (long long)x,
                    (long long)lo, (long long)hi);
         return false;
     }
-    *out = json_is_integer(v) ? json_integer_value(v) : (int64_t)d;
+    *out = x;
     if (present) *present = true;
     return true;
 }

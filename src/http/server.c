@@ -1,9 +1,11 @@
-/* server.c — libmicrohttpd plumbing for `ragd serve`: daemon setup, routing, bearer auth, request
- * ids, the body cap, suspend/resume around scheduler tasks, SSE streaming and request completion.
+/* server.c — libmicrohttpd plumbing for `ragd serve`: daemon setup (connections come from the door,
+ * door.c), routing, bearer auth, request ids, the body cap, the request-memory budget, suspend/resume
+ * around scheduler tasks, SSE streaming and request completion.
  *
  * Request life (one http_req per request, refcounted: 1 for libmicrohttpd, +1 while a task is with
  * the scheduler):
- *   headers → route + auth + Content-Length cap (errors answered at once)
+ *   headers → http_admit: framing, auth, route, Content-Length cap, Content-Type, the body's memory
+ *             reservation (errors answered at once)
  *   body chunks → appended while under --max-body-bytes (beyond: 413 once the upload ends)
  *   complete → handler: reply now (HTTP_REPLY) or task posted and connection suspended (HTTP_PENDING)
  *   scheduler sink: on_gen / on_done fill the reply under r->mu and resume the connection
@@ -17,6 +19,7 @@
 #include "http/http_internal.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
@@ -34,33 +37,77 @@ typedef struct route {
     ragd_endpoint ep;
     http_outcome (*fn)(http_req *);
     bool public_; /* no auth */
+    bool prefix;  /* path is a prefix: the rest of the URL (non-empty) is the handler's r->path_arg */
 } route;
 
 static const route g_routes[] = {
-    {"POST", "/embed", RAGD_EP_EMBED, api_embed, false},
-    {"POST", "/rerank", RAGD_EP_RERANK, api_rerank, false},
-    {"POST", "/v1/embeddings", RAGD_EP_V1_EMBEDDINGS, api_v1_embeddings, false},
-    {"POST", "/v1/rerank", RAGD_EP_V1_RERANK, api_v1_rerank, false},
-    {"POST", "/v1/chat/completions", RAGD_EP_V1_CHAT, api_chat, false},
-    {"POST", "/v1/completions", RAGD_EP_V1_COMPLETIONS, api_completions, false},
-    {"GET", "/v1/models", RAGD_EP_V1_MODELS, api_models, false},
-    {"POST", "/tokenize", RAGD_EP_TOKENIZE, api_tokenize, false},
-    {"POST", "/detokenize", RAGD_EP_DETOKENIZE, api_detokenize, false},
-    {"GET", "/health", RAGD_EP_HEALTH, api_health, true},
-    {"GET", "/health/ready", RAGD_EP_HEALTH_READY, api_ready, true},
-    {"GET", "/metrics", RAGD_EP_METRICS, api_metrics, false},
-    {"GET", "/diagnostics", RAGD_EP_DIAGNOSTICS, api_diagnostics, false},
+    {"POST", "/embed", RAGD_EP_EMBED, api_embed, false, false},
+    {"POST", "/rerank", RAGD_EP_RERANK, api_rerank, false, false},
+    {"POST", "/v1/embeddings", RAGD_EP_V1_EMBEDDINGS, api_v1_embeddings, false, false},
+    {"POST", "/v1/rerank", RAGD_EP_V1_RERANK, api_v1_rerank, false, false},
+    {"POST", "/v1/chat/completions", RAGD_EP_V1_CHAT, api_chat, false, false},
+    {"POST", "/v1/completions", RAGD_EP_V1_COMPLETIONS, api_completions, false, false},
+    {"GET", "/v1/models", RAGD_EP_V1_MODELS, api_models, false, false},
+    {"GET", "/v1/models/", RAGD_EP_V1_MODELS, api_model, false, true},
+    {"POST", "/tokenize", RAGD_EP_TOKENIZE, api_tokenize, false, false},
+    {"POST", "/detokenize", RAGD_EP_DETOKENIZE, api_detokenize, false, false},
+    {"GET", "/health", RAGD_EP_HEALTH, api_health, true, false},
+    {"GET", "/health/ready", RAGD_EP_HEALTH_READY, api_ready, true, false},
+    {"GET", "/metrics", RAGD_EP_METRICS, api_metrics, false, false},
+    {"GET", "/diagnostics", RAGD_EP_DIAGNOSTICS, api_diagnostics, false, false},
 };
 #define N_ROUTES (sizeof g_routes / sizeof g_routes[0])
 
 static const route *find_route(const char *url, bool *path_known, const char *method) {
     *path_known = false;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (strcmp(g_routes[i].path, url)) continue;
+        size_t n = strlen(g_routes[i].path);
+        if (g_routes[i].prefix ? strncmp(g_routes[i].path, url, n) || !url[n] : strcmp(g_routes[i].path, url)) continue;
         *path_known = true;
         if (!strcmp(g_routes[i].method, method)) return &g_routes[i];
     }
     return NULL;
+}
+
+static bool path_is(const char *path, size_t len, const char *lit) { return strlen(lit) == len && !memcmp(path, lit, len); }
+
+bool http_path_public(const char *path, size_t len) {
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (g_routes[i].public_ && path_is(path, len, g_routes[i].path)) return true;
+    return false;
+}
+
+ragd_endpoint http_path_endpoint(const char *path, size_t len) {
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (path_is(path, len, g_routes[i].path)) return g_routes[i].ep;
+    return RAGD_EP_OTHER;
+}
+
+bool http_auth_ok(const char *key, const char *v, size_t len) {
+    size_t b = key ? strlen(key) : 0;
+    if (!b || !v || len < 7 || strncasecmp(v, "Bearer ", 7)) return false;
+    v += 7;
+    len -= 7;
+    while (len && *v == ' ') v++, len--;
+    unsigned diff = len != b; /* the length may leak, the key's bytes do not */
+    for (size_t i = 0; i < len; i++) diff |= (unsigned char)v[i] ^ (unsigned char)key[i % b];
+    return diff == 0;
+}
+
+void http_request_id(ragd_http *h, const char *cid, size_t len, char out[72]) {
+    bool ok = cid && len && len <= 64;
+    for (size_t i = 0; ok && i < len; i++) {
+        char c = cid[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+             c == '.' || c == ':';
+    }
+    if (ok) snprintf(out, 72, "%.*s", (int)len, cid);
+    else snprintf(out, 72, "req-%llx", (unsigned long long)atomic_fetch_add(&h->next_id, 1));
+}
+
+const char *http_header(http_req *r, const char *name) {
+    if (r->conn) return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    return r->hdr_fn ? r->hdr_fn(r->hdr_ctx, name) : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -74,16 +121,15 @@ static http_req *req_new(ragd_http *h, struct MHD_Connection *conn) {
     r->refs = 1;
     r->content_type = "application/json";
     pthread_mutex_init(&r->mu, NULL);
-    const char *cid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-    bool ok = cid && *cid && strlen(cid) <= 64;
-    for (const char *p = cid; ok && *p; p++)
-        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-             *p == '_' || *p == '.' || *p == ':';
-    if (ok) snprintf(r->id, sizeof r->id, "%s", cid);
-    else snprintf(r->id, sizeof r->id, "req-%llx", (unsigned long long)atomic_fetch_add(&h->next_id, 1));
+    if (conn) {
+        const char *cid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+        http_request_id(h, cid, cid ? strlen(cid) : 0, r->id);
+    }
     atomic_fetch_add(&h->active, 1);
     return r;
 }
+
+http_req *http_req_detached(ragd_http *h) { return req_new(h, NULL); }
 
 static void req_unref(http_req *r) {
     pthread_mutex_lock(&r->mu);
@@ -91,6 +137,8 @@ static void req_unref(http_req *r) {
     pthread_mutex_unlock(&r->mu);
     if (left) return;
     ragd_http *h = r->h;
+    if (r->mem_held >= (1u << 20)) atomic_store(&h->trim_wanted, true);
+    http_mem_release(r, r->mem_held);
     ragd_buf_free(&r->body);
     ragd_buf_free(&r->out);
     ragd_buf_free(&r->sse);
@@ -104,6 +152,48 @@ static void req_unref(http_req *r) {
     pthread_mutex_destroy(&r->mu);
     free(r);
     atomic_fetch_sub(&h->active, 1);
+}
+
+void http_req_free(http_req *r) {
+    if (r) req_unref(r);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the request-memory budget */
+
+static double mib(size_t b) { return (double)b / 1048576.0; }
+
+bool http_mem_reserve(http_req *r, size_t bytes, const char *what) {
+    ragd_http *h = r->h;
+    if (!bytes) return true;
+    if (r->mem_held + bytes > h->mem_limit || bytes > h->mem_limit) {
+        http_error(r, 413, NULL, "request_too_large",
+                   "this request needs %.1f MiB of memory for %s (%.1f MiB in all), more than --max-request-memory (%.1f MiB)",
+                   mib(bytes), what, mib(r->mem_held + bytes), mib(h->mem_limit));
+        return false;
+    }
+    size_t cur = atomic_load(&h->mem_used);
+    do {
+        if (cur + bytes > h->mem_limit) {
+            ragd_metrics_rejected(h->cfg.metrics, RAGD_REJECT_MEMORY);
+            r->retry_after = 1;
+            http_error(r, 503, NULL, "overloaded",
+                       "the server is busy: requests in flight hold %.1f MiB of %.1f MiB (--max-request-memory); this one needs %.1f MiB more for %s",
+                       mib(cur), mib(h->mem_limit), mib(bytes), what);
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak(&h->mem_used, &cur, cur + bytes));
+    r->mem_held += bytes;
+    ragd_metrics_set_request_memory(h->cfg.metrics, (int64_t)(cur + bytes));
+    return true;
+}
+
+void http_mem_release(http_req *r, size_t bytes) {
+    if (!bytes) return;
+    RAGD_ASSERT(bytes <= r->mem_held);
+    r->mem_held -= bytes;
+    size_t now = atomic_fetch_sub(&r->h->mem_used, bytes) - bytes;
+    ragd_metrics_set_request_memory(r->h->cfg.metrics, (int64_t)now);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -163,7 +253,7 @@ static const ragd_task_sink g_sink = {sink_alive, sink_gen, sink_done};
  * a 400 naming it (returns false). */
 static bool request_deadline(http_req *r, double *deadline) {
     double t = (double)r->h->cfg.opts->timeout_ms / 1e3;
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Timeout-Ms");
+    const char *v = http_header(r, "X-Request-Timeout-Ms");
     if (v) {
         char *end = NULL;
         long long ms = strtoll(v, &end, 10);
@@ -179,7 +269,31 @@ static bool request_deadline(http_req *r, double *deadline) {
     return true;
 }
 
+/* What a task holds until its request ends, besides the JSON tree: its token ids and sequence table, its
+ * output, and an estimate of its reply (JSON floats ≤ 16 bytes each; a rerank reply may echo every
+ * document, escaped; a generated token ≤ 256 bytes of SSE/JSON, logprobs ≤ 160 bytes per alternative). */
+static size_t task_bytes(const http_req *r) {
+    const ragd_task *t = &r->task;
+    size_t n = (size_t)t->n_seqs, ntok = (size_t)t->seq_start[t->n_seqs];
+    size_t b = 4 * ntok + 4 * (n + 1);
+    switch (t->kind) {
+    case RAGD_TASK_EMBED: {
+        size_t dims = (size_t)ragd_embed_dims(r->sm->model, &t->embed);
+        b += n * dims * (4 + 16) + n * 64;
+        break;
+    }
+    case RAGD_TASK_RERANK: b += n * (4 + 64) + 6 * r->body_len; break;
+    case RAGD_TASK_GENERATE: {
+        size_t per = 256 + (t->want_logprobs ? (size_t)(1 + t->top_logprobs) * 160 : 0);
+        b += (size_t)(t->n_choices > 0 ? t->n_choices : 1) * (size_t)t->gen.max_tokens * per;
+        break;
+    }
+    }
+    return b + 1024;
+}
+
 bool http_submit(http_req *r) {
+    if (!http_mem_reserve(r, task_bytes(r), "its tokens, output and reply")) return false;
     r->task.req_id = r->id;
     r->task.sink = &g_sink;
     r->task.ctx = r;
@@ -208,7 +322,9 @@ bool http_submit(http_req *r) {
         r->submitted = false;
         pthread_mutex_unlock(&r->mu);
         if (st == RAGD_EBUSY) r->retry_after = ragd_sched_retry_after(sched);
-        http_error_status(r, st, NULL, ragd_err_msg(&err));
+        if (st == RAGD_ERANGE) /* can never be admitted (larger than the queue): not a 429 to retry */
+            http_error(r, 413, NULL, "request_too_large", "%s", ragd_err_msg(&err));
+        else http_error_status(r, st, NULL, ragd_err_msg(&err));
         ragd_err_free(&err);
         return false;
     }
@@ -218,10 +334,18 @@ bool http_submit(http_req *r) {
 /* ---------------------------------------------------------------------------------------------- */
 /* replies */
 
+
+/* The reply in r->out, handed to libmicrohttpd without a copy. */
 static enum MHD_Result queue_reply(http_req *r) {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->out.len, r->out.data ? r->out.data : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (r->conn && !http_door_event(r->h->door, r->conn, HTTP_CONN_BUSY)) return MHD_NO;
+    if (r->status >= 500 || r->status == 429)
+        RAGD_WARN("[%s] %s -> %d %.*s", r->id, ragd_endpoint_name(r->ep), r->status,
+                  (int)(r->out.len < 300 ? r->out.len : 300), r->out.data ? r->out.data : "");
+    struct MHD_Response *resp = r->out.data
+        ? MHD_create_response_from_buffer(r->out.len, r->out.data, MHD_RESPMEM_MUST_FREE)
+        : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
+    r->out = (ragd_buf){0}; /* the response owns the bytes now (freed with free()) */
     MHD_add_response_header(resp, "Content-Type", r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     if (r->retry_after > 0) {
@@ -230,9 +354,6 @@ static enum MHD_Result queue_reply(http_req *r) {
         MHD_add_response_header(resp, "Retry-After", ra);
     }
     if (atomic_load(&r->h->quiesced)) MHD_add_response_header(resp, "Connection", "close");
-    if (r->status >= 500 || r->status == 429)
-        RAGD_WARN("[%s] %s -> %d %.*s", r->id, ragd_endpoint_name(r->ep), r->status,
-                  (int)(r->out.len < 300 ? r->out.len : 300), r->out.data ? r->out.data : "");
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -263,6 +384,7 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *buf, size_t max) {
 }
 
 static enum MHD_Result start_stream(http_req *r) {
+    if (!http_door_event(r->h->door, r->conn, HTTP_CONN_BUSY)) return MHD_NO;
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, sse_reader, r, NULL);
     if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
@@ -296,74 +418,164 @@ static enum MHD_Result pending_next(http_req *r) {
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* the access handler */
+/* admission of a request whose head is complete */
 
-static bool auth_ok(ragd_http *h, struct MHD_Connection *conn) {
-    const char *key = h->cfg.api_key;
-    if (!key) return true;
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
-    if (!v || strncasecmp(v, "Bearer ", 7)) return false;
-    v += 7;
-    size_t a = strlen(v), b = strlen(key);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < a; i++) diff |= (unsigned char)v[i] ^ (unsigned char)key[i % (b ? b : 1)];
-    return diff == 0;
+typedef struct framing {
+    int n_cl, n_te, n_host, n_fields;
+    bool cl_differ, te_bad;
+    size_t bytes;                    /* field names + values + ": " and CRLF each */
+    const char *cl;
+} framing;
+
+static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    framing *f = cls;
+    (void)kind;
+    f->n_fields++;
+    f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    if (!strcasecmp(key, "Host")) f->n_host++;
+    if (!strcasecmp(key, "Content-Length")) {
+        if (f->n_cl++ && strcmp(f->cl, value ? value : "")) f->cl_differ = true;
+        f->cl = value ? value : "";
+    } else if (!strcasecmp(key, "Transfer-Encoding")) {
+        if (f->n_te++ || !value || strcasecmp(value, "chunked")) f->te_bad = true;
+    }
+    return MHD_YES;
 }
+
+/* The door checked the first head of a connection; later heads on a keep-alive connection only reach
+ * libmicrohttpd, which accepts an unknown Transfer-Encoding (then waits for the connection to close), uses
+ * the first of several Content-Length values, accepts HTTP/1.1 without Host and heads up to its memory
+ * pool (2 × --max-header-bytes + 32 KiB). The door's rules for those, here. */
+static bool framing_ok(http_req *r) {
+    if (!r->conn) return true;
+    framing f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_cb, &f);
+    size_t max_head = (size_t)r->h->cfg.opts->max_header_bytes;
+    if (f.bytes > max_head || f.n_fields > 128)
+        http_error(r, 431, NULL, "headers_too_large", "the request head is larger than %zu bytes or has more than 128 fields",
+                   max_head);
+    else if (f.n_host != 1 && !(r->http10 && !f.n_host))
+        http_error(r, 400, NULL, "bad_request", f.n_host ? "more than one Host header" : "an HTTP/1.1 request needs a Host header");
+    else if (f.te_bad) http_error(r, 400, NULL, "bad_request", "Transfer-Encoding is not supported (only a single 'chunked')");
+    else if (f.n_te && f.n_cl) http_error(r, 400, NULL, "bad_request", "both Transfer-Encoding and Content-Length are set");
+    else if (f.cl_differ) http_error(r, 400, NULL, "bad_request", "two different Content-Length headers");
+    else return true;
+    return false;
+}
+
+/* JSON bodies only: application/json or application/<something>+json, any parameters. A request without
+ * Content-Type is read as JSON (minimal clients). */
+static bool content_type_ok(http_req *r) {
+    const char *ct = http_header(r, "Content-Type");
+    if (!ct) return true;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t')) n--;
+    if (n == 16 && !strncasecmp(ct, "application/json", 16)) return true;
+    if (n > 17 && !strncasecmp(ct, "application/", 12) && !strncasecmp(ct + n - 5, "+json", 5)) return true;
+    http_error(r, 415, "Content-Type", "unsupported_media_type", "Content-Type '%.60s' is not supported; send application/json", ct);
+    return false;
+}
+
+int http_admit(http_req *r, const char *url, const char *method, uint64_t content_length, bool has_length) {
+    ragd_http *h = r->h;
+    bool known;
+    const route *rt = find_route(url, &known, method);
+    r->ep = rt ? rt->ep : RAGD_EP_OTHER;
+    if (rt && rt->prefix) r->path_arg = url + strlen(rt->path); /* (set again before dispatch: url lives per call) */
+    if (atomic_load(&h->quiesced)) {
+        ragd_metrics_rejected(h->cfg.metrics, RAGD_REJECT_SHUTDOWN);
+        http_error(r, 503, NULL, "shutting_down", "the server is shutting down");
+        return -1;
+    }
+    if (!framing_ok(r)) return -1;
+    if (h->cfg.api_key && !http_path_public(url, strlen(url))) {
+        const char *v = http_header(r, "Authorization");
+        if (!http_auth_ok(h->cfg.api_key, v, v ? strlen(v) : 0)) {
+            http_error(r, 401, NULL, "invalid_api_key", "missing or wrong API key (send 'Authorization: Bearer KEY')");
+            return -1;
+        }
+    }
+    if (!rt) {
+        if (known) http_error(r, 405, NULL, "method_not_allowed", "%s is not allowed on %s", method, url);
+        else http_error(r, 404, NULL, "not_found", "no endpoint %.40s %.200s", method, url);
+        return -1;
+    }
+    if (has_length && content_length > h->max_body) {
+        http_error(r, 413, NULL, "body_too_large", "request body of %llu bytes exceeds the limit of %zu bytes (--max-body-bytes)",
+                   (unsigned long long)content_length, h->max_body);
+        return -1;
+    }
+    if (!strcmp(rt->method, "POST") && !content_type_ok(r)) return -1;
+    if (has_length && content_length) {
+        if (!http_mem_reserve(r, (size_t)content_length, "its body")) return -1;
+        r->mem_body = (size_t)content_length;
+        ragd_buf_reserve(&r->body, (size_t)content_length);
+    }
+    return (int)(rt - g_routes);
+}
+
+http_outcome http_dispatch(http_req *r, int ri) {
+    RAGD_ASSERT(ri >= 0 && (size_t)ri < N_ROUTES);
+    r->body_len = r->body.len;
+    return g_routes[ri].fn(r);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* the access handler */
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls) {
     ragd_http *h = cls;
-    (void)version;
     http_req *r = *con_cls;
     if (!r) { /* headers complete */
+        if (!http_door_event(h->door, conn, HTTP_CONN_HEAD)) return MHD_NO; /* closed by the door meanwhile */
         r = req_new(h, conn);
         *con_cls = r;
-        bool known;
-        const route *rt = find_route(url, &known, method);
-        r->ep = rt ? rt->ep : RAGD_EP_OTHER;
-        if (atomic_load(&h->quiesced)) {
-            ragd_metrics_rejected(h->cfg.metrics, RAGD_REJECT_SHUTDOWN);
-            http_error(r, 503, NULL, "shutting_down", "the server is shutting down");
-            return queue_reply(r);
-        }
-        if (!rt) {
-            if (known) http_error(r, 405, NULL, "method_not_allowed", "%s is not allowed on %s", method, url);
-            else http_error(r, 404, NULL, "not_found", "no endpoint %s %s", method, url);
-            return queue_reply(r);
-        }
-        if (!rt->public_ && !auth_ok(h, conn)) {
-            http_error(r, 401, NULL, "invalid_api_key", "missing or wrong API key (send 'Authorization: Bearer KEY')");
-            return queue_reply(r);
-        }
+        r->http10 = version && !strcmp(version, MHD_HTTP_VERSION_1_0);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl && strtoull(cl, NULL, 10) > h->max_body) {
-            http_error(r, 413, NULL, "body_too_large", "request body of %s bytes exceeds the limit of %zu bytes", cl,
-                       h->max_body);
-            return queue_reply(r);
-        }
-        return MHD_YES;
+        uint64_t len = cl ? strtoull(cl, NULL, 10) : 0;
+        r->handled = http_admit(r, url, method, len, cl != NULL) < 0;
+        return r->handled ? queue_reply(r) : MHD_YES;
     }
     if (*upload_data_size) { /* body chunk */
-        if (!r->too_big) {
-            if (r->body.len + *upload_data_size > h->max_body) {
-                r->too_big = true;
-                ragd_buf_free(&r->body);
-            } else ragd_buf_append(&r->body, upload_data, *upload_data_size);
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->too_big || r->over_budget) return MHD_YES; /* read and dropped: the reply waits for the end */
+        if (r->body.len + n > h->max_body) {
+            r->too_big = true;
+            http_mem_release(r, r->mem_body);
+            r->mem_body = 0;
+            ragd_buf_free(&r->body);
+            return MHD_YES;
+        }
+        if (r->body.len + n > r->mem_body) { /* chunked: reserve as it arrives */
+            size_t more = r->body.len + n - r->mem_body;
+            if (!http_mem_reserve(r, more, "its body")) {
+                r->over_budget = true;
+                http_mem_release(r, r->mem_body);
+                r->mem_body = 0;
+                ragd_buf_free(&r->body);
+                return MHD_YES;
+            }
+            r->mem_body += more;
+        }
+        ragd_buf_append(&r->body, upload_data, n);
         return MHD_YES;
     }
     if (r->handled) return pending_next(r);
     r->handled = true;
+    if (!http_door_event(h->door, conn, HTTP_CONN_BUSY)) return MHD_NO;
     if (r->too_big) {
-        http_error(r, 413, NULL, "body_too_large", "request body exceeds the limit of %zu bytes", h->max_body);
+        http_error(r, 413, NULL, "body_too_large", "request body exceeds the limit of %zu bytes (--max-body-bytes)", h->max_body);
         return queue_reply(r);
     }
+    if (r->over_budget) return queue_reply(r); /* the refused reservation set the reply */
     bool known;
     const route *rt = find_route(url, &known, method);
     RAGD_ASSERT(rt);
-    if (rt->fn(r) == HTTP_REPLY) return queue_reply(r);
+    if (rt->prefix) r->path_arg = url + strlen(rt->path);
+    if (http_dispatch(r, (int)(rt - g_routes)) == HTTP_REPLY) return queue_reply(r);
     /* pending: wait for the scheduler unless it already answered */
     pthread_mutex_lock(&r->mu);
     bool ready = r->done || (r->streaming && r->sse.len > r->sse_off);
@@ -377,10 +589,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     ragd_http *h = cls;
-    (void)conn;
     http_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    http_door_event(h->door, conn, HTTP_CONN_DONE);
     pthread_mutex_lock(&r->mu);
     r->closed = true;
     bool cancel = r->submitted && !r->done;
@@ -392,6 +604,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     RAGD_DEBUG("[%s] %s %d %.1f ms%s", r->id, ragd_endpoint_name(r->ep), status, (ragd_now_s() - r->t_start) * 1e3,
                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
     req_unref(r);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    ragd_http *h = cls;
+    (void)socket_context;
+    http_door_mhd_notify(h->door, conn, code == MHD_CONNECTION_NOTIFY_STARTED);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -415,6 +634,9 @@ static void mhd_panic(void *cls, const char *file, unsigned int line, const char
 ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err *err) {
     *out = NULL;
     const ragd_serve_opts *o = cfg->opts;
+    if ((uint64_t)o->max_request_memory < (uint64_t)o->max_body_bytes)
+        return ragd_err_set(err, RAGD_EINVAL, "--max-request-memory (%lld) must be at least --max-body-bytes (%lld)",
+                            (long long)o->max_request_memory, (long long)o->max_body_bytes);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST},
                     *ai = NULL;
     char port[16];
@@ -426,34 +648,42 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
     }
     if (gai) return ragd_err_set(err, RAGD_EINVAL, "--host %s: %s", o->host, gai_strerror(gai));
     ragd_http *h = ragd_xcalloc(1, sizeof *h);
-    h->quiesced_fd = -1;
     h->cfg = *cfg;
     h->max_body = (size_t)o->max_body_bytes;
+    h->mem_limit = (size_t)o->max_request_memory;
     atomic_store(&h->sched, cfg->sched);
     atomic_store(&h->next_id, ((uint64_t)time(NULL) & 0xffffff) << 20);
     for (int i = 0; i < cfg->n_models; i++)
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
             if (cfg->models[i]->roles[rr]) h->role[rr] = cfg->models[i];
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    ragd_status st = http_door_open(h, ai->ai_addr, ai->ai_addrlen, err);
+    freeaddrinfo(ai);
+    if (st) {
+        free(h);
+        return st;
+    }
+    h->port = http_door_port(h->door);
+    /* no listening socket: the door accepts, checks the head and hands connections over. The idle
+     * timeout is only a backstop here (a reply nobody reads); the door keeps the real deadlines. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+    int64_t longest = o->header_timeout_ms > o->body_timeout_ms ? o->header_timeout_ms : o->body_timeout_ms;
     MHD_set_panic_func(mhd_panic, NULL);
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, on_access, h,
-                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads,
-                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)(2 * o->max_connections + 64),
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(longest / 1000 + 1),
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(2 * o->max_header_bytes + 32768),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+                            MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
-                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                             MHD_OPTION_END);
-    freeaddrinfo(ai);
     if (!h->d) {
+        http_door_free(h->door);
         free(h);
-        return ragd_err_set(err, RAGD_EIO, "cannot listen on %s:%lld (address in use or not available)", o->host,
-                            (long long)o->port);
+        return ragd_err_set(err, RAGD_EIO, "cannot start libmicrohttpd (%d threads)", (int)o->http_threads);
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = di ? di->port : (int)o->port;
+    http_door_run(h->door);
     *out = h;
     return RAGD_OK;
 }
@@ -464,15 +694,15 @@ void ragd_http_set_sched(ragd_http *h, ragd_sched *s) { atomic_store(&h->sched, 
 
 void ragd_http_quiesce(ragd_http *h) {
     if (!h || atomic_exchange(&h->quiesced, true)) return;
-    MHD_socket fd = MHD_quiesce_daemon(h->d);
-    h->quiesced_fd = fd == MHD_INVALID_SOCKET ? -1 : (int)fd;
+    http_door_quiesce(h->door); /* when this returns, new connections are refused */
 }
 
 int ragd_http_active(ragd_http *h) { return atomic_load(&h->active); }
 
 void ragd_http_stop(ragd_http *h) {
     if (!h) return;
-    MHD_stop_daemon(h->d);
-    if (h->quiesced_fd >= 0) close(h->quiesced_fd);
+    http_door_stop(h->door);  /* no more connections handed over */
+    MHD_stop_daemon(h->d);    /* closes the rest (their CLOSED notifications still reach the door) */
+    http_door_free(h->door);
     free(h);
 }

@@ -365,7 +365,7 @@ static ragd_status load_tensors(gguf_ctx *c, ragd_err *err) {
 static ragd_status load_tokenizer(gguf_ctx *c, ragd_err *err) {
     ragd_model *m = c->m;
     ragd_tokenizer_gguf_parts p = {.bos_id = -1, .eos_id = -1, .pad_id = -1};
-    char *model = NULL, *pre = NULL, *tmpl = NULL;
+    char *model = NULL, *pre = NULL, *tmpl = NULL, *tmpl_tools = NULL;
     const char **tokens = NULL, **merges = NULL;
     size_t *token_lens = NULL, *merge_lens = NULL, n_types = 0;
     int32_t *types = NULL;
@@ -417,6 +417,13 @@ static ragd_status load_tokenizer(gguf_ctx *c, ragd_err *err) {
     }
     if (st) goto done;
     p.chat_template = tmpl;
+    /* llama.cpp's convert_hf_to_gguf stores named templates as tokenizer.chat_template.<name> */
+    if ((st = ragd_gguf_get_strdup(&c->g, "tokenizer.chat_template.tool_use", &tmpl_tools, err)) == RAGD_ENOTFOUND) {
+        ragd_err_free(err);
+        st = RAGD_OK;
+    }
+    if (st) goto done;
+    p.chat_template_tool_use = tmpl_tools;
     if ((st = ragd_tokenizer_load_gguf_parts(&p, &m->tok, err))) {
         ragd_err_prefix(err, "%s", c->fname);
         goto done;
@@ -437,6 +444,7 @@ done:
     free(model);
     free(pre);
     free(tmpl);
+    free(tmpl_tools);
     free(tokens);
     free(token_lens);
     free(merges);

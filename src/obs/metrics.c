@@ -17,9 +17,12 @@ static const char *const g_ep_names[RAGD_EP_COUNT] = {
     "/embed", "/rerank", "/v1/embeddings", "/v1/rerank", "/v1/chat/completions", "/v1/completions",
     "/v1/models", "/tokenize", "/detokenize", "/health", "/health/ready", "/metrics", "/diagnostics", "other"};
 static const char *const g_task_names[RAGD_MTASK_COUNT] = {"embed", "rerank", "generate"};
-static const char *const g_reject_names[RAGD_REJECT_COUNT] = {"queue_full", "shutting_down"};
+static const char *const g_reject_names[RAGD_REJECT_COUNT] = {
+    "queue_full", "shutting_down", "connection_limit", "client_connection_limit", "evicted_pending",
+    "header_timeout", "body_timeout", "request_memory", "bad_http"};
 static const char *const g_cancel_names[RAGD_CANCEL_COUNT] = {"disconnect", "timeout"};
-static const int g_statuses[] = {200, 400, 401, 404, 405, 408, 413, 422, 429, 500, 503, 504};
+static const char *const g_finish_names[RAGD_MFINISH_COUNT] = {"stop", "length", "error", "cancelled"};
+static const int g_statuses[] = {200, 400, 401, 404, 405, 408, 413, 414, 415, 417, 422, 429, 431, 500, 503, 504, 505};
 #define N_STATUS ((int)(sizeof g_statuses / sizeof g_statuses[0]) + 1) /* + "other" */
 
 const char *ragd_endpoint_name(ragd_endpoint e) { return (unsigned)e < RAGD_EP_COUNT ? g_ep_names[e] : "other"; }
@@ -98,6 +101,10 @@ struct ragd_metrics {
     _Atomic uint64_t cancelled[RAGD_CANCEL_COUNT];
     _Atomic uint64_t engine_errors[RAGD_MTASK_COUNT];
     _Atomic int64_t queue_requests, queue_tokens, running_seqs;
+    _Atomic int64_t preempted_seqs, kv_used, kv_cached, kv_total, prefix_lookup_tokens, prefix_hit_tokens;
+    _Atomic uint64_t preemptions, prefix_hit_seqs, finish[RAGD_MFINISH_COUNT];
+    hist e2e;
+    _Atomic int64_t conns_pending, conns_open, request_memory;
     double start_time;
 };
 
@@ -113,6 +120,7 @@ ragd_metrics *ragd_metrics_create(void) {
     }
     hist_init(&m->ttft, g_time_bounds, nt);
     hist_init(&m->itl, g_time_bounds, nt);
+    hist_init(&m->e2e, g_time_bounds, nt);
     m->start_time = ragd_now_s();
     return m;
 }
@@ -127,6 +135,7 @@ void ragd_metrics_free(ragd_metrics *m) {
     }
     pthread_mutex_destroy(&m->ttft.mu);
     pthread_mutex_destroy(&m->itl.mu);
+    pthread_mutex_destroy(&m->e2e.mu);
     free(m);
 }
 
@@ -170,6 +179,30 @@ void ragd_metrics_set_queue(ragd_metrics *m, int64_t requests, int64_t tokens) {
     atomic_store(&m->queue_tokens, tokens);
 }
 void ragd_metrics_set_running(ragd_metrics *m, int64_t seqs) { atomic_store(&m->running_seqs, seqs); }
+void ragd_metrics_set_preempted(ragd_metrics *m, int64_t seqs) { atomic_store(&m->preempted_seqs, seqs); }
+void ragd_metrics_set_kv(ragd_metrics *m, int64_t used, int64_t cached, int64_t total, int64_t lookup_tokens,
+                         int64_t hit_tokens) {
+    atomic_store(&m->kv_used, used);
+    atomic_store(&m->kv_cached, cached);
+    atomic_store(&m->kv_total, total);
+    atomic_store(&m->prefix_lookup_tokens, lookup_tokens);
+    atomic_store(&m->prefix_hit_tokens, hit_tokens);
+}
+void ragd_metrics_prefix_hit(ragd_metrics *m, int64_t tokens) {
+    (void)tokens;
+    atomic_fetch_add(&m->prefix_hit_seqs, 1);
+}
+void ragd_metrics_preemption(ragd_metrics *m) { atomic_fetch_add(&m->preemptions, 1); }
+void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish r) {
+    RAGD_ASSERT((unsigned)r < RAGD_MFINISH_COUNT);
+    atomic_fetch_add(&m->finish[r], 1);
+}
+void ragd_metrics_e2e(ragd_metrics *m, double s) { hist_observe(&m->e2e, s); }
+void ragd_metrics_set_connections(ragd_metrics *m, int64_t pending, int64_t open) {
+    atomic_store(&m->conns_pending, pending);
+    atomic_store(&m->conns_open, open);
+}
+void ragd_metrics_set_request_memory(ragd_metrics *m, int64_t bytes) { atomic_store(&m->request_memory, bytes); }
 
 static void header(ragd_buf *out, const char *name, const char *type, const char *help) {
     ragd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -222,7 +255,7 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
                         (unsigned long long)atomic_load(&m->tokens_in[t]));
     header(out, "ragd_generation_tokens_total", "counter", "Tokens generated.");
     ragd_buf_printf(out, "ragd_generation_tokens_total %llu\n", (unsigned long long)atomic_load(&m->tokens_out));
-    header(out, "ragd_rejected_requests_total", "counter", "Requests refused by admission control (429/503).");
+    header(out, "ragd_rejected_requests_total", "counter", "Requests and connections refused before any work, by reason.");
     for (int r = 0; r < RAGD_REJECT_COUNT; r++)
         ragd_buf_printf(out, "ragd_rejected_requests_total{reason=\"%s\"} %llu\n", g_reject_names[r],
                         (unsigned long long)atomic_load(&m->rejected[r]));
@@ -238,8 +271,37 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
     ragd_buf_printf(out, "ragd_queue_requests %lld\n", (long long)atomic_load(&m->queue_requests));
     header(out, "ragd_queue_tokens", "gauge", "Tokens waiting in the scheduler queue.");
     ragd_buf_printf(out, "ragd_queue_tokens %lld\n", (long long)atomic_load(&m->queue_tokens));
-    header(out, "ragd_running_sequences", "gauge", "Generation sequences holding a KV slot.");
+    header(out, "ragd_running_sequences", "gauge", "Generation sequences being computed (prefill or decode).");
     ragd_buf_printf(out, "ragd_running_sequences %lld\n", (long long)atomic_load(&m->running_seqs));
+    header(out, "ragd_preempted_sequences", "gauge", "Generation sequences preempted (KV cache full), waiting to be recomputed.");
+    ragd_buf_printf(out, "ragd_preempted_sequences %lld\n", (long long)atomic_load(&m->preempted_seqs));
+    header(out, "ragd_preemptions_total", "counter", "Sequences preempted because the KV block pool ran out.");
+    ragd_buf_printf(out, "ragd_preemptions_total %llu\n", (unsigned long long)atomic_load(&m->preemptions));
+    header(out, "ragd_kv_cache_blocks", "gauge", "KV cache blocks of the chat model by state (used: held by sequences; cached: evictable prefix-cache content).");
+    ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"used\"} %lld\n", (long long)atomic_load(&m->kv_used));
+    ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"cached\"} %lld\n", (long long)atomic_load(&m->kv_cached));
+    header(out, "ragd_kv_cache_capacity_blocks", "gauge", "KV cache blocks of the chat model.");
+    ragd_buf_printf(out, "ragd_kv_cache_capacity_blocks %lld\n", (long long)atomic_load(&m->kv_total));
+    int64_t lk = atomic_load(&m->prefix_lookup_tokens), hit = atomic_load(&m->prefix_hit_tokens);
+    header(out, "ragd_prefix_cache_queried_tokens_total", "counter", "Prompt tokens looked up in the prefix cache (whole blocks).");
+    ragd_buf_printf(out, "ragd_prefix_cache_queried_tokens_total %lld\n", (long long)lk);
+    header(out, "ragd_prefix_cache_hit_tokens_total", "counter", "Prompt tokens taken from the prefix cache instead of computed.");
+    ragd_buf_printf(out, "ragd_prefix_cache_hit_tokens_total %lld\n", (long long)hit);
+    header(out, "ragd_prefix_cache_hit_rate", "gauge", "hit tokens / queried tokens since start.");
+    ragd_buf_printf(out, "ragd_prefix_cache_hit_rate %.6f\n", lk > 0 ? (double)hit / (double)lk : 0.0);
+    header(out, "ragd_prefix_cache_hit_sequences_total", "counter", "Sequences that started after a prefix-cache hit.");
+    ragd_buf_printf(out, "ragd_prefix_cache_hit_sequences_total %llu\n", (unsigned long long)atomic_load(&m->prefix_hit_seqs));
+    header(out, "ragd_generation_finished_total", "counter", "Generated choices by how they ended.");
+    for (int r = 0; r < RAGD_MFINISH_COUNT; r++)
+        ragd_buf_printf(out, "ragd_generation_finished_total{reason=\"%s\"} %llu\n", g_finish_names[r],
+                        (unsigned long long)atomic_load(&m->finish[r]));
+    header(out, "ragd_e2e_request_latency_seconds", "histogram", "Generation requests: from arrival to the last token.");
+    hist_render(&m->e2e, "ragd_e2e_request_latency_seconds", "", out);
+    header(out, "ragd_http_connections", "gauge", "Client connections: still sending their request head, or open with the server.");
+    ragd_buf_printf(out, "ragd_http_connections{state=\"pending\"} %lld\n", (long long)atomic_load(&m->conns_pending));
+    ragd_buf_printf(out, "ragd_http_connections{state=\"open\"} %lld\n", (long long)atomic_load(&m->conns_open));
+    header(out, "ragd_request_memory_bytes", "gauge", "Request memory held (bodies, parsed JSON, token ids, outputs, replies).");
+    ragd_buf_printf(out, "ragd_request_memory_bytes %lld\n", (long long)atomic_load(&m->request_memory));
     header(out, "ragd_uptime_seconds", "gauge", "Seconds since the server started.");
     ragd_buf_printf(out, "ragd_uptime_seconds %.3f\n", ragd_now_s() - m->start_time);
 }

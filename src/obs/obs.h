@@ -25,7 +25,11 @@ typedef struct ragd_serve_opts {
     char *api_key;
     char *api_key_file;
     int64_t max_batch_tokens;      /* tokens in one forward call */
-    int64_t max_seqs;              /* generation sequences at once (KV slots of the chat engine) */
+    int64_t max_seqs;              /* generation sequences at once (sequence slots of the chat engine) */
+    int64_t max_step_tokens;       /* tokens in one generation step (decode + prefill chunks) */
+    int64_t kv_block_size;         /* positions per KV cache block */
+    int64_t kv_cache_tokens;       /* KV cache size in tokens; 0 = what the memory budget leaves */
+    bool no_prefix_cache;          /* disable the prefix cache */
     int64_t max_batch_seqs;        /* sequences in one embed/rerank forward call */
     int64_t max_model_len;         /* longest sequence (prompt + generated); 0 = the model's own */
     int64_t max_queue;             /* waiting requests per device */
@@ -39,7 +43,13 @@ typedef struct ragd_serve_opts {
     int64_t max_tokens_default;    /* chat max_tokens when the request names none */
     int64_t shutdown_ms;           /* how long SIGTERM waits for in-flight requests */
     int64_t max_connections;
+    int64_t max_connections_per_client; /* open connections from one client address; 0 = no cap */
+    int64_t header_timeout_ms;     /* request head deadline (new connection, or keep-alive idle + next head) */
+    int64_t body_timeout_ms;       /* request body deadline, from the end of its head */
+    int64_t max_header_bytes;      /* request line + header fields */
+    int64_t max_request_memory;    /* bytes all requests may hold at once (bodies, JSON, tokens, replies) */
     char *log_level;               /* debug | info | warn | error */
+    char *chat_template;           /* Jinja chat template file overriding the chat model's */
     char *served_name;             /* name of the chat model in /v1/models (default: file name) */
     bool demo;                     /* label every model "demo quality" in /v1/models */
 } ragd_serve_opts;
@@ -90,8 +100,17 @@ const char *ragd_endpoint_name(ragd_endpoint e);
 /* Task kinds of the scheduler (label task="..."). */
 typedef enum { RAGD_MTASK_EMBED = 0, RAGD_MTASK_RERANK, RAGD_MTASK_GENERATE, RAGD_MTASK_COUNT } ragd_mtask;
 
-typedef enum { RAGD_REJECT_QUEUE_FULL = 0, RAGD_REJECT_SHUTDOWN, RAGD_REJECT_COUNT } ragd_reject_reason;
+/* Why a request or a connection was refused before any work: queue full (429), shutting down (503),
+ * the connection caps (503 / per client 429), a pending head evicted to make room, a head or body that
+ * missed its deadline (408), the request-memory budget (503), a malformed HTTP head (4xx/505). */
+typedef enum {
+    RAGD_REJECT_QUEUE_FULL = 0, RAGD_REJECT_SHUTDOWN, RAGD_REJECT_CONN_LIMIT, RAGD_REJECT_CLIENT_LIMIT,
+    RAGD_REJECT_EVICTED, RAGD_REJECT_HEADER_TIMEOUT, RAGD_REJECT_BODY_TIMEOUT, RAGD_REJECT_MEMORY,
+    RAGD_REJECT_BAD_HTTP, RAGD_REJECT_COUNT
+} ragd_reject_reason;
 typedef enum { RAGD_CANCEL_DISCONNECT = 0, RAGD_CANCEL_TIMEOUT, RAGD_CANCEL_COUNT } ragd_cancel_reason;
+/* How a generated choice ended (label reason="..."). */
+typedef enum { RAGD_MFINISH_STOP = 0, RAGD_MFINISH_LENGTH, RAGD_MFINISH_ERROR, RAGD_MFINISH_CANCELLED, RAGD_MFINISH_COUNT } ragd_mfinish;
 
 /* Process-wide metrics (one registry per process; the server creates it and passes it around). */
 typedef struct ragd_metrics ragd_metrics;
@@ -111,6 +130,18 @@ void ragd_metrics_engine_error(ragd_metrics *m, ragd_mtask t);
 /* Gauges: set by the scheduler (absolute values). */
 void ragd_metrics_set_queue(ragd_metrics *m, int64_t requests, int64_t tokens);
 void ragd_metrics_set_running(ragd_metrics *m, int64_t seqs);
+/* Generation: preempted sequences waiting to be recomputed; the chat engine's KV blocks (held by
+ * sequences, cached for reuse, total) and its prefix-cache token counters (absolute values). */
+void ragd_metrics_set_preempted(ragd_metrics *m, int64_t seqs);
+void ragd_metrics_set_kv(ragd_metrics *m, int64_t used, int64_t cached, int64_t total, int64_t lookup_tokens,
+                         int64_t hit_tokens);
+void ragd_metrics_prefix_hit(ragd_metrics *m, int64_t tokens); /* a sequence started after n cached tokens */
+void ragd_metrics_preemption(ragd_metrics *m);
+void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish reason);  /* per choice */
+void ragd_metrics_e2e(ragd_metrics *m, double seconds);           /* per generation request, arrival to end */
+/* HTTP layer gauges: connections still sending their head / handed to the server, request memory held. */
+void ragd_metrics_set_connections(ragd_metrics *m, int64_t pending, int64_t open);
+void ragd_metrics_set_request_memory(ragd_metrics *m, int64_t bytes);
 
 /* Prometheus text exposition format 0.0.4. */
 void ragd_metrics_render(ragd_metrics *m, ragd_buf *out);

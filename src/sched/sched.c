@@ -217,6 +217,15 @@ ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, r
     return RAGD_OK;
 }
 
+ragd_status ragd_sched_fault_gen(ragd_sched *s, ragd_sample_out *out, int n, ragd_err *err) {
+    float dummy = 0;
+    bool nan = s->fault_kind == FAULT_NAN && s->fault_role == RAGD_ROLE_CHAT && s->fault_count[RAGD_ROLE_CHAT] + 1 == s->fault_at;
+    ragd_status st = ragd_sched_fault(s, RAGD_ROLE_CHAT, &dummy, nan ? 1 : 0, err);
+    if (st == RAGD_OK && nan)
+        for (int i = 0; i < n; i++) out[i].nonfinite = 1, out[i].token = -1;
+    return st;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* embed / rerank batches */
 
@@ -398,10 +407,15 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
         if (!st && !(isfinite(s->pb_out[0]) && isfinite(s->pb_out[1])))
             st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up rerank logits are not finite");
     }
-    if (!st && sm->roles[RAGD_ROLE_CHAT]) {
-        int32_t slot = 0;
-        st = ragd_engine_step(sm->engine, &b, &slot, s->logits, err);
-        ragd_engine_slot_reset(sm->engine, 0);
+    if (!st && sm->roles[RAGD_ROLE_CHAT]) { /* (the warm-up tokens are not kept in the prefix cache: < 1 block) */
+        int32_t seq = 0;
+        int n_cached = 0;
+        ragd_sample_params sp = {.top_p = 1, .active = 1};
+        ragd_sample_out so;
+        st = ragd_engine_seq_open(sm->engine, seq, tok, 4, &n_cached, err);
+        if (!st) st = ragd_engine_step(sm->engine, &b, &seq, &sp, &so, NULL, err);
+        if (!st && so.nonfinite) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up logits are not finite");
+        ragd_engine_seq_close(sm->engine, seq);
     }
     if (st) ragd_err_prefix(err, "warm-up of %s", sm->name);
     return st;
@@ -410,9 +424,12 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
 static ragd_status startup(ragd_sched *s, ragd_err *err) {
     ragd_status st;
     int max_embd = 2;
-    /* plans first: all models of the device must fit together */
+    /* plans first: all models of the device must fit together; the chat model's KV block pool is
+     * --kv-cache-tokens, or on a GPU whatever the budget leaves after everything else (as vLLM's
+     * gpu_memory_utilization), or on the CPU max_seqs sequences of the full context */
     size_t total = 0;
     ragd_engine_opts eo[8];
+    int chat_i = -1;
     RAGD_ASSERT(s->n_models <= 8);
     for (int i = 0; i < s->n_models; i++) {
         ragd_served_model *sm = s->models[i];
@@ -423,11 +440,49 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
                                    .max_batch_tokens = s->o.max_batch_tokens,
                                    .max_seqs = sm->batch_seqs,
                                    .max_ctx = ctx, .kv_cache = sm->roles[RAGD_ROLE_CHAT],
+                                   .kv_block_size = s->o.kv_block_size, .prefix_cache = s->o.prefix_cache,
                                    .n_threads = s->o.n_threads, .mem_limit = 0};
-        if ((st = ragd_engine_plan_compute(sm->model, &eo[i], &sm->plan, err)))
+        if (eo[i].kv_cache) {
+            chat_i = i;
+            int bs = eo[i].kv_block_size ? eo[i].kv_block_size : RAGD_KV_BLOCK_DEFAULT;
+            int64_t per_seq = (ctx + bs - 1) / bs;
+            if (s->o.kv_cache_tokens > 0) {
+                int64_t nb = (s->o.kv_cache_tokens + bs - 1) / bs;
+                if (nb < per_seq)
+                    return ragd_err_set(err, RAGD_ERANGE, "--kv-cache-tokens %lld cannot hold one sequence of %d tokens "
+                                        "(the chat context): give at least %lld", (long long)s->o.kv_cache_tokens, ctx,
+                                        (long long)(per_seq * bs));
+                eo[i].kv_blocks = (int)(nb < (1 << 28) ? nb : (1 << 28));
+            } else if (s->o.mem_limit) {
+                eo[i].kv_blocks = (int)per_seq; /* the minimum; grown below to what the budget leaves */
+            }
+        }
+        if ((st = ragd_engine_opts_resolve(&eo[i], err)) ||
+            (st = ragd_engine_plan_compute(sm->model, &eo[i], &sm->plan, err)))
             return ragd_err_prefix(err, "memory plan of %s", sm->name);
         total += sm->plan.total;
         if (sm->model->cfg.n_embd > max_embd) max_embd = sm->model->cfg.n_embd;
+    }
+    if (chat_i >= 0 && s->o.kv_cache_tokens <= 0 && s->o.mem_limit && total < s->o.mem_limit) {
+        ragd_served_model *sm = s->models[chat_i];
+        size_t fixed = total - sm->plan.kv_cache, bb = sm->plan.kv_block_bytes;
+        size_t nb = bb ? (s->o.mem_limit - fixed) / bb : 0;
+        if (nb > (1u << 24)) nb = 1u << 24; /* 16M blocks: the host-side tables stay small */
+        if ((int)nb > eo[chat_i].kv_blocks) {
+            eo[chat_i].kv_blocks = (int)nb;
+            total -= sm->plan.total;
+            if ((st = ragd_engine_plan_compute(sm->model, &eo[chat_i], &sm->plan, err)))
+                return ragd_err_prefix(err, "memory plan of %s", sm->name);
+            total += sm->plan.total;
+        }
+    }
+    if (chat_i >= 0) {
+        const ragd_engine_plan *p = &s->models[chat_i]->plan;
+        RAGD_INFO("KV cache of %s: %d blocks × %d positions = %lld tokens (%.1f MiB, %.1f KiB per token): %d sequences of "
+                  "up to %d tokens at once, prefix cache %s", s->models[chat_i]->name, p->kv_blocks, p->kv_block_size,
+                  (long long)p->kv_blocks * p->kv_block_size, p->kv_cache / 1048576.0,
+                  p->kv_block_bytes / 1024.0 / (p->kv_block_size ? p->kv_block_size : 1), eo[chat_i].max_seqs,
+                  eo[chat_i].max_ctx, s->o.prefix_cache ? "on" : "off");
     }
     for (int i = 0; i < s->n_models; i++) {
         const ragd_engine_plan *p = &s->models[i]->plan;
@@ -630,6 +685,11 @@ ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t
     t->prompt_tokens = t->completion_tokens = 0;
     if (t->kind == RAGD_TASK_GENERATE && t->n_choices < 1) t->n_choices = 1;
     t->queued_tokens = task_tokens(t);
+    if (t->queued_tokens > s->o.max_queue_tokens) /* would be "queue full" forever: refuse for good */
+        return ragd_err_set(err, RAGD_ERANGE,
+                            "this request needs %lld queue tokens (%s), more than the queue ever holds (--max-queue-tokens %lld)",
+                            (long long)t->queued_tokens, t->kind == RAGD_TASK_GENERATE ? "prompt tokens × n" : "its input tokens",
+                            (long long)s->o.max_queue_tokens);
     pthread_mutex_lock(&s->mu);
     if (s->draining || s->stop) {
         pthread_mutex_unlock(&s->mu);

@@ -18,7 +18,12 @@
  * calls of at most max_batch_tokens tokens / max_batch_seqs sequences (max_seqs on a model that also
  * chats: its engine has that many KV slots), waiting at most batch_delay_us for a
  * batch to fill. Generation is continuous: every step is one ragd_engine_step with the decode token
- * of each running sequence plus prefill chunks of newly admitted ones (a KV slot per sequence).
+ * of each running sequence plus prefill chunks (at most max_step_tokens tokens per step, so running
+ * streams keep a bounded inter-token latency while long prompts are prefilled). Sequences hold blocks
+ * of the chat engine's paged KV cache; a prompt whose prefix is in the prefix cache starts after it.
+ * When the pool runs out mid-generation, the most recently admitted sequence is preempted (its blocks
+ * released) and recomputed later from its tokens — with the same results (engine.h) — never an
+ * out-of-memory error or a truncated answer.
  *
  * Admission: a bounded queue (max_queue requests and max_queue_tokens tokens waiting) → RAGD_EBUSY.
  * Deadlines (task->deadline) are enforced while queued and between steps/batches while running
@@ -109,6 +114,7 @@ typedef struct ragd_served_model {
     atomic_bool ready;              /* loaded, warmed up and no device error since */
     char *not_ready_reason;         /* set once when a device error disables the model */
     int32_t yes_id, no_id;          /* rerank role */
+    ragd_chat_template *chat_template; /* chat role: compiled at startup (immutable, read by HTTP threads) */
     ragd_engine *engine;            /* owned by the scheduler thread */
     int batch_seqs;                 /* the engine's max_seqs (set by the caller: max_seqs if it chats,
                                        else max_batch_seqs): sequences per forward pass */
@@ -119,7 +125,11 @@ typedef struct ragd_sched_opts {
     ragd_device device;
     int cuda_device;
     int max_batch_tokens;
-    int max_seqs;                   /* KV slots of the chat engine (sequences per generation step) */
+    int max_seqs;                   /* sequence slots of the chat engine (sequences per generation step) */
+    int max_step_tokens;            /* tokens in one generation step (decode tokens + prefill chunks); 0 = max_batch_tokens */
+    int kv_block_size;              /* KV block positions (0: engine default) */
+    int64_t kv_cache_tokens;        /* KV pool in tokens; 0 = the rest of mem_limit (GPU) or max_seqs × context (CPU) */
+    bool prefix_cache;
     int max_batch_seqs;             /* sequences per embed/rerank pass on engines without a KV cache */
     int max_queue;
     int64_t max_queue_tokens;
@@ -144,8 +154,9 @@ void ragd_sched_stop(ragd_sched *s);
  * it any more (after ragd_http_stop). NULL ok. */
 void ragd_sched_free(ragd_sched *s);
 
-/* Posts a task for model sm. RAGD_EBUSY: queue full (retry later); RAGD_EDEVICE: model not ready;
- * RAGD_ECANCELLED: shutting down. On RAGD_OK the task belongs to the scheduler until on_done. */
+/* Posts a task for model sm. RAGD_EBUSY: queue full (retry later); RAGD_ERANGE: larger than the queue
+ * can ever hold (max_queue_tokens: never retry); RAGD_EDEVICE: model not ready; RAGD_ECANCELLED: shutting
+ * down. On RAGD_OK the task belongs to the scheduler until on_done. */
 ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t, ragd_err *err);
 
 /* Stop admitting new tasks (submit → RAGD_ECANCELLED); running and queued ones continue. */

@@ -1,15 +1,26 @@
-/* sched_gen.c — continuous batching for the chat model.
+/* sched_gen.c — continuous batching for the chat model over the engine's paged KV cache.
  *
- * Each running choice of a request is a sequence holding one KV slot (slot = index in s->seqs).
- * Every step is one ragd_engine_step whose batch holds, in this order: the last sampled token of
- * every decoding sequence, prompt chunks of sequences still in prefill, and prompt chunks of newly
- * admitted sequences (taken from the queue while slots, max_seqs and the token budget allow). So
- * new requests join between decode steps and a long prompt is prefilled in chunks without stalling
- * running sequences.
+ * Each choice of a request is a sequence (gen_seq) in one of the engine's sequence slots. A sequence
+ * owns the list of its tokens (prompt, then every sampled token) and the count n_done of them already in
+ * the KV cache; every step feeds it tokens[n_done .. n_done + chunk) and samples its next token when the
+ * chunk reaches the end of the list. A decode step is the case chunk = 1; a prefill, a long chunked
+ * prompt, a prompt after a prefix-cache hit and a preempted sequence being recomputed are all the same
+ * code path — and because the engine's results do not depend on how a sequence was split into steps,
+ * nor on what else ran, nor on where its prefix came from (engine.h), a sequence's tokens are the same
+ * bits in every case. Draws are reproducible: the sampler's counter is the token's index.
  *
- * Sequence life: admitted (slot taken, sampler seeded) → prefill (1+ steps) → decode (one token per
- * step) → finished (EOS / stop string / max_tokens / context full) or dropped (client gone,
- * deadline, engine error) → slot reset. A request completes when all its choices finish.
+ * One step (ragd_sched_gen_step):
+ *   1. drop sequences whose client left or whose deadline passed (blocks released);
+ *   2. resume preempted sequences (oldest first), then admit queued choices, while sequence slots and
+ *      KV blocks allow (a choice > 0 of a request waits until choice 0's prompt is in the cache, so it
+ *      starts from the prefix cache instead of computing the prompt again);
+ *   3. assemble the batch under the token budget (max_step_tokens): first one token for every decoding
+ *      sequence, then prefill chunks, oldest admission first; each row's blocks are reserved first — when
+ *      the pool is exhausted, the most recently admitted sequence not in this step is preempted (its
+ *      blocks released; recomputed later), as vLLM does; never an out-of-memory error, never a cut answer;
+ *   4. one ragd_engine_step (sampling on the engine's device: only ids and requested logprobs return);
+ *   5. advance: commit sampled tokens, stream text (ragd_gen_stream: EOS, stop strings, max_tokens),
+ *      finish choices and requests.
  *
  * Text: ragd_gen_stream (tasks.h) decodes ids incrementally (special tokens skipped), applies EOS,
  * stop strings and max_tokens, and holds back text that could be the start of a stop string — the same
@@ -21,57 +32,80 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MAX_TOP 20
+static ragd_served_model *chat_model(ragd_sched *s) { return s->role_model[RAGD_ROLE_CHAT]; }
+static int max_ctx_of(ragd_sched *s) { return ragd_engine_get_opts(chat_model(s)->engine)->max_ctx; }
+
+static int step_budget(const ragd_sched *s) {
+    int b = s->o.max_step_tokens;
+    return b > 0 && b < s->o.max_batch_tokens ? b : s->o.max_batch_tokens;
+}
 
 ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err) {
-    ragd_served_model *sm = s->role_model[RAGD_ROLE_CHAT];
+    ragd_served_model *sm = chat_model(s);
     if (!sm) return RAGD_OK;
-    size_t ms = (size_t)s->o.max_seqs, nv = (size_t)sm->model->cfg.n_vocab;
+    size_t ms = (size_t)s->o.max_seqs, ctx = (size_t)max_ctx_of(s);
     s->seqs = calloc(ms, sizeof *s->seqs);
-    s->logits = malloc(ms * nv * sizeof(float));
+    s->seq_tokens = malloc(ms * ctx * sizeof(int32_t));
     s->gb_tokens = malloc((size_t)s->o.max_batch_tokens * sizeof(int32_t));
     s->gb_start = malloc((ms + 1) * sizeof(int32_t));
-    s->gb_slots = malloc(ms * sizeof(int32_t));
+    s->gb_seqs = malloc(ms * sizeof(int32_t));
     s->gb_chunk = malloc(ms * sizeof(int32_t));
-    s->top_lp = malloc(MAX_TOP * sizeof(float));
-    s->top_ids = malloc(MAX_TOP * sizeof(int32_t));
-    if (!s->seqs || !s->logits || !s->gb_tokens || !s->gb_start || !s->gb_slots || !s->gb_chunk || !s->top_lp ||
-        !s->top_ids)
-        return ragd_err_set(err, RAGD_ENOMEM, "generation buffers for %zu sequences × %zu logits", ms, nv);
+    s->gb_sp = calloc(ms, sizeof *s->gb_sp);
+    s->gb_out = calloc(ms, sizeof *s->gb_out);
+    s->gb_order = malloc(ms * sizeof(int));
+    s->gb_in_step = malloc(ms * sizeof(bool));
+    if (!s->seqs || !s->seq_tokens || !s->gb_tokens || !s->gb_start || !s->gb_seqs || !s->gb_chunk || !s->gb_sp ||
+        !s->gb_out || !s->gb_order || !s->gb_in_step)
+        return ragd_err_set(err, RAGD_ENOMEM, "generation buffers for %zu sequences of %zu tokens", ms, ctx);
+    for (size_t i = 0; i < ms; i++) s->seqs[i].tokens = s->seq_tokens + i * ctx;
     return RAGD_OK;
 }
 
 void ragd_sched_gen_free(ragd_sched *s) {
     if (s->seqs)
         for (int i = 0; i < s->o.max_seqs; i++) {
-            if (s->seqs[i].sampler_live) ragd_sampler_free(&s->seqs[i].sampler);
             if (s->seqs[i].gs_live) ragd_gen_stream_free(&s->seqs[i].gs);
             ragd_buf_free(&s->seqs[i].emit);
         }
     free(s->seqs);
-    free(s->logits);
+    free(s->seq_tokens);
     free(s->gb_tokens);
     free(s->gb_start);
-    free(s->gb_slots);
+    free(s->gb_seqs);
     free(s->gb_chunk);
-    free(s->top_lp);
-    free(s->top_ids);
+    free(s->gb_sp);
+    free(s->gb_out);
+    free(s->gb_order);
+    free(s->gb_in_step);
     s->seqs = NULL;
 }
 
 bool ragd_sched_gen_has_work(ragd_sched *s) { return s->q[RAGD_ROLE_CHAT].head || s->n_active > 0; }
 
+static bool running(const gen_seq *q) { return q->state == SEQ_PREFILL || q->state == SEQ_DECODE; }
+
+static void publish(ragd_sched *s) {
+    int run = 0, pre = 0;
+    for (int i = 0; i < s->o.max_seqs; i++) {
+        run += running(&s->seqs[i]);
+        pre += s->seqs[i].state == SEQ_PREEMPTED;
+    }
+    ragd_metrics_set_running(s->o.metrics, run);
+    ragd_metrics_set_preempted(s->o.metrics, pre);
+    ragd_engine_kv_stats ks;
+    ragd_engine_kv_stats_get(chat_model(s)->engine, &ks);
+    ragd_metrics_set_kv(s->o.metrics, ks.used, ks.cached, ks.n_blocks, ks.lookup_tokens, ks.hit_tokens);
+}
+
 static void release_seq(ragd_sched *s, int slot) {
     gen_seq *q = &s->seqs[slot];
     if (!q->t) return;
-    if (q->sampler_live) ragd_sampler_free(&q->sampler);
-    q->sampler_live = false;
     if (q->gs_live) ragd_gen_stream_free(&q->gs);
     q->gs_live = false;
     q->t = NULL;
+    q->state = SEQ_FREE;
     s->n_active--;
-    ragd_engine_slot_reset(s->role_model[RAGD_ROLE_CHAT]->engine, slot);
-    ragd_metrics_set_running(s->o.metrics, s->n_active);
+    ragd_engine_seq_close(chat_model(s)->engine, slot); /* no-op when preempted (closed already) */
 }
 
 /* Drops every sequence of t, removes it from the queue if choices are still waiting, finishes it. */
@@ -85,6 +119,8 @@ static void fail_task(ragd_sched *s, ragd_task *t, ragd_status st, const char *m
         ragd_metrics_engine_error(s->o.metrics, RAGD_MTASK_GENERATE);
         RAGD_ERROR("[%s] generation failed: %s", t->req_id ? t->req_id : "-", msg);
     }
+    ragd_metrics_finish(s->o.metrics, st == RAGD_ECANCELLED || st == RAGD_ETIMEOUT ? RAGD_MFINISH_CANCELLED : RAGD_MFINISH_ERROR);
+    publish(s); /* its blocks are free before the client hears of the end */
     ragd_sched_finish(s, t, st, "%s", msg);
 }
 
@@ -95,33 +131,10 @@ void ragd_sched_gen_fail_all(ragd_sched *s, ragd_status st, const char *msg) {
 }
 
 void ragd_sched_gen_fail_model(ragd_sched *s, ragd_served_model *sm, const ragd_err *err) {
-    if (s->role_model[RAGD_ROLE_CHAT] != sm || !s->seqs) return;
+    if (chat_model(s) != sm || !s->seqs) return;
     char msg[768];
     snprintf(msg, sizeof msg, "model %s failed on the device: %s", sm->name, ragd_err_msg(err));
     ragd_sched_gen_fail_all(s, RAGD_EDEVICE, msg);
-}
-
-/* The top-k log-softmax entries of a row (k ≤ MAX_TOP), best first. */
-static void top_logprobs(const float *row, int n_vocab, int k, int32_t *ids, float *lp) {
-    float mx = row[0];
-    for (int v = 1; v < n_vocab; v++) mx = row[v] > mx ? row[v] : mx;
-    double sum = 0;
-    for (int v = 0; v < n_vocab; v++) sum += exp((double)row[v] - mx);
-    double lse = mx + log(sum);
-    int n = 0;
-    for (int v = 0; v < n_vocab; v++) {
-        float x = row[v];
-        if (n == k && x <= lp[k - 1]) continue;
-        int j = n < k ? n++ : k - 1;
-        while (j > 0 && lp[j - 1] < x) {
-            lp[j] = lp[j - 1];
-            ids[j] = ids[j - 1];
-            j--;
-        }
-        lp[j] = x;
-        ids[j] = v;
-    }
-    for (int i = 0; i < n; i++) lp[i] = (float)(lp[i] - lse);
 }
 
 static bool is_eos(const ragd_model *m, int32_t tok) {
@@ -130,43 +143,43 @@ static bool is_eos(const ragd_model *m, int32_t tok) {
     return false;
 }
 
-/* Hands the released text q->emit and the token info to the sink. */
-static void emit(ragd_sched *s, gen_seq *q, bool has_token, int32_t tok, float lp, int n_top, ragd_finish fin) {
-    ragd_gen_event ev = {.choice = q->choice, .text = q->emit.data ? q->emit.data : "", .len = q->emit.len,
-                         .has_token = has_token, .token = tok, .logprob = lp, .n_top = n_top,
-                         .top_ids = s->top_ids, .top_lp = s->top_lp, .finish = fin};
-    if (q->t->sink->on_gen) q->t->sink->on_gen(q->t->ctx, &ev);
-}
-
 /* A choice finished normally. */
-static void finish_choice(ragd_sched *s, int slot) {
+static void finish_choice(ragd_sched *s, int slot, ragd_finish fin) {
     ragd_task *t = s->seqs[slot].t;
     release_seq(s, slot);
+    ragd_metrics_finish(s->o.metrics, fin == RAGD_FINISH_LENGTH ? RAGD_MFINISH_LENGTH : RAGD_MFINISH_STOP);
     t->choices_done++;
     if (t->choices_done == t->n_choices) {
         t->prompt_tokens = t->seq_start[1];
+        ragd_metrics_e2e(s->o.metrics, ragd_now_s() - t->t_arrival);
+        publish(s);
         ragd_sched_finish(s, t, RAGD_OK, NULL);
     }
 }
 
-/* Samples the next token of sequence `slot` from its logits row and advances it. */
-static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, double now) {
+static int n_top_of(const ragd_task *t) {
+    if (!t->want_logprobs || t->top_logprobs <= 0) return 0;
+    return t->top_logprobs < RAGD_SAMPLE_MAX_TOP ? t->top_logprobs : RAGD_SAMPLE_MAX_TOP;
+}
+
+/* The sampling parameters of the sequence's next token. */
+static void seq_params(const ragd_model *m, const gen_seq *q, ragd_sample_params *p) {
+    ragd_gen_sample_params(m, &q->t->gen, q->choice, q->n_gen, q->t->want_logprobs, n_top_of(q->t), p);
+}
+
+/* Appends the sampled token to the sequence and hands its text to the sink. */
+static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double now) {
     gen_seq *q = &s->seqs[slot];
     ragd_task *t = q->t;
-    const ragd_model *m = s->role_model[RAGD_ROLE_CHAT]->model;
-    float lp = 0;
-    int32_t tok = ragd_sampler_sample(&q->sampler, row, &lp);
-    /* the pick's log-softmax runs over the whole row, so it is finite iff no logit is NaN or +Inf: an
-     * O(1) check per token instead of a scan of n_vocab logits (the scan only names the culprit) */
-    if (!isfinite(lp)) {
-        int bad = 0;
-        while (bad < n_vocab - 1 && isfinite(row[bad])) bad++;
-        char msg[160];
-        snprintf(msg, sizeof msg, "the model produced a non-finite logit (token %d: %g)", bad, (double)row[bad]);
-        fail_task(s, t, RAGD_EINTERNAL, msg);
+    const ragd_model *m = chat_model(s)->model;
+    if (o->nonfinite) {
+        fail_task(s, t, RAGD_EINTERNAL, "the model produced a non-finite logit");
         return;
     }
+    int32_t tok = o->token;
+    q->tokens[q->n_tok++] = tok;
     q->n_gen++;
+    q->state = SEQ_DECODE;
     t->completion_tokens++;
     ragd_metrics_tokens_out(s->o.metrics, 1);
     if (!t->t_first_token) {
@@ -174,9 +187,6 @@ static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, doub
         ragd_metrics_ttft(s->o.metrics, now - t->t_arrival);
     } else if (q->t_last > 0) ragd_metrics_itl(s->o.metrics, now - q->t_last);
     q->t_last = now;
-    q->last = tok;
-    int n_top = t->want_logprobs && t->top_logprobs > 0 ? (t->top_logprobs < MAX_TOP ? t->top_logprobs : MAX_TOP) : 0;
-    if (n_top) top_logprobs(row, n_vocab, n_top, s->top_ids, s->top_lp);
 
     ragd_buf_reset(&q->emit);
     ragd_finish fin = RAGD_FINISH_NONE;
@@ -189,40 +199,95 @@ static void advance(ragd_sched *s, int slot, const float *row, int n_vocab, doub
         return;
     }
     /* prompt + max_tokens ≤ the context was checked when the request was validated */
-    RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_prompt + q->n_gen < s->role_model[RAGD_ROLE_CHAT]->max_len[RAGD_ROLE_CHAT]);
+    RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_tok < max_ctx_of(s));
     bool eos_end = fin == RAGD_FINISH_STOP && !t->gen.ignore_eos && is_eos(m, tok); /* EOS is not reported as a token */
-    emit(s, q, !eos_end, tok, lp, eos_end ? 0 : n_top, fin);
-    if (fin != RAGD_FINISH_NONE) finish_choice(s, slot);
+    ragd_gen_event ev = {.choice = q->choice, .text = q->emit.data ? q->emit.data : "", .len = q->emit.len,
+                         .has_token = !eos_end, .token = tok, .logprob = o->logprob,
+                         .n_top = eos_end ? 0 : o->n_top, .top_ids = o->top_ids, .top_lp = o->top_lp, .finish = fin};
+    if (t->sink->on_gen) t->sink->on_gen(t->ctx, &ev);
+    if (fin != RAGD_FINISH_NONE) finish_choice(s, slot, fin);
 }
 
-/* Takes a free slot for the next choice of the head task; returns the slot or -1. Under s->mu. */
-static int admit(ragd_sched *s, double now, ragd_err *err) {
+/* ---- admission, resumption, preemption ---------------------------------------------------------- */
+
+static int free_slot(const ragd_sched *s) {
+    for (int i = 0; i < s->o.max_seqs; i++)
+        if (!s->seqs[i].t) return i;
+    return -1;
+}
+
+/* Blocks a sequence needs to reach the end of its tokens and sample once more, beyond what it holds. */
+static int blocks_to_finish_prompt(ragd_sched *s, int slot) {
+    gen_seq *q = &s->seqs[slot];
+    return ragd_engine_seq_blocks_needed(chat_model(s)->engine, slot, q->n_tok + 1);
+}
+
+/* Headroom kept for running sequences: each may need a new block in the next step. */
+static int headroom(const ragd_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->o.max_seqs; i++) n += running(&s->seqs[i]);
+    return n;
+}
+
+/* Opens the engine sequence of slot (its tokens so far); keeps it only if the pool can take the rest
+ * of its prefill now. *avail is what the pool can still give this step (decremented). */
+static bool open_if_fits(ragd_sched *s, int slot, int *avail) {
+    gen_seq *q = &s->seqs[slot];
+    ragd_engine *e = chat_model(s)->engine;
+    int n_cached = 0;
+    ragd_err err = {0};
+    ragd_status st = ragd_engine_seq_open(e, slot, q->tokens, q->n_tok, &n_cached, &err);
+    RAGD_ASSERT(st == RAGD_OK); /* slot closed, tokens within max_ctx: invariants here */
+    int need = blocks_to_finish_prompt(s, slot);
+    if (need > *avail) {
+        ragd_engine_seq_close(e, slot);
+        return false;
+    }
+    *avail -= need;
+    q->n_done = n_cached;
+    if (n_cached) ragd_metrics_prefix_hit(s->o.metrics, n_cached);
+    return true;
+}
+
+/* Takes a free slot for the next choice of the head task, if slots and blocks allow. Returns the slot,
+ * -1 (nothing to admit now) or -2 (the head task is invalid: failed by the caller with err). Under mu. */
+static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
     ragd_task *t = s->q[RAGD_ROLE_CHAT].head;
     if (!t) return -1;
-    int slot = -1;
-    for (int i = 0; i < s->o.max_seqs; i++)
-        if (!s->seqs[i].t) { slot = i; break; }
+    int slot = free_slot(s);
     if (slot < 0) return -1;
-    const ragd_model *m = s->role_model[RAGD_ROLE_CHAT]->model;
+    if (t->choices_admitted > 0) /* choice 0's prompt must be in the prefix cache first */
+        for (int i = 0; i < s->o.max_seqs; i++)
+            if (s->seqs[i].t == t && s->seqs[i].choice == 0 && s->seqs[i].state != SEQ_DECODE) return -1;
+    const ragd_model *m = chat_model(s)->model;
     gen_seq *q = &s->seqs[slot];
-    ragd_sampler_opts so = t->gen.sampling;
-    so.seed += (uint64_t)t->choices_admitted; /* each choice its own stream, reproducible */
-    if (ragd_sampler_init(&q->sampler, &so, m->cfg.n_vocab, err)) return -2;
-    q->sampler_live = true;
+    int n = t->seq_start[1];
+    if (n >= max_ctx_of(s)) return ragd_err_set(err, RAGD_ERANGE, "the prompt (%d tokens) does not fit the context", n), -2;
     q->t = t;
-    q->choice = t->choices_admitted++;
-    q->n_prompt = t->seq_start[1];
-    q->n_done = q->n_gen = 0;
-    q->last = -1;
-    q->t_last = 0;
-    if (ragd_gen_stream_init(&q->gs, m, &t->gen, err)) {
-        ragd_sampler_free(&q->sampler);
-        q->sampler_live = false;
+    q->choice = t->choices_admitted;
+    q->n_gen = 0;
+    ragd_sample_params p;
+    seq_params(m, q, &p);
+    if (ragd_sample_check(&p, m->cfg.n_vocab, err)) {
         q->t = NULL;
-        t->choices_admitted--;
+        return -2;
+    }
+    memcpy(q->tokens, t->tokens, (size_t)n * sizeof(int32_t));
+    q->n_prompt = q->n_tok = n;
+    if (!open_if_fits(s, slot, avail)) {
+        q->t = NULL;
+        return -1;
+    }
+    if (ragd_gen_stream_init(&q->gs, m, &t->gen, err)) {
+        ragd_engine_seq_close(chat_model(s)->engine, slot);
+        q->t = NULL;
         return -2;
     }
     q->gs_live = true;
+    q->state = SEQ_PREFILL;
+    q->t_last = 0;
+    q->admit_no = ++s->admit_count;
+    t->choices_admitted++;
     s->n_active++;
     if (q->choice == 0) ragd_metrics_queue_time(s->o.metrics, RAGD_MTASK_GENERATE, now - t->t_arrival);
     t->queued_tokens -= q->n_prompt;
@@ -236,15 +301,58 @@ static int admit(ragd_sched *s, double now, ragd_err *err) {
         t->queued_tokens = 0;
     }
     ragd_metrics_set_queue(s->o.metrics, s->queued_reqs, s->queued_tokens);
-    ragd_metrics_set_running(s->o.metrics, s->n_active);
     return slot;
 }
 
-void ragd_sched_gen_step(ragd_sched *s) {
-    ragd_served_model *sm = s->role_model[RAGD_ROLE_CHAT];
-    if (!sm || !s->seqs) return;
-    double now = ragd_now_s();
-    /* 1. drop sequences whose client left or whose deadline passed (checked every step) */
+static void preempt(ragd_sched *s, int slot) {
+    gen_seq *q = &s->seqs[slot];
+    RAGD_ASSERT(running(q));
+    ragd_engine_seq_close(chat_model(s)->engine, slot);
+    q->state = SEQ_PREEMPTED;
+    q->n_done = 0;
+    s->preemptions++;
+    ragd_metrics_preemption(s->o.metrics);
+    RAGD_DEBUG("[%s] choice %d preempted after %d tokens (KV cache full); it resumes when blocks are free",
+               q->t->req_id ? q->t->req_id : "-", q->choice, q->n_gen);
+}
+
+/* The most recently admitted running sequence newer than `than` and not in this step, or -1. */
+static int victim(ragd_sched *s, uint64_t than, const bool *in_step) {
+    int best = -1;
+    for (int i = 0; i < s->o.max_seqs; i++) {
+        gen_seq *q = &s->seqs[i];
+        if (!running(q) || in_step[i] || q->admit_no <= than) continue;
+        if (best < 0 || q->admit_no > s->seqs[best].admit_no) best = i;
+    }
+    return best;
+}
+
+/* Reserves blocks for `chunk` more tokens of slot, preempting newer sequences when the pool is full.
+ * Returns the chunk that could be reserved (possibly smaller, 0 = none). */
+static int reserve_chunk(ragd_sched *s, int slot, int chunk, const bool *in_step) {
+    ragd_engine *e = chat_model(s)->engine;
+    gen_seq *q = &s->seqs[slot];
+    for (;;) {
+        ragd_err err = {0};
+        ragd_status st = ragd_engine_seq_reserve(e, slot, q->n_done + chunk, &err);
+        ragd_err_free(&err);
+        if (st == RAGD_OK) return chunk;
+        RAGD_ASSERT(st == RAGD_EBUSY);
+        int v = victim(s, q->admit_no, in_step);
+        if (v >= 0) {
+            preempt(s, v);
+            continue;
+        }
+        /* nothing newer to take from: a prefill shrinks to the positions its blocks already hold */
+        int fit = 0;
+        while (fit < chunk && ragd_engine_seq_blocks_needed(e, slot, q->n_done + fit + 1) == 0) fit++;
+        return fit;
+    }
+}
+
+/* ---- one step ---------------------------------------------------------------------------------- */
+
+static void drop_gone(ragd_sched *s, double now) {
     for (int i = 0; i < s->o.max_seqs; i++) {
         ragd_task *t = s->seqs[i].t;
         ragd_status why;
@@ -252,65 +360,110 @@ void ragd_sched_gen_step(ragd_sched *s) {
             fail_task(s, t, why, why == RAGD_ETIMEOUT ? "the request's deadline passed while generating"
                                                       : "the client closed the connection");
     }
-    /* 2. assemble: decode rows, running prefills, then new admissions */
-    int budget = s->o.max_batch_tokens, nb = 0, ntok = 0;
-    s->gb_start[0] = 0;
-    for (int i = 0; i < s->o.max_seqs && ntok < budget; i++) {
-        gen_seq *q = &s->seqs[i];
-        if (!q->t || q->n_done < q->n_prompt) continue;
-        s->gb_tokens[ntok++] = q->last;
-        s->gb_slots[nb] = i;
-        s->gb_chunk[nb] = 0;
-        s->gb_start[++nb] = ntok;
-    }
-    for (int i = 0; i < s->o.max_seqs && ntok < budget; i++) {
-        gen_seq *q = &s->seqs[i];
-        if (!q->t || q->n_done >= q->n_prompt) continue;
-        int chunk = q->n_prompt - q->n_done;
-        if (chunk > budget - ntok) chunk = budget - ntok;
-        memcpy(s->gb_tokens + ntok, q->t->tokens + q->n_done, (size_t)chunk * sizeof(int32_t));
-        ntok += chunk;
-        s->gb_slots[nb] = i;
-        s->gb_chunk[nb] = chunk;
-        s->gb_start[++nb] = ntok;
+}
+
+static void resume_and_admit(ragd_sched *s, double now) {
+    ragd_engine *e = chat_model(s)->engine;
+    int avail = ragd_engine_kv_available(e) - headroom(s);
+    /* preempted sequences first, oldest first */
+    for (;;) {
+        int best = -1;
+        for (int i = 0; i < s->o.max_seqs; i++)
+            if (s->seqs[i].state == SEQ_PREEMPTED && (best < 0 || s->seqs[i].admit_no < s->seqs[best].admit_no)) best = i;
+        if (best < 0) break;
+        if (!open_if_fits(s, best, &avail)) return; /* no room: new requests wait behind it too */
+        s->seqs[best].state = SEQ_PREFILL;
     }
     pthread_mutex_lock(&s->mu);
-    while (nb < s->o.max_seqs && ntok < budget) {
+    for (;;) {
         ragd_err err = {0};
-        int slot = admit(s, now, &err);
-        if (slot == -2) { /* sampler or text stream refused: fail the head task */
+        int slot = admit(s, now, &avail, &err);
+        if (slot == -2) { /* the head task cannot run: fail it */
             ragd_task *t = s->q[RAGD_ROLE_CHAT].head;
             pthread_mutex_unlock(&s->mu);
-            fail_task(s, t, RAGD_EINTERNAL, ragd_err_msg(&err));
+            fail_task(s, t, err.code == RAGD_ERANGE ? RAGD_ERANGE : RAGD_EINTERNAL, ragd_err_msg(&err));
             ragd_err_free(&err);
             pthread_mutex_lock(&s->mu);
             continue;
         }
         if (slot < 0) break;
-        gen_seq *q = &s->seqs[slot];
-        int chunk = q->n_prompt < budget - ntok ? q->n_prompt : budget - ntok;
-        memcpy(s->gb_tokens + ntok, q->t->tokens, (size_t)chunk * sizeof(int32_t));
-        ntok += chunk;
-        s->gb_slots[nb] = slot;
-        s->gb_chunk[nb] = chunk;
-        s->gb_start[++nb] = ntok;
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+/* Adds row `slot` with `chunk` tokens to the step batch. */
+static void add_row(ragd_sched *s, int slot, int chunk, int *nb, int *ntok, bool *in_step) {
+    gen_seq *q = &s->seqs[slot];
+    const ragd_model *m = chat_model(s)->model;
+    memcpy(s->gb_tokens + *ntok, q->tokens + q->n_done, (size_t)chunk * sizeof(int32_t));
+    *ntok += chunk;
+    s->gb_seqs[*nb] = slot;
+    s->gb_chunk[*nb] = chunk;
+    ragd_sample_params *p = &s->gb_sp[*nb];
+    if (q->n_done + chunk == q->n_tok) seq_params(m, q, p); /* the chunk reaches the end: sample */
+    else memset(p, 0, sizeof *p);
+    s->gb_start[++*nb] = *ntok;
+    in_step[slot] = true;
+}
+
+/* Slots of running sequences in admission order. */
+static int by_admission(ragd_sched *s, int *order) {
+    int n = 0;
+    for (int i = 0; i < s->o.max_seqs; i++)
+        if (running(&s->seqs[i])) order[n++] = i;
+    for (int i = 1; i < n; i++) { /* insertion sort: n ≤ max_seqs, mostly sorted already */
+        int x = order[i], j = i;
+        while (j > 0 && s->seqs[order[j - 1]].admit_no > s->seqs[x].admit_no) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
+    return n;
+}
+
+void ragd_sched_gen_step(ragd_sched *s) {
+    ragd_served_model *sm = chat_model(s);
+    if (!sm || !s->seqs) return;
+    double now = ragd_now_s();
+    drop_gone(s, now);
+    resume_and_admit(s, now);
+
+    /* assemble: one token per decoding sequence, then prefill chunks, under the token budget */
+    int budget = step_budget(s), nb = 0, ntok = 0;
+    int *order = s->gb_order;
+    bool *in_step = s->gb_in_step;
+    memset(in_step, 0, sizeof(bool) * (size_t)s->o.max_seqs);
+    int n_run = by_admission(s, order);
+    s->gb_start[0] = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < n_run && ntok < budget; k++) {
+            int slot = order[k];
+            gen_seq *q = &s->seqs[slot];
+            if (!running(q) || in_step[slot]) continue; /* preempted by an older row of this step */
+            int left = q->n_tok - q->n_done;
+            if ((pass == 0) != (left == 1)) continue;
+            int chunk = left < budget - ntok ? left : budget - ntok;
+            chunk = reserve_chunk(s, slot, chunk, in_step);
+            if (chunk > 0) add_row(s, slot, chunk, &nb, &ntok, in_step);
+            else if (left == 1 && running(q)) preempt(s, slot); /* a decode row that cannot grow: recompute later */
+        }
+    publish(s);
     if (!nb) return;
 
-    /* 3. one forward step */
+    /* one forward step, sampling on the device */
     ragd_batch b = {.n_seqs = nb, .tokens = s->gb_tokens, .seq_start = s->gb_start};
     ragd_err err = {0};
     double t0 = ragd_now_s();
-    ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_slots, s->logits, &err);
+    ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_seqs, s->gb_sp, s->gb_out, NULL, &err);
     if (st == RAGD_OK) ragd_sched_note_rate(s, ntok, ragd_now_s() - t0);
-    if (st == RAGD_OK) st = ragd_sched_fault(s, RAGD_ROLE_CHAT, s->logits, (size_t)nb * (size_t)sm->model->cfg.n_vocab, &err);
+    if (st == RAGD_OK) st = ragd_sched_fault_gen(s, s->gb_out, nb, &err);
     ragd_metrics_batch(s->o.metrics, RAGD_MTASK_GENERATE, nb, ntok);
     if (st) {
         char msg[768];
         snprintf(msg, sizeof msg, "chat engine step failed: %s", ragd_err_msg(&err));
-        for (int r = 0; r < nb; r++) { /* every sequence of the batch has an undefined KV state now */
-            ragd_task *t = s->seqs[s->gb_slots[r]].t;
+        for (int r = 0; r < nb; r++) { /* the batch's sequences have no defined next state: fail them */
+            ragd_task *t = s->seqs[s->gb_seqs[r]].t;
             if (t) fail_task(s, t, st == RAGD_EDEVICE ? RAGD_EDEVICE : RAGD_EINTERNAL, msg);
         }
         if (st == RAGD_EDEVICE) {
@@ -320,18 +473,16 @@ void ragd_sched_gen_step(ragd_sched *s) {
         ragd_err_free(&err);
         return;
     }
-    /* 4. advance every row; rows whose prompt is still incomplete only move their offset */
+    /* advance every row; rows whose chunk did not reach the end only move their offset */
     now = ragd_now_s();
-    int n_vocab = sm->model->cfg.n_vocab;
     for (int r = 0; r < nb; r++) {
-        int slot = s->gb_slots[r];
+        int slot = s->gb_seqs[r];
         gen_seq *q = &s->seqs[slot];
-        if (!q->t) continue; /* failed earlier in this loop */
-        if (s->gb_chunk[r]) {
-            q->n_done += s->gb_chunk[r];
+        if (!q->t) continue; /* failed earlier in this loop (another choice of its request) */
+        q->n_done += s->gb_chunk[r];
+        if (q->n_gen == 0 && q->n_done <= q->n_prompt)
             ragd_metrics_tokens_in(s->o.metrics, RAGD_MTASK_GENERATE, s->gb_chunk[r]);
-            if (q->n_done < q->n_prompt) continue;
-        }
-        advance(s, slot, s->logits + (size_t)r * n_vocab, n_vocab, now);
+        if (s->gb_sp[r].active) advance(s, slot, &s->gb_out[r], now);
     }
+    publish(s);
 }

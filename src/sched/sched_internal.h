@@ -12,16 +12,22 @@ typedef struct task_queue {
     ragd_task *head, *tail;
 } task_queue;
 
-/* One running generation sequence; its KV slot is its index in ragd_sched.seqs. */
+/* One generation sequence (a choice of a request); its engine sequence slot is its index in
+ * ragd_sched.seqs. States: PREFILL (tokens[n_done..n_tok) still to compute) → DECODE (one token per
+ * step); PREEMPTED (its KV blocks were taken back: it waits to be recomputed from tokens[0..n_tok),
+ * then continues exactly where it was — same bits, same draws); FREE. */
+typedef enum { SEQ_FREE = 0, SEQ_PREFILL, SEQ_DECODE, SEQ_PREEMPTED } seq_state;
+
 typedef struct gen_seq {
     ragd_task *t;            /* NULL: slot free */
+    seq_state state;
     int choice;
     int n_prompt;            /* prompt length */
-    int n_done;              /* prompt tokens already in the KV cache */
+    int n_tok;               /* tokens[0..n_tok): prompt + generated */
+    int n_done;              /* tokens in the engine's KV cache */
     int n_gen;               /* tokens sampled */
-    int32_t last;            /* last sampled token (fed in the next step) */
-    ragd_sampler sampler;
-    bool sampler_live;
+    int32_t *tokens;         /* [max_ctx] (planned at startup) */
+    uint64_t admit_no;       /* admission order (preemption victims: the most recent first) */
     ragd_gen_stream gs;      /* text: EOS, stop strings, max_tokens (tasks.h) */
     bool gs_live;
     ragd_buf emit;           /* text released by the last token */
@@ -64,14 +70,18 @@ struct ragd_sched {
     float *pb_out;           /* [batch_seqs, max(n_embd, 2)] */
     /* generation (the chat model) */
     gen_seq *seqs;           /* [max_seqs] */
-    int n_active;
-    float *logits;           /* [max_seqs, n_vocab] */
-    int32_t *gb_tokens;      /* [max_batch_tokens] */
+    int n_active;            /* slots in use (running or preempted) */
+    uint64_t admit_count;
+    int32_t *seq_tokens;     /* [max_seqs, max_ctx] backing of gen_seq.tokens */
+    int32_t *gb_tokens;      /* [max_step_tokens] step batch */
     int32_t *gb_start;       /* [max_seqs + 1] */
-    int32_t *gb_slots;       /* [max_seqs] */
-    int32_t *gb_chunk;       /* [max_seqs]: prompt tokens in the row (0: a decode row) */
-    float *top_lp;           /* [20] */
-    int32_t *top_ids;        /* [20] */
+    int32_t *gb_seqs;        /* [max_seqs] sequence slot of each row */
+    int32_t *gb_chunk;       /* [max_seqs] tokens of the row */
+    ragd_sample_params *gb_sp; /* [max_seqs] */
+    ragd_sample_out *gb_out;   /* [max_seqs] */
+    int *gb_order;           /* [max_seqs] running slots by admission */
+    bool *gb_in_step;        /* [max_seqs] slot has a row in the step being assembled */
+    int64_t preemptions;
 };
 
 /* sched.c */
@@ -84,6 +94,8 @@ void ragd_sched_queue_remove(ragd_sched *s, ragd_role r, ragd_task *t);
 /* Fault injection for tests: returns the status to pretend the engine returned (and may poison out
  * with NaN, n values). RAGD_OK when no fault applies. */
 ragd_status ragd_sched_fault(ragd_sched *s, ragd_role r, float *out, size_t n, ragd_err *err);
+/* The same for a generation step: "nan" marks every sampled row non-finite. */
+ragd_status ragd_sched_fault_gen(ragd_sched *s, ragd_sample_out *out, int n, ragd_err *err);
 
 /* Folds one forward pass of n tokens taking dt seconds into the token-rate estimate. */
 void ragd_sched_note_rate(ragd_sched *s, int n, double dt);

@@ -3,7 +3,8 @@
  *
  * Stop strings: the stream keeps all final text; after each token it looks for the earliest stop string
  * occurrence (cut there, finish STOP); otherwise it releases the text except its longest suffix that is a
- * proper prefix of some stop string (that suffix might still become a stop string). */
+ * proper prefix of some stop string (that suffix might still become a stop string). A stop token id
+ * (stop_token_ids) ends the sequence as EOS does: finish STOP, its text not emitted. */
 #include <stdlib.h>
 
 #include "tasks/tasks.h"
@@ -72,12 +73,13 @@ ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit,
     if (g->finish != RAGD_FINISH_NONE) return RAGD_OK;
     g->n_tokens++;
     bool eos = !g->o->ignore_eos && is_eos(g->m, id);
+    for (int i = 0; i < g->o->n_stop_ids && !eos; i++) eos = g->o->stop_ids[i] == id;
     size_t before = g->text.len;
     /* ids in the embedding's padding rows (beyond the tokenizer, e.g. Qwen3's 151669..151935) decode to
      * nothing, as in HF tokenizers' decode */
     bool known = ragd_tokenizer_id_to_token(g->m->tok, id) != NULL;
     if (!eos && known) {
-        ragd_status st = ragd_tok_stream_push(g->m->tok, &g->dec, id, true, &g->text, err);
+        ragd_status st = ragd_tok_stream_push(g->m->tok, &g->dec, id, !g->o->keep_special, &g->text, err);
         if (st) return st;
     }
     if (eos || g->n_tokens >= g->o->max_tokens) ragd_tok_stream_flush(g->m->tok, &g->dec, &g->text);
@@ -88,7 +90,8 @@ ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit,
         if (k > longest) longest = k;
     }
     size_t from = before >= longest ? before - longest + 1 : 0;
-    long at = g->o->n_stop ? find_stop(g, from) : -1;
+    /* before min_tokens no stop string ends the text (vLLM's stop checker skips them too) */
+    long at = g->o->n_stop && g->n_tokens >= g->o->min_tokens ? find_stop(g, from) : -1;
     if (at >= 0) {
         g->text.len = (size_t)at;
         g->text.data[at] = '\0';
@@ -102,6 +105,24 @@ ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit,
     else release(g, g->text.len - held_suffix(g), emit);
     *finish = g->finish;
     return RAGD_OK;
+}
+
+void ragd_gen_sample_params(const ragd_model *m, const ragd_gen_opts *o, int choice, int n_gen, bool want_logprob,
+                            int n_top, ragd_sample_params *p) {
+    memset(p, 0, sizeof *p);
+    p->temperature = o->sampling.temperature;
+    p->top_k = o->sampling.top_k;
+    p->top_p = o->sampling.top_p;
+    p->min_p = o->sampling.min_p;
+    p->seed = o->sampling.seed + (uint64_t)choice;
+    p->counter = (uint64_t)n_gen;
+    p->want_logprob = want_logprob;
+    p->n_top = n_top;
+    p->active = 1;
+    if (n_gen < o->min_tokens) { /* EOS and the stop token ids cannot end the sequence yet (as vLLM) */
+        for (int i = 0; i < m->cfg.n_eos && p->n_ban < RAGD_SAMPLE_MAX_BAN; i++) p->ban[p->n_ban++] = m->cfg.eos_ids[i];
+        for (int i = 0; i < o->n_stop_ids && p->n_ban < RAGD_SAMPLE_MAX_BAN; i++) p->ban[p->n_ban++] = o->stop_ids[i];
+    }
 }
 
 static void emit_to(ragd_gen_text_fn fn, void *ud, ragd_buf *b) {
@@ -123,30 +144,36 @@ ragd_status ragd_generate_stream(ragd_engine *e, const int32_t *prompt, size_t n
     ragd_gen_stream g;
     ragd_status st = ragd_gen_stream_init(&g, m, o, err);
     if (st) return st;
-    ragd_sampler smp;
-    st = ragd_sampler_init(&smp, &o->sampling, m->cfg.n_vocab, err);
-    if (st) {
+    ragd_sample_params sp;
+    ragd_gen_sample_params(m, o, 0, 0, false, 0, &sp);
+    if ((st = ragd_sample_check(&sp, m->cfg.n_vocab, err))) {
         ragd_gen_stream_free(&g);
         return st;
     }
-    float *logits = malloc(sizeof(float) * (size_t)m->cfg.n_vocab); /* [n_vocab] */
     ragd_buf piece = {0};
-    if (!logits) {
-        st = ragd_err_set(err, RAGD_ENOMEM, "out of memory");
-        goto done;
+    const int32_t seq = 0;
+    int n_cached = 0;
+    if ((st = ragd_engine_seq_open(e, seq, prompt, (int)n_prompt, &n_cached, err))) {
+        ragd_gen_stream_free(&g);
+        return st;
     }
-    int32_t slot = 0;
-    ragd_engine_slot_reset(e, slot);
-    for (size_t off = 0; off < n_prompt && !st;) { /* prefill in chunks */
+    ragd_sample_out so = {0};
+    for (size_t off = (size_t)n_cached; off < n_prompt && !st;) { /* prefill in chunks; the last one samples */
         size_t n = n_prompt - off < (size_t)eo->max_batch_tokens ? n_prompt - off : (size_t)eo->max_batch_tokens;
         int32_t ss[2] = {0, (int32_t)n};
         ragd_batch b = {1, prompt + off, ss};
-        st = ragd_engine_step(e, &b, &slot, logits, err);
+        sp.active = off + n == n_prompt;
+        st = ragd_engine_step(e, &b, &seq, &sp, &so, NULL, err);
         off += n;
     }
-    while (!st) {
-        int32_t id = ragd_sampler_sample(&smp, logits, NULL);
+    for (int n_gen = 0; !st;) {
+        if (so.nonfinite) {
+            st = ragd_err_set(err, RAGD_EINTERNAL, "the model produced a non-finite logit");
+            break;
+        }
+        int32_t id = so.token;
         ragd_tok_ids_push(out_ids, id);
+        n_gen++;
         ragd_finish f;
         st = ragd_gen_stream_push(&g, id, &piece, &f, err);
         if (st) break;
@@ -159,12 +186,11 @@ ragd_status ragd_generate_stream(ragd_engine *e, const int32_t *prompt, size_t n
         }
         int32_t ss[2] = {0, 1};
         ragd_batch b = {1, &id, ss};
-        st = ragd_engine_step(e, &b, &slot, logits, err);
+        ragd_gen_sample_params(m, o, 0, n_gen, false, 0, &sp);
+        st = ragd_engine_step(e, &b, &seq, &sp, &so, NULL, err);
     }
-done:
-    free(logits);
+    ragd_engine_seq_close(e, seq);
     ragd_buf_free(&piece);
-    ragd_sampler_free(&smp);
     ragd_gen_stream_free(&g);
     return st;
 }

@@ -3,7 +3,7 @@
  * results, sample, stream text) that HTTP threads and the scheduler call, and a whole-job runner the CLI
  * calls (ragd_embed_texts, ragd_rerank_docs, ragd_generate), built from the same steps.
  *
- * Threading: prepare/finish/render functions only read the model and may run on any thread; a sampler
+ * Threading: prepare/finish/render functions only read the model and may run on any thread; a
  * or a gen stream belongs to one sequence (one thread at a time); functions taking a ragd_engine run on
  * the engine's owning thread.
  *
@@ -12,6 +12,9 @@
  */
 #ifndef RAGD_TASKS_H
 #define RAGD_TASKS_H
+
+#include <jansson.h>
+#include <time.h>
 
 #include "engine/engine.h"
 
@@ -67,26 +70,74 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
                              const char *instruction, float *scores, int *failed, ragd_err *err);
 
 /* ---------------------------------------------------------------------------------------------- */
-/* chat formatting */
+/* chat formatting: the model's Jinja chat template (chat.c, jinja_*.c), tool calls (toolcall.c) */
+
+/* The syntax a model writes tool calls in, recognized from its template. */
+typedef enum {
+    RAGD_TOOLCALL_NONE = 0, /* not recognized: tools are rendered, the answer stays text */
+    RAGD_TOOLCALL_HERMES,   /* <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Qwen2.5/3, Hermes) */
+    RAGD_TOOLCALL_LLAMA3,   /* {"name": ..., "parameters": {...}} [; ...] (Llama 3.1-3.3, <|python_tag|> optional) */
+    RAGD_TOOLCALL_MISTRAL,  /* [TOOL_CALLS][{"name": ..., "arguments": {...}}] or [TOOL_CALLS]name[ARGS]{...} */
+    RAGD_TOOLCALL_GRANITE,  /* <|tool_call|>[{"name": ..., "arguments": {...}}] (Granite 3.x) */
+} ragd_toolcall_format;
+
+/* A compiled chat template: immutable, shared by threads. */
+typedef struct ragd_chat_template ragd_chat_template;
+
+/* Compiles template source (UTF-8). The special token texts (may be NULL) become bos_token / eos_token /
+ * pad_token. A syntax error (or an unknown filter/test outside an if) → RAGD_EFORMAT naming the line. */
+ragd_status ragd_chat_template_compile(const char *src, size_t n, const char *bos_token, const char *eos_token,
+                                       const char *pad_token, ragd_chat_template **out, ragd_err *err);
+/* Adds a second template that renders instead when the input has tools (the model's "tool_use" one);
+ * the tool-call syntax is then the one it teaches, when it teaches one. Syntax error → RAGD_EFORMAT. */
+ragd_status ragd_chat_template_add_tool_use(ragd_chat_template *t, const char *src, size_t n, ragd_err *err);
+/* The model's template (path NULL; with its tool_use template when it has one) or the file at path
+ * (--chat-template, which replaces both), with the model's special tokens. No template →
+ * RAGD_EUNSUPPORTED. */
+ragd_status ragd_chat_template_for_model(const ragd_model *m, const char *path, ragd_chat_template **out,
+                                         ragd_err *err);
+void ragd_chat_template_free(ragd_chat_template *t);
+ragd_toolcall_format ragd_chat_template_toolcall(const ragd_chat_template *t);
+
+typedef struct ragd_chat_input {
+    const json_t *messages; /* array of message objects as OpenAI / transformers take them */
+    const json_t *tools;    /* NULL (→ None) or an array of tool objects */
+    const json_t *kwargs;   /* NULL or an object of extra template variables (enable_thinking, ...) */
+    bool add_generation_prompt;
+    time_t now;             /* strftime_now's clock: 0 = the current local time; else this instant, UTC */
+} ragd_chat_input;
+/* Renders as transformers' apply_chat_template(messages, tools=..., add_generation_prompt=...,
+ * **kwargs) does, byte for byte. APPENDS to out (nothing on failure). A template error →
+ * RAGD_EINVAL: "the chat template refused the messages: <its raise_exception text>" when the template
+ * raised, else "chat template: template error at line N: ..."; inputs over the interpreter's bounds →
+ * RAGD_EINVAL/RAGD_ERANGE. */
+ragd_status ragd_chat_template_render(const ragd_chat_template *t, const ragd_chat_input *in, ragd_buf *out,
+                                      ragd_err *err);
+
+/* Parses a model's answer for tool calls in format f. On success *calls is a JSON array of OpenAI
+ * tool calls [{"id", "type": "function", "function": {"name", "arguments": JSON text}}] (caller owns),
+ * and [*content_len] bytes of text before the calls are the message content (0: none). Returns false
+ * (calls NULL) when the text holds no well-formed tool call: it is then plain content. id_prefix makes
+ * the ids ("call_<prefix>_<i>"; Mistral: 9 alphanumerics derived from it, as its template demands). */
+bool ragd_toolcall_parse(ragd_toolcall_format f, const char *text, size_t n, const char *id_prefix, json_t **calls,
+                         size_t *content_len);
+/* Where a tool call may begin in text[0..n): the offset of the first byte that could start one (text
+ * after it must be held back while streaming), or n when none can. */
+size_t ragd_toolcall_start(ragd_toolcall_format f, const char *text, size_t n);
 
 typedef struct ragd_chat_msg {
     const char *role;    /* "system" | "user" | "assistant" | "tool" */
     const char *content;
 } ragd_chat_msg;
 
-typedef enum { RAGD_CHAT_QWEN3 = 0, RAGD_CHAT_CHATML_SMOL, RAGD_CHAT_LLAMA3, RAGD_CHAT_CHATML } ragd_chat_family;
-
-/* Which template family the model's chat_template is, recognized by distinctive substrings (Qwen3:
- * ChatML + enable_thinking; SmolLM2: ChatML + its default system prompt; Llama 3: start_header_id/eot_id).
- * No template or an unknown one → RAGD_EUNSUPPORTED (callers may still generate from raw text).
- * RAGD_CHAT_CHATML is reserved (never detected today). */
-ragd_status ragd_chat_family_of(const ragd_model *m, ragd_chat_family *fam, ragd_err *err);
-/* Renders messages + the generation prompt byte-for-byte as the model's Jinja template does with
- * add_generation_prompt=True (no tools): Qwen3 (enable_thinking, past-turn <think> stripping), SmolLM2
- * (default system prompt when none is given), Llama 3/3.1 (BOS text, date header, trimmed contents).
+/* Convenience for the CLI and tests: renders plain role/content messages with the model's own template
+ * and add_generation_prompt=True (enable_thinking=False is passed only when enable_thinking is false).
  * Roles other than system/user/assistant/tool → RAGD_EINVAL naming the message. APPENDS to out. */
 ragd_status ragd_chat_render(const ragd_model *m, const ragd_chat_msg *msgs, int n, bool enable_thinking,
                              ragd_buf *out, ragd_err *err);
+/* the same with a compiled template (the CLI's --chat-template) */
+ragd_status ragd_chat_render_with(const ragd_chat_template *t, const ragd_chat_msg *msgs, int n, bool enable_thinking,
+                                  ragd_buf *out, ragd_err *err);
 /* render + tokenize without special-token post-processing (as apply_chat_template does), APPENDED to out */
 ragd_status ragd_chat_prepare(const ragd_model *m, const ragd_chat_msg *msgs, int n, bool enable_thinking,
                               ragd_tok_ids *out, ragd_err *err);
@@ -99,39 +150,30 @@ typedef struct ragd_sampler_opts {
     int top_k;         /* 0 → off */
     float top_p;       /* 1 → off */
     float min_p;       /* 0 → off */
-    uint64_t seed;
+    uint64_t seed;     /* a choice's draws: ragd_sample_params.seed = seed + choice, counter = token index */
 } ragd_sampler_opts;
-
-/* Per-sequence sampler state (its RNG: xoshiro256** seeded by splitmix64(seed)); reproducible for a
- * given seed. The filters apply in transformers' order: temperature, top-k, top-p, min-p; then one draw.
- * temperature ≤ 0 is greedy (first index of the maximum). */
-typedef struct ragd_sampler {
-    ragd_sampler_opts o;
-    uint64_t rng[4];
-    /* scratch for top-k/top-p, allocated once for n_vocab */
-    float *probs;    /* [n_vocab] */
-    int32_t *idx;    /* [n_vocab] candidate ids, best first */
-    uint64_t *keys;  /* [2 * n_vocab] radix-sort entries (order key << 32 | id), two buffers */
-    int n_vocab;
-} ragd_sampler;
-/* Checks the options (temperature ≥ 0 and finite, top_k ≥ 0, top_p in (0, 1], min_p in [0, 1]) →
- * RAGD_ERANGE naming the field; allocates the scratch. */
-ragd_status ragd_sampler_init(ragd_sampler *s, const ragd_sampler_opts *o, int n_vocab, ragd_err *err);
-void ragd_sampler_free(ragd_sampler *s);
-/* Picks the next token from logits [n_vocab]; fills *logprob with log softmax of the pick (T=1). */
-int32_t ragd_sampler_sample(ragd_sampler *s, const float *logits, float *logprob);
 
 typedef struct ragd_gen_opts {
     ragd_sampler_opts sampling;
     int max_tokens;
-    bool ignore_eos;
+    int min_tokens;          /* EOS cannot be sampled before this many tokens (vLLM's min_tokens) */
+    bool ignore_eos;         /* EOS does not end the sequence (it is an ordinary token) */
+    bool keep_special;       /* decode special tokens into the text (a tool-call marker such as [TOOL_CALLS]) */
     const char *const *stop; /* stop strings, may be NULL */
     int n_stop;
+    const int32_t *stop_ids; /* stop_token_ids: generating one ends the sequence (STOP; its text is not
+                                emitted, as vLLM), ignore_eos or not; may be NULL */
+    int n_stop_ids;
 } ragd_gen_opts;
+
+/* The engine's sampling parameters for the n_gen-th generated token (counter n_gen) of choice `choice`:
+ * the request's filters, seed + choice, EOS banned while n_gen < min_tokens, logprob / n_top as asked. */
+void ragd_gen_sample_params(const ragd_model *m, const ragd_gen_opts *o, int choice, int n_gen, bool want_logprob,
+                            int n_top, ragd_sample_params *p);
 
 typedef enum { RAGD_FINISH_NONE = 0, RAGD_FINISH_STOP, RAGD_FINISH_LENGTH } ragd_finish;
 
-/* Streaming text of one sequence: decodes generated ids (special tokens skipped, partial UTF-8 held
+/* Streaming text of one sequence: decodes generated ids (special tokens skipped unless keep_special, partial UTF-8 held
  * back), applies EOS (unless ignore_eos), stop strings and max_tokens. Text that could still be the start
  * of a stop string is held back; when a stop string appears, it and everything after it are dropped.
  * Zero-initialize, then ragd_gen_stream_init. */
@@ -150,7 +192,7 @@ ragd_status ragd_gen_stream_init(ragd_gen_stream *g, const ragd_model *m, const 
 ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit, ragd_finish *finish, ragd_err *err);
 void ragd_gen_stream_free(ragd_gen_stream *g);
 
-/* Simple single-sequence generation for the CLI (uses KV slot 0, prefill chunked by max_batch_tokens).
+/* Simple single-sequence generation for the CLI (uses sequence slot 0, prefill chunked by max_batch_tokens).
  * out_ids gets the generated ids (an EOS that ended generation included, as transformers returns it),
  * out_text the decoded text (special tokens skipped, stop string and what follows excluded). on_text, if
  * set, receives the text as it becomes final. prompt + max_tokens must fit the engine's max_ctx. */

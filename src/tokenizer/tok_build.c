@@ -276,16 +276,24 @@ static int32_t config_token(const ragd_tokenizer *t, json_t *root, const char *k
     return tok_hash_get(&t->str2id, json_string_value(v), json_string_length(v));
 }
 
-/* chat_template.jinja (newer transformers save the template there) when the config has none */
-static ragd_status read_jinja(ragd_tokenizer *t, const char *dir, ragd_err *err) {
-    if (t->chat_template) return RAGD_OK;
-    char *path = ragd_path_join(dir, "chat_template.jinja");
+/* *dst = the file dir/name when *dst is unset and the file exists */
+static ragd_status read_file_if(char **dst, const char *dir, const char *name, ragd_err *err) {
+    if (*dst) return RAGD_OK;
+    char *path = ragd_path_join(dir, name);
     ragd_status st = RAGD_OK;
     if (ragd_file_exists(path)) {
         size_t n;
-        st = ragd_file_read(path, &t->chat_template, &n, err);
+        st = ragd_file_read(path, dst, &n, err);
     }
     free(path);
+    return st;
+}
+
+/* chat_template.jinja and additional_chat_templates/tool_use.jinja (where transformers ≥ 4.53 saves
+ * the default and the named templates) when the config has none */
+static ragd_status read_jinja(ragd_tokenizer *t, const char *dir, ragd_err *err) {
+    ragd_status st = read_file_if(&t->chat_template, dir, "chat_template.jinja", err);
+    if (!st) st = read_file_if(&t->chat_template_tool_use, dir, "additional_chat_templates/tool_use.jinja", err);
     return st;
 }
 
@@ -307,8 +315,10 @@ ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err) {
         json_t *e;
         json_array_foreach(ct, i, e) {
             json_t *name = json_object_get(e, "name"), *tpl = json_object_get(e, "template");
-            if (json_is_string(name) && json_is_string(tpl) && !strcmp(json_string_value(name), "default"))
-                t->chat_template = ragd_xstrdup(json_string_value(tpl));
+            if (!json_is_string(name) || !json_is_string(tpl)) continue;
+            char **dst = !strcmp(json_string_value(name), "default") ? &t->chat_template
+                       : !strcmp(json_string_value(name), "tool_use") ? &t->chat_template_tool_use : NULL;
+            if (dst && !*dst) *dst = ragd_xstrdup(json_string_value(tpl));
         }
     }
     t->bos_id = config_token(t, root, "bos_token");
@@ -361,6 +371,7 @@ void ragd_tokenizer_free(ragd_tokenizer *t) {
     for (size_t i = 0; i < t->n_tpl; i++) free(t->tpl[i].ids);
     free(t->tpl);
     free(t->chat_template);
+    free(t->chat_template_tool_use);
     free(t);
 }
 
@@ -380,6 +391,7 @@ bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id) {
 }
 
 const char *ragd_tokenizer_chat_template(const ragd_tokenizer *t) { return t->chat_template; }
+const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t) { return t->chat_template_tool_use; }
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t) { return t->bos_id; }
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t) { return t->eos_id; }
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t) { return t->pad_id; }

@@ -194,6 +194,7 @@ struct ragd_tokenizer {
     tok_dec_kind decoder;
 
     char *chat_template;
+    char *chat_template_tool_use; /* the named template transformers picks when tools are given */
     int32_t bos_id, eos_id, pad_id;
 
     bool use_cache;            /* word cache on (default; env RAGD_TOK_NO_CACHE at load turns it off) */

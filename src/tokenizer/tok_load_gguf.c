@@ -88,6 +88,7 @@ static ragd_status gguf_build(ragd_tokenizer *t, const ragd_tokenizer_gguf_parts
             return ragd_err_set(err, RAGD_EFORMAT, "GGUF special token id %d is outside the vocabulary", ids[k]);
     t->bos_id = g->bos_id; t->eos_id = g->eos_id; t->pad_id = g->pad_id;
     if (g->chat_template) t->chat_template = ragd_xstrdup(g->chat_template);
+    if (g->chat_template_tool_use) t->chat_template_tool_use = ragd_xstrdup(g->chat_template_tool_use);
     bool bos = g->add_bos && t->bos_id >= 0, eos = g->add_eos && t->eos_id >= 0;
     if (bos || eos) {
         t->tpl = ragd_xcalloc(3, sizeof *t->tpl);

@@ -27,7 +27,7 @@ void ragd_tok_ids_free(ragd_tok_ids *v);
 void ragd_tok_ids_push(ragd_tok_ids *v, int32_t id);
 
 /* Loads tokenizer.json at `path`; reads tokenizer_config.json from the same folder when present
- * (chat template — or chat_template.jinja beside it —, bos/eos/pad names, add_bos/add_eos). An
+ * (chat templates — or chat_template.jinja / additional_chat_templates/tool_use.jinja beside it —, bos/eos/pad names, add_bos/add_eos). An
  * unsupported component (normalizer, pre-tokenizer, model, post-processor or decoder type) fails with
  * RAGD_EUNSUPPORTED naming it. */
 ragd_status ragd_tokenizer_load_json(const char *path, ragd_tokenizer **out, ragd_err *err);
@@ -48,6 +48,7 @@ typedef struct ragd_tokenizer_gguf_parts {
     int32_t bos_id, eos_id, pad_id; /* -1 when absent */
     bool add_bos, add_eos;
     const char *chat_template;  /* may be NULL */
+    const char *chat_template_tool_use; /* tokenizer.chat_template.tool_use, may be NULL */
 } ragd_tokenizer_gguf_parts;
 ragd_status ragd_tokenizer_load_gguf_parts(const ragd_tokenizer_gguf_parts *parts, ragd_tokenizer **out,
                                            ragd_err *err);
@@ -92,6 +93,9 @@ bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id);
 
 /* tokenizer_config.json / GGUF facts; NULL / -1 when absent. */
 const char *ragd_tokenizer_chat_template(const ragd_tokenizer *t);
+/* the template named "tool_use" (tokenizer_config.json's list form, or additional_chat_templates/
+ * tool_use.jinja), which transformers uses instead of the default when tools are given */
+const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t);

@@ -131,11 +131,13 @@ static void run_model(const char *name) {
             int32_t *want = golden_ids(json_object_get(it, "ids"), &ng);
             float *first = golden_floats(json_object_get(it, "first_logits"), &nf);
             CHECK_EQ_INT(nf, V);
-            int slot = (int)(i % 2);
-            ragd_engine_slot_reset(e, slot);
+            int slot = (int)(i % 2), n_cached = -1;
+            ragd_engine_seq_close(e, slot);
+            CHECK(ragd_engine_seq_open(e, slot, ids, n, &n_cached, &err) == RAGD_OK);
+            CHECK_EQ_INT(n_cached, 0);
             int32_t ss[2] = {0, n};
             ragd_batch b = {1, ids, ss};
-            CHECK(ragd_engine_step(e, &b, &slot, logits, &err) == RAGD_OK);
+            CHECK(ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err) == RAGD_OK);
             double fmaxe = maxabs(logits, first, V);
             int same = 0;
             for (int g = 0; g < ng; g++) {
@@ -144,13 +146,13 @@ static void run_model(const char *name) {
                 same++;
                 int32_t ss1[2] = {0, 1};
                 ragd_batch b1 = {1, &nx, ss1};
-                if (g + 1 < ng) CHECK(ragd_engine_step(e, &b1, &slot, logits, &err) == RAGD_OK);
+                if (g + 1 < ng) CHECK(ragd_engine_step(e, &b1, &slot, NULL, NULL, logits, &err) == RAGD_OK);
             }
             printf("%-18s generate %zu: first-step logits max abs err %.3g, %d/%d greedy ids equal\n", name, i,
                    fmaxe, same, ng);
             CHECK(fmaxe <= TOL);
             CHECK_EQ_INT(same, ng);
-            CHECK_EQ_INT(ragd_engine_slot_len(e, slot), n + ng - 1);
+            CHECK_EQ_INT(ragd_engine_seq_len(e, slot), n + ng - 1);
             free(ids);
             free(want);
             free(first);

@@ -58,17 +58,19 @@ static int argmax(const float *x, int n) {
 static bool greedy(ragd_engine *e, const int32_t *prompt, int n_prompt, int n_new, int32_t *ids, float *all, int V) {
     ragd_err err = {0};
     int32_t slot = 0, start[2] = {0, n_prompt};
-    ragd_engine_slot_reset(e, slot);
+    int nc = 0;
+    ragd_engine_seq_close(e, slot);
     ragd_batch b = {1, prompt, start};
     float *logits = all;
-    bool ok = ragd_engine_step(e, &b, &slot, logits, &err) == RAGD_OK;
+    bool ok = ragd_engine_seq_open(e, slot, prompt, n_prompt, &nc, &err) == RAGD_OK &&
+              ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err) == RAGD_OK;
     for (int s = 0; ok && s < n_new; s++) {
         ids[s] = argmax(logits, V);
         if (s + 1 == n_new) break;
         int32_t one[2] = {0, 1};
         ragd_batch d = {1, &ids[s], one};
         logits = all + (size_t)(s + 1) * V;
-        ok = ragd_engine_step(e, &d, &slot, logits, &err) == RAGD_OK;
+        ok = ragd_engine_step(e, &d, &slot, NULL, NULL, logits, &err) == RAGD_OK;
     }
     if (!ok) fprintf(stderr, "step: %s\n", ragd_err_msg(&err));
     ragd_err_free(&err);

@@ -231,7 +231,7 @@ int main(int argc, char **argv) {
         printf("  id = n_vocab -> %s: %s\n", ragd_status_name(rc), ragd_err_msg(&e2));
         check(rc == RAGD_ERANGE, "error path: token id >= n_vocab is ERANGE");
         ragd_err_free(&e2);
-        rc = ragd_backend_cuda.step(st, &b, NULL, NULL, &e2);
+        rc = ragd_backend_cuda.step(st, &b, NULL, NULL, NULL, NULL, &e2);
         check(rc == RAGD_EINVAL, "error path: step without a KV cache is EINVAL");
         ragd_err_free(&e2);
         int32_t many_start[258];

@@ -15,7 +15,6 @@
 #include "tasks/tasks.h"
 #include "st_model.h"
 
-const ragd_backend_ops ragd_backend_cpu = {.name = "cpu (not linked in this test)"};
 
 static int g_fail = 0;
 static void check(bool ok, const char *what) {

@@ -135,6 +135,20 @@ def test_chat_sampling_seed_n_logprobs(server):
     assert a["usage"]["completion_tokens"] == sum(len(c["logprobs"]["content"]) for c in a["choices"]) or True
 
 
+def test_chat_ignore_eos_min_tokens(server):
+    """vLLM's benchmark fields reach the engine and are validated (their effect on EOS is tested in
+    tests/tasks/test_tasks_gen.c, where the EOS is forced to occur)."""
+    body = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 17, "temperature": 0}
+    d = server.post("/v1/chat/completions", dict(body, ignore_eos=True, min_tokens=17)).json()
+    assert d["usage"]["completion_tokens"] == 17 and d["choices"][0]["finish_reason"] == "length"
+    r = server.post("/v1/chat/completions", dict(body, min_tokens=18))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "min_tokens"
+    r = server.post("/v1/chat/completions", dict(body, min_tokens=-1))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "min_tokens"
+    r = server.post("/v1/chat/completions", dict(body, ignore_eos="yes"))
+    assert r.status_code == 400 and r.json()["error"]["param"] == "ignore_eos"
+
+
 def test_stop_strings(server):
     base = {"messages": [{"role": "user", "content": "hello"}], "max_tokens": 16, "temperature": 0}
     full = server.post("/v1/chat/completions", base).json()["choices"][0]["message"]["content"]
@@ -155,6 +169,40 @@ def test_stop_strings(server):
     assert text == full[:full.index(stop)]
 
 
+def test_stop_token_ids(server):
+    # sampled with a seed (reproducible; greedy repeats one token on the tiny model): the first seed whose
+    # answer has, after position 0, a token not seen before whose text maps back to one id
+    def usable(seed):
+        base = {"prompt": "once upon a time", "max_tokens": 12, "temperature": 1, "seed": seed, "logprobs": 0}
+        toks = server.post("/v1/completions", base).json()["choices"][0]["logprobs"]["tokens"]
+        ids = []
+        for t in toks:
+            r = server.post("/tokenize", {"text": t, "add_special_tokens": False}).json()
+            ok = r["count"] == 1 and server.post("/detokenize", {"tokens": r["tokens"]}).json()["prompt"] == t
+            ids.append(r["tokens"][0] if ok else None)
+            if ids[-1] is None:
+                return None
+            if len(ids) > 1 and ids[-1] not in ids[:-1]:
+                return base, toks, ids
+        return None
+    found = next((u for u in map(usable, range(1, 30)) if u), None)
+    if not found:
+        pytest.skip("no usable token to stop on")
+    base, toks, ids = found
+    k = len(ids) - 1
+    cut = server.post("/v1/completions", dict(base, stop_token_ids=[ids[k]])).json()
+    ch = cut["choices"][0]
+    assert ch["finish_reason"] == "stop" and ch["text"] == "".join(toks[:k])
+    assert cut["usage"]["completion_tokens"] == k + 1  # the stop token is generated, not shown
+    # chat takes it too (the openai client sends it in extra_body)
+    r = client(server).chat.completions.create(model="qwen3-tiny", messages=[{"role": "user", "content": "hi"}],
+                                               max_tokens=2, extra_body={"stop_token_ids": []})
+    assert r.choices[0].message.role == "assistant"
+    for bad in ("x", [-1], [10 ** 9], [1.5], list(range(65))):
+        r = server.post("/v1/completions", dict(base, stop_token_ids=bad))
+        assert r.status_code == 400 and err_of(r)["param"] == "stop_token_ids", (bad, r.text)
+
+
 def test_completions(server):
     c = client(server)
     a = c.completions.create(model="qwen3-tiny", prompt="once upon", max_tokens=6, temperature=0)
@@ -163,6 +211,21 @@ def test_completions(server):
                                                                   max_tokens=6, temperature=0, stream=True)
                 if ch.choices)
     assert s == a.choices[0].text
+    # echo: the prompt's text before the completion, streamed as the first chunk
+    e = c.completions.create(model="qwen3-tiny", prompt="once upon", max_tokens=6, temperature=0, echo=True)
+    assert e.choices[0].text == "once upon" + a.choices[0].text
+    assert e.usage.completion_tokens == a.usage.completion_tokens
+    chunks = [ch.choices[0].text for ch in c.completions.create(model="qwen3-tiny", prompt="once upon", max_tokens=6,
+                                                                temperature=0, stream=True, echo=True) if ch.choices]
+    assert chunks[0] == "once upon" and "".join(chunks) == e.choices[0].text
+    ids = server.post("/tokenize", {"text": "once upon"}).json()["tokens"]
+    e2 = c.completions.create(model="qwen3-tiny", prompt=ids, max_tokens=6, temperature=0, echo=True, n=2)
+    assert [ch.text for ch in e2.choices] == [e.choices[0].text] * 2
+    for bad in ({"echo": True, "logprobs": 1}, {"echo": "yes"}):
+        r = server.post("/v1/completions", dict({"prompt": "x", "max_tokens": 2}, **bad))
+        assert r.status_code == 400 and err_of(r)["param"] == "echo", r.text
+    r = server.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "echo": True})
+    assert r.status_code == 400 and err_of(r)["param"] == "echo"
 
 
 def test_tokenize_roundtrip(server):
@@ -181,6 +244,17 @@ def test_models_health_diagnostics(server):
     ids = {d["id"]: d for d in m["data"]}
     assert set(ids) == {"qwen3-embed-tiny", "qwen3-rerank-tiny", "qwen3-tiny"}
     assert ids["qwen3-tiny"]["tasks"] == ["chat"] and ids["qwen3-tiny"]["quality"] == "full"
+    # GET /v1/models/{id}: the same object; the openai client's models.retrieve parses it
+    one = server.get("/v1/models/qwen3-tiny")
+    assert one.status_code == 200 and one.json() == ids["qwen3-tiny"]
+    c = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    assert c.models.retrieve("qwen3-embed-tiny").id == "qwen3-embed-tiny"
+    with pytest.raises(openai.NotFoundError):
+        c.models.retrieve("no-such-model")
+    r = server.get("/v1/models/no-such-model")
+    assert r.status_code == 404 and err_of(r)["code"] == "model_not_found"
+    assert server.get("/v1/models/").status_code == 404
+    assert server.post("/v1/models/qwen3-tiny", {}).status_code == 405
     assert server.get("/health").status_code == 200
     r = server.get("/health/ready")
     assert r.status_code == 200 and r.json()["status"] == "ready"

@@ -119,8 +119,32 @@ static void test_metrics(void) {
     ragd_metrics_free(m);
 }
 
+/* the connection and memory options of issue 11: defaults and bounds */
+static void test_hardening_options(void) {
+    ragd_serve_opts o;
+    ragd_err err = {0};
+    char *a0[] = {"serve"};
+    CHECK_EQ_INT(parse(1, a0, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.max_connections_per_client, 256);
+    CHECK_EQ_INT(o.header_timeout_ms, 10000);
+    CHECK_EQ_INT(o.body_timeout_ms, 30000);
+    CHECK_EQ_INT(o.max_header_bytes, 16384);
+    CHECK_EQ_INT(o.max_request_memory, 1073741824LL);
+    ragd_serve_opts_free(&o);
+    char *a1[] = {"serve", "--header-timeout-ms", "50"};
+    CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
+    CHECK(strstr(ragd_err_msg(&err), "--header-timeout-ms") != NULL);
+    char *a2[] = {"serve", "--max-request-memory", "1000"};
+    CHECK_EQ_INT(parse(3, a2, &o, &err), RAGD_EINVAL);
+    char *a3[] = {"serve", "--max-connections-per-client", "0"};
+    CHECK_EQ_INT(parse(3, a3, &o, &err), RAGD_OK); /* 0: no cap */
+    ragd_serve_opts_free(&o);
+    ragd_err_free(&err);
+}
+
 int main(void) {
     test_options();
+    test_hardening_options();
     test_mem();
     test_metrics();
     TEST_DONE();

@@ -153,7 +153,8 @@ def test_cuda_request_fails_loudly():
     assert out == "" and "cuda" in err.lower()
 
 
-def test_unknown_chat_template_needs_raw_prompt():
+def test_any_chat_template_renders_and_a_broken_one_is_refused():
+    """Templates are interpreted (issue 17): a template ragd never saw works; a broken one is a clear error."""
     with tempfile.TemporaryDirectory() as d:
         m = os.path.join(d, "m")
         shutil.copytree(os.path.join(MODELS, "qwen3-tiny"), m)
@@ -162,7 +163,11 @@ def test_unknown_chat_template_needs_raw_prompt():
         cfg["chat_template"] = "{% for m in messages %}[{{ m.content }}]{% endfor %}"
         json.dump(cfg, open(p, "w"))
         rc, out, err = run(["generate", "--model", m, "--prompt", "hi", "--chat", "--max-tokens", "4"])
-        assert rc == 1 and "chat template" in err
+        assert rc == 0, err
+        cfg["chat_template"] = "{% for m in messages %}[{{ m.content }}]"
+        json.dump(cfg, open(p, "w"))
+        rc, out, err = run(["generate", "--model", m, "--prompt", "hi", "--chat", "--max-tokens", "4"])
+        assert rc == 1 and "chat template" in err and "endfor" in err
         rc, out, err = run(["generate", "--model", m, "--prompt", "hi", "--max-tokens", "4"])
         assert rc == 0, err
 

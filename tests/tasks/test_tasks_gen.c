@@ -1,7 +1,7 @@
 /* test_tasks_gen.c — sampling and stop handling: same seed → same ids, different seeds → different ids,
  * top-k 1 / tiny top-p / min-p 1 → the greedy ids, a sampled distribution that matches softmax, option
  * errors; the gen stream's stop strings (cut before the stop string, text that might start one held
- * back, split across tokens), EOS and ignore_eos, max_tokens; streamed pieces add up to the text. */
+ * back, split across tokens), EOS and ignore_eos, stop_token_ids, max_tokens; streamed pieces add up to the text. */
 #include <math.h>
 #include <stdio.h>
 
@@ -57,50 +57,61 @@ static void sampling_tests(void) {
     ragd_tok_ids_free(&a);
     ragd_tok_ids_free(&b);
 
-    /* the draw follows softmax(logits / T) and the filters */
+    /* the draw follows softmax(logits / T) and the filters; draws differ by counter only */
     ragd_err err = {0};
     float logits[4] = {1.0f, 1.0f + logf(2.0f), -20.0f, 1.0f - logf(4.0f)}; /* p ∝ 1, 2, ~0, 1/4 */
-    ragd_sampler smp;
-    ragd_sampler_opts so = {.temperature = 1.0f, .top_p = 1, .seed = 1};
-    CHECK(ragd_sampler_init(&smp, &so, 4, &err) == RAGD_OK);
+    ragd_sample_ws *ws = ragd_sample_ws_create(4);
+    CHECK(ws != NULL);
+    ragd_sample_params so = {.temperature = 1.0f, .top_p = 1, .seed = 1, .active = 1};
+    ragd_sample_out o;
     int cnt[4] = {0};
-    for (int i = 0; i < 30000; i++) cnt[ragd_sampler_sample(&smp, logits, NULL)]++;
+    for (int i = 0; i < 30000; i++) {
+        so.counter = (uint64_t)i;
+        ragd_sample_row(logits, 4, &so, ws, &o);
+        cnt[o.token]++;
+    }
     printf("sampled frequencies %.3f %.3f %.3f %.3f (want %.3f %.3f 0 %.3f)\n", cnt[0] / 3e4, cnt[1] / 3e4,
            cnt[2] / 3e4, cnt[3] / 3e4, 1 / 3.25, 2 / 3.25, 0.25 / 3.25);
     CHECK_NEAR(cnt[0] / 3e4, 1 / 3.25, 0.015);
     CHECK_NEAR(cnt[1] / 3e4, 2 / 3.25, 0.015);
     CHECK_NEAR(cnt[3] / 3e4, 0.25 / 3.25, 0.01);
-    ragd_sampler_free(&smp);
     so.top_k = 2; /* only ids 0 and 1 */
-    CHECK(ragd_sampler_init(&smp, &so, 4, &err) == RAGD_OK);
     memset(cnt, 0, sizeof cnt);
-    for (int i = 0; i < 30000; i++) cnt[ragd_sampler_sample(&smp, logits, NULL)]++;
+    for (int i = 0; i < 30000; i++) {
+        so.counter = (uint64_t)i;
+        ragd_sample_row(logits, 4, &so, ws, &o);
+        cnt[o.token]++;
+    }
     CHECK_EQ_INT(cnt[2] + cnt[3], 0);
     CHECK_NEAR(cnt[1] / 3e4, 2 / 3.0, 0.015);
-    ragd_sampler_free(&smp);
     so.top_k = 0;
     so.min_p = 0.4f; /* keeps p ≥ 0.4 × max: ids 1 and 0 */
-    CHECK(ragd_sampler_init(&smp, &so, 4, &err) == RAGD_OK);
     memset(cnt, 0, sizeof cnt);
-    for (int i = 0; i < 3000; i++) cnt[ragd_sampler_sample(&smp, logits, NULL)]++;
+    for (int i = 0; i < 3000; i++) {
+        so.counter = (uint64_t)i;
+        ragd_sample_row(logits, 4, &so, ws, &o);
+        cnt[o.token]++;
+    }
     CHECK_EQ_INT(cnt[2] + cnt[3], 0);
-    ragd_sampler_free(&smp);
-    float lp;
-    so = (ragd_sampler_opts){.temperature = 0, .top_p = 1};
-    CHECK(ragd_sampler_init(&smp, &so, 4, &err) == RAGD_OK);
-    CHECK_EQ_INT(ragd_sampler_sample(&smp, logits, &lp), 1);
-    CHECK_NEAR(lp, log(2 / 3.25), 1e-5);
-    ragd_sampler_free(&smp);
+    CHECK(cnt[0] > 0 && cnt[1] > 0);
+    so = (ragd_sample_params){.temperature = 0, .top_p = 1, .want_logprob = 1, .active = 1};
+    ragd_sample_row(logits, 4, &so, ws, &o);
+    CHECK_EQ_INT(o.token, 1);
+    CHECK_NEAR(o.logprob, log(2 / 3.25), 1e-5);
+    so.n_ban = 1, so.ban[0] = 1; /* min_tokens bans EOS this way */
+    ragd_sample_row(logits, 4, &so, ws, &o);
+    CHECK_EQ_INT(o.token, 0);
+    ragd_sample_ws_free(ws);
 
-    ragd_sampler_opts bad = {.temperature = -1, .top_p = 1};
-    CHECK_EQ_INT(ragd_sampler_init(&smp, &bad, 4, &err), RAGD_ERANGE);
-    bad = (ragd_sampler_opts){.temperature = 1, .top_p = 0};
-    CHECK_EQ_INT(ragd_sampler_init(&smp, &bad, 4, &err), RAGD_ERANGE);
+    ragd_sample_params bad = {.temperature = -1, .top_p = 1};
+    CHECK_EQ_INT(ragd_sample_check(&bad, 4, &err), RAGD_ERANGE);
+    bad = (ragd_sample_params){.temperature = 1, .top_p = 0};
+    CHECK_EQ_INT(ragd_sample_check(&bad, 4, &err), RAGD_ERANGE);
     CHECK(strstr(ragd_err_msg(&err), "top_p") != NULL);
-    bad = (ragd_sampler_opts){.temperature = 1, .top_p = 1, .top_k = -2};
-    CHECK_EQ_INT(ragd_sampler_init(&smp, &bad, 4, &err), RAGD_ERANGE);
-    bad = (ragd_sampler_opts){.temperature = NAN, .top_p = 1};
-    CHECK_EQ_INT(ragd_sampler_init(&smp, &bad, 4, &err), RAGD_ERANGE);
+    bad = (ragd_sample_params){.temperature = 1, .top_p = 1, .top_k = -2};
+    CHECK_EQ_INT(ragd_sample_check(&bad, 4, &err), RAGD_ERANGE);
+    bad = (ragd_sample_params){.temperature = NAN, .top_p = 1};
+    CHECK_EQ_INT(ragd_sample_check(&bad, 4, &err), RAGD_ERANGE);
     ragd_err_free(&err);
 }
 
@@ -200,6 +211,30 @@ static void stop_tests(void) {
     CHECK(t2.len == 0 || !memcmp(t2.data, text.data, cut));
     CHECK_EQ_INT(streamed.len, t2.len);
     CHECK(t2.len == 0 || !memcmp(streamed.data, t2.data, t2.len));
+    /* stop_token_ids: the first greedy token not seen before position k ends the sequence there (STOP,
+     * counted as generated, its text left out), even with ignore_eos */
+    size_t k = 2;
+    for (; k < ids.n; k++) {
+        bool seen = false;
+        for (size_t j = 0; j < k; j++) seen |= ids.ids[j] == ids.ids[k];
+        if (!seen) break;
+    }
+    CHECK(k < ids.n);
+    if (k < ids.n) {
+        int32_t sid = ids.ids[k];
+        ragd_gen_opts o3 = {.sampling = o.sampling, .max_tokens = 24, .ignore_eos = true, .stop_ids = &sid, .n_stop_ids = 1};
+        ragd_tok_ids ids3 = {0};
+        ragd_buf t3 = {0}, head = {0};
+        CHECK(ragd_generate(e, p.ids, p.n, &o3, &ids3, &t3, &fin, &err) == RAGD_OK);
+        CHECK_EQ_INT(fin, RAGD_FINISH_STOP);
+        CHECK_EQ_INT(ids3.n, k + 1);
+        CHECK(ragd_tokenizer_decode(m->tok, ids.ids, k, true, &head, &err) == RAGD_OK);
+        CHECK_EQ_INT(t3.len, head.len);
+        CHECK(!head.len || !memcmp(t3.data, head.data, head.len));
+        ragd_tok_ids_free(&ids3);
+        ragd_buf_free(&t3);
+        ragd_buf_free(&head);
+    }
     ragd_tok_ids_free(&p);
     ragd_tok_ids_free(&ids);
     ragd_tok_ids_free(&ids2);
@@ -211,6 +246,52 @@ static void stop_tests(void) {
     o.max_tokens = 100000;
     CHECK_EQ_INT(ragd_generate(e, &one, 1, &o, &ids, NULL, &fin, &err), RAGD_ERANGE);
     ragd_tok_ids_free(&ids);
+    ragd_err_free(&err);
+}
+
+/* min_tokens and ignore_eos: the model's EOS is set to the 4th greedy token, so greedy ends there;
+ * min_tokens 10 bans it until 10 tokens (the 4th token changes) and ignore_eos runs to max_tokens */
+static void min_tokens_tests(void) {
+    ragd_tok_ids greedy = {0}, out = {0};
+    ragd_sampler_opts g = {.temperature = 0, .top_p = 1};
+    gen("Once upon a time", g, 12, &greedy);
+    CHECK_EQ_INT(greedy.n, 12);
+    int32_t saved[8];
+    int n_saved = m->cfg.n_eos;
+    memcpy(saved, m->cfg.eos_ids, sizeof saved);
+    int32_t eos = greedy.ids[3];
+    int first = 0; /* the first position of that token: greedy ends there */
+    while (greedy.ids[first] != eos) first++;
+    m->cfg.eos_ids[0] = eos;
+    m->cfg.n_eos = 1;
+    ragd_err err = {0};
+    ragd_tok_ids p = {0};
+    CHECK(ragd_tokenizer_encode(m->tok, "Once upon a time", 16, false, &p, &err) == RAGD_OK);
+    ragd_finish fin;
+    ragd_gen_opts o = {.sampling = g, .max_tokens = 12};
+    CHECK(ragd_generate(e, p.ids, p.n, &o, &out, NULL, &fin, &err) == RAGD_OK);
+    CHECK_EQ_INT(out.n, first + 1); /* the EOS is returned as the last id, as transformers does */
+    CHECK_EQ_INT(fin, RAGD_FINISH_STOP);
+    out.n = 0;
+    o.min_tokens = 10;
+    CHECK(ragd_generate(e, p.ids, p.n, &o, &out, NULL, &fin, &err) == RAGD_OK);
+    CHECK(out.n >= 10);
+    for (int i = 0; i < 9 && i < (int)out.n; i++) CHECK(out.ids[i] != eos);
+    CHECK(!memcmp(out.ids, greedy.ids, sizeof(int32_t) * (size_t)first)); /* same until the banned EOS */
+    out.n = 0;
+    o.min_tokens = 0;
+    o.ignore_eos = true;
+    CHECK(ragd_generate(e, p.ids, p.n, &o, &out, NULL, &fin, &err) == RAGD_OK);
+    CHECK_EQ_INT(out.n, 12);
+    CHECK_EQ_INT(fin, RAGD_FINISH_LENGTH);
+    CHECK(!memcmp(out.ids, greedy.ids, sizeof(int32_t) * 12));
+    printf("min_tokens / ignore_eos: EOS at %d ends greedy; banned until 10 → %zu tokens; ignore_eos → 12\n", first,
+           (size_t)10);
+    m->cfg.n_eos = n_saved;
+    memcpy(m->cfg.eos_ids, saved, sizeof saved);
+    ragd_tok_ids_free(&greedy);
+    ragd_tok_ids_free(&out);
+    ragd_tok_ids_free(&p);
     ragd_err_free(&err);
 }
 
@@ -226,6 +307,7 @@ int main(void) {
     CHECK(ragd_engine_create(m, &o, &e, &err) == RAGD_OK);
     sampling_tests();
     stop_tests();
+    min_tokens_tests();
     ragd_engine_free(e);
     ragd_model_free(m);
     free(dir);

@@ -10,9 +10,9 @@
  * Memory: create() allocates three blocks and never allocates again — weights (GEMM-packed in the stored
  * precision: f32, bf16/f16, or GGUF quantized blocks, widened / dequantized exactly inside the GEMM —
  * cpu_internal.h), the activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows,
- * one widened weight panel per thread) and, for
- * generation engines, the KV cache [n_layer, max_seqs, max_ctx, kv_dim] × 2. The same carve() walk
- * computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
+ * one widened weight panel per thread, the step's logits) and, for generation engines, the KV block pool
+ * [n_layer, kv_blocks, block_size, kv_dim] × 2 (f32) whose block tables engine.c keeps. The same carve()
+ * walk computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
  *
  * Threading: GEMMs split output panels, attention splits (sequence, head) pairs, over the backend's own
  * pool (pool.c); the engine itself is single-owner (engine.h).
@@ -123,6 +123,7 @@ static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engi
     s->last = CARVE_F(cv, S * E);
     s->pos = carve(cv, sizeof(int32_t) * T);
     s->tok_seq = carve(cv, sizeof(int32_t) * T);
+    s->logits = o->kv_cache ? CARVE_F(cv, S * (size_t)c->n_vocab) : NULL;
 }
 
 static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
@@ -135,8 +136,12 @@ static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd
     s->rope_sin = CARVE_F(cv, C * (c->head_dim / 2));
 }
 
+static size_t kv_block_floats(const ragd_model_config *c, const ragd_engine_opts *o) {
+    return (size_t)o->kv_block_size * (size_t)(c->n_head_kv * c->head_dim); /* one layer, K or V */
+}
+
 static void layout_kv(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
-    size_t n = (size_t)c->n_layer * o->max_seqs * o->max_ctx * (size_t)(c->n_head_kv * c->head_dim);
+    size_t n = (size_t)c->n_layer * (size_t)o->kv_blocks * kv_block_floats(c, o);
     s->kcache = CARVE_F(cv, n);
     s->vcache = CARVE_F(cv, n);
 }
@@ -172,8 +177,13 @@ static ragd_status cpu_plan(const ragd_model *m, const ragd_engine_opts *o, ragd
     if (o->kv_cache) layout_kv(&s, &m->cfg, o, &kv);
     plan->weights = w.off;
     plan->activations = a.off;
-    plan->workspace = ws.off + sizeof(int) * (size_t)o->max_seqs;
+    plan->workspace = ws.off;
     plan->kv_cache = kv.off;
+    if (o->kv_cache) {
+        plan->kv_block_bytes = 2 * sizeof(float) * (size_t)m->cfg.n_layer * kv_block_floats(&m->cfg, o);
+        plan->kv_blocks = o->kv_blocks;
+        plan->kv_block_size = o->kv_block_size;
+    }
     plan->total = plan->weights + plan->activations + plan->workspace + plan->kv_cache;
     if (o->mem_limit && plan->total > o->mem_limit)
         return ragd_err_set(err, RAGD_ENOMEM,
@@ -192,7 +202,7 @@ static void cpu_destroy(void *state) {
     free(s->act_mem);
     free(s->kv_mem);
     free(s->layers);
-    free(s->slot_len);
+    ragd_sample_ws_free(s->sample_ws);
     free(s);
 }
 
@@ -222,11 +232,9 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     s->q_dim = c->n_head * c->head_dim;
     s->kv_dim = c->n_head_kv * c->head_dim;
     s->layers = ragd_xcalloc((size_t)c->n_layer, sizeof *s->layers);
-    s->slot_len = ragd_xcalloc((size_t)o->max_seqs, sizeof(int));
     st = ragd_cpu_pool_init(&s->pool, s->o.n_threads, err);
     if (st) {
         free(s->layers);
-        free(s->slot_len);
         free(s);
         return st;
     }
@@ -239,7 +247,8 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     s->weights_mem = alloc_block(w.off);
     s->act_mem = alloc_block(a.off + ws.off + ALIGN);
     s->kv_mem = o->kv_cache ? alloc_block(kv.off) : NULL;
-    if (!s->weights_mem || !s->act_mem || (o->kv_cache && !s->kv_mem)) {
+    s->sample_ws = o->kv_cache ? ragd_sample_ws_create(c->n_vocab) : NULL;
+    if (!s->weights_mem || !s->act_mem || (o->kv_cache && (!s->kv_mem || !s->sample_ws))) {
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: cannot allocate the memory plan (%.1f MiB)",
                             plan->total / 1048576.0);
@@ -302,47 +311,12 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     return RAGD_OK;
 }
 
-/* ---- batch checks ---- */
-
-static ragd_status check_batch(const ragd_cpu *s, const ragd_batch *b, const int32_t *slots, ragd_err *err) {
-    if (!b || b->n_seqs < 1 || !b->seq_start || !b->tokens)
-        return ragd_err_set(err, RAGD_EINVAL, "empty batch");
-    if (b->n_seqs > s->o.max_seqs)
-        return ragd_err_set(err, RAGD_ERANGE, "batch of %d sequences exceeds max_seqs %d", b->n_seqs, s->o.max_seqs);
-    if (b->seq_start[0] != 0) return ragd_err_set(err, RAGD_EINVAL, "seq_start[0] must be 0");
-    int total = b->seq_start[b->n_seqs];
-    if (total > s->o.max_batch_tokens)
-        return ragd_err_set(err, RAGD_ERANGE, "batch of %d tokens exceeds max_batch_tokens %d", total,
-                            s->o.max_batch_tokens);
-    for (int i = 0; i < b->n_seqs; i++) {
-        int n = b->seq_start[i + 1] - b->seq_start[i];
-        if (n < 1) return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch is empty", i);
-        int base = 0;
-        if (slots) {
-            int sl = slots[i];
-            if (sl < 0 || sl >= s->o.max_seqs)
-                return ragd_err_set(err, RAGD_ERANGE, "KV slot %d outside [0, %d)", sl, s->o.max_seqs);
-            for (int j = 0; j < i; j++)
-                if (slots[j] == sl) return ragd_err_set(err, RAGD_EINVAL, "KV slot %d used twice in one batch", sl);
-            base = s->slot_len[sl];
-        }
-        if (base + n > s->o.max_ctx)
-            return ragd_err_set(err, RAGD_ERANGE, "sequence %d: %d tokens (%d cached + %d new) exceed max_ctx %d", i,
-                                base + n, base, n, s->o.max_ctx);
-    }
-    for (int t = 0; t < total; t++)
-        if (b->tokens[t] < 0 || b->tokens[t] >= s->c.n_vocab)
-            return ragd_err_set(err, RAGD_ERANGE, "token id %d at batch position %d outside the vocabulary [0, %d)",
-                                b->tokens[t], t, s->c.n_vocab);
-    return RAGD_OK;
-}
-
 /* ---- attention over (sequence, head) pairs ---- */
 
 typedef struct {
     ragd_cpu *s;
     const ragd_batch *b;
-    const int32_t *slots; /* NULL: keys are this batch's k/v */
+    const ragd_kv_view *kv; /* NULL: keys are this batch's k/v (pooling, scoring) */
     int layer;
 } attn_job;
 
@@ -362,14 +336,17 @@ static void attn_task(void *ctx, int ith, int nth) {
     for (int pr = p0; pr < p1; pr++) {
         int si = pr / c->n_head, h = pr % c->n_head, kvh = h / group;
         int t0 = j->b->seq_start[si], t1 = j->b->seq_start[si + 1];
-        const float *K, *V; /* rows [ctx, kv_dim] */
-        if (j->slots) {
-            size_t off = ((size_t)j->layer * s->o.max_seqs + (size_t)j->slots[si]) * s->o.max_ctx * s->kv_dim;
-            K = s->kcache + off;
-            V = s->vcache + off;
+        ragd_cpu_rows K, V; /* this head's key / value rows, position kk at row kk */
+        if (j->kv) {
+            size_t blk = kv_block_floats(c, &s->o), layer = (size_t)j->layer * (size_t)s->o.kv_blocks * blk;
+            int shift = 0;
+            while ((1 << shift) < j->kv->block_size) shift++;
+            const int32_t *blocks = j->kv->blocks + j->kv->blk_start[si];
+            K = (ragd_cpu_rows){s->kcache + layer + (size_t)kvh * hd, (size_t)s->kv_dim, blk, blocks, shift};
+            V = (ragd_cpu_rows){s->vcache + layer + (size_t)kvh * hd, (size_t)s->kv_dim, blk, blocks, shift};
         } else {
-            K = s->k + (size_t)t0 * s->kv_dim;
-            V = s->v + (size_t)t0 * s->kv_dim;
+            K = (ragd_cpu_rows){s->k + (size_t)t0 * s->kv_dim + (size_t)kvh * hd, (size_t)s->kv_dim, 0, NULL, 0};
+            V = (ragd_cpu_rows){s->v + (size_t)t0 * s->kv_dim + (size_t)kvh * hd, (size_t)s->kv_dim, 0, NULL, 0};
         }
         for (int tb = t0; tb < t1; tb += RAGD_ATTN_BQ) {
             int nq = t1 - tb < RAGD_ATTN_BQ ? t1 - tb : RAGD_ATTN_BQ;
@@ -382,8 +359,7 @@ static void attn_task(void *ctx, int ith, int nth) {
                 qv[q] = s->q + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;      /* [hd] */
                 out[q] = s->att + (size_t)(tb + q) * s->q_dim + (size_t)h * hd;   /* [hd] */
             }
-            ragd_cpu_attn_scores(qv, nq, pb, K + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scale, scb,
-                                 (size_t)s->o.max_ctx, mx);
+            ragd_cpu_attn_scores(qv, nq, pb, &K, plast, hd, scale, scb, (size_t)s->o.max_ctx, mx);
             for (int q = 0; q < nq; q++) {
                 float *sc = scb + (size_t)q * s->o.max_ctx; /* [max_ctx] */
                 float sm = 0.0f;
@@ -394,20 +370,19 @@ static void attn_task(void *ctx, int ith, int nth) {
                 sum[q] = sm;
                 memset(out[q], 0, sizeof(float) * (size_t)hd);
             }
-            ragd_cpu_attn_pv(out, nq, pb, V + (size_t)kvh * hd, (size_t)s->kv_dim, plast, hd, scb,
-                             (size_t)s->o.max_ctx, sum);
+            ragd_cpu_attn_pv(out, nq, pb, &V, plast, hd, scb, (size_t)s->o.max_ctx, sum);
         }
     }
 }
 
 /* ---- the forward pass: leaves the final residual stream in s->x ---- */
 
-static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
+static void forward(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv) {
     const ragd_model_config *c = &s->c;
     int E = c->n_embd, hd = c->head_dim, half = hd / 2;
     int T = b->seq_start[b->n_seqs];
     for (int i = 0; i < b->n_seqs; i++) {
-        int base = slots ? s->slot_len[slots[i]] : 0;
+        int base = kv ? kv->pos0[i] : 0;
         for (int t = b->seq_start[i]; t < b->seq_start[i + 1]; t++) {
             s->pos[t] = base + (t - b->seq_start[i]);
             s->tok_seq[t] = i;
@@ -431,15 +406,17 @@ static void forward(ragd_cpu *s, const ragd_batch *b, const int32_t *slots) {
             ragd_cpu_rope(s->q + (size_t)t * s->q_dim, c->n_head, hd, cr, sr);
             ragd_cpu_rope(s->k + (size_t)t * s->kv_dim, c->n_head_kv, hd, cr, sr);
         }
-        if (slots) {
+        if (kv) { /* the new positions' K/V into their blocks (never a shared block: those are full and < pos0) */
+            size_t blk = kv_block_floats(c, &s->o), layer = (size_t)l * (size_t)s->o.kv_blocks * blk;
+            int bs = kv->block_size;
             for (int t = 0; t < T; t++) {
-                size_t off = (((size_t)l * s->o.max_seqs + (size_t)slots[s->tok_seq[t]]) * s->o.max_ctx +
-                              (size_t)s->pos[t]) * s->kv_dim;
+                int si = s->tok_seq[t], p = s->pos[t];
+                size_t off = layer + (size_t)kv->blocks[kv->blk_start[si] + p / bs] * blk + (size_t)(p % bs) * s->kv_dim;
                 memcpy(s->kcache + off, s->k + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
                 memcpy(s->vcache + off, s->v + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
             }
         }
-        attn_job aj = {s, b, slots, l};
+        attn_job aj = {s, b, kv, l};
         ragd_cpu_pool_run(&s->pool, attn_task, &aj, s->o.n_threads);
         ragd_cpu_gemm(&s->pool, &L->wo, s->att, T, NULL, s->xn, s->gemm_ws);
         for (size_t i = 0; i < (size_t)T * E; i++) s->x[i] += s->xn[i];
@@ -462,8 +439,6 @@ static void norm_last(ragd_cpu *s, const ragd_batch *b) {
 
 static ragd_status cpu_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
     ragd_cpu *s = state;
-    ragd_status st = check_batch(s, b, NULL, err);
-    if (st) return st;
     forward(s, b, NULL);
     int E = s->c.n_embd;
     for (int i = 0; i < b->n_seqs; i++) {
@@ -504,11 +479,6 @@ static ragd_status cpu_score(void *state, const ragd_batch *b, const int32_t *ro
     ragd_cpu *s = state;
     if (!s->m->lm_head.data)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot score tokens", s->m->name);
-    for (int r = 0; r < n_rows; r++)
-        if (rows[r] < 0 || rows[r] >= s->c.n_vocab)
-            return ragd_err_set(err, RAGD_ERANGE, "score row %d outside the vocabulary [0, %d)", rows[r], s->c.n_vocab);
-    ragd_status st = check_batch(s, b, NULL, err);
-    if (st) return st;
     forward(s, b, NULL);
     norm_last(s, b);
     for (int i = 0; i < b->n_seqs; i++)
@@ -516,32 +486,21 @@ static ragd_status cpu_score(void *state, const ragd_batch *b, const int32_t *ro
     return RAGD_OK;
 }
 
-static ragd_status cpu_step(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err) {
+static ragd_status cpu_step(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
+                            ragd_sample_out *out, float *logits, ragd_err *err) {
     ragd_cpu *s = state;
     if (!s->o.kv_cache)
         return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
     if (!s->lm_head.panels)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot generate", s->m->name);
-    if (!slots) return ragd_err_set(err, RAGD_EINVAL, "step needs one KV slot per sequence");
-    ragd_status st = check_batch(s, b, slots, err);
-    if (st) return st;
-    forward(s, b, slots);
+    forward(s, b, kv);
     norm_last(s, b);
-    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, logits, s->gemm_ws);
-    for (int i = 0; i < b->n_seqs; i++) s->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
+    int V = s->c.n_vocab;
+    ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, s->logits, s->gemm_ws);
+    for (int i = 0; sp && i < b->n_seqs; i++)
+        if (sp[i].active) ragd_sample_row(s->logits + (size_t)i * V, V, &sp[i], s->sample_ws, &out[i]);
+    if (logits) memcpy(logits, s->logits, sizeof(float) * (size_t)b->n_seqs * (size_t)V);
     return RAGD_OK;
-}
-
-static void cpu_slot_reset(void *state, int slot) {
-    ragd_cpu *s = state;
-    RAGD_ASSERT(slot >= 0 && slot < s->o.max_seqs);
-    s->slot_len[slot] = 0;
-}
-
-static int cpu_slot_len(const void *state, int slot) {
-    const ragd_cpu *s = state;
-    RAGD_ASSERT(slot >= 0 && slot < s->o.max_seqs);
-    return s->slot_len[slot];
 }
 
 const ragd_backend_ops ragd_backend_cpu = {
@@ -552,6 +511,4 @@ const ragd_backend_ops ragd_backend_cpu = {
     .pool = cpu_pool,
     .score = cpu_score,
     .step = cpu_step,
-    .slot_reset = cpu_slot_reset,
-    .slot_len = cpu_slot_len,
 };

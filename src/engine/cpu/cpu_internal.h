@@ -90,12 +90,25 @@ float ragd_cpu_dot(const float *a, const float *b, int n);
 /* y[n] += a * x[n] (one fma per element, in order) */
 void ragd_cpu_axpy(float *y, float a, const float *x, int n);
 bool ragd_cpu_has_avx2(void);
+/* Key/value rows of one attention head: row kk at base + kk·ld (contiguous: blocks == NULL) or, for the
+ * paged KV cache, in block blocks[kk >> bs_shift] at row kk & (block_size − 1) (blk_stride floats apart). */
+typedef struct ragd_cpu_rows {
+    const float *base;
+    size_t ld, blk_stride;
+    const int32_t *blocks; /* NULL: contiguous */
+    int bs_shift;
+} ragd_cpu_rows;
+static inline const float *ragd_cpu_row(const ragd_cpu_rows *r, int kk) {
+    if (!r->blocks) return r->base + (size_t)kk * r->ld;
+    return r->base + (size_t)r->blocks[kk >> r->bs_shift] * r->blk_stride +
+           (size_t)(kk & ((1 << r->bs_shift) - 1)) * r->ld;
+}
 /* Attention for a block of nq queries of one head (query q attends to keys 0..pb+q; plast = pb+nq-1):
  * scb[q][kk] = ragd_cpu_dot(qv[q], K row kk, hd) * scale, mx[q] = max over them (mx pre-set to -inf) ... */
-void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K, size_t ldk, int plast, int hd,
+void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const ragd_cpu_rows *K, int plast, int hd,
                           float scale, float *scb, size_t ldsc, float *mx);
 /* ... and out[q] += (scb[q][kk] / sum[q]) · V row kk for kk = 0..pb+q in order (ragd_cpu_axpy's operations) */
-void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const float *V, size_t ldv, int plast, int hd,
+void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const ragd_cpu_rows *V, int plast, int hd,
                       const float *scb, size_t ldsc, const float *sum);
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -147,10 +160,12 @@ typedef struct ragd_cpu {
     int32_t *pos;            /* [max_batch_tokens] position of each token */
     int32_t *tok_seq;        /* [max_batch_tokens] sequence index of each token */
 
-    void *kv_mem;            /* KV cache block, NULL when !o.kv_cache */
-    float *kcache;           /* [n_layer, max_seqs, max_ctx, kv_dim] */
-    float *vcache;           /* [n_layer, max_seqs, max_ctx, kv_dim] */
-    int *slot_len;           /* [max_seqs] */
+    float *logits;           /* [max_seqs, n_vocab] last-row logits of a step (generation engines) */
+    ragd_sample_ws *sample_ws; /* sampler scratch (generation engines) */
+
+    void *kv_mem;            /* KV block pool, NULL when !o.kv_cache */
+    float *kcache;           /* [n_layer, kv_blocks, block_size, kv_dim] */
+    float *vcache;           /* [n_layer, kv_blocks, block_size, kv_dim] */
 } ragd_cpu;
 
 /* ---------------------------------------------------------------------------------------------- */

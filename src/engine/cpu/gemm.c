@@ -577,10 +577,10 @@ __attribute__((target("avx2,fma"), always_inline)) static inline float dot_avx2_
 }
 
 __attribute__((target("avx2,fma"))) static void attn_scores_avx2(const float *const *qv, int nq, int pb,
-                                                                 const float *K, size_t ldk, int plast, int hd,
+                                                                 const ragd_cpu_rows *K, int plast, int hd,
                                                                  float scale, float *scb, size_t ldsc, float *mx) {
     for (int kk = 0; kk <= plast; kk++) {
-        const float *kr = K + (size_t)kk * ldk;
+        const float *kr = ragd_cpu_row(K, kk);
         for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
             float v = dot_avx2_inl(qv[q], kr, hd) * scale;
             scb[(size_t)q * ldsc + kk] = v;
@@ -589,11 +589,11 @@ __attribute__((target("avx2,fma"))) static void attn_scores_avx2(const float *co
     }
 }
 
-__attribute__((target("avx2,fma"))) static void attn_pv_avx2(float *const *out, int nq, int pb, const float *V,
-                                                             size_t ldv, int plast, int hd, const float *scb,
-                                                             size_t ldsc, const float *sum) {
+__attribute__((target("avx2,fma"))) static void attn_pv_avx2(float *const *out, int nq, int pb,
+                                                             const ragd_cpu_rows *V, int plast, int hd,
+                                                             const float *scb, size_t ldsc, const float *sum) {
     for (int kk = 0; kk <= plast; kk++) {
-        const float *vr = V + (size_t)kk * ldv;
+        const float *vr = ragd_cpu_row(V, kk);
         for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
             __m256 av = _mm256_set1_ps(scb[(size_t)q * ldsc + kk] / sum[q]);
             float *y = out[q];
@@ -604,16 +604,16 @@ __attribute__((target("avx2,fma"))) static void attn_pv_avx2(float *const *out, 
 }
 #endif
 
-void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K, size_t ldk, int plast, int hd,
+void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const ragd_cpu_rows *K, int plast, int hd,
                           float scale, float *scb, size_t ldsc, float *mx) {
 #if defined(__x86_64__)
     if (hd % 8 == 0 && ragd_cpu_has_avx2()) {
-        attn_scores_avx2(qv, nq, pb, K, ldk, plast, hd, scale, scb, ldsc, mx);
+        attn_scores_avx2(qv, nq, pb, K, plast, hd, scale, scb, ldsc, mx);
         return;
     }
 #endif
     for (int kk = 0; kk <= plast; kk++) {
-        const float *kr = K + (size_t)kk * ldk;
+        const float *kr = ragd_cpu_row(K, kk);
         for (int q = kk > pb ? kk - pb : 0; q < nq; q++) {
             float v = ragd_cpu_dot(qv[q], kr, hd) * scale;
             scb[(size_t)q * ldsc + kk] = v;
@@ -622,16 +622,16 @@ void ragd_cpu_attn_scores(const float *const *qv, int nq, int pb, const float *K
     }
 }
 
-void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const float *V, size_t ldv, int plast, int hd,
+void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const ragd_cpu_rows *V, int plast, int hd,
                       const float *scb, size_t ldsc, const float *sum) {
 #if defined(__x86_64__)
     if (hd % 8 == 0 && ragd_cpu_has_avx2()) {
-        attn_pv_avx2(out, nq, pb, V, ldv, plast, hd, scb, ldsc, sum);
+        attn_pv_avx2(out, nq, pb, V, plast, hd, scb, ldsc, sum);
         return;
     }
 #endif
     for (int kk = 0; kk <= plast; kk++) {
-        const float *vr = V + (size_t)kk * ldv;
+        const float *vr = ragd_cpu_row(V, kk);
         for (int q = kk > pb ? kk - pb : 0; q < nq; q++)
             ragd_cpu_axpy(out[q], scb[(size_t)q * ldsc + kk] / sum[q], vr, hd);
     }

@@ -3,8 +3,9 @@
  * net's weight slots, computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows
  * and translates the net's status codes into ragd_status with messages.
  *
- * Compiled into ragd_core only when CUDA is built. Generation (step) keeps the slot lengths here and
- * runs the net's KV-cache forward. Quantized GGUF weights (Q8_0/Q4_0/Q4_1) are dequantized at load
+ * Compiled into ragd_core only when CUDA is built. Generation (step) runs the net's paged-KV forward
+ * with the block tables engine.c built (the net checks them again) and samples the logits on the host
+ * with ragd_sample_row. Quantized GGUF weights (Q8_0/Q4_0/Q4_1) are dequantized at load
  * (ragd_tensor_to_f32 → f32 → bf16 round-to-nearest-even on the device): the GPU holds bf16 copies
  * (2 bytes per weight, ~3.6x a Q4_1 file); keeping them quantized in the GEMMs is future work.
  * Memory: everything is planned and allocated in create; pool/score/step allocate nothing.
@@ -22,9 +23,9 @@ typedef struct cuda_state {
     const ragd_model *m;
     ragd_cuda_net *net;
     float *rows; /* [CUDA_MAX_SCORE_ROWS, n_embd] host staging for score rows */
-    int *slot_len;  /* [max_seqs] cached positions per KV slot (NULL without KV cache) */
-    int32_t *base;  /* [max_seqs] step staging: slot_len of each sequence of the batch */
-    int max_seqs, max_ctx;
+    float *logits;  /* [max_seqs, n_vocab] host logits of a step (generation engines) */
+    ragd_sample_ws *sample_ws;
+    int max_seqs;
     bool kv_cache;
     char msg[1024];
 } cuda_state;
@@ -51,6 +52,7 @@ static void shape_of(const ragd_model *m, const ragd_engine_opts *o, ragd_cuda_s
     s->max_batch_tokens = o->max_batch_tokens, s->max_seqs = o->max_seqs;
     s->max_score_rows = CUDA_MAX_SCORE_ROWS, s->device = o->cuda_device;
     s->kv_cache = o->kv_cache, s->max_ctx = o->kv_cache ? o->max_ctx : 0;
+    s->kv_blocks = o->kv_cache ? o->kv_blocks : 0, s->kv_block_size = o->kv_cache ? o->kv_block_size : 0;
     s->lm_head = m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data; /* tied: the net reuses tok_embd */
 }
 
@@ -81,6 +83,10 @@ static ragd_status cuda_plan(const ragd_model *m, const ragd_engine_opts *o, rag
     memset(plan, 0, sizeof *plan);
     plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
     plan->kv_cache = p.kv_cache, plan->total = p.total;
+    if (o->kv_cache) {
+        plan->kv_blocks = o->kv_blocks, plan->kv_block_size = o->kv_block_size;
+        plan->kv_block_bytes = o->kv_blocks ? p.kv_cache / (size_t)o->kv_blocks : 0;
+    }
     return RAGD_OK;
 }
 
@@ -115,8 +121,8 @@ static void cuda_destroy(void *state) {
     if (!cs) return;
     ragd_cuda_net_free(cs->net);
     free(cs->rows);
-    free(cs->slot_len);
-    free(cs->base);
+    free(cs->logits);
+    ragd_sample_ws_free(cs->sample_ws);
     free(cs);
 }
 
@@ -131,18 +137,13 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     cuda_state *cs = calloc(1, sizeof *cs);
     if (!cs) return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     cs->m = m;
-    cs->max_seqs = o->max_seqs, cs->max_ctx = o->max_ctx, cs->kv_cache = o->kv_cache;
+    cs->max_seqs = o->max_seqs, cs->kv_cache = o->kv_cache;
     if (o->kv_cache) {
-        if (o->max_seqs <= 0 || o->max_ctx <= 0) {
-            free(cs);
-            return ragd_err_set(err, RAGD_EINVAL, "CUDA KV cache needs max_seqs > 0 and max_ctx > 0 (got %d, %d)",
-                                o->max_seqs, o->max_ctx);
-        }
-        cs->slot_len = calloc((size_t)o->max_seqs, sizeof(int));
-        cs->base = calloc((size_t)o->max_seqs, sizeof(int32_t));
-        if (!cs->slot_len || !cs->base) {
+        cs->logits = malloc((size_t)o->max_seqs * (size_t)m->cfg.n_vocab * sizeof(float));
+        cs->sample_ws = ragd_sample_ws_create(m->cfg.n_vocab);
+        if (!cs->logits || !cs->sample_ws) {
             cuda_destroy(cs);
-            return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+            return ragd_err_set(err, RAGD_ENOMEM, "out of memory for the step's logits");
         }
     }
     cs->rows = malloc((size_t)CUDA_MAX_SCORE_ROWS * (size_t)m->cfg.n_embd * sizeof(float));
@@ -166,6 +167,10 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     memset(plan, 0, sizeof *plan);
     plan->weights = p.weights, plan->activations = p.activations, plan->workspace = p.workspace;
     plan->kv_cache = p.kv_cache, plan->total = p.total;
+    if (o->kv_cache) {
+        plan->kv_blocks = o->kv_blocks, plan->kv_block_size = o->kv_block_size;
+        plan->kv_block_bytes = o->kv_blocks ? p.kv_cache / (size_t)o->kv_blocks : 0;
+    }
 
     ragd_status st = upload(cs, RAGD_CUDA_W_TOK_EMBD, 0, &m->tok_embd, err);
     if (!st && o->kv_cache && s.lm_head) st = upload(cs, RAGD_CUDA_W_LM_HEAD, 0, &m->lm_head, err);
@@ -192,6 +197,11 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
         RAGD_INFO("cuda: GEMM algorithms tuned per batch size in %.0f ms (each verified bit-identical to the "
                   "reference)", ragd_cuda_net_tune_ms(cs->net));
         RAGD_DEBUG("cuda: GEMM algorithms:\n%s", ragd_cuda_net_gemm_info(cs->net));
+        double gms = 0;
+        size_t gbytes = 0;
+        int ng = ragd_cuda_net_graph_info(cs->net, &gms, &gbytes);
+        if (ng) RAGD_INFO("cuda: %d decode graphs (batch buckets up to %d sequences) captured in %.0f ms, %.1f MiB", ng,
+                          o->max_seqs, gms, gbytes / 1048576.0);
     }
     if (st) {
         cuda_destroy(cs);
@@ -201,20 +211,8 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     return RAGD_OK;
 }
 
-static ragd_status check_lengths(const cuda_state *cs, const ragd_batch *b, ragd_err *err) {
-    for (int i = 0; i < b->n_seqs; i++) {
-        int len = b->seq_start[i + 1] - b->seq_start[i];
-        if (cs->m->cfg.max_pos > 0 && len > cs->m->cfg.max_pos)
-            return ragd_err_set(err, RAGD_ERANGE, "sequence %d has %d tokens, the model allows %d", i, len,
-                                cs->m->cfg.max_pos);
-    }
-    return RAGD_OK;
-}
-
 static ragd_status cuda_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
     cuda_state *cs = state;
-    ragd_status st = check_lengths(cs, b, err);
-    if (st) return st;
     int rc = ragd_cuda_net_pool(cs->net, b->n_seqs, b->tokens, b->seq_start, (int)pool, out, cs->msg, sizeof cs->msg);
     if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
     return RAGD_OK;
@@ -229,8 +227,6 @@ static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *r
     if (n_rows <= 0 || n_rows > CUDA_MAX_SCORE_ROWS)
         return ragd_err_set(err, RAGD_ERANGE, "%d score rows requested, the CUDA engine allows 1..%d", n_rows,
                             CUDA_MAX_SCORE_ROWS);
-    ragd_status st = check_lengths(cs, b, err);
-    if (st) return st;
     const size_t E = (size_t)m->cfg.n_embd;
     for (int r = 0; r < n_rows; r++) {
         if (rows[r] < 0 || rows[r] >= head->shape[0])
@@ -249,50 +245,23 @@ static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *r
     return RAGD_OK;
 }
 
-/* Same checks and messages as the CPU backend's step. */
-static ragd_status cuda_step(void *state, const ragd_batch *b, const int32_t *slots, float *logits, ragd_err *err) {
+/* The batch was validated by engine.c; the net checks the block tables again. Sampling runs on the
+ * device; a row the device sampler declines (RAGD_CUDA_SAMPLE_ON_HOST) comes back with its logits and is
+ * sampled here by the same function's C implementation. */
+static ragd_status cuda_step(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
+                             ragd_sample_out *out, float *logits, ragd_err *err) {
     cuda_state *cs = state;
-    const ragd_model *m = cs->m;
     if (!cs->kv_cache)
         return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
-    if (!m->lm_head.data && !m->cfg.tie_embed)
-        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no lm_head: it cannot generate", m->name);
-    if (!slots) return ragd_err_set(err, RAGD_EINVAL, "step needs one KV slot per sequence");
-    if (!b || b->n_seqs < 1 || !b->seq_start || !b->tokens) return ragd_err_set(err, RAGD_EINVAL, "empty batch");
-    if (b->n_seqs > cs->max_seqs)
-        return ragd_err_set(err, RAGD_ERANGE, "batch of %d sequences exceeds max_seqs %d", b->n_seqs, cs->max_seqs);
-    if (b->seq_start[0] != 0) return ragd_err_set(err, RAGD_EINVAL, "seq_start[0] must be 0");
-    for (int i = 0; i < b->n_seqs; i++) {
-        int n = b->seq_start[i + 1] - b->seq_start[i];
-        if (n < 1) return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch is empty", i);
-        int sl = slots[i];
-        if (sl < 0 || sl >= cs->max_seqs)
-            return ragd_err_set(err, RAGD_ERANGE, "KV slot %d outside [0, %d)", sl, cs->max_seqs);
-        for (int j = 0; j < i; j++)
-            if (slots[j] == sl) return ragd_err_set(err, RAGD_EINVAL, "KV slot %d used twice in one batch", sl);
-        int base = cs->slot_len[sl];
-        if (base + n > cs->max_ctx)
-            return ragd_err_set(err, RAGD_ERANGE, "sequence %d: %d tokens (%d cached + %d new) exceed max_ctx %d", i,
-                                base + n, base, n, cs->max_ctx);
-        cs->base[i] = base;
-    }
-    int rc = ragd_cuda_net_step(cs->net, b->n_seqs, b->tokens, b->seq_start, slots, cs->base, logits, cs->msg,
-                                sizeof cs->msg);
+    int V = cs->m->cfg.n_vocab;
+    int rc = ragd_cuda_net_step(cs->net, b->n_seqs, b->tokens, b->seq_start, kv->pos0, kv->blk_start, kv->blocks, sp,
+                                out, cs->logits, logits != NULL, cs->msg, sizeof cs->msg);
     if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
-    for (int i = 0; i < b->n_seqs; i++) cs->slot_len[slots[i]] += b->seq_start[i + 1] - b->seq_start[i];
+    for (int i = 0; sp && i < b->n_seqs; i++)
+        if (sp[i].active && out[i].token == RAGD_CUDA_SAMPLE_ON_HOST)
+            ragd_sample_row(cs->logits + (size_t)i * V, V, &sp[i], cs->sample_ws, &out[i]);
+    if (logits) memcpy(logits, cs->logits, sizeof(float) * (size_t)b->n_seqs * (size_t)V);
     return RAGD_OK;
-}
-
-static void cuda_slot_reset(void *state, int slot) {
-    cuda_state *cs = state;
-    RAGD_ASSERT(slot >= 0 && slot < cs->max_seqs);
-    if (cs->slot_len) cs->slot_len[slot] = 0;
-}
-
-static int cuda_slot_len(const void *state, int slot) {
-    const cuda_state *cs = state;
-    RAGD_ASSERT(slot >= 0 && slot < cs->max_seqs);
-    return cs->slot_len ? cs->slot_len[slot] : 0;
 }
 
 const ragd_backend_ops ragd_backend_cuda = {
@@ -303,8 +272,6 @@ const ragd_backend_ops ragd_backend_cuda = {
     .pool = cuda_pool,
     .score = cuda_score,
     .step = cuda_step,
-    .slot_reset = cuda_slot_reset,
-    .slot_len = cuda_slot_len,
 };
 
 ragd_cuda_net *ragd_backend_cuda_net(void *state) { return state ? ((cuda_state *)state)->net : NULL; }

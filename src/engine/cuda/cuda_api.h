@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/sample_math.h"
+
 /* Number of usable CUDA devices; 0 when none (no driver, no GPU). Fills why[0..why_len) with the
  * reason when 0. */
 int ragd_cuda_device_count(char *why, size_t why_len);
@@ -46,10 +48,11 @@ typedef struct ragd_cuda_shape {
     int qkv_bias;      /* Qwen2: bias on q/k/v projections */
     int max_batch_tokens, max_seqs, max_score_rows;
     int device;        /* CUDA ordinal */
-    /* Generation (step): kv_cache plans a bf16 KV cache of max_seqs slots × max_ctx positions per layer
-     * (K and V, contiguous per slot) and the logits buffers; lm_head 1 = separate lm_head weights
-     * (RAGD_CUDA_W_LM_HEAD), 0 = tied to the token embedding. */
-    int kv_cache, max_ctx, lm_head;
+    /* Generation (step): kv_cache plans a bf16 KV block pool of kv_blocks blocks × kv_block_size
+     * positions (per layer K and V: [kv_blocks, kv_block_size, n_head_kv * head_dim]), block tables for
+     * max_seqs sequences of up to max_ctx positions and the logits buffers; lm_head 1 = separate lm_head
+     * weights (RAGD_CUDA_W_LM_HEAD), 0 = tied to the token embedding. */
+    int kv_cache, max_ctx, lm_head, kv_blocks, kv_block_size;
 } ragd_cuda_shape;
 
 /* Bytes by part; total = weights + activations + kv_cache + workspace. Host pinned staging is reported apart. */
@@ -107,13 +110,25 @@ int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
 int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                         const float *rows, int n_rows, float *out, char *msg, size_t msg_len);
 
-/* Generation step (continuous batching). Sequence i (tokens[seq_start[i] .. seq_start[i+1])) continues
- * KV slot slots[i] whose cached length is base[i]: positions base[i] .., its K/V are appended to the
- * slot, its queries attend causally to the slot's keys [0, base[i] + n_i). logits: [n_seqs, n_vocab]
- * host f32, the last token of each sequence. The caller validates slots (distinct, < max_seqs) and
- * base[i] + n_i <= max_ctx (checked again here) and keeps the slot lengths. Needs shape.kv_cache. */
+/* Generation step (continuous batching). Sequence i (tokens[seq_start[i] .. seq_start[i+1])) has pos0[i]
+ * positions cached; its new positions pos0[i] .. get their K/V written into the blocks of its block table
+ * (position p in block blocks[blk_start[i] + p / kv_block_size], row p % kv_block_size) and its queries
+ * attend causally to positions [0, pos0[i] + n_i). Then the next token of each row with sp[i].active is
+ * sampled on the device into out[i] (sp NULL: none). A row the device sampler declines has token
+ * RAGD_CUDA_SAMPLE_ON_HOST and its logits in logits[i] (the caller samples it); logits_all: every row's
+ * logits are copied to logits ([n_seqs, n_vocab] host f32). A step whose rows are all single decode
+ * tokens replays the captured CUDA graph of the smallest batch bucket that holds it (padding rows
+ * compute into a scratch block); any other step runs eagerly — both read only planned buffers, so
+ * switching between them can never see stale shapes or addresses. The caller (engine.c) validates the
+ * batch and keeps the block tables; pos0 + n ≤ max_ctx and block ids < kv_blocks are checked again
+ * here. Needs shape.kv_cache. */
+enum { RAGD_CUDA_SAMPLE_ON_HOST = -2 };
 int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
-                       const int32_t *slots, const int32_t *base, float *logits, char *msg, size_t msg_len);
+                       const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks,
+                       const ragd_sample_params *sp, ragd_sample_out *out, float *logits, int logits_all, char *msg,
+                       size_t msg_len);
+/* The decode graphs captured at create: how many, their capture time and the device memory they took. */
+int ragd_cuda_net_graph_info(const ragd_cuda_net *net, double *capture_ms, size_t *bytes);
 
 /* Per-phase timing with CUDA events (benchmarks): when on, each forward records events around every
  * phase and synchronizes at its end; ragd_cuda_net_profile_read adds the milliseconds per phase to

@@ -10,6 +10,10 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+extern "C" {
+#include "engine/sample_math.h"
+}
+
 // x[t, :] = f32(table[tok[t], :]).  tok: [T]; table: [n_vocab, E]; x: [T, E]. Ids must be < n_vocab.
 cudaError_t ragd_k_embed(const int32_t *tok, const __nv_bfloat16 *table, float *x, int T, int E, cudaStream_t st);
 
@@ -39,16 +43,50 @@ cudaError_t ragd_k_attention_init();
 int ragd_attn_tiles(int n_seqs, const int32_t *seq_start, int2 *tiles, int cap);
 enum { RAGD_ATTN_BM = 64 };
 
-// Generation (kv_attention.cu). KV cache per layer kc, vc: [slots, ctx, nKV * hd]. Token t of the batch
-// (sequence tokseq[t], slot slot[tokseq[t]], position pos[t] < ctx):
-// append writes its k/v rows (from qkv: [T, (nH + 2 nKV) * hd]) at cache[slot][pos];
-// attention: out[t, h*hd..] = softmax(q·K[0..pos]^T / sqrt(hd)) · V[0..pos] (f32), out: [T, nH * hd].
+// Generation (kv_attention.cu). KV block pool per layer kc, vc: [blocks, bs, nKV * hd]. Token t of the
+// batch (sequence i = tokseq[t], position p = pos[t]) lives in block blocks[blk_start[i] + p / bs], row
+// p % bs. append writes its k/v rows (from qkv: [T, (nH + 2 nKV) * hd]) there;
+// attention: out[t, h*hd..] = softmax(q·K[0..p]^T / sqrt(hd)) · V[0..p] (f32), out: [T, nH * hd].
 cudaError_t ragd_k_kv_append(const __nv_bfloat16 *qkv, __nv_bfloat16 *kc, __nv_bfloat16 *vc, const int32_t *pos,
-                             const int32_t *tokseq, const int32_t *slot, int T, int nH, int nKV, int hd, int ctx,
-                             cudaStream_t st);
+                             const int32_t *tokseq, const int32_t *blk_start, const int32_t *blocks, int T, int nH,
+                             int nKV, int hd, int bs, cudaStream_t st);
 cudaError_t ragd_k_kv_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
                                 const __nv_bfloat16 *vc, const int32_t *pos, const int32_t *tokseq,
-                                const int32_t *slot, int T, int nH, int nKV, int hd, int ctx, cudaStream_t st);
+                                const int32_t *blk_start, const int32_t *blocks, int T, int nH, int nKV, int hd,
+                                int bs, cudaStream_t st);
+
+// Generation attention over the paged KV cache (paged_attention.cu): one attention function, two kernels
+// with the same bits per row (see the file's comment). Keys of a row are taken in splits of
+// RAGD_KV_SPLIT positions, folded in order. Batch: sequence i has rows [seq_start[i], seq_start[i+1]) of
+// qkv ([T, (nH + 2 nKV) * hd]) at positions pos0[i] ..; its positions live in blocks
+// blocks[blk_start[i] + p / bs] (bs a power of two), kc/vc: one layer's [blocks, bs, nKV * hd]. out: [T, nH * hd].
+enum { RAGD_KV_SPLIT = 128 };
+// Once per device (shared memory attributes).
+cudaError_t ragd_k_paged_init();
+// Sequences with more than one new row: tiles (seq, first row) of 64 rows, every tile of those sequences.
+cudaError_t ragd_k_paged_prefill(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
+                                 const __nv_bfloat16 *vc, const int32_t *seq_start, const int32_t *pos0,
+                                 const int32_t *blk_start, const int32_t *blocks, int bs, const int2 *tiles,
+                                 int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
+// Sequences with one new row: items (seq, kv head, split, partial slot) from ragd_paged_work; *n_items
+// on the device (a graph replays with new counts); grid CTAs of one warp loop over the items. part: one
+// [hd + 2] f32 record per (slot, group head); counters: [n_seqs * nKV] ints, zero at start and left zero.
+cudaError_t ragd_k_paged_decode(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
+                                const __nv_bfloat16 *vc, const int32_t *seq_start, const int32_t *pos0,
+                                const int32_t *blk_start, const int32_t *blocks, int bs, const int4 *items,
+                                const int *n_items, int grid, float *part, int *counters, int nH, int nKV, int hd,
+                                cudaStream_t st);
+// Host: the step's work lists. Returns 0, or -1 when a list would exceed its capacity.
+// n_splits_total: partial slots used (each a [nH/nKV][hd + 2] f32 record).
+int ragd_paged_work(int n_seqs, const int32_t *seq_start, const int32_t *pos0, int nKV, int2 *tiles, int tile_cap,
+                    int *n_tiles, int4 *items, int item_cap, int *n_items, int32_t *n_splits_total);
+
+// The next token of every active row of logits [n_rows, ld] (f32) by params [n_rows] → out [n_rows]
+// (ragd_sample_params's contract; inactive rows are left untouched). ws: ragd_k_sample_ws_bytes(n_rows,
+// n_vocab) bytes. Graph-capturable: no allocation, no host reads. A sampler may decline a row by
+// setting its token to RAGD_SAMPLE_ON_HOST: the caller samples it from its logits.
+enum { RAGD_SAMPLE_ON_HOST = -2 };
+// (declared below, with the sampler's section)
 
 // Gathers each sequence's last row: x_out[s, :] = x[seq_start[s+1]-1, :] (f32, [n_seqs, E]) and
 // a_out[s, :] = a[seq_start[s+1]-1, :] (bf16, [n_seqs, D]). Outputs must not overlap the inputs.
@@ -67,5 +105,16 @@ cudaError_t ragd_k_score(const float *x, const __nv_bfloat16 *w, const int32_t *
 
 // dst[i] = bf16(src[i]) for src dtype RAGD_CUDA_F32 / RAGD_CUDA_F16 (n elements).
 cudaError_t ragd_k_to_bf16(const void *src, int dtype, __nv_bfloat16 *dst, size_t n, cudaStream_t st);
+
+// Token sampling (sample.cu): for every row with params[r].active, out[r] = exactly what ragd_sample_row
+// (engine/sample.c) writes for logits[r, 0..n_vocab) and params[r] (contract: engine/sample_math.h);
+// inactive rows are not read and their out is left untouched. logits: [n_rows, ld] f32 (ld >= n_vocab);
+// params, out: [n_rows]; ws: ragd_k_sample_ws_bytes(n_rows, n_vocab) bytes, 16-byte aligned, not shared
+// with a concurrent launch. Graph-capturable: no allocation, no synchronization, no host reads; the
+// launch configuration depends on n_rows and n_vocab only. n_rows <= 65535, n_vocab <= RAGD_SAMPLE_MAX_VOCAB.
+#include "engine/sample_math.h"
+size_t ragd_k_sample_ws_bytes(int max_rows, int n_vocab);
+cudaError_t ragd_k_sample(const float *logits, size_t ld, int n_rows, int n_vocab, const ragd_sample_params *params,
+                          ragd_sample_out *out, void *ws, cudaStream_t st);
 
 #endif

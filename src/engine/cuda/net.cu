@@ -25,117 +25,24 @@
 
 #include <nvtx3/nvToolsExt.h>
 
-#include "engine/cuda/cuda_util.cuh"
-#include "engine/cuda/gemm.cuh"
-#include "engine/cuda/kernels.h"
+#include "engine/cuda/net_internal.cuh"
 
-namespace {
+const char *const kPhaseNames[RAGD_CUDA_N_PHASES] = {"embed",     "attn_norm", "qkv_gemm", "qk_norm_rope",
+                                                     "attention", "o_gemm",    "ffn_norm", "gate_up_gemm",
+                                                     "swiglu",    "down_gemm", "pool_score"};
 
-constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
-constexpr size_t kAlign = 256;
-
-size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-struct Layer {
-    bf16 *attn_norm;  // [E]
-    bf16 *wqkv;       // [Dqkv, E]
-    bf16 *bqkv;       // [Dqkv] or NULL
-    bf16 *wo;         // [E, Dq]
-    bf16 *q_norm;     // [hd] or NULL
-    bf16 *k_norm;     // [hd] or NULL
-    bf16 *ffn_norm;   // [E]
-    bf16 *wgu;        // [2F, E]
-    bf16 *wdown;      // [E, F]
-};
-
-enum Phase { P_EMBED, P_NORM1, P_QKV, P_ROPE, P_ATTN, P_O, P_NORM2, P_GU, P_SWIGLU, P_DOWN, P_POOL };
-const char *kPhaseNames[RAGD_CUDA_N_PHASES] = {"embed",     "attn_norm", "qkv_gemm", "qk_norm_rope",
-                                               "attention", "o_gemm",    "ffn_norm", "gate_up_gemm",
-                                               "swiglu",    "down_gemm", "pool_score"};
-
-// Sizes derived from the shape (elements unless named bytes).
-struct Dims {
-    size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB, ctx;  // ctx: KV positions per slot (0: no cache)
-};
-Dims dims_of(const ragd_cuda_shape *s) {
-    Dims d;
-    d.E = s->n_embd, d.F = s->n_ff, d.V = s->n_vocab, d.hd = s->head_dim;
-    d.Dq = (size_t)s->n_head * s->head_dim, d.Dkv = (size_t)s->n_head_kv * s->head_dim;
-    d.Dqkv = d.Dq + 2 * d.Dkv;
-    d.T = s->max_batch_tokens, d.S = s->max_seqs, d.R = s->max_score_rows > 0 ? s->max_score_rows : 1;
-    d.tiles = d.T / RAGD_ATTN_BM + d.S;
-    d.bufA = std::max(d.E, std::max(d.Dq, d.F));
-    d.bufB = std::max(d.Dqkv, 2 * d.F);
-    d.ctx = s->kv_cache ? (size_t)s->max_ctx : 0;
-    return d;
+double net_now_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
-size_t layer_weight_bytes(const ragd_cuda_shape *s, const Dims &d) {
+
+static size_t layer_weight_bytes(const ragd_cuda_shape *s, const Dims &d) {
     size_t b = align_up(d.E * 2) * 2 + align_up(d.Dqkv * d.E * 2) + align_up(d.Dq * d.E * 2) +
                align_up(2 * d.F * d.E * 2) + align_up(d.F * d.E * 2);
     if (s->qkv_bias) b += align_up(d.Dqkv * 2);
     if (s->qk_norm) b += align_up(d.hd * 2) * 2;
     return b;
-}
-
-}  // namespace
-
-struct ragd_cuda_net {
-    ragd_cuda_shape s;
-    Dims d;
-    ragd_cuda_plan plan;
-    ragd_cuda_err cerr;
-    int ready;
-    int prune_last;  // 1 unless RAGD_PRUNE_LAST=0 (benchmark A/B of the pruned last layer)
-    cudaStream_t st;
-    cublasLtHandle_t lt;
-    char *w_arena, *a_arena;
-    void *ws;  // [kWorkspace bytes]
-    bf16 *tok_embd;  // [V, E]
-    bf16 *out_norm;  // [E]
-    Layer *L;        // [n_layer]
-    uint32_t glob_filled, *layer_filled;  // bit per weight kind
-    // activations
-    float *x;            // [T, E] residual
-    bf16 *bufA;          // [T, bufA]
-    bf16 *bufB;          // [T, bufB]
-    int32_t *tok_d;      // [T]
-    int32_t *pos_d;      // [T]
-    int32_t *seq_d;      // [S + 1]
-    int2 *tiles_d;       // [tiles]
-    float *inv_freq_d;   // [hd/2]
-    float *out_d;        // [S, max(E, R)]
-    bf16 *rows_d;        // [R, E]
-    int32_t *tokseq_d;   // [T] sequence of each token (step)
-    int32_t *slot_d;     // [S] KV slot of each sequence (step)
-    bf16 *last_d;        // [S, E] final-normed last rows (step; NULL without KV cache)
-    float *logits_d;     // [S, V] (step; NULL without KV cache)
-    float *x_last;       // [S, E] residual rows of each sequence's last token through the pruned last layer
-    int32_t *iota_d;     // [S + 1] 0, 1, …, S: seq_start of x_last (one row per sequence)
-    int2 *tiles_last_d;  // [S] the query tile holding each sequence's last row
-    bf16 *lm_head;       // [V, E]: tok_embd when tied
-    char *kv_arena;      // K then V of every layer: [n_layer][2][S, ctx, Dkv] bf16
-    // pinned host staging
-    int32_t *tok_h, *pos_h, *seq_h;  // [T], [T], [S + 1]
-    int2 *tiles_h;                   // [tiles]
-    int2 *tiles_last_h;              // [S]
-    float *out_h;                    // [S, max(E, R)]
-    bf16 *rows_h;                    // [R, E]
-    int32_t *tokseq_h, *slot_h;      // [T], [S]
-    float *logits_h;                 // [S, V] (KV cache only)
-    ragd_gemm g_qkv, g_o, g_gu, g_down, g_lm;  // g_lm: lm head (KV cache only)
-    char gemm_info[6144];
-    // profiling
-    int profile, n_ev;
-    cudaEvent_t *ev;  // [n_layer * 9 + 4]
-    int *ev_phase;    // phase of the interval that starts at event i
-    double phase_ms[RAGD_CUDA_N_PHASES];
-    double tune_ms;  // startup cost of the GEMM tuning
-};
-
-static double now_ms() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
 extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) {
@@ -144,20 +51,21 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
     const bool gen = s->kv_cache;
     p->weights = align_up(d.V * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
                  (gen && s->lm_head ? align_up(d.V * d.E * 2) : 0);
+    size_t gen_dev = 0, gen_host = 0;
+    if (gen) gen_plan(s, d, &gen_dev, &gen_host);
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
                      2 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
-                     align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.T * 4) +
-                     align_up(d.S * 4) + (gen ? align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) : 0) +
-                     align_up(d.S * d.E * 4) + align_up((d.S + 1) * 4) + align_up(d.S * 8);
-    p->kv_cache = gen ? align_up(2 * (size_t)s->n_layer * d.S * d.ctx * d.Dkv * 2) : 0;
+                     align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.S * d.E * 4) +
+                     align_up((d.S + 1) * 4) + align_up(d.S * 8) + gen_dev;
+    // the pool plus one scratch block (written by the padding rows of decode graphs, never read as keys)
+    p->kv_cache = gen ? align_up(2 * (size_t)s->n_layer * (d.nb + 1) * d.bs * d.Dkv * 2) : 0;
     p->workspace = kWorkspace;
     p->total = p->weights + p->activations + p->kv_cache + p->workspace;
-    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 +
-                     (d.T + d.S) * 4 + d.S * 8 + (gen ? d.S * d.V * 4 : 0);
+    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 + d.S * 8 +
+                     gen_host;
 }
 
-static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) {
+int net_msg(char *msg, size_t len, int code, const char *fmt, ...) {
     if (msg && len) {
         va_list ap;
         va_start(ap, fmt);
@@ -167,8 +75,8 @@ static int set_msg(char *msg, size_t len, int code, const char *fmt, ...) {
     return code;
 }
 
-static int dead(const ragd_cuda_net *net, char *msg, size_t len) {
-    return set_msg(msg, len, RAGD_CUDA_EDEVICE, "CUDA device error (the model is no longer usable): %s", net->cerr.msg);
+int net_dead(const ragd_cuda_net *net, char *msg, size_t len) {
+    return net_msg(msg, len, RAGD_CUDA_EDEVICE, "CUDA device error (the model is no longer usable): %s", net->cerr.msg);
 }
 
 static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -221,19 +129,13 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->inv_freq_d = (float *)take(d.hd / 2 * 4);
     net->out_d = (float *)take(d.S * std::max(d.E, d.R) * 4);
     net->rows_d = (bf16 *)take(d.R * d.E * 2);
-    net->tokseq_d = (int32_t *)take(d.T * 4);
-    net->slot_d = (int32_t *)take(d.S * 4);
-    if (s->kv_cache) {
-        net->last_d = (bf16 *)take(d.S * d.E * 2);
-        net->logits_d = (float *)take(d.S * d.V * 4);
-    }
     net->x_last = (float *)take(d.S * d.E * 4);
     net->iota_d = (int32_t *)take((d.S + 1) * 4);
     net->tiles_last_d = (int2 *)take(d.S * 8);
-    if ((size_t)(p - net->a_arena) != net->plan.activations)
-        return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
     RAGD_CK(cudaMemcpy(net->inv_freq_d, inv_freq, d.hd / 2 * 4, cudaMemcpyHostToDevice));
     RAGD_CK(ragd_k_attention_init());
+    if (s->kv_cache) RAGD_CK(ragd_k_paged_init());
+    RAGD_CK(cudaDeviceGetAttribute(&net->n_sm, cudaDevAttrMultiProcessorCount, s->device));
     {
         int32_t *iota = (int32_t *)malloc((d.S + 1) * 4);
         if (!iota) return ragd_cuda_fail(cerr, "malloc", "out of host memory", __FILE__, __LINE__);
@@ -252,10 +154,14 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->tiles_h = (int2 *)q, q += d.tiles * 8;
     net->out_h = (float *)q, q += d.S * std::max(d.E, d.R) * 4;
     net->rows_h = (bf16 *)q, q += d.R * d.E * 2;
-    net->tokseq_h = (int32_t *)q, q += d.T * 4;
-    net->slot_h = (int32_t *)q, q += d.S * 4;
     net->tiles_last_h = (int2 *)q, q += d.S * 8;
-    net->logits_h = s->kv_cache ? (float *)q : nullptr;
+    if (s->kv_cache) {
+        char *gd = p;
+        if (int rc0 = gen_carve(net, &gd, &q)) return rc0;
+        p = gd;
+    }
+    if ((size_t)(p - net->a_arena) != net->plan.activations)
+        return ragd_cuda_fail(cerr, "activation arena", "carving does not match the plan", __FILE__, __LINE__);
 
     const int T = s->max_batch_tokens;
     int rc;
@@ -273,14 +179,14 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     // scratch is the weight arena (not uploaded yet) and the activation buffers (no request yet).
     // RAGD_GEMM_TUNE=0 keeps the reference algorithm for every T (benchmark A/B only).
     const char *tune_env = getenv("RAGD_GEMM_TUNE");
-    const double t_tune = now_ms();
+    const double t_tune = net_now_ms();
     if (!tune_env || strcmp(tune_env, "0")) {
         ragd_gemm_scratch sc = {(bf16 *)net->w_arena, net->bufA, net->bufB, d.T * d.bufB * 2};
         ragd_gemm *gs[] = {&net->g_qkv, &net->g_o, &net->g_gu, &net->g_down};
         for (ragd_gemm *g : gs)
             if ((rc = ragd_gemm_tune(g, net->lt, &sc, net->ws, kWorkspace, net->st, cerr))) return rc;
     }
-    net->tune_ms = now_ms() - t_tune;
+    net->tune_ms = net_now_ms() - t_tune;
     snprintf(net->gemm_info, sizeof net->gemm_info, "qkv %s\n  %s\no %s\n  %s\ngate_up %s\n  %s\ndown %s\n  %s",
              net->g_qkv.info, net->g_qkv.tune_info, net->g_o.info, net->g_o.tune_info, net->g_gu.info,
              net->g_gu.tune_info, net->g_down.info, net->g_down.tune_info);
@@ -297,18 +203,20 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
                                     ragd_cuda_net **out, ragd_cuda_plan *plan_out, char *msg, size_t msg_len) {
     *out = nullptr;
     if (s->head_dim != 64 && s->head_dim != 128)
-        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "CUDA attention supports head_dim 64 and 128, the model has %d",
+        return net_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "CUDA attention supports head_dim 64 and 128, the model has %d",
                        s->head_dim);
     if (s->n_head <= 0 || s->n_head_kv <= 0 || s->n_head % s->n_head_kv || s->n_layer <= 0 || s->n_vocab <= 0 ||
         s->n_embd <= 0 || s->n_embd % 8 || s->n_ff <= 0 || s->n_ff % 8 || s->n_embd > 12288)
-        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED,
+        return net_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED,
                        "CUDA backend: unsupported shape (heads %d/%d, n_embd %d, n_ff %d): needs n_head %% n_head_kv "
                        "== 0, n_embd and n_ff multiples of 8, n_embd <= 12288",
                        s->n_head, s->n_head_kv, s->n_embd, s->n_ff);
-    if (s->kv_cache && s->max_ctx <= 0)
-        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: KV cache asked with max_ctx %d", s->max_ctx);
+    if (s->kv_cache && (s->max_ctx <= 0 || s->kv_blocks <= 0 || s->kv_block_size <= 0 || s->kv_block_size > 256 ||
+                        (s->kv_block_size & (s->kv_block_size - 1))))
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: KV cache asked with max_ctx %d, %d blocks of %d",
+                       s->max_ctx, s->kv_blocks, s->kv_block_size);
     if (s->max_batch_tokens <= 0 || s->max_seqs <= 0 || s->max_seqs > s->max_batch_tokens || s->max_score_rows < 0)
-        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: bad limits (max_batch_tokens %d, max_seqs %d)",
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: bad limits (max_batch_tokens %d, max_seqs %d)",
                        s->max_batch_tokens, s->max_seqs);
     ragd_cuda_plan plan;
     ragd_cuda_net_plan(s, &plan);
@@ -318,19 +226,19 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
     size_t free_b = 0, total_b = 0;
     if (e == cudaSuccess) e = cudaMemGetInfo(&free_b, &total_b);
     if (e != cudaSuccess)
-        return set_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA device %d: %s", s->device, cudaGetErrorString(e));
+        return net_msg(msg, msg_len, RAGD_CUDA_EDEVICE, "CUDA device %d: %s", s->device, cudaGetErrorString(e));
     size_t limit = mem_limit ? std::min(mem_limit, free_b) : free_b;
     if (plan.total > limit)
-        return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM,
+        return net_msg(msg, msg_len, RAGD_CUDA_ENOMEM,
                        "CUDA memory plan does not fit: needs %.1f MiB (weights %.1f, activations %.1f for "
-                       "max_batch_tokens %d / max_seqs %d, KV cache %.1f for %d slots x %d positions, cuBLASLt "
+                       "max_batch_tokens %d / max_seqs %d, KV cache %.1f for %d blocks x %d positions, cuBLASLt "
                        "workspace %.1f) but the limit is %.1f MiB (--gpu-memory %.1f MiB, device free %.1f of %.1f MiB)",
                        mib(plan.total), mib(plan.weights), mib(plan.activations), s->max_batch_tokens, s->max_seqs,
-                       mib(plan.kv_cache), s->kv_cache ? s->max_seqs : 0, s->kv_cache ? s->max_ctx : 0,
+                       mib(plan.kv_cache), s->kv_cache ? s->kv_blocks : 0, s->kv_cache ? s->kv_block_size : 0,
                        mib(plan.workspace), mib(limit), mib(mem_limit), mib(free_b), mib(total_b));
 
     ragd_cuda_net *net = (ragd_cuda_net *)calloc(1, sizeof *net);
-    if (!net) return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
+    if (!net) return net_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
     net->s = *s;
     net->d = dims_of(s);
     net->plan = plan;
@@ -338,11 +246,11 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
     net->layer_filled = (uint32_t *)calloc((size_t)s->n_layer, sizeof(uint32_t));
     if (!net->L || !net->layer_filled) {
         ragd_cuda_net_free(net);
-        return set_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
+        return net_msg(msg, msg_len, RAGD_CUDA_ENOMEM, "out of host memory");
     }
     int rc = net_init(net, inv_freq);
     if (rc) {
-        set_msg(msg, msg_len, rc, "CUDA backend init failed: %s", net->cerr.msg);
+        net_msg(msg, msg_len, rc, "CUDA backend init failed: %s", net->cerr.msg);
         ragd_cuda_net_free(net);
         return rc;
     }
@@ -359,6 +267,7 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
     ragd_gemm_free(&net->g_gu);
     ragd_gemm_free(&net->g_down);
     ragd_gemm_free(&net->g_lm);
+    gen_free(net);
     if (net->ev)
         for (int i = 0; i < net->n_ev; i++)
             if (net->ev[i]) cudaEventDestroy(net->ev[i]);
@@ -381,11 +290,11 @@ extern "C" void ragd_cuda_net_free(ragd_cuda_net *net) {
 extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, const void *host, int dtype, size_t numel,
                                     char *msg, size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
-    if (cerr->dead) return dead(net, msg, msg_len);
+    if (cerr->dead) return net_dead(net, msg, msg_len);
     const Dims &d = net->d;
     const bool per_layer = kind >= RAGD_CUDA_W_ATTN_NORM && kind < RAGD_CUDA_W_COUNT;
     if (kind < 0 || (kind >= RAGD_CUDA_W_COUNT && kind != RAGD_CUDA_W_LM_HEAD) || (per_layer && (layer < 0 || layer >= net->s.n_layer)))
-        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: bad weight kind %d / layer %d", kind, layer);
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: bad weight kind %d / layer %d", kind, layer);
     Layer *L = per_layer ? &net->L[layer] : nullptr;
     bf16 *dst = nullptr;
     size_t want = 0;
@@ -409,10 +318,10 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
     case RAGD_CUDA_W_LM_HEAD: dst = net->lm_head != net->tok_embd ? net->lm_head : nullptr, want = d.V * d.E; break;
     }
     if (!dst)
-        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d has no slot in this model (layer %d)",
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d has no slot in this model (layer %d)",
                        kind, layer);
     if (numel != want)
-        return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d layer %d has %zu elements, expected %zu",
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d layer %d has %zu elements, expected %zu",
                        kind, layer, numel, want);
     if (dtype == RAGD_CUDA_BF16) {
         RAGD_CK(cudaMemcpyAsync(dst, host, numel * 2, cudaMemcpyHostToDevice, net->st));
@@ -424,7 +333,7 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
             RAGD_CK(ragd_k_to_bf16(net->ws, dtype, dst + off, n, net->st));
         }
     } else {
-        return set_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "upload: dtype %d is not f32/f16/bf16", dtype);
+        return net_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED, "upload: dtype %d is not f32/f16/bf16", dtype);
     }
     RAGD_CK(cudaStreamSynchronize(net->st));  // the host buffer may go away; the workspace is reused
     if (per_layer)
@@ -435,19 +344,24 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
 }
 
 extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len) {
-    if (net->cerr.dead) return dead(net, msg, msg_len);
+    if (net->cerr.dead) return net_dead(net, msg, msg_len);
     uint32_t g = (1u << RAGD_CUDA_W_TOK_EMBD) | (1u << RAGD_CUDA_W_OUT_NORM);
     if (net->lm_head != net->tok_embd) g |= 1u << RAGD_CUDA_W_LM_HEAD;
-    if ((net->glob_filled & g) != g) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: token embedding or final norm missing");
+    if ((net->glob_filled & g) != g) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: token embedding or final norm missing");
     uint32_t need = 0;
     for (int k = RAGD_CUDA_W_ATTN_NORM; k < RAGD_CUDA_W_COUNT; k++) need |= 1u << k;
     if (!net->s.qkv_bias) need &= ~((1u << RAGD_CUDA_W_BQ) | (1u << RAGD_CUDA_W_BK) | (1u << RAGD_CUDA_W_BV));
     if (!net->s.qk_norm) need &= ~((1u << RAGD_CUDA_W_Q_NORM) | (1u << RAGD_CUDA_W_K_NORM));
     for (int l = 0; l < net->s.n_layer; l++)
         if ((net->layer_filled[l] & need) != need)
-            return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
+            return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
                            net->layer_filled[l], need);
     net->ready = 1;
+    // the decode graphs, now that every address they bake in is final (weights, arenas, KV pool)
+    if (gen_capture_graphs(net)) {
+        net->ready = 0;
+        return net_dead(net, msg, msg_len);
+    }
     return RAGD_CUDA_OK;
 }
 
@@ -457,23 +371,22 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
 static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start, char *msg,
                        size_t msg_len) {
     const ragd_cuda_shape *s = &net->s;
-    if (!net->ready) return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA net used before its weights were uploaded");
+    if (!net->ready) return -net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA net used before its weights were uploaded");
     if (n_seqs <= 0 || n_seqs > s->max_seqs)
-        return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has %d sequences, the engine allows 1..%d", n_seqs,
+        return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has %d sequences, the engine allows 1..%d", n_seqs,
                         s->max_seqs);
-    if (seq_start[0] != 0) return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "seq_start[0] is %d, not 0", seq_start[0]);
+    if (seq_start[0] != 0) return -net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "seq_start[0] is %d, not 0", seq_start[0]);
     for (int i = 0; i < n_seqs; i++) {
         if (seq_start[i + 1] <= seq_start[i])
-            return -set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "sequence %d is empty or seq_start decreases", i);
-        for (int t = seq_start[i]; t < seq_start[i + 1] && t < s->max_batch_tokens; t++) net->tokseq_h[t] = i;
+            return -net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "sequence %d is empty or seq_start decreases", i);
         if (seq_start[i + 1] > s->max_batch_tokens)
-            return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has more than %d tokens (max_batch_tokens)",
+            return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "batch has more than %d tokens (max_batch_tokens)",
                             s->max_batch_tokens);
     }
     const int T = seq_start[n_seqs];
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= s->n_vocab)
-            return -set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token id %d at position %d is outside the vocabulary (0..%d)",
+            return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token id %d at position %d is outside the vocabulary (0..%d)",
                             tokens[t], t, s->n_vocab - 1);
     memcpy(net->tok_h, tokens, (size_t)T * 4);
     memcpy(net->seq_h, seq_start, (size_t)(n_seqs + 1) * 4);
@@ -482,41 +395,26 @@ static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
     return T;  // (the attention tile list is built by forward: ≤ T/64 + n_seqs entries, which the plan holds)
 }
 
-struct Recorder {  // per-phase events when profiling is on
-    ragd_cuda_net *net;
-    int i;
-    cudaError_t mark(int phase) {
-        if (!net->profile) return cudaSuccess;
-        net->ev_phase[i] = phase;
-        return cudaEventRecord(net->ev[i++], net->st);
-    }
-};
-
-// The residual rows a forward leaves for the pooling/scoring kernels, with the seq_start list that
-// indexes them: (x, seq_d) for all rows, or (x_last, iota_d) — one row per sequence — when the last
-// layer was computed for the last rows only.
-struct Rows {
-    float *x;
-    const int32_t *seq;
-};
-
 // Embedding + every layer over a batch whose metadata is on the device; *out: the rows the caller
 // reads.
-// gen: step (positions and slots staged; attention over the KV cache) instead of a fresh prefill.
+// gen: a generation step (gen's metadata: positions, block tables, work lists; attention over the
+// paged KV cache, paged_attention.cu) instead of a fresh packed prefill (tok_d, pos_d, seq_d, tiles_d).
 // last_only: the caller reads only each sequence's last row after the last layer (last-token pooling,
-// scoring, next-token logits). The last layer then computes attention only for the query tiles that
-// hold a last row, and o_proj + MLP only for the last rows (gathered into x_last, one row per
-// sequence: seq_start = iota_d). Rows are independent in every kernel and the GEMMs reduce each
+// scoring, next-token logits). The last layer then computes o_proj + MLP only for the last rows
+// (gathered into x_last, one row per sequence: seq_start = iota_d) and, for pooling, attention only for
+// the query tiles that hold a last row. Rows are independent in every kernel and the GEMMs reduce each
 // output in a fixed order, so the last rows get the same bits as in the full computation.
-static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, bool last_only, Recorder &rec,
-                  Rows *out) {
+int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMeta *gen, bool last_only, Recorder &rec,
+               Rows *out) {
     ragd_cuda_err *cerr = &net->cerr;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
     cudaStream_t st = net->st;
-    const size_t kv_layer = d.S * d.ctx * d.Dkv;  // elements of K (or V) of one layer
+    const size_t kv_layer = (d.nb + 1) * d.bs * d.Dkv;  // elements of K (or V) of one layer
+    const int32_t *tok = gen ? gen->tok : net->tok_d, *pos = gen ? gen->pos : net->pos_d,
+                  *seq = gen ? gen->seq : net->seq_d;
     RAGD_CK(rec.mark(P_EMBED));
-    RAGD_CK(ragd_k_embed(net->tok_d, net->tok_embd, net->x, T, (int)d.E, st));
+    RAGD_CK(ragd_k_embed(tok, net->tok_embd, net->x, T, (int)d.E, st));
     float *x = net->x;  // [Tr, E] the residual rows still computed (x_last in a pruned last layer)
     int Tr = T;
     for (int l = 0; l < s->n_layer; l++) {
@@ -528,23 +426,28 @@ static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, 
         if (int rc = ragd_gemm_run(&net->g_qkv, net->lt, L.wqkv, net->bufA, net->bufB, T, L.bqkv, net->ws, kWorkspace, st, cerr))
             return rc;
         RAGD_CK(rec.mark(P_ROPE));
-        RAGD_CK(ragd_k_qk_norm_rope(net->bufB, net->pos_d, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head,
-                                    s->n_head_kv, s->head_dim, s->rms_eps, st));
+        RAGD_CK(ragd_k_qk_norm_rope(net->bufB, pos, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head, s->n_head_kv,
+                                    s->head_dim, s->rms_eps, st));
         RAGD_CK(rec.mark(P_ATTN));
         if (gen) {
             bf16 *kc = (bf16 *)net->kv_arena + 2 * (size_t)l * kv_layer, *vc = kc + kv_layer;
-            RAGD_CK(ragd_k_kv_append(net->bufB, kc, vc, net->pos_d, net->tokseq_d, net->slot_d, T, s->n_head,
-                                     s->n_head_kv, s->head_dim, (int)d.ctx, st));
-            RAGD_CK(ragd_k_kv_attention(net->bufB, net->bufA, kc, vc, net->pos_d, net->tokseq_d, net->slot_d, T,
-                                        s->n_head, s->n_head_kv, s->head_dim, (int)d.ctx, st));
+            RAGD_CK(ragd_k_kv_append(net->bufB, kc, vc, pos, gen->tokseq, gen->blk_start, gen->blocks, T, s->n_head,
+                                     s->n_head_kv, s->head_dim, (int)d.bs, st));
+            if (gen->n_gtiles)
+                RAGD_CK(ragd_k_paged_prefill(net->bufB, net->bufA, kc, vc, seq, gen->pos0, gen->blk_start, gen->blocks,
+                                             (int)d.bs, gen->gtiles, gen->n_gtiles, s->n_head, s->n_head_kv,
+                                             s->head_dim, st));
+            if (gen->decode_grid)
+                RAGD_CK(ragd_k_paged_decode(net->bufB, net->bufA, kc, vc, seq, gen->pos0, gen->blk_start, gen->blocks,
+                                            (int)d.bs, gen->items, gen->n_items, gen->decode_grid, net->part_d,
+                                            net->counters_d, s->n_head, s->n_head_kv, s->head_dim, st));
         } else {
-            RAGD_CK(ragd_k_attention(net->bufB, net->bufA, net->seq_d, prune ? net->tiles_last_d : net->tiles_d,
+            RAGD_CK(ragd_k_attention(net->bufB, net->bufA, seq, prune ? net->tiles_last_d : net->tiles_d,
                                      prune ? n_seqs : n_tiles, s->n_head, s->n_head_kv, s->head_dim, st));
         }
         const bf16 *attn = net->bufA;  // [Tr, Dq]
         if (prune) {  // last rows only from here on: attention output → bufB (qkv is dead), residual → x_last
-            RAGD_CK(ragd_k_gather_last(net->x, net->bufA, net->seq_d, n_seqs, (int)d.E, (int)d.Dq, net->x_last,
-                                       net->bufB, st));
+            RAGD_CK(ragd_k_gather_last(net->x, net->bufA, seq, n_seqs, (int)d.E, (int)d.Dq, net->x_last, net->bufB, st));
             x = net->x_last, Tr = n_seqs, attn = net->bufB;
         }
         RAGD_CK(rec.mark(P_O));
@@ -561,14 +464,14 @@ static int layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, bool gen, 
         if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
     }
-    *out = last_only ? Rows{net->x_last, net->iota_d} : Rows{net->x, net->seq_d};
+    *out = last_only ? Rows{net->x_last, net->iota_d} : Rows{net->x, seq};
     return RAGD_CUDA_OK;
 }
 
 // Stages the batch metadata, then runs the layers. (A CUDA-graph replay of the layer stack for one
 // short sequence was measured twice — device runs 8 and 4 of bench/results-cuda.md — and gained
 // nothing: at T = 20 the time is the GPU's, ~250 short kernels, not the host's launches.)
-static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_only, Rows *out) {
+static int forward(ragd_cuda_net *net, int n_seqs, int T, bool last_only, Rows *out) {
     ragd_cuda_err *cerr = &net->cerr;
     const Dims &d = net->d;
     cudaStream_t st = net->st;
@@ -579,17 +482,13 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T, bool gen, bool last_on
     RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
-    if (last_only && !gen) {  // the query tile holding each sequence's last row
+    if (last_only) {  // the query tile holding each sequence's last row
         for (int i = 0; i < n_seqs; i++)
             net->tiles_last_h[i] = make_int2(i, (net->seq_h[i + 1] - net->seq_h[i] - 1) / RAGD_ATTN_BM * RAGD_ATTN_BM);
         RAGD_CK(cudaMemcpyAsync(net->tiles_last_d, net->tiles_last_h, (size_t)n_seqs * 8, cudaMemcpyHostToDevice, st));
     }
-    if (gen) {
-        RAGD_CK(cudaMemcpyAsync(net->tokseq_d, net->tokseq_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
-        RAGD_CK(cudaMemcpyAsync(net->slot_d, net->slot_h, (size_t)n_seqs * 4, cudaMemcpyHostToDevice, st));
-    }
-    Recorder rec{net, 0};
-    if (int rc = layers(net, n_seqs, T, n_tiles, gen, last_only, rec, out)) return rc;
+    Recorder rec{net, 0, false};
+    if (int rc = net_layers(net, n_seqs, T, n_tiles, nullptr, last_only, rec, out)) return rc;
     RAGD_CK(rec.mark(P_POOL));
     nvtxRangePop();
     return RAGD_CUDA_OK;
@@ -612,7 +511,7 @@ static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *m
     }
     for (size_t i = 0; i < n; i++)
         if (!std::isfinite(net->out_h[i]))
-            return set_msg(msg, msg_len, RAGD_CUDA_ENONFINITE,
+            return net_msg(msg, msg_len, RAGD_CUDA_ENONFINITE,
                            "non-finite value (%g) in the output of sequence %zu of the batch", net->out_h[i], i / width);
     memcpy(out, net->out_h, n * 4);
     return RAGD_CUDA_OK;
@@ -621,41 +520,41 @@ static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *m
 extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                                   int mode, float *out, char *msg, size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
-    if (cerr->dead) return dead(net, msg, msg_len);
-    if (mode < 0 || mode > 2) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
+    if (cerr->dead) return net_dead(net, msg, msg_len);
+    if (mode < 0 || mode > 2) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
     int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
     if (T < 0) return -T;
     Rows r;
-    int rc = forward(net, n_seqs, T, false, mode == RAGD_CUDA_POOL_LAST && net->prune_last, &r);
-    if (rc) return dead(net, msg, msg_len);
+    int rc = forward(net, n_seqs, T, mode == RAGD_CUDA_POOL_LAST && net->prune_last, &r);
+    if (rc) return net_dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.pool");
     cudaError_t e =
         ragd_k_pool(r.x, net->out_norm, r.seq, n_seqs, (int)net->d.E, net->s.rms_eps, mode, net->out_d, net->st);
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_pool", cudaGetErrorString(e), __FILE__, __LINE__);
         nvtxRangePop();
-        return dead(net, msg, msg_len);
+        return net_dead(net, msg, msg_len);
     }
     rc = finish(net, n_seqs, (int)net->d.E, out, msg, msg_len);
     nvtxRangePop();
-    if (rc == RAGD_CUDA_EDEVICE) return dead(net, msg, msg_len);
+    if (rc == RAGD_CUDA_EDEVICE) return net_dead(net, msg, msg_len);
     return rc;
 }
 
 extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                                    const float *rows, int n_rows, float *out, char *msg, size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
-    if (cerr->dead) return dead(net, msg, msg_len);
+    if (cerr->dead) return net_dead(net, msg, msg_len);
     if (n_rows <= 0 || (size_t)n_rows > net->d.R)
-        return set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "%d score rows requested, the engine allows 1..%zu", n_rows,
+        return net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "%d score rows requested, the engine allows 1..%zu", n_rows,
                        net->d.R);
     int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
     if (T < 0) return -T;
     const size_t E = net->d.E;
     for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
     Rows r;
-    int rc = forward(net, n_seqs, T, false, net->prune_last, &r);
-    if (rc) return dead(net, msg, msg_len);
+    int rc = forward(net, n_seqs, T, net->prune_last, &r);
+    if (rc) return net_dead(net, msg, msg_len);
     nvtxRangePushA("ragd.cuda.score");
     cudaError_t e = cudaMemcpyAsync(net->rows_d, net->rows_h, (size_t)n_rows * E * 2, cudaMemcpyHostToDevice, net->st);
     if (e == cudaSuccess)
@@ -664,65 +563,12 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     if (e != cudaSuccess) {
         ragd_cuda_fail(cerr, "ragd_k_score", cudaGetErrorString(e), __FILE__, __LINE__);
         nvtxRangePop();
-        return dead(net, msg, msg_len);
+        return net_dead(net, msg, msg_len);
     }
     rc = finish(net, n_seqs, n_rows, out, msg, msg_len);
     nvtxRangePop();
-    if (rc == RAGD_CUDA_EDEVICE) return dead(net, msg, msg_len);
+    if (rc == RAGD_CUDA_EDEVICE) return net_dead(net, msg, msg_len);
     return rc;
-}
-
-extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
-                                  const int32_t *slots, const int32_t *base, float *logits, char *msg, size_t msg_len) {
-    ragd_cuda_err *cerr = &net->cerr;
-    if (cerr->dead) return dead(net, msg, msg_len);
-    const ragd_cuda_shape *s = &net->s;
-    const Dims &d = net->d;
-    if (!s->kv_cache) return set_msg(msg, msg_len, RAGD_CUDA_EINVAL, "step on a CUDA engine created without a KV cache");
-    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
-    if (T < 0) return -T;
-    for (int i = 0; i < n_seqs; i++) {
-        int n = seq_start[i + 1] - seq_start[i];
-        if (slots[i] < 0 || slots[i] >= s->max_seqs || base[i] < 0 || (size_t)base[i] + (size_t)n > d.ctx)
-            return set_msg(msg, msg_len, RAGD_CUDA_ERANGE, "step: sequence %d (slot %d, %d cached + %d new) is outside "
-                           "the KV cache (%d slots x %zu positions)", i, slots[i], base[i], n, s->max_seqs, d.ctx);
-        net->slot_h[i] = slots[i];
-        for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = base[i] + (t - seq_start[i]);
-    }
-    Rows r;
-    int rc = forward(net, n_seqs, T, true, net->prune_last, &r);
-    if (rc) return dead(net, msg, msg_len);
-    nvtxRangePushA("ragd.cuda.step_logits");
-    // final norm of each sequence's last row (f32 holding bf16 values) → bf16 → logits = last · lm_head^T (f32)
-    cudaError_t e =
-        ragd_k_pool(r.x, net->out_norm, r.seq, n_seqs, (int)d.E, s->rms_eps, RAGD_CUDA_POOL_LAST, net->out_d, net->st);
-    if (e == cudaSuccess) e = ragd_k_to_bf16(net->out_d, RAGD_CUDA_F32, net->last_d, (size_t)n_seqs * d.E, net->st);
-    if (e != cudaSuccess) {
-        ragd_cuda_fail(cerr, "step final norm", cudaGetErrorString(e), __FILE__, __LINE__);
-        nvtxRangePop();
-        return dead(net, msg, msg_len);
-    }
-    rc = ragd_gemm_run(&net->g_lm, net->lt, net->lm_head, net->last_d, net->logits_d, n_seqs, nullptr, net->ws,
-                       kWorkspace, net->st, cerr);
-    if (!rc) {
-        const size_t n = (size_t)n_seqs * d.V;
-        e = cudaMemcpyAsync(net->logits_h, net->logits_d, n * 4, cudaMemcpyDeviceToHost, net->st);
-        if (e == cudaSuccess) e = cudaStreamSynchronize(net->st);
-        if (e != cudaSuccess) rc = ragd_cuda_fail(cerr, "step logits copy", cudaGetErrorString(e), __FILE__, __LINE__);
-        if (!rc && net->profile) memset(net->phase_ms, 0, sizeof net->phase_ms);  // (events not accounted for steps)
-        if (!rc) {
-            for (size_t i = 0; i < n; i++)
-                if (!std::isfinite(net->logits_h[i])) {
-                    nvtxRangePop();
-                    return set_msg(msg, msg_len, RAGD_CUDA_ENONFINITE,
-                                   "non-finite logit (%g) for sequence %zu of the step", net->logits_h[i], i / d.V);
-                }
-            memcpy(logits, net->logits_h, n * 4);
-        }
-    }
-    nvtxRangePop();
-    if (rc) return dead(net, msg, msg_len);
-    return RAGD_CUDA_OK;
 }
 
 extern "C" int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on) {

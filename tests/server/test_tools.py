@@ -1,0 +1,220 @@
+"""Issue 17 through `ragd serve` with the official openai client: the model's own chat template with tools,
+tool_choice, tool-call history replayed with "content": null, template refusals as 400, --chat-template,
+and the tool_calls response / stream shapes (a fixed answer through the RAGD_TEST_CHAT_ANSWER test hook,
+since the tiny fixture models cannot be made to call a tool)."""
+import json
+import os
+import tempfile
+
+import openai
+import pytest
+
+from conftest import CHAT, err_of, start
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+HISTORY = [
+    {"role": "system", "content": "You can call tools."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "21 degrees, clear"},
+]
+
+
+def client(s):
+    return openai.OpenAI(base_url=s.url + "/v1", api_key="unused", max_retries=0)
+
+
+def ntok(s, body):
+    r = s.post("/tokenize", body)
+    assert r.status_code == 200, r.text
+    return r.json()["count"]
+
+
+def test_tools_are_rendered_and_history_replays(server):
+    c = client(server)
+    # tools reach the template (Qwen3's renders them into the system turn)
+    plain = ntok(server, {"messages": HISTORY[:2]})
+    with_tools = ntok(server, {"messages": HISTORY[:2], "tools": [WEATHER]})
+    assert with_tools > plain + 20
+    # a LangChain-style tool loop: assistant tool_calls with content null, then the tool result
+    r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY, tools=[WEATHER], max_tokens=6, temperature=0)
+    ch = r.choices[0]
+    assert ch.message.role == "assistant" and ch.finish_reason in ("stop", "length", "tool_calls")
+    assert r.usage.prompt_tokens == ntok(server, {"messages": HISTORY, "tools": [WEATHER]})
+    # same prompt whether arguments come as JSON text (OpenAI) or as an object
+    hist2 = json.loads(json.dumps(HISTORY))
+    hist2[2]["tool_calls"][0]["function"]["arguments"] = {"city": "Paris"}
+    assert ntok(server, {"messages": hist2, "tools": [WEATHER]}) == r.usage.prompt_tokens
+    # tool_choice none / auto and parallel_tool_calls are accepted
+    for extra in ({"tool_choice": "none"}, {"tool_choice": "auto", "parallel_tool_calls": False}):
+        r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY, tools=[WEATHER], max_tokens=2, **extra)
+        assert r.choices[0].message.role == "assistant"
+    # streamed, the shapes parse with the client
+    chunks = list(c.chat.completions.create(model="qwen3-tiny", messages=HISTORY, tools=[WEATHER], max_tokens=6,
+                                            temperature=0, stream=True))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_template_kwargs_reach_the_template(server):
+    base = {"messages": [{"role": "user", "content": "hi"}]}
+    on = ntok(server, base)
+    off = ntok(server, dict(base, chat_template_kwargs={"enable_thinking": False}))
+    assert off == ntok(server, dict(base, enable_thinking=False)) and off > on  # "<think>\n\n</think>\n\n"
+    assert ntok(server, dict(base, add_generation_prompt=False)) < on
+
+
+def test_required_and_named_tool_choice_are_a_clear_400(server):
+    c = client(server)
+    for tc in ("required", {"type": "function", "function": {"name": "get_weather"}}):
+        with pytest.raises(openai.BadRequestError) as e:
+            c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], tool_choice=tc, max_tokens=2)
+        assert "constrained decoding" in str(e.value)
+
+
+def fake_server(answer, template=None, max_len=512):
+    args = ["--chat", CHAT, "--max-model-len", str(max_len)]
+    if template:
+        args += ["--chat-template", template]
+    return start(args, env={"RAGD_TEST_CHAT_ANSWER": answer})
+
+
+def test_tool_call_response_and_stream_shapes():
+    answer = 'Checking.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>' \
+             '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    s = fake_server(answer)
+    try:
+        c = client(s)
+        r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], max_tokens=4)
+        ch = r.choices[0]
+        assert ch.finish_reason == "tool_calls" and ch.message.content == "Checking."
+        calls = ch.message.tool_calls
+        assert [t.function.name for t in calls] == ["get_weather", "get_weather"]
+        assert [json.loads(t.function.arguments) for t in calls] == [{"city": "Paris"}, {"city": "Oslo"}]
+        assert all(t.type == "function" and t.id for t in calls) and calls[0].id != calls[1].id
+        # parallel_tool_calls false: the first call only
+        r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], max_tokens=4,
+                                      parallel_tool_calls=False)
+        assert len(r.choices[0].message.tool_calls) == 1
+        # replaying the answer is accepted (the loop continues)
+        hist = HISTORY[:2] + [r.choices[0].message.model_dump(exclude_none=True)] + \
+            [{"role": "tool", "tool_call_id": r.choices[0].message.tool_calls[0].id, "content": "21C"}]
+        assert c.chat.completions.create(model="qwen3-tiny", messages=hist, tools=[WEATHER], max_tokens=2).choices
+        # streamed: content deltas, then the calls, then finish_reason tool_calls
+        content, calls, finish = "", {}, None
+        for ch in c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], max_tokens=4,
+                                            stream=True, stream_options={"include_usage": True}):
+            if not ch.choices:
+                assert ch.usage.completion_tokens >= 1
+                continue
+            d = ch.choices[0].delta
+            content += d.content or ""
+            for t in d.tool_calls or []:
+                e = calls.setdefault(t.index, {"name": "", "args": ""})
+                e["name"] += t.function.name or ""
+                e["args"] += t.function.arguments or ""
+            finish = ch.choices[0].finish_reason or finish
+        assert content == "Checking." and finish == "tool_calls"
+        assert [json.loads(calls[i]["args"]) for i in sorted(calls)] == [{"city": "Paris"}, {"city": "Oslo"}]
+        # without tools the same answer is plain text
+        r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], max_tokens=4)
+        assert r.choices[0].message.tool_calls is None
+        # tool_choice none: text too
+        r = c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], tool_choice="none", max_tokens=4)
+        assert r.choices[0].message.tool_calls is None
+    finally:
+        assert s.stop() == 0
+
+
+def test_malformed_tool_call_stays_content():
+    s = fake_server('<tool_call>{"name": "get_weather", "arguments": {"city": </tool_call>')
+    try:
+        r = client(s).chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], max_tokens=4)
+        assert r.choices[0].message.tool_calls is None and r.choices[0].message.content.startswith("<tool_call>")
+        assert r.choices[0].finish_reason != "tool_calls"
+    finally:
+        assert s.stop() == 0
+
+
+def test_chat_template_option_and_refusals():
+    with tempfile.TemporaryDirectory() as d:
+        good = os.path.join(d, "t.jinja")
+        with open(good, "w") as f:
+            f.write("{%- if messages[0].role == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+                    "{%- for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+                    "{%- if add_generation_prompt %}<assistant>{% endif %}")
+        s = start(["--chat", CHAT, "--max-model-len", "512", "--chat-template", good])
+        try:
+            r = s.post("/v1/chat/completions", {"messages": [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]})
+            assert r.status_code == 400 and "System role not supported" in err_of(r)["message"]
+            assert err_of(r)["param"] == "messages"
+            r = s.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "y"}], "max_tokens": 2})
+            assert r.status_code == 200, r.text
+            # the rendering is the file's: "<user>y\n<assistant>"
+            t = s.post("/tokenize", {"messages": [{"role": "user", "content": "y"}]}).json()["tokens"]
+            assert s.post("/detokenize", {"tokens": t}).json()["prompt"] == "<user>y\n<assistant>"
+        finally:
+            assert s.stop() == 0
+        bad = os.path.join(d, "bad.jinja")
+        with open(bad, "w") as f:
+            f.write("{% for m in messages %}{{ m.content }}")
+        for tpl, want in ((bad, "endfor"), (os.path.join(d, "missing.jinja"), "missing.jinja")):
+            with pytest.raises(RuntimeError) as e:
+                start(["--chat", CHAT, "--chat-template", tpl])
+            assert "chat template" in str(e.value) or "chat-template" in str(e.value)
+            assert want in str(e.value)
+
+
+SHARED = os.environ.get("RAGD_SHARED", "")
+# (template in RAGD_SHARED/models, an answer in the syntax it teaches, the calls expected, the content expected)
+SYNTAXES = [
+    ("llama-3.2-3b-instruct/chat_template.jinja",
+     '{"name": "get_weather", "parameters": {"city": "Paris"}}', [{"city": "Paris"}], None),
+    ("mistral-nemo-instruct-2407/chat_template.jinja",
+     '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}, {"name": "get_weather", "arguments": {"city": "Oslo"}}]',
+     [{"city": "Paris"}, {"city": "Oslo"}], None),
+    ("mistral-small-3.2-24b-instruct-2506/chat_template.jinja",
+     'Sure.[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}', [{"city": "Paris"}], "Sure."),
+    ("granite-3.3-2b-instruct/chat_template.jinja",
+     '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]', [{"city": "Paris"}], None),
+    ("hermes-3-llama-3.1-8b/chat_template.tool_use.jinja",
+     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', [{"city": "Paris"}], None),
+]
+
+
+@pytest.mark.parametrize("tpl,answer,want,content", SYNTAXES, ids=[s[0].split("/")[0] for s in SYNTAXES])
+def test_tool_call_syntax_follows_the_template(tpl, answer, want, content):
+    """The syntax read from answers is the one the chat template teaches (--chat-template here; the same
+    detection runs on a model's own template), for non-streaming and streaming replies alike."""
+    path = os.path.join(SHARED, "models", tpl)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not in RAGD_SHARED")
+    s = fake_server(answer, template=path, max_len=4096)  # tool definitions make long system prompts
+    try:
+        c = client(s)
+        msgs = [{"role": "user", "content": "Weather in Paris and Oslo?"}]
+        r = c.chat.completions.create(model="qwen3-tiny", messages=msgs, tools=[WEATHER], max_tokens=4)
+        ch = r.choices[0]
+        assert ch.finish_reason == "tool_calls", ch
+        assert ch.message.content == content
+        assert [json.loads(t.function.arguments) for t in ch.message.tool_calls] == want
+        assert all(t.function.name == "get_weather" and t.id for t in ch.message.tool_calls)
+        if "mistral" in tpl:  # Mistral templates accept only ids of 9 alphanumerics on replay
+            assert all(len(t.id) == 9 and t.id.isalnum() for t in ch.message.tool_calls)
+        calls, text = {}, ""
+        for chunk in c.chat.completions.create(model="qwen3-tiny", messages=msgs, tools=[WEATHER], max_tokens=4, stream=True):
+            d = chunk.choices[0].delta
+            text += d.content or ""
+            for t in d.tool_calls or []:
+                calls.setdefault(t.index, "")
+                calls[t.index] += t.function.arguments or ""
+        assert [json.loads(calls[i]) for i in sorted(calls)] == want and text == (content or "")
+        # the call replays through the same template (the loop continues)
+        hist = msgs + [ch.message.model_dump(exclude_none=True)] + \
+            [{"role": "tool", "tool_call_id": t.id, "content": "21C"} for t in ch.message.tool_calls]
+        assert c.chat.completions.create(model="qwen3-tiny", messages=hist, tools=[WEATHER], max_tokens=2).choices
+    finally:
+        assert s.stop() == 0
