@@ -53,12 +53,16 @@ bool api_prepare_text_limit(http_req *r, ragd_role role, const char *param, int 
                    param, index, n, limit);
         return false;
     }
-    /* longest prefix (at a UTF-8 character boundary) whose tokens fit: binary search on bytes */
+    /* longest prefix (at a UTF-8 character boundary) whose tokens fit: binary search on bytes. A byte
+     * position mo stands for the prefix up to the character boundary at or below it (mid); the search
+     * moves lo/hi by mo, not mid, so it always progresses (moving by mid looped forever when mo was
+     * inside a multi-byte character: found by fuzz_http, seed regress_truncate_utf8) */
     ragd_tok_ids probe = {0};
     size_t lo = 0, hi = len, best = 0;
     bool found = false;
     while (lo <= hi) {
-        size_t mid = lo + (hi - lo) / 2;
+        const size_t mo = lo + (hi - lo) / 2;
+        size_t mid = mo;
         while (mid > 0 && mid < len && ((unsigned char)text[mid] & 0xc0) == 0x80) mid--;
         probe.n = 0;
         st = prep(r, text, mid, &probe, &err);
@@ -66,10 +70,10 @@ bool api_prepare_text_limit(http_req *r, ragd_role role, const char *param, int 
         if (probe.n <= (size_t)limit) {
             best = mid;
             found = true;
-            lo = mid + 1;
+            lo = mo + 1;
         } else {
-            if (mid == 0) break;
-            hi = mid - 1;
+            if (mo == 0) break;
+            hi = mo - 1;
         }
     }
     if (st || !found) {

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <cuda_profiler_api.h>
+
 #include "engine/cuda/cuda_api.h"
 #include "engine/engine.h"
 #include "st_model.h"
@@ -428,6 +430,8 @@ static int bench(const char *dir) {
     g_V = m->cfg.n_vocab;
     enum { MS = 256, NEW = 256, CTX = 4096 };
     ragd_engine *e = mk(m, MS, CTX, 8192, 0, true, true);
+    ragd_cuda_net *net_e = ragd_backend_cuda_net(ragd_engine_backend_state(e));
+    printf("gemm algorithms:\n%s\n", ragd_cuda_net_gemm_info(net_e));
     const int32_t V = g_V;
     int32_t *tok = malloc(sizeof(int32_t) * 8192), start[MS + 1], seqs[MS], next[MS];
     int32_t *prompts = malloc(sizeof(int32_t) * MS * 300);
@@ -456,15 +460,21 @@ static int bench(const char *dir) {
             }
             tp = now() - tp;
             for (int i = 0; i <= bs; i++) start[i] = i;
+            ragd_cuda_net_set_step_timing(net_e, 1);
             double td = now();
             for (int k = 0; k < NEW; k++) {
                 for (int i = 0; i < bs; i++) next[i] = so[i].token;
                 step(e, bs, next, start, seqs, sp, so, NULL);
             }
             td = now() - td;
+            double g_ms, s_ms, c_ms;
+            long n_st;
+            ragd_cuda_net_step_timing_read(net_e, &g_ms, &s_ms, &c_ms, &n_st);
             if (rep)
                 printf("ragd_decode bs %d: prompts 30-300 (prefill %.1f ms), %d decode steps in %.3f s: %.1f tok/s "
-                       "(%.3f ms/step, device sampling, graphs)\n", bs, tp * 1e3, NEW, td, bs * NEW / td, td * 1e3 / NEW);
+                       "(%.3f ms/step, device sampling, graphs; per step: device %.3f ms, host staging %.3f ms, "
+                       "net call %.3f ms, engine layer %.3f ms)\n", bs, tp * 1e3, NEW, td, bs * NEW / td, td * 1e3 / NEW,
+                       g_ms / n_st, s_ms / n_st, c_ms / n_st, td * 1e3 / NEW - c_ms / n_st);
             for (int i = 0; i < bs; i++) ragd_engine_seq_close(e, i);
         }
     }
@@ -495,14 +505,18 @@ static int bench(const char *dir) {
     ragd_engine_free(e);
     /* where one decode step's time goes: per-phase events (eager; graphs off while profiling) */
     {
-        ragd_engine *ep = mk(m, 64, 1024, 8192, 0, false, false);
+        ragd_engine *ep = mk(m, 256, 1024, 8192, 0, false, false);
         ragd_cuda_net *net = ragd_backend_cuda_net(ragd_engine_backend_state(ep));
-        for (int bs = 1; bs <= 64; bs *= 64) {
+        for (int bs = 1; bs <= 256; bs *= bs == 1 ? 64 : 4) {
             for (int i = 0; i < bs; i++) open_seq(ep, i, prompts + i * 300, 100, NULL);
-            int T = 0;
-            start[0] = 0;
-            for (int i = 0; i < bs; i++) memcpy(tok + T, prompts + i * 300, 100 * 4), T += 100, start[i + 1] = T;
-            step(ep, bs, tok, start, seqs, sp, so, NULL);
+            for (int i0 = 0; i0 < bs; i0 += 64) {  /* prefill 64 sequences (6,400 tokens) per step */
+                const int ns = bs - i0 < 64 ? bs - i0 : 64;
+                int T = 0;
+                start[0] = 0;
+                for (int i = 0; i < ns; i++)
+                    memcpy(tok + T, prompts + (i0 + i) * 300, 100 * 4), T += 100, start[i + 1] = T;
+                step(ep, ns, tok, start, seqs + i0, sp + i0, so + i0, NULL);
+            }
             for (int i = 0; i <= bs; i++) start[i] = i;
             double ms[RAGD_CUDA_N_PHASES] = {0}, tot = 0;
             const char *names[RAGD_CUDA_N_PHASES];
@@ -525,6 +539,41 @@ static int bench(const char *dir) {
     return 0;
 }
 
+/* --kprofile MODEL BS: one eager decode step at batch BS (prompts of 200 tokens, 3 warm steps) between
+ * cudaProfilerStart/Stop, for `ncu --profile-from-start off` (per-kernel GPU times of a step). */
+static int kprofile(const char *dir, int bs) {
+    ragd_model *m = st_model_load(dir);
+    if (!m) return 2;
+    g_V = m->cfg.n_vocab;
+    ragd_engine *e = mk(m, bs, 1024, 8192, 0, false, false);
+    printf("gemm algorithms:\n%s\n", ragd_cuda_net_gemm_info(ragd_backend_cuda_net(ragd_engine_backend_state(e))));
+    int32_t *tok = malloc(sizeof(int32_t) * 8192), *start = malloc(sizeof(int32_t) * (bs + 1)),
+            *seqs = malloc(sizeof(int32_t) * bs), *next = malloc(sizeof(int32_t) * bs);
+    ragd_sample_params *sp = malloc(sizeof *sp * bs);
+    ragd_sample_out *so = malloc(sizeof *so * bs);
+    srand(11);
+    for (int i = 0; i < bs; i++) {
+        int32_t p[200];
+        for (int k = 0; k < 200; k++) p[k] = rand() % 151643;
+        open_seq(e, i, p, 200, NULL);
+        sp[i] = g_greedy, seqs[i] = i;
+        memcpy(tok, p, sizeof p);
+        int32_t st2[2] = {0, 200};
+        step(e, 1, tok, st2, seqs + i, sp + i, so + i, NULL);
+    }
+    for (int i = 0; i <= bs; i++) start[i] = i;
+    for (int k = 0; k < 4; k++) {
+        if (k == 3) cudaProfilerStart();
+        for (int i = 0; i < bs; i++) next[i] = so[i].token;
+        step(e, bs, next, start, seqs, sp, so, NULL);
+        if (k == 3) cudaProfilerStop();
+    }
+    printf("kprofile: batch %d, one decode step profiled\n", bs);
+    ragd_engine_free(e);
+    st_model_free(m);
+    return 0;
+}
+
 static void on_segv(int sig) {
     void *bt[64];
     int n = backtrace(bt, 64);
@@ -537,6 +586,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     signal(SIGSEGV, on_segv);
     if (argc == 3 && !strcmp(argv[1], "--bench")) return bench(argv[2]);
+    if (argc == 4 && !strcmp(argv[1], "--kprofile")) return kprofile(argv[2], atoi(argv[3]));
     if (argc == 4 && !strcmp(argv[1], "--stress")) return stress(argv[2], atoi(argv[3]));
     if (argc != 2) {
         fprintf(stderr, "usage: test_gen MODEL_DIR | test_gen --stress MODEL_DIR ITERS | test_gen --bench MODEL_DIR\n");

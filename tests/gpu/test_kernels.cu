@@ -141,6 +141,47 @@ static void t_rmsnorm(int T, int E) {
     cudaFree(dx), cudaFree(dw), cudaFree(dout);
 }
 
+// ragd_k_qk_norm_rope_append = ragd_k_qk_norm_rope followed by ragd_k_kv_append, bit for bit (the
+// q/k/v rows and the cache rows), tokens of 3 sequences scattered over a paged cache of blocks of 16.
+static void t_rope_append(int T, int nH, int nKV, int hd, bool qk_norm) {
+    const int ld = (nH + 2 * nKV) * hd, bs = 16, nblk = 64;
+    const size_t Dkv = (size_t)nKV * hd, cache_n = (size_t)nblk * bs * Dkv;
+    auto qkv = rand_bf16((size_t)T * ld, 1.5f);
+    auto qn = rand_bf16(hd, 0.2f, 1.f), kn = rand_bf16(hd, 0.2f, 1.f);
+    std::vector<int32_t> pos(T), tokseq(T), blk_start = {0, 20, 40, 60}, blocks(60);
+    for (int j = 0; j < 60; j++) blocks[j] = (j * 37 + 5) % nblk;  // a permutation of 60 of the 64 blocks
+    for (int t = 0; t < T; t++) tokseq[t] = t % 3, pos[t] = (int)(t / 3 * 7 % 300);
+    std::vector<float> inv(hd / 2);
+    for (int i = 0; i < hd / 2; i++) inv[i] = 1.0f / powf(1e6f, (float)(2 * i) / (float)hd);
+    auto *a = dev(qkv), *b = dev(qkv);
+    auto *dqn = dev(qn), *dkn = dev(kn);
+    auto *dpos = dev(pos), *dts = dev(tokseq), *dbs = dev(blk_start), *dbl = dev(blocks);
+    auto *dinv = dev(inv);
+    std::vector<uint16_t> zero(cache_n, 0);
+    auto *kc1 = dev(zero), *vc1 = dev(zero), *kc2 = dev(zero), *vc2 = dev(zero);
+    const bf16 *qnp = qk_norm ? (const bf16 *)dqn : nullptr, *knp = qk_norm ? (const bf16 *)dkn : nullptr;
+    CK(ragd_k_qk_norm_rope((bf16 *)a, dpos, dinv, qnp, knp, T, nH, nKV, hd, 1e-6f, 0));
+    CK(ragd_k_kv_append((const bf16 *)a, (bf16 *)kc1, (bf16 *)vc1, dpos, dts, dbs, dbl, T, nH, nKV, hd, bs, 0));
+    CK(ragd_k_qk_norm_rope_append((bf16 *)b, dpos, dinv, qnp, knp, T, nH, nKV, hd, 1e-6f, (bf16 *)kc2, (bf16 *)vc2,
+                                  dts, dbs, dbl, bs, 0));
+    CK(cudaDeviceSynchronize());
+    auto host = [](const uint16_t *d, size_t n) {
+        std::vector<uint16_t> h(n);
+        CK(cudaMemcpy(h.data(), d, n * 2, cudaMemcpyDeviceToHost));
+        return h;
+    };
+    char sh[96];
+    snprintf(sh, sizeof sh, "T=%d nH=%d nKV=%d hd=%d qk_norm=%d", T, nH, nKV, hd, (int)qk_norm);
+    const bool same = host(a, qkv.size()) == host(b, qkv.size()) && host(kc1, cache_n) == host(kc2, cache_n) &&
+                      host(vc1, cache_n) == host(vc2, cache_n);
+    size_t nz = 0;  // the append wrote something (the cache started at zero)
+    for (uint16_t v : host(kc2, cache_n)) nz += v != 0;
+    report_bits("rope_append", sh, same && nz > 0);
+    for (void *p : {(void *)a, (void *)b, (void *)dqn, (void *)dkn, (void *)dpos, (void *)dts, (void *)dbs, (void *)dbl,
+                    (void *)dinv, (void *)kc1, (void *)vc1, (void *)kc2, (void *)vc2})
+        CK(cudaFree(p));
+}
+
 static void t_rope(int T, int nH, int nKV, int hd, bool qk_norm) {
     const int ld = (nH + 2 * nKV) * hd;
     auto qkv = rand_bf16((size_t)T * ld, 1.5f);
@@ -366,9 +407,12 @@ static void t_score(const std::vector<int> &lens, int E, int R) {
     cudaFree(dx), cudaFree(dw), cudaFree(ds), cudaFree(dr), cudaFree(dout);
 }
 
-// The startup tuning (ragd_gemm_tune): every per-T algorithm it keeps must give the reference
-// algorithm's bits, at T inside each bucket (1, 17, 100, 1000, max_T), on random inputs.
-static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T) {
+// The startup tuning (ragd_gemm_tune): every per-T algorithm it keeps (cuBLASLt's or the skinny
+// kernel) must give the reference algorithm's bits, at T inside and at the edges of each bucket, on
+// random inputs. Also prints, as a diagnostic, how many outputs of each skinny variant run directly
+// differ from the reference (the tuner only uses a variant that verified bit-identical).
+static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T, int bias = 0) {
+    const int ldc = N;
     ragd_cuda_err cerr_s = {};
     ragd_cuda_err *cerr = &cerr_s;
     cublasLtHandle_t lt;
@@ -379,13 +423,13 @@ static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T) {
     const size_t wsz = 32u << 20;
     CK(cudaMalloc(&ws, wsz));
     ragd_gemm ref, tun;
-    if (ragd_gemm_init(&ref, lt, N, K, max_T, out_f32, accumulate, 0, wsz, cerr) ||
-        ragd_gemm_init(&tun, lt, N, K, max_T, out_f32, accumulate, 0, wsz, cerr)) {
+    if (ragd_gemm_init(&ref, lt, N, K, max_T, out_f32, accumulate, bias, wsz, cerr) ||
+        ragd_gemm_init(&tun, lt, N, K, max_T, out_f32, accumulate, bias, wsz, cerr)) {
         printf("gemm init failed: %s\n", cerr->msg);
         g_fail++;
         return;
     }
-    const size_t esz = out_f32 ? 4 : 2, ysz = (size_t)max_T * N * esz;
+    const size_t esz = out_f32 ? 4 : 2, ysz = (size_t)max_T * ldc * esz;
     ragd_gemm_scratch sc;
     CK(cudaMalloc((void **)&sc.W, (size_t)N * K * 2));
     CK(cudaMalloc((void **)&sc.X, (size_t)max_T * K * 2));
@@ -398,43 +442,85 @@ static void t_gemm_tuned(int N, int K, int out_f32, int accumulate, int max_T) {
     }
     CK(cudaStreamSynchronize(st));
     int n_other = 0;  // buckets served by another algorithm than the reference
-    for (int b = 0; b < tun.n_bucket; b++) n_other += memcmp(&tun.bucket_algo[b], &ref.algo, sizeof ref.algo) != 0;
-    printf("  tuned N=%d K=%d: %d buckets, %d with another algorithm: %s\n", N, K, tun.n_bucket, n_other,
-           tun.tune_info);
+    int n_skinny = 0;
+    for (int b = 0; b < tun.n_bucket; b++) {
+        n_other += tun.bucket_skinny[b] || memcmp(&tun.bucket_algo[b], &ref.algo, sizeof ref.algo) != 0;
+        n_skinny += tun.bucket_skinny[b] != 0;
+    }
+    printf("  tuned N=%d K=%d bias=%d: %d buckets, %d with another algorithm (%d skinny): %s\n", N, K, bias,
+           tun.n_bucket, n_other, n_skinny, tun.tune_info);
     if (tun.n_bucket == 0) {  // then the bit checks below would compare the reference with itself
         printf("gemm_tuned     N=%d K=%d: the tuning kept no buckets  FAIL\n", N, K);
         g_fail++;
     }
     auto W = rand_bf16((size_t)N * K, 0.03f);
     auto X = rand_bf16((size_t)max_T * K, 1.f);
-    auto Y0 = rand_f32((size_t)max_T * N, 1.f);
+    auto Y0 = rand_f32((size_t)max_T * ldc, 1.f);
     auto *dW = dev(W);
     auto *dX = dev(X);
+    auto Bv = rand_bf16((size_t)N, 0.5f);
+    auto *dBias = bias ? dev(Bv) : nullptr;
     void *dA, *dB;
     CK(cudaMalloc(&dA, ysz));
     CK(cudaMalloc(&dB, ysz));
     std::vector<char> a(ysz), b(ysz);
-    for (int T : {1, 17, 100, 1000, max_T}) {
+    // the skinny kernel run directly (diagnostic: the tuner decides whether it may be used)
+    if (ragd_gemm_skinny_fits(N, K, out_f32, accumulate))
+        for (int v = 1; v <= RAGD_GEMM_SKINNY_VARIANTS; v++)
+            for (int T : {1, 8, 17, 32}) {
+                if (T > max_T) continue;
+                for (void *d : {dA, dB}) {
+                    if (out_f32)
+                        CK(cudaMemcpy(d, Y0.data(), (size_t)T * ldc * 4, cudaMemcpyHostToDevice));
+                    else
+                        CK(cudaMemset(d, 0, (size_t)T * ldc * 2));
+                }
+                if (ragd_gemm_run(&ref, lt, (const bf16 *)dW, (const bf16 *)dX, dA, T, (const bf16 *)dBias, ws, wsz, st,
+                                  cerr))
+                    exit(3);
+                CK(ragd_gemm_skinny(v, (const bf16 *)dW, (const bf16 *)dX, dB, (const bf16 *)dBias, T, N, K, out_f32,
+                                    accumulate, st));
+                CK(cudaStreamSynchronize(st));
+                CK(cudaMemcpy(a.data(), dA, (size_t)T * ldc * esz, cudaMemcpyDeviceToHost));
+                CK(cudaMemcpy(b.data(), dB, (size_t)T * ldc * esz, cudaMemcpyDeviceToHost));
+                size_t nd = 0;
+                double worst = 0;
+                for (size_t i = 0; i < (size_t)T * ldc; i++) {
+                    double x, y;
+                    if (out_f32) {
+                        x = ((float *)a.data())[i], y = ((float *)b.data())[i];
+                    } else {
+                        x = __bfloat162float(((bf16 *)a.data())[i]), y = __bfloat162float(((bf16 *)b.data())[i]);
+                    }
+                    if (memcmp(a.data() + i * esz, b.data() + i * esz, esz)) nd++;
+                    worst = std::max(worst, fabs(x - y));
+                }
+                printf("  skinny v%d N=%d K=%d T=%d bias=%d: %zu of %zu outputs differ from the reference (max |diff| %.3g)\n",
+                       v, N, K, T, bias, nd, (size_t)T * ldc, worst);
+            }
+    for (int T : {1, 2, 3, 5, 8, 9, 13, 16, 17, 24, 31, 32, 33, 100, 1000, max_T}) {
+        if (T > max_T) continue;
         for (void *d : {dA, dB}) {
             if (out_f32)
-                CK(cudaMemcpy(d, Y0.data(), (size_t)T * N * 4, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(d, Y0.data(), (size_t)T * ldc * 4, cudaMemcpyHostToDevice));
             else
-                CK(cudaMemset(d, 0, (size_t)T * N * 2));
+                CK(cudaMemset(d, 0, (size_t)T * ldc * 2));
         }
-        if (ragd_gemm_run(&ref, lt, (const bf16 *)dW, (const bf16 *)dX, dA, T, nullptr, ws, wsz, st, cerr) ||
-            ragd_gemm_run(&tun, lt, (const bf16 *)dW, (const bf16 *)dX, dB, T, nullptr, ws, wsz, st, cerr)) {
+        if (ragd_gemm_run(&ref, lt, (const bf16 *)dW, (const bf16 *)dX, dA, T, (const bf16 *)dBias, ws, wsz, st, cerr) ||
+            ragd_gemm_run(&tun, lt, (const bf16 *)dW, (const bf16 *)dX, dB, T, (const bf16 *)dBias, ws, wsz, st, cerr)) {
             printf("gemm run failed: %s\n", cerr->msg);
             g_fail++;
             return;
         }
         CK(cudaStreamSynchronize(st));
-        CK(cudaMemcpy(a.data(), dA, (size_t)T * N * esz, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(b.data(), dB, (size_t)T * N * esz, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(a.data(), dA, (size_t)T * ldc * esz, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(b.data(), dB, (size_t)T * ldc * esz, cudaMemcpyDeviceToHost));
         char sh[96];
         snprintf(sh, sizeof sh, "N=%d K=%d T=%d tuned vs reference", N, K, T);
-        report_bits("gemm_tuned", sh, memcmp(a.data(), b.data(), (size_t)T * N * esz) == 0);
+        report_bits("gemm_tuned", sh, memcmp(a.data(), b.data(), (size_t)T * ldc * esz) == 0);
     }
     for (void *p : {(void *)sc.W, (void *)sc.X, sc.Y, (void *)dW, (void *)dX, dA, dB}) CK(cudaFree(p));
+    if (dBias) CK(cudaFree(dBias));
     ragd_gemm_free(&ref);
     ragd_gemm_free(&tun);
     cudaFree(ws);
@@ -604,11 +690,87 @@ static void bench_elem() {
         CK(cudaFree(p));
 }
 
+// --bench-skinny: the skinny GEMM kernel's variants vs the reference cuBLASLt algorithm at decode T
+// (GPU time per call from a CUDA graph of 20 calls; weights 2× the L2 so each call streams them).
+static void bench_skinny() {
+    ragd_cuda_err cerr_s = {};
+    ragd_cuda_err *cerr = &cerr_s;
+    cublasLtHandle_t lt;
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) exit(2);
+    cudaStream_t st;
+    CK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    void *ws;
+    const size_t wsz = 32u << 20;
+    CK(cudaMalloc(&ws, wsz));
+    struct Shape { const char *name; int N, K, out_f32, acc; } shapes[] = {
+        {"qkv", 4096, 1024, 0, 0}, {"o", 1024, 2048, 1, 1}, {"gate_up", 6144, 1024, 0, 0},
+        {"down", 1024, 3072, 1, 1}, {"lm_head", 151669, 1024, 1, 0}};
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    for (const Shape &sh : shapes) {
+        ragd_gemm g;
+        if (ragd_gemm_init(&g, lt, sh.N, sh.K, 256, sh.out_f32, sh.acc, 0, wsz, cerr)) exit(3);
+        // 16 copies of the weights (≥ 64 MB) cycled, so a call never finds its weights in the L2
+        const size_t wn = (size_t)sh.N * sh.K;
+        const int copies = (int)std::max<size_t>(1, std::min<size_t>(16, (size_t)(400u << 20) / (wn * 2)));
+        bf16 *W, *X;
+        void *Y;
+        CK(cudaMalloc(&W, wn * 2 * copies));
+        CK(cudaMemset(W, 0, wn * 2 * copies));
+        CK(cudaMalloc(&X, (size_t)32 * sh.K * 2));
+        CK(cudaMemset(X, 0, (size_t)32 * sh.K * 2));
+        CK(cudaMalloc(&Y, (size_t)32 * sh.N * 4));
+        for (int T : {1, 8, 32}) {
+            double us[3];
+            for (int v = 0; v <= RAGD_GEMM_SKINNY_VARIANTS; v++) {
+                const int reps = 20;
+                cudaGraph_t gr;
+                cudaGraphExec_t ge;
+                CK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+                for (int r = 0; r < reps; r++) {
+                    const bf16 *Wr = W + (size_t)(r % copies) * wn;
+                    if (v == 0) {
+                        if (ragd_gemm_run(&g, lt, Wr, X, Y, T, nullptr, ws, wsz, st, cerr)) exit(4);
+                    } else {
+                        CK(ragd_gemm_skinny(v, Wr, X, Y, nullptr, T, sh.N, sh.K, sh.out_f32, sh.acc, st));
+                    }
+                }
+                CK(cudaStreamEndCapture(st, &gr));
+                CK(cudaGraphInstantiate(&ge, gr, 0));
+                CK(cudaGraphLaunch(ge, st));
+                CK(cudaEventRecord(e0, st));
+                CK(cudaGraphLaunch(ge, st));
+                CK(cudaEventRecord(e1, st));
+                CK(cudaEventSynchronize(e1));
+                float ms;
+                CK(cudaEventElapsedTime(&ms, e0, e1));
+                us[v] = ms * 1e3 / reps;
+                cudaGraphExecDestroy(ge);
+                cudaGraphDestroy(gr);
+            }
+            printf("skinny bench %-8s N=%6d K=%d T=%2d: reference %.1f us, v1 %.1f us, v2 %.1f us (v1 %.2f TB/s)\n",
+                   sh.name, sh.N, sh.K, T, us[0], us[1], us[2], wn * 2 / (us[1] * 1e-6) / 1e12);
+        }
+        CK(cudaFree(W));
+        CK(cudaFree(X));
+        CK(cudaFree(Y));
+        ragd_gemm_free(&g);
+    }
+    cudaFree(ws);
+    cudaStreamDestroy(st);
+    cublasLtDestroy(lt);
+}
+
 int main(int argc, char **argv) {
     CK(ragd_k_attention_init());
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
     if (argc > 1 && !strcmp(argv[1], "--bench-elem")) {
         bench_elem();
+        return 0;
+    }
+    if (argc > 1 && !strcmp(argv[1], "--bench-skinny")) {
+        bench_skinny();
         return 0;
     }
     if (argc > 1 && !strcmp(argv[1], "--bench-attn")) {
@@ -629,6 +791,10 @@ int main(int argc, char **argv) {
     t_rope(33, 9, 3, 64, true);
     t_rope(7, 4, 4, 128, false);
     t_rope(600, 9, 3, 64, true);  // the long-batch path (one warp per token)
+    t_rope_append(1, 16, 8, 128, true);
+    t_rope_append(37, 16, 8, 128, true);
+    t_rope_append(700, 9, 3, 64, true);  // one warp per token
+    t_rope_append(5, 4, 4, 128, false);
     t_swiglu(3, 3072);
     t_swiglu(29, 1536);
     t_attention({1}, 2, 1, 128);
@@ -664,6 +830,10 @@ int main(int argc, char **argv) {
         t_gemm_tuned(1024, 2048, 1, 1, 8192);
         t_gemm_tuned(6144, 1024, 0, 0, 8192);
         t_gemm_tuned(1024, 3072, 1, 1, 8192);
+        t_gemm_tuned(4096, 1024, 0, 0, 8192, 1);             // Qwen2's qkv bias
+        t_gemm_tuned(151669, 1024, 1, 0, 256);  // the lm head's shape (the net keeps its reference: results-gen2.md)
+        t_gemm_tuned(1152, 576, 0, 0, 2048);                 // SmolLM2-135M's shapes (K = 576)
+        t_gemm_tuned(576, 1536, 1, 1, 2048);
     }
     printf("kernel tests: %s (%d failed)\n", g_fail ? "FAIL" : "PASS", g_fail);
     return g_fail ? 1 : 0;

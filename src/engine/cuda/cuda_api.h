@@ -136,6 +136,12 @@ int ragd_cuda_net_graph_info(const ragd_cuda_net *net, double *capture_ms, size_
 enum { RAGD_CUDA_N_PHASES = 11 };
 int ragd_cuda_net_set_profile(ragd_cuda_net *net, int on);
 void ragd_cuda_net_profile_read(ragd_cuda_net *net, double *ms, const char **names);
+/* Step timing (benchmarks): when on, every step records two CUDA events around its device work (copies,
+ * graph or eager forward, sampling) and adds per step: the device time between them, the time from
+ * entry to launch (validation + metadata staging on the host) and the whole call. Read and reset by
+ * ragd_cuda_net_step_timing_read (milliseconds summed over *n steps). Off by default. */
+int ragd_cuda_net_set_step_timing(ragd_cuda_net *net, int on);
+void ragd_cuda_net_step_timing_read(ragd_cuda_net *net, double *gpu_ms, double *stage_ms, double *call_ms, long *n);
 /* The message of the sticky device error ("" when none). */
 const char *ragd_cuda_net_error(const ragd_cuda_net *net);
 /* Which cuBLASLt algorithms each projection uses (reference + tuned per-T buckets), for logs. */

@@ -100,6 +100,15 @@ static const cublasLtMatmulAlgo_t *algo_for(const ragd_gemm *g, int T) {
 
 int ragd_gemm_run(ragd_gemm *g, cublasLtHandle_t lt, const bf16 *W, const bf16 *X, void *Y, int T, const bf16 *bias,
                   void *ws, size_t ws_size, cudaStream_t st, ragd_cuda_err *cerr) {
+    for (int i = 0; i < g->n_bucket; i++)
+        if (T <= g->bucket_T[i]) {
+            if (g->bucket_skinny[i]) {
+                RAGD_CK(ragd_gemm_skinny(g->bucket_skinny[i], W, X, Y, g->bias ? bias : nullptr, T, g->N, g->K,
+                                         g->out_f32, g->accumulate, st));
+                return RAGD_CUDA_OK;
+            }
+            break;
+        }
     if (g->bias)
         RAGD_CKB(cublasLtMatmulDescSetAttribute(g->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
     RAGD_CKB(matmul(g, lt, algo_for(g, T), W, X, Y, T, ws, ws_size, st));
@@ -160,8 +169,17 @@ struct Tuner {
         return cublasLtMatmulAlgoCheck(lt, g->desc, g->la, g->lb, g->lc, g->lc, a, &chk) == CUBLAS_STATUS_SUCCESS &&
                chk.workspaceSize <= ws_size;
     }
-    // One matmul on the scratch (or offset rows of it); a cuBLAS refusal is returned, not made sticky.
+    // One matmul on the scratch (or offset rows of it) with a cuBLASLt algorithm, or with the skinny
+    // kernel's variant `skinny` (> 0; its bias is the scratch W, as the cuBLASLt descriptor's); a refusal
+    // is returned, not made sticky.
+    int skinny = 0;
     cublasStatus_t mm(const cublasLtMatmulAlgo_t *a, const bf16 *X, void *Y, int T) {
+        if (skinny) {
+            cudaError_t e = ragd_gemm_skinny(skinny, sc->W, X, Y, g->bias ? sc->W : nullptr, T, g->N, g->K, g->out_f32,
+                                             g->accumulate, st);
+            if (e != cudaSuccess) cudaGetLastError();
+            return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_SUPPORTED;
+        }
         return matmul(g, lt, a, sc->W, X, Y, T, ws, ws_size, st);
     }
     // GPU time of one call at T (µs), from a CUDA graph of `reps` calls (so host launch cost is not
@@ -207,7 +225,11 @@ struct Tuner {
         unsigned *cnt = (unsigned *)((char *)sc->Y + ((sc->y_bytes - 256) & ~(size_t)255));
         if (int rc = fill(Y0, blk, 0x5eed, g->out_f32, 1.f)) return rc;
         RAGD_CK(cudaMemcpyAsync(Yr, Y0, blk, cudaMemcpyDeviceToDevice, st));
-        RAGD_CKB(mm(&g->algo, sc->X, Yr, rows));
+        const int sk = skinny;
+        skinny = 0;
+        cublasStatus_t rs = mm(&g->algo, sc->X, Yr, rows);
+        skinny = sk;
+        RAGD_CKB(rs);
         RAGD_CK(cudaMemsetAsync(cnt, 0, 4, st));
         *diff = -1;
         RAGD_CK(cudaMemcpyAsync(Yc, Y0, blk, cudaMemcpyDeviceToDevice, st));
@@ -244,7 +266,7 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     const size_t row_b = (size_t)g->N * tu.esz;
     const int rows_max = (int)std::min<size_t>(2048, sc->y_bytes > 512 ? (sc->y_bytes - 512) / (3 * row_b) : 0);
     const int fit_T = (int)std::min<size_t>((size_t)g->max_T, sc->y_bytes / row_b);
-    if (rows_max < 1 || fit_T < 1) {
+    if (rows_max < 4 || fit_T < 1) {
         snprintf(g->tune_info, sizeof g->tune_info, "not tuned (scratch too small): reference for every T");
         return RAGD_CUDA_OK;
     }
@@ -256,8 +278,9 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     RAGD_CK(cudaEventCreate(&tu.e1));
 
     // buckets 32, 128, 512, 2048, 8192, max_T (a factor 4 apart: neighbours of a factor 2 mostly
-    // picked algorithms within a few % of each other, and each bucket costs startup time); timed at
-    // min(T, kTuneMaxT): above that the ranking of the algorithms no longer changes much
+    // picked algorithms within a few % of each other — buckets 8 and 16 were measured to pick the same
+    // or within 3 % of bucket 32's — and each bucket costs startup time); timed at min(T, kTuneMaxT):
+    // above that the ranking of the algorithms no longer changes much
     int Tb[RAGD_GEMM_MAX_BUCKETS], nb = 0;
     for (int t = 32; t < g->max_T && t <= 8192 && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 4) Tb[nb++] = t;
     Tb[nb++] = g->max_T;
@@ -265,35 +288,47 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     RAGD_CKB(cublasLtMatmulPreferenceCreate(&pref));
     uint64_t wsb = ws_size;
     cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb);
-    int rc = RAGD_CUDA_OK, n_differ = 0;
+    int rc = RAGD_CUDA_OK, n_differ = 0, n_skinny_differ = 0;
     double us_win[RAGD_GEMM_MAX_BUCKETS], us_ref[RAGD_GEMM_MAX_BUCKETS];
     cublasLtMatmulAlgo_t prev = g->algo;
+    int prev_skinny = 0;
     int last_Tt = 0;
+    const bool skinny_shape = ragd_gemm_skinny_fits(g->N, g->K, g->out_f32, g->accumulate) != 0;
     // largest T first: each bucket also tries the winner of the bucket above (the heuristic's list
     // for a tiny T may hold only split-K algorithms)
     for (int b = nb - 1; b >= 0 && rc == RAGD_CUDA_OK; b--) {
         const int hi = Tb[b], lo = b ? Tb[b - 1] + 1 : 1, mid = ((lo + hi) / 2) | 1;
+        g->bucket_skinny[b] = 0;
         // timed at the bucket's top T (or what the scratch holds)
-        const int Tt = std::min(std::min(hi, kTuneMaxT), fit_T), reps = std::max(2, std::min(20, 16384 / Tt));
+        // repetitions: ~0.5 ms of GPU time per candidate at most (estimated at 400 TFLOP/s + 3 TB/s), so
+        // the lm head (~0.3 ms a call at T = 256) does not cost startup time: the layer shapes keep
+        // their 20 repetitions up to T = 512
+        const int Tt = std::min(std::min(hi, kTuneMaxT), fit_T);
+        const double est_us = 2.0 * g->N * g->K * Tt / 4e8 + 2.0 * g->N * g->K / 3e6;
+        const int reps = std::max(2, std::min(std::min(20, 16384 / Tt), (int)(500.0 / est_us)));
         if (b < nb - 1 && Tt == last_Tt) {  // timed at the same T as the bucket above: same winner
             g->bucket_T[b] = hi;
             g->bucket_algo[b] = prev;
+            g->bucket_skinny[b] = prev_skinny;
             us_win[b] = us_win[b + 1], us_ref[b] = us_ref[b + 1];
             continue;
         }
         last_Tt = Tt;
-        // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free best
-        enum { NC = 8 };
+        // candidates: the reference, the previous bucket's winner, the heuristic's split-K-free best,
+        // and for small T the skinny kernel's variants (skin[i] > 0)
+        enum { NC = 8 + RAGD_GEMM_SKINNY_VARIANTS };
         cublasLtMatmulAlgo_t cand[NC];
+        int skin[NC];
         int nc = 0;
         auto add = [&](const cublasLtMatmulAlgo_t &a) {
-            if (nc == NC) return;
+            if (nc == NC - RAGD_GEMM_SKINNY_VARIANTS) return;
             for (int i = 0; i < nc; i++)
-                if (!memcmp(&cand[i], &a, sizeof a)) return;
+                if (!skin[i] && !memcmp(&cand[i], &a, sizeof a)) return;
             if (algo_attr(&a, CUBLASLT_ALGO_CONFIG_SPLITK_NUM) > 1 ||
                 algo_attr(&a, CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME) != CUBLASLT_REDUCTION_SCHEME_NONE)
                 return;
             if (!tu.valid(&a, lo) || !tu.valid(&a, mid) || !tu.valid(&a, hi)) return;
+            skin[nc] = 0;
             cand[nc++] = a;
         };
         add(g->algo);
@@ -308,12 +343,19 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
             CUBLAS_STATUS_SUCCESS)
             for (int i = 0; i < n; i++)
                 if (res[i].state == CUBLAS_STATUS_SUCCESS) add(res[i].algo);
+        if (skinny_shape && hi <= RAGD_GEMM_SKINNY_MAX_T)
+            for (int v = 1; v <= RAGD_GEMM_SKINNY_VARIANTS; v++) {
+                skin[nc] = v;
+                cand[nc++] = g->algo;  // (unused by the skinny kernel)
+            }
         double us[NC];
         int order[NC];
         for (int i = 0; i < nc && rc == RAGD_CUDA_OK; i++) {
+            tu.skinny = skin[i];
             rc = tu.time(&cand[i], Tt, reps, &us[i]);
             order[i] = i;
         }
+        tu.skinny = 0;
         if (rc) break;
         for (int i = 1; i < nc; i++)  // insertion sort by time (refused ones last)
             for (int k = i; k > 0; k--) {
@@ -328,18 +370,23 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
             if (i == 0) break;
             long diff = 0;
             const int rows = std::min(hi, rows_max);
-            if ((rc = tu.verify(&cand[i], rows, std::min(lo, rows - 3), &diff))) break;
+            tu.skinny = skin[i];
+            rc = tu.verify(&cand[i], rows, std::max(1, std::min(lo, rows - 3)), &diff);
+            tu.skinny = 0;
+            if (rc) break;
             if (diff == 0) {
                 win = i;
                 break;
             }
-            if (diff > 0) n_differ++;  // (< 0: refused at the verification size)
+            if (diff > 0) (skin[i] ? n_skinny_differ : n_differ)++;  // (< 0: refused at the verification size)
         }
         if (rc) break;
         g->bucket_T[b] = hi;
         g->bucket_algo[b] = cand[win];
+        g->bucket_skinny[b] = skin[win];
         us_win[b] = us[win], us_ref[b] = us[0];
-        prev = cand[win];
+        prev = skin[win] ? g->algo : cand[win];
+        prev_skinny = skin[win];
     }
     cublasLtMatmulPreferenceDestroy(pref);
     cudaEventDestroy(tu.e0);
@@ -352,15 +399,18 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     size_t used = 0;
     for (int b = 0; b < nb; b++) {
         char d[96];
-        describe(&g->bucket_algo[b], d, sizeof d);
-        int w = snprintf(g->tune_info + used, sizeof g->tune_info - used, "%sT<=%d: %s %.1fus (ref %.1f)",
-                         b ? "; " : "", g->bucket_T[b], d, us_win[b], us_ref[b]);
+        if (g->bucket_skinny[b])
+            snprintf(d, sizeof d, "skinny v%d", g->bucket_skinny[b]);
+        else
+            describe(&g->bucket_algo[b], d, sizeof d);
+        int w = snprintf(g->tune_info + used, sizeof g->tune_info - used, "%sT<=%d: %s %.1fus (ref %.1f)", b ? "; " : "",
+                         g->bucket_T[b], d, us_win[b], us_ref[b]);
         if (w > 0) used = std::min(sizeof g->tune_info - 1, used + (size_t)w);
     }
-    if (n_differ) {
+    if (n_differ || n_skinny_differ) {
         size_t l = strlen(g->tune_info);
-        snprintf(g->tune_info + l, sizeof g->tune_info - l, "; %d faster candidate(s) rejected: not bit-identical",
-                 n_differ);
+        snprintf(g->tune_info + l, sizeof g->tune_info - l,
+                 "; faster candidates rejected as not bit-identical: %d cuBLASLt, %d skinny", n_differ, n_skinny_differ);
     }
     return set_cols(g, g->max_T, cerr);
 }

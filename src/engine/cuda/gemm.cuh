@@ -12,12 +12,15 @@
 // random data (on a full bucket and on a few odd rows at an offset). Measured on an H200, every
 // split-K-free sm90 algorithm of cuBLASLt 13 accumulates in the same order (same bits), but this is
 // checked on every start rather than assumed: a candidate that differs is never used.
+//
+// For T ≤ RAGD_GEMM_SKINNY_MAX_T the candidates also include ragd's own weight-streaming kernel
+// (gemm_skinny.cu, two pipeline depths), verified the same way.
 #ifndef RAGD_CUDA_GEMM_CUH
 #define RAGD_CUDA_GEMM_CUH
 
 #include "engine/cuda/cuda_util.cuh"
 
-enum { RAGD_GEMM_MAX_BUCKETS = 16 };
+enum { RAGD_GEMM_MAX_BUCKETS = 16, RAGD_GEMM_SKINNY_MAX_T = 32, RAGD_GEMM_SKINNY_VARIANTS = 2 };
 
 struct ragd_gemm {
     int N, K, out_f32, accumulate, bias, max_T;
@@ -27,6 +30,7 @@ struct ragd_gemm {
     int n_bucket;                       // 0: the reference serves every T
     int bucket_T[RAGD_GEMM_MAX_BUCKETS];  // ascending; bucket i serves T ≤ bucket_T[i] (last = max_T)
     cublasLtMatmulAlgo_t bucket_algo[RAGD_GEMM_MAX_BUCKETS];
+    int bucket_skinny[RAGD_GEMM_MAX_BUCKETS];  // > 0: the bucket runs ragd_gemm_skinny variant k instead
     char info[192];
     char tune_info[1024];  // per bucket: T range, algorithm, µs (reference µs)
 };
@@ -50,5 +54,12 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
 int ragd_gemm_run(ragd_gemm *g, cublasLtHandle_t lt, const bf16 *W, const bf16 *X, void *Y, int T, const bf16 *bias,
                   void *ws, size_t ws_size, cudaStream_t st, ragd_cuda_err *cerr);
 void ragd_gemm_free(ragd_gemm *g);
+
+// gemm_skinny.cu: whether the kernel implements this shape (K % 64 == 0; no bf16 accumulation), and
+// the kernel itself (variant 1..RAGD_GEMM_SKINNY_VARIANTS, 1 ≤ T ≤ RAGD_GEMM_SKINNY_MAX_T; bias only
+// with bf16 output). Used through the tuner only.
+int ragd_gemm_skinny_fits(int N, int K, int out_f32, int accumulate);
+cudaError_t ragd_gemm_skinny(int variant, const bf16 *W, const bf16 *X, void *Y, const bf16 *bias, int T, int N,
+                             int K, int out_f32, int accumulate, cudaStream_t st);
 
 #endif

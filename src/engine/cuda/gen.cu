@@ -207,6 +207,7 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
                                   char *msg, size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
     if (cerr->dead) return net_dead(net, msg, msg_len);
+    const double t_call = net->step_timing ? net_now_ms() : 0.0;
     const ragd_cuda_shape *s = &net->s;
     const Dims &d = net->d;
     if (!s->kv_cache) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "step on a CUDA engine created without a KV cache");
@@ -283,8 +284,15 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
     nvtxRangePop();
 
     nvtxRangePushA("ragd.cuda.step");
+    if (net->step_timing) net->st_stage_ms += net_now_ms() - t_call;
     const int rc = step_run(net, L, gk, n_seqs, T, ngt, ni, nb_all, sp, out, logits, logits_all);
     nvtxRangePop();
+    if (net->step_timing && !rc) {
+        float ms = 0.f;
+        if (cudaEventElapsedTime(&ms, net->ev_s0, net->ev_s1) == cudaSuccess) net->st_gpu_ms += ms;
+        net->st_call_ms += net_now_ms() - t_call;
+        net->st_n++;
+    }
     return rc ? net_dead(net, msg, msg_len) : RAGD_CUDA_OK;
 }
 
@@ -295,6 +303,7 @@ static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs,
     const Dims &d = net->d;
     const char *h = net->meta_h;
     cudaStream_t st = net->st;
+    if (net->step_timing) RAGD_CK(cudaEventRecord(net->ev_s0, st));
     if (gk >= 0) {
         RAGD_CK(cudaMemcpyAsync(net->meta_d, h, L.gtiles, cudaMemcpyHostToDevice, st));
         RAGD_CK(cudaMemcpyAsync(net->meta_d + L.items, h + L.items, (size_t)ni * 16, cudaMemcpyHostToDevice, st));
@@ -308,6 +317,7 @@ static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs,
         const StepMeta m = meta_ptrs(net, L, ngt, ni ? decode_grid_for(net, (size_t)ni) : 0);
         if (int rc = gen_forward(net, n_seqs, T, m, rec)) return rc;
     }
+    if (net->step_timing) RAGD_CK(cudaEventRecord(net->ev_s1, st));
     RAGD_CK(cudaStreamSynchronize(st));
     if (net->profile && gk < 0)  // per-phase device time (profiling forces eager steps)
         for (int i = 0; i < rec.i; i++) {
@@ -330,4 +340,18 @@ static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs,
                 memcpy(logits + (size_t)i * d.V, net->logits_h + (size_t)i * d.V, d.V * 4);
     }
     return RAGD_CUDA_OK;
+}
+
+extern "C" int ragd_cuda_net_set_step_timing(ragd_cuda_net *net, int on) {
+    net->step_timing = on != 0;
+    net->st_gpu_ms = net->st_stage_ms = net->st_call_ms = 0.0;
+    net->st_n = 0;
+    return RAGD_CUDA_OK;
+}
+
+extern "C" void ragd_cuda_net_step_timing_read(ragd_cuda_net *net, double *gpu_ms, double *stage_ms, double *call_ms,
+                                               long *n) {
+    *gpu_ms = net->st_gpu_ms, *stage_ms = net->st_stage_ms, *call_ms = net->st_call_ms, *n = net->st_n;
+    net->st_gpu_ms = net->st_stage_ms = net->st_call_ms = 0.0;
+    net->st_n = 0;
 }

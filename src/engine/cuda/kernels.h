@@ -29,6 +29,14 @@ cudaError_t ragd_k_qk_norm_rope(__nv_bfloat16 *qkv, const int32_t *pos, const fl
                                 const __nv_bfloat16 *qn, const __nv_bfloat16 *kn, int T, int nH, int nKV, int hd,
                                 float eps, cudaStream_t st);
 
+// Generation: the same, and each token's final k heads and its v heads (unchanged) written into the
+// paged KV cache as ragd_k_kv_append would (same bits), in the same launch. kc, vc: [blocks, bs, nKV * hd]
+// of one layer; token t is position pos[t] of sequence tokseq[t] (blocks[blk_start[seq] + pos / bs]).
+cudaError_t ragd_k_qk_norm_rope_append(__nv_bfloat16 *qkv, const int32_t *pos, const float *inv_freq,
+                                       const __nv_bfloat16 *qn, const __nv_bfloat16 *kn, int T, int nH, int nKV,
+                                       int hd, float eps, __nv_bfloat16 *kc, __nv_bfloat16 *vc, const int32_t *tokseq,
+                                       const int32_t *blk_start, const int32_t *blocks, int bs, cudaStream_t st);
+
 // out = bf16(bf16(silu(g)) * u), gu: [T, 2F] (gate in columns [0, F), up in [F, 2F)); out: [T, F]. F % 8 == 0.
 cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, int F, cudaStream_t st);
 

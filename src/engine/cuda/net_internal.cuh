@@ -134,6 +134,11 @@ struct ragd_cuda_net {
     int *ev_phase;    // phase of the interval that starts at event i
     double phase_ms[RAGD_CUDA_N_PHASES];
     double tune_ms;  // startup cost of the GEMM tuning
+    // step timing (ragd_cuda_net_set_step_timing)
+    int step_timing;
+    cudaEvent_t ev_s0, ev_s1;
+    double st_gpu_ms, st_stage_ms, st_call_ms;
+    long st_n;
 };
 
 struct Recorder {  // per-phase events when profiling is on
