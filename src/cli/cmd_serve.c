@@ -319,7 +319,9 @@ int ragd_cmd_serve(int argc, char **argv) {
         ragd_buf_free(&b);
     }
 
-    /* models: one ragd_model per distinct path, serving every role it was given */
+    /* models: one ragd_model per distinct model, serving every role it was given — the same path, or
+     * another path holding the same files (names, sizes, sha256: ragd_model_same_files), share one
+     * ragd_model, one engine and one copy of the weights (issue 18) */
     const char *paths[RAGD_ROLE_COUNT] = {o.embed, o.rerank, o.chat};
     for (int r = 0; r < RAGD_ROLE_COUNT; r++) {
         if (!paths[r]) continue;
@@ -327,6 +329,22 @@ int ragd_cmd_serve(int argc, char **argv) {
         for (int i = 0; i < n_models && !sm; i++)
             for (int q = 0; q < r; q++)
                 if (paths[q] && sms[i].roles[q] && !strcmp(paths[q], paths[r])) sm = &sms[i];
+        for (int i = 0; i < n_models && !sm; i++)
+            for (int q = 0; q < r && !sm; q++) {
+                if (!paths[q] || !sms[i].roles[q]) continue;
+                bool same = false;
+                uint64_t bytes = 0;
+                const double t0 = ragd_now_s();
+                if (ragd_model_same_files(paths[q], paths[r], &same, &bytes, &err)) {
+                    ragd_err_prefix(&err, "--%s %s", ragd_role_name((ragd_role)r), paths[r]);
+                    goto fail;
+                }
+                if (!same) continue;
+                sm = &sms[i];
+                RAGD_INFO("--%s %s holds the same files as --%s %s (%.1f MiB compared by sha256 in %.0f ms): one "
+                          "engine and one copy of the weights serve both", ragd_role_name((ragd_role)r), paths[r],
+                          ragd_role_name((ragd_role)q), paths[q], bytes / 1048576.0, (ragd_now_s() - t0) * 1e3);
+            }
         if (stop_requested(&sw)) goto stopping;
         if (!sm) {
             double t0 = ragd_now_s();
@@ -345,6 +363,7 @@ int ragd_cmd_serve(int argc, char **argv) {
                       ragd_arch_name(m->cfg.arch), ragd_model_param_count(m));
         }
         sm->roles[r] = true;
+        sm->role_path[r] = paths[r];
         sm->max_len[r] = role_len(&o, dev, sm->model, (ragd_role)r);
         if (r == RAGD_ROLE_CHAT && o.served_name) sm->name = o.served_name;
         if (r == RAGD_ROLE_CHAT && chat_template_setup(sm, o.chat_template, &err)) goto fail;

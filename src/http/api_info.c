@@ -261,6 +261,14 @@ http_outcome api_diagnostics(http_req *r) {
         ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
         ragd_buf_puts(b, ",\"tasks\":");
         roles_json(b, sm);
+        ragd_buf_puts(b, ",\"sources\":{"); /* the path each task was given: several when they share this model */
+        for (int rr = 0, first = 1; rr < RAGD_ROLE_COUNT; rr++)
+            if (sm->roles[rr] && sm->role_path[rr]) {
+                ragd_buf_printf(b, "%s\"%s\":", first ? "" : ",", ragd_role_name((ragd_role)rr));
+                ragd_buf_json_str(b, sm->role_path[rr], strlen(sm->role_path[rr]));
+                first = 0;
+            }
+        ragd_buf_putc(b, '}');
         ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s,\"not_ready_reason\":", sm->demo ? "demo" : "full",
                         atomic_load(&sm->ready) ? "true" : "false");
         if (sm->not_ready_reason) ragd_buf_json_str(b, sm->not_ready_reason, strlen(sm->not_ready_reason));

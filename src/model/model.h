@@ -115,6 +115,11 @@ typedef struct ragd_model {
 /* Loads `path`: a Hugging Face directory (config.json, tokenizer.json, *.safetensors) or a .gguf
  * file. On failure *out is NULL and err names the file/tensor/field. */
 ragd_status ragd_model_load(const char *path, ragd_model **out, ragd_err *err);
+/* Whether paths a and b hold the same model: the same file or directory (after realpath), or directories
+ * with the same regular files (dot files ignored) — same names, sizes and sha256 — or single files
+ * (GGUF) of the same size and sha256. Hashes only when the names and sizes all match. *bytes (optional):
+ * the bytes compared when same. Fails (EIO) when a path cannot be read. */
+ragd_status ragd_model_same_files(const char *a, const char *b, bool *same, uint64_t *bytes, ragd_err *err);
 void ragd_model_free(ragd_model *m);
 
 /* Counts, for `ragd inspect` and the memory plan. */

@@ -421,6 +421,58 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
     return st;
 }
 
+/* The plans' total with one setting changed (what a refusal suggests): which 0 = --max-batch-tokens (every
+ * model), 1 = --max-model-len (every model's context; the chat model's KV pool at its minimum of one
+ * sequence unless --kv-cache-tokens sizes it), 2 = --max-seqs (the chat model). SIZE_MAX when a plan
+ * cannot be made with that value. */
+static size_t plan_total_with(const ragd_sched *s, const ragd_engine_opts *eo, int chat_i, int which, int v) {
+    size_t total = 0;
+    for (int i = 0; i < s->n_models; i++) {
+        ragd_engine_opts o = eo[i];
+        if (which == 0) o.max_batch_tokens = v;
+        if (which == 1 && o.max_ctx > v) o.max_ctx = v;
+        if (which == 2 && i == chat_i) o.max_seqs = v;
+        if (which == 1 && o.kv_cache && s->o.kv_cache_tokens <= 0 && o.kv_block_size > 0)
+            o.kv_blocks = (o.max_ctx + o.kv_block_size - 1) / o.kv_block_size;
+        ragd_engine_plan p;
+        ragd_err e = {0};
+        if (ragd_engine_plan_compute(s->models[i]->model, &o, &p, &e)) {
+            ragd_err_free(&e);
+            return SIZE_MAX;
+        }
+        total += p.total;
+    }
+    return total;
+}
+
+/* Appends to b the largest value of each setting that alone would make the plans fit the budget, or
+ * that none does (then what the weights alone need). */
+static void refusal_hints(const ragd_sched *s, const ragd_engine_opts *eo, int chat_i, ragd_buf *b) {
+    static const char *const names[3] = {"--max-batch-tokens", "--max-model-len", "--max-seqs"};
+    int cur[3] = {s->o.max_batch_tokens, 0, chat_i >= 0 ? eo[chat_i].max_seqs : 0};
+    for (int i = 0; i < s->n_models; i++)
+        if (eo[i].max_ctx > cur[1]) cur[1] = eo[i].max_ctx;
+    int n_fit = 0;
+    for (int k = 0; k < 3; k++) {
+        if (cur[k] <= 1) continue;
+        int lo = 1, hi = cur[k] - 1, best = 0;
+        while (lo <= hi) { /* the plans grow with each setting: the largest value that fits */
+            const int mid = lo + (hi - lo) / 2;
+            if (plan_total_with(s, eo, chat_i, k, mid) <= s->o.mem_limit) best = mid, lo = mid + 1;
+            else hi = mid - 1;
+        }
+        if (!best) continue;
+        ragd_buf_printf(b, "%s%s %d (now %d)", n_fit ? ", or " : "; it would fit with ", names[k], best, cur[k]);
+        n_fit++;
+    }
+    if (!n_fit) {
+        size_t w = 0;
+        for (int i = 0; i < s->n_models; i++) w += s->models[i]->plan.weights + s->models[i]->plan.workspace;
+        ragd_buf_printf(b, "; no single setting of --max-batch-tokens, --max-model-len or --max-seqs makes it fit "
+                           "(the weights and workspaces alone need %.1f MiB)", w / 1048576.0);
+    }
+}
+
 static ragd_status startup(ragd_sched *s, ragd_err *err) {
     ragd_status st;
     int max_embd = 2;
@@ -494,8 +546,11 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
         ragd_buf b = {0};
         for (int i = 0; i < s->n_models; i++)
             ragd_buf_printf(&b, "%s%s %.1f MiB", i ? ", " : "", s->models[i]->name, s->models[i]->plan.total / 1048576.0);
-        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the device budget is %.1f MiB",
-                          total / 1048576.0, b.data, s->o.mem_limit / 1048576.0);
+        ragd_buf h = {0};
+        refusal_hints(s, eo, chat_i, &h);
+        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the device budget is %.1f MiB%s",
+                          total / 1048576.0, b.data, s->o.mem_limit / 1048576.0, h.data ? h.data : "");
+        ragd_buf_free(&h);
         ragd_buf_free(&b);
         return st;
     }

@@ -109,6 +109,8 @@ typedef struct ragd_served_model {
     const char *name;               /* served name (/v1/models id) */
     const ragd_model *model;
     bool roles[RAGD_ROLE_COUNT];
+    const char *role_path[RAGD_ROLE_COUNT]; /* the path each role was given (roles given paths holding the same
+                                               files share this model, its engine and its weights) */
     bool demo;                      /* demo quality (labelled in /v1/models) */
     int max_len[RAGD_ROLE_COUNT];   /* longest sequence per role, in tokens (effective limit) */
     atomic_bool ready;              /* loaded, warmed up and no device error since */

@@ -1,0 +1,94 @@
+/* test_sched_plan.c — the memory-plan refusal (issue 18), CPU backend with a budget (the same arithmetic
+ * as on a GPU): with a budget below the plans, ragd_sched_create
+ * refuses with RAGD_ENOMEM, the numbers, and for each of --max-batch-tokens / --max-model-len /
+ * --max-seqs the largest value that alone would fit; each suggested value then does start (and one more
+ * does not: the suggestion is the largest). A budget below the weights says that no setting fits. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "golden.h"
+#include "sched/sched.h"
+#include "test.h"
+
+static ragd_served_model g_sm;
+
+static ragd_status try_start(size_t budget, int mbt, int ctx, int seqs, ragd_err *err) {
+    g_sm.batch_seqs = seqs;
+    g_sm.max_len[RAGD_ROLE_CHAT] = ctx;
+    atomic_store(&g_sm.ready, false);
+    ragd_sched_opts so = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = mbt, .max_seqs = seqs,
+                          .kv_block_size = 16, .kv_cache_tokens = 4096, .prefix_cache = true, .max_batch_seqs = seqs, .max_queue = 16,
+                          .max_queue_tokens = 1 << 20, .n_threads = 1, .mem_limit = budget};
+    ragd_served_model *sms[1] = {&g_sm};
+    ragd_sched *s = NULL;
+    ragd_status st = ragd_sched_create(&so, sms, 1, &s, err);
+    if (s) ragd_sched_free(s);
+    return st;
+}
+
+/* the value after "NAME " in msg, or -1 */
+static int suggested(const char *msg, const char *name) {
+    const char *p = strstr(msg, name);
+    return p ? atoi(p + strlen(name) + 1) : -1;
+}
+
+int main(void) {
+    char *dir = golden_path("models", "qwen3-tiny", "");
+    ragd_model *m = NULL;
+    ragd_err err = {0};
+    if (ragd_model_load(dir, &m, &err)) {
+        fprintf(stderr, "%s\n", ragd_err_msg(&err));
+        return 1;
+    }
+    g_sm = (ragd_served_model){.name = "tiny", .model = m};
+    g_sm.roles[RAGD_ROLE_CHAT] = true;
+    enum { MBT = 2048, CTX = 512, SEQS = 16 };
+    /* the plan at these settings (a KV pool of 4,096 tokens, so it does not grow into the budget): a
+     * generous budget starts; its total is in the served model's plan */
+    CHECK(try_start((size_t)1 << 30, MBT, CTX, SEQS, &err) == RAGD_OK);
+    const size_t full = g_sm.plan.total, weights = g_sm.plan.weights + g_sm.plan.workspace;
+    ragd_err_free(&err);
+    printf("plan at mbt %d ctx %d seqs %d: %.2f MiB (weights + workspace %.2f MiB)\n", MBT, CTX, SEQS,
+           full / 1048576.0, weights / 1048576.0);
+    /* a budget below the plan */
+    const size_t budget = weights + (full - weights) * 6 / 10;
+    ragd_status st = try_start(budget, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    const char *msg = ragd_err_msg(&err);
+    printf("refusal: %s\n", msg);
+    CHECK(strstr(msg, "but the device budget is") != NULL);
+    CHECK(strstr(msg, "it would fit with") != NULL);
+    int v_mbt = suggested(msg, "--max-batch-tokens"), v_ctx = suggested(msg, "--max-model-len"),
+        v_seq = suggested(msg, "--max-seqs");
+    ragd_err_free(&err);
+    CHECK(v_mbt > 0 || v_ctx > 0 || v_seq > 0);
+    /* each suggestion starts, and is the largest that does */
+    if (v_mbt > 0) {
+        CHECK(v_mbt < MBT);
+        CHECK(try_start(budget, v_mbt, CTX, SEQS, &err) == RAGD_OK); ragd_err_free(&err);
+        CHECK(try_start(budget, v_mbt + 1, CTX, SEQS, &err) == RAGD_ENOMEM); ragd_err_free(&err);
+    }
+    if (v_ctx > 0) {
+        CHECK(v_ctx < CTX);
+        CHECK(try_start(budget, MBT, v_ctx, SEQS, &err) == RAGD_OK); ragd_err_free(&err);
+        CHECK(try_start(budget, MBT, v_ctx + 1, SEQS, &err) == RAGD_ENOMEM); ragd_err_free(&err);
+    }
+    if (v_seq > 0) {
+        CHECK(v_seq < SEQS);
+        CHECK(try_start(budget, MBT, CTX, v_seq, &err) == RAGD_OK); ragd_err_free(&err);
+        CHECK(try_start(budget, MBT, CTX, v_seq + 1, &err) == RAGD_ENOMEM); ragd_err_free(&err);
+    }
+    /* below the weights: no setting fits, and the message says what the weights need */
+    st = try_start(weights / 2, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    msg = ragd_err_msg(&err);
+    printf("refusal: %s\n", msg);
+    CHECK(strstr(msg, "no single setting") != NULL);
+    CHECK(strstr(msg, "weights and workspaces alone need") != NULL);
+    ragd_err_free(&err);
+    ragd_model_free(m);
+    free(dir);
+    printf("test_sched_plan: %d passed, %d failed\n", t_passed, t_failed);
+    return t_failed ? 1 : 0;
+}
