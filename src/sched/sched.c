@@ -447,7 +447,7 @@ static size_t plan_total_with(const ragd_sched *s, const ragd_engine_opts *eo, i
 
 /* Appends to b the largest value of each setting that alone would make the plans fit the budget, or
  * that none does (then what the weights alone need). */
-static void refusal_hints(const ragd_sched *s, const ragd_engine_opts *eo, int chat_i, ragd_buf *b) {
+static void refusal_hints(const ragd_sched *s, const ragd_engine_opts *eo, int chat_i, size_t budget, ragd_buf *b) {
     static const char *const names[3] = {"--max-batch-tokens", "--max-model-len", "--max-seqs"};
     int cur[3] = {s->o.max_batch_tokens, 0, chat_i >= 0 ? eo[chat_i].max_seqs : 0};
     for (int i = 0; i < s->n_models; i++)
@@ -458,7 +458,7 @@ static void refusal_hints(const ragd_sched *s, const ragd_engine_opts *eo, int c
         int lo = 1, hi = cur[k] - 1, best = 0;
         while (lo <= hi) { /* the plans grow with each setting: the largest value that fits */
             const int mid = lo + (hi - lo) / 2;
-            if (plan_total_with(s, eo, chat_i, k, mid) <= s->o.mem_limit) best = mid, lo = mid + 1;
+            if (plan_total_with(s, eo, chat_i, k, mid) <= budget) best = mid, lo = mid + 1;
             else hi = mid - 1;
         }
         if (!best) continue;
@@ -483,6 +483,16 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
     ragd_engine_opts eo[8];
     int chat_i = -1;
     RAGD_ASSERT(s->n_models <= 8);
+    /* the budget of the plans: --gpu-memory less what the device already holds (this process's CUDA
+     * context and libraries, other processes) */
+    size_t budget = 0;
+    if (s->o.mem_limit) {
+        if (s->o.mem_in_use >= s->o.mem_limit)
+            return ragd_err_set(err, RAGD_ENOMEM, "the device already holds %.1f MiB (this process's CUDA context and "
+                                "libraries, and any other process) of the %.1f MiB budget: raise --gpu-memory",
+                                s->o.mem_in_use / 1048576.0, s->o.mem_limit / 1048576.0);
+        budget = s->o.mem_limit - s->o.mem_in_use;
+    }
     for (int i = 0; i < s->n_models; i++) {
         ragd_served_model *sm = s->models[i];
         int ctx = 0;
@@ -515,10 +525,10 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
         total += sm->plan.total;
         if (sm->model->cfg.n_embd > max_embd) max_embd = sm->model->cfg.n_embd;
     }
-    if (chat_i >= 0 && s->o.kv_cache_tokens <= 0 && s->o.mem_limit && total < s->o.mem_limit) {
+    if (chat_i >= 0 && s->o.kv_cache_tokens <= 0 && budget && total + s->o.mem_reserve < budget) {
         ragd_served_model *sm = s->models[chat_i];
         size_t fixed = total - sm->plan.kv_cache, bb = sm->plan.kv_block_bytes;
-        size_t nb = bb ? (s->o.mem_limit - fixed) / bb : 0;
+        size_t nb = bb ? (budget - s->o.mem_reserve - fixed) / bb : 0;
         if (nb > (1u << 24)) nb = 1u << 24; /* 16M blocks: the host-side tables stay small */
         if ((int)nb > eo[chat_i].kv_blocks) {
             eo[chat_i].kv_blocks = (int)nb;
@@ -542,14 +552,16 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
                   s->models[i]->name, ragd_device_name(s->o.device), p->weights / 1048576.0, p->activations / 1048576.0,
                   p->kv_cache / 1048576.0, p->workspace / 1048576.0, p->total / 1048576.0);
     }
-    if (s->o.mem_limit && total > s->o.mem_limit) {
+    if (s->o.mem_limit && total > budget) {
         ragd_buf b = {0};
         for (int i = 0; i < s->n_models; i++)
             ragd_buf_printf(&b, "%s%s %.1f MiB", i ? ", " : "", s->models[i]->name, s->models[i]->plan.total / 1048576.0);
         ragd_buf h = {0};
-        refusal_hints(s, eo, chat_i, &h);
-        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the device budget is %.1f MiB%s",
-                          total / 1048576.0, b.data, s->o.mem_limit / 1048576.0, h.data ? h.data : "");
+        refusal_hints(s, eo, chat_i, budget, &h);
+        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the device budget is %.1f MiB "
+                          "(%.1f MiB of --gpu-memory less %.1f MiB already in use: CUDA context, libraries, other "
+                          "processes)%s", total / 1048576.0, b.data, budget / 1048576.0, s->o.mem_limit / 1048576.0,
+                          s->o.mem_in_use / 1048576.0, h.data ? h.data : "");
         ragd_buf_free(&h);
         ragd_buf_free(&b);
         return st;
@@ -572,11 +584,32 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
     if (!s->pb_tokens || !s->pb_start || !s->pb_task || !s->pb_seq || !s->pb_out)
         return ragd_err_set(err, RAGD_ENOMEM, "scheduler batch buffers");
     if ((st = ragd_sched_gen_init(s, err))) return st;
+    double warm_ms[8];
     for (int i = 0; i < s->n_models; i++) {
         double t0 = ragd_now_s();
         if ((st = warm_up(s, s->models[i], err))) return st;
+        warm_ms[i] = (ragd_now_s() - t0) * 1e3;
+    }
+    /* the whole device, as nvidia-smi sees it, after the engines exist and ran once: within the budget */
+    if (s->o.mem_probe && s->o.mem_limit) {
+        size_t now = 0;
+        if ((st = s->o.mem_probe(s->o.mem_probe_ctx, &now, err))) return ragd_err_prefix(err, "device memory check");
+        const size_t unplanned = now > s->o.mem_in_use + total ? now - s->o.mem_in_use - total : 0;
+        if (now > s->o.mem_limit)
+            return ragd_err_set(err, RAGD_ENOMEM, "after creating the engines the device holds %.1f MiB, over the "
+                                "--gpu-memory budget of %.1f MiB (in use before: %.1f MiB, plans: %.1f MiB, outside "
+                                "the plans: %.1f MiB — more than the %.1f MiB reserved for it, or another process "
+                                "allocated meanwhile)", now / 1048576.0, s->o.mem_limit / 1048576.0,
+                                s->o.mem_in_use / 1048576.0, total / 1048576.0, unplanned / 1048576.0,
+                                s->o.mem_reserve / 1048576.0);
+        RAGD_INFO("device memory after start: %.1f MiB of the %.1f MiB budget (in use before the plans %.1f MiB, plans "
+                  "%.1f MiB, outside the plans %.1f MiB of %.1f MiB reserved)", now / 1048576.0,
+                  s->o.mem_limit / 1048576.0, s->o.mem_in_use / 1048576.0, total / 1048576.0, unplanned / 1048576.0,
+                  s->o.mem_reserve / 1048576.0);
+    }
+    for (int i = 0; i < s->n_models; i++) {
         atomic_store(&s->models[i]->ready, true);
-        RAGD_INFO("model %s ready (warm-up %.1f ms)", s->models[i]->name, (ragd_now_s() - t0) * 1e3);
+        RAGD_INFO("model %s ready (warm-up %.1f ms)", s->models[i]->name, warm_ms[i]);
     }
     return RAGD_OK;
 }

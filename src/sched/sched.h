@@ -138,6 +138,14 @@ typedef struct ragd_sched_opts {
     int batch_delay_us;
     int n_threads;
     size_t mem_limit;               /* for all models of the device together; 0 = no limit */
+    size_t mem_in_use;              /* device bytes in use before any plan (this process's CUDA context and
+                                       libraries, and any other process): the plans get mem_limit − mem_in_use */
+    size_t mem_reserve;             /* of that, kept free for what is allocated outside the plans (CUDA module
+                                       loading, cuBLASLt state, decode graphs) when the KV pool fills the rest */
+    /* device bytes in use now (NULL: not checked): after the engines are created and warmed up it must
+     * be ≤ mem_limit, else the start fails with the numbers */
+    ragd_status (*mem_probe)(void *ctx, size_t *in_use, ragd_err *err);
+    void *mem_probe_ctx;
     ragd_metrics *metrics;
 } ragd_sched_opts;
 

@@ -12,6 +12,13 @@
 #include "test.h"
 
 static ragd_served_model g_sm;
+static size_t g_in_use, g_probe; /* mem_in_use, and what the fake probe reports after the engines (0: no probe) */
+
+static ragd_status fake_probe(void *ctx, size_t *in_use, ragd_err *err) {
+    (void)ctx, (void)err;
+    *in_use = g_probe;
+    return RAGD_OK;
+}
 
 static ragd_status try_start(size_t budget, int mbt, int ctx, int seqs, ragd_err *err) {
     g_sm.batch_seqs = seqs;
@@ -19,7 +26,8 @@ static ragd_status try_start(size_t budget, int mbt, int ctx, int seqs, ragd_err
     atomic_store(&g_sm.ready, false);
     ragd_sched_opts so = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = mbt, .max_seqs = seqs,
                           .kv_block_size = 16, .kv_cache_tokens = 4096, .prefix_cache = true, .max_batch_seqs = seqs, .max_queue = 16,
-                          .max_queue_tokens = 1 << 20, .n_threads = 1, .mem_limit = budget};
+                          .max_queue_tokens = 1 << 20, .n_threads = 1, .mem_limit = budget,
+                          .mem_in_use = g_in_use, .mem_probe = g_probe ? fake_probe : NULL};
     ragd_served_model *sms[1] = {&g_sm};
     ragd_sched *s = NULL;
     ragd_status st = ragd_sched_create(&so, sms, 1, &s, err);
@@ -79,6 +87,29 @@ int main(void) {
         CHECK(try_start(budget, MBT, CTX, v_seq, &err) == RAGD_OK); ragd_err_free(&err);
         CHECK(try_start(budget, MBT, CTX, v_seq + 1, &err) == RAGD_ENOMEM); ragd_err_free(&err);
     }
+    /* what the device already holds comes off the budget: the same budget plus that much in use refuses */
+    g_in_use = budget;
+    st = try_start(2 * budget - 1, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    printf("refusal: %s\n", ragd_err_msg(&err));
+    CHECK(strstr(ragd_err_msg(&err), "already in use") != NULL);
+    ragd_err_free(&err);
+    st = try_start(budget, MBT, CTX, SEQS, &err); /* all of it in use */
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    CHECK(strstr(ragd_err_msg(&err), "already holds") != NULL);
+    ragd_err_free(&err);
+    g_in_use = 0;
+    /* after the engines exist, the device (probe) must be within the budget */
+    g_probe = ((size_t)1 << 30) + 1;
+    st = try_start((size_t)1 << 30, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    printf("refusal: %s\n", ragd_err_msg(&err));
+    CHECK(strstr(ragd_err_msg(&err), "after creating the engines the device holds") != NULL);
+    ragd_err_free(&err);
+    g_probe = (size_t)1 << 29;
+    CHECK(try_start((size_t)1 << 30, MBT, CTX, SEQS, &err) == RAGD_OK);
+    ragd_err_free(&err);
+    g_probe = 0;
     /* below the weights: no setting fits, and the message says what the weights need */
     st = try_start(weights / 2, MBT, CTX, SEQS, &err);
     CHECK_EQ_INT(st, RAGD_ENOMEM);
