@@ -11,6 +11,18 @@
  * scheduler packs them with other requests' sequences. An input longer than the model's limit is a
  * 400 naming its index, token count and the limit, unless "truncate": true (then the text is cut at
  * a character boundary to the longest prefix that fits). base64 is the little-endian f32 bytes.
+ *
+ *   /v1/embeddings also takes NIM's "input_type": "query" | "passage" (a query gets the retrieval
+ *   instruction below, a passage none; an explicit "instruction" wins).
+ *   /v2/embed (Cohere v2)  {"model"?, "texts": [str], "input_type"?: search_query | search_document |
+ *                    classification | clustering, "embedding_types"?: [float | base64 | binary | ubinary],
+ *                    "truncate"?: NONE | END (default END, as Cohere)}
+ *                   → {"id", "embeddings": {"float": [[f32]], "base64": [str], "binary": [[int8]], "ubinary":
+ *                      [[uint8]]}, "meta": {"api_version", "billed_units": {"input_tokens"}}, "response_type":
+ *                      "embeddings_by_type"}. search_query gets the retrieval instruction, the other types
+ *                   none. binary/ubinary pack one sign bit per dimension, most significant bit first (numpy's
+ *                   packbits of x > 0; binary is that − 128 as int8), as Cohere and sentence-transformers do.
+ *                   int8/uint8 (Cohere's calibrated scalar quantization, not published) answer 400.
  */
 #include "http/http_internal.h"
 
@@ -20,8 +32,14 @@
 
 #define MAX_INPUTS 4096
 
+/* The query instruction for input_type query / search_query: Qwen3-Embedding's documented retrieval task. */
+#define RETRIEVAL_INSTRUCTION "Given a web search query, retrieve relevant passages that answer the query"
+
+enum { ET_FLOAT = 1, ET_BASE64 = 2, ET_BINARY = 4, ET_UBINARY = 8 };
+
 typedef struct embed_api {
     bool v1, base64;
+    int cohere_types; /* /v2/embed: ET_* requested (0: not a Cohere request) */
     ragd_embed_opts o;
     int dims;
 } embed_api;
@@ -35,6 +53,7 @@ bool api_prepare_text_limit(http_req *r, ragd_role role, const char *param, int 
                             bool truncate,
                             ragd_status (*prep)(http_req *, const char *, size_t, ragd_tok_ids *, ragd_err *)) {
     int limit = r->sm->max_len[role];
+    if (r->limit_cap > 0 && r->limit_cap < limit) limit = r->limit_cap;
     size_t before = r->toks.n;
     ragd_err err = {0};
     ragd_status st = prep(r, text, len, &r->toks, &err);
@@ -107,6 +126,63 @@ static void b64(ragd_buf *b, const uint8_t *p, size_t n) {
     }
 }
 
+static void b64_f32(ragd_buf *b, const float *v, int d) {
+    uint8_t *bytes = ragd_xmalloc((size_t)d * 4);
+    for (int j = 0; j < d; j++) {
+        uint32_t u;
+        memcpy(&u, &v[j], 4);
+        bytes[4 * j] = (uint8_t)u;
+        bytes[4 * j + 1] = (uint8_t)(u >> 8);
+        bytes[4 * j + 2] = (uint8_t)(u >> 16);
+        bytes[4 * j + 3] = (uint8_t)(u >> 24);
+    }
+    ragd_buf_putc(b, '"');
+    b64(b, bytes, (size_t)d * 4);
+    ragd_buf_putc(b, '"');
+    free(bytes);
+}
+
+/* Cohere v2's embeddings_by_type body */
+static void cohere_finish(http_req *r, ragd_buf *b, int n, int d, int64_t pt) {
+    embed_api *a = r->api;
+    ragd_buf_printf(b, "{\"id\":\"embed-%s\",\"embeddings\":{", r->id);
+    bool first_type = true;
+    for (int ty = ET_FLOAT; ty <= ET_UBINARY; ty <<= 1) {
+        if (!(a->cohere_types & ty)) continue;
+        static const char *const names[] = {"float", "base64", "binary", "ubinary"};
+        const char *nm = names[ty == ET_FLOAT ? 0 : ty == ET_BASE64 ? 1 : ty == ET_BINARY ? 2 : 3];
+        ragd_buf_printf(b, "%s\"%s\":[", first_type ? "" : ",", nm);
+        first_type = false;
+        for (int i = 0; i < n; i++) {
+            const float *v = r->outv + (size_t)i * d; // [d]
+            if (i) ragd_buf_putc(b, ',');
+            if (ty == ET_BASE64) {
+                b64_f32(b, v, d);
+                continue;
+            }
+            ragd_buf_putc(b, '[');
+            if (ty == ET_FLOAT) {
+                for (int j = 0; j < d; j++) {
+                    if (j) ragd_buf_putc(b, ',');
+                    ragd_buf_json_f32(b, v[j]);
+                }
+            } else { /* one bit per dimension (x > 0), MSB first, zero-padded to a whole byte */
+                for (int j0 = 0; j0 < d; j0 += 8) {
+                    unsigned byte = 0;
+                    for (int k = 0; k < 8; k++) byte = byte << 1 | (unsigned)(j0 + k < d && v[j0 + k] > 0.f);
+                    ragd_buf_printf(b, "%s%d", j0 ? "," : "", ty == ET_BINARY ? (int)byte - 128 : (int)byte);
+                }
+            }
+            ragd_buf_putc(b, ']');
+        }
+        ragd_buf_putc(b, ']');
+    }
+    ragd_buf_printf(b, "},\"meta\":{\"api_version\":{\"version\":\"2\"},\"billed_units\":{\"input_tokens\":%lld}},"
+                       "\"response_type\":\"embeddings_by_type\",\"model\":", (long long)pt);
+    ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
+    ragd_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}", (long long)pt, (long long)pt);
+}
+
 static void embed_finish(http_req *r) {
     embed_api *a = r->api;
     int n = r->task.n_seqs, d = a->dims;
@@ -118,6 +194,11 @@ static void embed_finish(http_req *r) {
     ragd_buf *b = &r->out;
     ragd_buf_reset(b);
     int64_t pt = r->task.prompt_tokens;
+    if (a->cohere_types) {
+        cohere_finish(r, b, n, d, pt);
+        http_reply_json(r, 200);
+        return;
+    }
     if (!a->v1) {
         ragd_buf_puts(b, "{\"embeddings\":[");
         for (int i = 0; i < n; i++) {
@@ -135,19 +216,7 @@ static void embed_finish(http_req *r) {
             ragd_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
             const float *v = r->outv + (size_t)i * d; // [d]
             if (a->base64) {
-                uint8_t *bytes = ragd_xmalloc((size_t)d * 4);
-                for (int j = 0; j < d; j++) {
-                    uint32_t u;
-                    memcpy(&u, &v[j], 4);
-                    bytes[4 * j] = (uint8_t)u;
-                    bytes[4 * j + 1] = (uint8_t)(u >> 8);
-                    bytes[4 * j + 2] = (uint8_t)(u >> 16);
-                    bytes[4 * j + 3] = (uint8_t)(u >> 24);
-                }
-                ragd_buf_putc(b, '"');
-                b64(b, bytes, (size_t)d * 4);
-                ragd_buf_putc(b, '"');
-                free(bytes);
+                b64_f32(b, v, d);
             } else {
                 ragd_buf_putc(b, '[');
                 for (int j = 0; j < d; j++) {
@@ -253,6 +322,18 @@ http_outcome api_v1_embeddings(http_req *r) {
                           "field 'encoding_format' must be \"float\" or \"base64\", not \"%s\"", fmt),
                HTTP_REPLY;
     a->base64 = fmt && !strcmp(fmt, "base64");
+    const char *itype = NULL;
+    if (!jv_string(r, "input_type", false, &itype, NULL) || !jv_string(r, "instruction", false, &a->o.instruction, NULL))
+        return HTTP_REPLY;
+    if (itype) { /* NIM: query | passage */
+        if (!strcmp(itype, "query")) {
+            if (!a->o.instruction) a->o.instruction = RETRIEVAL_INSTRUCTION;
+        } else if (strcmp(itype, "passage")) {
+            return http_error(r, 400, "input_type", "invalid_value",
+                              "field 'input_type' must be \"query\" or \"passage\", not \"%s\"", itype),
+                   HTTP_REPLY;
+        }
+    }
     json_t *in = json_object_get(r->json, "input");
     if (!in || json_is_null(in)) return http_error(r, 400, "input", "missing_field", "missing required field 'input'"), HTTP_REPLY;
     int n_vocab = sm->model->cfg.n_vocab, limit = sm->max_len[RAGD_ROLE_EMBED];
@@ -321,6 +402,77 @@ http_outcome api_v1_embeddings(http_req *r) {
                 r->toks.n = before + (size_t)limit;
             }
         }
+        seq_close(r, (int)i);
+    }
+    return embed_submit(r, (int)n);
+}
+
+http_outcome api_v2_embed(http_req *r) {
+    ragd_served_model *sm;
+    if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
+    embed_api *a = ragd_xcalloc(1, sizeof *a);
+    r->api = a;
+    r->api_free = free;
+    const char *itype = NULL, *trunc = NULL;
+    if (!common_opts(r, a) || !jv_string(r, "input_type", false, &itype, NULL) ||
+        !jv_string(r, "instruction", false, &a->o.instruction, NULL) || !jv_string(r, "truncate", false, &trunc, NULL))
+        return HTTP_REPLY;
+    if (itype) {
+        if (!strcmp(itype, "search_query")) {
+            if (!a->o.instruction) a->o.instruction = RETRIEVAL_INSTRUCTION;
+        } else if (strcmp(itype, "search_document") && strcmp(itype, "classification") && strcmp(itype, "clustering")) {
+            return http_error(r, 400, "input_type", "invalid_value",
+                              "field 'input_type' must be search_query, search_document, classification or clustering "
+                              "(images are not supported), not \"%s\"", itype),
+                   HTTP_REPLY;
+        }
+    }
+    bool truncate = true; /* Cohere's default: END */
+    if (trunc && !strcmp(trunc, "NONE")) truncate = false;
+    else if (trunc && strcmp(trunc, "END"))
+        return http_error(r, 400, "truncate", "invalid_value",
+                          "field 'truncate' must be \"NONE\" or \"END\" (cutting the start is not supported)"),
+               HTTP_REPLY;
+    const json_t *et = json_object_get(r->json, "embedding_types");
+    if (!et || json_is_null(et)) a->cohere_types = ET_FLOAT;
+    else {
+        if (!json_is_array(et) || !json_array_size(et))
+            return http_error(r, 400, "embedding_types", "invalid_type", "field 'embedding_types' must be a non-empty list"),
+                   HTTP_REPLY;
+        for (size_t i = 0; i < json_array_size(et); i++) {
+            const char *t = json_string_value(json_array_get(et, i));
+            int ty = !t ? 0 : !strcmp(t, "float") ? ET_FLOAT : !strcmp(t, "base64") ? ET_BASE64
+                     : !strcmp(t, "binary") ? ET_BINARY : !strcmp(t, "ubinary") ? ET_UBINARY : 0;
+            if (!ty)
+                return http_error(r, 400, "embedding_types", "invalid_value",
+                                  "embedding_types[%zu] must be float, base64, binary or ubinary%s", i,
+                                  t && (!strcmp(t, "int8") || !strcmp(t, "uint8"))
+                                      ? " (int8/uint8 are Cohere's calibrated quantization, which is not published)"
+                                      : ""),
+                       HTTP_REPLY;
+            a->cohere_types |= ty;
+        }
+    }
+    json_t *texts = json_object_get(r->json, "texts");
+    if (!texts || json_is_null(texts))
+        return http_error(r, 400, "texts", "missing_field", "missing required field 'texts'"), HTTP_REPLY;
+    if (!json_is_array(texts))
+        return http_error(r, 400, "texts", "invalid_type", "field 'texts' must be an array of strings"), HTTP_REPLY;
+    size_t n = json_array_size(texts);
+    if (!n) return http_error(r, 400, "texts", "empty_input", "field 'texts' is an empty list"), HTTP_REPLY;
+    if (n > MAX_INPUTS)
+        return http_error(r, 400, "texts", "too_many_inputs", "field 'texts' has %zu entries; the limit is %d", n, MAX_INPUTS),
+               HTTP_REPLY;
+    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(texts, i);
+        if (!json_is_string(t))
+            return http_error(r, 400, "texts", "invalid_type", "texts[%zu] must be a string", i), HTTP_REPLY;
+        if (!json_string_length(t))
+            return http_error(r, 400, "texts", "empty_input", "texts[%zu] is an empty string", i), HTTP_REPLY;
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "texts", (int)i, json_string_value(t), json_string_length(t),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
         seq_close(r, (int)i);
     }
     return embed_submit(r, (int)n);

@@ -7,6 +7,16 @@
  *               → {"id", "results": [{"index", "relevance_score", "document"?: {"text"}}] sorted by
  *                  descending score, "model", "usage": {"prompt_tokens", "total_tokens"}}
  *
+ *   drop-in shapes of other servers (issue 19), the same task underneath:
+ *   /v1/ranking (NVIDIA NIM)  {"model"?, "query": {"text"}, "passages": [{"text"}], "truncate"?: "NONE"|"END"}
+ *               → {"rankings": [{"index", "logit"}] by descending logit}   (logit: yes − no, not p(yes))
+ *   /v2/rerank (Cohere v2)    {"model"?, "query", "documents": [str], "top_n"?, "max_tokens_per_doc"?}
+ *               → {"id", "results": [{"index", "relevance_score"}] sorted, "meta": {"api_version", "billed_units"}}
+ *               (documents longer than max_tokens_per_doc, default the model's limit, are cut as Cohere does)
+ *   /score, /v1/score (vLLM)  {"model"?, "text_1": str | [str], "text_2": str | [str], "truncate_prompt_tokens"?}
+ *               → {"id", "object": "list", "created", "model", "data": [{"index", "object": "score", "score"}],
+ *                  "usage"} in input order; text_1 a string scores it against every text_2, two lists pair up
+ *
  * Each document is one sequence built by ragd_rerank_prepare (prefix + body + suffix, as the CLI
  * does); a too-long document is cut (truncate) or refused naming its index. Ties keep input order.
  */
@@ -15,20 +25,30 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define MAX_DOCS 4096
 
+typedef enum { SH_RAGD, SH_V1, SH_NIM, SH_COHERE2, SH_SCORE } rerank_shape;
+
 typedef struct rerank_api {
-    bool v1, return_docs;
+    rerank_shape shape;
+    bool return_docs;
     int top_n;
     const char *query, *instruction;
+    const json_t *queries;  /* SH_SCORE with text_1 a list: one query per document */
+    const json_t *docs;     /* the documents array (strings or {"text"}) */
+    json_t *owned;          /* SH_SCORE with text_2 a string: the one-element list made of it */
     char *scratch;   /* NUL-terminated copy of a document prefix while truncating */
     size_t scratch_cap;
 } rerank_api;
 
 static void rerank_api_free(void *p) {
     rerank_api *a = p;
-    if (a) free(a->scratch);
+    if (a) {
+        free(a->scratch);
+        if (a->owned) json_decref(a->owned);
+    }
     free(a);
 }
 
@@ -68,6 +88,11 @@ static int *sort_order(const float *s, int n) {
     return o;
 }
 
+static void usage_json(ragd_buf *b, const http_req *r) {
+    ragd_buf_printf(b, "\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}", (long long)r->task.prompt_tokens,
+                    (long long)r->task.prompt_tokens);
+}
+
 static void rerank_finish(http_req *r) {
     rerank_api *a = r->api;
     int n = r->task.n_seqs;
@@ -79,8 +104,9 @@ static void rerank_finish(http_req *r) {
     int *order = sort_order(r->outv, n);
     ragd_buf *b = &r->out;
     ragd_buf_reset(b);
-    json_t *docs = json_object_get(r->json, "documents");
-    if (!a->v1) {
+    const int k = a->top_n > 0 && a->top_n < n ? a->top_n : n;
+    switch (a->shape) {
+    case SH_RAGD:
         ragd_buf_puts(b, "{\"scores\":[");
         for (int i = 0; i < n; i++) {
             if (i) ragd_buf_putc(b, ',');
@@ -90,17 +116,19 @@ static void rerank_finish(http_req *r) {
         for (int i = 0; i < n; i++) ragd_buf_printf(b, "%s%d", i ? "," : "", order[i]);
         ragd_buf_puts(b, "],\"model\":");
         ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
-        ragd_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}", (long long)r->task.prompt_tokens,
-                        (long long)r->task.prompt_tokens);
-    } else {
+        ragd_buf_putc(b, ',');
+        usage_json(b, r);
+        ragd_buf_putc(b, '}');
+        break;
+    case SH_V1:
+    case SH_COHERE2:
         ragd_buf_printf(b, "{\"id\":\"rerank-%s\",\"results\":[", r->id);
-        int k = a->top_n > 0 && a->top_n < n ? a->top_n : n;
         for (int i = 0; i < k; i++) {
             int idx = order[i];
             ragd_buf_printf(b, "%s{\"index\":%d,\"relevance_score\":", i ? "," : "", idx);
             ragd_buf_json_f32(b, r->outv[idx]);
             if (a->return_docs) {
-                const char *t = doc_text(json_array_get(docs, (size_t)idx));
+                const char *t = doc_text(json_array_get(a->docs, (size_t)idx));
                 ragd_buf_puts(b, ",\"document\":{\"text\":");
                 ragd_buf_json_str(b, t, strlen(t));
                 ragd_buf_putc(b, '}');
@@ -109,47 +137,150 @@ static void rerank_finish(http_req *r) {
         }
         ragd_buf_puts(b, "],\"model\":");
         ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
-        ragd_buf_printf(b, ",\"usage\":{\"prompt_tokens\":%lld,\"total_tokens\":%lld}}", (long long)r->task.prompt_tokens,
-                        (long long)r->task.prompt_tokens);
+        ragd_buf_putc(b, ',');
+        if (a->shape == SH_COHERE2) /* Cohere's SDK reads meta; billed units as Cohere counts them (1 search) */
+            ragd_buf_puts(b, "\"meta\":{\"api_version\":{\"version\":\"2\"},\"billed_units\":{\"search_units\":1}},");
+        usage_json(b, r);
+        ragd_buf_putc(b, '}');
+        break;
+    case SH_NIM:
+        ragd_buf_puts(b, "{\"rankings\":[");
+        for (int i = 0; i < k; i++) {
+            ragd_buf_printf(b, "%s{\"index\":%d,\"logit\":", i ? "," : "", order[i]);
+            ragd_buf_json_f32(b, r->outv[order[i]]);
+            ragd_buf_putc(b, '}');
+        }
+        ragd_buf_puts(b, "]}");
+        break;
+    case SH_SCORE:
+        ragd_buf_printf(b, "{\"id\":\"score-%s\",\"object\":\"list\",\"created\":%lld,\"model\":", r->id,
+                        (long long)time(NULL));
+        ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
+        ragd_buf_puts(b, ",\"data\":[");
+        for (int i = 0; i < n; i++) {
+            ragd_buf_printf(b, "%s{\"index\":%d,\"object\":\"score\",\"score\":", i ? "," : "", i);
+            ragd_buf_json_f32(b, r->outv[i]);
+            ragd_buf_putc(b, '}');
+        }
+        ragd_buf_puts(b, "],");
+        usage_json(b, r);
+        ragd_buf_putc(b, '}');
+        break;
     }
     free(order);
     http_reply_json(r, 200);
 }
 
-static http_outcome rerank_common(http_req *r, bool v1) {
+/* A string or a list of strings (vLLM's text_1 / text_2) as a JSON array view: *arr is the list, or NULL
+ * with *one the string. */
+static bool str_or_list(http_req *r, const char *key, const json_t **arr, const char **one) {
+    const json_t *v = json_object_get(r->json, key);
+    *arr = NULL, *one = NULL;
+    if (!v || json_is_null(v))
+        return http_error(r, 400, key, "missing_field", "missing required field '%s'", key), false;
+    if (json_is_string(v)) {
+        *one = json_string_value(v);
+        return true;
+    }
+    if (!json_is_array(v) || !json_array_size(v))
+        return http_error(r, 400, key, "invalid_type", "field '%s' must be a string or a non-empty list of strings", key),
+               false;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!json_is_string(json_array_get(v, i)))
+            return http_error(r, 400, key, "invalid_type", "%s[%zu] must be a string", key, i), false;
+    *arr = v;
+    return true;
+}
+
+static http_outcome rerank_common(http_req *r, rerank_shape shape) {
     static const char *const keys[] = {"query", "documents", "model", "instruction", "truncate", NULL};
     ragd_served_model *sm;
     if (!jv_parse_body(r)) return HTTP_REPLY;
-    if (!v1 && !jv_check_keys(r, keys)) return HTTP_REPLY;
+    if (shape == SH_RAGD && !jv_check_keys(r, keys)) return HTTP_REPLY;
     if (!jv_model(r, RAGD_ROLE_RERANK, &sm)) return HTTP_REPLY;
     rerank_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
     r->api_free = rerank_api_free;
-    a->v1 = v1;
+    a->shape = shape;
     bool truncate = false;
-    size_t qlen;
-    if (!jv_string(r, "query", true, &a->query, &qlen) || !jv_string(r, "instruction", false, &a->instruction, NULL) ||
-        !jv_bool(r, "truncate", &truncate, NULL))
-        return HTTP_REPLY;
-    if (!qlen) return http_error(r, 400, "query", "empty_input", "field 'query' is an empty string"), HTTP_REPLY;
+    size_t qlen = 0;
+    const char *docs_key = "documents", *query_key = "query";
+    if (!jv_string(r, "instruction", false, &a->instruction, NULL)) return HTTP_REPLY;
     if (!a->instruction) a->instruction = RAGD_RERANK_DEFAULT_INSTRUCTION;
-    if (v1) {
-        int64_t top_n = 0;
-        bool rd = false, has_rd;
-        if (!jv_int(r, "top_n", 1, MAX_DOCS, &top_n, NULL) || !jv_bool(r, "return_documents", &rd, &has_rd))
-            return HTTP_REPLY;
-        a->top_n = (int)top_n;
-        a->return_docs = has_rd ? rd : true;
+    json_t *docs = NULL;
+    if (shape == SH_NIM) { /* query {"text"}, passages [{"text"}], truncate NONE | END */
+        query_key = "query.text", docs_key = "passages";
+        const json_t *q = json_object_get(r->json, "query");
+        const json_t *qt = json_is_object(q) ? json_object_get(q, "text") : NULL;
+        if (!q || json_is_null(q)) return http_error(r, 400, "query", "missing_field", "missing required field 'query'"), HTTP_REPLY;
+        if (!qt || !json_is_string(qt))
+            return http_error(r, 400, "query", "invalid_type", "field 'query' must be {\"text\": string}"), HTTP_REPLY;
+        a->query = json_string_value(qt), qlen = json_string_length(qt);
+        const json_t *tr = json_object_get(r->json, "truncate");
+        if (tr && !json_is_null(tr)) {
+            const char *t = json_is_string(tr) ? json_string_value(tr) : NULL;
+            if (t && !strcmp(t, "END")) truncate = true;
+            else if (!t || strcmp(t, "NONE"))
+                return http_error(r, 400, "truncate", "invalid_value",
+                                  "field 'truncate' must be \"NONE\" or \"END\" (cutting the start is not supported)"),
+                       HTTP_REPLY;
+        }
+        docs = json_object_get(r->json, "passages");
+    } else if (shape == SH_SCORE) { /* text_1 vs text_2 */
+        query_key = "text_1", docs_key = "text_2";
+        const json_t *l1, *l2;
+        const char *s1, *s2;
+        if (!str_or_list(r, "text_1", &l1, &s1) || !str_or_list(r, "text_2", &l2, &s2)) return HTTP_REPLY;
+        if (l1 && !l2) return http_error(r, 400, "text_2", "invalid_type", "with 'text_1' a list, 'text_2' must be a list of the same length"), HTTP_REPLY;
+        if (l1 && json_array_size(l1) != json_array_size(l2))
+            return http_error(r, 400, "text_2", "invalid_value", "'text_1' has %zu entries and 'text_2' %zu: two lists pair up "
+                              "one to one", json_array_size(l1), json_array_size(l2)), HTTP_REPLY;
+        if (l1) {
+            a->queries = l1;
+            a->query = json_string_value(json_array_get(l1, 0));
+        } else {
+            a->query = s1;
+        }
+        qlen = strlen(a->query);
+        int64_t tpt = 0;
+        bool has_tpt = false;
+        if (!jv_int(r, "truncate_prompt_tokens", 1, 1 << 30, &tpt, &has_tpt)) return HTTP_REPLY;
+        if (has_tpt) truncate = true, r->limit_cap = (int)(tpt < (1 << 30) ? tpt : (1 << 30));
+        if (l2) docs = (json_t *)l2;
+        else {
+            a->owned = json_array(); /* one text_2: a one-element list of it */
+            json_array_append_new(a->owned, json_string(s2));
+            docs = a->owned;
+        }
+    } else {
+        if (!jv_string(r, "query", true, &a->query, &qlen) || !jv_bool(r, "truncate", &truncate, NULL)) return HTTP_REPLY;
+        docs = json_object_get(r->json, "documents");
     }
-    json_t *docs = json_object_get(r->json, "documents");
+    if (!qlen) return http_error(r, 400, query_key, "empty_input", "field '%s' is an empty string", query_key), HTTP_REPLY;
+    if (shape == SH_V1 || shape == SH_COHERE2) {
+        int64_t top_n = 0;
+        bool rd = false, has_rd = false;
+        if (!jv_int(r, "top_n", 1, MAX_DOCS, &top_n, NULL)) return HTTP_REPLY;
+        if (shape == SH_V1 && !jv_bool(r, "return_documents", &rd, &has_rd)) return HTTP_REPLY;
+        a->top_n = (int)top_n;
+        a->return_docs = shape == SH_V1 && (has_rd ? rd : true);
+    }
+    if (shape == SH_COHERE2) { /* Cohere cuts long documents (max_tokens_per_doc, default 4096) */
+        int64_t mt = 0;
+        bool has_mt = false;
+        if (!jv_int(r, "max_tokens_per_doc", 1, 1 << 30, &mt, &has_mt)) return HTTP_REPLY;
+        truncate = true;
+        if (has_mt) r->limit_cap = -(int)mt; /* resolved below, once the query's tokens are known */
+    }
+    a->docs = docs;
     if (!docs || json_is_null(docs))
-        return http_error(r, 400, "documents", "missing_field", "missing required field 'documents'"), HTTP_REPLY;
+        return http_error(r, 400, docs_key, "missing_field", "missing required field '%s'", docs_key), HTTP_REPLY;
     if (!json_is_array(docs))
-        return http_error(r, 400, "documents", "invalid_type", "field 'documents' must be an array of strings"), HTTP_REPLY;
+        return http_error(r, 400, docs_key, "invalid_type", "field '%s' must be an array", docs_key), HTTP_REPLY;
     size_t n = json_array_size(docs);
-    if (!n) return http_error(r, 400, "documents", "empty_input", "field 'documents' is an empty list"), HTTP_REPLY;
+    if (!n) return http_error(r, 400, docs_key, "empty_input", "field '%s' is an empty list", docs_key), HTTP_REPLY;
     if (n > MAX_DOCS)
-        return http_error(r, 400, "documents", "too_many_inputs", "field 'documents' has %zu entries; the limit is %d", n,
+        return http_error(r, 400, docs_key, "too_many_inputs", "field '%s' has %zu entries; the limit is %d", docs_key, n,
                           MAX_DOCS),
                HTTP_REPLY;
     /* the query (in the template) comes with every document: when it alone leaves no room for a
@@ -161,26 +292,32 @@ static http_outcome rerank_common(http_req *r, bool v1) {
     ragd_tok_ids_free(&probe);
     int limit = sm->max_len[RAGD_ROLE_RERANK];
     if (st) {
-        http_error_status(r, st, "query", ragd_err_msg(&err));
+        http_error_status(r, st, query_key, ragd_err_msg(&err));
         ragd_err_free(&err);
         return HTTP_REPLY;
     }
     if (qtok >= (size_t)limit)
-        return http_error(r, 400, "query", "context_length_exceeded",
+        return http_error(r, 400, query_key, "context_length_exceeded",
                           "the query has %zu tokens with the reranker's template; this model's limit is %d tokens per "
                           "document, which leaves no room for a document", qtok, limit),
                HTTP_REPLY;
+    if (r->limit_cap < 0) r->limit_cap = (int)qtok - r->limit_cap; /* Cohere: the document's tokens after the query's */
+    const bool objects = shape == SH_V1 || shape == SH_NIM;  /* documents may be {"text": str} */
     r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(docs, i);
-        if (v1 && json_is_object(d)) d = json_object_get(d, "text");
-        if (!d || !json_is_string(d))
-            return http_error(r, 400, "documents", "invalid_type",
-                              v1 ? "documents[%zu] must be a string or {\"text\": string}" : "documents[%zu] must be a string", i),
-                   HTTP_REPLY;
+        if (objects && json_is_object(d)) d = json_object_get(d, "text");
+        if (!d || !json_is_string(d)) {
+            if (shape == SH_NIM) http_error(r, 400, docs_key, "invalid_type", "passages[%zu] must be {\"text\": string}", i);
+            else if (objects)
+                http_error(r, 400, docs_key, "invalid_type", "documents[%zu] must be a string or {\"text\": string}", i);
+            else http_error(r, 400, docs_key, "invalid_type", "%s[%zu] must be a string", docs_key, i);
+            return HTTP_REPLY;
+        }
         if (!json_string_length(d))
-            return http_error(r, 400, "documents", "empty_input", "documents[%zu] is an empty string", i), HTTP_REPLY;
-        if (!api_prepare_text_limit(r, RAGD_ROLE_RERANK, "documents", (int)i, json_string_value(d), json_string_length(d),
+            return http_error(r, 400, docs_key, "empty_input", "%s[%zu] is an empty string", docs_key, i), HTTP_REPLY;
+        if (a->queries) a->query = json_string_value(json_array_get(a->queries, i)); /* vLLM pairs */
+        if (!api_prepare_text_limit(r, RAGD_ROLE_RERANK, docs_key, (int)i, json_string_value(d), json_string_length(d),
                                     truncate, prep_rerank))
             return HTTP_REPLY;
         r->seq_start[i + 1] = (int32_t)r->toks.n;
@@ -192,9 +329,13 @@ static http_outcome rerank_common(http_req *r, bool v1) {
     r->task.seq_start = r->seq_start;
     r->task.n_seqs = (int)n;
     r->task.out = r->outv;
+    r->task.score_logit = shape == SH_NIM;
     r->finish = rerank_finish;
     return http_submit(r) ? HTTP_PENDING : HTTP_REPLY;
 }
 
-http_outcome api_rerank(http_req *r) { return rerank_common(r, false); }
-http_outcome api_v1_rerank(http_req *r) { return rerank_common(r, true); }
+http_outcome api_rerank(http_req *r) { return rerank_common(r, SH_RAGD); }
+http_outcome api_v1_rerank(http_req *r) { return rerank_common(r, SH_V1); }
+http_outcome api_v1_ranking(http_req *r) { return rerank_common(r, SH_NIM); }
+http_outcome api_v2_rerank(http_req *r) { return rerank_common(r, SH_COHERE2); }
+http_outcome api_score(http_req *r) { return rerank_common(r, SH_SCORE); }

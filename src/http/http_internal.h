@@ -80,6 +80,7 @@ struct http_req {
     double t_start;
     ragd_buf body;
     const char *path_arg;            /* prefix routes: the URL after the prefix (valid while the handler runs) */
+    int limit_cap;                   /* > 0: api_prepare_text_limit's limit is at most this (Cohere's max_tokens_per_doc) */
     size_t body_len;                 /* bytes the body had (the buffer is freed once parsed) */
     bool too_big;
     bool over_budget;                /* a chunked body outgrew the request-memory budget */
@@ -204,6 +205,13 @@ http_outcome api_embed(http_req *r);           /* POST /embed */
 http_outcome api_v1_embeddings(http_req *r);   /* POST /v1/embeddings */
 http_outcome api_rerank(http_req *r);          /* POST /rerank */
 http_outcome api_v1_rerank(http_req *r);       /* POST /v1/rerank */
+http_outcome api_v1_ranking(http_req *r);      /* POST /v1/ranking (NVIDIA NIM) */
+http_outcome api_v2_embed(http_req *r);        /* POST /v2/embed (Cohere v2) */
+http_outcome api_v2_rerank(http_req *r);       /* POST /v2/rerank (Cohere v2) */
+http_outcome api_score(http_req *r);           /* POST /score, /v1/score (vLLM) */
+http_outcome api_v2_live(http_req *r);         /* GET /v2/health/live (KServe v2) */
+http_outcome api_v2_ready(http_req *r);        /* GET /v2/health/ready */
+http_outcome api_v2_model(http_req *r);        /* GET /v2/models/{name}[/versions/1][/ready] */
 http_outcome api_chat(http_req *r);            /* POST /v1/chat/completions */
 http_outcome api_completions(http_req *r);     /* POST /v1/completions */
 http_outcome api_models(http_req *r);          /* GET /v1/models */

@@ -82,11 +82,16 @@ size_t jv_tree_bytes(const jv_counts *c) {
 
 /* The most JSON values a body of this endpoint can use: for embeddings, a token id per queued token plus
  * two per input (4096 inputs); elsewhere 65536 plus the longest prompt as token ids. */
+static bool jv_rerank_ep(ragd_endpoint e) {
+    return e == RAGD_EP_RERANK || e == RAGD_EP_V1_RERANK || e == RAGD_EP_V1_RANKING || e == RAGD_EP_V2_RERANK ||
+           e == RAGD_EP_SCORE;
+}
+
 static size_t max_values(const http_req *r) {
     const ragd_serve_opts *o = r->h->cfg.opts;
-    if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS)
+    if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS || r->ep == RAGD_EP_V2_EMBED)
         return (size_t)o->max_queue_tokens + 2 * 4096 + 64;
-    if (r->ep == RAGD_EP_RERANK || r->ep == RAGD_EP_V1_RERANK) return 4 * 4096 + 64;
+    if (jv_rerank_ep(r->ep)) return 4 * 4096 + 64;
     int longest = 0;
     for (int i = 0; i < r->h->cfg.n_models; i++)
         for (int k = 0; k < RAGD_ROLE_COUNT; k++)
@@ -120,7 +125,7 @@ bool jv_parse_body(http_req *r) {
                        "the body holds more than %zu JSON values: more token ids than --max-queue-tokens (%lld) "
                        "can ever hold, plus two per input",
                        cap, (long long)r->h->cfg.opts->max_queue_tokens);
-        else if (r->ep == RAGD_EP_RERANK || r->ep == RAGD_EP_V1_RERANK)
+        else if (jv_rerank_ep(r->ep))
             http_error(r, 413, NULL, "request_too_large",
                        "the body holds more than %zu JSON values, more than %s can use (4096 documents)", cap,
                        ragd_endpoint_name(r->ep));

@@ -93,7 +93,10 @@ ragd_status ragd_parse_mem(const char *s, size_t total, size_t *out, ragd_err *e
 typedef enum {
     RAGD_EP_EMBED = 0, RAGD_EP_RERANK, RAGD_EP_V1_EMBEDDINGS, RAGD_EP_V1_RERANK, RAGD_EP_V1_CHAT,
     RAGD_EP_V1_COMPLETIONS, RAGD_EP_V1_MODELS, RAGD_EP_TOKENIZE, RAGD_EP_DETOKENIZE, RAGD_EP_HEALTH,
-    RAGD_EP_HEALTH_READY, RAGD_EP_METRICS, RAGD_EP_DIAGNOSTICS, RAGD_EP_OTHER, RAGD_EP_COUNT
+    RAGD_EP_HEALTH_READY, RAGD_EP_METRICS, RAGD_EP_DIAGNOSTICS,
+    /* drop-in shapes of other servers (issue 19) */
+    RAGD_EP_V1_RANKING, RAGD_EP_V2_RERANK, RAGD_EP_V2_EMBED, RAGD_EP_SCORE, RAGD_EP_V2_HEALTH, RAGD_EP_V2_MODELS,
+    RAGD_EP_OTHER, RAGD_EP_COUNT
 } ragd_endpoint;
 const char *ragd_endpoint_name(ragd_endpoint e);
 

@@ -366,7 +366,7 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         } else {
             float sc = ragd_rerank_score_from_logits(row[0], row[1]);
             if (!isfinite(sc)) st = ragd_err_set(&err, RAGD_EINTERNAL, "non-finite rerank score (logits %g, %g)", row[0], row[1]);
-            else t->out[seq] = sc;
+            else t->out[seq] = t->score_logit ? row[0] - row[1] : sc;
         }
         if (st != RAGD_OK) {
             char msg[768];

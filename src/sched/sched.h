@@ -86,6 +86,7 @@ typedef struct ragd_task {
     double t_arrival, deadline;     /* ragd_now_s() clock; deadline 0 = none */
     /* outputs */
     float *out;                     /* EMBED: [n_seqs, dims]; RERANK: [n_seqs] */
+    bool score_logit;               /* RERANK: out is the yes − no logit (NIM's "logit") instead of p(yes) */
     int64_t prompt_tokens, completion_tokens;
     double t_first_token;           /* GENERATE: when the first token was produced (0 = none) */
     ragd_status status;

@@ -1,0 +1,120 @@
+/* api_kserve.c — the read-only part of the KServe v2 / Triton HTTP protocol (issue 19), so Triton's
+ * health checks and model-metadata calls (tritonclient, Kubernetes probes written for Triton) work unchanged:
+ *
+ *   GET /v2/health/live                      → 200 {"live": true} | 503
+ *   GET /v2/health/ready                     → 200 {"ready": true} | 503 {"ready": false, "models": {...}}
+ *   GET /v2/models/{name}[/versions/1]       → {"name", "versions": ["1"], "platform": "ragd", "tasks",
+ *                                                "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}
+ *   GET /v2/models/{name}[/versions/1]/ready → 200 {"name", "ready": true} | 503
+ *
+ * Errors use KServe's shape {"error": "..."}; an unknown model is 404 naming the known ones. Inputs and
+ * outputs describe the embed (text → embedding) and rerank (query + documents → scores) tasks; the infer
+ * call (POST /v2/models/{name}/infer) is not implemented yet. */
+#include "http/http_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void kserve_error(http_req *r, int status, const char *msg) {
+    ragd_buf_reset(&r->out);
+    ragd_buf_puts(&r->out, "{\"error\":");
+    ragd_buf_json_str(&r->out, msg, strlen(msg));
+    ragd_buf_putc(&r->out, '}');
+    http_reply_json(r, status);
+}
+
+http_outcome api_v2_live(http_req *r) {
+    ragd_sched *sched = atomic_load(&r->h->sched);
+    bool ok = !sched || ragd_sched_alive(sched, 300.0); /* loading counts as alive, as /health */
+    ragd_buf_puts(&r->out, ok ? "{\"live\":true}" : "{\"live\":false}");
+    http_reply_json(r, ok ? 200 : 503);
+    return HTTP_REPLY;
+}
+
+http_outcome api_v2_ready(http_req *r) {
+    bool ready = !atomic_load(&r->h->quiesced) && atomic_load(&r->h->sched);
+    for (int i = 0; i < r->h->cfg.n_models; i++) ready = ready && atomic_load(&r->h->cfg.models[i]->ready);
+    ragd_buf_puts(&r->out, ready ? "{\"ready\":true}" : "{\"ready\":false}");
+    http_reply_json(r, ready ? 200 : 503);
+    return HTTP_REPLY;
+}
+
+static const ragd_served_model *find_model(http_req *r, const char *name, size_t len) {
+    for (int i = 0; i < r->h->cfg.n_models; i++) {
+        const ragd_served_model *sm = r->h->cfg.models[i];
+        if (strlen(sm->name) == len && !memcmp(sm->name, name, len)) return sm;
+    }
+    return NULL;
+}
+
+static bool ends_with(const char *s, size_t n, const char *suf, size_t *stem) {
+    size_t k = strlen(suf);
+    if (n < k || memcmp(s + n - k, suf, k)) return false;
+    *stem = n - k;
+    return true;
+}
+
+static void io_json(ragd_buf *b, const char *name, const char *type, const char *shape) {
+    ragd_buf_printf(b, "{\"name\":\"%s\",\"datatype\":\"%s\",\"shape\":%s}", name, type, shape);
+}
+
+/* GET /v2/models/{rest}: rest = NAME, NAME/ready, NAME/versions/1, NAME/versions/1/ready (names may hold '/') */
+http_outcome api_v2_model(http_req *r) {
+    const char *p = r->path_arg ? r->path_arg : "";
+    const size_t n = strlen(p);
+    size_t stem = n;
+    bool want_ready = false;
+    const ragd_served_model *sm = find_model(r, p, n);
+    if (!sm && ends_with(p, n, "/versions/1/ready", &stem)) want_ready = true, sm = find_model(r, p, stem);
+    if (!sm && ends_with(p, n, "/versions/1", &stem)) sm = find_model(r, p, stem);
+    if (!sm && ends_with(p, n, "/ready", &stem)) want_ready = true, sm = find_model(r, p, stem);
+    if (!sm) {
+        ragd_buf names = {0};
+        for (int i = 0; i < r->h->cfg.n_models; i++)
+            ragd_buf_printf(&names, "%s'%s'", i ? ", " : "", r->h->cfg.models[i]->name);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "no model at /v2/models/%.200s (models: %s; the only version is 1)", p,
+                 names.data ? names.data : "none");
+        ragd_buf_free(&names);
+        kserve_error(r, 404, msg);
+        return HTTP_REPLY;
+    }
+    ragd_buf *b = &r->out;
+    const bool ready = atomic_load(&sm->ready) && !atomic_load(&r->h->quiesced);
+    if (want_ready) {
+        ragd_buf_puts(b, "{\"name\":");
+        ragd_buf_json_str(b, sm->name, strlen(sm->name));
+        ragd_buf_printf(b, ",\"ready\":%s}", ready ? "true" : "false");
+        http_reply_json(r, ready ? 200 : 503);
+        return HTTP_REPLY;
+    }
+    ragd_buf_puts(b, "{\"name\":");
+    ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    ragd_buf_puts(b, ",\"versions\":[\"1\"],\"platform\":\"ragd\",\"tasks\":[");
+    for (int k = 0, first = 1; k < RAGD_ROLE_COUNT; k++)
+        if (sm->roles[k]) ragd_buf_printf(b, "%s\"%s\"", first ? "" : ",", ragd_role_name((ragd_role)k)), first = 0;
+    ragd_buf_puts(b, "],\"inputs\":[");
+    bool first = true;
+    if (sm->roles[RAGD_ROLE_EMBED]) io_json(b, "text", "BYTES", "[-1]"), first = false;
+    if (sm->roles[RAGD_ROLE_RERANK]) {
+        if (!first) ragd_buf_putc(b, ',');
+        io_json(b, "query", "BYTES", "[1]");
+        ragd_buf_putc(b, ',');
+        io_json(b, "documents", "BYTES", "[-1]");
+    }
+    ragd_buf_puts(b, "],\"outputs\":[");
+    first = true;
+    if (sm->roles[RAGD_ROLE_EMBED]) {
+        char shape[48];
+        snprintf(shape, sizeof shape, "[-1,%d]", sm->model->cfg.n_embd);
+        io_json(b, "embedding", "FP32", shape);
+        first = false;
+    }
+    if (sm->roles[RAGD_ROLE_RERANK]) {
+        if (!first) ragd_buf_putc(b, ',');
+        io_json(b, "scores", "FP32", "[-1]");
+    }
+    ragd_buf_puts(b, "]}");
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}
