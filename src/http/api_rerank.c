@@ -316,7 +316,12 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape) {
         }
         if (!json_string_length(d))
             return http_error(r, 400, docs_key, "empty_input", "%s[%zu] is an empty string", docs_key, i), HTTP_REPLY;
-        if (a->queries) a->query = json_string_value(json_array_get(a->queries, i)); /* vLLM pairs */
+        if (a->queries) { /* vLLM pairs */
+            const json_t *q = json_array_get(a->queries, i);
+            if (!json_string_length(q))
+                return http_error(r, 400, "text_1", "empty_input", "text_1[%zu] is an empty string", i), HTTP_REPLY;
+            a->query = json_string_value(q);
+        }
         if (!api_prepare_text_limit(r, RAGD_ROLE_RERANK, docs_key, (int)i, json_string_value(d), json_string_length(d),
                                     truncate, prep_rerank))
             return HTTP_REPLY;

@@ -70,6 +70,8 @@ def test_vllm_score(server):
     assert server.post("/score", {"text_1": ["a", "b"], "text_2": ["c"]}).status_code == 400
     assert server.post("/score", {"text_1": ["a"], "text_2": "c"}).status_code == 400
     assert server.post("/score", {"text_2": ["c"]}).status_code == 400
+    e = server.post("/score", {"text_1": ["a", ""], "text_2": ["c", "d"]})
+    assert e.status_code == 400 and "text_1[1]" in e.text
 
 
 def packbits(v):
