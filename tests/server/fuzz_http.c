@@ -90,11 +90,17 @@ static bool status_known(int st) {
     return false;
 }
 
-static void check_error_json(const char *body, size_t len, int status, bool health) {
+static void check_error_json(const char *body, size_t len, int status, bool health, bool kserve) {
     json_error_t je;
     json_t *j = json_loadb(body, len, 0, &je);
     if (!j) RAGD_DIE("reply %d is not JSON: %.*s", status, (int)(len < 200 ? len : 200), body);
-    if (status >= 400 && !health) { /* /health and /health/ready explain a 503 in their own shape */
+    if (status >= 400 && kserve) { /* KServe v2: {"ready"|"live": false} for health, {"error": string} from the
+                                     * handlers, or an OpenAI error object from admission (auth, size, method) */
+        const json_t *e = json_object_get(j, "error");
+        if (!json_is_string(e) && !json_is_object(e) && !json_is_false(json_object_get(j, "ready")) &&
+            !json_is_false(json_object_get(j, "live")))
+            RAGD_DIE("reply %d is not a KServe v2 error: %.*s", status, (int)(len < 200 ? len : 200), body);
+    } else if (status >= 400 && !health) { /* /health and /health/ready explain a 503 in their own shape */
         json_t *e = json_object_get(j, "error");
         if (!json_is_object(e) || json_object_size(e) != 4 || !json_is_string(json_object_get(e, "message")) ||
             !json_is_string(json_object_get(e, "type")) || !json_object_get(e, "param") || !json_object_get(e, "code"))
@@ -133,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         http_raw_error(&b, e.status, e.code, e.msg, "fuzz", 0);
         const char *body = strstr(b.data, "\r\n\r\n");
         if (!body) RAGD_DIE("raw reply without a head end");
-        check_error_json(body + 4, b.len - (size_t)(body + 4 - b.data), e.status, false);
+        check_error_json(body + 4, b.len - (size_t)(body + 4 - b.data), e.status, false, false);
         ragd_buf_free(&b);
         return 0;
     }
@@ -165,8 +171,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (!status_known(r->status)) RAGD_DIE("status %d for %s %s", r->status, method, url);
     bool health = route >= 0 && (!strcmp(url, "/health") || !strcmp(url, "/health/ready"));
+    bool kserve = route >= 0 && (!strncmp(url, "/v2/health/", 11) || !strncmp(url, "/v2/models/", 11));
     if (strcmp(url, "/metrics") || r->status != 200)
-        check_error_json(r->out.data ? r->out.data : "", r->out.len, r->status, health);
+        check_error_json(r->out.data ? r->out.data : "", r->out.len, r->status, health, kserve);
     http_req_free(r);
     for (int i = 0; i < hs.n; i++) free(hs.vals[i]);
     if (atomic_load(&h.mem_used) != 0) RAGD_DIE("request memory not released: %zu bytes", atomic_load(&h.mem_used));
