@@ -40,6 +40,7 @@ enum { ET_FLOAT = 1, ET_BASE64 = 2, ET_BINARY = 4, ET_UBINARY = 8 };
 typedef struct embed_api {
     bool v1, base64;
     int cohere_types; /* /v2/embed: ET_* requested (0: not a Cohere request) */
+    bool kserve;      /* POST /v2/models/{name}/infer */
     ragd_embed_opts o;
     int dims;
 } embed_api;
@@ -196,6 +197,19 @@ static void embed_finish(http_req *r) {
     int64_t pt = r->task.prompt_tokens;
     if (a->cohere_types) {
         cohere_finish(r, b, n, d, pt);
+        http_reply_json(r, 200);
+        return;
+    }
+    if (a->kserve) { /* KServe v2 infer response: one FP32 tensor [n, d], row-major */
+        ragd_buf_puts(b, "{\"model_name\":");
+        ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
+        ragd_buf_printf(b, ",\"model_version\":\"1\",\"outputs\":[{\"name\":\"embedding\",\"datatype\":\"FP32\","
+                           "\"shape\":[%d,%d],\"data\":[", n, d);
+        for (size_t i = 0; i < (size_t)n * (size_t)d; i++) {
+            if (i) ragd_buf_putc(b, ',');
+            ragd_buf_json_f32(b, r->outv[i]);
+        }
+        ragd_buf_puts(b, "]}]}");
         http_reply_json(r, 200);
         return;
     }
@@ -407,6 +421,34 @@ http_outcome api_v1_embeddings(http_req *r) {
     return embed_submit(r, (int)n);
 }
 
+/* The texts of a request (a JSON array of non-empty strings under `param`) → tokens, one sequence each,
+ * then submit. */
+static http_outcome embed_texts(http_req *r, const json_t *texts, const char *param, bool truncate) {
+    if (!texts || json_is_null(texts))
+        return http_error(r, 400, param, "missing_field", "missing required field '%s'", param), HTTP_REPLY;
+    if (!json_is_array(texts))
+        return http_error(r, 400, param, "invalid_type", "field '%s' must be an array of strings", param), HTTP_REPLY;
+    size_t n = json_array_size(texts);
+    if (!n) return http_error(r, 400, param, "empty_input", "field '%s' is an empty list", param), HTTP_REPLY;
+    if (n > MAX_INPUTS)
+        return http_error(r, 400, param, "too_many_inputs", "field '%s' has %zu entries; the limit is %d", param, n,
+                          MAX_INPUTS),
+               HTTP_REPLY;
+    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(texts, i);
+        if (!json_is_string(t))
+            return http_error(r, 400, param, "invalid_type", "%s[%zu] must be a string", param, i), HTTP_REPLY;
+        if (!json_string_length(t))
+            return http_error(r, 400, param, "empty_input", "%s[%zu] is an empty string", param, i), HTTP_REPLY;
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, param, (int)i, json_string_value(t), json_string_length(t),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
+        seq_close(r, (int)i);
+    }
+    return embed_submit(r, (int)n);
+}
+
 http_outcome api_v2_embed(http_req *r) {
     ragd_served_model *sm;
     if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
@@ -453,27 +495,17 @@ http_outcome api_v2_embed(http_req *r) {
             a->cohere_types |= ty;
         }
     }
-    json_t *texts = json_object_get(r->json, "texts");
-    if (!texts || json_is_null(texts))
-        return http_error(r, 400, "texts", "missing_field", "missing required field 'texts'"), HTTP_REPLY;
-    if (!json_is_array(texts))
-        return http_error(r, 400, "texts", "invalid_type", "field 'texts' must be an array of strings"), HTTP_REPLY;
-    size_t n = json_array_size(texts);
-    if (!n) return http_error(r, 400, "texts", "empty_input", "field 'texts' is an empty list"), HTTP_REPLY;
-    if (n > MAX_INPUTS)
-        return http_error(r, 400, "texts", "too_many_inputs", "field 'texts' has %zu entries; the limit is %d", n, MAX_INPUTS),
-               HTTP_REPLY;
-    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(texts, i);
-        if (!json_is_string(t))
-            return http_error(r, 400, "texts", "invalid_type", "texts[%zu] must be a string", i), HTTP_REPLY;
-        if (!json_string_length(t))
-            return http_error(r, 400, "texts", "empty_input", "texts[%zu] is an empty string", i), HTTP_REPLY;
-        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "texts", (int)i, json_string_value(t), json_string_length(t),
-                                    truncate, prep_embed))
-            return HTTP_REPLY;
-        seq_close(r, (int)i);
-    }
-    return embed_submit(r, (int)n);
+    return embed_texts(r, json_object_get(r->json, "texts"), "texts", truncate);
+}
+
+/* POST /v2/models/{name}/infer for the embed model: the BYTES tensor `text` (its data: a list of
+ * strings) → FP32 `embedding` [n, d]. texts: the tensor's data array (checked here). */
+http_outcome api_kserve_embed(http_req *r, const json_t *texts) {
+    embed_api *a = ragd_xcalloc(1, sizeof *a);
+    r->api = a;
+    r->api_free = free;
+    a->kserve = true;
+    a->o.normalize = true;
+    a->dims = ragd_embed_dims(r->sm->model, &a->o);
+    return embed_texts(r, texts, "inputs.text.data", false);
 }

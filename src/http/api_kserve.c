@@ -7,9 +7,12 @@
  *                                                "inputs": [{"name", "datatype", "shape"}], "outputs": [...]}
  *   GET /v2/models/{name}[/versions/1]/ready → 200 {"name", "ready": true} | 503
  *
- * Errors use KServe's shape {"error": "..."}; an unknown model is 404 naming the known ones. Inputs and
- * outputs describe the embed (text → embedding) and rerank (query + documents → scores) tasks; the infer
- * call (POST /v2/models/{name}/infer) is not implemented yet. */
+ *   POST /v2/models/{name}[/versions/1]/infer → the embed model: BYTES `text` [n] → FP32 `embedding` [n, d];
+ *                                               the rerank model: BYTES `query` [1] + `documents` [n] → FP32
+ *                                               `scores` [n] (p(yes), input order); JSON tensors only
+ *
+ * Errors use KServe's shape {"error": "..."} for unknown models; an unknown model is 404 naming the known
+ * ones. Malformed infer bodies answer ragd's error object (which names the field). */
 #include "http/http_internal.h"
 
 #include <stdio.h>
@@ -117,4 +120,63 @@ http_outcome api_v2_model(http_req *r) {
     ragd_buf_puts(b, "]}");
     http_reply_json(r, 200);
     return HTTP_REPLY;
+}
+
+/* The data array of the BYTES input tensor `name` of an infer request, or NULL (then *bad names what is
+ * wrong with it when it is present but malformed). */
+static const json_t *input_data(const json_t *inputs, const char *name, const char **bad) {
+    for (size_t i = 0; i < json_array_size(inputs); i++) {
+        const json_t *t = json_array_get(inputs, i);
+        const char *n = json_string_value(json_object_get(t, "name"));
+        if (!n || strcmp(n, name)) continue;
+        const char *dt = json_string_value(json_object_get(t, "datatype"));
+        const json_t *data = json_object_get(t, "data");
+        if (!dt || strcmp(dt, "BYTES")) *bad = "must have datatype BYTES";
+        else if (!json_is_array(data)) *bad = "must have a data array of strings";
+        else return data;
+        return NULL;
+    }
+    return NULL;
+}
+
+/* POST /v2/models/{name}[/versions/1]/infer: text → embedding for the embed model, query + documents →
+ * scores for the rerank model (the JSON tensor form; the binary-data extension is not supported). */
+http_outcome api_v2_infer(http_req *r) {
+    const char *p = r->path_arg ? r->path_arg : "";
+    const size_t n = strlen(p);
+    size_t stem = 0;
+    const ragd_served_model *sm = NULL;
+    if (ends_with(p, n, "/versions/1/infer", &stem)) sm = find_model(r, p, stem);
+    if (!sm && ends_with(p, n, "/infer", &stem)) sm = find_model(r, p, stem);
+    if (!sm) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "no model for POST /v2/models/%.200s (POST /v2/models/{name}[/versions/1]/infer)", p);
+        kserve_error(r, 404, msg);
+        return HTTP_REPLY;
+    }
+    if (!jv_parse_body(r)) return HTTP_REPLY;
+    const json_t *inputs = json_object_get(r->json, "inputs");
+    if (!json_is_array(inputs) || !json_array_size(inputs))
+        return http_error(r, 400, "inputs", "missing_field", "an infer request needs a non-empty 'inputs' list of tensors"),
+               HTTP_REPLY;
+    const char *bad = NULL;
+    const json_t *text = input_data(inputs, "text", &bad);
+    if (bad) return http_error(r, 400, "inputs", "invalid_value", "input 'text' %s", bad), HTTP_REPLY;
+    const json_t *query = input_data(inputs, "query", &bad);
+    if (bad) return http_error(r, 400, "inputs", "invalid_value", "input 'query' %s", bad), HTTP_REPLY;
+    const json_t *docs = input_data(inputs, "documents", &bad);
+    if (bad) return http_error(r, 400, "inputs", "invalid_value", "input 'documents' %s", bad), HTTP_REPLY;
+    if (text && sm->roles[RAGD_ROLE_EMBED] && r->h->role[RAGD_ROLE_EMBED] == sm) {
+        r->sm = (ragd_served_model *)sm;
+        return api_kserve_embed(r, text);
+    }
+    if (query && docs && sm->roles[RAGD_ROLE_RERANK] && r->h->role[RAGD_ROLE_RERANK] == sm)
+        return api_kserve_rerank(r, query, docs);
+    return http_error(r, 400, "inputs", "invalid_value",
+                      "model '%s' takes %s (see GET /v2/models/%s)", sm->name,
+                      sm->roles[RAGD_ROLE_EMBED]    ? "the BYTES input 'text'"
+                      : sm->roles[RAGD_ROLE_RERANK] ? "the BYTES inputs 'query' and 'documents'"
+                                                    : "no infer inputs: it serves chat (use /v1/chat/completions)",
+                      sm->name),
+           HTTP_REPLY;
 }

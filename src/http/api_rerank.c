@@ -29,7 +29,7 @@
 
 #define MAX_DOCS 4096
 
-typedef enum { SH_RAGD, SH_V1, SH_NIM, SH_COHERE2, SH_SCORE } rerank_shape;
+typedef enum { SH_RAGD, SH_V1, SH_NIM, SH_COHERE2, SH_SCORE, SH_KSERVE } rerank_shape;
 
 typedef struct rerank_api {
     rerank_shape shape;
@@ -152,6 +152,17 @@ static void rerank_finish(http_req *r) {
         }
         ragd_buf_puts(b, "]}");
         break;
+    case SH_KSERVE: /* KServe v2 infer response: FP32 `scores` [n] in input order */
+        ragd_buf_puts(b, "{\"model_name\":");
+        ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
+        ragd_buf_printf(b, ",\"model_version\":\"1\",\"outputs\":[{\"name\":\"scores\",\"datatype\":\"FP32\","
+                           "\"shape\":[%d],\"data\":[", n);
+        for (int i = 0; i < n; i++) {
+            if (i) ragd_buf_putc(b, ',');
+            ragd_buf_json_f32(b, r->outv[i]);
+        }
+        ragd_buf_puts(b, "]}]}");
+        break;
     case SH_SCORE:
         ragd_buf_printf(b, "{\"id\":\"score-%s\",\"object\":\"list\",\"created\":%lld,\"model\":", r->id,
                         (long long)time(NULL));
@@ -192,10 +203,11 @@ static bool str_or_list(http_req *r, const char *key, const json_t **arr, const 
     return true;
 }
 
-static http_outcome rerank_common(http_req *r, rerank_shape shape) {
+/* kq, kd (SH_KSERVE): the data arrays of the infer request's `query` and `documents` tensors */
+static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t *kq, const json_t *kd) {
     static const char *const keys[] = {"query", "documents", "model", "instruction", "truncate", NULL};
     ragd_served_model *sm;
-    if (!jv_parse_body(r)) return HTTP_REPLY;
+    if (!r->json && !jv_parse_body(r)) return HTTP_REPLY;
     if (shape == SH_RAGD && !jv_check_keys(r, keys)) return HTTP_REPLY;
     if (!jv_model(r, RAGD_ROLE_RERANK, &sm)) return HTTP_REPLY;
     rerank_api *a = ragd_xcalloc(1, sizeof *a);
@@ -252,6 +264,13 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape) {
             json_array_append_new(a->owned, json_string(s2));
             docs = a->owned;
         }
+    } else if (shape == SH_KSERVE) { /* query: BYTES [1]; documents: BYTES [n] */
+        query_key = "inputs.query.data", docs_key = "inputs.documents.data";
+        const json_t *q = json_is_array(kq) && json_array_size(kq) == 1 ? json_array_get(kq, 0) : NULL;
+        if (!json_is_string(q))
+            return http_error(r, 400, "inputs", "invalid_value", "the 'query' input must hold exactly one string"), HTTP_REPLY;
+        a->query = json_string_value(q), qlen = json_string_length(q);
+        docs = (json_t *)kd;
     } else {
         if (!jv_string(r, "query", true, &a->query, &qlen) || !jv_bool(r, "truncate", &truncate, NULL)) return HTTP_REPLY;
         docs = json_object_get(r->json, "documents");
@@ -339,8 +358,11 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape) {
     return http_submit(r) ? HTTP_PENDING : HTTP_REPLY;
 }
 
-http_outcome api_rerank(http_req *r) { return rerank_common(r, SH_RAGD); }
-http_outcome api_v1_rerank(http_req *r) { return rerank_common(r, SH_V1); }
-http_outcome api_v1_ranking(http_req *r) { return rerank_common(r, SH_NIM); }
-http_outcome api_v2_rerank(http_req *r) { return rerank_common(r, SH_COHERE2); }
-http_outcome api_score(http_req *r) { return rerank_common(r, SH_SCORE); }
+http_outcome api_rerank(http_req *r) { return rerank_common(r, SH_RAGD, NULL, NULL); }
+http_outcome api_v1_rerank(http_req *r) { return rerank_common(r, SH_V1, NULL, NULL); }
+http_outcome api_v1_ranking(http_req *r) { return rerank_common(r, SH_NIM, NULL, NULL); }
+http_outcome api_v2_rerank(http_req *r) { return rerank_common(r, SH_COHERE2, NULL, NULL); }
+http_outcome api_score(http_req *r) { return rerank_common(r, SH_SCORE, NULL, NULL); }
+http_outcome api_kserve_rerank(http_req *r, const json_t *query, const json_t *documents) {
+    return rerank_common(r, SH_KSERVE, query, documents);
+}

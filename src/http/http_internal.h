@@ -212,6 +212,10 @@ http_outcome api_score(http_req *r);           /* POST /score, /v1/score (vLLM) 
 http_outcome api_v2_live(http_req *r);         /* GET /v2/health/live (KServe v2) */
 http_outcome api_v2_ready(http_req *r);        /* GET /v2/health/ready */
 http_outcome api_v2_model(http_req *r);        /* GET /v2/models/{name}[/versions/1][/ready] */
+http_outcome api_v2_infer(http_req *r);        /* POST /v2/models/{name}[/versions/1]/infer */
+/* the infer call's tasks (api_embed.c / api_rerank.c): the tensors' data arrays; r->json parsed, r->sm set */
+http_outcome api_kserve_embed(http_req *r, const json_t *texts);
+http_outcome api_kserve_rerank(http_req *r, const json_t *query, const json_t *documents);
 http_outcome api_chat(http_req *r);            /* POST /v1/chat/completions */
 http_outcome api_completions(http_req *r);     /* POST /v1/completions */
 http_outcome api_models(http_req *r);          /* GET /v1/models */

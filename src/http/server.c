@@ -60,6 +60,7 @@ static const route g_routes[] = {
     {"GET", "/v2/health/live", RAGD_EP_V2_HEALTH, api_v2_live, true, false},
     {"GET", "/v2/health/ready", RAGD_EP_V2_HEALTH, api_v2_ready, true, false},
     {"GET", "/v2/models/", RAGD_EP_V2_MODELS, api_v2_model, false, true},
+    {"POST", "/v2/models/", RAGD_EP_V2_MODELS, api_v2_infer, false, true},
     {"GET", "/health/ready", RAGD_EP_HEALTH_READY, api_ready, true, false},
     {"GET", "/metrics", RAGD_EP_METRICS, api_metrics, false, false},
     {"GET", "/diagnostics", RAGD_EP_DIAGNOSTICS, api_diagnostics, false, false},

@@ -145,3 +145,32 @@ def test_compat_endpoints_in_metrics(server):
     text = server.get("/metrics").text
     for ep in ("/v1/ranking", "/v2/rerank", "/v2/embed", "/score", "/v2/models"):
         assert 'endpoint="%s"' % ep in text, ep
+
+
+def test_kserve_v2_infer(server):
+    texts = ["hello world", "what is a cat?"]
+    ref = server.post("/embed", {"texts": texts}).json()["embeddings"]
+    body = {"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": texts}]}
+    for path in ("/v2/models/qwen3-embed-tiny/infer", "/v2/models/qwen3-embed-tiny/versions/1/infer"):
+        r = server.post(path, body)
+        assert r.status_code == 200, r.text
+        out = r.json()["outputs"][0]
+        assert out["name"] == "embedding" and out["datatype"] == "FP32" and out["shape"] == [2, 64]
+        assert out["data"] == ref[0] + ref[1]
+    p = native_scores(server, "cat", DOCS)
+    r = server.post("/v2/models/qwen3-rerank-tiny/infer", {"inputs": [
+        {"name": "query", "shape": [1], "datatype": "BYTES", "data": ["cat"]},
+        {"name": "documents", "shape": [4], "datatype": "BYTES", "data": DOCS}]})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["model_name"] == "qwen3-rerank-tiny" and b["outputs"][0]["shape"] == [4]
+    assert b["outputs"][0]["data"] == p
+    assert server.post("/v2/models/qwen3-embed-tiny/infer", {"inputs": []}).status_code == 400
+    bad = server.post("/v2/models/qwen3-embed-tiny/infer",
+                      {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1.0]}]})
+    assert bad.status_code == 400 and "BYTES" in bad.text
+    wrong = server.post("/v2/models/qwen3-rerank-tiny/infer", body)  # text into the reranker
+    assert wrong.status_code == 400 and "query" in wrong.text
+    assert server.post("/v2/models/qwen3-tiny/infer", body).status_code == 400  # the chat model
+    u = server.post("/v2/models/nope/infer", body)
+    assert u.status_code == 404 and isinstance(u.json()["error"], str)
