@@ -283,6 +283,33 @@ static bool common_opts(http_req *r, embed_api *a) {
     return true;
 }
 
+/* The texts of a request (a JSON array of non-empty strings under `param`) → tokens, one sequence each,
+ * then submit. */
+static http_outcome embed_texts(http_req *r, const json_t *texts, const char *param, bool truncate) {
+    if (!texts) return http_error(r, 400, param, "missing_field", "missing required field '%s'", param), HTTP_REPLY;
+    if (!json_is_array(texts))
+        return http_error(r, 400, param, "invalid_type", "field '%s' must be an array of strings", param), HTTP_REPLY;
+    size_t n = json_array_size(texts);
+    if (!n) return http_error(r, 400, param, "empty_input", "field '%s' is an empty list", param), HTTP_REPLY;
+    if (n > MAX_INPUTS)
+        return http_error(r, 400, param, "too_many_inputs", "field '%s' has %zu entries; the limit is %d", param, n,
+                          MAX_INPUTS),
+               HTTP_REPLY;
+    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    for (size_t i = 0; i < n; i++) {
+        json_t *t = json_array_get(texts, i);
+        if (!json_is_string(t))
+            return http_error(r, 400, param, "invalid_type", "%s[%zu] must be a string", param, i), HTTP_REPLY;
+        if (!json_string_length(t))
+            return http_error(r, 400, param, "empty_input", "%s[%zu] is an empty string", param, i), HTTP_REPLY;
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, param, (int)i, json_string_value(t), json_string_length(t),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
+        seq_close(r, (int)i);
+    }
+    return embed_submit(r, (int)n);
+}
+
 http_outcome api_embed(http_req *r) {
     static const char *const keys[] = {"texts", "model", "dimensions", "instruction", "truncate", NULL};
     ragd_served_model *sm;
@@ -294,28 +321,7 @@ http_outcome api_embed(http_req *r) {
     if (!common_opts(r, a) || !jv_string(r, "instruction", false, &a->o.instruction, NULL) ||
         !jv_bool(r, "truncate", &truncate, NULL))
         return HTTP_REPLY;
-    json_t *texts = json_object_get(r->json, "texts");
-    if (!texts) return http_error(r, 400, "texts", "missing_field", "missing required field 'texts'"), HTTP_REPLY;
-    if (!json_is_array(texts))
-        return http_error(r, 400, "texts", "invalid_type", "field 'texts' must be an array of strings"), HTTP_REPLY;
-    size_t n = json_array_size(texts);
-    if (!n) return http_error(r, 400, "texts", "empty_input", "field 'texts' is an empty list"), HTTP_REPLY;
-    if (n > MAX_INPUTS)
-        return http_error(r, 400, "texts", "too_many_inputs", "field 'texts' has %zu entries; the limit is %d", n, MAX_INPUTS),
-               HTTP_REPLY;
-    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(texts, i);
-        if (!json_is_string(t))
-            return http_error(r, 400, "texts", "invalid_type", "texts[%zu] must be a string", i), HTTP_REPLY;
-        if (!json_string_length(t))
-            return http_error(r, 400, "texts", "empty_input", "texts[%zu] is an empty string", i), HTTP_REPLY;
-        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "texts", (int)i, json_string_value(t), json_string_length(t),
-                                    truncate, prep_embed))
-            return HTTP_REPLY;
-        seq_close(r, (int)i);
-    }
-    return embed_submit(r, (int)n);
+    return embed_texts(r, json_object_get(r->json, "texts"), "texts", truncate);
 }
 
 http_outcome api_v1_embeddings(http_req *r) {
@@ -421,43 +427,16 @@ http_outcome api_v1_embeddings(http_req *r) {
     return embed_submit(r, (int)n);
 }
 
-/* The texts of a request (a JSON array of non-empty strings under `param`) → tokens, one sequence each,
- * then submit. */
-static http_outcome embed_texts(http_req *r, const json_t *texts, const char *param, bool truncate) {
-    if (!texts || json_is_null(texts))
-        return http_error(r, 400, param, "missing_field", "missing required field '%s'", param), HTTP_REPLY;
-    if (!json_is_array(texts))
-        return http_error(r, 400, param, "invalid_type", "field '%s' must be an array of strings", param), HTTP_REPLY;
-    size_t n = json_array_size(texts);
-    if (!n) return http_error(r, 400, param, "empty_input", "field '%s' is an empty list", param), HTTP_REPLY;
-    if (n > MAX_INPUTS)
-        return http_error(r, 400, param, "too_many_inputs", "field '%s' has %zu entries; the limit is %d", param, n,
-                          MAX_INPUTS),
-               HTTP_REPLY;
-    r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
-    for (size_t i = 0; i < n; i++) {
-        json_t *t = json_array_get(texts, i);
-        if (!json_is_string(t))
-            return http_error(r, 400, param, "invalid_type", "%s[%zu] must be a string", param, i), HTTP_REPLY;
-        if (!json_string_length(t))
-            return http_error(r, 400, param, "empty_input", "%s[%zu] is an empty string", param, i), HTTP_REPLY;
-        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, param, (int)i, json_string_value(t), json_string_length(t),
-                                    truncate, prep_embed))
-            return HTTP_REPLY;
-        seq_close(r, (int)i);
-    }
-    return embed_submit(r, (int)n);
-}
-
 http_outcome api_v2_embed(http_req *r) {
     ragd_served_model *sm;
     if (!jv_parse_body(r) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
     embed_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
     r->api_free = free;
-    const char *itype = NULL, *trunc = NULL;
+    const char *itype = NULL;
+    bool truncate = true; /* Cohere's default: END */
     if (!common_opts(r, a) || !jv_string(r, "input_type", false, &itype, NULL) ||
-        !jv_string(r, "instruction", false, &a->o.instruction, NULL) || !jv_string(r, "truncate", false, &trunc, NULL))
+        !jv_string(r, "instruction", false, &a->o.instruction, NULL) || !jv_truncate_mode(r, true, &truncate))
         return HTTP_REPLY;
     if (itype) {
         if (!strcmp(itype, "search_query")) {
@@ -469,12 +448,6 @@ http_outcome api_v2_embed(http_req *r) {
                    HTTP_REPLY;
         }
     }
-    bool truncate = true; /* Cohere's default: END */
-    if (trunc && !strcmp(trunc, "NONE")) truncate = false;
-    else if (trunc && strcmp(trunc, "END"))
-        return http_error(r, 400, "truncate", "invalid_value",
-                          "field 'truncate' must be \"NONE\" or \"END\" (cutting the start is not supported)"),
-               HTTP_REPLY;
     const json_t *et = json_object_get(r->json, "embedding_types");
     if (!et || json_is_null(et)) a->cohere_types = ET_FLOAT;
     else {

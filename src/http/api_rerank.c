@@ -228,15 +228,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
         if (!qt || !json_is_string(qt))
             return http_error(r, 400, "query", "invalid_type", "field 'query' must be {\"text\": string}"), HTTP_REPLY;
         a->query = json_string_value(qt), qlen = json_string_length(qt);
-        const json_t *tr = json_object_get(r->json, "truncate");
-        if (tr && !json_is_null(tr)) {
-            const char *t = json_is_string(tr) ? json_string_value(tr) : NULL;
-            if (t && !strcmp(t, "END")) truncate = true;
-            else if (!t || strcmp(t, "NONE"))
-                return http_error(r, 400, "truncate", "invalid_value",
-                                  "field 'truncate' must be \"NONE\" or \"END\" (cutting the start is not supported)"),
-                       HTTP_REPLY;
-        }
+        if (!jv_truncate_mode(r, false, &truncate)) return HTTP_REPLY;
         docs = json_object_get(r->json, "passages");
     } else if (shape == SH_SCORE) { /* text_1 vs text_2 */
         query_key = "text_1", docs_key = "text_2";

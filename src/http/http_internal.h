@@ -190,6 +190,8 @@ bool jv_string(http_req *r, const char *key, bool required, const char **out, si
 bool jv_int(http_req *r, const char *key, int64_t lo, int64_t hi, int64_t *out, bool *present);
 bool jv_number(http_req *r, const char *key, double lo, double hi, double *out, bool *present);
 bool jv_bool(http_req *r, const char *key, bool *out, bool *present);
+/* NIM's and Cohere's "truncate": absent/null → dflt; "NONE" → false; "END" → true; else 400 (START unsupported). */
+bool jv_truncate_mode(http_req *r, bool dflt, bool *truncate);
 /* "model": absent/null → role's model; else must name a model serving the role (404 otherwise). */
 bool jv_model(http_req *r, ragd_role role, ragd_served_model **out);
 /* A token-id array element check: ids in [0, n_vocab). */

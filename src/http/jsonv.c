@@ -120,7 +120,7 @@ bool jv_parse_body(http_req *r) {
     if (!jv_scan(r->body.data, r->body.len, cap, &c)) {
         if (c.depth > JV_MAX_DEPTH)
             http_error(r, 400, NULL, "invalid_json", "the JSON body is nested deeper than %d levels", JV_MAX_DEPTH);
-        else if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS)
+        else if (r->ep == RAGD_EP_EMBED || r->ep == RAGD_EP_V1_EMBEDDINGS || r->ep == RAGD_EP_V2_EMBED)
             http_error(r, 413, NULL, "request_too_large",
                        "the body holds more than %zu JSON values: more token ids than --max-queue-tokens (%lld) "
                        "can ever hold, plus two per input",
@@ -226,6 +226,21 @@ bool jv_number(http_req *r, const char *key, double lo, double hi, double *out, 
     }
     *out = d;
     if (present) *present = true;
+    return true;
+}
+
+bool jv_truncate_mode(http_req *r, bool dflt, bool *truncate) {
+    const json_t *v = json_object_get(r->json, "truncate");
+    *truncate = dflt;
+    if (!v || json_is_null(v)) return true;
+    const char *t = json_is_string(v) ? json_string_value(v) : NULL;
+    if (t && !strcmp(t, "END")) *truncate = true;
+    else if (t && !strcmp(t, "NONE")) *truncate = false;
+    else {
+        http_error(r, 400, "truncate", "invalid_value",
+                   "field 'truncate' must be \"NONE\" or \"END\" (cutting the start is not supported)");
+        return false;
+    }
     return true;
 }
 

@@ -300,9 +300,9 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
         const int hi = Tb[b], lo = b ? Tb[b - 1] + 1 : 1, mid = ((lo + hi) / 2) | 1;
         g->bucket_skinny[b] = 0;
         // timed at the bucket's top T (or what the scratch holds)
-        // repetitions: ~0.5 ms of GPU time per candidate at most (estimated at 400 TFLOP/s + 3 TB/s), so
-        // the lm head (~0.3 ms a call at T = 256) does not cost startup time: the layer shapes keep
-        // their 20 repetitions up to T = 512
+        // repetitions: ~0.5 ms of GPU time per candidate at most (estimated at 400 TFLOP/s + 3 TB/s), so a
+        // wide shape (an lm head takes ~0.3 ms a call at T = 256) cannot stretch startup; the layer shapes
+        // keep their 20 repetitions up to T = 512
         const int Tt = std::min(std::min(hi, kTuneMaxT), fit_T);
         const double est_us = 2.0 * g->N * g->K * Tt / 4e8 + 2.0 * g->N * g->K / 3e6;
         const int reps = std::max(2, std::min(std::min(20, 16384 / Tt), (int)(500.0 / est_us)));
