@@ -492,6 +492,15 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
                                 "libraries, and any other process) of the %.1f MiB budget: raise --gpu-memory",
                                 s->o.mem_in_use / 1048576.0, s->o.mem_limit / 1048576.0);
         budget = s->o.mem_limit - s->o.mem_in_use;
+        /* what the plans may use: the budget less the reserve for allocations outside them (CUDA's lazily
+         * loaded modules, cuBLASLt's state, graphs), which the check after warm-up measures */
+        if (budget <= s->o.mem_reserve)
+            return ragd_err_set(err, RAGD_ENOMEM, "the --gpu-memory budget of %.1f MiB less the %.1f MiB the device "
+                                "already holds (this process's CUDA context and libraries, any other process) leaves "
+                                "%.1f MiB, not more than the %.1f MiB kept for allocations outside the plans: raise "
+                                "--gpu-memory", s->o.mem_limit / 1048576.0, s->o.mem_in_use / 1048576.0,
+                                budget / 1048576.0, s->o.mem_reserve / 1048576.0);
+        budget -= s->o.mem_reserve;
     }
     for (int i = 0; i < s->n_models; i++) {
         ragd_served_model *sm = s->models[i];
@@ -525,10 +534,10 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
         total += sm->plan.total;
         if (sm->model->cfg.n_embd > max_embd) max_embd = sm->model->cfg.n_embd;
     }
-    if (chat_i >= 0 && s->o.kv_cache_tokens <= 0 && budget && total + s->o.mem_reserve < budget) {
+    if (chat_i >= 0 && s->o.kv_cache_tokens <= 0 && budget && total < budget) {
         ragd_served_model *sm = s->models[chat_i];
         size_t fixed = total - sm->plan.kv_cache, bb = sm->plan.kv_block_bytes;
-        size_t nb = bb ? (budget - s->o.mem_reserve - fixed) / bb : 0;
+        size_t nb = bb ? (budget - fixed) / bb : 0;
         if (nb > (1u << 24)) nb = 1u << 24; /* 16M blocks: the host-side tables stay small */
         if ((int)nb > eo[chat_i].kv_blocks) {
             eo[chat_i].kv_blocks = (int)nb;
@@ -558,10 +567,11 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
             ragd_buf_printf(&b, "%s%s %.1f MiB", i ? ", " : "", s->models[i]->name, s->models[i]->plan.total / 1048576.0);
         ragd_buf h = {0};
         refusal_hints(s, eo, chat_i, budget, &h);
-        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the device budget is %.1f MiB "
+        st = ragd_err_set(err, RAGD_ENOMEM, "the models need %.1f MiB together (%s) but the plans' budget is %.1f MiB "
                           "(%.1f MiB of --gpu-memory less %.1f MiB already in use: CUDA context, libraries, other "
-                          "processes)%s", total / 1048576.0, b.data, budget / 1048576.0, s->o.mem_limit / 1048576.0,
-                          s->o.mem_in_use / 1048576.0, h.data ? h.data : "");
+                          "processes; less %.1f MiB kept for allocations outside the plans)%s", total / 1048576.0, b.data,
+                          budget / 1048576.0, s->o.mem_limit / 1048576.0, s->o.mem_in_use / 1048576.0,
+                          s->o.mem_reserve / 1048576.0, h.data ? h.data : "");
         ragd_buf_free(&h);
         ragd_buf_free(&b);
         return st;

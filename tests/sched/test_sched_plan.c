@@ -12,7 +12,7 @@
 #include "test.h"
 
 static ragd_served_model g_sm;
-static size_t g_in_use, g_probe; /* mem_in_use, and what the fake probe reports after the engines (0: no probe) */
+static size_t g_in_use, g_probe, g_reserve; /* mem_in_use, and what the fake probe reports after the engines (0: no probe) */
 
 static ragd_status fake_probe(void *ctx, size_t *in_use, ragd_err *err) {
     (void)ctx, (void)err;
@@ -27,7 +27,7 @@ static ragd_status try_start(size_t budget, int mbt, int ctx, int seqs, ragd_err
     ragd_sched_opts so = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = mbt, .max_seqs = seqs,
                           .kv_block_size = 16, .kv_cache_tokens = 4096, .prefix_cache = true, .max_batch_seqs = seqs, .max_queue = 16,
                           .max_queue_tokens = 1 << 20, .n_threads = 1, .mem_limit = budget,
-                          .mem_in_use = g_in_use, .mem_probe = g_probe ? fake_probe : NULL};
+                          .mem_in_use = g_in_use, .mem_reserve = g_reserve, .mem_probe = g_probe ? fake_probe : NULL};
     ragd_served_model *sms[1] = {&g_sm};
     ragd_sched *s = NULL;
     ragd_status st = ragd_sched_create(&so, sms, 1, &s, err);
@@ -65,7 +65,7 @@ int main(void) {
     CHECK_EQ_INT(st, RAGD_ENOMEM);
     const char *msg = ragd_err_msg(&err);
     printf("refusal: %s\n", msg);
-    CHECK(strstr(msg, "but the device budget is") != NULL);
+    CHECK(strstr(msg, "but the plans' budget is") != NULL);
     CHECK(strstr(msg, "it would fit with") != NULL);
     int v_mbt = suggested(msg, "--max-batch-tokens"), v_ctx = suggested(msg, "--max-model-len"),
         v_seq = suggested(msg, "--max-seqs");
@@ -110,6 +110,22 @@ int main(void) {
     CHECK(try_start((size_t)1 << 30, MBT, CTX, SEQS, &err) == RAGD_OK);
     ragd_err_free(&err);
     g_probe = 0;
+    /* the reserve for allocations outside the plans comes off the budget too: the plan plus the reserve
+     * starts, one byte less refuses and says so; a budget not above the reserve refuses before planning */
+    g_reserve = (size_t)64 << 20;
+    CHECK(try_start(full + g_reserve, MBT, CTX, SEQS, &err) == RAGD_OK);
+    ragd_err_free(&err);
+    CHECK_EQ_INT(g_sm.plan.total, full);
+    st = try_start(full + g_reserve - 1, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    printf("refusal: %s\n", ragd_err_msg(&err));
+    CHECK(strstr(ragd_err_msg(&err), "64.0 MiB kept for allocations outside the plans") != NULL);
+    ragd_err_free(&err);
+    st = try_start(g_reserve, MBT, CTX, SEQS, &err);
+    CHECK_EQ_INT(st, RAGD_ENOMEM);
+    CHECK(strstr(ragd_err_msg(&err), "not more than the 64.0 MiB kept") != NULL);
+    ragd_err_free(&err);
+    g_reserve = 0;
     /* below the weights: no setting fits, and the message says what the weights need */
     st = try_start(weights / 2, MBT, CTX, SEQS, &err);
     CHECK_EQ_INT(st, RAGD_ENOMEM);
