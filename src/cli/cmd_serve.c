@@ -27,12 +27,13 @@
 #include "engine/cuda/cuda_api.h"
 #endif
 
-/* Device memory allocated outside the memory plans, kept free when the KV pool fills the budget: CUDA's
- * lazy module loading, cuBLASLt's state, the decode graphs (12–14 MiB measured). NOT YET MEASURED as a
- * whole on the device (the session ran out of device time): an earlier audit saw 534 MiB outside the plan
- * with three engines INCLUDING the CUDA context, which mem_in_use now counts. The start checks the real
- * figure (sched's mem_probe) and fails with the numbers if this is too small. */
-#define kUnplannedReserve ((size_t)512 << 20)
+/* Device memory allocated outside the memory plans, taken off the plans' budget: CUDA's lazy module
+ * loading, cuBLASLt's state, the decode graphs. Measured on an H200 (tests/gpu/mem_boundary.py,
+ * bench/RESULTS.md 2026-12-03): 13.3-14.3 MiB after start for chat + embed + rerank at budgets from 2.8 to
+ * 14 GiB, and no growth under mixed load. 128 MiB is that with a 9x margin (other shapes load other
+ * kernels lazily); the start measures the real figure (sched's mem_probe) and fails with the numbers if
+ * it is ever larger. */
+#define kUnplannedReserve ((size_t)128 << 20)
 
 /* sched's device-memory probe (CUDA device 0): bytes in use on the whole device, as nvidia-smi sees it */
 static ragd_status cuda_mem_probe(void *ctx, size_t *in_use, ragd_err *err) {
