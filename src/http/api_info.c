@@ -231,8 +231,8 @@ http_outcome api_diagnostics(http_req *r) {
     ragd_http *h = r->h;
     ragd_sched *sched = atomic_load(&h->sched);
     ragd_buf *b = &r->out;
-    ragd_buf_printf(b, "{\"version\":\"%s\",\"build\":{\"type\":\"%s\",\"cuda\":%s,\"compiler\":", RAGD_VERSION,
-                    RAGD_BUILD_TYPE,
+    ragd_buf_printf(b, "{\"version\":\"%s\",\"build\":{\"commit\":\"%s\",\"type\":\"%s\",\"cuda\":%s,\"compiler\":",
+                    RAGD_VERSION, ragd_build_commit(), RAGD_BUILD_TYPE,
 #ifdef RAGD_HAVE_CUDA
                     "true"
 #else

@@ -305,4 +305,5 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
     ragd_buf_printf(out, "ragd_request_memory_bytes %lld\n", (long long)atomic_load(&m->request_memory));
     header(out, "ragd_uptime_seconds", "gauge", "Seconds since the server started.");
     ragd_buf_printf(out, "ragd_uptime_seconds %.3f\n", ragd_now_s() - m->start_time);
+    ragd_metrics_render_process(out);
 }

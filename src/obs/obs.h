@@ -148,5 +148,10 @@ void ragd_metrics_set_request_memory(ragd_metrics *m, int64_t bytes);
 
 /* Prometheus text exposition format 0.0.4. */
 void ragd_metrics_render(ragd_metrics *m, ragd_buf *out);
+/* ragd_build_info and the process_* series (CPU seconds, resident/virtual memory, threads, start time,
+ * open/max fds from /proc/self): appended by ragd_metrics_render (process_metrics.c) */
+void ragd_metrics_render_process(ragd_buf *out);
+/* the git commit this binary was configured from ("unknown" outside a git checkout) */
+const char *ragd_build_commit(void);
 
 #endif

@@ -285,6 +285,20 @@ def test_metrics_promtool(server):
                  "ragd_rejected_requests_total", "ragd_cancelled_requests_total", "ragd_queue_requests",
                  "ragd_http_request_duration_seconds_bucket"]:
         assert name in t, name
+    # build info and the process's own series (Prometheus client names), with plausible values
+    import re, time
+    bi = re.search(r'^ragd_build_info\{version="([^"]+)",commit="([0-9a-f]{7,40}|unknown)",build_type="[^"]*",'
+                   r'cuda="(true|false)",compiler="[^"]+"\} 1$', t, re.M)
+    assert bi, "ragd_build_info"
+    d = server.get("/diagnostics").json()
+    assert d["version"] == bi.group(1) and d["build"]["commit"] == bi.group(2)
+    val = {k: float(v) for k, v in re.findall(r"^(process_[a-z_]+) ([0-9.e+]+)$", t, re.M)}
+    assert val["process_resident_memory_bytes"] > 4 << 20, val  # a running server holds its model and pools
+    assert val["process_virtual_memory_bytes"] >= val["process_resident_memory_bytes"]
+    assert val["process_threads"] >= 3, val  # HTTP pool + scheduler + main
+    assert 3 <= val["process_open_fds"] < val["process_max_fds"], val
+    assert time.time() - 3600 < val["process_start_time_seconds"] <= time.time() + 1, val
+    assert val["process_cpu_seconds_total"] >= 0
     promtool = shutil.which("promtool")
     assert promtool, "promtool not installed (Debian package prometheus; scripts/install-deps.sh installs it)"
     p = subprocess.run([promtool, "check", "metrics"], input=t, capture_output=True, text=True)
