@@ -240,7 +240,8 @@ static void promote(http_door *d, dconn *c, const http_head *hd, double now) {
     ragd_http *h = d->h;
     size_t plen = 0;
     while (plen < hd->target_len && hd->target[plen] != '?') plen++;
-    bool pub = http_path_public(hd->target, plen);
+    /* OPTIONS (a CORS preflight: browsers send it without credentials) reveals only the path's methods */
+    bool pub = http_path_public(hd->target, plen) || (hd->method_len == 7 && !memcmp(hd->method, "OPTIONS", 7));
     const char *key = h->cfg.api_key;
     bool authed = key && hd->auth && http_auth_ok(key, hd->auth, hd->auth_len);
     if (atomic_load(&h->quiesced)) {

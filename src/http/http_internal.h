@@ -97,6 +97,8 @@ struct http_req {
     ragd_buf out;                    /* JSON body */
     const char *content_type;
     int retry_after;                 /* > 0: add Retry-After */
+    char allow[40];                  /* 405 and OPTIONS: the path's methods, for the Allow header */
+    char cors_origin[256];           /* non-empty: the request's Origin is allowed (--cors-origins); echoed */
     /* async */
     pthread_mutex_t mu;              /* guards the fields down to `refs` */
     bool suspended, closed, done, submitted, streaming, stream_started;

@@ -78,6 +78,66 @@ static const route *find_route(const char *url, bool *path_known, const char *me
     return NULL;
 }
 
+/* The methods a known path answers, for Allow: "GET, POST, OPTIONS" (OPTIONS always). */
+static void path_methods(const char *url, char *buf, size_t cap) {
+    size_t n = 0;
+    buf[0] = 0;
+    static const char *const order[] = {"GET", "POST", NULL};
+    for (const char *const *m = order; *m; m++) {
+        bool any = false;
+        for (size_t i = 0; i < N_ROUTES && !any; i++) {
+            size_t k = strlen(g_routes[i].path);
+            if (g_routes[i].prefix ? strncmp(g_routes[i].path, url, k) || !url[k] : strcmp(g_routes[i].path, url)) continue;
+            any = !strcmp(g_routes[i].method, *m);
+        }
+        if (any) n += (size_t)snprintf(buf + n, cap - n, "%s, ", *m);
+        RAGD_ASSERT(n < cap);
+    }
+    snprintf(buf + n, cap - n, "OPTIONS");
+}
+
+/* CORS (--cors-origins): the request's Origin, if the list allows it ("*": any), is kept to be echoed in
+ * Access-Control-Allow-Origin. Origins are compared exactly (scheme://host[:port]), as browsers send them. */
+static void cors_match(http_req *r) {
+    const ragd_serve_opts *o = r->h->cfg.opts;
+    const char *list = o ? o->cors_origins : NULL, *origin = http_header(r, "Origin");
+    r->cors_origin[0] = 0;
+    if (!list || !*list || !origin || !*origin || strlen(origin) >= sizeof r->cors_origin) return;
+    for (const char *p = origin; *p; p++)
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) return; /* not an origin: no echo of raw bytes */
+    const size_t on = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',') p++;
+        const char *e = p;
+        while (*e && *e != ',') e++;
+        size_t n = (size_t)(e - p);
+        while (n && p[n - 1] == ' ') n--;
+        if ((n == 1 && *p == '*') || (n == on && !memcmp(p, origin, n))) {
+            memcpy(r->cors_origin, origin, on + 1);
+            return;
+        }
+        p = e;
+    }
+}
+
+/* Headers of every reply: CORS when the origin is allowed, Allow on 405 and OPTIONS, and for a
+ * preflight (OPTIONS with Access-Control-Request-Method) the methods and headers the browser may use. */
+static void reply_headers(http_req *r, struct MHD_Response *resp) {
+    if (r->allow[0]) MHD_add_response_header(resp, "Allow", r->allow);
+    if (!r->cors_origin[0]) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+    MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+    if (r->status != 204 || !r->allow[0]) return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->allow);
+    const char *rh = http_header(r, "Access-Control-Request-Headers");
+    bool ok = rh && *rh && strlen(rh) < 512;
+    for (const char *p = rh; ok && *p; p++) /* header names, commas and spaces only */
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_, ", *p);
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers", ok ? rh : "Authorization, Content-Type, X-Request-Id");
+    MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+}
+
 static bool path_is(const char *path, size_t len, const char *lit) { return strlen(lit) == len && !memcmp(path, lit, len); }
 
 bool http_path_public(const char *path, size_t len) {
@@ -355,8 +415,9 @@ static enum MHD_Result queue_reply(http_req *r) {
         : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) return MHD_NO;
     r->out = (ragd_buf){0}; /* the response owns the bytes now (freed with free()) */
-    MHD_add_response_header(resp, "Content-Type", r->content_type);
+    if (r->status != 204) MHD_add_response_header(resp, "Content-Type", r->content_type);
     MHD_add_response_header(resp, "X-Request-Id", r->id);
+    reply_headers(r, resp);
     if (r->retry_after > 0) {
         char ra[16];
         snprintf(ra, sizeof ra, "%d", r->retry_after);
@@ -400,6 +461,7 @@ static enum MHD_Result start_stream(http_req *r) {
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     MHD_add_response_header(resp, "X-Request-Id", r->id);
     r->status = 200;
+    reply_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, 200, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -497,6 +559,12 @@ int http_admit(http_req *r, const char *url, const char *method, uint64_t conten
         return -1;
     }
     if (!framing_ok(r)) return -1;
+    cors_match(r);
+    if (!strcmp(method, "OPTIONS") && known && !rt) { /* before the key check: browsers send no key here */
+        path_methods(url, r->allow, sizeof r->allow);
+        r->status = 204;
+        return -1;
+    }
     if (h->cfg.api_key && !http_path_public(url, strlen(url))) {
         const char *v = http_header(r, "Authorization");
         if (!http_auth_ok(h->cfg.api_key, v, v ? strlen(v) : 0)) {
@@ -505,7 +573,10 @@ int http_admit(http_req *r, const char *url, const char *method, uint64_t conten
         }
     }
     if (!rt) {
-        if (known) http_error(r, 405, NULL, "method_not_allowed", "%s is not allowed on %s", method, url);
+        if (known) {
+            path_methods(url, r->allow, sizeof r->allow);
+            http_error(r, 405, NULL, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", method, url, r->allow);
+        }
         else http_error(r, 404, NULL, "not_found", "no endpoint %.40s %.200s", method, url);
         return -1;
     }

@@ -24,6 +24,7 @@ typedef struct ragd_serve_opts {
     int64_t port;
     char *api_key;
     char *api_key_file;
+    char *cors_origins;            /* browsers allowed: "*" or comma-separated origins; NULL: no CORS */
     int64_t max_batch_tokens;      /* tokens in one forward call */
     int64_t max_seqs;              /* generation sequences at once (sequence slots of the chat engine) */
     int64_t max_step_tokens;       /* tokens in one generation step (decode + prefill chunks) */
