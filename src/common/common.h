@@ -158,6 +158,8 @@ uint64_t ragd_now_ns(void);  /* monotonic nanoseconds */
 
 typedef enum { RAGD_LOG_DEBUG = 0, RAGD_LOG_INFO, RAGD_LOG_WARN, RAGD_LOG_ERROR } ragd_log_level;
 void ragd_log_set_level(ragd_log_level lvl);
+/* true: each line a JSON object {"ts", "level", "msg"} (invalid UTF-8 in msg becomes U+FFFD) */
+void ragd_log_set_json(bool json);
 /* One line to stderr: "2026-11-22T10:00:00.123Z INFO  message". Thread-safe (one write per line). */
 void ragd_log(ragd_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define RAGD_INFO(...) ragd_log(RAGD_LOG_INFO, __VA_ARGS__)

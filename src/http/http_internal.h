@@ -97,6 +97,7 @@ struct http_req {
     ragd_buf out;                    /* JSON body */
     const char *content_type;
     int retry_after;                 /* > 0: add Retry-After */
+    char method[12];                 /* for the access log */
     char allow[40];                  /* 405 and OPTIONS: the path's methods, for the Allow header */
     char cors_origin[256];           /* non-empty: the request's Origin is allowed (--cors-origins); echoed */
     /* async */

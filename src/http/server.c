@@ -552,6 +552,7 @@ int http_admit(http_req *r, const char *url, const char *method, uint64_t conten
     bool known;
     const route *rt = find_route(url, &known, method);
     r->ep = rt ? rt->ep : RAGD_EP_OTHER;
+    snprintf(r->method, sizeof r->method, "%s", method);
     if (rt && rt->prefix) r->path_arg = url + strlen(rt->path); /* (set again before dispatch: url lives per call) */
     if (atomic_load(&h->quiesced)) {
         ragd_metrics_rejected(h->cfg.metrics, RAGD_REJECT_SHUTDOWN);
@@ -676,13 +677,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     pthread_mutex_lock(&r->mu);
     r->closed = true;
     bool cancel = r->submitted && !r->done;
+    const int64_t pt = r->done ? r->task.prompt_tokens : 0, ct = r->done ? r->task.completion_tokens : 0;
     pthread_mutex_unlock(&r->mu);
     if (cancel) atomic_store(&r->task.cancel, true);
     int status = r->status;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->streaming) status = status ? status : 499;
     ragd_metrics_request(h->cfg.metrics, r->ep, status, ragd_now_s() - r->t_start);
-    RAGD_DEBUG("[%s] %s %d %.1f ms%s", r->id, ragd_endpoint_name(r->ep), status, (ragd_now_s() - r->t_start) * 1e3,
-               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection ended early)");
+    /* the access log: one line per request that reached routing (the door logs what it refused itself) */
+    RAGD_INFO("access id=%s method=%s endpoint=%s status=%d prompt_tokens=%lld completion_tokens=%lld ms=%.1f%s", r->id,
+              r->method[0] ? r->method : "-", ragd_endpoint_name(r->ep), status, (long long)pt, (long long)ct,
+              (ragd_now_s() - r->t_start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " ended_early=1");
     req_unref(r);
 }
 

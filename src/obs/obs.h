@@ -50,6 +50,7 @@ typedef struct ragd_serve_opts {
     int64_t max_header_bytes;      /* request line + header fields */
     int64_t max_request_memory;    /* bytes all requests may hold at once (bodies, JSON, tokens, replies) */
     char *log_level;               /* debug | info | warn | error */
+    char *log_format;              /* text | json */
     char *chat_template;           /* Jinja chat template file overriding the chat model's */
     char *served_name;             /* name of the chat model in /v1/models (default: file name) */
     bool demo;                     /* label every model "demo quality" in /v1/models */

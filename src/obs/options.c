@@ -49,6 +49,7 @@ static const ragd_opt_def g_table[] = {
     {"body-timeout-ms", RAGD_OPT_INT, "30000", 100, 3600000, "RAGD_BODY_TIMEOUT_MS", "a request body must arrive within this after its head (else 408)", OFF(body_timeout_ms), NULL, false},
     {"max-header-bytes", RAGD_OPT_INT, "16384", 1024, 1048576, "RAGD_MAX_HEADER_BYTES", "request line + header fields (431 beyond; 414 for a longer target)", OFF(max_header_bytes), NULL, false},
     {"max-request-memory", RAGD_OPT_INT, "1073741824", 16777216, 1LL << 40, "RAGD_MAX_REQUEST_MEMORY", "bytes all requests hold at once: bodies, parsed JSON, token ids, outputs, replies (503 beyond; 413 for one that alone needs more)", OFF(max_request_memory), NULL, false},
+    {"log-format", RAGD_OPT_STR, "text", 0, 0, "RAGD_LOG_FORMAT", "text, or json: one object per line {\"ts\", \"level\", \"msg\"}", OFF(log_format), "text|json", false},
     {"log-level", RAGD_OPT_STR, "info", 0, 0, "RAGD_LOG_LEVEL", "debug, info, warn or error", OFF(log_level), "debug|info|warn|error", false},
     {"chat-template", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT_TEMPLATE", "Jinja chat template file for the chat model (default: the model's own)", OFF(chat_template), NULL, false},
     {"served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_SERVED_NAME", "name of the chat model in /v1/models (default: file name)", OFF(served_name), NULL, false},
