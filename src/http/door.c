@@ -212,7 +212,9 @@ static void door_reply(http_door *d, dconn *c, int status, const char *code, con
     char id[72];
     http_request_id(d->h, hd ? hd->req_id : NULL, hd ? hd->req_id_len : 0, id);
     ragd_buf_reset(&d->reply);
-    http_raw_error(&d->reply, status, code, msg, id, retry_after);
+    char cors[256] = "";
+    if (hd && hd->origin) http_cors_origin(d->h->cfg.opts ? d->h->cfg.opts->cors_origins : NULL, hd->origin, hd->origin_len, cors);
+    http_raw_error(&d->reply, status, code, msg, id, retry_after, cors);
     ssize_t w = send(c->fd, d->reply.data, d->reply.len, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w; /* a fresh socket's send buffer takes a small reply whole; a client that cannot is hostile */
     shutdown(c->fd, SHUT_WR);
@@ -433,7 +435,7 @@ static void tick(http_door *d, double now) {
         http_request_id(h, NULL, 0, id);
         snprintf(msg, sizeof msg, "the request body did not arrive within %.0f ms (--body-timeout-ms)", d->body_s * 1e3);
         ragd_buf_reset(&d->reply);
-        http_raw_error(&d->reply, 408, "request_timeout", msg, id, 0);
+        http_raw_error(&d->reply, 408, "request_timeout", msg, id, 0, NULL);
         ssize_t w = send(c->fd, d->reply.data, d->reply.len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
         shutdown(c->fd, SHUT_RDWR);

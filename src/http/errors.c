@@ -36,13 +36,17 @@ void http_error_json(ragd_buf *b, int status, const char *param, const char *cod
     ragd_buf_puts(b, "}}");
 }
 
-void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after) {
+void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after,
+                    const char *cors_origin) {
     ragd_buf body = {0};
     http_error_json(&body, status, NULL, code, msg);
     ragd_buf_printf(b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n",
                     status, http_reason(status), body.len);
     if (req_id) ragd_buf_printf(b, "X-Request-Id: %s\r\n", req_id);
     if (retry_after > 0) ragd_buf_printf(b, "Retry-After: %d\r\n", retry_after);
+    if (cors_origin && *cors_origin)
+        ragd_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\nAccess-Control-Expose-Headers: "
+                           "X-Request-Id, Retry-After\r\n", cors_origin);
     ragd_buf_puts(b, "\r\n");
     ragd_buf_append(b, body.data, body.len);
     ragd_buf_free(&body);

@@ -140,6 +140,9 @@ static http_head_result field(const char *p, size_t n, bool complete, http_head 
     } else if (ieq(name, name_len, "Authorization")) {
         h->auth = val;
         h->auth_len = vlen;
+    } else if (ieq(name, name_len, "Origin")) {
+        h->origin = val;
+        h->origin_len = vlen;
     } else if (ieq(name, name_len, "X-Request-Id")) {
         h->req_id = val;
         h->req_id_len = vlen;

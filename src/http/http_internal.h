@@ -33,8 +33,8 @@ typedef struct http_head {
     int n_fields;
     bool has_host, has_cl, chunked;
     uint64_t content_length;             /* UINT64_MAX when it overflows */
-    const char *auth, *req_id;           /* Authorization / X-Request-Id values (trimmed), NULL if absent */
-    size_t auth_len, req_id_len;
+    const char *auth, *req_id, *origin;  /* Authorization / X-Request-Id / Origin values (trimmed), NULL if absent */
+    size_t auth_len, req_id_len, origin_len;
 } http_head;
 typedef struct http_head_err {
     int status;                          /* 400, 414, 417, 431, 505 */
@@ -134,7 +134,12 @@ void http_reply_json(http_req *r, int status); /* r->out already holds the body 
 /* The error object alone into b (also used for replies written by the door). */
 void http_error_json(ragd_buf *b, int status, const char *param, const char *code, const char *msg);
 /* A complete HTTP/1.1 error response with a JSON body and "Connection: close" (the door's replies). */
-void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after);
+/* cors_origin: non-empty = the allowed Origin to echo (http_cors_origin), NULL or "" = none */
+void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, const char *req_id, int retry_after,
+                    const char *cors_origin);
+/* CORS (--cors-origins, "*" or comma-separated exact origins): copies origin[0, len) into out (256 bytes)
+ * and returns true when the list allows it; out = "" otherwise (also for non-printable or overlong values) */
+bool http_cors_origin(const char *list, const char *origin, size_t len, char out[256]);
 
 /* ---- request memory budget (server.c) */
 /* Reserves `bytes` for r (what: for the message). Refusal sets the reply: 413 when the request alone

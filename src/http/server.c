@@ -96,16 +96,11 @@ static void path_methods(const char *url, char *buf, size_t cap) {
     snprintf(buf + n, cap - n, "OPTIONS");
 }
 
-/* CORS (--cors-origins): the request's Origin, if the list allows it ("*": any), is kept to be echoed in
- * Access-Control-Allow-Origin. Origins are compared exactly (scheme://host[:port]), as browsers send them. */
-static void cors_match(http_req *r) {
-    const ragd_serve_opts *o = r->h->cfg.opts;
-    const char *list = o ? o->cors_origins : NULL, *origin = http_header(r, "Origin");
-    r->cors_origin[0] = 0;
-    if (!list || !*list || !origin || !*origin || strlen(origin) >= sizeof r->cors_origin) return;
-    for (const char *p = origin; *p; p++)
-        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) return; /* not an origin: no echo of raw bytes */
-    const size_t on = strlen(origin);
+bool http_cors_origin(const char *list, const char *origin, size_t on, char out[256]) {
+    out[0] = 0;
+    if (!list || !*list || !origin || !on || on >= 256) return false;
+    for (size_t i = 0; i < on; i++)
+        if ((unsigned char)origin[i] < 0x21 || (unsigned char)origin[i] > 0x7e) return false; /* no raw bytes echoed */
     for (const char *p = list; *p;) {
         while (*p == ' ' || *p == ',') p++;
         const char *e = p;
@@ -113,11 +108,21 @@ static void cors_match(http_req *r) {
         size_t n = (size_t)(e - p);
         while (n && p[n - 1] == ' ') n--;
         if ((n == 1 && *p == '*') || (n == on && !memcmp(p, origin, n))) {
-            memcpy(r->cors_origin, origin, on + 1);
-            return;
+            memcpy(out, origin, on);
+            out[on] = 0;
+            return true;
         }
         p = e;
     }
+    return false;
+}
+
+/* the request's Origin, if --cors-origins allows it, kept to be echoed in Access-Control-Allow-Origin */
+static void cors_match(http_req *r) {
+    const ragd_serve_opts *o = r->h->cfg.opts;
+    const char *origin = http_header(r, "Origin");
+    r->cors_origin[0] = 0;
+    if (origin) http_cors_origin(o ? o->cors_origins : NULL, origin, strlen(origin), r->cors_origin);
 }
 
 /* Headers of every reply: CORS when the origin is allowed, Allow on 405 and OPTIONS, and for a

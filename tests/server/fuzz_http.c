@@ -137,7 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (res == HTTP_HEAD_BAD) { /* the door's own reply */
         if (!status_known(e.status) || e.status < 400) RAGD_DIE("head error status %d", e.status);
         ragd_buf b = {0};
-        http_raw_error(&b, e.status, e.code, e.msg, "fuzz", 0);
+        http_raw_error(&b, e.status, e.code, e.msg, "fuzz", 0, "https://app.example");
         const char *body = strstr(b.data, "\r\n\r\n");
         if (!body) RAGD_DIE("raw reply without a head end");
         check_error_json(body + 4, b.len - (size_t)(body + 4 - b.data), e.status, false, false);

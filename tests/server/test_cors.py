@@ -55,6 +55,11 @@ def test_cors_origins():
         r = s.post("/embed", {"texts": ["x"]}, headers=dict(auth, Origin="http://localhost:3000"))
         assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
         assert "X-Request-Id" in r.headers["Access-Control-Expose-Headers"]
+        # the door's own refusals carry it too (no key: 401 before routing), so the page can read them
+        r = s.post("/embed", {"texts": ["x"]}, headers={"Origin": OK})
+        assert r.status_code == 401 and r.headers["Access-Control-Allow-Origin"] == OK, r.headers
+        r = s.post("/embed", {"texts": ["x"]}, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 401 and "Access-Control-Allow-Origin" not in r.headers
         r = s.post("/embed", {"texts": [""]}, headers=dict(auth, Origin=OK))  # an error reply carries it too
         assert r.status_code == 400 and r.headers["Access-Control-Allow-Origin"] == OK
         r = s.post("/v1/completions", {"prompt": "hi", "max_tokens": 3, "stream": True},
