@@ -105,11 +105,16 @@ def test_parallel_worst_case_bodies_stay_under_the_bound():
         # refused from the scan (413) — or at the head when the budget is spent by the others (503)
         assert set(seen["/detokenize"]) <= {413, 503} and 413 in seen["/detokenize"], seen
         assert set(seen["/rerank"]) <= {400, 503} and 400 in seen["/rerank"], seen
-        assert 200 in seen["/tokenize"] and 200 in seen["/v1/embeddings"], seen
+        # under 32 parallel worst-case bodies a path may lose every race for the budget (503, seen once in CI
+        # for all 32 /tokenize bodies); some must get through, and each path's body alone must be served
+        assert any(200 in c for c in seen.values()), seen
         assert re.search(r"^ragd_request_memory_bytes 0$", mem, re.M), "every reservation was released"
         if not asan:  # ASan's allocator keeps its own quarantine and shadow memory
             assert peak[0] <= bound, (peak[0], bound)
             assert idle - base < 4 * 16 + 16, (base, idle)  # T × W: what the tokenizer workspaces keep
         assert s.post("/embed", {"texts": ["still fine"]}).status_code == 200
+        for want in ("/tokenize", "/v1/embeddings"):  # their worst-case bodies one at a time: some are served
+            got = [one(k)[1] for k in range(len(bodies)) if bodies[k][0] == want]
+            assert 200 in got, (want, got)
     finally:
         assert s.stop() == 0
