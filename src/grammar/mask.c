@@ -7,8 +7,9 @@
  *
  * The fast path: inside a string (or an extra key) at a code point boundary, every "plain" token —
  * printable bytes, no '"' or '\\', whole UTF-8 characters — is accepted, whatever the stack below
- * holds. Those tokens' bits are precomputed (all of them, and for small room left under a maxLength,
- * those of at most r code points), so only the second trie, of the other tokens, is walked.
+ * holds. Those tokens' bits are precomputed (all of them; for room r < PLAIN_K left under a maxLength
+ * those of at most r code points; the few longer ones are listed with their lengths), so only the
+ * second trie, of the other tokens, is walked.
  *
  * The mask of a multi-stack state is the union of its stacks' masks (the stacks evolve
  * independently), each computed from a one-stack state.
@@ -43,6 +44,9 @@ struct ragd_vocab_trie {
     uint32_t max_plain_cp;
     uint32_t *plain_all; /* [n_words] */
     uint32_t *plain_le;  /* [PLAIN_K][n_words]: plain tokens of ≤ r code points */
+    int32_t *long_ids;   /* plain tokens of ≥ PLAIN_K code points ... */
+    uint32_t *long_cps;  /* ... and their code points */
+    uint32_t n_long;
     int32_t *eos;
     int n_eos;
 };
@@ -153,8 +157,11 @@ ragd_status ragd_vocab_trie_build(const char *const *tok_bytes, const int *tok_l
     uint32_t *cps = calloc((size_t)n_vocab, sizeof *cps);
     t->plain_all = calloc((size_t)t->n_words, sizeof(uint32_t));
     t->plain_le = calloc((size_t)t->n_words * PLAIN_K, sizeof(uint32_t));
+    t->long_ids = malloc((size_t)n_vocab * sizeof *t->long_ids);
+    t->long_cps = malloc((size_t)n_vocab * sizeof *t->long_cps);
     ragd_status st = RAGD_OK;
-    if (!t->bytes || !t->off || !t->len || !t->eos || !ids || !other || !cps || !t->plain_all || !t->plain_le) {
+    if (!t->bytes || !t->off || !t->len || !t->eos || !ids || !other || !cps || !t->plain_all || !t->plain_le || !t->long_ids ||
+        !t->long_cps) {
         st = ragd_err_set(err, RAGD_ENOMEM, "vocabulary trie: out of memory");
         goto done;
     }
@@ -183,6 +190,10 @@ ragd_status ragd_vocab_trie_build(const char *const *tok_bytes, const int *tok_l
             continue;
         }
         t->plain_all[i >> 5] |= 1u << (i & 31);
+        if (cps[i] >= PLAIN_K) {
+            t->long_ids[t->n_long] = i;
+            t->long_cps[t->n_long++] = cps[i];
+        }
         for (uint32_t r = cps[i]; r < PLAIN_K; r++) t->plain_le[(size_t)r * t->n_words + (i >> 5)] |= 1u << (i & 31);
     }
     if ((st = build_trie(t, ids, n_ids, &t->full, err))) goto done;
@@ -236,6 +247,8 @@ void ragd_vocab_trie_free(ragd_vocab_trie *t) {
     free(t->other.toks);
     free(t->plain_all);
     free(t->plain_le);
+    free(t->long_ids);
+    free(t->long_cps);
     free(t->eos);
     free(t);
 }
@@ -299,17 +312,17 @@ void ragd_gmask(const ragd_grammar *g, const ragd_gmatch *m, const ragd_vocab_tr
         s0->depth[0] = m->depth[k];
         memcpy(s0->f[0], m->f[k], (size_t)m->depth[k] * sizeof(ragd_gframe));
         uint32_t room;
-        const uint32_t *plain = NULL;
-        if (gm_plain_state(g, m, k, &room)) {
-            if (room == GN_NONE || room >= t->max_plain_cp) plain = t->plain_all;
-            else if (room < PLAIN_K) plain = t->plain_le + (size_t)room * t->n_words;
-        }
-        if (plain) {
-            for (int w = 0; w < t->n_words; w++) words[w] |= plain[w];
-            walk(g, &t->other, ws, words);
-        } else {
+        if (!gm_plain_state(g, m, k, &room)) {
             walk(g, &t->full, ws, words);
+            continue;
         }
+        const uint32_t *plain = room == GN_NONE || room >= t->max_plain_cp ? t->plain_all
+                                : t->plain_le + (size_t)(room < PLAIN_K ? room : PLAIN_K - 1) * t->n_words;
+        for (int w = 0; w < t->n_words; w++) words[w] |= plain[w];
+        if (plain != t->plain_all && room >= PLAIN_K)
+            for (uint32_t j = 0; j < t->n_long; j++)
+                if (t->long_cps[j] <= room) words[t->long_ids[j] >> 5] |= 1u << (t->long_ids[j] & 31);
+        walk(g, &t->other, ws, words);
     }
     if (ragd_gmatch_accepting(g, m))
         for (int i = 0; i < t->n_eos; i++) words[t->eos[i] >> 5] |= 1u << (t->eos[i] & 31);

@@ -492,7 +492,9 @@ bool gm_plain_state(const ragd_grammar *g, const ragd_gmatch *m, int k, uint32_t
     const gnode *n = &g->nodes[f->node];
     if (f->ph & PH_KEY) {
         *room = GN_NONE;
-        return (f->ph & KF_FREE) && (f->ph & KF_FREEOK) && !f->d && f->a > f->b;
+        /* a free key takes any plain byte whatever its range of names (the range only decides whether
+         * a closing '"' names a property, and plain tokens hold no '"') */
+        return (f->ph & KF_FREE) && (f->ph & KF_FREEOK) && !f->d;
     }
     if (n->kind != GN_STRING || f->ph != S_CONT || f->d) return false;
     *room = n->max == GN_NONE ? GN_NONE : (f->a >= n->max ? 0 : n->max - f->a);

@@ -11,7 +11,7 @@
 
 #include "grammar/grammar.h"
 
-static json_t *gt_load_cases(void) {
+static inline json_t *gt_load_cases(void) {
     const char *src = getenv("RAGD_SRC");
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/grammar/cases.json", src ? src : ".");
@@ -22,7 +22,7 @@ static json_t *gt_load_cases(void) {
 }
 
 /* The case's grammar: its schema, or json_object mode for the string "json_object". */
-static ragd_grammar *gt_compile(const json_t *cs) {
+static inline ragd_grammar *gt_compile(const json_t *cs) {
     const json_t *schema = json_object_get(cs, "schema");
     ragd_grammar *g = NULL;
     ragd_err err = {0};
@@ -34,7 +34,7 @@ static ragd_grammar *gt_compile(const json_t *cs) {
     return g;
 }
 
-static const json_t *gt_resolve(const json_t *root, const char *ref) {
+static inline const json_t *gt_resolve(const json_t *root, const char *ref) {
     if (!ref || ref[0] != '#') return NULL;
     const json_t *cur = root;
     char seg[256];
@@ -50,13 +50,13 @@ static const json_t *gt_resolve(const json_t *root, const char *ref) {
     return cur;
 }
 
-static size_t gt_codepoints(const char *s, size_t n) {
+static inline size_t gt_codepoints(const char *s, size_t n) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
     return k;
 }
 
-static bool gt_type_ok(const char *t, const json_t *v) {
+static inline bool gt_type_ok(const char *t, const json_t *v) {
     if (!strcmp(t, "object")) return json_is_object(v);
     if (!strcmp(t, "array")) return json_is_array(v);
     if (!strcmp(t, "string")) return json_is_string(v);
@@ -68,7 +68,7 @@ static bool gt_type_ok(const char *t, const json_t *v) {
 }
 
 /* JSON-schema validation of v against s (root: for $ref), for the supported keywords. */
-static bool gt_validate(const json_t *v, const json_t *s, const json_t *root, int depth) {
+static inline bool gt_validate(const json_t *v, const json_t *s, const json_t *root, int depth) {
     if (depth > 200) return false;
     if (json_is_true(s)) return true;
     if (!json_is_object(s)) return false;
@@ -132,7 +132,7 @@ static bool gt_validate(const json_t *v, const json_t *s, const json_t *root, in
 }
 
 /* Does text parse (jansson) and validate against the case? */
-static bool gt_text_valid(const json_t *cs, const char *text, size_t len) {
+static inline bool gt_text_valid(const json_t *cs, const char *text, size_t len) {
     json_error_t je;
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY, &je);
     if (!v) return false;
@@ -142,7 +142,7 @@ static bool gt_text_valid(const json_t *cs, const char *text, size_t len) {
     return ok;
 }
 
-static bool gt_matches(const ragd_grammar *g, const char *text, size_t len) {
+static inline bool gt_matches(const ragd_grammar *g, const char *text, size_t len) {
     ragd_gmatch m;
     ragd_gmatch_init(g, &m);
     return ragd_gmatch_advance(g, &m, text, len) && ragd_gmatch_accepting(g, &m);
