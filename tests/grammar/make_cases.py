@@ -89,5 +89,10 @@ case("additional_schema", {"type": "object", "additionalProperties": {"type": "i
      ['{}', '{"a":1,"b":2}'], ['{"a":"x"}', '{"a":1.5}'])
 case("deep_arrays", {"$defs": {"a": {"type": "array", "items": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"},
      ['[]', '[[],[[]]]', '[' * 32 + ']' * 32], ['[' * 33 + ']' * 33, '[[]'])
+case("long_string", {"type": "object", "properties": {"s": {"type": "string", "maxLength": 40},
+                                                     "t": {"type": "string", "minLength": 3}},
+                     "required": ["s", "t"], "additionalProperties": False},
+     ['{"s":"' + "a" * 40 + '","t":"abc"}', '{"s":"","t":"日本語"}'],
+     ['{"s":"' + "a" * 41 + '","t":"abc"}', '{"s":"","t":"ab"}'])
 json.dump(C, open(__import__("os").path.join(__import__("os").path.dirname(__file__), "cases.json"), "w"), ensure_ascii=False, indent=1)
 print(len(C))
