@@ -91,3 +91,12 @@ void ragd_tok_stream_flush(const ragd_tokenizer *t, ragd_tok_stream *s, ragd_buf
     if (s->n_pending) tok_utf8_lossy(out, s->pending, s->n_pending, NULL);
     s->n_pending = 0;
 }
+
+const char *ragd_tokenizer_token_bytes(const ragd_tokenizer *t, int32_t id, size_t *len) {
+    *len = 0;
+    if (id < 0 || (size_t)id >= t->n_ids || !(t->flags[id] & TOK_F_PRESENT)) return NULL;
+    *len = t->dec_len[id];
+    return t->strs.data + t->dec_off[id];
+}
+
+bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t) { return t->decoder != TOK_DEC_NONE; }

@@ -90,6 +90,14 @@ size_t ragd_tokenizer_vocab_size(const ragd_tokenizer *t);          /* max id + 
 int32_t ragd_tokenizer_token_to_id(const ragd_tokenizer *t, const char *token); /* -1 if absent */
 const char *ragd_tokenizer_id_to_token(const ragd_tokenizer *t, int32_t id);   /* NULL if absent */
 bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id);
+/* The raw bytes the decoder yields for one token (byte-level BPE: the bytes its characters stand for,
+ * possibly a partial UTF-8 sequence), *len set; NULL when the id is absent. Points into the tokenizer.
+ * With no decoder (tokens joined by spaces) it is the token string. Constrained decoding
+ * (src/grammar) matches these bytes. */
+const char *ragd_tokenizer_token_bytes(const ragd_tokenizer *t, int32_t id, size_t *len);
+/* True when decoding concatenates token bytes as they are (a ByteLevel decoder); false when tokens are
+ * joined by spaces (no decoder), where a token's text depends on its neighbours. */
+bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t);
 
 /* tokenizer_config.json / GGUF facts; NULL / -1 when absent. */
 const char *ragd_tokenizer_chat_template(const ragd_tokenizer *t);

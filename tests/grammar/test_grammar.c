@@ -1,0 +1,162 @@
+/* test_grammar.c — the schema compiler and the byte matcher: every case of cases.json accepts its
+ * valid texts and refuses its invalid ones (and the valid ones pass the independent validator);
+ * hand-picked byte-level checks (raw UTF-8, atomic advance, accepting/finished); refused schemas name
+ * the keyword and its path. */
+#include "test.h"
+
+#include "grammar_test_util.h"
+
+static void test_cases(void) {
+    json_t *cases = gt_load_cases();
+    CHECK(cases != NULL);
+    if (!cases) return;
+    CHECK(json_array_size(cases) >= 20);
+    size_t i;
+    json_t *cs;
+    json_array_foreach(cases, i, cs) {
+        const char *name = json_string_value(json_object_get(cs, "name"));
+        ragd_grammar *g = gt_compile(cs);
+        CHECK(g != NULL);
+        if (!g) continue;
+        size_t j;
+        json_t *t;
+        json_array_foreach(json_object_get(cs, "valid"), j, t) {
+            const char *s = json_string_value(t);
+            bool m = gt_matches(g, s, strlen(s));
+            if (!m) fprintf(stderr, "case %s: valid text refused: %s\n", name, s);
+            CHECK(m);
+            bool v = gt_text_valid(cs, s, strlen(s));
+            if (!v) fprintf(stderr, "case %s: the validator refuses the valid text %s\n", name, s);
+            CHECK(v);
+        }
+        json_array_foreach(json_object_get(cs, "invalid"), j, t) {
+            const char *s = json_string_value(t);
+            bool m = gt_matches(g, s, strlen(s));
+            if (m) fprintf(stderr, "case %s: invalid text accepted: %s\n", name, s);
+            CHECK(!m);
+        }
+        ragd_grammar_free(g);
+    }
+    json_decref(cases);
+}
+
+static ragd_grammar *compile_text(const char *schema) {
+    json_error_t je;
+    json_t *s = json_loads(schema, 0, &je);
+    RAGD_ASSERT(s);
+    ragd_grammar *g = NULL;
+    ragd_err err = {0};
+    if (ragd_grammar_compile_schema(s, &g, &err)) fprintf(stderr, "compile: %s\n", ragd_err_msg(&err));
+    ragd_err_free(&err);
+    json_decref(s);
+    return g;
+}
+
+static void test_bytes(void) {
+    ragd_grammar *g = compile_text("{\"type\":\"string\"}");
+    CHECK(g != NULL);
+    if (!g) return;
+    /* raw UTF-8: overlongs, surrogates, truncated and stray continuation bytes are refused */
+    CHECK(gt_matches(g, "\"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80\"", 11));
+    CHECK(!gt_matches(g, "\"\xc0\xaf\"", 4));         /* overlong '/' */
+    CHECK(!gt_matches(g, "\"\xed\xa0\x80\"", 5));     /* UTF-16 surrogate */
+    CHECK(!gt_matches(g, "\"\xe6\x97\"", 4));         /* truncated */
+    CHECK(!gt_matches(g, "\"\x80\"", 3));             /* stray continuation */
+    CHECK(!gt_matches(g, "\"\xf4\x90\x80\x80\"", 6)); /* > U+10FFFF */
+    CHECK(!gt_matches(g, "\"\xff\"", 3));
+    /* advance is all or nothing */
+    ragd_gmatch m, copy;
+    ragd_gmatch_init(g, &m);
+    CHECK(ragd_gmatch_advance(g, &m, "\"ab", 3));
+    copy = m;
+    CHECK(!ragd_gmatch_advance(g, &m, "c\x01", 2));
+    CHECK(!memcmp(&m.depth, &copy.depth, sizeof m.depth) && m.n_alt == copy.n_alt &&
+          !memcmp(m.f[0], copy.f[0], m.depth[0] * sizeof(ragd_gframe)));
+    CHECK(!ragd_gmatch_accepting(g, &m));
+    CHECK(ragd_gmatch_advance(g, &m, "c\"", 2));
+    CHECK(ragd_gmatch_accepting(g, &m));
+    CHECK(ragd_gmatch_finished(g, &m));
+    CHECK(!ragd_gmatch_advance(g, &m, " ", 1));
+    ragd_grammar_free(g);
+
+    /* a root number is accepting but not finished: more digits may follow */
+    g = compile_text("{\"type\":\"number\"}");
+    CHECK(g != NULL);
+    if (!g) return;
+    ragd_gmatch_init(g, &m);
+    CHECK(ragd_gmatch_advance(g, &m, "-1", 2));
+    CHECK(ragd_gmatch_accepting(g, &m));
+    CHECK(!ragd_gmatch_finished(g, &m));
+    CHECK(ragd_gmatch_advance(g, &m, ".5e-3", 5));
+    CHECK(ragd_gmatch_accepting(g, &m));
+    CHECK(!ragd_gmatch_advance(g, &m, "e", 1));
+    ragd_grammar_free(g);
+}
+
+typedef struct err_case {
+    const char *schema;
+    const char *want[3]; /* substrings of the message */
+} err_case;
+
+static void test_errors(void) {
+    static const err_case cases[] = {
+        {"{\"type\":\"string\",\"pattern\":\"^a\"}", {"'pattern'", "at $"}},
+        {"{\"type\":\"object\",\"properties\":{\"zip\":{\"type\":\"string\",\"pattern\":\"[0-9]+\"}}}",
+         {"'pattern'", "$.properties.zip"}},
+        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":0}}}",
+         {"'minimum'", "$.properties.n"}},
+        {"{\"oneOf\":[{\"type\":\"string\"}]}", {"'oneOf'", "at $"}},
+        {"{\"type\":\"array\",\"items\":{\"allOf\":[]}}", {"'allOf'", "$.items"}},
+        {"{\"anyOf\":[{\"type\":\"string\"},{\"type\":\"number\",\"multipleOf\":2}]}", {"'multipleOf'", "$.anyOf[1]"}},
+        {"{\"type\":\"object\",\"patternProperties\":{}}", {"'patternProperties'"}},
+        {"{\"type\":\"array\",\"uniqueItems\":true}", {"'uniqueItems'"}},
+        {"{\"$ref\":\"#/$defs/missing\"}", {"'$ref'", "#/$defs/missing", "does not resolve"}},
+        {"{\"$ref\":\"http://x/y.json\"}", {"does not resolve"}},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}},\"required\":[\"b\"]}", {"'b'", "required"}},
+        {"{\"enum\":[]}", {"'enum'"}},
+        {"{\"type\":\"string\",\"enum\":[1,2]}", {"'enum'", "type"}},
+        {"{\"type\":\"strin\"}", {"unknown type", "strin"}},
+        {"{\"type\":\"string\",\"minLength\":5,\"maxLength\":2}", {"minLength", "maxLength"}},
+        {"{\"type\":\"array\",\"minItems\":-1}", {"'minItems'"}},
+        {"{\"$defs\":{\"n\":{\"type\":\"object\",\"properties\":{\"c\":{\"$ref\":\"#/$defs/n\"}},\"required\":[\"c\"]}},"
+         "\"$ref\":\"#/$defs/n\"}", {"nests deeper"}},
+        {"{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/b\"},\"b\":{\"$ref\":\"#/$defs/a\"}},\"$ref\":\"#/$defs/a\"}", {"cycle"}},
+        {"{\"$ref\":\"#/$defs/x\",\"type\":\"object\",\"$defs\":{\"x\":{}}}", {"'type'", "beside '$ref'"}},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"$ref\":\"#/$defs/x\"}},\"$defs\":{\"x\":{\"not\":{}}}}",
+         {"'not'", "#/$defs/x"}},
+        {"{\"type\":\"object\",\"properties\":{\"a\":false}}", {"false", "$.properties.a"}},
+        {"{\"type\":\"array\",\"items\":[{\"type\":\"string\"}]}", {"'items'", "$"}},
+        {"[1]", {"must be an object or a boolean"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_error_t je;
+        json_t *s = json_loads(cases[i].schema, JSON_DECODE_ANY, &je);
+        RAGD_ASSERT(s);
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        ragd_status st = ragd_grammar_compile_schema(s, &g, &err);
+        CHECK_EQ_INT(st, RAGD_EINVAL);
+        CHECK(g == NULL);
+        for (int k = 0; k < 3 && cases[i].want[k]; k++) {
+            bool has = strstr(ragd_err_msg(&err), cases[i].want[k]) != NULL;
+            if (!has) fprintf(stderr, "schema %s: message \"%s\" lacks \"%s\"\n", cases[i].schema, ragd_err_msg(&err),
+                              cases[i].want[k]);
+            CHECK(has);
+        }
+        ragd_err_free(&err);
+        ragd_grammar_free(g);
+        json_decref(s);
+    }
+    /* annotations are ignored, not refused */
+    ragd_grammar *g = compile_text("{\"title\":\"t\",\"description\":\"d\",\"type\":\"string\",\"format\":\"date\","
+                                   "\"default\":\"x\",\"examples\":[\"y\"],\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}");
+    CHECK(g != NULL);
+    ragd_grammar_free(g);
+}
+
+int main(void) {
+    test_cases();
+    test_bytes();
+    test_errors();
+    TEST_DONE();
+}
