@@ -283,7 +283,8 @@ int ragd_cmd_serve(int argc, char **argv) {
     static const char *const levels[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++)
         if (!strcmp(o.log_level, levels[i])) ragd_log_set_level((ragd_log_level)i);
-    ragd_log_set_json(o.log_format && !strcmp(o.log_format, "json"));
+    const bool json_logs = o.log_format && !strcmp(o.log_format, "json");
+    ragd_log_set_json(json_logs);
     if (!o.embed && !o.rerank && !o.chat) {
         fprintf(stderr, "ragd serve: no model: give at least one of --embed, --rerank, --chat (see ragd serve --help)\n");
         ragd_serve_opts_free(&o);
@@ -340,7 +341,7 @@ int ragd_cmd_serve(int argc, char **argv) {
     {
         ragd_buf b = {0};
         ragd_serve_opts_print(&o, &b);
-        if (o.log_format && !strcmp(o.log_format, "json")) { /* a log line per table line */
+        if (json_logs) { /* a log line per table line */
             for (char *line = b.data, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
                 if (nl) *nl = 0;
@@ -479,7 +480,7 @@ stopping:;
     rc = 0;
     goto out;
 fail:
-    if (o.log_format && !strcmp(o.log_format, "json")) RAGD_ERROR("ragd serve: %s", ragd_err_msg(&err)); /* one JSON line */
+    if (json_logs) RAGD_ERROR("ragd serve: %s", ragd_err_msg(&err)); /* one JSON line */
     else fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
     rc = 1;
 out:

@@ -86,35 +86,6 @@ void ragd_log_set_level(ragd_log_level lvl) { g_log_level = lvl; }
 static bool g_log_json; /* set once at startup */
 void ragd_log_set_json(bool json) { g_log_json = json; }
 
-/* the length of the valid UTF-8 sequence at s (n bytes left), 0 if it is not one */
-static int utf8_len(const unsigned char *s, size_t n) {
-    int k = s[0] < 0x80 ? 1 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : s[0] >= 0xe0 && s[0] < 0xf0 ? 3 : s[0] >= 0xf0 && s[0] < 0xf5 ? 4 : 0;
-    if (!k || (size_t)k > n) return 0;
-    for (int i = 1; i < k; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    if (k == 3 && ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))) return 0; /* overlong, surrogates */
-    if (k == 4 && ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))) return 0;
-    return k;
-}
-
-/* msg as a JSON string body into out (cap bytes, at least 8); returns the length written */
-static size_t json_escape(char *out, size_t cap, const char *msg, size_t len) {
-    size_t o = 0;
-    const unsigned char *s = (const unsigned char *)msg;
-    for (size_t i = 0; i < len && o + 8 < cap;) {
-        const unsigned char c = s[i];
-        if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = (char)c, i++;
-        else if (c == '\n') out[o++] = '\\', out[o++] = 'n', i++;
-        else if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c), i++;
-        else {
-            const int k = utf8_len(s + i, len - i);
-            if (!k) memcpy(out + o, "\xef\xbf\xbd", 3), o += 3, i++; /* U+FFFD */
-            else memcpy(out + o, s + i, (size_t)k), o += (size_t)k, i += (size_t)k;
-        }
-    }
-    return o;
-}
-
 void ragd_log(ragd_log_level lvl, const char *fmt, ...) {
     if (lvl < g_log_level) return;
     static const char *names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
@@ -132,14 +103,24 @@ void ragd_log(ragd_log_level lvl, const char *fmt, ...) {
     va_end(ap);
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof line - 2) len = sizeof line - 2; /* long lines are cut, never split */
-    if (g_log_json) {
+    if (g_log_json) { /* invalid UTF-8 → U+FFFD, then the project's JSON string escaping */
         static const char *jn[] = {"debug", "info", "warn", "error"};
-        char js[sizeof line * 2 + 96];
-        size_t o = (size_t)snprintf(js, sizeof js, "{\"ts\":\"%.24s\",\"level\":\"%s\",\"msg\":\"", line, jn[lvl]);
-        o += json_escape(js + o, sizeof js - o - 4, line + n, len - (size_t)n);
-        memcpy(js + o, "\"}\n", 3);
-        ssize_t w = write(2, js, o + 3);
+        ragd_buf clean = {0}, js = {0};
+        const char *msg = line + n;
+        size_t ml = len - (size_t)n, at;
+        while (!ragd_utf8_valid(msg, ml, &at)) {
+            ragd_buf_append(&clean, msg, at);
+            ragd_buf_append(&clean, "\xef\xbf\xbd", 3);
+            msg += at + 1, ml -= at + 1;
+        }
+        ragd_buf_append(&clean, msg, ml);
+        ragd_buf_printf(&js, "{\"ts\":\"%.24s\",\"level\":\"%s\",\"msg\":", line, jn[lvl]);
+        ragd_buf_json_str(&js, clean.data ? clean.data : "", clean.len);
+        ragd_buf_puts(&js, "}\n");
+        ssize_t w = write(2, js.data, js.len);
         (void)w;
+        ragd_buf_free(&clean);
+        ragd_buf_free(&js);
         return;
     }
     line[len++] = '\n';

@@ -137,6 +137,18 @@ static ragd_status get_count(cctx *c, const json_t *s, const char *kw, uint32_t 
     return RAGD_OK;
 }
 
+/* a min/max pair of counts (minLength/maxLength, minItems/maxItems): min 0 and max GN_NONE when absent */
+static ragd_status get_range(cctx *c, const json_t *s, const char *kmin, const char *kmax, uint32_t *mn, uint32_t *mx) {
+    bool has_mn, has_mx;
+    ragd_status st;
+    *mn = 0, *mx = GN_NONE;
+    if ((st = get_count(c, s, kmin, mn, &has_mn)) || (st = get_count(c, s, kmax, mx, &has_mx))) return st;
+    if (!has_mx) *mx = GN_NONE;
+    if (has_mx && *mn > *mx)
+        return ragd_err_set(c->err, RAGD_EINVAL, "schema at %s: %s %u > %s %u", c->path, kmin, *mn, kmax, *mx);
+    return RAGD_OK;
+}
+
 /* ---------------------------------------------------------------------------------------------- */
 /* literals */
 
@@ -352,26 +364,16 @@ static ragd_status compile_typed(cctx *c, const json_t *s, const char *type, uin
         return RAGD_OK;
     }
     if (!strcmp(type, "string")) {
-        uint32_t mn = 0, mx = GN_NONE;
-        bool has_mn, has_mx;
-        if ((st = get_count(c, s, "minLength", &mn, &has_mn)) || (st = get_count(c, s, "maxLength", &mx, &has_mx)))
-            return st;
-        if (!has_mx) mx = GN_NONE;
-        if (has_mx && mn > mx)
-            return ragd_err_set(c->err, RAGD_EINVAL, "schema at %s: minLength %u > maxLength %u", c->path, mn, mx);
+        uint32_t mn, mx;
+        if ((st = get_range(c, s, "minLength", "maxLength", &mn, &mx))) return st;
         if ((st = new_node(c, GN_STRING, id))) return st;
         c->g->nodes[*id].min = mn;
         c->g->nodes[*id].max = mx;
         return RAGD_OK;
     }
     if (!strcmp(type, "array")) {
-        uint32_t mn = 0, mx = GN_NONE;
-        bool has_mn, has_mx;
-        if ((st = get_count(c, s, "minItems", &mn, &has_mn)) || (st = get_count(c, s, "maxItems", &mx, &has_mx)))
-            return st;
-        if (!has_mx) mx = GN_NONE;
-        if (has_mx && mn > mx)
-            return ragd_err_set(c->err, RAGD_EINVAL, "schema at %s: minItems %u > maxItems %u", c->path, mn, mx);
+        uint32_t mn, mx;
+        if ((st = get_range(c, s, "minItems", "maxItems", &mn, &mx))) return st;
         if ((st = new_node(c, GN_ARRAY, id))) return st;
         uint32_t items = c->g->any;
         const json_t *it = json_object_get(s, "items");

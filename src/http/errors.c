@@ -46,7 +46,7 @@ void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, 
     if (retry_after > 0) ragd_buf_printf(b, "Retry-After: %d\r\n", retry_after);
     if (cors_origin && *cors_origin)
         ragd_buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\nAccess-Control-Expose-Headers: "
-                           "X-Request-Id, Retry-After\r\n", cors_origin);
+                           HTTP_CORS_EXPOSE "\r\n", cors_origin);
     ragd_buf_puts(b, "\r\n");
     ragd_buf_append(b, body.data, body.len);
     ragd_buf_free(&body);

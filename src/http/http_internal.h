@@ -140,6 +140,7 @@ void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, 
 /* CORS (--cors-origins, "*" or comma-separated exact origins): copies origin[0, len) into out (256 bytes)
  * and returns true when the list allows it; out = "" otherwise (also for non-printable or overlong values) */
 bool http_cors_origin(const char *list, const char *origin, size_t len, char out[256]);
+#define HTTP_CORS_EXPOSE "X-Request-Id, Retry-After" /* response headers a page may read */
 
 /* ---- request memory budget (server.c) */
 /* Reserves `bytes` for r (what: for the message). Refusal sets the reply: 413 when the request alone

@@ -67,11 +67,16 @@ static const route g_routes[] = {
 };
 #define N_ROUTES (sizeof g_routes / sizeof g_routes[0])
 
+/* the route's path is url (a prefix route: a non-empty rest follows) */
+static bool route_path_is(const route *rt, const char *url) {
+    const size_t n = strlen(rt->path);
+    return rt->prefix ? !strncmp(rt->path, url, n) && url[n] : !strcmp(rt->path, url);
+}
+
 static const route *find_route(const char *url, bool *path_known, const char *method) {
     *path_known = false;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        size_t n = strlen(g_routes[i].path);
-        if (g_routes[i].prefix ? strncmp(g_routes[i].path, url, n) || !url[n] : strcmp(g_routes[i].path, url)) continue;
+        if (!route_path_is(&g_routes[i], url)) continue;
         *path_known = true;
         if (!strcmp(g_routes[i].method, method)) return &g_routes[i];
     }
@@ -85,11 +90,7 @@ static void path_methods(const char *url, char *buf, size_t cap) {
     static const char *const order[] = {"GET", "POST", NULL};
     for (const char *const *m = order; *m; m++) {
         bool any = false;
-        for (size_t i = 0; i < N_ROUTES && !any; i++) {
-            size_t k = strlen(g_routes[i].path);
-            if (g_routes[i].prefix ? strncmp(g_routes[i].path, url, k) || !url[k] : strcmp(g_routes[i].path, url)) continue;
-            any = !strcmp(g_routes[i].method, *m);
-        }
+        for (size_t i = 0; i < N_ROUTES && !any; i++) any = route_path_is(&g_routes[i], url) && !strcmp(g_routes[i].method, *m);
         if (any) n += (size_t)snprintf(buf + n, cap - n, "%s, ", *m);
         RAGD_ASSERT(n < cap);
     }
@@ -132,7 +133,7 @@ static void reply_headers(http_req *r, struct MHD_Response *resp) {
     if (!r->cors_origin[0]) return;
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
     MHD_add_response_header(resp, "Vary", "Origin");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", HTTP_CORS_EXPOSE);
     if (r->status != 204 || !r->allow[0]) return;
     MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->allow);
     const char *rh = http_header(r, "Access-Control-Request-Headers");

@@ -82,40 +82,27 @@ def refusal_numbers(text):
 def load(stop, errors, counts):
     rng = random.Random(5)
 
-    def chat(i):
+    def client(kind, path, body):  # one client: requests of its kind until stopped; non-200s are errors
         while not stop.is_set():
-            ids = [rng.randrange(1000, 100000) for _ in range(3400 + 20 * i)]
             try:
-                st, d = req("POST", "/v1/completions", {"prompt": ids, "max_tokens": 400, "temperature": 0,
-                                                        "ignore_eos": True})
-                counts["chat"] += 1
-                if st != 200: errors.append(f"chat {st} {d[:200]!r}")
+                st, d = req("POST", path, body())
+                counts[kind] += 1
+                if st != 200: errors.append(f"{kind} {st} {d[:200]!r}")
             except OSError as e:
-                errors.append(f"chat {e}")
+                errors.append(f"{kind} {e}")
 
-    def embed(i):
-        while not stop.is_set():
-            texts = [" ".join(f"w{rng.randrange(99999)}" for _ in range(200)) for _ in range(16)]
-            try:
-                st, d = req("POST", "/embed", {"texts": texts})
-                counts["embed"] += 1
-                if st != 200: errors.append(f"embed {st} {d[:200]!r}")
-            except OSError as e:
-                errors.append(f"embed {e}")
+    def words(prefix, n):
+        return " ".join(f"{prefix}{rng.randrange(99999)}" for _ in range(n))
 
-    def rerank(i):
-        while not stop.is_set():
-            docs = [" ".join(f"d{rng.randrange(99999)}" for _ in range(60)) for _ in range(50)]
-            try:
-                st, d = req("POST", "/rerank", {"query": "which document names the river?", "documents": docs})
-                counts["rerank"] += 1
-                if st != 200: errors.append(f"rerank {st} {d[:200]!r}")
-            except OSError as e:
-                errors.append(f"rerank {e}")
+    def chat_body(i):
+        return lambda: {"prompt": [rng.randrange(1000, 100000) for _ in range(3400 + 20 * i)], "max_tokens": 400,
+                        "temperature": 0, "ignore_eos": True}
 
-    th = [threading.Thread(target=chat, args=(i,)) for i in range(8)]
-    th += [threading.Thread(target=embed, args=(i,)) for i in range(2)]
-    th += [threading.Thread(target=rerank, args=(i,)) for i in range(2)]
+    th = [threading.Thread(target=client, args=("chat", "/v1/completions", chat_body(i))) for i in range(8)]
+    th += [threading.Thread(target=client, args=("embed", "/embed", lambda: {"texts": [words("w", 200) for _ in range(16)]}))
+           for _ in range(2)]
+    th += [threading.Thread(target=client, args=("rerank", "/rerank", lambda: {
+        "query": "which document names the river?", "documents": [words("d", 60) for _ in range(50)]})) for _ in range(2)]
     for t in th: t.start()
     return th
 

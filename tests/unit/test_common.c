@@ -1,6 +1,9 @@
 /* test_common.c — the common module: errors, buffers, JSON writers, UTF-8, half precision. */
 #include <stdlib.h>
 
+#include <jansson.h>
+#include <unistd.h>
+
 #include "common/common.h"
 #include "test.h"
 
@@ -51,8 +54,49 @@ static void check_fmt_f32(void) {
     CHECK(n > 5000000);
 }
 
+
+/* --log-format json: each line a JSON object; control bytes escaped, invalid UTF-8 → U+FFFD, valid UTF-8
+ * kept; the level names; text mode unchanged */
+static void check_json_log(void) {
+    char path[] = "/tmp/ragd_log_XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    CHECK(fd >= 0 && saved >= 0);
+    dup2(fd, 2);
+    ragd_log_set_json(true);
+    ragd_log(RAGD_LOG_WARN, "a \"q\" \\ tab\t nl\n bell\x07 bad\xff\xc3 ok \xc3\xa9 end");
+    ragd_log(RAGD_LOG_INFO, "plain");
+    ragd_log_set_json(false);
+    ragd_log(RAGD_LOG_ERROR, "text mode");
+    dup2(saved, 2);
+    close(saved);
+    char buf[4096] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    unlink(path);
+    CHECK(n > 0);
+    char *l2 = strchr(buf, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+    CHECK(l2 && l3);
+    if (!l2 || !l3) return;
+    *l2 = 0, *l3 = 0;
+    json_error_t je;
+    json_t *a = json_loads(buf, 0, &je), *b = json_loads(l2 + 1, 0, &je);
+    CHECK(a && b);
+    if (a && b) {
+        CHECK_STR(json_string_value(json_object_get(a, "level")), "warn");
+        CHECK_STR(json_string_value(json_object_get(a, "msg")),
+                  "a \"q\" \\ tab\t nl\n bell\x07 bad\xef\xbf\xbd\xef\xbf\xbd ok \xc3\xa9 end");
+        CHECK_EQ_INT((int)strlen(json_string_value(json_object_get(a, "ts"))), 24);
+        CHECK_STR(json_string_value(json_object_get(b, "msg")), "plain");
+        CHECK_EQ_INT((int)json_object_size(b), 3);
+    }
+    json_decref(a);
+    json_decref(b);
+    CHECK(strstr(l3 + 1, "ERROR text mode") != NULL && l3[1] != '{');
+}
+
 int main(void) {
     check_fmt_f32();
+    check_json_log();
     ragd_err err = {0};
     CHECK_EQ_INT(ragd_err_set(&err, RAGD_EINVAL, "line %d: bad", 3), RAGD_EINVAL);
     CHECK_STR(ragd_err_msg(&err), "line 3: bad");
