@@ -99,10 +99,26 @@ dec = (best[2] - 1) / (best[1] - best[0])
 print(f"chat[{TAG}]: 1 stream, 256 tokens: {best[2] / best[1]:.1f} tok/s end to end, {dec:.1f} tok/s after the first "
       f"token (TTFT {best[0] * 1e3:.1f} ms; best of 3)", flush=True)
 
+def step_split():
+    # (steps, engine s, scheduler s) from /metrics; None on a binary without these series
+    c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+    c.request("GET", "/metrics")
+    v = {}
+    for line in c.getresponse().read().decode().splitlines():
+        if line.startswith("ragd_generation_step"):
+            k, _, x = line.rpartition(" ")
+            v[k] = float(x)
+    if "ragd_generation_steps_total" not in v:
+        return None
+    return (v["ragd_generation_steps_total"], v.get('ragd_generation_step_seconds_total{part="engine"}', 0.0),
+            v.get('ragd_generation_step_seconds_total{part="scheduler"}', 0.0))
+
+
 # N streams at once
 for N in [int(x) for x in os.environ.get("RAGD_CHAT_STREAMS", "16 64 256").split()]:
     res = []
     ths = [threading.Thread(target=stream, args=(ids(rng.randint(30, 300)), 256, res)) for _ in range(N)]
+    sp0 = step_split()
     a = time.perf_counter()
     for t in ths:
         t.start()
@@ -113,6 +129,12 @@ for N in [int(x) for x in os.environ.get("RAGD_CHAT_STREAMS", "16 64 256").split
     ttft = sorted(r[0] for r in res)
     print(f"chat[{TAG}]: {N} streams x 256 tokens (prompts 30-300): {tot / wall:.0f} tok/s total ({tot} tokens in "
           f"{wall:.2f} s; TTFT p50 {ttft[len(ttft) // 2] * 1e3:.0f} ms, max {ttft[-1] * 1e3:.0f} ms)", flush=True)
+    sp1 = step_split()
+    if sp0 and sp1:
+        n, e, h = (sp1[i] - sp0[i] for i in range(3))
+        print(f"chat[{TAG}]:   {N} streams: {n:.0f} steps, engine {e:.2f} s ({e / max(n, 1) * 1e3:.2f} ms/step), "
+              f"scheduler host work {h:.2f} s ({h / max(n, 1) * 1e3:.2f} ms/step), idle {wall - e - h:.2f} s of "
+              f"{wall:.2f} s", flush=True)
 
 # time to first token: 2,600 tokens, then after another request cached its first 2,000
 for rep in range(3):

@@ -104,6 +104,7 @@ struct ragd_metrics {
     _Atomic int64_t queue_requests, queue_tokens, running_seqs;
     _Atomic int64_t preempted_seqs, kv_used, kv_cached, kv_total, prefix_lookup_tokens, prefix_hit_tokens;
     _Atomic uint64_t preemptions, prefix_hit_seqs, finish[RAGD_MFINISH_COUNT];
+    _Atomic uint64_t gen_steps, gen_engine_ns, gen_sched_ns;
     hist e2e;
     _Atomic int64_t conns_pending, conns_open, request_memory;
     double start_time;
@@ -194,6 +195,11 @@ void ragd_metrics_prefix_hit(ragd_metrics *m, int64_t tokens) {
     atomic_fetch_add(&m->prefix_hit_seqs, 1);
 }
 void ragd_metrics_preemption(ragd_metrics *m) { atomic_fetch_add(&m->preemptions, 1); }
+void ragd_metrics_gen_step(ragd_metrics *m, double engine_s, double sched_s) {
+    atomic_fetch_add(&m->gen_steps, 1);
+    atomic_fetch_add(&m->gen_engine_ns, (uint64_t)(engine_s > 0 ? engine_s * 1e9 : 0));
+    atomic_fetch_add(&m->gen_sched_ns, (uint64_t)(sched_s > 0 ? sched_s * 1e9 : 0));
+}
 void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish r) {
     RAGD_ASSERT((unsigned)r < RAGD_MFINISH_COUNT);
     atomic_fetch_add(&m->finish[r], 1);
@@ -278,6 +284,12 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
     ragd_buf_printf(out, "ragd_preempted_sequences %lld\n", (long long)atomic_load(&m->preempted_seqs));
     header(out, "ragd_preemptions_total", "counter", "Sequences preempted because the KV block pool ran out.");
     ragd_buf_printf(out, "ragd_preemptions_total %llu\n", (unsigned long long)atomic_load(&m->preemptions));
+    header(out, "ragd_generation_steps_total", "counter", "Generation steps run by the chat model's scheduler.");
+    ragd_buf_printf(out, "ragd_generation_steps_total %llu\n", (unsigned long long)atomic_load(&m->gen_steps));
+    header(out, "ragd_generation_step_seconds_total", "counter",
+           "Time of the generation steps by part: engine (the forward step and sampling, device included) and scheduler (the host work of a step around it: admission, batch assembly, detokenization and handing tokens to the clients).");
+    ragd_buf_printf(out, "ragd_generation_step_seconds_total{part=\"engine\"} %.6f\n", (double)atomic_load(&m->gen_engine_ns) * 1e-9);
+    ragd_buf_printf(out, "ragd_generation_step_seconds_total{part=\"scheduler\"} %.6f\n", (double)atomic_load(&m->gen_sched_ns) * 1e-9);
     header(out, "ragd_kv_cache_blocks", "gauge", "KV cache blocks of the chat model by state (used: held by sequences; cached: evictable prefix-cache content).");
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"used\"} %lld\n", (long long)atomic_load(&m->kv_used));
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"cached\"} %lld\n", (long long)atomic_load(&m->kv_cached));

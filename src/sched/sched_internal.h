@@ -59,6 +59,7 @@ struct ragd_sched {
     int fault_role, fault_kind, fault_at, fault_count[RAGD_ROLE_COUNT];
     /* ---- device thread only below */
     double last_sweep;
+    double gen_last_poll; /* the running sequences' clients were last polled (at most every 20 ms) */
     int pool_turn;           /* alternates embed/rerank batches */
     double last_pool_end;    /* when the last embed/rerank batch finished (fill-delay heuristic) */
     int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */

@@ -6,7 +6,9 @@
 //   - its time at T = 20, 64, 256, 2048, 32768 (median of 15 launches, µs).
 // The question it answers: is there an algorithm much faster at small T whose every output bit equals
 // the pinned one's, so the engine may switch algorithms by T without losing batch invariance?
-// Usage: gemm_explore [max_candidates_per_shape]
+// Usage: gemm_explore [max_candidates_per_shape] [lm]
+// With "lm": the lm head instead (K = 1024, f32 out, max T = 1024) at the real vocabulary N = 151,669 and
+// padded to 151,680 / 151,936: does a padded N get sm90 kernels, and how fast are they?
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -35,8 +37,9 @@ static void set_T(ragd_gemm *g, int T) {
 }
 
 static bool valid_all_T(cublasLtHandle_t lt, ragd_gemm *g, const cublasLtMatmulAlgo_t *a) {
-    static const int Ts[] = {1, 7, 20, 64, 333, 4096, kMaxT};
+    const int Ts[] = {1, 7, 20, 64, 333, 4096, g->max_T};
     for (int T : Ts) {
+        if (T > g->max_T) continue;
         set_T(g, T);
         cublasLtMatmulHeuristicResult_t chk;
         if (cublasLtMatmulAlgoCheck(lt, g->desc, g->la, g->lb, g->lc, g->lc, a, &chk) != CUBLAS_STATUS_SUCCESS ||
@@ -59,7 +62,7 @@ static void describe(const cublasLtMatmulAlgo_t *a, char *buf, size_t n) {
 
 struct Shape {
     const char *name;
-    int N, K, out_f32, acc;
+    int N, K, out_f32, acc, maxT;
 };
 
 int main(int argc, char **argv) {
@@ -72,8 +75,12 @@ int main(int argc, char **argv) {
     CK(cudaStreamCreate(&st));
     ragd_cuda_err cerr_s = {};
     ragd_cuda_err *cerr = &cerr_s;
-    const Shape shapes[] = {{"qkv", 4096, 1024, 0, 0}, {"o", 1024, 2048, 1, 1}, {"gate_up", 6144, 1024, 0, 0},
-                            {"down", 1024, 3072, 1, 1}};
+    const bool lm = argc > 2 && !strcmp(argv[2], "lm");
+    const Shape layer_shapes[] = {{"qkv", 4096, 1024, 0, 0, kMaxT}, {"o", 1024, 2048, 1, 1, kMaxT},
+                                  {"gate_up", 6144, 1024, 0, 0, kMaxT}, {"down", 1024, 3072, 1, 1, kMaxT}};
+    const Shape lm_shapes[] = {{"lm", 151669, 1024, 1, 0, 1024}, {"lm_pad16", 151680, 1024, 1, 0, 1024},
+                               {"lm_pad256", 151936, 1024, 1, 0, 1024}};
+    std::vector<Shape> shapes(lm ? lm_shapes : layer_shapes, lm ? lm_shapes + 3 : layer_shapes + 4);
     std::mt19937 rng(7);
     std::normal_distribution<float> nd(0.f, 1.f);
     cudaEvent_t e0, e1;
@@ -81,18 +88,19 @@ int main(int argc, char **argv) {
     CK(cudaEventCreate(&e1));
     for (const Shape &sh : shapes) {
         ragd_gemm g;
-        if (ragd_gemm_init(&g, lt, sh.N, sh.K, kMaxT, sh.out_f32, sh.acc, 0, kWs, cerr)) {
+        const int maxT = sh.maxT;
+        if (ragd_gemm_init(&g, lt, sh.N, sh.K, maxT, sh.out_f32, sh.acc, 0, kWs, cerr)) {
             fprintf(stderr, "init %s: %s\n", sh.name, cerr->msg);
             return 2;
         }
         printf("\n== %s (N %d, K %d, out %s%s): pinned: %s\n", sh.name, sh.N, sh.K, sh.out_f32 ? "f32" : "bf16",
                sh.acc ? " +=" : "", g.info);
         // inputs
-        std::vector<__nv_bfloat16> hW((size_t)sh.N * sh.K), hX((size_t)kMaxT * sh.K);
+        std::vector<__nv_bfloat16> hW((size_t)sh.N * sh.K), hX((size_t)maxT * sh.K);
         for (auto &v : hW) v = __float2bfloat16(0.03f * nd(rng));
         for (auto &v : hX) v = __float2bfloat16(nd(rng));
-        const size_t ysz = (size_t)kMaxT * sh.N * (sh.out_f32 ? 4 : 2);
-        std::vector<float> hY0((size_t)kMaxT * sh.N);
+        const size_t ysz = (size_t)maxT * sh.N * (sh.out_f32 ? 4 : 2);
+        std::vector<float> hY0((size_t)maxT * sh.N);
         for (auto &v : hY0) v = nd(rng);
         __nv_bfloat16 *W, *X;
         void *Y, *Y0, *Yref;
@@ -105,7 +113,7 @@ int main(int argc, char **argv) {
         CK(cudaMemcpy(X, hX.data(), hX.size() * 2, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(Y0, hY0.data(), ysz, cudaMemcpyHostToDevice));  // (bf16 outputs: any bits will do)
         CK(cudaMemcpy(Yref, Y0, ysz, cudaMemcpyDeviceToDevice));
-        if (ragd_gemm_run(&g, lt, W, X, Yref, kMaxT, nullptr, ws, kWs, st, cerr)) {
+        if (ragd_gemm_run(&g, lt, W, X, Yref, maxT, nullptr, ws, kWs, st, cerr)) {
             fprintf(stderr, "run: %s\n", cerr->msg);
             return 2;
         }
@@ -130,6 +138,7 @@ int main(int argc, char **argv) {
         uint64_t wsb = kWs;
         CKB(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &wsb, sizeof wsb));
         for (int T : {8, 20, 64, 128, 256, 1024, 4096, kMaxT}) {
+            if (T > maxT) continue;
             set_T(&g, T);
             cublasLtMatmulHeuristicResult_t res[64];
             int n = 0;
@@ -169,20 +178,21 @@ int main(int argc, char **argv) {
         }
         cublasLtMatmulPreferenceDestroy(pref);
         printf("%d candidates (%d from heuristics), %d algo ids\n", (int)cand.size(), n_heur, nid);
-        printf("%-3s %-48s %6s %6s %6s | %8s %8s %8s %8s %8s (us)\n", "#", "algo", "bit32k", "bit20", "bit64", "T=20",
-               "T=64", "T=256", "T=2048", "T=32768");
+        const int Tt[5] = {lm ? 1 : 20, lm ? 20 : 64, lm ? 64 : 256, lm ? 256 : 2048, maxT};
+        printf("%-3s %-48s %6s %6s %6s | T=%-6d T=%-6d T=%-6d T=%-6d T=%-6d (us)\n", "#", "algo", "bitmax", "bit20",
+               "bit64", Tt[0], Tt[1], Tt[2], Tt[3], Tt[4]);
         for (size_t ci = 0; ci < cand.size(); ci++) {
             g.algo = cand[ci];
             char d[128];
             describe(&cand[ci], d, sizeof d);
             // bit checks
             const char *b[3];
-            const int Tb[3] = {kMaxT, 20, 64};
+            const int Tb[3] = {maxT, 20, 64};
             for (int k = 0; k < 3; k++) {
                 CK(cudaMemcpy(Y, Y0, ysz, cudaMemcpyDeviceToDevice));
                 int T = Tb[k];
                 // the small-T calls take rows starting at 1000 (an unaligned place in the big batch)
-                size_t off = T == kMaxT ? 0 : 1000;
+                size_t off = T == maxT ? 0 : (lm ? 900 : 1000);
                 size_t ob = off * sh.N * (sh.out_f32 ? 4 : 2);
                 if (ragd_gemm_run(&g, lt, W, X + off * sh.K, (char *)Y + ob, T, nullptr, ws, kWs, st, cerr)) {
                     b[k] = "ERR";
@@ -195,7 +205,6 @@ int main(int argc, char **argv) {
                 b[k] = memcmp(got.data(), ref.data() + ob, nb) ? "DIFF" : "same";
             }
             double us[5];
-            const int Tt[5] = {20, 64, 256, 2048, kMaxT};
             for (int k = 0; k < 5; k++) {
                 std::vector<float> v;
                 for (int r = 0; r < 18; r++) {
@@ -214,8 +223,8 @@ int main(int argc, char **argv) {
                 std::sort(v.begin(), v.end());
                 us[k] = v[v.size() / 2] * 1000.0;
             }
-            printf("%-3zu %-48s %6s %6s %6s | %8.1f %8.1f %8.1f %8.1f %8.1f  (%.0f TF/s at 32k)\n", ci, d, b[0], b[1],
-                   b[2], us[0], us[1], us[2], us[3], us[4], 2.0 * kMaxT * sh.N * sh.K / (us[4] * 1e-6) / 1e12);
+            printf("%-3zu %-48s %6s %6s %6s | %8.1f %8.1f %8.1f %8.1f %8.1f  (%.0f TF/s at max T)\n", ci, d, b[0], b[1],
+                   b[2], us[0], us[1], us[2], us[3], us[4], 2.0 * maxT * sh.N * sh.K / (us[4] * 1e-6) / 1e12);
             fflush(stdout);
         }
         CK(cudaFree(W));

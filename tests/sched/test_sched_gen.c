@@ -207,6 +207,9 @@ int main(void) {
                            "D: tiny KV pool (preemption), chunks of 16"};
     for (int c = 0; c < 3; c++) {
         double pre0 = metric(met, "ragd_preemptions_total"), hit0 = metric(met, "ragd_prefix_cache_hit_tokens_total");
+        double st0 = metric(met, "ragd_generation_steps_total"),
+               en0 = metric(met, "ragd_generation_step_seconds_total{part=\"engine\"}"),
+               sc0 = metric(met, "ragd_generation_step_seconds_total{part=\"scheduler\"}");
         s = start(&sm, met, cfgs[c]);
         for (int pass = 0; pass < (c == 1 ? 2 : 1); pass++) {
             int n = 0;
@@ -237,6 +240,13 @@ int main(void) {
         }
         double pre = metric(met, "ragd_preemptions_total") - pre0, hit = metric(met, "ragd_prefix_cache_hit_tokens_total") - hit0;
         printf("  preemptions %.0f, prefix-cache hit tokens %.0f\n", pre, hit);
+        /* the step-time split: every generated token took a step; a step has engine and host time */
+        double steps = metric(met, "ragd_generation_steps_total") - st0,
+               eng = metric(met, "ragd_generation_step_seconds_total{part=\"engine\"}") - en0,
+               sch = metric(met, "ragd_generation_step_seconds_total{part=\"scheduler\"}") - sc0;
+        printf("  %.0f steps, engine %.3f s, scheduler %.3f s\n", steps, eng, sch);
+        CHECK(steps >= MAX_NEW * (N_PROBE + N_OTHER) / 16);
+        CHECK(eng > 0 && sch > 0);
         if (c == 1) CHECK(hit >= 30 * SYS);   /* shared system prompts and the warm pass */
         if (c == 2) CHECK(pre >= 1);
         if (c == 0) CHECK_EQ_INT(hit, 0);
