@@ -18,6 +18,7 @@
 /* Effective values of every option. Strings are owned by the struct (freed by ragd_serve_opts_free);
  * NULL when unset. */
 typedef struct ragd_serve_opts {
+    char *config;                  /* the config file the values were read from first (NULL: none) */
     char *embed, *rerank, *chat;   /* model paths (directory or .gguf) */
     char *device;                  /* "cpu" | "cuda" | "auto" */
     char *host;
@@ -74,7 +75,8 @@ typedef struct ragd_opt_def {
 /* The table (NULL-name terminated). */
 const ragd_opt_def *ragd_serve_opt_table(void);
 
-/* Defaults, then environment, then argv (argv wins). Unknown flags, missing values, values out of
+/* Defaults, then the config file (--config FILE or RAGD_CONFIG; TOML `option = value` lines, see
+ * options_file.c), then environment, then argv (argv wins). Unknown flags, missing values, values out of
  * bounds or not in the choices → RAGD_EINVAL naming the flag (or env var). "--help" sets *help. */
 ragd_status ragd_serve_opts_parse(int argc, char **argv, ragd_serve_opts *o, bool *help, ragd_err *err);
 void ragd_serve_opts_free(ragd_serve_opts *o);

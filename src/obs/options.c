@@ -3,10 +3,11 @@
  * One row per option: flag, type, default, bounds, environment variable, help and the field it sets.
  * The same table drives argv parsing, the environment, --help, the startup print of effective
  * values and the "options" object of /diagnostics, so none of them can drift from the others.
- * Precedence: default < environment < command line. Every value is validated against the row's
- * bounds/choices; an error names the flag or the variable and the allowed range.
+ * Precedence: default < config file (--config, options_file.c) < environment < command line. Every
+ * value is validated against the row's bounds/choices; an error names the flag, the variable or the
+ * file:line, and the allowed range.
  */
-#include "obs/obs.h"
+#include "obs/obs_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #define I64_MAX_ 9223372036854775807LL
 
 static const ragd_opt_def g_table[] = {
+    {"config", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CONFIG", "read options from this file first (TOML: 'max-seqs = 64', 'chat = \"/models/x\"'; the environment and the command line override it)", OFF(config), NULL, false},
     {"embed", RAGD_OPT_STR, NULL, 0, 0, "RAGD_EMBED", "embedding model: HF directory or .gguf file", OFF(embed), NULL, false},
     {"rerank", RAGD_OPT_STR, NULL, 0, 0, "RAGD_RERANK", "reranker model: HF directory or .gguf file", OFF(rerank), NULL, false},
     {"chat", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT", "chat (generation) model: HF directory or .gguf file", OFF(chat), NULL, false},
@@ -71,6 +73,23 @@ static bool choice_ok(const char *choices, const char *v) {
     return false;
 }
 
+static ragd_status set_value(ragd_serve_opts *o, const ragd_opt_def *d, const char *v, const char *src,
+                             ragd_err *err);
+
+const ragd_opt_def *ragd_opt_find(const char *name, size_t len) {
+    for (const ragd_opt_def *d = g_table; d->name; d++) {
+        if (strlen(d->name) != len) continue;
+        size_t i = 0;
+        while (i < len && (name[i] == d->name[i] || (name[i] == '_' && d->name[i] == '-'))) i++;
+        if (i == len) return d;
+    }
+    return NULL;
+}
+
+ragd_status ragd_opt_set(ragd_serve_opts *o, const ragd_opt_def *d, const char *v, const char *src, ragd_err *err) {
+    return set_value(o, d, v, src, err);
+}
+
 /* Sets one option from text; `src` names where the value came from (for the message). */
 static ragd_status set_value(ragd_serve_opts *o, const ragd_opt_def *d, const char *v, const char *src,
                              ragd_err *err) {
@@ -123,6 +142,13 @@ ragd_status ragd_serve_opts_parse(int argc, char **argv, ragd_serve_opts *o, boo
             ragd_status st = set_value(o, d, d->def, src, err);
             RAGD_ASSERT(st == RAGD_OK); /* a bad default is a bug in the table */
         }
+    /* the config file first: --config on the command line, else RAGD_CONFIG */
+    const char *cfg = getenv("RAGD_CONFIG");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) cfg = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9)) cfg = argv[i] + 9;
+    }
+    if (cfg && *cfg && ragd_opt_apply_file(cfg, o, err)) goto fail;
     for (const ragd_opt_def *d = g_table; d->name; d++) {
         const char *v = getenv(d->env);
         if (!v) continue;

@@ -1,6 +1,8 @@
 /* test_units.c — unit tests of the server's pure parts: the option table (defaults < env < argv, bounds,
  * choices, booleans, help/print/json), memory sizes, and the Prometheus rendering of metrics. */
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "obs/obs.h"
 #include "test.h"
@@ -70,6 +72,87 @@ static void test_options(void) {
     for (const ragd_opt_def *d = ragd_serve_opt_table(); d->name; d++) CHECK(strstr(b.data, d->env) != NULL);
     ragd_buf_free(&b);
     ragd_serve_opts_free(&o);
+    ragd_err_free(&err);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* --config FILE: values, comments and strings as TOML; file < env < argv; errors name FILE:LINE */
+static void test_config_file(void) {
+    ragd_serve_opts o;
+    ragd_err err = {0};
+    char path[] = "/tmp/ragd_cfg_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    close(fd);
+    write_file(path, "\xEF\xBB\xBF# ragd serve options\n"
+                     "[serve]\n"
+                     "chat = \"/models/a # not a comment\"   # a comment\n"
+                     "max_seqs = 64\n"
+                     "  port=9300\n"
+                     "gpu-memory = 0.5\n"
+                     "demo = true\n"
+                     "served-name = 'lit\\eral'\n"
+                     "host = \"::\\u0031\"\n");
+    char *a1[] = {"serve", "--config", path};
+    unsetenv("RAGD_PORT");
+    unsetenv("RAGD_MAX_SEQS");
+    CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_OK);
+    CHECK_STR(o.chat, "/models/a # not a comment");
+    CHECK_EQ_INT(o.max_seqs, 64);
+    CHECK_EQ_INT(o.port, 9300);
+    CHECK_STR(o.gpu_memory, "0.5");
+    CHECK(o.demo);
+    CHECK_STR(o.served_name, "lit\\eral");
+    CHECK_STR(o.host, "::1");
+    CHECK_STR(o.config, path);
+    ragd_serve_opts_free(&o);
+    /* the environment overrides the file, the command line both; RAGD_CONFIG names the file too */
+    setenv("RAGD_PORT", "9400", 1);
+    setenv("RAGD_CONFIG", path, 1);
+    char *a0[] = {"serve"};
+    CHECK_EQ_INT(parse(1, a0, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.port, 9400);
+    CHECK_EQ_INT(o.max_seqs, 64);
+    ragd_serve_opts_free(&o);
+    char *a2[] = {"serve", "--max-seqs=5"};
+    CHECK_EQ_INT(parse(2, a2, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.max_seqs, 5);
+    CHECK_EQ_INT(o.port, 9400);
+    ragd_serve_opts_free(&o);
+    unsetenv("RAGD_PORT");
+    unsetenv("RAGD_CONFIG");
+
+    struct { const char *text, *needle; } bad[] = {
+        {"port = 9000\nnope = 1\n", ":2: unknown option 'nope'"},
+        {"port = 70000\n", ":1: port: 70000 is outside"},
+        {"max-seqs = 4\nmax_seqs = 5\n", ":2: 'max-seqs' is set twice"},
+        {"chat = \"/a\n", ":1: chat: unterminated string"},
+        {"chat = [\"/a\"]\n", "arrays and inline tables"},
+        {"[other]\n", ":1: only a [serve] table"},
+        {"port 9000\n", ":1: expected 'option = value'"},
+        {"port = 9000 9001\n", ":1: port: unexpected text after the value"},
+        {"config = \"/x\"\n", "cannot name another one"},
+        {"device = \"tpu\"\n", "cpu|cuda|auto"},
+        {"demo = maybe\n", "not a boolean"},
+        {"chat = \"\\q\"\n", "unknown escape"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
+        if (!strstr(ragd_err_msg(&err), bad[i].needle) || !strstr(ragd_err_msg(&err), path))
+            fprintf(stderr, "case %zu: %s\n", i, ragd_err_msg(&err));
+        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
+        CHECK(strstr(ragd_err_msg(&err), path) != NULL);
+    }
+    unlink(path);
+    CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
+    CHECK(strstr(ragd_err_msg(&err), "cannot open") != NULL);
     ragd_err_free(&err);
 }
 
@@ -144,6 +227,7 @@ static void test_hardening_options(void) {
 
 int main(void) {
     test_options();
+    test_config_file();
     test_hardening_options();
     test_mem();
     test_metrics();
