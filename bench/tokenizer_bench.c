@@ -1,6 +1,7 @@
 /* tokenizer_bench.c — single-thread encode throughput of ragd's tokenizer (a benchmark, not a test).
  *
- * usage: tok_bench TOKENIZER_JSON CASES_JSONL [PASSES=50] [--big] [--threads N]
+ * usage: tok_bench TOKENIZER_JSON|VOCAB_DIR CASES_JSONL [PASSES=50] [--big] [--threads N]
+ *   (a folder is loaded as a vocab.txt BERT tokenizer)
  *   Encodes every "text" of CASES_JSONL one at a time, PASSES times over (the public corpus ×50), and
  *   prints one JSON line: tokens, seconds, tokens/s (first pass reported apart: its word cache is cold).
  *   --big also times the 1 MB pathological inputs (same generators as tests/tokenizer/cases).
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -63,7 +65,12 @@ int main(int argc, char **argv) {
     ragd_err err = {0};
     ragd_tokenizer *t = NULL;
     double t0 = ragd_now_s();
-    if (ragd_tokenizer_load_json(argv[1], &t, &err)) { fprintf(stderr, "%s\n", ragd_err_msg(&err)); return 1; }
+    struct stat sb;
+    bool dir = stat(argv[1], &sb) == 0 && S_ISDIR(sb.st_mode);
+    if (dir ? ragd_tokenizer_load_bert_vocab(argv[1], &t, &err) : ragd_tokenizer_load_json(argv[1], &t, &err)) {
+        fprintf(stderr, "%s\n", ragd_err_msg(&err));
+        return 1;
+    }
     double load_s = ragd_now_s() - t0;
     FILE *f = fopen(argv[2], "rb");
     if (!f) { perror(argv[2]); return 1; }

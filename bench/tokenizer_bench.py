@@ -7,6 +7,8 @@ RAYON_NUM_THREADS=1 / TOKENIZERS_PARALLELISM=false; encode_batch (single-threade
 reference. Each measurement is repeated --repeats times and the best run is kept (the host is shared).
 
 usage: python3 bench/tokenizer_bench.py [--bin build/tests/tokenizer/tok_bench] [--shared ../shared]
+             [--tokenizer PATH/tokenizer.json]   (default: the Qwen3 one; e.g. all-MiniLM-L6-v2's WordPiece or
+                                                  tests/tokenizer/fixtures/uni_spm for Unigram)
 Build first: cmake --build build --target tok_bench (Release).
 """
 import argparse
@@ -74,15 +76,16 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--passes", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tokenizer", default=None)
     a = ap.parse_args()
-    tok_path = os.path.join(a.shared, "models", "qwen3-tokenizer", "tokenizer.json")
+    tok_path = a.tokenizer or os.path.join(a.shared, "models", "qwen3-tokenizer", "tokenizer.json")
     cases = os.path.join(a.shared, "cases", "tokenizer", "qwen3_public.jsonl")
     texts = [json.loads(l)["text"] for l in open(cases, encoding="utf-8")]
 
     import tokenizers
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  host: {platform.node()}  "
           f"cpu: {platform.processor() or platform.machine()}  nproc: {os.cpu_count()}  "
-          f"tokenizers {tokenizers.__version__}")
+          f"tokenizers {tokenizers.__version__}  tokenizer: {tok_path}")
     hf = hf_bench(tok_path, texts, a.passes, a.repeats)
     rg, rg_big = ragd_bench(a.bin, tok_path, cases, a.passes, a.repeats)
     nc, _ = ragd_bench(a.bin, tok_path, cases, a.passes, a.repeats, {"RAGD_TOK_NO_CACHE": "1"})

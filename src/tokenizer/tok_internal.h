@@ -7,7 +7,8 @@
  *   raw text ──added tokens (normalized=false) split──▶ segments
  *   segment ──normalizers──▶ normalized ──added tokens (normalized=true) split──▶ pieces
  *   piece ──pre-tokenizer steps (Split / Digits / ByteLevel prefix)──▶ words
- *   word ──BPE (tok_bpe.c)──▶ ids ──post-processor (template)──▶ output
+ *   word ──model: BPE (tok_bpe.c) | WordPiece (tok_wordpiece.c) | Unigram (tok_unigram.c)──▶ ids
+ *   ids ──post-processor (template; pairs + type ids in tok_pair.c)──▶ output
  *
  * Byte mode: when the pre-tokenizer ends with ByteLevel, words stay raw UTF-8 bytes and the model
  * vocabulary is keyed by the bytes its byte-level strings stand for ("Ġ" → 0x20), so BPE starts from
@@ -220,6 +221,7 @@ struct ragd_tokenizer {
     tok_model_kind model;
     tok_hash key2id;           /* model key (bytes in byte mode) → model id */
     size_t wp_max_chars;       /* WordPiece max_input_chars_per_word */
+    size_t wp_max_key;         /* WordPiece: the longest vocabulary string (bytes): longer candidates never match */
     tok_utrie utrie;           /* Unigram */
     double *uscore;            /* [n_ids] Unigram piece scores */
     double umin_score;

@@ -1,9 +1,10 @@
 /* tok_load_json.c — reads a Hugging Face tokenizer.json (+ tokenizer_config.json beside it).
  *
- * Supported: model BPE; normalizers NFC/NFD/NFKC/NFKD/Lowercase/StripAccents/Replace(String)/Prepend/
- * Sequence; pre-tokenizers Split(Regex|String)/ByteLevel/Digits/Sequence; post-processors ByteLevel/
- * TemplateProcessing/BertProcessing/RobertaProcessing/Sequence; decoder ByteLevel (or none). Anything
- * else fails with RAGD_EUNSUPPORTED naming the component. `truncation`/`padding` are ignored: callers
+ * Supported: models BPE, WordPiece, Unigram; normalizers NFC/NFD/NFKC/NFKD/Lowercase/StripAccents/
+ * Replace(String|Regex)/Prepend/Strip/BertNormalizer/Precompiled/Sequence; pre-tokenizers Split(Regex|String)/
+ * ByteLevel/Digits/BertPreTokenizer/WhitespaceSplit/Whitespace/Metaspace/Sequence; post-processors
+ * ByteLevel/TemplateProcessing (single + pair)/BertProcessing/RobertaProcessing/Sequence; decoders
+ * ByteLevel/WordPiece/Metaspace (or none). Anything else fails with RAGD_EUNSUPPORTED naming the component. `truncation`/`padding` are ignored: callers
  * truncate and pad themselves.
  *
  * Environment (tests only): RAGD_TOK_FORCE_PCRE2=1 compiles even the well-known split regexes with
@@ -422,6 +423,7 @@ static ragd_status load_wordpiece(ragd_tokenizer *t, json_t *m, tok_builder *bd,
         vs[i] = json_object_iter_key(it);
         vl[i] = json_object_iter_key_len(it);
         vi[i] = (int32_t)json_integer_value(v);
+        if (vl[i] > t->wp_max_key) t->wp_max_key = vl[i];
         i++;
     }
     json_t *unk = json_object_get(m, "unk_token");

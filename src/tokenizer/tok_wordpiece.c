@@ -4,7 +4,9 @@
  * continuing_subword_prefix ("##"); if some position has no match the whole word is ONE unknown token.
  *
  * The candidate key (prefix + rest of the word) is built once per position in the thread's
- * workspace and shortened character by character, so nothing is allocated once warm. Also holds the
+ * workspace and shortened character by character, so nothing is allocated once warm. Candidates
+ * start no longer than the longest vocabulary string (nothing longer can match), so a huge
+ * max_input_chars_per_word cannot make a long word quadratic in its length. Also holds the
  * model dispatch (tok_model_word).
  */
 #include <stdlib.h>
@@ -32,11 +34,17 @@ ragd_status tok_wordpiece_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_
         else {
             ragd_buf_reset(key);
             ragd_buf_append(key, t->cont_prefix, t->cont_prefix_len);
-            ragd_buf_append(key, w + start, n - start);
+            size_t rest = n - start;
+            if (rest > t->wp_max_key) rest = t->wp_max_key;
+            ragd_buf_append(key, w + start, rest);
             k = key->data;
             base = t->cont_prefix_len;
         }
         size_t end = n;
+        if (t->wp_max_key < base + (end - start)) {
+            end = t->wp_max_key > base ? start + (t->wp_max_key - base) : start;
+            while (end > start && end < n && (w[end] & 0xC0) == 0x80) end--;
+        }
         int32_t id = -1;
         while (end > start) {
             id = tok_hash_get(&t->key2id, k, base + end - start);
