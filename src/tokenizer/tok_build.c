@@ -17,6 +17,7 @@
 ragd_tokenizer *tok_alloc(void) {
     ragd_tokenizer *t = ragd_xcalloc(1, sizeof *t);
     t->unk_id = t->bos_id = t->eos_id = t->pad_id = -1;
+    t->model_max_length = -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = t->byte_tok[b] = -1;
     t->use_cache = getenv("RAGD_TOK_NO_CACHE") == NULL;
     t->trie_raw.empty = t->trie_norm.empty = true;
@@ -393,6 +394,9 @@ ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err) {
     t->bos_id = config_token(t, root, "bos_token");
     t->eos_id = config_token(t, root, "eos_token");
     t->pad_id = config_token(t, root, "pad_token");
+    json_t *mml = json_object_get(root, "model_max_length"); /* transformers writes 1e30 for "none" */
+    if (json_is_integer(mml) && json_integer_value(mml) > 0 && json_integer_value(mml) <= INT32_MAX)
+        t->model_max_length = json_integer_value(mml);
     bool add_bos = json_is_true(json_object_get(root, "add_bos_token"));
     bool add_eos = json_is_true(json_object_get(root, "add_eos_token"));
     json_decref(root);
@@ -474,3 +478,4 @@ const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t) { ret
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t) { return t->bos_id; }
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t) { return t->eos_id; }
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t) { return t->pad_id; }
+int64_t ragd_tokenizer_model_max_length(const ragd_tokenizer *t) { return t->model_max_length; }

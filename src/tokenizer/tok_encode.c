@@ -48,6 +48,7 @@ void tok_ws_free(tok_ws *ws) {
     free(ws->lat_score); free(ws->lat_start); free(ws->lat_id); free(ws->path);
     ragd_tok_ids_free(&ws->pair_a);
     ragd_tok_ids_free(&ws->pair_b);
+    if (ws->md) pcre2_match_data_free(ws->md);
     free(ws);
 }
 

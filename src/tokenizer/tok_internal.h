@@ -201,6 +201,7 @@ typedef struct tok_ws {
     /* pair encoding: the two sequences' ids before the template */
     ragd_tok_ids pair_a, pair_b;
     bool at_start;                     /* the piece being pre-tokenized starts the original text */
+    pcre2_match_data *md;              /* Replace (Regex) normalizer matches; created on first use */
 } tok_ws;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -251,6 +252,7 @@ struct ragd_tokenizer {
     char *chat_template;
     char *chat_template_tool_use; /* the named template transformers picks when tools are given */
     int32_t bos_id, eos_id, pad_id;
+    int64_t model_max_length;  /* tokenizer_config.json model_max_length, -1 when absent or "unlimited" */
 
     bool use_cache;            /* word cache on (default; env RAGD_TOK_NO_CACHE at load turns it off) */
     pthread_key_t ws_key;

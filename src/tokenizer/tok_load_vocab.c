@@ -179,6 +179,10 @@ ragd_status ragd_tokenizer_load_bert_vocab(const char *dir, ragd_tokenizer **out
         st = build_doc(dir, cfg, map, &doc, err);
     }
     if (!st) st = tok_load_root(doc, dir, out, err);
+    if (!st && (*out)->pad_id < 0) { /* BertTokenizer's default pad token, or special_tokens_map.json's */
+        const char *pad = tok_name(cfg, map, "pad_token", "[PAD]");
+        (*out)->pad_id = tok_hash_get(&(*out)->str2id, pad, strlen(pad));
+    }
     json_decref(doc);
     json_decref(cfg);
     json_decref(map);

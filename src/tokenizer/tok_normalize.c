@@ -115,9 +115,11 @@ static void replace(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *ou
     ragd_buf_append(out, s + i, n - i);
 }
 
-static void replace_re(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out, ragd_err *err) {
-    (void)err;
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+static ragd_status replace_re(tok_ws *ws, const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out,
+                              ragd_err *err) {
+    if (!ws->md) ws->md = pcre2_match_data_create(1, NULL);
+    if (!ws->md) return ragd_err_set(err, RAGD_ENOMEM, "out of memory in the Replace normalizer");
+    pcre2_match_data *md = ws->md;
     size_t i = 0, last = 0;
     while (i <= n) {
         int rc = pcre2_match(nm->re, s, n, i, PCRE2_NO_UTF_CHECK, md, NULL);
@@ -136,7 +138,7 @@ static void replace_re(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf 
         i = last;
     }
     ragd_buf_append(out, s + last, n - last);
-    pcre2_match_data_free(md);
+    return RAGD_OK;
 }
 
 static void strip_ws(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out) {
@@ -227,7 +229,7 @@ ragd_status tok_normalize(const ragd_tokenizer *t, tok_ws *ws, const char *text,
             if (len) ragd_buf_append(nxt, nm->content, nm->content_len);
             ragd_buf_append(nxt, s, len);
             break;
-        case TOK_NORM_REPLACE_RE: replace_re(nm, s, len, nxt, err); break;
+        case TOK_NORM_REPLACE_RE: st = replace_re(ws, nm, s, len, nxt, err); break;
         case TOK_NORM_STRIP: strip_ws(nm, s, len, nxt); break;
         case TOK_NORM_BERT_CLEAN: bert_clean(s, len, nxt); break;
         case TOK_NORM_BERT_CHINESE: bert_chinese(s, len, nxt); break;

@@ -141,5 +141,8 @@ const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t);
+/* tokenizer_config.json model_max_length (e.g. 512 for BERT models: the max_length a cross-encoder's
+ * pair is truncated to), -1 when absent or transformers' "unlimited" 1e30. */
+int64_t ragd_tokenizer_model_max_length(const ragd_tokenizer *t);
 
 #endif

@@ -99,13 +99,15 @@ static void encoder_refusals(void) {
     CHECK_EQ_INT(ragd_tokenizer_load_bert_vocab(dir, &t, &err), RAGD_EUNSUPPORTED);
     CHECK(strstr(ragd_err_msg(&err), "XLMRobertaTokenizer") != NULL);
     f = fopen(cp, "w");
-    fputs("{\"do_lower_case\": true}", f);
+    fputs("{\"do_lower_case\": true, \"model_max_length\": 512}", f);
     fclose(f);
     CHECK_EQ_INT(ragd_tokenizer_load_bert_vocab(dir, &t, &err), RAGD_OK);
     if (t) {
         CHECK_EQ_INT(ragd_tokenizer_encode_pair(t, "Hellos", 6, "hello", 5, true, NULL, &ids, &types, &err), RAGD_OK);
         int32_t want[] = {2, 5, 6, 3, 5, 3}, want_t[] = {0, 0, 0, 0, 1, 1};
         CHECK(ids.n == 6 && !memcmp(ids.ids, want, sizeof want) && !memcmp(types.ids, want_t, sizeof want_t));
+        CHECK(ragd_tokenizer_model_max_length(t) == 512);
+        CHECK_EQ_INT(ragd_tokenizer_pad_id(t), 0);
     }
     ragd_tokenizer_free(t);
     unlink(vp);
