@@ -164,6 +164,10 @@ ragd_status tok_unigram_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_t 
     /* entries from the left: entry k spans [end of entry k+1 (or 0), path[k]) */
     for (size_t k = np; k-- > 0;) {
         size_t a = k + 1 < np ? (size_t)path[k + 1] : 0, b = (size_t)path[k];
+        if (lid[b] != t->unk_id) { /* one piece: HF's string lookup gives its trie id */
+            ragd_tok_ids_push(out, lid[b]);
+            continue;
+        }
         ragd_status st = emit(t, w, a, b, out, err);
         if (st) return st;
     }
