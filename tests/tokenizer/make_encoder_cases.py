@@ -18,13 +18,15 @@ Writes under tests/tokenizer/:
   fixtures/uni_bf/tokenizer.json    Unigram trained by tokenizers with byte_fallback, NFKC + Strip(right) +
                                     Replace, Metaspace (first, split), <mask> lstrip, pair type ids 0/1
   fixtures/uni_nosplit/tokenizer.json the uni_spm model with Lowercase, Metaspace (never, no split), RobertaProcessing
+  fixtures/bpe_meta/tokenizer.json  a character BPE trained here behind Metaspace (always, split) with <unk> +
+                                    fuse_unk and the Metaspace decoder (a SentencePiece-style BPE)
   cases/<name>.jsonl with, per text: ids, ids_special, type_ids_special, decoded / decoded_skip (of ids),
   decoded_special / decoded_special_skip (of ids_special); pair rows {"pair": [a, b|null], "add_special",
   "trunc": null|{strategy, max_length, direction}, "ids", "type_ids"} or {"error": ...}; 1 MB inputs
   (count + FNV hash); random-id decodes. Names: wp_minilm, wp_bge_small, wp_bge_base, wp_msmarco (the
-  real models in shared/models), wp_misc, wp_minilm2, uni_spm, uni_bf, uni_nosplit.
+  real models in shared/models), wp_misc, wp_minilm2, uni_spm, uni_bf, uni_nosplit, bpe_meta.
 
-Run: python3 tests/tokenizer/make_encoder_cases.py [--shared ../shared]   (~1 min)
+Run: python3 tests/tokenizer/make_encoder_cases.py [--shared ../shared] [--only NAME ...]   (~1 min)
 """
 import argparse
 import io
@@ -303,6 +305,19 @@ def train_wp_misc(texts):
     return tok
 
 
+def train_bpe_meta(texts):
+    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True))
+    tok.normalizer = normalizers.NFKC()
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always", split=True)
+    tok.decoder = decoders.Metaspace(prepend_scheme="always", split=True)
+    tr = trainers.BpeTrainer(vocab_size=1500, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False,
+                             limit_alphabet=400)
+    tok.train_from_iterator([t.replace("\x00", "") for t in texts], tr)  # jansson keys cannot hold NUL
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", pair="<s> $A </s> $B:1 </s>:1",
+                                                       special_tokens=[("<s>", 1), ("</s>", 2)])
+    return tok
+
+
 def minilm2(shared):
     d = json.load(open(os.path.join(shared, "models/all-MiniLM-L6-v2/tokenizer.json"), encoding="utf-8"))
     d["normalizer"] = {"type": "BertNormalizer", "clean_text": False, "handle_chinese_chars": False,
@@ -319,24 +334,40 @@ def minilm2(shared):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
+    ap.add_argument("--only", nargs="*", default=None, help="regenerate only these case names")
     args = ap.parse_args()
     os.makedirs(os.path.join(HERE, "cases"), exist_ok=True)
     texts = corpus(args.shared)
+    train = texts[:-150]  # not the random strings: those exercise unknown characters
     m = os.path.join(args.shared, "models")
-    write_cases(Tokenizer.from_file(os.path.join(m, "all-MiniLM-L6-v2/tokenizer.json")), "wp_minilm", texts, big=True)
-    from transformers import AutoTokenizer
+
+    def want(name):
+        return args.only is None or name in args.only
+
+    if want("wp_minilm"):
+        write_cases(Tokenizer.from_file(os.path.join(m, "all-MiniLM-L6-v2/tokenizer.json")), "wp_minilm", texts,
+                    big=True)
     for name, d in [("wp_bge_small", "bge-small-en-v1.5"), ("wp_bge_base", "bge-base-en-v1.5"),
                     ("wp_msmarco", "ms-marco-MiniLM-L-6-v2")]:
-        backend = AutoTokenizer.from_pretrained(os.path.join(m, d)).backend_tokenizer
-        write_cases(Tokenizer.from_str(backend.to_str()), name, texts)
-    write_cases(save_fixture(train_wp_misc(texts), "wp_misc"), "wp_misc", texts, seed=2)
-    write_cases(save_fixture(minilm2(args.shared), "wp_minilm2"), "wp_minilm2", texts, seed=3)
-    train = texts[:-150]  # not the random strings: those exercise unknown characters
-    pieces, charsmap = spm_model(train)
-    write_cases(save_fixture(xlmr_like(pieces, charsmap), "uni_spm"), "uni_spm", texts, big=True, seed=4)
-    write_cases(save_fixture(xlmr_like(pieces, charsmap, lowercase=True, split=False, scheme="never", roberta=True),
-                             "uni_nosplit"), "uni_nosplit", texts, seed=5)
-    write_cases(save_fixture(train_uni_bf(train), "uni_bf"), "uni_bf", texts, big=True, seed=6)
+        if want(name):
+            from transformers import AutoTokenizer
+            backend = AutoTokenizer.from_pretrained(os.path.join(m, d)).backend_tokenizer
+            write_cases(Tokenizer.from_str(backend.to_str()), name, texts)
+    if want("wp_misc"):
+        write_cases(save_fixture(train_wp_misc(texts), "wp_misc"), "wp_misc", texts, seed=2)
+    if want("wp_minilm2"):
+        write_cases(save_fixture(minilm2(args.shared), "wp_minilm2"), "wp_minilm2", texts, seed=3)
+    if want("uni_spm") or want("uni_nosplit"):
+        pieces, charsmap = spm_model(train)
+        if want("uni_spm"):
+            write_cases(save_fixture(xlmr_like(pieces, charsmap), "uni_spm"), "uni_spm", texts, big=True, seed=4)
+        if want("uni_nosplit"):
+            write_cases(save_fixture(xlmr_like(pieces, charsmap, lowercase=True, split=False, scheme="never",
+                                               roberta=True), "uni_nosplit"), "uni_nosplit", texts, seed=5)
+    if want("uni_bf"):
+        write_cases(save_fixture(train_uni_bf(train), "uni_bf"), "uni_bf", texts, big=True, seed=6)
+    if want("bpe_meta"):
+        write_cases(save_fixture(train_bpe_meta(train), "bpe_meta"), "bpe_meta", texts, seed=7)
 
 
 if __name__ == "__main__":
