@@ -1,6 +1,6 @@
 /* fuzz_tokenizer.c — libFuzzer target: arbitrary bytes → encode with each test tokenizer (the real
  * Qwen3 one and the vocab.txt-only BERT folder of bge-small when RAGD_SHARED has them, and the committed
- * smol/llama3/misc BPE, wp_misc/wp_minilm2 WordPiece and uni_spm/uni_bf/uni_nosplit Unigram fixtures),
+ * smol/llama3/misc/bpe_meta BPE, wp_misc/wp_minilm2 WordPiece and uni_spm/uni_bf/uni_nosplit Unigram fixtures),
  * with and without special tokens. Checks: encode fails only on invalid UTF-8 (with EINVAL); decode of
  * the ids succeeds, is valid UTF-8 and equals streaming decode; decoding ids taken from the input bytes
  * never fails for in-range ids; the same bytes cut in two as a pair (ragd_tokenizer_encode_pair, with a
@@ -41,6 +41,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     load(RAGD_TOK_FIXTURES "/uni_spm/tokenizer.json");
     load(RAGD_TOK_FIXTURES "/uni_bf/tokenizer.json");
     load(RAGD_TOK_FIXTURES "/uni_nosplit/tokenizer.json");
+    load(RAGD_TOK_FIXTURES "/bpe_meta/tokenizer.json");
     if (shared) {
         char *p = ragd_path_join(shared, "models/bge-small-en-v1.5");
         ragd_err err = {0};
