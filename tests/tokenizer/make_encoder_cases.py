@@ -18,13 +18,17 @@ Writes under tests/tokenizer/:
   fixtures/uni_bf/tokenizer.json    Unigram trained by tokenizers with byte_fallback, NFKC + Strip(right) +
                                     Replace, Metaspace (first, split), <mask> lstrip, pair type ids 0/1
   fixtures/uni_nosplit/tokenizer.json the uni_spm model with Lowercase, Metaspace (never, no split), RobertaProcessing
+  fixtures/uni_xlmr/tokenizer.json  uni_spm with the charsmap real XLM-R-family tokenizer.json files carry (an older
+                                    nmt_nfkc build than sentencepiece 0.2.3 writes): regenerated only when
+                                    --xlmr-charsmap names a Precompiled JSON holding it (spm_precompiled's
+                                    test.json, Apache-2.0)
   fixtures/bpe_meta/tokenizer.json  a character BPE trained here behind Metaspace (always, split) with <unk> +
                                     fuse_unk and the Metaspace decoder (a SentencePiece-style BPE)
   cases/<name>.jsonl with, per text: ids, ids_special, type_ids_special, decoded / decoded_skip (of ids),
   decoded_special / decoded_special_skip (of ids_special); pair rows {"pair": [a, b|null], "add_special",
   "trunc": null|{strategy, max_length, direction}, "ids", "type_ids"} or {"error": ...}; 1 MB inputs
   (count + FNV hash); random-id decodes. Names: wp_minilm, wp_bge_small, wp_bge_base, wp_msmarco (the
-  real models in shared/models), wp_misc, wp_minilm2, uni_spm, uni_bf, uni_nosplit, bpe_meta.
+  real models in shared/models), wp_misc, wp_minilm2, uni_spm, uni_bf, uni_nosplit, uni_xlmr, bpe_meta.
 
 Run: python3 tests/tokenizer/make_encoder_cases.py [--shared ../shared] [--only NAME ...]   (~1 min)
 """
@@ -335,6 +339,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--only", nargs="*", default=None, help="regenerate only these case names")
+    ap.add_argument("--xlmr-charsmap", default=None, help="a Precompiled normalizer JSON with the XLM-R charsmap")
     args = ap.parse_args()
     os.makedirs(os.path.join(HERE, "cases"), exist_ok=True)
     texts = corpus(args.shared)
@@ -357,8 +362,12 @@ def main():
         write_cases(save_fixture(train_wp_misc(texts), "wp_misc"), "wp_misc", texts, seed=2)
     if want("wp_minilm2"):
         write_cases(save_fixture(minilm2(args.shared), "wp_minilm2"), "wp_minilm2", texts, seed=3)
-    if want("uni_spm") or want("uni_nosplit"):
+    if want("uni_spm") or want("uni_nosplit") or (want("uni_xlmr") and args.xlmr_charsmap):
         pieces, charsmap = spm_model(train)
+        if want("uni_xlmr") and args.xlmr_charsmap:
+            import base64
+            old = base64.b64decode(json.load(open(args.xlmr_charsmap))["precompiled_charsmap"])
+            write_cases(save_fixture(xlmr_like(pieces, old), "uni_xlmr"), "uni_xlmr", texts, seed=8)
         if want("uni_spm"):
             write_cases(save_fixture(xlmr_like(pieces, charsmap), "uni_spm"), "uni_spm", texts, big=True, seed=4)
         if want("uni_nosplit"):
