@@ -18,8 +18,8 @@ Writes under tests/tokenizer/:
   fixtures/uni_bf/tokenizer.json    Unigram trained by tokenizers with byte_fallback, NFKC + Strip(right) +
                                     Replace, Metaspace (first, split), <mask> lstrip, pair type ids 0/1
   fixtures/uni_nosplit/tokenizer.json the uni_spm model with Lowercase, Metaspace (never, no split), RobertaProcessing
-  fixtures/uni_xlmr/tokenizer.json  uni_spm with the charsmap real XLM-R-family tokenizer.json files carry (an older
-                                    nmt_nfkc build than sentencepiece 0.2.3 writes): regenerated only when
+  fixtures/uni_xlmr/tokenizer.json  uni_spm with an older nmt_nfkc charsmap build than sentencepiece 0.2.3 writes
+                                    (the one older models such as XLM-R were trained with, we believe): regenerated only when
                                     --xlmr-charsmap names a Precompiled JSON holding it (spm_precompiled's
                                     test.json, Apache-2.0)
   fixtures/bpe_meta/tokenizer.json  a character BPE trained here behind Metaspace (always, split) with <unk> +
