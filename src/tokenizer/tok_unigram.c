@@ -63,7 +63,7 @@ void tok_utrie_insert(tok_utrie *tr, const uint8_t *s, size_t n, int32_t id) {
     for (size_t i = 0; i < n; i++) {
         int64_t c = tr->cap ? ut_child(tr, cur, s[i]) : -1;
         if (c < 0) {
-            if ((tr->n_keys + 1) * 2 > tr->cap) ut_grow(tr);
+            if ((tr->n_keys + 1) * 4 > tr->cap * 3) ut_grow(tr); /* load factor ≤ 3/4 */
             uint32_t nn = ut_node(tr);
             uint64_t key = (((uint64_t)cur << 8) | s[i]) + 1;
             size_t j = ut_slot(tr, key);

@@ -126,11 +126,12 @@ const char *ragd_tokenizer_id_to_token(const ragd_tokenizer *t, int32_t id);   /
 bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id);
 /* The raw bytes the decoder yields for one token (byte-level BPE: the bytes its characters stand for,
  * possibly a partial UTF-8 sequence), *len set; NULL when the id is absent. Points into the tokenizer.
- * With no decoder (tokens joined by spaces) it is the token string. Constrained decoding
- * (src/grammar) matches these bytes. */
+ * With no decoder (tokens joined by spaces) it is the token string; with the WordPiece / Metaspace
+ * decoders, the text the token gives when it is not the first one decoded (" word", "piece" for
+ * "##piece", "▁x" → " x"). Constrained decoding (src/grammar) matches these bytes. */
 const char *ragd_tokenizer_token_bytes(const ragd_tokenizer *t, int32_t id, size_t *len);
-/* True when decoding concatenates token bytes as they are (a ByteLevel decoder); false when tokens are
- * joined by spaces (no decoder), where a token's text depends on its neighbours. */
+/* True when decoding concatenates token bytes as they are (a ByteLevel decoder); false when a token's
+ * text depends on its neighbours or position (no decoder: joined by spaces; WordPiece; Metaspace). */
 bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t);
 
 /* tokenizer_config.json / GGUF facts; NULL / -1 when absent. */
