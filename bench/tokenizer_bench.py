@@ -7,6 +7,8 @@ RAYON_NUM_THREADS=1 / TOKENIZERS_PARALLELISM=false; encode_batch (single-threade
 reference. Each measurement is repeated --repeats times and the best run is kept (the host is shared).
 
 usage: python3 bench/tokenizer_bench.py [--bin build/tests/tokenizer/tok_bench] [--shared ../shared]
+             [--tokenizer PATH/tokenizer.json]   (default: the Qwen3 one; e.g. all-MiniLM-L6-v2's WordPiece or
+                                                  tests/tokenizer/fixtures/uni_spm for Unigram)
 Build first: cmake --build build --target tok_bench (Release).
 """
 import argparse
@@ -30,6 +32,8 @@ BIG = [("a x 1M", "a", 1000000), ("space x 1M", " ", 1000000), ("newline x 1M", 
 
 def hf_bench(tok_path, texts, passes, repeats):
     tok = Tokenizer.from_file(tok_path)
+    tok.no_padding()  # ragd ignores a tokenizer.json's padding/truncation (all-MiniLM-L6-v2 pads to 128)
+    tok.no_truncation()
     n_tok = sum(len(tok.encode(t, add_special_tokens=False).ids) for t in texts)  # also warms the cache
     best_one = best_batch = 0.0
     for _ in range(repeats):
@@ -53,11 +57,29 @@ def hf_bench(tok_path, texts, passes, repeats):
     return {"tokens_per_pass": n_tok, "encode_tok_per_s": best_one, "encode_batch_tok_per_s": best_batch, "big": big}
 
 
-def ragd_bench(binary, tok_path, cases, passes, repeats, env_extra=None):
+def hf_pair_bench(tok_path, texts, passes, repeats):
+    tok = Tokenizer.from_file(tok_path)
+    tok.no_padding()
+    tok.enable_truncation(512, strategy="longest_first")
+    pairs = [(texts[i], texts[(i + 1) % len(texts)]) for i in range(len(texts))]
+    n_tok = sum(len(tok.encode(a, b).ids) for a, b in pairs)
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        total = 0
+        for _ in range(passes):
+            for a, b in pairs:
+                total += len(tok.encode(a, b).ids)
+        best = max(best, total / (time.perf_counter() - t0))
+    return n_tok, best
+
+
+def ragd_bench(binary, tok_path, cases, passes, repeats, env_extra=None, pair=False):
     env = dict(os.environ, **(env_extra or {}))
     best, big = None, {}
     for r in range(repeats):
-        args = [binary, tok_path, cases, str(passes)] + (["--big"] if r == 0 else [])
+        args = [binary, tok_path, cases, str(passes)] + (["--big"] if r == 0 and not pair else [])
+        args += ["--pair"] if pair else []
         out = subprocess.run(args, capture_output=True, text=True, env=env, check=True).stdout
         for line in out.splitlines():
             d = json.loads(line)
@@ -74,15 +96,18 @@ def main():
     ap.add_argument("--shared", default=os.path.join(ROOT, "..", "shared"))
     ap.add_argument("--passes", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--tokenizer", default=None)
+    ap.add_argument("--pair", action="store_true",
+                    help="also time (text i, text i+1) pairs with special tokens, longest_first to 512")
     a = ap.parse_args()
-    tok_path = os.path.join(a.shared, "models", "qwen3-tokenizer", "tokenizer.json")
+    tok_path = a.tokenizer or os.path.join(a.shared, "models", "qwen3-tokenizer", "tokenizer.json")
     cases = os.path.join(a.shared, "cases", "tokenizer", "qwen3_public.jsonl")
     texts = [json.loads(l)["text"] for l in open(cases, encoding="utf-8")]
 
     import tokenizers
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  host: {platform.node()}  "
           f"cpu: {platform.processor() or platform.machine()}  nproc: {os.cpu_count()}  "
-          f"tokenizers {tokenizers.__version__}")
+          f"tokenizers {tokenizers.__version__}  tokenizer: {tok_path}")
     hf = hf_bench(tok_path, texts, a.passes, a.repeats)
     rg, rg_big = ragd_bench(a.bin, tok_path, cases, a.passes, a.repeats)
     nc, _ = ragd_bench(a.bin, tok_path, cases, a.passes, a.repeats, {"RAGD_TOK_NO_CACHE": "1"})
@@ -94,6 +119,14 @@ def main():
           f"{rg['tok_per_s'] / hf['encode_tok_per_s']:.2f}x")
     print(f"  ragd encode, no word cache  {nc['tok_per_s']:>12,.0f} tok/s  ratio vs HF encode: "
           f"{nc['tok_per_s'] / hf['encode_tok_per_s']:.2f}x")
+    if a.pair:
+        hn, hs = hf_pair_bench(tok_path, texts, a.passes, a.repeats)
+        rp, _ = ragd_bench(a.bin, tok_path, cases, a.passes, a.repeats, pair=True)
+        assert rp["tokens"] == hn * a.passes, "pair token counts differ between ragd and HF"
+        print(f"pairs: {len(texts)} (text i, text i+1) x {a.passes} passes = {rp['tokens']} tokens, "
+              "special tokens, longest_first 512")
+        print(f"  HF tokenizers encode(a, b)  {hs:>12,.0f} tok/s")
+        print(f"  ragd encode_pair            {rp['tok_per_s']:>12,.0f} tok/s  ratio vs HF: {rp['tok_per_s'] / hs:.2f}x")
     print("1 MB inputs (one encode call each):")
     print(f"  {'input':32} {'tokens':>8} {'HF s':>8} {'ragd s':>8} {'ratio':>6}")
     for name, _, _ in BIG:

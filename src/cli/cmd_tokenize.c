@@ -109,8 +109,8 @@ static void usage(FILE *f, bool detok) {
                    "No special tokens are added unless --add-special-tokens is given (then the\n"
                    "tokenizer's post-processor runs, e.g. Qwen3-Embedding appends <|endoftext|>).\n");
     fprintf(f, "\n  --tokenizer FILE   a Hugging Face tokenizer.json (tokenizer_config.json beside it is read)\n"
-               "  --model DIR|FILE   a model folder (uses DIR/tokenizer.json), a .gguf file (its embedded\n"
-               "                     tokenizer) or a tokenizer.json\n"
+               "  --model DIR|FILE   a model folder (DIR/tokenizer.json, else a BERT DIR/vocab.txt), a .gguf\n"
+               "                     file (its embedded tokenizer) or a tokenizer.json\n"
                "A bad input line stops the run: earlier lines are written, stderr names the line, exit 1.\n");
 }
 
@@ -138,14 +138,17 @@ static int parse_opts(int argc, char **argv, bool detok, opts *o) {
     return -1;
 }
 
-/* A folder → DIR/tokenizer.json; a .gguf file → its embedded tokenizer (through the model loader,
- * which mmaps the weights without reading them; *model keeps it alive); else a tokenizer.json. */
+/* A folder → DIR/tokenizer.json (or, without one, DIR/vocab.txt as a BERT tokenizer); a .gguf file →
+ * its embedded tokenizer (through the model loader, which mmaps the weights without reading them;
+ * *model keeps it alive); else a tokenizer.json. */
 static ragd_status load(const char *path, ragd_tokenizer **t, ragd_model **model, ragd_err *err) {
     if (ragd_dir_exists(path)) {
-        char *p = ragd_path_join(path, "tokenizer.json");
-        ragd_status st = ragd_file_exists(p) ? ragd_tokenizer_load_json(p, t, err)
-                                             : ragd_err_set(err, RAGD_ENOTFOUND, "%s has no tokenizer.json", path);
+        char *p = ragd_path_join(path, "tokenizer.json"), *v = ragd_path_join(path, "vocab.txt");
+        ragd_status st = ragd_file_exists(p)   ? ragd_tokenizer_load_json(p, t, err)
+                         : ragd_file_exists(v) ? ragd_tokenizer_load_bert_vocab(path, t, err)
+                                               : ragd_err_set(err, RAGD_ENOTFOUND, "%s has no tokenizer.json", path);
         free(p);
+        free(v);
         return st;
     }
     size_t n = strlen(path);

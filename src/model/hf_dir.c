@@ -210,14 +210,21 @@ static ragd_status load_config(const char *dir, ragd_model *m, ragd_err *err) {
     return st;
 }
 
-static ragd_status load_tokenizer(const char *dir, ragd_model *m, ragd_err *err) {
-    char *path = ragd_path_join(dir, "tokenizer.json");
+/* The tokenizer files of a folder: tokenizer.json, else (BERT models that ship only the slow
+ * tokenizer's files) vocab.txt + tokenizer_config.json, converted as transformers does. */
+static ragd_status open_tokenizer(const char *dir, ragd_tokenizer **out, ragd_err *err) {
+    char *path = ragd_path_join(dir, "tokenizer.json"), *vocab = ragd_path_join(dir, "vocab.txt");
     ragd_status st;
-    if (!ragd_file_exists(path))
-        st = ragd_err_set(err, RAGD_ENOTFOUND, "%s: no tokenizer.json", dir);
-    else
-        st = ragd_tokenizer_load_json(path, &m->tok, err);
+    if (ragd_file_exists(path)) st = ragd_tokenizer_load_json(path, out, err);
+    else if (ragd_file_exists(vocab)) st = ragd_tokenizer_load_bert_vocab(dir, out, err);
+    else st = ragd_err_set(err, RAGD_ENOTFOUND, "%s: no tokenizer.json (nor vocab.txt)", dir);
     free(path);
+    free(vocab);
+    return st;
+}
+
+static ragd_status load_tokenizer(const char *dir, ragd_model *m, ragd_err *err) {
+    ragd_status st = open_tokenizer(dir, &m->tok, err);
     if (st != RAGD_OK) return st;
     size_t nv = ragd_tokenizer_vocab_size(m->tok);
     if (nv > (size_t)m->cfg.n_vocab)

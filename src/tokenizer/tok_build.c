@@ -17,6 +17,7 @@
 ragd_tokenizer *tok_alloc(void) {
     ragd_tokenizer *t = ragd_xcalloc(1, sizeof *t);
     t->unk_id = t->bos_id = t->eos_id = t->pad_id = -1;
+    t->model_max_length = -1;
     for (int b = 0; b < 256; b++) t->byte_id[b] = t->byte_tok[b] = -1;
     t->use_cache = getenv("RAGD_TOK_NO_CACHE") == NULL;
     t->trie_raw.empty = t->trie_norm.empty = true;
@@ -118,8 +119,66 @@ static void merges_put(tok_merges *m, int32_t a, int32_t b, uint32_t rank, int32
     m->merged[i] = merged;
 }
 
+/* Replaces every occurrence of a by b in buf (left to right, non-overlapping), as Rust's str::replace. */
+static void replace_all(ragd_buf *buf, size_t from, const char *a, const char *b, ragd_buf *tmp) {
+    size_t al = strlen(a), bl = strlen(b);
+    const char *s = buf->data + from;
+    size_t n = buf->len - from;
+    if (n < al || !memmem(s, n, a, al)) return;
+    ragd_buf_reset(tmp);
+    for (size_t i = 0; i < n;) {
+        if (i + al <= n && !memcmp(s + i, a, al)) { ragd_buf_append(tmp, b, bl); i += al; }
+        else ragd_buf_putc(tmp, s[i++]);
+    }
+    buf->len = from;
+    ragd_buf_append(buf, tmp->data, tmp->len);
+}
+
+/* HF decoders::wordpiece::cleanup, applied to one token's text dst[from..). */
+static void wp_cleanup(ragd_buf *dst, size_t from) {
+    static const char *const pairs[][2] = {
+        {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"}, {" 'm", "'m"},
+        {" do not", " don't"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+    };
+    ragd_buf tmp = {0};
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) replace_all(dst, from, pairs[k][0], pairs[k][1], &tmp);
+    ragd_buf_free(&tmp);
+}
+
+/* Decoder text of one token for the decoders whose output depends on being the first token:
+ * WordPiece (later tokens: prefix removed or a space added; cleanup) and Metaspace (the replacement
+ * becomes ' ', or vanishes in the first token unless prepend_scheme is never). */
+static void decoder_text(const ragd_tokenizer *t, const char *s, size_t n, bool first, ragd_buf *dst) {
+    size_t from = dst->len;
+    if (t->decoder == TOK_DEC_WORDPIECE) {
+        if (!first) {
+            if (n >= t->dec_str_len && !memcmp(s, t->dec_str, t->dec_str_len)) { s += t->dec_str_len; n -= t->dec_str_len; }
+            else ragd_buf_putc(dst, ' ');
+        }
+        ragd_buf_append(dst, s, n);
+        if (t->dec_cleanup) wp_cleanup(dst, from);
+        return;
+    }
+    bool drop = first && t->dec_prepend != TOK_PREPEND_NEVER;
+    for (size_t i = 0; i < n;) {
+        if (i + t->dec_str_len <= n && !memcmp(s + i, t->dec_str, t->dec_str_len)) {
+            if (!drop) ragd_buf_putc(dst, ' ');
+            i += t->dec_str_len;
+            continue;
+        }
+        size_t l;
+        tok_utf8_decode((const uint8_t *)s + i, &l);
+        ragd_buf_append(dst, s + i, l);
+        i += l;
+    }
+}
+
 /* Decoder bytes of one token string. */
 static void decoder_bytes(const ragd_tokenizer *t, const char *s, size_t n, ragd_buf *dst) {
+    if (t->decoder == TOK_DEC_WORDPIECE || t->decoder == TOK_DEC_METASPACE) {
+        decoder_text(t, s, n, false, dst);
+        return;
+    }
     if (t->decoder == TOK_DEC_BYTELEVEL) {
         size_t start = dst->len;
         for (size_t i = 0; i < n;) {
@@ -159,6 +218,8 @@ ragd_status tok_build_finish(tok_builder *bd, ragd_err *err) {
     t->str_len = ragd_xcalloc(nid, sizeof *t->str_len);
     t->dec_off = ragd_xcalloc(nid, sizeof *t->dec_off);
     t->dec_len = ragd_xcalloc(nid, sizeof *t->dec_len);
+    t->dec0_off = ragd_xcalloc(nid, sizeof *t->dec0_off);
+    t->dec0_len = ragd_xcalloc(nid, sizeof *t->dec0_len);
     t->flags = ragd_xcalloc(nid, 1);
 
     /* model vocabulary */
@@ -259,6 +320,15 @@ ragd_status tok_build_finish(tok_builder *bd, ragd_err *err) {
         size_t before = dec.len;
         decoder_bytes(t, t->strs.data + t->str_off[id], t->str_len[id], &dec);
         t->dec_len[id] = (uint32_t)(dec.len - before);
+        if (t->decoder == TOK_DEC_WORDPIECE || t->decoder == TOK_DEC_METASPACE) {
+            t->dec0_off[id] = (uint32_t)(n_str + dec.len);
+            before = dec.len;
+            decoder_text(t, t->strs.data + t->str_off[id], t->str_len[id], true, &dec);
+            t->dec0_len[id] = (uint32_t)(dec.len - before);
+        } else {
+            t->dec0_off[id] = t->dec_off[id];
+            t->dec0_len[id] = t->dec_len[id];
+        }
     }
     ragd_buf_append(&t->strs, dec.data, dec.len);
     ragd_buf_free(&dec);
@@ -324,6 +394,9 @@ ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err) {
     t->bos_id = config_token(t, root, "bos_token");
     t->eos_id = config_token(t, root, "eos_token");
     t->pad_id = config_token(t, root, "pad_token");
+    json_t *mml = json_object_get(root, "model_max_length"); /* transformers writes 1e30 for "none" */
+    if (json_is_integer(mml) && json_integer_value(mml) > 0 && json_integer_value(mml) <= INT32_MAX)
+        t->model_max_length = json_integer_value(mml);
     bool add_bos = json_is_true(json_object_get(root, "add_bos_token"));
     bool add_eos = json_is_true(json_object_get(root, "add_eos_token"));
     json_decref(root);
@@ -353,12 +426,20 @@ void ragd_tokenizer_free(ragd_tokenizer *t) {
     if (!t) return;
     tok_ws_free_all(t);
     free(t->str_off); free(t->str_len); free(t->dec_off); free(t->dec_len); free(t->flags);
+    free(t->dec0_off); free(t->dec0_len);
+    free(t->uscore);
+    tok_utrie_free(&t->utrie);
     ragd_buf_free(&t->strs);
     tok_hash_free(&t->str2id);
     tok_hash_free(&t->key2id);
     free(t->merges.keys); free(t->merges.rank); free(t->merges.merged);
     free(t->cont_prefix); free(t->eow_suffix);
-    for (size_t i = 0; i < t->n_norms; i++) { free(t->norms[i].pattern); free(t->norms[i].content); }
+    for (size_t i = 0; i < t->n_norms; i++) {
+        free(t->norms[i].pattern);
+        free(t->norms[i].content);
+        if (t->norms[i].re) pcre2_code_free(t->norms[i].re);
+        tok_charsmap_free(t->norms[i].cmap);
+    }
     free(t->norms);
     for (size_t i = 0; i < t->n_pres; i++) {
         if (t->pres[i].re) pcre2_code_free(t->pres[i].re);
@@ -370,6 +451,8 @@ void ragd_tokenizer_free(ragd_tokenizer *t) {
     trie_free(&t->trie_norm);
     for (size_t i = 0; i < t->n_tpl; i++) free(t->tpl[i].ids);
     free(t->tpl);
+    for (size_t i = 0; i < t->n_tpl_pair; i++) free(t->tpl_pair[i].ids);
+    free(t->tpl_pair);
     free(t->chat_template);
     free(t->chat_template_tool_use);
     free(t);
@@ -395,3 +478,4 @@ const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t) { ret
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t) { return t->bos_id; }
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t) { return t->eos_id; }
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t) { return t->pad_id; }
+int64_t ragd_tokenizer_model_max_length(const ragd_tokenizer *t) { return t->model_max_length; }

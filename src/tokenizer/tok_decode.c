@@ -34,7 +34,8 @@ ragd_status ragd_tokenizer_decode(const ragd_tokenizer *t, const int32_t *ids, s
         int32_t id = ids[i];
         if (skipped(t, id, skip_special)) continue;
         if (t->decoder == TOK_DEC_NONE && !first) ragd_buf_putc(out, ' ');
-        ragd_buf_append(out, t->strs.data + t->dec_off[id], t->dec_len[id]);
+        if (first) ragd_buf_append(out, t->strs.data + t->dec0_off[id], t->dec0_len[id]);
+        else ragd_buf_append(out, t->strs.data + t->dec_off[id], t->dec_len[id]);
         first = false;
     }
     ragd_buf_reserve(out, 0);
@@ -81,7 +82,8 @@ ragd_status ragd_tok_stream_push(const ragd_tokenizer *t, ragd_tok_stream *s, in
     if (st) return st;
     if (skipped(t, id, skip_special)) return RAGD_OK;
     if (t->decoder == TOK_DEC_NONE && s->started) stream_feed(s, (const uint8_t *)" ", 1, out);
-    stream_feed(s, (const uint8_t *)t->strs.data + t->dec_off[id], t->dec_len[id], out);
+    if (s->started) stream_feed(s, (const uint8_t *)t->strs.data + t->dec_off[id], t->dec_len[id], out);
+    else stream_feed(s, (const uint8_t *)t->strs.data + t->dec0_off[id], t->dec0_len[id], out);
     s->started = true;
     return RAGD_OK;
 }
@@ -99,4 +101,4 @@ const char *ragd_tokenizer_token_bytes(const ragd_tokenizer *t, int32_t id, size
     return t->strs.data + t->dec_off[id];
 }
 
-bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t) { return t->decoder != TOK_DEC_NONE; }
+bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t) { return t->decoder == TOK_DEC_BYTELEVEL; }

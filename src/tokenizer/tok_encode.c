@@ -43,6 +43,12 @@ void tok_ws_free(tok_ws *ws) {
     for (size_t k = 0; k < TOK_MAX_PRE; k++) { ragd_buf_free(&ws->pre[k]); free(ws->spl[k]); }
     free(ws->cp);
     free(ws->sym); free(ws->rk); free(ws->prv); free(ws->nxt); free(ws->heap);
+    ragd_buf_free(&ws->norm3);
+    ragd_buf_free(&ws->wkey);
+    free(ws->lat_score); free(ws->lat_start); free(ws->lat_id); free(ws->path);
+    ragd_tok_ids_free(&ws->pair_a);
+    ragd_tok_ids_free(&ws->pair_b);
+    if (ws->md) pcre2_match_data_free(ws->md);
     free(ws);
 }
 
@@ -102,6 +108,14 @@ void tok_ws_release(tok_ws *ws) {
         ws->prv = ws->nxt = NULL; ws->link_cap = 0;
     }
     if (ws->heap_cap * sizeof(uint64_t) > TOK_WS_KEEP) { free(ws->heap); ws->heap = NULL; ws->heap_cap = 0; }
+    if (ws->norm3.cap > TOK_WS_KEEP) ragd_buf_free(&ws->norm3);
+    if (ws->wkey.cap > TOK_WS_KEEP) ragd_buf_free(&ws->wkey);
+    if (ws->lat_cap * sizeof(double) > TOK_WS_KEEP) {
+        free(ws->lat_score); free(ws->lat_start); free(ws->lat_id); free(ws->path);
+        ws->lat_score = NULL; ws->lat_start = ws->lat_id = ws->path = NULL; ws->lat_cap = 0;
+    }
+    if (ws->pair_a.cap * sizeof(int32_t) > TOK_WS_KEEP) ragd_tok_ids_free(&ws->pair_a);
+    if (ws->pair_b.cap * sizeof(int32_t) > TOK_WS_KEEP) ragd_tok_ids_free(&ws->pair_b);
 }
 
 /* Frees every registered workspace (ragd_tokenizer_free). */
@@ -128,15 +142,99 @@ typedef struct enc_ctx {
     tok_ws *ws;
     ragd_tok_ids *out;
     ragd_err *err;
+    const uint8_t *raw_base;  /* the text */
+    const uint8_t *norm_base; /* the normalized segment being split, NULL without normalizers */
+    bool raw_first;           /* that segment starts the text */
+    const uint8_t *piece0;    /* the piece handed to the pre-tokenizer */
 } enc_ctx;
 
 typedef ragd_status (*gap_fn)(enc_ctx *c, const uint8_t *s, size_t n);
 
+static ragd_status pretok(enc_ctx *c, size_t level, const uint8_t *s, size_t n);
+
+/* BertPreTokenizer (White_Space removed, punctuation isolated) or WhitespaceSplit. */
+static ragd_status pretok_words(enc_ctx *c, size_t level, const uint8_t *s, size_t n, bool punct) {
+    size_t start = 0;
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = s[i] < 0x80 ? (l = 1, s[i]) : tok_utf8_decode(s + i, &l);
+        bool ws = tok_is_rust_ws(cp), pu = !ws && punct && tok_is_bert_punct(cp);
+        if (ws || pu) {
+            ragd_status st = pretok(c, level + 1, s + start, i - start);
+            if (!st && pu) st = pretok(c, level + 1, s + i, l);
+            if (st) return st;
+            start = i + l;
+        }
+        i += l;
+    }
+    return pretok(c, level + 1, s + start, n - start);
+}
+
+/* Whitespace: maximal runs of word characters and of other non-space characters (White_Space dropped). */
+static ragd_status pretok_runs(enc_ctx *c, size_t level, const uint8_t *s, size_t n) {
+    size_t start = 0;
+    int cls = 0; /* of the run in progress: 0 none (space), 1 word, 2 other */
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = s[i] < 0x80 ? (l = 1, s[i]) : tok_utf8_decode(s + i, &l);
+        int k = tok_is_rust_ws(cp) ? 0 : tok_is_word(cp) ? 1 : 2;
+        if (k != cls) {
+            if (cls) {
+                ragd_status st = pretok(c, level + 1, s + start, i - start);
+                if (st) return st;
+            }
+            start = i;
+            cls = k;
+        }
+        i += l;
+    }
+    return cls ? pretok(c, level + 1, s + start, n - start) : RAGD_OK;
+}
+
+/* Metaspace: ' ' → replacement, prepend per the scheme, then (split) a cut before every replacement. */
+static ragd_status pretok_metaspace(enc_ctx *c, size_t level, const tok_pre *p, const uint8_t *s, size_t n) {
+    ragd_buf *b = &c->ws->pre[level];
+    ragd_buf_reset(b);
+    ragd_buf_reserve(b, n + 8);
+    bool starts = n >= p->rep_len && !memcmp(s, p->rep, p->rep_len);
+    if (s[0] == ' ') starts = true; /* it becomes the replacement */
+    bool first = c->ws->at_start && s == c->piece0;
+    if (!starts && (p->prepend == TOK_PREPEND_ALWAYS || (p->prepend == TOK_PREPEND_FIRST && first)))
+        ragd_buf_append(b, p->rep, p->rep_len);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == ' ') ragd_buf_append(b, p->rep, p->rep_len);
+        else ragd_buf_putc(b, (char)s[i]);
+    }
+    const uint8_t *m = (const uint8_t *)b->data;
+    size_t len = b->len;
+    if (!p->split) return pretok(c, level + 1, m, len);
+    size_t start = 0;
+    for (size_t i = 0; i < len;) {
+        if (m[i] == (uint8_t)p->rep[0] && i + p->rep_len <= len && !memcmp(m + i, p->rep, p->rep_len)) {
+            if (i > start) {
+                ragd_status st = pretok(c, level + 1, m + start, i - start);
+                if (st) return st;
+            }
+            start = i;
+            i += p->rep_len;
+            continue;
+        }
+        size_t l;
+        if (m[i] < 0x80) l = 1;
+        else tok_utf8_decode(m + i, &l);
+        i += l;
+    }
+    return pretok(c, level + 1, m + start, len - start);
+}
+
 static ragd_status pretok(enc_ctx *c, size_t level, const uint8_t *s, size_t n) {
     if (!n) return RAGD_OK;
     const ragd_tokenizer *t = c->t;
-    if (level == t->n_pres) return tok_bpe_word(t, c->ws, s, n, c->out, c->err);
+    if (level == t->n_pres) return tok_model_word(t, c->ws, s, n, c->out, c->err);
     const tok_pre *p = &t->pres[level];
+    if (p->kind == TOK_PRE_BERT || p->kind == TOK_PRE_WSPLIT) return pretok_words(c, level, s, n, p->kind == TOK_PRE_BERT);
+    if (p->kind == TOK_PRE_WHITESPACE) return pretok_runs(c, level, s, n);
+    if (p->kind == TOK_PRE_METASPACE) return pretok_metaspace(c, level, p, s, n);
     if (p->kind == TOK_PRE_PREFIX_SPACE) {
         if (s[0] == ' ') return pretok(c, level + 1, s, n);
         ragd_buf *b = &c->ws->pre[level];
@@ -165,7 +263,12 @@ static ragd_status pretok(enc_ctx *c, size_t level, const uint8_t *s, size_t n) 
     return RAGD_OK;
 }
 
-static ragd_status gap_pretok(enc_ctx *c, const uint8_t *s, size_t n) { return pretok(c, 0, s, n); }
+static ragd_status gap_pretok(enc_ctx *c, const uint8_t *s, size_t n) {
+    /* HF's Metaspace "first": the piece's original offset is 0 */
+    c->ws->at_start = c->norm_base ? (c->raw_first && s == c->norm_base) : s == c->raw_base;
+    c->piece0 = s;
+    return pretok(c, 0, s, n);
+}
 
 
 /* the code point that ends s[0..n) (n > 0) and its start */
@@ -225,15 +328,18 @@ static ragd_status added_split(enc_ctx *c, const tok_trie *tr, const uint8_t *s,
 
 static ragd_status gap_raw(enc_ctx *c, const uint8_t *s, size_t n) {
     const ragd_tokenizer *t = c->t;
+    c->norm_base = NULL;
     if (!t->n_norms) return added_split(c, &t->trie_norm, s, n, gap_pretok);
     ragd_status st = tok_normalize(t, c->ws, (const char *)s, n, c->err);
     if (st) return st;
+    c->raw_first = s == c->raw_base;
+    c->norm_base = (const uint8_t *)c->ws->norm.data;
     return added_split(c, &t->trie_norm, (const uint8_t *)c->ws->norm.data, c->ws->norm.len, gap_pretok);
 }
 
 ragd_status tok_encode_body(const ragd_tokenizer *t, tok_ws *ws, const char *text, size_t len, ragd_tok_ids *out,
                             ragd_err *err) {
-    enc_ctx c = {t, ws, out, err};
+    enc_ctx c = {t, ws, out, err, (const uint8_t *)text, NULL, false, NULL};
     return added_split(&c, &t->trie_raw, (const uint8_t *)text, len, gap_raw);
 }
 

@@ -7,7 +7,8 @@
  *   raw text ──added tokens (normalized=false) split──▶ segments
  *   segment ──normalizers──▶ normalized ──added tokens (normalized=true) split──▶ pieces
  *   piece ──pre-tokenizer steps (Split / Digits / ByteLevel prefix)──▶ words
- *   word ──BPE (tok_bpe.c)──▶ ids ──post-processor (template)──▶ output
+ *   word ──model: BPE (tok_bpe.c) | WordPiece (tok_wordpiece.c) | Unigram (tok_unigram.c)──▶ ids
+ *   ids ──post-processor (template; pairs + type ids in tok_pair.c)──▶ output
  *
  * Byte mode: when the pre-tokenizer ends with ByteLevel, words stay raw UTF-8 bytes and the model
  * vocabulary is keyed by the bytes its byte-level strings stand for ("Ġ" → 0x20), so BPE starts from
@@ -77,12 +78,23 @@ typedef enum {
     TOK_NORM_NFC, TOK_NORM_NFD, TOK_NORM_NFKC, TOK_NORM_NFKD, TOK_NORM_LOWERCASE, TOK_NORM_STRIP_ACCENTS,
     TOK_NORM_REPLACE, /* String pattern → content */
     TOK_NORM_PREPEND,
+    TOK_NORM_REPLACE_RE,   /* Regex pattern (PCRE2) → content */
+    TOK_NORM_STRIP,        /* Strip: White_Space off the left and/or right end */
+    TOK_NORM_BERT_CLEAN,   /* BertNormalizer clean_text */
+    TOK_NORM_BERT_CHINESE, /* BertNormalizer handle_chinese_chars */
+    TOK_NORM_BERT_STRIP,   /* BertNormalizer strip_accents: NFD, then drop Mn */
+    TOK_NORM_PRECOMPILED,  /* SentencePiece charsmap (tok_precompiled.c) */
 } tok_norm_kind;
+
+typedef struct tok_charsmap tok_charsmap; /* tok_precompiled.c */
 
 typedef struct tok_norm {
     tok_norm_kind kind;
     char *pattern; size_t pattern_len; /* REPLACE */
-    char *content; size_t content_len; /* REPLACE, PREPEND */
+    char *content; size_t content_len; /* REPLACE, REPLACE_RE, PREPEND */
+    pcre2_code *re;                    /* REPLACE_RE */
+    bool left, right;                  /* STRIP */
+    tok_charsmap *cmap;                /* PRECOMPILED */
 } tok_norm;
 
 typedef enum {
@@ -96,7 +108,15 @@ typedef enum {
     TOK_MATCH_QWEN2, TOK_MATCH_LLAMA3, TOK_MATCH_GPT2, TOK_MATCH_PCRE2, TOK_MATCH_STRING, TOK_MATCH_DIGIT,
 } tok_match_kind;
 
-typedef enum { TOK_PRE_SPLIT, TOK_PRE_PREFIX_SPACE } tok_pre_kind;
+typedef enum {
+    TOK_PRE_SPLIT, TOK_PRE_PREFIX_SPACE,
+    TOK_PRE_BERT,      /* BertPreTokenizer: drop White_Space, isolate punctuation */
+    TOK_PRE_WSPLIT,    /* WhitespaceSplit */
+    TOK_PRE_WHITESPACE, /* Whitespace: runs of Rust regex \w, runs of [^\w\s] */
+    TOK_PRE_METASPACE, /* Metaspace: ' ' → replacement, prepend, split before each replacement */
+} tok_pre_kind;
+
+typedef enum { TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST, TOK_PREPEND_NEVER } tok_prepend;
 
 typedef struct tok_pre {
     tok_pre_kind kind;
@@ -105,6 +125,9 @@ typedef struct tok_pre {
     bool invert;
     pcre2_code *re;            /* TOK_MATCH_PCRE2 */
     char *str; size_t str_len; /* TOK_MATCH_STRING */
+    char rep[4]; size_t rep_len;  /* METASPACE: the replacement character */
+    tok_prepend prepend;          /* METASPACE */
+    bool split;                   /* METASPACE */
 } tok_pre;
 
 typedef struct tok_added {
@@ -122,11 +145,24 @@ typedef struct tok_trie {
     bool empty;
 } tok_trie;
 
-typedef enum { TOK_DEC_NONE, TOK_DEC_BYTELEVEL } tok_dec_kind;
+typedef enum { TOK_DEC_NONE, TOK_DEC_BYTELEVEL, TOK_DEC_WORDPIECE, TOK_DEC_METASPACE } tok_dec_kind;
 
-/* A post-processor template item: the sequence ($A) or a run of special ids. */
+typedef enum { TOK_MODEL_BPE, TOK_MODEL_WORDPIECE, TOK_MODEL_UNIGRAM } tok_model_kind;
+
+/* Unigram pieces in a byte trie: transitions in one open-addressing table keyed by (node, byte). */
+typedef struct tok_utrie {
+    uint64_t *keys;   /* [cap] (node << 8 | byte) + 1, 0 = empty */
+    uint32_t *child;  /* [cap] */
+    int32_t *term;    /* [n_nodes] piece id ending at the node or -1 */
+    size_t cap, n_nodes, n_keys;
+} tok_utrie;
+
+/* A post-processor template item: a sequence ($A: seq 0, $B: seq 1) or a run of special ids, with
+ * the type id its tokens get. */
 typedef struct tok_tpl_item {
     bool is_seq;
+    uint8_t seq;
+    int32_t type_id;
     int32_t *ids; size_t n_ids;
 } tok_tpl_item;
 
@@ -149,7 +185,7 @@ typedef struct tok_ws {
     const struct ragd_tokenizer *owner;
     bool temporary;                    /* not registered: freed after the call */
     tok_cache_entry *cache;            /* [TOK_CACHE_SLOTS] or NULL */
-    ragd_buf norm, norm2;              /* normalized segment, and the normalizers' other buffer */
+    ragd_buf norm, norm2, norm3;       /* normalized segment, the normalizers' other buffer, a third (NFD step) */
     ragd_buf pre[8];                   /* per pre-tokenizer level (prefix-space copies) */
     int32_t *cp; size_t cp_cap;        /* utf8proc scratch (code points) */
     /* split lists per level: [start, end, is_match] triples */
@@ -158,6 +194,14 @@ typedef struct tok_ws {
     int32_t *sym; uint32_t *rk; size_t sym_cap;  /* [n] ids, ranks */
     int32_t *prv, *nxt; size_t link_cap;
     uint64_t *heap; size_t heap_cap;
+    /* WordPiece key scratch; Unigram lattice [n + 1] and path */
+    ragd_buf wkey;
+    double *lat_score; int32_t *lat_start, *lat_id; size_t lat_cap;
+    int32_t *path; size_t path_cap;
+    /* pair encoding: the two sequences' ids before the template */
+    ragd_tok_ids pair_a, pair_b;
+    bool at_start;                     /* the piece being pre-tokenized starts the original text */
+    pcre2_match_data *md;              /* Replace (Regex) normalizer matches; created on first use */
 } tok_ws;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -169,12 +213,19 @@ struct ragd_tokenizer {
     size_t n_ids;              /* max id + 1 */
     uint32_t *str_off, *str_len; /* [n_ids] original token string; str_len UINT32_MAX = no such id */
     uint32_t *dec_off, *dec_len; /* [n_ids] bytes the decoder yields for this token */
+    uint32_t *dec0_off, *dec0_len; /* [n_ids] the same as the first token decoded (WordPiece, Metaspace) */
     uint8_t *flags;            /* [n_ids] TOK_F_* */
     ragd_buf strs;             /* arena of strings and decoder bytes */
     tok_hash str2id;           /* original string → id (added tokens win) */
 
-    /* model (BPE) */
+    /* model */
+    tok_model_kind model;
     tok_hash key2id;           /* model key (bytes in byte mode) → model id */
+    size_t wp_max_chars;       /* WordPiece max_input_chars_per_word */
+    size_t wp_max_key;         /* WordPiece: the longest vocabulary string (bytes): longer candidates never match */
+    tok_utrie utrie;           /* Unigram */
+    double *uscore;            /* [n_ids] Unigram piece scores */
+    double umin_score;
     tok_merges merges;
     int32_t byte_id[256];      /* byte mode: the id of each single byte, -1 if absent */
     bool byte_mode, ignore_merges, byte_fallback, fuse_unk;
@@ -190,12 +241,18 @@ struct ragd_tokenizer {
     tok_trie trie_raw, trie_norm;  /* normalized=false / normalized=true added tokens */
 
     tok_tpl_item *tpl; size_t n_tpl; /* single-sequence template; NULL = no special tokens */
+    tok_tpl_item *tpl_pair; size_t n_tpl_pair; /* pair template; NULL with tpl: derived (tok_pair.c) */
+    bool pair_unsupported;           /* a TemplateProcessing without a pair template */
 
     tok_dec_kind decoder;
+    char dec_str[24]; size_t dec_str_len; /* WORDPIECE prefix; METASPACE replacement */
+    bool dec_cleanup;                /* WORDPIECE */
+    tok_prepend dec_prepend;         /* METASPACE */
 
     char *chat_template;
     char *chat_template_tool_use; /* the named template transformers picks when tools are given */
     int32_t bos_id, eos_id, pad_id;
+    int64_t model_max_length;  /* tokenizer_config.json model_max_length, -1 when absent or "unlimited" */
 
     bool use_cache;            /* word cache on (default; env RAGD_TOK_NO_CACHE at load turns it off) */
     pthread_key_t ws_key;
@@ -264,6 +321,10 @@ ragd_status tok_pre_add_bytelevel(ragd_tokenizer *t, bool add_prefix_space, bool
 void tok_add_added(ragd_tokenizer *t, const char *content, size_t len, int32_t id, bool special, bool lstrip,
                    bool rstrip, bool single_word, bool normalized);
 ragd_status tok_read_config(ragd_tokenizer *t, const char *dir, ragd_err *err);
+/* Builds a tokenizer from a parsed tokenizer.json document (tok_load_json.c); dir holds
+ * tokenizer_config.json. The vocab.txt loader builds such a document too. */
+struct json_t;
+ragd_status tok_load_root(struct json_t *root, const char *dir, ragd_tokenizer **out, ragd_err *err);
 
 /* regex / splitting (tok_regex.c) */
 /* The end of the match that starts at i (the known regexes match at every position). */
@@ -276,6 +337,34 @@ ragd_status tok_split_apply(const tok_pre *p, const uint8_t *s, size_t n, size_t
 
 /* normalization (tok_normalize.c): normalizes s into ws->norm. */
 ragd_status tok_normalize(const ragd_tokenizer *t, tok_ws *ws, const char *s, size_t n, ragd_err *err);
+
+/* BertNormalizer / pre-tokenizer classes (tok_unicode.c, tables in tok_unicode_bert.c) */
+bool tok_is_bert_drop(uint32_t cp);  /* clean_text removes it */
+bool tok_is_bert_space(uint32_t cp); /* clean_text makes it ' ' */
+bool tok_is_bert_punct(uint32_t cp);
+bool tok_is_rust_ws(uint32_t cp);    /* char::is_whitespace */
+bool tok_is_bert_mn(uint32_t cp);    /* strip_accents removes it (after NFD) */
+static inline bool tok_is_chinese(uint32_t c) {
+    return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+           (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
+           (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+/* Precompiled charsmap (tok_precompiled.c). */
+ragd_status tok_charsmap_parse(const char *b64, size_t len, tok_charsmap **out, ragd_err *err);
+void tok_charsmap_free(tok_charsmap *m);
+void tok_charsmap_apply(const tok_charsmap *m, const uint8_t *s, size_t n, ragd_buf *out);
+
+/* Models: appends the ids of one word. tok_model_word dispatches on t->model. */
+ragd_status tok_model_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_t *w, size_t n, ragd_tok_ids *out,
+                           ragd_err *err);
+ragd_status tok_wordpiece_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_t *w, size_t n, ragd_tok_ids *out,
+                               ragd_err *err);
+ragd_status tok_unigram_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_t *w, size_t n, ragd_tok_ids *out,
+                             ragd_err *err);
+/* Unigram trie (tok_unigram.c): built by the loader after the vocabulary. */
+void tok_utrie_insert(tok_utrie *tr, const uint8_t *s, size_t n, int32_t id);
+void tok_utrie_free(tok_utrie *tr);
 
 /* BPE (tok_bpe.c): appends the ids of one word. */
 ragd_status tok_bpe_word(const ragd_tokenizer *t, tok_ws *ws, const uint8_t *w, size_t n, ragd_tok_ids *out,

@@ -115,6 +115,94 @@ static void replace(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *ou
     ragd_buf_append(out, s + i, n - i);
 }
 
+static ragd_status replace_re(tok_ws *ws, const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out,
+                              ragd_err *err) {
+    if (!ws->md) ws->md = pcre2_match_data_create(1, NULL);
+    if (!ws->md) return ragd_err_set(err, RAGD_ENOMEM, "out of memory in the Replace normalizer");
+    pcre2_match_data *md = ws->md;
+    size_t i = 0, last = 0;
+    while (i <= n) {
+        int rc = pcre2_match(nm->re, s, n, i, PCRE2_NO_UTF_CHECK, md, NULL);
+        if (rc < 0) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        ragd_buf_append(out, s + last, ov[0] - last);
+        ragd_buf_append(out, nm->content, nm->content_len);
+        last = ov[1];
+        if (ov[1] == ov[0]) { /* empty match: step one character */
+            if (ov[1] >= n) break;
+            size_t l;
+            tok_utf8_decode(s + ov[1], &l);
+            ragd_buf_append(out, s + ov[1], l);
+            last = ov[1] + l;
+        }
+        i = last;
+    }
+    ragd_buf_append(out, s + last, n - last);
+    return RAGD_OK;
+}
+
+static void strip_ws(const tok_norm *nm, const uint8_t *s, size_t n, ragd_buf *out) {
+    size_t a = 0, b = n;
+    while (nm->left && a < b) {
+        size_t l;
+        if (!tok_is_rust_ws(tok_utf8_decode(s + a, &l))) break;
+        a += l;
+    }
+    while (nm->right && b > a) {
+        size_t q = b - 1;
+        while (q > a && (s[q] & 0xC0) == 0x80) q--;
+        size_t l;
+        if (!tok_is_rust_ws(tok_utf8_decode(s + q, &l))) break;
+        b = q;
+    }
+    ragd_buf_append(out, s + a, b - a);
+}
+
+/* BertNormalizer clean_text: drop NUL, U+FFFD and "control" characters; White_Space (and \t \n \r) → ' ' */
+static void bert_clean(const uint8_t *s, size_t n, ragd_buf *out) {
+    ragd_buf_reserve(out, n);
+    for (size_t i = 0; i < n;) {
+        if (s[i] < 0x80) {
+            uint8_t c = s[i++];
+            if (c == '\t' || c == '\n' || c == '\r' || c == ' ') ragd_buf_putc(out, ' ');
+            else if (c >= 0x20 && c < 0x7F) ragd_buf_putc(out, (char)c);
+            else if (!tok_is_bert_drop(c)) ragd_buf_putc(out, tok_is_bert_space(c) ? ' ' : (char)c);
+            continue;
+        }
+        size_t l;
+        uint32_t cp = tok_utf8_decode(s + i, &l);
+        if (tok_is_bert_drop(cp)) {}
+        else if (tok_is_bert_space(cp)) ragd_buf_putc(out, ' ');
+        else ragd_buf_append(out, s + i, l);
+        i += l;
+    }
+}
+
+static void bert_chinese(const uint8_t *s, size_t n, ragd_buf *out) {
+    ragd_buf_reserve(out, n);
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = s[i] < 0x80 ? (l = 1, s[i]) : tok_utf8_decode(s + i, &l);
+        if (tok_is_chinese(cp)) {
+            ragd_buf_putc(out, ' ');
+            ragd_buf_append(out, s + i, l);
+            ragd_buf_putc(out, ' ');
+        } else {
+            ragd_buf_append(out, s + i, l);
+        }
+        i += l;
+    }
+}
+
+static void drop_mn(const uint8_t *s, size_t n, ragd_buf *out) {
+    for (size_t i = 0; i < n;) {
+        size_t l;
+        uint32_t cp = tok_utf8_decode(s + i, &l);
+        if (cp < 0x80 || !tok_is_bert_mn(cp)) ragd_buf_append(out, s + i, l);
+        i += l;
+    }
+}
+
 ragd_status tok_normalize(const ragd_tokenizer *t, tok_ws *ws, const char *text, size_t n, ragd_err *err) {
     ragd_buf *cur = &ws->norm, *nxt = &ws->norm2; /* the two alternate; the result ends in ws->norm */
     ragd_buf_reset(cur);
@@ -141,6 +229,18 @@ ragd_status tok_normalize(const ragd_tokenizer *t, tok_ws *ws, const char *text,
             if (len) ragd_buf_append(nxt, nm->content, nm->content_len);
             ragd_buf_append(nxt, s, len);
             break;
+        case TOK_NORM_REPLACE_RE: st = replace_re(ws, nm, s, len, nxt, err); break;
+        case TOK_NORM_STRIP: strip_ws(nm, s, len, nxt); break;
+        case TOK_NORM_BERT_CLEAN: bert_clean(s, len, nxt); break;
+        case TOK_NORM_BERT_CHINESE: bert_chinese(s, len, nxt); break;
+        case TOK_NORM_BERT_STRIP: {
+            ragd_buf *tmp = &ws->norm3;
+            ragd_buf_reset(tmp);
+            st = unicode_form(ws, s, len, UTF8PROC_STABLE | UTF8PROC_DECOMPOSE, tmp, err);
+            if (!st) drop_mn((const uint8_t *)tmp->data, tmp->len, nxt);
+            break;
+        }
+        case TOK_NORM_PRECOMPILED: tok_charsmap_apply(nm->cmap, s, len, nxt); break;
         }
         if (st) return st;
         ragd_buf sw = *cur; *cur = *nxt; *nxt = sw;

@@ -112,3 +112,37 @@ uint32_t tok_lower_exception(uint32_t cp) {
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* BertNormalizer / BertPreTokenizer / WhitespaceSplit classes (tok_unicode_bert.c) */
+
+extern const uint32_t tok_uni_bert_drop[][2], tok_uni_bert_space[][2], tok_uni_bert_punct[][2],
+    tok_uni_rust_ws[][2], tok_uni_bert_mn[][2];
+extern const size_t tok_uni_bert_drop_n, tok_uni_bert_space_n, tok_uni_bert_punct_n, tok_uni_rust_ws_n,
+    tok_uni_bert_mn_n;
+
+enum { B_DROP = 1, B_SPACE = 2, B_PUNCT = 4, B_WS = 8, B_MN = 16 };
+
+static uint8_t bmp_bert[0x10000];
+
+__attribute__((constructor)) static void tok_unicode_bert_init(void) {
+    const struct { const uint32_t (*r)[2]; size_t n; uint8_t f; } t[] = {
+        {tok_uni_bert_drop, tok_uni_bert_drop_n, B_DROP}, {tok_uni_bert_space, tok_uni_bert_space_n, B_SPACE},
+        {tok_uni_bert_punct, tok_uni_bert_punct_n, B_PUNCT}, {tok_uni_rust_ws, tok_uni_rust_ws_n, B_WS},
+        {tok_uni_bert_mn, tok_uni_bert_mn_n, B_MN},
+    };
+    for (size_t k = 0; k < sizeof t / sizeof t[0]; k++)
+        for (size_t i = 0; i < t[k].n; i++)
+            for (uint32_t c = t[k].r[i][0]; c <= t[k].r[i][1] && c < 0x10000; c++) bmp_bert[c] |= t[k].f;
+}
+
+#define BERT_CLASS(fn, flag, table)                                               \
+    bool fn(uint32_t cp) {                                                        \
+        if (cp < 0x10000) return bmp_bert[cp] & (flag);                           \
+        return in_ranges(table, table##_n, cp);                                   \
+    }
+BERT_CLASS(tok_is_bert_drop, B_DROP, tok_uni_bert_drop)
+BERT_CLASS(tok_is_bert_space, B_SPACE, tok_uni_bert_space)
+BERT_CLASS(tok_is_bert_punct, B_PUNCT, tok_uni_bert_punct)
+BERT_CLASS(tok_is_rust_ws, B_WS, tok_uni_rust_ws)
+BERT_CLASS(tok_is_bert_mn, B_MN, tok_uni_bert_mn)

@@ -53,6 +53,14 @@ typedef struct ragd_tokenizer_gguf_parts {
 ragd_status ragd_tokenizer_load_gguf_parts(const ragd_tokenizer_gguf_parts *parts, ragd_tokenizer **out,
                                            ragd_err *err);
 
+/* Loads a BERT WordPiece tokenizer from a folder with only vocab.txt and tokenizer_config.json, as
+ * transformers' BertTokenizerFast converts it: BertNormalizer(clean_text, handle_chinese_chars =
+ * tokenize_chinese_chars, strip_accents, lowercase = do_lower_case), BertPreTokenizer, WordPiece
+ * ("##", unk_token, 100 characters), `[CLS] $A [SEP]` / `[CLS] $A [SEP] $B:1 [SEP]:1`, WordPiece decoder;
+ * the special tokens (unk/sep/pad/cls/mask and added_tokens_decoder) as special added tokens. A
+ * tokenizer_class other than BertTokenizer(Fast)/DistilBertTokenizer(Fast) → RAGD_EUNSUPPORTED. */
+ragd_status ragd_tokenizer_load_bert_vocab(const char *dir, ragd_tokenizer **out, ragd_err *err);
+
 void ragd_tokenizer_free(ragd_tokenizer *t);
 
 /* Encodes UTF-8 text (need not be NUL-terminated) and APPENDS the ids to *out. Invalid UTF-8 →
@@ -65,6 +73,32 @@ ragd_status ragd_tokenizer_encode(const ragd_tokenizer *t, const char *text, siz
  * first failure (the message names the text index). Single-threaded: callers parallelize over texts. */
 ragd_status ragd_tokenizer_encode_batch(const ragd_tokenizer *t, size_t n, const char *const *texts,
                                         const size_t *lens, bool add_special, ragd_tok_ids *outs, ragd_err *err);
+
+/* Truncation as HF's `enable_truncation(max_length, strategy=..., direction=...)` (stride 0): the
+ * sequences are cut before the post-processor so that, with add_special, the special tokens fit
+ * within max_length too. */
+typedef enum {
+    RAGD_TOK_TRUNC_NONE = 0,
+    RAGD_TOK_TRUNC_LONGEST_FIRST,
+    RAGD_TOK_TRUNC_ONLY_FIRST,
+    RAGD_TOK_TRUNC_ONLY_SECOND,
+} ragd_tok_trunc_strategy;
+typedef struct ragd_tok_trunc {
+    ragd_tok_trunc_strategy strategy;
+    size_t max_length;
+    bool left; /* direction "left": drop tokens from the start instead of the end */
+} ragd_tok_trunc;
+
+/* Encodes text a, or the pair (a, b) when b is not NULL, as HF's `encode(a, b, add_special_tokens)`:
+ * ids and token type ids (type_ids may be NULL) are RESET and filled. The pair uses the post-processor's
+ * pair template (BERT `[CLS] A [SEP] B [SEP]` with type ids 0…0 1…1, RoBERTa `<s> A </s></s> B </s>`);
+ * without a post-processor A gets type 0 and B type 1. trunc may be NULL (no truncation). A
+ * truncation HF refuses (only_first/only_second when that sequence is too short, only_second without
+ * b, max_length below the number of special tokens) → RAGD_EINVAL; a tokenizer whose
+ * TemplateProcessing has no pair template → RAGD_EUNSUPPORTED for pairs. */
+ragd_status ragd_tokenizer_encode_pair(const ragd_tokenizer *t, const char *a, size_t alen, const char *b, size_t blen,
+                                       bool add_special, const ragd_tok_trunc *trunc, ragd_tok_ids *ids,
+                                       ragd_tok_ids *type_ids, ragd_err *err);
 
 /* Decodes ids and APPENDS the UTF-8 text to *out, as HF `decode` does (skip_special drops special
  * added tokens). An id outside the vocabulary → RAGD_ERANGE naming it. Bytes that do not form valid
@@ -92,11 +126,12 @@ const char *ragd_tokenizer_id_to_token(const ragd_tokenizer *t, int32_t id);   /
 bool ragd_tokenizer_is_special(const ragd_tokenizer *t, int32_t id);
 /* The raw bytes the decoder yields for one token (byte-level BPE: the bytes its characters stand for,
  * possibly a partial UTF-8 sequence), *len set; NULL when the id is absent. Points into the tokenizer.
- * With no decoder (tokens joined by spaces) it is the token string. Constrained decoding
- * (src/grammar) matches these bytes. */
+ * With no decoder (tokens joined by spaces) it is the token string; with the WordPiece / Metaspace
+ * decoders, the text the token gives when it is not the first one decoded (" word", "piece" for
+ * "##piece", "▁x" → " x"). Constrained decoding (src/grammar) matches these bytes. */
 const char *ragd_tokenizer_token_bytes(const ragd_tokenizer *t, int32_t id, size_t *len);
-/* True when decoding concatenates token bytes as they are (a ByteLevel decoder); false when tokens are
- * joined by spaces (no decoder), where a token's text depends on its neighbours. */
+/* True when decoding concatenates token bytes as they are (a ByteLevel decoder); false when a token's
+ * text depends on its neighbours or position (no decoder: joined by spaces; WordPiece; Metaspace). */
 bool ragd_tokenizer_bytes_concat(const ragd_tokenizer *t);
 
 /* tokenizer_config.json / GGUF facts; NULL / -1 when absent. */
@@ -107,5 +142,8 @@ const char *ragd_tokenizer_chat_template_tool_use(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_bos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_eos_id(const ragd_tokenizer *t);
 int32_t ragd_tokenizer_pad_id(const ragd_tokenizer *t);
+/* tokenizer_config.json model_max_length (e.g. 512 for BERT models: the max_length a cross-encoder's
+ * pair is truncated to), -1 when absent or transformers' "unlimited" 1e30. */
+int64_t ragd_tokenizer_model_max_length(const ragd_tokenizer *t);
 
 #endif

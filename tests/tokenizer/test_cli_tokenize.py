@@ -160,3 +160,15 @@ def test_gguf_model_matches_its_hf_folder(arch):
     assert rc == 0, err
     rc, dec_h, err = run(["detokenize", "--model", hf], out_g)
     assert dec == dec_h
+
+
+def test_model_folder_with_only_vocab_txt():
+    """A BERT folder without tokenizer.json (bge-small-en-v1.5 ships vocab.txt) is converted as
+    transformers' BertTokenizerFast does (references: tests/tokenizer/cases/wp_bge_small.jsonl)."""
+    d = os.path.join(SHARED, "models", "bge-small-en-v1.5")
+    rc, out, err = run(["tokenize", "--model", d, "--add-special-tokens"], '{"text": "Hello, World!"}\n')
+    assert rc == 0, err
+    assert lines(out) == [{"ids": [101, 7592, 1010, 2088, 999, 102]}]
+    rc, out, err = run(["detokenize", "--model", d], '{"ids": [101, 7592, 1010, 2088, 999, 102]}\n')
+    assert rc == 0, err
+    assert lines(out)[0]["text"] == "[CLS] hello, world! [SEP]"

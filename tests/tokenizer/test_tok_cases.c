@@ -5,12 +5,17 @@
  * matchers, word cache) and with RAGD_TOK_FORCE_PCRE2 + RAGD_TOK_NO_CACHE (the 1 MB inputs only in
  * the first run, to keep the suite fast).
  *
+ * Encoder fixtures (tests/tokenizer/make_encoder_cases.py) add token type ids, decodes of the ids with
+ * special tokens, and pair rows (ragd_tokenizer_encode_pair with truncation; HF's refusals must be
+ * refused too). A TOKENIZER_JSON that is a folder is loaded with ragd_tokenizer_load_bert_vocab.
+ *
  * usage: test_tok_cases NAME TOKENIZER_JSON CASES_JSONL [gguf-pre]
  *   NAME "qwen3emb" builds the Qwen3-Embedding variant of TOKENIZER_JSON (TemplateProcessing appending
  *   <|endoftext|>) exactly as tools/tok_make_refs.py does. With gguf-pre, the cases also run on the
  *   tokenizer rebuilt through ragd_tokenizer_load_gguf_parts with that pre-tokenizer name.
  */
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tok_test_util.h"
@@ -78,6 +83,56 @@ static void check_decode(const ragd_tokenizer *t, const ragd_tok_ids *ids, json_
     ragd_err_free(&err);
 }
 
+static ragd_tok_trunc_strategy trunc_strategy(const char *s) {
+    if (!strcmp(s, "longest_first")) return RAGD_TOK_TRUNC_LONGEST_FIRST;
+    if (!strcmp(s, "only_first")) return RAGD_TOK_TRUNC_ONLY_FIRST;
+    if (!strcmp(s, "only_second")) return RAGD_TOK_TRUNC_ONLY_SECOND;
+    RAGD_DIE("unknown truncation strategy '%s'", s);
+}
+
+/* One pair row: ids and type ids as HF, or a refusal where HF refuses. */
+static void check_pair(const ragd_tokenizer *t, json_t *c, const char *label, size_t ci) {
+    json_t *pr = json_object_get(c, "pair"), *a = json_array_get(pr, 0), *b = json_array_get(pr, 1);
+    json_t *tr = json_object_get(c, "trunc");
+    ragd_tok_trunc trunc = {0}, *tp = NULL;
+    if (json_is_object(tr)) {
+        trunc.strategy = trunc_strategy(json_string_value(json_object_get(tr, "strategy")));
+        trunc.max_length = (size_t)json_integer_value(json_object_get(tr, "max_length"));
+        trunc.left = !strcmp(json_string_value(json_object_get(tr, "direction")), "left");
+        tp = &trunc;
+    }
+    ragd_tok_ids ids = {0}, types = {0}, want = {0}, want_t = {0};
+    ragd_err err = {0};
+    ragd_status st = ragd_tokenizer_encode_pair(t, json_string_value(a), json_string_length(a),
+                                                json_is_string(b) ? json_string_value(b) : NULL,
+                                                json_is_string(b) ? json_string_length(b) : 0,
+                                                json_is_true(json_object_get(c, "add_special")), tp, &ids, &types, &err);
+    if (json_object_get(c, "error")) {
+        if (st == RAGD_EINVAL) t_passed++;
+        else {
+            CHECK(!"pair refused as HF refuses it");
+            fprintf(stderr, "%s pair case %zu: got status %d, HF: %s\n", label, ci, st,
+                    json_string_value(json_object_get(c, "error")));
+        }
+    } else {
+        json_ids(json_object_get(c, "ids"), &want);
+        json_ids(json_object_get(c, "type_ids"), &want_t);
+        if (st == RAGD_OK && ids_equal(&ids, &want) && ids_equal(&types, &want_t)) t_passed++;
+        else {
+            CHECK(!"pair ids and type ids match HF");
+            fprintf(stderr, "%s pair case %zu (status %d %s): '%.40s' / '%.40s'\n", label, ci, st,
+                    st ? ragd_err_msg(&err) : "", json_string_value(a), json_is_string(b) ? json_string_value(b) : "(none)");
+            print_ids_diff("ids", &ids, &want);
+            print_ids_diff("type ids", &types, &want_t);
+        }
+    }
+    ragd_tok_ids_free(&ids);
+    ragd_tok_ids_free(&types);
+    ragd_tok_ids_free(&want);
+    ragd_tok_ids_free(&want_t);
+    ragd_err_free(&err);
+}
+
 static int run_cases(const ragd_tokenizer *t, json_t *cases, const char *label, bool big) {
     ragd_tok_ids ids = {0}, want = {0};
     ragd_buf text = {0};
@@ -103,6 +158,24 @@ static int run_cases(const ragd_tokenizer *t, json_t *cases, const char *label, 
             json_ids(json_object_get(c, "ids"), &want);
             check_decode(t, &want, json_object_get(c, "decoded"), false, label, ci);
             check_decode(t, &want, json_object_get(c, "decoded_skip"), true, label, ci);
+            if (json_object_get(c, "type_ids_special")) {
+                /* the single-sequence path of encode_pair: ids and type ids with special tokens */
+                ragd_tok_ids types = {0}, want_t = {0};
+                json_ids(json_object_get(c, "ids_special"), &want);
+                json_ids(json_object_get(c, "type_ids_special"), &want_t);
+                CHECK_EQ_INT(ragd_tokenizer_encode_pair(t, s, n, NULL, 0, true, NULL, &ids, &types, &err), RAGD_OK);
+                if (ids_equal(&ids, &want) && ids_equal(&types, &want_t)) t_passed++;
+                else {
+                    CHECK(!"type ids match HF");
+                    fprintf(stderr, "%s case %zu type ids: %.60s\n", label, ci, s);
+                }
+                ragd_tok_ids_free(&types);
+                ragd_tok_ids_free(&want_t);
+                check_decode(t, &want, json_object_get(c, "decoded_special"), false, label, ci);
+                check_decode(t, &want, json_object_get(c, "decoded_special_skip"), true, label, ci);
+            }
+        } else if (json_object_get(c, "pair")) {
+            check_pair(t, c, label, ci);
         } else if (g && big && n_big++ % BIG_STRIDE == 0) {
             gen_text(g, &text);
             ids.n = 0;
@@ -161,7 +234,9 @@ int main(int argc, char **argv) {
         if (mode) { setenv("RAGD_TOK_FORCE_PCRE2", "1", 1); setenv("RAGD_TOK_NO_CACHE", "1", 1); }
         ragd_tokenizer *t = NULL;
         ragd_err err = {0};
-        ragd_status st = ragd_tokenizer_load_json(path, &t, &err);
+        struct stat sb;
+        bool is_dir = stat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+        ragd_status st = is_dir ? ragd_tokenizer_load_bert_vocab(path, &t, &err) : ragd_tokenizer_load_json(path, &t, &err);
         CHECK_EQ_INT(st, RAGD_OK);
         if (st) { fprintf(stderr, "%s\n", ragd_err_msg(&err)); ragd_err_free(&err); break; }
         char label[64];
