@@ -549,7 +549,6 @@ static bool mask_empty(const uint32_t *w, int n) {
  * nothing is made inactive and marked dead (failed after the step). Every row's mask and edits are a
  * function of its own sequence only. */
 static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
-    double t0 = ragd_now_s();
     int n_edits = 0, n_masks = 0;
     bool any_mask = false;
     if (s->mcache) ragd_gmask_cache_begin(s->mcache);
@@ -590,7 +589,6 @@ static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
     proc->n_masks = n_masks;
     proc->edits = s->gb_edits;
     proc->n_edits = n_edits;
-    s->mask_s += ragd_now_s() - t0;
 }
 
 void ragd_sched_gen_step(ragd_sched *s) {

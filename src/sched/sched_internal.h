@@ -95,7 +95,6 @@ struct ragd_sched {
     uint32_t *pen_stamp;     /* [n_vocab] edit-list builder: the row stamp of an id */
     int32_t *pen_idx;        /* [n_vocab] its entry in gb_edits */
     uint32_t pen_cur;
-    double mask_s;           /* seconds spent on masks (lookups + compute + copies), for the metrics log */
     int64_t preemptions;
 };
 
