@@ -72,7 +72,7 @@ ragd_status ragd_engine_opts_resolve(ragd_engine_opts *o, ragd_err *err) {
         o->kv_blocks = (int)nb;
     }
     if (o->max_logit_edits <= 0) {
-        int64_t ne = (int64_t)o->max_seqs * ((int64_t)o->max_ctx + 300);
+        int64_t ne = (int64_t)o->max_seqs * ((int64_t)o->max_ctx + RAGD_MAX_LOGIT_BIAS);
         o->max_logit_edits = ne > (1 << 30) ? 1 << 30 : (int)ne;
     }
     if (o->kv_blocks < per_seq)

@@ -37,6 +37,7 @@ const char *ragd_device_name(ragd_device d);
 typedef struct ragd_engine ragd_engine;
 
 enum { RAGD_KV_BLOCK_DEFAULT = 16 };
+enum { RAGD_MAX_LOGIT_BIAS = 300 }; /* logit_bias entries of one request (OpenAI's limit) */
 
 typedef struct ragd_engine_opts {
     ragd_device device;
@@ -50,7 +51,8 @@ typedef struct ragd_engine_opts {
     bool prefix_cache;      /* keep full blocks for reuse by later sequences with the same prefix */
     int n_threads;          /* CPU threads; 0 = all cores */
     size_t mem_limit;       /* bytes this engine may use on its device; 0 = no limit (CPU) */
-    int max_logit_edits;    /* logit edits in one step (ragd_step_proc); 0: max_seqs × (max_ctx + 300) */
+    int max_logit_edits;    /* logit edits in one step (ragd_step_proc); 0: max_seqs × (max_ctx +
+                               RAGD_MAX_LOGIT_BIAS): every row's distinct tokens plus its logit_bias */
 } ragd_engine_opts;
 
 /* The memory plan, in bytes by part (also reported in /diagnostics). */

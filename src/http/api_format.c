@@ -14,7 +14,7 @@
 
 #include "grammar/grammar.h"
 
-#define MAX_LOGIT_BIAS 1024
+#define MAX_LOGIT_BIAS RAGD_MAX_LOGIT_BIAS /* the scheduler's edit buffer is planned for it */
 
 /* A 400 for a schema the compiler refused: "param: <compiler message>". */
 static bool schema_error(http_req *r, const char *param, ragd_status st, const ragd_err *err) {

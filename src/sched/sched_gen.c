@@ -18,9 +18,13 @@
  *      sequence, then prefill chunks, oldest admission first; each row's blocks are reserved first — when
  *      the pool is exhausted, the most recently admitted sequence not in this step is preempted (its
  *      blocks released; recomputed later), as vLLM does; never an out-of-memory error, never a cut answer;
- *   4. one ragd_engine_step (sampling on the engine's device: only ids and requested logprobs return);
- *   5. advance: commit sampled tokens, stream text (ragd_gen_stream: EOS, stop strings, max_tokens),
- *      finish choices and requests.
+ *   4. logit processing of the sampled rows (build_proc): a token mask per structured-output row (the
+ *      mask cache, by matcher state), logit edits per row with penalties / logit_bias;
+ *   5. one ragd_engine_step_proc (processing and sampling on the engine's device: only ids and
+ *      requested logprobs return);
+ *   6. advance: the matcher by the sampled token, commit sampled tokens, stream text (ragd_gen_stream:
+ *      EOS, stop strings, max_tokens; a complete structured value ends the choice), finish choices and
+ *      requests.
  *
  * Text: ragd_gen_stream (tasks.h) decodes ids incrementally (special tokens skipped), applies EOS,
  * stop strings and max_tokens, and holds back text that could be the start of a stop string — the same
@@ -514,7 +518,7 @@ static void build_edits(ragd_sched *s, const gen_seq *q, ragd_sample_params *p, 
     const uint32_t cur = s->pen_cur;
     const int base = *n;
     int k = base;
-    /* capacity: ≤ n_logit_bias (≤ 300) + n_tok (≤ max_ctx) per row, the default max_logit_edits */
+    /* capacity: ≤ n_logit_bias (≤ RAGD_MAX_LOGIT_BIAS) + n_tok (< max_ctx) per row: the default max_logit_edits */
     RAGD_ASSERT(k + o->n_logit_bias + (rep || fp ? q->n_tok : 0) <= s->max_edits);
     for (int j = 0; j < o->n_logit_bias; j++) {
         int32_t id = o->logit_bias[j].id;
