@@ -104,6 +104,7 @@ struct ragd_metrics {
     _Atomic int64_t queue_requests, queue_tokens, running_seqs;
     _Atomic int64_t preempted_seqs, kv_used, kv_cached, kv_total, prefix_lookup_tokens, prefix_hit_tokens;
     _Atomic uint64_t preemptions, prefix_hit_seqs, finish[RAGD_MFINISH_COUNT];
+    _Atomic int64_t gm_lookups, gm_hits, gm_computed, gm_compute_us;
     hist e2e;
     _Atomic int64_t conns_pending, conns_open, request_memory;
     double start_time;
@@ -194,6 +195,12 @@ void ragd_metrics_prefix_hit(ragd_metrics *m, int64_t tokens) {
     atomic_fetch_add(&m->prefix_hit_seqs, 1);
 }
 void ragd_metrics_preemption(ragd_metrics *m) { atomic_fetch_add(&m->preemptions, 1); }
+void ragd_metrics_set_grammar(ragd_metrics *m, int64_t lookups, int64_t hits, int64_t computed, double compute_s) {
+    atomic_store(&m->gm_lookups, lookups);
+    atomic_store(&m->gm_hits, hits);
+    atomic_store(&m->gm_computed, computed);
+    atomic_store(&m->gm_compute_us, (int64_t)(compute_s * 1e6));
+}
 void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish r) {
     RAGD_ASSERT((unsigned)r < RAGD_MFINISH_COUNT);
     atomic_fetch_add(&m->finish[r], 1);
@@ -278,6 +285,11 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
     ragd_buf_printf(out, "ragd_preempted_sequences %lld\n", (long long)atomic_load(&m->preempted_seqs));
     header(out, "ragd_preemptions_total", "counter", "Sequences preempted because the KV block pool ran out.");
     ragd_buf_printf(out, "ragd_preemptions_total %llu\n", (unsigned long long)atomic_load(&m->preemptions));
+    header(out, "ragd_grammar_masks_total", "counter", "Structured-output token masks looked up, by result (hit: from the mask cache; computed: walked over the vocabulary).");
+    ragd_buf_printf(out, "ragd_grammar_masks_total{result=\"hit\"} %lld\n", (long long)atomic_load(&m->gm_hits));
+    ragd_buf_printf(out, "ragd_grammar_masks_total{result=\"computed\"} %lld\n", (long long)atomic_load(&m->gm_computed));
+    header(out, "ragd_grammar_mask_seconds_total", "counter", "Wall time the scheduler spent computing structured-output masks.");
+    ragd_buf_printf(out, "ragd_grammar_mask_seconds_total %.6f\n", (double)atomic_load(&m->gm_compute_us) * 1e-6);
     header(out, "ragd_kv_cache_blocks", "gauge", "KV cache blocks of the chat model by state (used: held by sequences; cached: evictable prefix-cache content).");
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"used\"} %lld\n", (long long)atomic_load(&m->kv_used));
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"cached\"} %lld\n", (long long)atomic_load(&m->kv_cached));

@@ -571,6 +571,9 @@ static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
     }
     if (any_mask) {
         ragd_gmask_cache_compute(s->mcache);
+        ragd_gmask_cache_stats cs;
+        ragd_gmask_cache_stats_get(s->mcache, &cs);
+        ragd_metrics_set_grammar(s->o.metrics, cs.lookups, cs.hits, cs.computed, cs.compute_s);
         const int tw = ragd_vocab_trie_mask_words(s->trie);
         for (int r = 0; r < nb; r++) {
             if (s->gb_entry[r] < 0) continue;

@@ -125,6 +125,9 @@ def test_many_generations_parse_and_validate(smol):
     with cf.ThreadPoolExecutor(4) as ex:
         done = sum(ex.map(run, jobs))
     assert done == len(jobs) * per_req
+    m = smol.get("/metrics").text
+    hits = [l for l in m.splitlines() if l.startswith('ragd_grammar_masks_total{result="hit"}')]
+    assert hits and int(hits[0].split()[-1]) > 0, m[:2000]  # the mask cache serves the n choices' shared states
     print("structured output: %d generations validated (%s)" % (done, "jsonschema" if jsonschema else "own validator"))
 
 
