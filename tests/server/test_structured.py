@@ -237,3 +237,38 @@ def test_default_model_structured_output():
         print("default model: %d generations validated" % n)
     finally:
         assert s.stop() == 0
+
+
+def test_hostile_schemas_are_refused_or_served(smol):
+    """Schemas built to hurt: deep nesting, wide anyOf, self-referencing $ref chains, huge enums,
+    refs to nowhere. Each is a clear 400 or a valid completion; the server stays up."""
+    deep = {"type": "integer"}
+    for _ in range(40):
+        deep = {"type": "array", "items": deep, "minItems": 1, "maxItems": 1}
+    cases = [
+        deep,                                                       # smallest value deeper than the matcher
+        {"anyOf": [{"const": "v%d" % i} for i in range(2000)]},     # wide
+        {"$ref": "#"},                                               # a reference to itself only
+        {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+        {"$ref": "#/$defs/missing"},
+        {"enum": ["x" * 50 + str(i) for i in range(20000)]},
+        {"type": "object", "properties": {"k%d" % i: {"type": "integer"} for i in range(3000)},
+         "required": ["k%d" % i for i in range(3000)], "additionalProperties": False},
+        {"type": "string", "minLength": 10 ** 9},
+        {"type": "array", "items": {"type": "integer"}, "minItems": 5, "maxItems": 2},
+        {"type": ["object", "array"], "items": {"$ref": "#"}, "properties": {"a": {"$ref": "#"}}},
+        {"type": "string", "maxLength": -1},
+        {"properties": {"a": True, "b": False}, "required": ["b"]},
+    ]
+    for sc in cases:
+        r = smol.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "x"}], "max_tokens": 64,
+                                               "seed": 1, "response_format": fmt(sc)}, timeout=120)
+        if r.status_code == 400:
+            e = err_of(r)
+            assert e["param"].startswith("response_format"), e
+        else:
+            assert r.status_code == 200, r.text[:500]
+            c = r.json()["choices"][0]
+            if c["finish_reason"] == "stop":
+                json.loads(c["message"]["content"])
+    assert smol.get("/health/ready").status_code == 200
