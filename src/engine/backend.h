@@ -33,9 +33,11 @@ typedef struct ragd_backend_ops {
                          ragd_err *err);
     /* Generation step: writes the new positions' K/V into their blocks, attends over [0, pos), computes
      * the last row's logits of each sequence, samples rows with sp[i].active into out[i] (sp may be
-     * NULL: no sampling) and copies logits out when logits != NULL ([n_seqs, n_vocab]). */
+     * NULL: no sampling) and copies logits out when logits != NULL ([n_seqs, n_vocab]). Rows with
+     * sp[i].active are logit-processed first (ragd_logits_process; proc validated, may be NULL when no
+     * row asks for processing). */
     ragd_status (*step)(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
-                        ragd_sample_out *out, float *logits, ragd_err *err);
+                        const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err);
 } ragd_backend_ops;
 
 extern const ragd_backend_ops ragd_backend_cpu;  /* engine/cpu/ */

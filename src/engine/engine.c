@@ -6,6 +6,7 @@
  * sequence table and paged-KV bookkeeping of generation engines (kv.c: blocks, prefix cache), and the
  * per-step block tables handed to the backend (ragd_kv_view). Backends see block ids, never slots.
  */
+#include <math.h>
 #include <stdlib.h>
 
 #include "engine/backend.h"
@@ -22,6 +23,8 @@ struct ragd_engine {
     int32_t *pos0;        /* [max_seqs] step staging */
     int32_t *blk_start;   /* [max_seqs + 1] */
     int32_t *blocks;      /* [max_seqs * max_blocks] */
+    uint32_t *edit_seen;  /* [n_vocab] step stamp of the last row naming an id (edit validation) */
+    uint32_t edit_stamp;
 };
 
 const char *ragd_device_name(ragd_device d) {
@@ -68,6 +71,10 @@ ragd_status ragd_engine_opts_resolve(ragd_engine_opts *o, ragd_err *err) {
         if (nb > (1 << 30)) nb = 1 << 30;
         o->kv_blocks = (int)nb;
     }
+    if (o->max_logit_edits <= 0) {
+        int64_t ne = (int64_t)o->max_seqs * ((int64_t)o->max_ctx + RAGD_MAX_LOGIT_BIAS);
+        o->max_logit_edits = ne > (1 << 30) ? 1 << 30 : (int)ne;
+    }
     if (o->kv_blocks < per_seq)
         return ragd_err_set(err, RAGD_ERANGE,
                             "KV cache of %d blocks × %d positions cannot hold one sequence of max_ctx %d (needs %lld "
@@ -93,6 +100,7 @@ void ragd_engine_free(ragd_engine *e) {
     free(e->pos0);
     free(e->blk_start);
     free(e->blocks);
+    free(e->edit_seen);
     free(e);
 }
 
@@ -115,7 +123,8 @@ ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, r
         e->pos0 = malloc(sizeof(int32_t) * (size_t)r.max_seqs);
         e->blk_start = malloc(sizeof(int32_t) * ((size_t)r.max_seqs + 1));
         e->blocks = malloc(sizeof(int32_t) * (size_t)r.max_seqs * (size_t)e->max_blocks);
-        if (!e->kv || !e->pos0 || !e->blk_start || !e->blocks) {
+        e->edit_seen = calloc((size_t)m->cfg.n_vocab, sizeof *e->edit_seen);
+        if (!e->kv || !e->pos0 || !e->blk_start || !e->blocks || !e->edit_seen) {
             ragd_engine_free(e);
             return ragd_err_set(err, RAGD_ENOMEM, "out of memory for the KV cache tables (%d blocks, %d sequences)",
                                 r.kv_blocks, r.max_seqs);
@@ -255,8 +264,57 @@ void ragd_engine_kv_stats_get(const ragd_engine *e, ragd_engine_kv_stats *st) {
                                  .hit_tokens = k.hit_tokens, .evictions = k.evictions};
 }
 
+int ragd_engine_mask_words(const ragd_engine *e) { return (e->model->cfg.n_vocab + 31) / 32; }
+
+/* The logit processing of the rows that ask for it (ragd_step_proc's contract). */
+static ragd_status check_proc(ragd_engine *e, int n_seqs, const ragd_sample_params *sp, const ragd_step_proc *proc,
+                              ragd_err *err) {
+    const int V = e->model->cfg.n_vocab;
+    int n_masks = proc ? proc->n_masks : 0, n_edits = proc ? proc->n_edits : 0;
+    if (n_masks < 0 || n_masks > e->opts.max_seqs || (n_masks && !proc->masks))
+        return ragd_err_set(err, RAGD_ERANGE, "step: %d token masks (0..%d, max_seqs)", n_masks, e->opts.max_seqs);
+    if (n_edits < 0 || n_edits > e->opts.max_logit_edits || (n_edits && !proc->edits))
+        return ragd_err_set(err, RAGD_ERANGE, "step: %d logit edits (0..%d, max_logit_edits)", n_edits,
+                            e->opts.max_logit_edits);
+    for (int i = 0; i < n_seqs; i++) {
+        const ragd_sample_params *p = &sp[i];
+        if (!p->active) continue;
+        if (p->mask_row < 0 || p->mask_row > n_masks)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d of the batch: mask row %d outside 1..%d", i, p->mask_row,
+                                n_masks);
+        if (!isfinite(p->repetition_penalty) || p->repetition_penalty < 0 || !isfinite(p->frequency_penalty) ||
+            !isfinite(p->presence_penalty))
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d of the batch: penalties must be finite (repetition >= 0)", i);
+        if (p->n_edit == 0) continue;
+        if (p->edit_off < 0 || p->n_edit < 0 || p->edit_off > n_edits || p->n_edit > n_edits - p->edit_off)
+            return ragd_err_set(err, RAGD_ERANGE, "sequence %d of the batch: edits [%d, +%d) outside the step's %d", i,
+                                p->edit_off, p->n_edit, n_edits);
+        if (++e->edit_stamp == 0) { /* wrapped: clear the stamps */
+            memset(e->edit_seen, 0, sizeof *e->edit_seen * (size_t)V);
+            e->edit_stamp = 1;
+        }
+        for (int j = 0; j < p->n_edit; j++) {
+            const ragd_logit_edit *x = &proc->edits[p->edit_off + j];
+            if (x->id < 0 || x->id >= V)
+                return ragd_err_set(err, RAGD_ERANGE, "sequence %d of the batch: edit of token %d outside the vocabulary (%d)",
+                                    i, x->id, V);
+            if (!isfinite(x->bias))
+                return ragd_err_set(err, RAGD_ERANGE, "sequence %d of the batch: bias of token %d is not finite", i, x->id);
+            if (e->edit_seen[x->id] == e->edit_stamp)
+                return ragd_err_set(err, RAGD_EINVAL, "sequence %d of the batch: token %d edited twice", i, x->id);
+            e->edit_seen[x->id] = e->edit_stamp;
+        }
+    }
+    return RAGD_OK;
+}
+
 ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
                              ragd_sample_out *out, float *logits, ragd_err *err) {
+    return ragd_engine_step_proc(e, b, seqs, sp, NULL, out, logits, err);
+}
+
+ragd_status ragd_engine_step_proc(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
+                                  const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err) {
     ragd_status st = need_kv(e, err);
     if (st) return st;
     if (!e->model->lm_head.data && !e->model->cfg.tie_embed)
@@ -269,6 +327,7 @@ ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t 
         if (!out) return ragd_err_set(err, RAGD_EINVAL, "sampled rows need an output array");
         if ((st = ragd_sample_check(&sp[i], n_vocab, err))) return ragd_err_prefix(err, "sequence %d of the batch", i);
     }
+    if (sp && (st = check_proc(e, b->n_seqs, sp, proc, err))) return st;
     /* blocks for the new positions, then the block table of the step */
     for (int i = 0; i < b->n_seqs; i++) {
         int n = b->seq_start[i + 1] - b->seq_start[i];
@@ -285,7 +344,7 @@ ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t 
         e->blk_start[i + 1] = nb;
     }
     ragd_kv_view kv = {.block_size = bs, .pos0 = e->pos0, .blk_start = e->blk_start, .blocks = e->blocks};
-    if ((st = e->ops->step(e->state, b, &kv, sp, out, logits, err))) return st;
+    if ((st = e->ops->step(e->state, b, &kv, sp, proc, out, logits, err))) return st;
     for (int i = 0; i < b->n_seqs; i++)
         ragd_kv_commit(e->kv, seqs[i], b->tokens + b->seq_start[i], b->seq_start[i + 1] - b->seq_start[i]);
     return RAGD_OK;

@@ -37,6 +37,7 @@ const char *ragd_device_name(ragd_device d);
 typedef struct ragd_engine ragd_engine;
 
 enum { RAGD_KV_BLOCK_DEFAULT = 16 };
+enum { RAGD_MAX_LOGIT_BIAS = 300 }; /* logit_bias entries of one request (OpenAI's limit) */
 
 typedef struct ragd_engine_opts {
     ragd_device device;
@@ -50,6 +51,8 @@ typedef struct ragd_engine_opts {
     bool prefix_cache;      /* keep full blocks for reuse by later sequences with the same prefix */
     int n_threads;          /* CPU threads; 0 = all cores */
     size_t mem_limit;       /* bytes this engine may use on its device; 0 = no limit (CPU) */
+    int max_logit_edits;    /* logit edits in one step (ragd_step_proc); 0: max_seqs × (max_ctx +
+                               RAGD_MAX_LOGIT_BIAS): every row's distinct tokens plus its logit_bias */
 } ragd_engine_opts;
 
 /* The memory plan, in bytes by part (also reported in /diagnostics). */
@@ -126,6 +129,24 @@ void ragd_engine_kv_stats_get(const ragd_engine *e, ragd_engine_kv_stats *st);
 ragd_status ragd_engine_step(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
                              ragd_sample_out *out, float *logits, ragd_err *err);
 
+/* Logit processing of a step (structured output, penalties, logit_bias): row i's logits are edited by
+ * edits[sp[i].edit_off ..][0 .. sp[i].n_edit) and then restricted to mask row sp[i].mask_row - 1 (when
+ * > 0), on the engine's device, before sampling and before they are copied to `logits`
+ * (engine/sample_math.h, ragd_sm_edit). Only rows with sp[i].active are processed. The arrays are
+ * copied during the call. RAGD_EINVAL / RAGD_ERANGE naming the row for: a mask row outside
+ * [1, n_masks], more than max_seqs masks or max_logit_edits edits, an edit range outside [0, n_edits),
+ * an id outside the vocabulary or named twice in one row, a non-finite bias or penalty. */
+typedef struct ragd_step_proc {
+    const uint32_t *masks;         /* [n_masks, ragd_engine_mask_words(e)]: bit i of a row = token i allowed */
+    int n_masks;
+    const ragd_logit_edit *edits;  /* [n_edits] */
+    int n_edits;
+} ragd_step_proc;
+int ragd_engine_mask_words(const ragd_engine *e); /* (n_vocab + 31) / 32 */
+/* ragd_engine_step with logit processing (proc NULL: none, the same as ragd_engine_step). */
+ragd_status ragd_engine_step_proc(ragd_engine *e, const ragd_batch *b, const int32_t *seqs, const ragd_sample_params *sp,
+                                  const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err);
+
 /* Tests and benchmarks: the backend's private state (for CUDA: ragd_backend_cuda_net(state) gives the net,
  * e.g. to turn its per-phase profiling on). */
 void *ragd_engine_backend_state(ragd_engine *e);
@@ -151,5 +172,11 @@ void ragd_sample_ws_free(ragd_sample_ws *ws); /* NULL ok */
  * defined result (the same as the kernel's). */
 void ragd_sample_row(const float *logits, int n_vocab, const ragd_sample_params *p, ragd_sample_ws *ws,
                      ragd_sample_out *out);
+/* The logit processing of one row in place (what ragd_engine_step_proc does before sampling; the CUDA
+ * kernel ragd_k_logit_proc writes the same bits): edits, then the mask. Nothing when !p->active or the
+ * row asks for none; proc may be NULL then. The ranges were validated by ragd_engine_step_proc. */
+void ragd_logits_process(float *logits, int n_vocab, const ragd_sample_params *p, const ragd_step_proc *proc);
+/* true when the row asks for logit processing (a mask or edits) */
+bool ragd_sample_has_proc(const ragd_sample_params *p);
 
 #endif

@@ -277,3 +277,25 @@ void ragd_sample_row(const float *logits, int n_vocab, const ragd_sample_params 
         out->n_top = pl.n_top;
     }
 }
+
+/* ---- logit processing ------------------------------------------------------------------------- */
+
+bool ragd_sample_has_proc(const ragd_sample_params *p) { return p->mask_row > 0 || p->n_edit > 0; }
+
+void ragd_logits_process(float *logits, int n_vocab, const ragd_sample_params *p, const ragd_step_proc *proc) {
+    if (!p->active || !ragd_sample_has_proc(p)) return;
+    RAGD_ASSERT(proc != NULL);
+    for (int j = 0; j < p->n_edit; j++) {
+        const ragd_logit_edit *e = &proc->edits[p->edit_off + j];
+        logits[e->id] = ragd_sm_edit(logits[e->id], p, e);
+    }
+    if (p->mask_row > 0) {
+        const uint32_t *w = proc->masks + (size_t)(p->mask_row - 1) * (size_t)((n_vocab + 31) / 32);
+        for (int k = 0; k < (n_vocab + 31) / 32; k++) {
+            if (w[k] == 0xFFFFFFFFu) continue; /* all allowed (structured output: most words inside strings) */
+            int hi = 32 * k + 32 < n_vocab ? 32 * k + 32 : n_vocab;
+            for (int i = 32 * k; i < hi; i++)
+                if (!((w[k] >> (i & 31)) & 1u)) logits[i] = -INFINITY;
+        }
+    }
+}

@@ -15,6 +15,8 @@
  * with -ftz=true / --use_fast_math (subnormal inputs such as a temperature near FLT_MAX would flush).
  *
  * The function, for one row x[0..V) (banned ids count as -inf):
+ *   0. the row is first processed (ragd_sm_edit on the row's edits, then -inf outside its mask row):
+ *      everything below, logprobs included, sees the processed row;
  *   1. any NaN or +inf, or all -inf: nonfinite = 1, token = -1.
  *   2. m = max x; order: i before j iff x_i > x_j, or x_i == x_j and i < j (-0 == +0).
  *   3. d_i = x_i - m (float); logprob base S1 = Σ FX(E(d_i)), lse = L(S1), lp(i) = (float)((double)d_i - lse)
@@ -51,7 +53,24 @@ typedef struct ragd_sample_params {   /* one row; POD, copied to the device as i
     int32_t active;      /* 0: padding row of a CUDA graph: nothing computed, out untouched */
     int32_t n_ban;       /* 0..RAGD_SAMPLE_MAX_BAN ids whose logit counts as -inf (min_tokens: EOS ids) */
     int32_t ban[RAGD_SAMPLE_MAX_BAN];
+    /* logit processing before the sampler (ragd_sm_proc_row; 0 everywhere: none) */
+    int32_t mask_row;    /* 0: no mask; r > 0: only the tokens of bitmask row r - 1 of the step's masks */
+    int32_t edit_off, n_edit; /* the row's logit edits: the step's edits[edit_off .. edit_off + n_edit) */
+    float repetition_penalty; /* HF semantics on edits with in_seq; 0 or 1: off */
+    float frequency_penalty;  /* OpenAI: minus frequency_penalty · count */
+    float presence_penalty;   /* OpenAI: minus presence_penalty when count > 0 */
 } ragd_sample_params;
+
+/* One token's logit edit (a row's edits name distinct ids). The edited logit, in this order (vLLM's):
+ *   x += bias;  if in_seq and the repetition penalty is on: x = x > 0 ? x / rp : x * rp;
+ *   if count > 0: x -= frequency_penalty · (float)count, then x -= presence_penalty
+ * each operation one IEEE float rounding (ragd_sm_edit). */
+typedef struct ragd_logit_edit {
+    int32_t id;          /* token id in [0, n_vocab) */
+    uint32_t count;      /* occurrences in the generated tokens (frequency / presence penalties) */
+    uint32_t in_seq;     /* 1: the id occurs in the prompt or the generated tokens (repetition penalty) */
+    float bias;          /* logit_bias (0: none) */
+} ragd_logit_edit;
 
 typedef struct ragd_sample_out {
     int32_t token;       /* -1 when nonfinite */
@@ -85,6 +104,20 @@ RAGD_SM_FN float ragd_sm_fsub(float a, float b) {
     return __fsub_rn(a, b);
 #else
     return a - b;
+#endif
+}
+RAGD_SM_FN float ragd_sm_fadd(float a, float b) {
+#ifdef __CUDA_ARCH__
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+RAGD_SM_FN float ragd_sm_u2f(uint32_t u) { /* round to nearest */
+#ifdef __CUDA_ARCH__
+    return __uint2float_rn(u);
+#else
+    return (float)u;
 #endif
 }
 RAGD_SM_FN float ragd_sm_fmul(float a, float b) {
@@ -376,6 +409,23 @@ RAGD_SM_FN bool ragd_sm_banned_list(const int32_t *ban, int n_ban, int32_t i) {
         if (ban[j] == i) return true;
     return false;
 }
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Logit processing (structured-output masks, penalties, logit_bias), applied to the row before the
+ * sampler sees it; the same on both sides because every edit is the fixed sequence of roundings below
+ * and a mask only writes -inf. A masked-out token is -inf whatever its edits (the mask comes last). */
+RAGD_SM_FN float ragd_sm_edit(float x, const ragd_sample_params *p, const ragd_logit_edit *e) {
+    x = ragd_sm_fadd(x, e->bias);
+    const float rp = p->repetition_penalty;
+    if (e->in_seq && rp > 0.0f && rp != 1.0f) x = x > 0.0f ? ragd_sm_fdiv(x, rp) : ragd_sm_fmul(x, rp);
+    if (e->count) {
+        x = ragd_sm_fsub(x, ragd_sm_fmul(p->frequency_penalty, ragd_sm_u2f(e->count)));
+        x = ragd_sm_fsub(x, p->presence_penalty);
+    }
+    return x;
+}
+/* bit i of mask row words: token i allowed */
+RAGD_SM_FN bool ragd_sm_allowed(const uint32_t *words, int32_t i) { return (words[i >> 5] >> (i & 31)) & 1u; }
 
 /* The fields of an active row before anything is computed. */
 RAGD_SM_FN void ragd_sm_out_init(ragd_sample_out *o) {

@@ -115,4 +115,42 @@ void ragd_gmask(const ragd_grammar *g, const ragd_gmatch *m, const ragd_vocab_tr
 /* Advances m by token id's bytes (an EOS id: true iff accepting, m unchanged). False: not allowed. */
 bool ragd_gmatch_advance_token(const ragd_grammar *g, ragd_gmatch *m, const ragd_vocab_trie *t, int32_t id);
 
+/* ---------------------------------------------------------------------------------------------- */
+/* mask cache (mask_cache.c): token masks by matcher state, shared by every sequence of a thread
+ *
+ * A mask is a function of (grammar, matcher state) only, so sequences in the same state — the n
+ * choices of a request, requests with the same schema, every structural state of JSON mode — share
+ * one computation. Keys: the grammar's content fingerprint (two 64-bit hashes: equal schemas compiled
+ * by different requests share entries) and the live part of the matcher state, compared in full on a
+ * hit (never a hash alone). Bounded LRU of n_entries masks allocated at create; misses of a batch are
+ * computed together, spread over n_threads threads (the caller's included). */
+
+/* Two 64-bit hashes of the compiled grammar's content (equal for equal compiled grammars). */
+void ragd_grammar_fingerprint(const ragd_grammar *g, uint64_t fp[2]);
+/* A hash of the live part of a matcher state (what decides its future), and equality of that part. */
+uint64_t ragd_gmatch_hash(const ragd_gmatch *m);
+bool ragd_gmatch_equal(const ragd_gmatch *a, const ragd_gmatch *b);
+
+typedef struct ragd_gmask_cache ragd_gmask_cache;
+typedef struct ragd_gmask_cache_stats {
+    int64_t lookups, hits, computed; /* computed: masks computed by ragd_gmask */
+    double compute_s;                /* wall time in ragd_gmask_cache_compute */
+} ragd_gmask_cache_stats;
+
+/* n_entries ≥ 2 (and more than the lookups of one batch); n_threads ≥ 1 (1: no extra threads).
+ * NULL on out of memory (or a thread that cannot start). */
+ragd_gmask_cache *ragd_gmask_cache_create(const ragd_vocab_trie *t, int n_entries, int n_threads);
+void ragd_gmask_cache_free(ragd_gmask_cache *c); /* NULL ok; joins its threads */
+/* Starts a batch: entries returned by lookups from here to the end of the next compute stay valid. */
+void ragd_gmask_cache_begin(ragd_gmask_cache *c);
+/* The entry holding the mask of (g, m): an existing one (hit) or a new one to be computed by the next
+ * ragd_gmask_cache_compute (g and m are read then: both must stay valid until it returns). -1 when
+ * every entry is taken by this batch (more lookups than n_entries). Never allocates. */
+int ragd_gmask_cache_lookup(ragd_gmask_cache *c, const ragd_grammar *g, const ragd_gmatch *m);
+/* Computes the batch's new entries. */
+void ragd_gmask_cache_compute(ragd_gmask_cache *c);
+/* The mask words of an entry (ragd_vocab_trie_mask_words of the trie), valid until the next begin. */
+const uint32_t *ragd_gmask_cache_mask(const ragd_gmask_cache *c, int entry);
+void ragd_gmask_cache_stats_get(const ragd_gmask_cache *c, ragd_gmask_cache_stats *st);
+
 #endif

@@ -60,7 +60,11 @@ struct ragd_grammar {
     ragd_buf strs;
     uint32_t root;
     uint32_t any; /* the "any JSON value" node */
+    uint64_t fp[2]; /* content fingerprint (ragd_grammar_fingerprint), set when the compile succeeds */
 };
+
+/* schema.c: computes g->fp from every array of the grammar */
+void grammar_fingerprint_set(ragd_grammar *g);
 
 /* phases */
 enum { O_START = 0, O_FIRST, O_COLON, O_VAL_SP, O_VAL, O_AFTER, O_KEY_SP, O_KEY };

@@ -730,6 +730,7 @@ ragd_status ragd_grammar_compile_schema(const json_t *schema, ragd_grammar **out
     if (!st) st = compile(&c, schema, &c.g->root);
     if (!st) st = finish(&c);
     free(c.refs);
+    if (!st) grammar_fingerprint_set(c.g);
     if (st) {
         ragd_grammar_free(c.g);
         return st;
@@ -743,6 +744,7 @@ ragd_status ragd_grammar_json_object(ragd_grammar **out, ragd_err *err) {
     ragd_status st = grammar_new(&c, out, err);
     if (!st) c.g->root = c.g->alts[c.g->nodes[c.g->any].first]; /* the object of any */
     if (!st) st = finish(&c);
+    if (!st) grammar_fingerprint_set(c.g);
     if (st) {
         ragd_grammar_free(c.g);
         return st;
@@ -760,4 +762,49 @@ void ragd_grammar_free(ragd_grammar *g) {
     free(g->lits);
     ragd_buf_free(&g->strs);
     free(g);
+}
+
+/* Two independent 64-bit FNV-1a-style hashes (different offsets and primes) over every array that
+ * decides the language; padding bytes are never hashed (fields are fed one by one). */
+typedef struct fp_acc {
+    uint64_t a, b;
+} fp_acc;
+static void fp_u64(fp_acc *h, uint64_t v) {
+    for (int i = 0; i < 8; i++, v >>= 8) {
+        h->a = (h->a ^ (v & 0xFF)) * 0x100000001B3ull;
+        h->b = (h->b ^ (v & 0xFF)) * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    }
+}
+void grammar_fingerprint_set(ragd_grammar *g) {
+    fp_acc h = {0xCBF29CE484222325ull, 0x84222325CBF29CE4ull};
+    fp_u64(&h, g->n_nodes);
+    for (uint32_t i = 0; i < g->n_nodes; i++) {
+        const gnode *n = &g->nodes[i];
+        fp_u64(&h, (uint64_t)n->kind | (uint64_t)n->integer << 8 | (uint64_t)n->mindepth << 16);
+        fp_u64(&h, (uint64_t)n->first << 32 | n->count);
+        fp_u64(&h, (uint64_t)n->sorted << 32 | (uint32_t)n->last_required);
+        fp_u64(&h, (uint64_t)n->additional << 32 | n->items);
+        fp_u64(&h, (uint64_t)n->min << 32 | n->max);
+    }
+    fp_u64(&h, g->n_props);
+    for (uint32_t i = 0; i < g->n_props; i++) {
+        const gprop *q = &g->props[i];
+        fp_u64(&h, (uint64_t)q->name_off << 32 | q->name_len);
+        fp_u64(&h, (uint64_t)q->value << 32 | q->next_req);
+        fp_u64(&h, (uint64_t)q->required << 32 | g->sorted[i]);
+    }
+    fp_u64(&h, g->n_alts);
+    for (uint32_t i = 0; i < g->n_alts; i++) fp_u64(&h, g->alts[i]);
+    fp_u64(&h, g->n_lits);
+    for (uint32_t i = 0; i < g->n_lits; i++) fp_u64(&h, (uint64_t)g->lits[i].off << 32 | g->lits[i].len);
+    fp_u64(&h, g->strs.len);
+    for (size_t i = 0; i < g->strs.len; i++) fp_u64(&h, (unsigned char)g->strs.data[i]);
+    fp_u64(&h, (uint64_t)g->root << 32 | g->any);
+    g->fp[0] = h.a;
+    g->fp[1] = h.b;
+}
+
+void ragd_grammar_fingerprint(const ragd_grammar *g, uint64_t fp[2]) {
+    fp[0] = g->fp[0];
+    fp[1] = g->fp[1];
 }

@@ -5,14 +5,15 @@
  * 64; generating one ends the choice with finish_reason "stop", its text left out), n, stream,
  * stream_options.include_usage, logprobs / top_logprobs (chat: bool + 0..20 → {"content": [{token,
  * logprob, bytes, top_logprobs}]}; completions: int 0..20 → the legacy {tokens, token_logprobs,
- * top_logprobs, text_offset}); chat also: tools, tool_choice (auto | none; required and named functions
- * are a 400 until constrained decoding exists), parallel_tool_calls, add_generation_prompt,
+ * top_logprobs, text_offset}); chat also: tools, tool_choice (auto | none | required | a named function:
+ * the last two force a call by constrained decoding, api_format.c), parallel_tool_calls, add_generation_prompt,
  * chat_template_kwargs (any template variables), enable_thinking (Qwen3); completions also echo (the
  * prompt's text before each choice's text, in the first chunk when streaming; with logprobs a 400, as
  * prompt logprobs are not computed). Unknown fields are ignored, as OpenAI clients send optional ones
- * freely; fields we know are type- and range-checked; OpenAI fields we do not implement (penalties,
- * logit_bias, response_format, best_of, suffix; echo on chat) are a 400 unless they carry their neutral
- * value.
+ * freely; fields we know are type- and range-checked; response_format (json_object, json_schema),
+ * presence_penalty, frequency_penalty, repetition_penalty (vLLM) and logit_bias are parsed in api_format.c
+ * and applied by the scheduler's logit processing; OpenAI fields we do not implement (best_of, suffix;
+ * echo on chat) are a 400 unless they carry their neutral value.
  * vLLM's ignore_eos (EOS is an ordinary token) and min_tokens (EOS cannot be sampled and stop strings
  * do not apply before that many tokens) are accepted for benchmarks.
  *
@@ -38,6 +39,8 @@
  * test models cannot be made to call a tool); the server warns at startup when it is set.
  */
 #include "http/http_internal.h"
+
+#include "grammar/grammar.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -66,6 +69,9 @@ typedef struct chat_api {
     ragd_buf prompt;      /* rendered chat prompt */
     int32_t *stop_ids;    /* stop_token_ids (gen opts point here) */
     ragd_buf echo;        /* completions with echo: the prompt's text, put before every choice's text */
+    api_chat_tools tools; /* tool_choice: forced (required / named) answers are tool-call JSON */
+    ragd_grammar *grammar;   /* response_format or a forced tool choice (gen opts point here) */
+    ragd_logit_edit *bias;   /* logit_bias (gen opts point here) */
 } chat_api;
 
 static void chat_api_free(void *p) {
@@ -89,6 +95,8 @@ static void chat_api_free(void *p) {
     ragd_buf_free(&a->tmp);
     ragd_buf_free(&a->prompt);
     ragd_buf_free(&a->echo);
+    ragd_grammar_free(a->grammar);
+    free(a->bias);
     free(a);
 }
 
@@ -99,9 +107,14 @@ static const char *finish_name(ragd_finish f) { return f == RAGD_FINISH_LENGTH ?
 static json_t *choice_tool_calls(http_req *r, chat_api *a, int c, size_t *content_len) {
     const ragd_buf *t = &a->text[c];
     *content_len = t->len;
-    if (a->tool_fmt == RAGD_TOOLCALL_NONE || !t->len) return NULL;
     char prefix[96];
     snprintf(prefix, sizeof prefix, "%s_%d", r->id, c);
+    if (a->tools.forced) { /* the whole answer is the calls' JSON (grammar-constrained) */
+        json_t *calls = api_forced_tool_calls(&a->tools, t->data ? t->data : "", t->len, prefix);
+        if (calls) *content_len = 0;
+        return calls;
+    }
+    if (a->tool_fmt == RAGD_TOOLCALL_NONE || !t->len) return NULL;
     json_t *calls = NULL;
     if (!ragd_toolcall_parse(a->tool_fmt, t->data, t->len, prefix, &calls, content_len)) return NULL;
     while (!a->parallel && json_array_size(calls) > 1) json_array_remove(calls, json_array_size(calls) - 1);
@@ -249,11 +262,12 @@ static void chat_event(http_req *r, const ragd_gen_event *ev) {
     const char *dt = ev->text;
     size_t dn = ev->len;
     json_t *calls = NULL;
-    if (a->chat && a->tool_fmt != RAGD_TOOLCALL_NONE) {
+    if (a->chat && (a->tool_fmt != RAGD_TOOLCALL_NONE || a->tools.forced)) {
         ragd_buf *t = &a->text[c];
         if (ev->len && !a->fake) ragd_buf_append(t, ev->text, ev->len);
         size_t upto = t->len;
         if (ev->finish) calls = choice_tool_calls(r, a, c, &upto);
+        else if (a->tools.forced) upto = 0; /* a forced answer is all call: held to the end */
         else upto = ragd_toolcall_start(a->tool_fmt, t->data ? t->data : "", t->len);
         dt = t->data ? t->data + a->sent[c] : "";
         dn = upto > a->sent[c] ? upto - a->sent[c] : 0;
@@ -481,26 +495,34 @@ static bool parse_tools(http_req *r, json_t **out) {
     return true;
 }
 
-/* tool_choice: none | auto (the default with tools) work as OpenAI documents them; "required" and a
- * named function can only be guaranteed with constrained decoding, which ragd does not have yet: 400 */
-static bool parse_tool_choice(http_req *r, bool has_tools, bool *parse) {
+/* tool_choice: none | auto (the default with tools) as OpenAI documents them; "required" and a named
+ * function force a call by constrained decoding (api_format.c builds the grammar) */
+static bool parse_tool_choice(http_req *r, bool has_tools, bool *parse, api_tools_forced *forced, const char **name) {
     json_t *tc = json_object_get(r->json, "tool_choice");
     *parse = has_tools;
+    *forced = API_TOOLS_AUTO;
+    *name = NULL;
     if (!tc || json_is_null(tc)) return true;
     if (json_is_string(tc)) {
         const char *v = json_string_value(tc);
         if (!strcmp(v, "none")) return *parse = false, true;
         if (!strcmp(v, "auto")) return true;
-        if (!strcmp(v, "required"))
-            return http_error(r, 400, "tool_choice", "unsupported",
-                              "tool_choice \"required\" needs constrained decoding, which this server does not have yet: use \"auto\""),
-                   false;
+        if (!strcmp(v, "required")) {
+            if (!has_tools)
+                return http_error(r, 400, "tool_choice", "invalid_value", "tool_choice \"required\" needs 'tools'"), false;
+            *forced = API_TOOLS_REQUIRED;
+            return true;
+        }
         return http_error(r, 400, "tool_choice", "invalid_value", "field 'tool_choice' is \"%s\"; expected none, auto, required or a function", v), false;
     }
-    if (json_is_object(tc) && json_is_string(json_object_get(json_object_get(tc, "function"), "name")))
-        return http_error(r, 400, "tool_choice", "unsupported",
-                          "tool_choice naming a function needs constrained decoding, which this server does not have yet: use \"auto\""),
-               false;
+    json_t *fname = json_object_get(json_object_get(tc, "function"), "name");
+    if (json_is_object(tc) && json_is_string(fname)) {
+        if (!has_tools)
+            return http_error(r, 400, "tool_choice", "invalid_value", "tool_choice names a function but there are no 'tools'"), false;
+        *forced = API_TOOLS_NAMED;
+        *name = json_string_value(fname);
+        return true;
+    }
     return http_error(r, 400, "tool_choice", "invalid_type", "field 'tool_choice' must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}"), false;
 }
 
@@ -584,7 +606,9 @@ bool api_render_messages(http_req *r, ragd_buf *out, api_chat_tools *tools_out) 
         json_array_append_new(conv, m);
     }
     bool parse = false, parallel = true, agp = true;
-    if (ok) ok = parse_tools(r, &tools) && parse_tool_choice(r, tools != NULL, &parse) &&
+    api_tools_forced forced = API_TOOLS_AUTO;
+    const char *fname = NULL;
+    if (ok) ok = parse_tools(r, &tools) && parse_tool_choice(r, tools != NULL, &parse, &forced, &fname) &&
                  jv_bool(r, "parallel_tool_calls", &parallel, NULL) && jv_bool(r, "add_generation_prompt", &agp, NULL) &&
                  parse_kwargs(r, &kwargs);
     if (ok) {
@@ -598,8 +622,10 @@ bool api_render_messages(http_req *r, ragd_buf *out, api_chat_tools *tools_out) 
         ragd_err_free(&err);
     }
     if (ok && tools_out) {
-        tools_out->format = parse ? ragd_chat_template_toolcall(tpl) : RAGD_TOOLCALL_NONE;
+        tools_out->format = parse && !forced ? ragd_chat_template_toolcall(tpl) : RAGD_TOOLCALL_NONE;
         tools_out->parallel = parallel;
+        tools_out->forced = forced;
+        tools_out->name = fname;
     }
     json_decref(conv);
     json_decref(kwargs);
@@ -652,24 +678,7 @@ static bool parse_stop_ids(http_req *r, chat_api *a, ragd_gen_opts *g, int n_voc
 /* Fields OpenAI clients may send that ragd does not implement: accepted only at their neutral value,
  * otherwise a 400 (never silently ignored, which would return something other than what was asked). */
 static bool unsupported_fields(http_req *r) {
-    static const char *const zero_num[] = {"presence_penalty", "frequency_penalty", NULL};
-    for (const char *const *k = zero_num; *k; k++) {
-        json_t *v = json_object_get(r->json, *k);
-        if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 0))
-            return http_error(r, 400, *k, "unsupported", "field '%s' is not supported by this server (only 0)", *k), false;
-    }
-    json_t *v = json_object_get(r->json, "repetition_penalty");
-    if (v && !json_is_null(v) && !(json_is_number(v) && json_number_value(v) == 1))
-        return http_error(r, 400, "repetition_penalty", "unsupported", "field 'repetition_penalty' is not supported (only 1)"), false;
-    v = json_object_get(r->json, "logit_bias");
-    if (v && !json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0))
-        return http_error(r, 400, "logit_bias", "unsupported", "field 'logit_bias' is not supported by this server"), false;
-    v = json_object_get(r->json, "response_format");
-    if (v && !json_is_null(v)) {
-        json_t *t = json_object_get(v, "type");
-        if (!json_is_string(t) || strcmp(json_string_value(t), "text"))
-            return http_error(r, 400, "response_format", "unsupported", "only response_format {\"type\": \"text\"} is supported"), false;
-    }
+    json_t *v;
     v = json_object_get(r->json, "best_of");
     if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
         return http_error(r, 400, "best_of", "unsupported", "field 'best_of' is not supported (only 1)"), false;
@@ -733,7 +742,8 @@ static http_outcome gen_common(http_req *r, bool chat) {
     bool ignore_eos = false;
     int64_t min_tokens = 0;
     bool has_min;
-    if (!jv_bool(r, "ignore_eos", &ignore_eos, NULL) || !jv_int(r, "min_tokens", 0, limit, &min_tokens, &has_min))
+    if (!jv_bool(r, "ignore_eos", &ignore_eos, NULL) || !jv_int(r, "min_tokens", 0, limit, &min_tokens, &has_min) ||
+        !api_parse_logit_controls(r, m->cfg.n_vocab, g, &a->bias) || !api_parse_response_format(r, &a->grammar))
         return HTTP_REPLY;
     /* prompt → tokens */
     ragd_err err = {0};
@@ -743,6 +753,13 @@ static http_outcome gen_common(http_req *r, bool chat) {
         if (!api_render_messages(r, &a->prompt, &tools)) return HTTP_REPLY;
         a->tool_fmt = tools.format;
         a->parallel = tools.parallel;
+        a->tools = tools;
+        if (tools.forced && json_object_get(r->json, "response_format") &&
+            !json_is_null(json_object_get(r->json, "response_format")))
+            return http_error(r, 400, "tool_choice", "invalid_value",
+                              "tool_choice \"required\" or a named function cannot be combined with response_format"),
+                   HTTP_REPLY;
+        if (!api_parse_tool_choice_grammar(r, &tools, &a->grammar)) return HTTP_REPLY;
         /* Mistral's [TOOL_CALLS] is a special token: keep special tokens in the text to see it */
         g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL;
         if (a->tool_fmt != RAGD_TOOLCALL_NONE) a->fake = getenv("RAGD_TEST_CHAT_ANSWER");
@@ -788,6 +805,12 @@ static http_outcome gen_common(http_req *r, bool chat) {
         return http_error(r, 400, "min_tokens", "invalid_value", "field 'min_tokens' (%lld) exceeds max_tokens (%lld)",
                           (long long)min_tokens, (long long)want),
                HTTP_REPLY;
+    if (a->grammar && (ignore_eos || min_tokens > 0)) /* the grammar decides where the answer ends */
+        return http_error(r, 400, ignore_eos ? "ignore_eos" : "min_tokens", "invalid_value",
+                          "field '%s' cannot be combined with structured output (response_format or a forced tool_choice)",
+                          ignore_eos ? "ignore_eos" : "min_tokens"),
+               HTTP_REPLY;
+    g->grammar = a->grammar;
     /* sampling: request > generation_config.json > OpenAI defaults */
     g->max_tokens = (int)want;
     g->min_tokens = (int)min_tokens;

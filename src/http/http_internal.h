@@ -240,15 +240,31 @@ http_outcome api_diagnostics(http_req *r);     /* GET /diagnostics */
 
 /* How a chat request's answer is read for tool calls: the model's syntax (NONE: no tools, tool_choice
  * none, or a template whose syntax ragd does not parse) and whether several calls may be returned. */
+typedef enum { API_TOOLS_AUTO = 0, API_TOOLS_REQUIRED, API_TOOLS_NAMED } api_tools_forced;
 typedef struct api_chat_tools {
     ragd_toolcall_format format;
     bool parallel;
+    api_tools_forced forced; /* tool_choice "required" / a named function: the answer is constrained JSON */
+    const char *name;        /* NAMED: the function (borrowed from the request body) */
 } api_chat_tools;
 /* The request's "messages" (+ "tools", "tool_choice", "parallel_tool_calls", "add_generation_prompt",
  * "chat_template_kwargs", "enable_thinking") rendered with r->sm's chat template, APPENDED to out; a 400
  * naming the field on bad input or when the template refuses the conversation. tools_out may be NULL.
  * (api_chat.c) */
 bool api_render_messages(http_req *r, ragd_buf *out, api_chat_tools *tools_out);
+
+/* Structured output and sampling controls (api_format.c); each returns false after a 400 naming the
+ * field. response_format → *out a grammar (NULL: text; caller frees). */
+struct ragd_grammar;
+bool api_parse_response_format(http_req *r, struct ragd_grammar **out);
+/* tool_choice required / named (t from api_render_messages) → *out the grammar of the answer (left
+ * untouched when not forced). */
+bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, struct ragd_grammar **out);
+/* A forced answer (JSON text) as OpenAI tool calls (caller owns), NULL when it is not complete JSON. */
+json_t *api_forced_tool_calls(const api_chat_tools *t, const char *text, size_t n, const char *id_prefix);
+/* presence_penalty, frequency_penalty, repetition_penalty, logit_bias (ids in [0, n_vocab)) into g;
+ * *bias_out: the logit_bias array g points to (caller frees). */
+bool api_parse_logit_controls(http_req *r, int n_vocab, ragd_gen_opts *g, ragd_logit_edit **bias_out);
 
 /* Tokens of one text for a pooling role, truncated (text-level, at a character boundary) when
  * `truncate` and too long; else an over-long text is a 400 naming param, its token count and the

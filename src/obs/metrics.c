@@ -105,6 +105,7 @@ struct ragd_metrics {
     _Atomic int64_t preempted_seqs, kv_used, kv_cached, kv_total, prefix_lookup_tokens, prefix_hit_tokens;
     _Atomic uint64_t preemptions, prefix_hit_seqs, finish[RAGD_MFINISH_COUNT];
     _Atomic uint64_t gen_steps, gen_engine_ns, gen_sched_ns;
+    _Atomic int64_t gm_lookups, gm_hits, gm_computed, gm_compute_us;
     hist e2e;
     _Atomic int64_t conns_pending, conns_open, request_memory;
     double start_time;
@@ -200,6 +201,12 @@ void ragd_metrics_gen_step(ragd_metrics *m, double engine_s, double sched_s) {
     atomic_fetch_add(&m->gen_engine_ns, (uint64_t)(engine_s > 0 ? engine_s * 1e9 : 0));
     atomic_fetch_add(&m->gen_sched_ns, (uint64_t)(sched_s > 0 ? sched_s * 1e9 : 0));
 }
+void ragd_metrics_set_grammar(ragd_metrics *m, int64_t lookups, int64_t hits, int64_t computed, double compute_s) {
+    atomic_store(&m->gm_lookups, lookups);
+    atomic_store(&m->gm_hits, hits);
+    atomic_store(&m->gm_computed, computed);
+    atomic_store(&m->gm_compute_us, (int64_t)(compute_s * 1e6));
+}
 void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish r) {
     RAGD_ASSERT((unsigned)r < RAGD_MFINISH_COUNT);
     atomic_fetch_add(&m->finish[r], 1);
@@ -290,6 +297,11 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
            "Time of the generation steps by part: engine (the forward step and sampling, device included) and scheduler (the host work of a step around it: admission, batch assembly, detokenization and handing tokens to the clients).");
     ragd_buf_printf(out, "ragd_generation_step_seconds_total{part=\"engine\"} %.6f\n", (double)atomic_load(&m->gen_engine_ns) * 1e-9);
     ragd_buf_printf(out, "ragd_generation_step_seconds_total{part=\"scheduler\"} %.6f\n", (double)atomic_load(&m->gen_sched_ns) * 1e-9);
+    header(out, "ragd_grammar_masks_total", "counter", "Structured-output token masks looked up, by result (hit: from the mask cache; computed: walked over the vocabulary).");
+    ragd_buf_printf(out, "ragd_grammar_masks_total{result=\"hit\"} %lld\n", (long long)atomic_load(&m->gm_hits));
+    ragd_buf_printf(out, "ragd_grammar_masks_total{result=\"computed\"} %lld\n", (long long)atomic_load(&m->gm_computed));
+    header(out, "ragd_grammar_mask_seconds_total", "counter", "Wall time the scheduler spent computing structured-output masks.");
+    ragd_buf_printf(out, "ragd_grammar_mask_seconds_total %.6f\n", (double)atomic_load(&m->gm_compute_us) * 1e-6);
     header(out, "ragd_kv_cache_blocks", "gauge", "KV cache blocks of the chat model by state (used: held by sequences; cached: evictable prefix-cache content).");
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"used\"} %lld\n", (long long)atomic_load(&m->kv_used));
     ragd_buf_printf(out, "ragd_kv_cache_blocks{state=\"cached\"} %lld\n", (long long)atomic_load(&m->kv_cached));

@@ -146,6 +146,9 @@ void ragd_metrics_prefix_hit(ragd_metrics *m, int64_t tokens); /* a sequence sta
 void ragd_metrics_preemption(ragd_metrics *m);
 /* one generation step: seconds in ragd_engine_step and in the scheduler's host work around it */
 void ragd_metrics_gen_step(ragd_metrics *m, double engine_s, double sched_s);
+/* structured output: the scheduler's mask cache totals so far (lookups, hits, masks computed, seconds
+ * computing them) */
+void ragd_metrics_set_grammar(ragd_metrics *m, int64_t lookups, int64_t hits, int64_t computed, double compute_s);
 void ragd_metrics_finish(ragd_metrics *m, ragd_mfinish reason);  /* per choice */
 void ragd_metrics_e2e(ragd_metrics *m, double seconds);           /* per generation request, arrival to end */
 /* HTTP layer gauges: connections still sending their head / handed to the server, request memory held. */

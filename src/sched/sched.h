@@ -118,6 +118,9 @@ typedef struct ragd_served_model {
     char *not_ready_reason;         /* set once when a device error disables the model */
     int32_t yes_id, no_id;          /* rerank role */
     ragd_chat_template *chat_template; /* chat role: compiled at startup (immutable, read by HTTP threads) */
+    struct ragd_vocab_trie *vocab_trie; /* chat role: built by the scheduler at start for structured output
+                                           (NULL: not available, e.g. a decoder that does not concatenate
+                                           token bytes); HTTP threads only test it for NULL */
     ragd_engine *engine;            /* owned by the scheduler thread */
     int batch_seqs;                 /* the engine's max_seqs (set by the caller: max_seqs if it chats,
                                        else max_batch_seqs): sequences per forward pass */

@@ -18,9 +18,13 @@
  *      sequence, then prefill chunks, oldest admission first; each row's blocks are reserved first — when
  *      the pool is exhausted, the most recently admitted sequence not in this step is preempted (its
  *      blocks released; recomputed later), as vLLM does; never an out-of-memory error, never a cut answer;
- *   4. one ragd_engine_step (sampling on the engine's device: only ids and requested logprobs return);
- *   5. advance: commit sampled tokens, stream text (ragd_gen_stream: EOS, stop strings, max_tokens),
- *      finish choices and requests.
+ *   4. logit processing of the sampled rows (build_proc): a token mask per structured-output row (the
+ *      mask cache, by matcher state), logit edits per row with penalties / logit_bias;
+ *   5. one ragd_engine_step_proc (processing and sampling on the engine's device: only ids and
+ *      requested logprobs return);
+ *   6. advance: the matcher by the sampled token, commit sampled tokens, stream text (ragd_gen_stream:
+ *      EOS, stop strings, max_tokens; a complete structured value ends the choice), finish choices and
+ *      requests.
  *
  * Text: ragd_gen_stream (tasks.h) decodes ids incrementally (special tokens skipped), applies EOS,
  * stop strings and max_tokens, and holds back text that could be the start of a stop string — the same
@@ -31,6 +35,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static ragd_served_model *chat_model(ragd_sched *s) { return s->role_model[RAGD_ROLE_CHAT]; }
 static int max_ctx_of(ragd_sched *s) { return ragd_engine_get_opts(chat_model(s)->engine)->max_ctx; }
@@ -38,6 +43,55 @@ static int max_ctx_of(ragd_sched *s) { return ragd_engine_get_opts(chat_model(s)
 static int step_budget(const ragd_sched *s) {
     int b = s->o.max_step_tokens;
     return b > 0 && b < s->o.max_batch_tokens ? b : s->o.max_batch_tokens;
+}
+
+/* Logit processing buffers, sized from max_seqs and the engine's max_logit_edits; the vocabulary trie
+ * and the mask cache of structured output (a tokenizer whose tokens are not byte strings has none:
+ * requests with a response_format are then refused by the HTTP layer). */
+static ragd_status proc_init(ragd_sched *s, ragd_err *err) {
+    ragd_served_model *sm = chat_model(s);
+    ragd_engine *e = sm->engine;
+    const ragd_model *m = sm->model;
+    size_t ms = (size_t)s->o.max_seqs, V = (size_t)m->cfg.n_vocab;
+    s->mask_words = ragd_engine_mask_words(e);
+    s->max_edits = ragd_engine_get_opts(e)->max_logit_edits;
+    s->gb_masks = calloc(ms * (size_t)s->mask_words, sizeof *s->gb_masks);
+    s->gb_entry = malloc(ms * sizeof *s->gb_entry);
+    s->gb_dead = calloc(ms, sizeof *s->gb_dead);
+    s->gb_edits = malloc((size_t)s->max_edits * sizeof *s->gb_edits);
+    s->pen_stamp = calloc(V, sizeof *s->pen_stamp);
+    s->pen_idx = malloc(V * sizeof *s->pen_idx);
+    if (!s->gb_masks || !s->gb_entry || !s->gb_dead || !s->gb_edits || !s->pen_stamp || !s->pen_idx)
+        return ragd_err_set(err, RAGD_ENOMEM, "logit processing buffers for %zu sequences (%d edits)", ms, s->max_edits);
+    if (!m->tok) return RAGD_OK;
+    ragd_err terr = {0};
+    double t0 = ragd_now_s();
+    if (ragd_vocab_trie_from_tokenizer(m->tok, m->cfg.eos_ids, m->cfg.n_eos, &s->trie, &terr)) {
+        RAGD_WARN("model %s: structured output (response_format) is not available: %s", sm->name, ragd_err_msg(&terr));
+        ragd_err_free(&terr);
+        return RAGD_OK;
+    }
+    if (ragd_vocab_trie_n_vocab(s->trie) > m->cfg.n_vocab) { /* a tokenizer beyond the lm head */
+        RAGD_WARN("model %s: structured output is not available: the tokenizer has %d tokens, the model %d", sm->name,
+                  ragd_vocab_trie_n_vocab(s->trie), m->cfg.n_vocab);
+        ragd_vocab_trie_free(s->trie);
+        s->trie = NULL;
+        return RAGD_OK;
+    }
+    /* threads for the masks of a step's misses: half the cores, at most 8 (results never depend on it) */
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = nc >= 4 ? (int)(nc / 2 < 8 ? nc / 2 : 8) : 1;
+    int entries = 8 * s->o.max_seqs < 512 ? 512 : 8 * s->o.max_seqs;
+    s->mcache = ragd_gmask_cache_create(s->trie, entries, nt);
+    if (!s->mcache)
+        return ragd_err_set(err, RAGD_ENOMEM, "structured output mask cache of %d entries (%zu KiB each)", entries,
+                            (size_t)ragd_vocab_trie_mask_words(s->trie) * 4 / 1024);
+    sm->vocab_trie = s->trie;
+    RAGD_INFO("structured output: vocabulary trie of %d tokens in %.0f ms; mask cache %d entries × %zu KiB (%.0f MiB), "
+              "%d mask thread%s", ragd_vocab_trie_n_vocab(s->trie), (ragd_now_s() - t0) * 1e3, entries,
+              (size_t)ragd_vocab_trie_mask_words(s->trie) * 4 / 1024,
+              (double)entries * ragd_vocab_trie_mask_words(s->trie) * 4 / 1048576.0, nt, nt == 1 ? "" : "s");
+    return RAGD_OK;
 }
 
 ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err) {
@@ -58,7 +112,7 @@ ragd_status ragd_sched_gen_init(ragd_sched *s, ragd_err *err) {
         !s->gb_out || !s->gb_order || !s->gb_in_step)
         return ragd_err_set(err, RAGD_ENOMEM, "generation buffers for %zu sequences of %zu tokens", ms, ctx);
     for (size_t i = 0; i < ms; i++) s->seqs[i].tokens = s->seq_tokens + i * ctx;
-    return RAGD_OK;
+    return proc_init(s, err);
 }
 
 void ragd_sched_gen_free(ragd_sched *s) {
@@ -77,6 +131,17 @@ void ragd_sched_gen_free(ragd_sched *s) {
     free(s->gb_out);
     free(s->gb_order);
     free(s->gb_in_step);
+    free(s->gb_masks);
+    free(s->gb_entry);
+    free(s->gb_dead);
+    free(s->gb_edits);
+    free(s->pen_stamp);
+    free(s->pen_idx);
+    ragd_gmask_cache_free(s->mcache);
+    if (chat_model(s) && chat_model(s)->vocab_trie == s->trie) chat_model(s)->vocab_trie = NULL;
+    ragd_vocab_trie_free(s->trie);
+    s->mcache = NULL;
+    s->trie = NULL;
     s->seqs = NULL;
 }
 
@@ -177,6 +242,13 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
         return;
     }
     int32_t tok = o->token;
+    const ragd_grammar *gr = t->gen.grammar;
+    if (gr && !ragd_gmatch_advance_token(gr, &q->gm, s->trie, tok)) { /* the mask allowed it: never expected */
+        char msg[160];
+        snprintf(msg, sizeof msg, "structured output: the sampled token %d does not continue the grammar", tok);
+        fail_task(s, t, RAGD_EINTERNAL, msg);
+        return;
+    }
     q->tokens[q->n_tok++] = tok;
     q->n_gen++;
     q->state = SEQ_DECODE;
@@ -198,6 +270,9 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
         fail_task(s, t, RAGD_EINTERNAL, msg);
         return;
     }
+    /* structured output: a complete value with nothing allowed after it but EOS ends the choice now
+     * (without computing a step whose only possible token is EOS) */
+    if (gr && fin == RAGD_FINISH_NONE && ragd_gmatch_finished(gr, &q->gm)) ragd_gen_stream_end(&q->gs, &q->emit, &fin);
     /* prompt + max_tokens ≤ the context was checked when the request was validated */
     RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_tok < max_ctx_of(s));
     bool eos_end = fin == RAGD_FINISH_STOP && !t->gen.ignore_eos && is_eos(m, tok); /* EOS is not reported as a token */
@@ -272,6 +347,11 @@ static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
         q->t = NULL;
         return -2;
     }
+    if (t->gen.grammar && !s->trie) {
+        q->t = NULL;
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "structured output is not available for this model"), -2;
+    }
+    if (t->gen.grammar) ragd_gmatch_init(t->gen.grammar, &q->gm);
     memcpy(q->tokens, t->tokens, (size_t)n * sizeof(int32_t));
     q->n_prompt = q->n_tok = n;
     if (!open_if_fits(s, slot, avail)) {
@@ -386,7 +466,8 @@ static void resume_and_admit(ragd_sched *s, double now) {
         if (slot == -2) { /* the head task cannot run: fail it */
             ragd_task *t = s->q[RAGD_ROLE_CHAT].head;
             pthread_mutex_unlock(&s->mu);
-            fail_task(s, t, err.code == RAGD_ERANGE ? RAGD_ERANGE : RAGD_EINTERNAL, ragd_err_msg(&err));
+            fail_task(s, t, err.code == RAGD_ERANGE || err.code == RAGD_EUNSUPPORTED ? err.code : RAGD_EINTERNAL,
+                      ragd_err_msg(&err));
             ragd_err_free(&err);
             pthread_mutex_lock(&s->mu);
             continue;
@@ -427,6 +508,101 @@ static int by_admission(ragd_sched *s, int *order) {
     return n;
 }
 
+/* ---- logit processing ---------------------------------------------------------------------------- */
+
+/* The row's logit edits at s->gb_edits[*n ..): logit_bias, then every id of the sequence (repetition
+ * penalty: prompt and generated; frequency / presence: counts in the generated tokens). */
+static void build_edits(ragd_sched *s, const gen_seq *q, ragd_sample_params *p, int *n) {
+    const ragd_gen_opts *o = &q->t->gen;
+    const bool rep = o->repetition_penalty > 0 && o->repetition_penalty != 1;
+    const bool fp = o->frequency_penalty != 0 || o->presence_penalty != 0;
+    if (++s->pen_cur == 0) {
+        memset(s->pen_stamp, 0, sizeof *s->pen_stamp * (size_t)chat_model(s)->model->cfg.n_vocab);
+        s->pen_cur = 1;
+    }
+    const uint32_t cur = s->pen_cur;
+    const int base = *n;
+    int k = base;
+    /* capacity: ≤ n_logit_bias (≤ RAGD_MAX_LOGIT_BIAS) + n_tok (< max_ctx) per row: the default max_logit_edits */
+    RAGD_ASSERT(k + o->n_logit_bias + (rep || fp ? q->n_tok : 0) <= s->max_edits);
+    for (int j = 0; j < o->n_logit_bias; j++) {
+        int32_t id = o->logit_bias[j].id;
+        s->pen_stamp[id] = cur;
+        s->pen_idx[id] = k;
+        s->gb_edits[k++] = (ragd_logit_edit){.id = id, .bias = o->logit_bias[j].bias};
+    }
+    if (rep || fp)
+        for (int j = rep ? 0 : q->n_prompt; j < q->n_tok; j++) {
+            int32_t id = q->tokens[j];
+            if (s->pen_stamp[id] != cur) {
+                s->pen_stamp[id] = cur;
+                s->pen_idx[id] = k;
+                s->gb_edits[k++] = (ragd_logit_edit){.id = id};
+            }
+            ragd_logit_edit *e = &s->gb_edits[s->pen_idx[id]];
+            e->in_seq = 1;
+            if (j >= q->n_prompt) e->count++;
+        }
+    p->edit_off = base;
+    p->n_edit = k - base;
+    *n = k;
+}
+
+static bool mask_empty(const uint32_t *w, int n) {
+    for (int i = 0; i < n; i++)
+        if (w[i]) return false;
+    return true;
+}
+
+/* Fills proc (and the rows' mask_row / edit ranges) for the step's nb rows. A row whose grammar allows
+ * nothing is made inactive and marked dead (failed after the step). Every row's mask and edits are a
+ * function of its own sequence only. */
+static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
+    int n_edits = 0, n_masks = 0;
+    bool any_mask = false;
+    if (s->mcache) ragd_gmask_cache_begin(s->mcache);
+    for (int r = 0; r < nb; r++) {
+        gen_seq *q = &s->seqs[s->gb_seqs[r]];
+        ragd_sample_params *p = &s->gb_sp[r];
+        s->gb_entry[r] = -1;
+        s->gb_dead[r] = false;
+        if (!p->active) continue;
+        if (q->t->gen.grammar) {
+            s->gb_entry[r] = ragd_gmask_cache_lookup(s->mcache, q->t->gen.grammar, &q->gm);
+            RAGD_ASSERT(s->gb_entry[r] >= 0); /* the cache holds more entries than a step has rows */
+            any_mask = true;
+        }
+        if (ragd_gen_has_edits(&q->t->gen)) build_edits(s, q, p, &n_edits);
+    }
+    if (any_mask) {
+        ragd_gmask_cache_compute(s->mcache);
+        ragd_gmask_cache_stats cs;
+        ragd_gmask_cache_stats_get(s->mcache, &cs);
+        ragd_metrics_set_grammar(s->o.metrics, cs.lookups, cs.hits, cs.computed, cs.compute_s);
+        const int tw = ragd_vocab_trie_mask_words(s->trie);
+        for (int r = 0; r < nb; r++) {
+            if (s->gb_entry[r] < 0) continue;
+            int row = -1;
+            for (int r2 = 0; r2 < r && row < 0; r2++) /* rows in one state share a mask row */
+                if (s->gb_entry[r2] == s->gb_entry[r]) row = s->gb_sp[r2].mask_row - 1;
+            if (row < 0) {
+                row = n_masks++;
+                const uint32_t *m = ragd_gmask_cache_mask(s->mcache, s->gb_entry[r]);
+                memcpy(s->gb_masks + (size_t)row * (size_t)s->mask_words, m, (size_t)tw * sizeof *m);
+            }
+            s->gb_sp[r].mask_row = row + 1;
+            if (mask_empty(s->gb_masks + (size_t)row * (size_t)s->mask_words, tw)) {
+                s->gb_dead[r] = true;
+                s->gb_sp[r].active = 0;
+            }
+        }
+    }
+    proc->masks = s->gb_masks;
+    proc->n_masks = n_masks;
+    proc->edits = s->gb_edits;
+    proc->n_edits = n_edits;
+}
+
 void ragd_sched_gen_step(ragd_sched *s) {
     ragd_served_model *sm = chat_model(s);
     if (!sm || !s->seqs) return;
@@ -456,11 +632,15 @@ void ragd_sched_gen_step(ragd_sched *s) {
     publish(s);
     if (!nb) return;
 
+    /* logit processing of the sampled rows: token masks (structured output), penalties, logit_bias */
+    ragd_step_proc proc = {0};
+    build_proc(s, nb, &proc);
+
     /* one forward step, sampling on the device */
     ragd_batch b = {.n_seqs = nb, .tokens = s->gb_tokens, .seq_start = s->gb_start};
     ragd_err err = {0};
     double t0 = ragd_now_s();
-    ragd_status st = ragd_engine_step(sm->engine, &b, s->gb_seqs, s->gb_sp, s->gb_out, NULL, &err);
+    ragd_status st = ragd_engine_step_proc(sm->engine, &b, s->gb_seqs, s->gb_sp, &proc, s->gb_out, NULL, &err);
     double t1 = ragd_now_s();
     if (st == RAGD_OK) ragd_sched_note_rate(s, ntok, t1 - t0);
     if (st == RAGD_OK) st = ragd_sched_fault_gen(s, s->gb_out, nb, &err);
@@ -488,6 +668,11 @@ void ragd_sched_gen_step(ragd_sched *s) {
         q->n_done += s->gb_chunk[r];
         if (q->n_gen == 0 && q->n_done <= q->n_prompt)
             ragd_metrics_tokens_in(s->o.metrics, RAGD_MTASK_GENERATE, s->gb_chunk[r]);
+        if (s->gb_dead[r]) {
+            fail_task(s, q->t, RAGD_EINTERNAL, "structured output: the grammar allows no token of the vocabulary here "
+                      "(a dead end; the answer so far is not returned as a success)");
+            continue;
+        }
         if (s->gb_sp[r].active) advance(s, slot, &s->gb_out[r], now);
     }
     publish(s);

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include "grammar/grammar.h"
 #include "sched/sched.h"
 
 typedef struct task_queue {
@@ -32,6 +33,7 @@ typedef struct gen_seq {
     bool gs_live;
     ragd_buf emit;           /* text released by the last token */
     double t_last;           /* time of the last token */
+    ragd_gmatch gm;          /* structured output (t->gen.grammar): the matcher after the generated tokens */
 } gen_seq;
 
 struct ragd_sched {
@@ -82,6 +84,18 @@ struct ragd_sched {
     ragd_sample_out *gb_out;   /* [max_seqs] */
     int *gb_order;           /* [max_seqs] running slots by admission */
     bool *gb_in_step;        /* [max_seqs] slot has a row in the step being assembled */
+    /* logit processing of a step (planned at startup): masks, edits, the grammar's mask cache */
+    ragd_vocab_trie *trie;   /* the chat model's vocabulary (NULL: no structured output) */
+    ragd_gmask_cache *mcache;
+    int mask_words;          /* words of a mask row for the engine (model n_vocab) */
+    uint32_t *gb_masks;      /* [max_seqs, mask_words] (words past the trie's stay 0) */
+    int *gb_entry;           /* [max_seqs] cache entry of row r, -1 */
+    bool *gb_dead;           /* [max_seqs] row r's grammar allows no token: fail it after the step */
+    ragd_logit_edit *gb_edits; /* [max_logit_edits] */
+    int max_edits;
+    uint32_t *pen_stamp;     /* [n_vocab] edit-list builder: the row stamp of an id */
+    int32_t *pen_idx;        /* [n_vocab] its entry in gb_edits */
+    uint32_t pen_cur;
     int64_t preemptions;
 };
 

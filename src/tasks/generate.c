@@ -107,6 +107,20 @@ ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit,
     return RAGD_OK;
 }
 
+void ragd_gen_stream_end(ragd_gen_stream *g, ragd_buf *emit, ragd_finish *finish) {
+    if (g->finish == RAGD_FINISH_NONE) {
+        ragd_tok_stream_flush(g->m->tok, &g->dec, &g->text);
+        g->finish = RAGD_FINISH_STOP;
+        release(g, g->text.len, emit);
+    }
+    *finish = g->finish;
+}
+
+bool ragd_gen_has_edits(const ragd_gen_opts *o) {
+    return o->n_logit_bias > 0 || o->presence_penalty != 0 || o->frequency_penalty != 0 ||
+           (o->repetition_penalty > 0 && o->repetition_penalty != 1);
+}
+
 void ragd_gen_sample_params(const ragd_model *m, const ragd_gen_opts *o, int choice, int n_gen, bool want_logprob,
                             int n_top, ragd_sample_params *p) {
     memset(p, 0, sizeof *p);
@@ -119,6 +133,9 @@ void ragd_gen_sample_params(const ragd_model *m, const ragd_gen_opts *o, int cho
     p->want_logprob = want_logprob;
     p->n_top = n_top;
     p->active = 1;
+    p->repetition_penalty = o->repetition_penalty;
+    p->frequency_penalty = o->frequency_penalty;
+    p->presence_penalty = o->presence_penalty;
     if (n_gen < o->min_tokens) { /* EOS and the stop token ids cannot end the sequence yet (as vLLM) */
         for (int i = 0; i < m->cfg.n_eos && p->n_ban < RAGD_SAMPLE_MAX_BAN; i++) p->ban[p->n_ban++] = m->cfg.eos_ids[i];
         for (int i = 0; i < o->n_stop_ids && p->n_ban < RAGD_SAMPLE_MAX_BAN; i++) p->ban[p->n_ban++] = o->stop_ids[i];

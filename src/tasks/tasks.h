@@ -164,6 +164,15 @@ typedef struct ragd_gen_opts {
     const int32_t *stop_ids; /* stop_token_ids: generating one ends the sequence (STOP; its text is not
                                 emitted, as vLLM), ignore_eos or not; may be NULL */
     int n_stop_ids;
+    /* logit processing (applied by the scheduler through ragd_step_proc, engine/sample_math.h) */
+    float presence_penalty;  /* OpenAI: over the generated tokens; 0: off */
+    float frequency_penalty; /* OpenAI: times the count in the generated tokens; 0: off */
+    float repetition_penalty;/* HF: over prompt + generated tokens; 1 (or 0): off */
+    const ragd_logit_edit *logit_bias; /* [n_logit_bias] distinct ids with their bias (count, in_seq 0) */
+    int n_logit_bias;
+    /* structured output: the generated text must match this grammar (grammar.h; the scheduler keeps
+     * the matcher, masks every step and ends the choice when the value is complete); NULL: free text */
+    const struct ragd_grammar *grammar;
 } ragd_gen_opts;
 
 /* The engine's sampling parameters for the n_gen-th generated token (counter n_gen) of choice `choice`:
@@ -191,6 +200,11 @@ ragd_status ragd_gen_stream_init(ragd_gen_stream *g, const ragd_model *m, const 
  * done (STOP: EOS or a stop string, LENGTH: max_tokens reached; then the held text has been released). */
 ragd_status ragd_gen_stream_push(ragd_gen_stream *g, int32_t id, ragd_buf *emit, ragd_finish *finish, ragd_err *err);
 void ragd_gen_stream_free(ragd_gen_stream *g);
+/* Ends the sequence as EOS would (structured output: the value is complete): releases the held text
+ * into emit, *finish = STOP. No-op when already finished. */
+void ragd_gen_stream_end(ragd_gen_stream *g, ragd_buf *emit, ragd_finish *finish);
+/* true when o asks for logit edits (penalties or logit_bias) */
+bool ragd_gen_has_edits(const ragd_gen_opts *o);
 
 /* Simple single-sequence generation for the CLI (uses sequence slot 0, prefill chunked by max_batch_tokens).
  * out_ids gets the generated ids (an EOS that ended generation included, as transformers returns it),

@@ -94,6 +94,24 @@ int main(void) {
     EXPECT(ragd_engine_step(e, &b, slots, sp, so, out, err), RAGD_ERANGE, "temperature -1");
     CHECK_EQ_INT(ragd_engine_seq_len(e, 1), 0); /* a refused step changes nothing */
     sp[1].temperature = 0;
+    { /* logit processing (ragd_step_proc): refused before anything is computed */
+        ragd_logit_edit ed[2] = {{.id = 1}, {.id = 1}};
+        ragd_step_proc pr = {.edits = ed, .n_edits = 2};
+        sp[0].n_edit = 2;
+        EXPECT(ragd_engine_step_proc(e, &b, slots, sp, &pr, so, out, err), RAGD_EINVAL, "token 1 edited twice");
+        ed[1].id = m->cfg.n_vocab;
+        EXPECT(ragd_engine_step_proc(e, &b, slots, sp, &pr, so, out, err), RAGD_ERANGE, "outside the vocabulary");
+        sp[0].n_edit = 3;
+        EXPECT(ragd_engine_step_proc(e, &b, slots, sp, &pr, so, out, err), RAGD_ERANGE, "outside the step's 2");
+        sp[0].n_edit = 0;
+        sp[0].mask_row = 1;
+        EXPECT(ragd_engine_step_proc(e, &b, slots, sp, &pr, so, out, err), RAGD_ERANGE, "mask row 1 outside 1..0");
+        sp[0].mask_row = 0;
+        sp[0].repetition_penalty = -1;
+        EXPECT(ragd_engine_step_proc(e, &b, slots, sp, &pr, so, out, err), RAGD_ERANGE, "penalties must be finite");
+        sp[0].repetition_penalty = 0;
+        CHECK_EQ_INT(ragd_engine_seq_len(e, 0), 0);
+    }
     CHECK(ragd_engine_step(e, &b, slots, sp, so, out, &err0) == RAGD_OK);
     CHECK_EQ_INT(ragd_engine_seq_len(e, 0), 3);
     CHECK(so[0].token >= 0 && so[0].token < m->cfg.n_vocab && !so[0].nonfinite);

@@ -748,6 +748,79 @@ static void test_check(void) {
 
 /* ---- benchmark ---------------------------------------------------------------------------------- */
 
+/* ---- logit processing (ragd_logits_process: masks, penalties, logit_bias) ------------------------ */
+
+static void test_proc(void) {
+    enum { V = 70 };
+    float x[V], y[V];
+    for (int i = 0; i < V; i++) x[i] = (float)(i % 7) - 2.5f; /* -2.5 .. 3.5 */
+    ragd_sample_params p = params_default();
+    /* edits, by hand: bias, HF repetition penalty (divide positive, multiply negative), OpenAI penalties */
+    ragd_logit_edit ed[] = {
+        {.id = 3, .bias = 100.0f},                       /* 0.5 + 100 */
+        {.id = 4, .bias = -100.0f},                      /* 1.5 - 100 */
+        {.id = 5, .in_seq = 1},                          /* 2.5 / 1.25 = 2 */
+        {.id = 0, .in_seq = 1},                          /* -2.5 * 1.25 = -3.125 */
+        {.id = 6, .in_seq = 1, .count = 3},              /* 3.5 / 1.25 = 2.8, - 0.5 * 3, - 0.25 */
+        {.id = 1, .count = 2, .bias = 1.0f},             /* -1.5 + 1 = -0.5, - 0.5 * 2 - 0.25 = -1.75 */
+    };
+    p.repetition_penalty = 1.25f;
+    p.frequency_penalty = 0.5f;
+    p.presence_penalty = 0.25f;
+    p.edit_off = 0;
+    p.n_edit = 6;
+    ragd_step_proc pr = {.edits = ed, .n_edits = 6};
+    memcpy(y, x, sizeof y);
+    ragd_logits_process(y, V, &p, &pr);
+    CHECK(y[3] == 0.5f + 100.0f && y[4] == 1.5f - 100.0f && y[5] == 2.0f && y[0] == -3.125f);
+    CHECK(y[6] == (2.8f - 1.5f) - 0.25f && y[1] == -1.75f);
+    for (int i = 7; i < V; i++) CHECK(y[i] == x[i]);
+    CHECK(y[2] == x[2]);
+    /* +100 forces the token (greedy and at temperature 1), -100 bans the greedy pick */
+    ragd_sample_params q = params_default();
+    q.temperature = 1.0f;
+    ragd_logit_edit force = {.id = 42, .bias = 100.0f};
+    q.n_edit = 1;
+    ragd_step_proc pf = {.edits = &force, .n_edits = 1};
+    for (uint64_t c = 0; c < 50; c++) {
+        memcpy(y, x, sizeof y);
+        q.counter = c;
+        ragd_logits_process(y, V, &q, &pf);
+        CHECK(run(y, V, &q).token == 42);
+    }
+    ragd_sample_params gq = params_default();
+    gq.temperature = 0.0f;
+    ragd_sample_out g0 = run(x, V, &gq); /* greedy: the first 3.5 (id 6) */
+    CHECK(g0.token == 6);
+    ragd_logit_edit ban = {.id = 6, .bias = -100.0f};
+    gq.n_edit = 1;
+    ragd_step_proc pb = {.edits = &ban, .n_edits = 1};
+    memcpy(y, x, sizeof y);
+    ragd_logits_process(y, V, &gq, &pb);
+    CHECK(run(y, V, &gq).token == 13); /* the next 3.5 */
+    /* a mask: only ids 10, 33, 64 (two words); masked ids are -inf whatever their edits */
+    uint32_t m[3] = {1u << 10, 1u << 1, 1u << 0};
+    ragd_sample_params mp = params_default();
+    mp.temperature = 1.0f;
+    mp.mask_row = 1;
+    ragd_logit_edit e2 = {.id = 11, .bias = 100.0f};
+    mp.n_edit = 1;
+    ragd_step_proc pm = {.masks = m, .n_masks = 1, .edits = &e2, .n_edits = 1};
+    memcpy(y, x, sizeof y);
+    ragd_logits_process(y, V, &mp, &pm);
+    for (int i = 0; i < V; i++) CHECK((i == 10 || i == 33 || i == 64) ? y[i] == x[i] : isinf(y[i]) && y[i] < 0);
+    for (uint64_t c = 0; c < 64; c++) {
+        mp.counter = c;
+        int32_t t = run(y, V, &mp).token;
+        CHECK(t == 10 || t == 33 || t == 64);
+    }
+    /* nothing asked: the row is untouched (proc may be NULL) */
+    ragd_sample_params none = params_default();
+    memcpy(y, x, sizeof y);
+    ragd_logits_process(y, V, &none, NULL);
+    CHECK(!memcmp(x, y, sizeof y));
+}
+
 static double now_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -809,6 +882,7 @@ int main(int argc, char **argv) {
     test_check();
     test_random();
     test_exp();
+    test_proc();
     ragd_sample_ws_free(g_ws);
     TEST_DONE();
 }

@@ -37,6 +37,8 @@ TAILN=30 step paged 300 build-gpu/test_paged
 TAILN=6 step sample 300 build-gpu/test_sample
 TAILN=12 step sample_bench 120 build-gpu/test_sample --bench
 TAILN=4 step sample_memcheck 300 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/test_sample --quick
+TAILN=6 step logit_proc 300 build-gpu/test_logit_proc
+TAILN=6 step logit_proc_bench 120 build-gpu/test_logit_proc --bench
 if [ -f "$W/q06b/config.json" ] && [ -f "$W/llama/refs/logits_f32.f32" ]; then echo "== make_gen: reusing $W"; else
 TAILN=8 step make_gen 400 python3 tests/gpu/make_gen.py "$W"; fi
 TAILN=14 step gen_qwen3 300 build-gpu/test_gen "$W/qwen3"

@@ -334,6 +334,104 @@ static int correctness(const char *dir) {
         ragd_engine_free(eg);
         ragd_engine_free(ee);
     }
+    /* logit processing through the engine (masks + penalties + logit_bias, ragd_engine_step_proc):
+     * graphs (eg) = eager (ee) bit for bit; the processed logits = the raw logits of an engine without
+     * processing (er, fed the same tokens) processed on the host by ragd_logits_process; the device pick
+     * = ragd_sample_row on them; every pick inside its mask */
+    {
+        ragd_engine *eg = mk(m, 16, 160, 1024, 0, false, true), *ee = mk(m, 16, 160, 1024, 0, false, false);
+        ragd_engine *er = mk(m, 16, 160, 1024, 0, false, true);
+        const int W = ragd_engine_mask_words(eg);
+        float *l1 = malloc(sizeof(float) * 16 * (size_t)V), *l2 = malloc(sizeof(float) * 16 * (size_t)V);
+        float *l3 = malloc(sizeof(float) * 16 * (size_t)V);
+        uint32_t *masks = malloc(sizeof(uint32_t) * 16 * (size_t)W);
+        ragd_logit_edit *edits = malloc(sizeof(ragd_logit_edit) * 16 * 64);
+        ragd_sample_ws *cws = ragd_sample_ws_create(V);
+        int32_t last[16], start[17], seqs[16], tok[16];
+        ragd_sample_params sp[16], sr[16];
+        ragd_sample_out o1[16], o2[16], o3[16];
+        int m_n = n < 16 ? n : 16, bad_graph = 0, bad_proc = 0, bad_pick = 0, outside = 0, rows = 0;
+        for (int i = 0; i < m_n; i++) {
+            int32_t st[2] = {0, plen[i]};
+            open_seq(eg, i, pr[i], plen[i], NULL);
+            open_seq(ee, i, pr[i], plen[i], NULL);
+            open_seq(er, i, pr[i], plen[i], NULL);
+            step(eg, 1, pr[i], st, &i, &g_greedy, o1, l1);
+            step(ee, 1, pr[i], st, &i, &g_greedy, o2, l2);
+            step(er, 1, pr[i], st, &i, &g_greedy, o3, l3);
+            last[i] = o1[0].token;
+        }
+        srand(11);
+        for (int it = 0; it < 40; it++) {
+            int ns = 0, nm = 0, ne = 0;
+            start[0] = 0;
+            for (int i = 0; i < m_n; i++) {
+                if (ragd_engine_seq_len(eg, i) >= 150 || !(rand() % 3)) continue;
+                ragd_sample_params p = {.temperature = (rand() % 4) ? 0.8f : 0.0f, .top_p = (rand() % 2) ? 1.0f : 0.9f,
+                                        .seed = (uint64_t)i, .counter = (uint64_t)it, .n_top = 3, .want_logprob = 1,
+                                        .active = 1, .repetition_penalty = 1.3f, .frequency_penalty = 0.5f,
+                                        .presence_penalty = 0.25f};
+                if (rand() % 3) { /* a mask: a narrow set, or everything but a few */
+                    uint32_t *w = masks + (size_t)nm * W;
+                    bool narrow = rand() % 2;
+                    for (int k = 0; k < W; k++) w[k] = narrow ? 0 : 0xFFFFFFFFu;
+                    for (int j = 0; j < (narrow ? 5 : 300); j++) {
+                        int id = rand() % V;
+                        if (narrow) w[id >> 5] |= 1u << (id & 31);
+                        else w[id >> 5] &= ~(1u << (id & 31));
+                    }
+                    if (V & 31) w[W - 1] &= (1u << (V & 31)) - 1;
+                    p.mask_row = ++nm;
+                }
+                p.edit_off = ne;
+                for (int j = 0; j < 64; j++) { /* distinct ids */
+                    ragd_logit_edit e = {.id = (int32_t)(((int64_t)j * 2654435761u + i * 7919) % V), .count = (uint32_t)(j % 4),
+                                         .in_seq = (uint32_t)(j % 3 != 0), .bias = j % 9 == 0 ? 100.0f : (j % 9 == 1 ? -100.0f : 0.5f)};
+                    bool dup = false;
+                    for (int q = p.edit_off; q < ne && !dup; q++) dup = edits[q].id == e.id;
+                    if (!dup) edits[ne++] = e;
+                }
+                p.n_edit = ne - p.edit_off;
+                seqs[ns] = i, tok[ns] = last[i], sp[ns] = p, sr[ns] = g_greedy, ns++, start[ns] = ns;
+            }
+            if (!ns) continue;
+            ragd_step_proc proc = {.masks = masks, .n_masks = nm, .edits = edits, .n_edits = ne};
+            ragd_batch b = {ns, tok, start};
+            ragd_err perr = {0};
+            if (ragd_engine_step_proc(eg, &b, seqs, sp, &proc, o1, l1, &perr) ||
+                ragd_engine_step_proc(ee, &b, seqs, sp, &proc, o2, l2, &perr)) {
+                fprintf(stderr, "step_proc: %s\n", ragd_err_msg(&perr));
+                exit(1);
+            }
+            step(er, ns, tok, start, seqs, sr, o3, l3);
+            rows += ns;
+            for (int r = 0; r < ns; r++) {
+                float *raw = l3 + (size_t)r * V;
+                ragd_logits_process(raw, V, &sp[r], &proc);
+                bad_proc += memcmp(raw, l1 + (size_t)r * V, sizeof(float) * (size_t)V) != 0;
+                bad_graph += memcmp(l1 + (size_t)r * V, l2 + (size_t)r * V, sizeof(float) * (size_t)V) != 0 ||
+                             memcmp(&o1[r], &o2[r], sizeof o1[r]) != 0;
+                ragd_sample_out c;
+                ragd_sample_row(raw, V, &sp[r], cws, &c);
+                bad_pick += memcmp(&c, &o1[r], sizeof c) != 0;
+                if (sp[r].mask_row > 0) {
+                    const uint32_t *w = masks + (size_t)(sp[r].mask_row - 1) * W;
+                    outside += o1[r].token < 0 || !((w[o1[r].token >> 5] >> (o1[r].token & 31)) & 1u);
+                }
+                last[seqs[r]] = o1[r].token >= 0 ? o1[r].token : 0;
+            }
+        }
+        printf("logit processing: %d rows in 40 steps: %d differ graphs vs eager, %d differ from the host processing, "
+               "%d device picks differ from ragd_sample_row, %d picks outside their mask\n", rows, bad_graph, bad_proc,
+               bad_pick, outside);
+        check(rows > 0 && !bad_graph && !bad_proc && !bad_pick && !outside,
+              "logit processing: device = host bit for bit (graphs and eager), picks inside the mask");
+        ragd_sample_ws_free(cws);
+        free(l1), free(l2), free(l3), free(masks), free(edits);
+        ragd_engine_free(eg);
+        ragd_engine_free(ee);
+        ragd_engine_free(er);
+    }
     st_model_free(m);
     printf("%s\n", g_fail ? "test_gen: FAIL" : "test_gen: all checks passed");
     return g_fail;

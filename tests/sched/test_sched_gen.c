@@ -5,7 +5,9 @@
  *   C. with the prefix cache on (a shared 48-token system prefix; a second pass hits the cache), chunks of
  *      37, and n = 2 choices whose second choice starts from the cache;
  *   D. with a KV pool so small that sequences are preempted and recomputed (chunks of 16);
- * and the scheduler's bookkeeping holds: prefix hits and preemptions counted (metrics), a cancelled
+ * — with logit processing on some probes: structured output (a JSON schema: token masks, the matcher
+ * advanced by every token, the choice ended when the value is complete), presence / frequency /
+ * repetition penalties and logit_bias — and the scheduler's bookkeeping holds: prefix hits and preemptions counted (metrics), a cancelled
  * request's blocks are released within one step, every block is free or cached when idle. */
 #include <pthread.h>
 #include <stdio.h>
@@ -13,10 +15,11 @@
 #include <unistd.h>
 
 #include "golden.h"
+#include "grammar/grammar.h"
 #include "sched/sched.h"
 #include "test.h"
 
-enum { N_PROBE = 20, N_OTHER = 63, MAX_NEW = 24, SYS = 48, MAX_LEN = 256 };
+enum { N_PROBE = 20, N_OTHER = 63, MAX_NEW = 48, SYS = 48, MAX_LEN = 256 };
 
 typedef struct job {
     ragd_task t;
@@ -66,6 +69,24 @@ static int32_t *make_prompt(int n, bool sys, const int32_t *sys_ids) {
     int32_t *p = malloc(sizeof(int32_t) * (size_t)n);
     for (int i = 0; i < n; i++) p[i] = sys && i < SYS ? sys_ids[i] : rnd(900);
     return p;
+}
+
+static ragd_grammar *g_schema; /* the structured-output probes' grammar (shared: the mask cache sees one fingerprint) */
+static const ragd_logit_edit g_bias[] = {{.id = 17, .bias = 2.5f}, {.id = 230, .bias = -1.0f}, {.id = 5, .bias = 0.75f}};
+
+/* probe kinds by index: 4k + 3 structured output, 4k + 2 penalties + logit_bias, else plain */
+static void job_proc(job *j, int i) {
+    ragd_gen_opts *g = &j->t.gen;
+    if (i % 4 == 3) {
+        g->grammar = g_schema;
+        g->ignore_eos = false; /* the grammar decides where the answer ends */
+    } else if (i % 4 == 2) {
+        g->presence_penalty = 0.5f;
+        g->frequency_penalty = 0.3f;
+        g->repetition_penalty = 1.2f;
+        g->logit_bias = g_bias;
+        g->n_logit_bias = 3;
+    }
 }
 
 static void job_init(job *j, int32_t *tokens, int n, bool sampled, uint64_t seed, int n_choices) {
@@ -171,6 +192,11 @@ int main(void) {
     sm.roles[RAGD_ROLE_CHAT] = true;
     sm.max_len[RAGD_ROLE_CHAT] = MAX_LEN;
     ragd_metrics *met = ragd_metrics_create();
+    json_t *schema = json_loads("{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"boolean\"},\"b\":{\"type\":\"string\","
+                                "\"maxLength\":3},\"c\":{\"enum\":[\"x\",\"yy\"]}},\"required\":[\"a\",\"b\",\"c\"],"
+                                "\"additionalProperties\":false}", 0, NULL);
+    CHECK(schema && ragd_grammar_compile_schema(schema, &g_schema, &err) == RAGD_OK);
+    json_decref(schema);
 
     int32_t sys_ids[SYS];
     for (int i = 0; i < SYS; i++) sys_ids[i] = rnd(900);
@@ -188,16 +214,33 @@ int main(void) {
     job *all[N_PROBE + N_OTHER];
 
     /* A: the reference, one request at a time */
+    int n_json = 0;
     ragd_sched *s = start(&sm, met, (setup){.max_seqs = 4, .step_tokens = 512});
     for (int i = 0; i < N_PROBE; i++) {
         job_init(&ref[i], probe_tok[i], probe_len[i], i >= N_PROBE / 2, 1000 + i, 1);
+        job_proc(&ref[i], i);
         submit(s, &sm, &ref[i]);
         job *one = &ref[i];
         wait_all(&one, 1);
         CHECK_EQ_INT(ref[i].t.status, RAGD_OK);
-        CHECK_EQ_INT(ref[i].n[0], MAX_NEW);
+        if (i % 4 != 3) CHECK_EQ_INT(ref[i].n[0], MAX_NEW);
+        else { /* ended by the grammar (value complete) before max_tokens: the text is the object */
+            CHECK(ref[i].n[0] >= 8 && ref[i].n[0] <= MAX_NEW);
+            ragd_buf txt = {0};
+            CHECK(ragd_tokenizer_decode(m->tok, ref[i].ids[0], (size_t)ref[i].n[0], true, &txt, &err) == RAGD_OK);
+            json_t *v = ref[i].n[0] < MAX_NEW ? json_loadb(txt.data, txt.len, 0, NULL) : NULL;
+            if (ref[i].n[0] < MAX_NEW) {
+                CHECK(json_is_boolean(json_object_get(v, "a")) && json_is_string(json_object_get(v, "b")) &&
+                      json_is_string(json_object_get(v, "c")) && json_object_size(v) == 3);
+                n_json++;
+            }
+            json_decref(v);
+            ragd_buf_free(&txt);
+        }
     }
     ragd_sched_free(s);
+    printf("structured-output probes: %d of %d complete objects that parse and match the schema\n", n_json, N_PROBE / 4);
+    CHECK(n_json >= 1);
 
     /* the four other configurations: probes mixed into the others in a shuffled order */
     setup cfgs[] = {{.max_seqs = 16, .step_tokens = 64},
@@ -215,6 +258,7 @@ int main(void) {
             int n = 0;
             for (int i = 0; i < N_PROBE; i++) {
                 job_init(&got[i], probe_tok[i], probe_len[i], i >= N_PROBE / 2, 1000 + i, c == 1 && i == 13 ? 2 : 1);
+                job_proc(&got[i], i);
                 all[n++] = &got[i];
             }
             for (int i = 0; i < N_OTHER; i++) {
@@ -281,6 +325,7 @@ int main(void) {
     for (int i = 0; i < N_PROBE; i++) free(probe_tok[i]);
     for (int i = 0; i < N_OTHER; i++) free(other_tok[i]);
     ragd_metrics_free(met);
+    ragd_grammar_free(g_schema);
     ragd_model_free(m);
     free(dir);
     TEST_DONE();

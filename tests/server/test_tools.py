@@ -67,12 +67,54 @@ def test_template_kwargs_reach_the_template(server):
     assert ntok(server, dict(base, add_generation_prompt=False)) < on
 
 
-def test_required_and_named_tool_choice_are_a_clear_400(server):
-    c = client(server)
-    for tc in ("required", {"type": "function", "function": {"name": "get_weather"}}):
-        with pytest.raises(openai.BadRequestError) as e:
-            c.chat.completions.create(model="qwen3-tiny", messages=HISTORY[:2], tools=[WEATHER], tool_choice=tc, max_tokens=2)
-        assert "constrained decoding" in str(e.value)
+CITY = {"type": "function", "function": {"name": "get_city", "strict": True, "parameters": {
+    "type": "object", "properties": {"city": {"type": "string", "maxLength": 8}, "days": {"type": "integer"}},
+    "required": ["city", "days"], "additionalProperties": False}}}
+TIME = {"type": "function", "function": {"name": "get_time", "parameters": {
+    "type": "object", "properties": {"tz": {"enum": ["UTC", "CET"]}}, "required": ["tz"], "additionalProperties": False}}}
+
+
+def test_required_and_named_tool_choice_force_a_call():
+    """tool_choice "required" / a named function: the answer is constrained to a call (issue 17), so even
+    the random tiny model returns well-formed tool calls whose arguments match the parameters schema."""
+    server = start(["--chat", CHAT, "--max-model-len", "2048", "--max-seqs", "4"])
+    try:
+        _forced_calls(client(server))
+    finally:
+        assert server.stop() == 0
+
+
+def _forced_calls(c):
+    for seed in range(6):
+        for tc in ("required", {"type": "function", "function": {"name": "get_city"}}):
+            for stream in (False, True):
+                kw = dict(model="qwen3-tiny", messages=[{"role": "user", "content": "hi"}], tools=[TIME, CITY], tool_choice=tc,
+                          max_tokens=120,
+                          seed=seed, parallel_tool_calls=False)
+                if stream:
+                    calls, fin = {}, None
+                    for ch in c.chat.completions.create(stream=True, **kw):
+                        for d in ch.choices:
+                            fin = d.finish_reason or fin
+                            for t in d.delta.tool_calls or []:
+                                calls[t.index] = t
+                    calls = [calls[k] for k in sorted(calls)]
+                else:
+                    r = c.chat.completions.create(**kw)
+                    fin, calls = r.choices[0].finish_reason, r.choices[0].message.tool_calls
+                    assert r.choices[0].message.content is None
+                assert fin == "tool_calls", (tc, seed, fin)
+                assert len(calls) == 1
+                name = calls[0].function.name
+                args = json.loads(calls[0].function.arguments)
+                assert isinstance(args, dict)
+                if isinstance(tc, dict):
+                    assert name == "get_city"
+                assert name in ("get_time", "get_city")
+                if name == "get_time":
+                    assert args in ({"tz": "UTC"}, {"tz": "CET"})
+                if name == "get_city":
+                    assert set(args) == {"city", "days"} and isinstance(args["days"], int) and len(args["city"]) <= 8
 
 
 def fake_server(answer, template=None, max_len=512):

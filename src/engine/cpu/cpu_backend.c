@@ -487,7 +487,7 @@ static ragd_status cpu_score(void *state, const ragd_batch *b, const int32_t *ro
 }
 
 static ragd_status cpu_step(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
-                            ragd_sample_out *out, float *logits, ragd_err *err) {
+                            const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err) {
     ragd_cpu *s = state;
     if (!s->o.kv_cache)
         return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
@@ -498,7 +498,10 @@ static ragd_status cpu_step(void *state, const ragd_batch *b, const ragd_kv_view
     int V = s->c.n_vocab;
     ragd_cpu_gemm(&s->pool, &s->lm_head, s->last, b->n_seqs, NULL, s->logits, s->gemm_ws);
     for (int i = 0; sp && i < b->n_seqs; i++)
-        if (sp[i].active) ragd_sample_row(s->logits + (size_t)i * V, V, &sp[i], s->sample_ws, &out[i]);
+        if (sp[i].active) {
+            ragd_logits_process(s->logits + (size_t)i * V, V, &sp[i], proc);
+            ragd_sample_row(s->logits + (size_t)i * V, V, &sp[i], s->sample_ws, &out[i]);
+        }
     if (logits) memcpy(logits, s->logits, sizeof(float) * (size_t)b->n_seqs * (size_t)V);
     return RAGD_OK;
 }

@@ -50,6 +50,7 @@ static void shape_of(const ragd_model *m, const ragd_engine_opts *o, ragd_cuda_s
     s->n_head = c->n_head, s->n_head_kv = c->n_head_kv, s->head_dim = c->head_dim;
     s->rms_eps = c->rms_eps, s->qk_norm = c->qk_norm, s->qkv_bias = c->qkv_bias;
     s->max_batch_tokens = o->max_batch_tokens, s->max_seqs = o->max_seqs;
+    s->max_logit_edits = o->max_logit_edits;
     s->max_score_rows = CUDA_MAX_SCORE_ROWS, s->device = o->cuda_device;
     s->kv_cache = o->kv_cache, s->max_ctx = o->kv_cache ? o->max_ctx : 0;
     s->kv_blocks = o->kv_cache ? o->kv_blocks : 0, s->kv_block_size = o->kv_cache ? o->kv_block_size : 0;
@@ -249,13 +250,14 @@ static ragd_status cuda_score(void *state, const ragd_batch *b, const int32_t *r
  * device; a row the device sampler declines (RAGD_CUDA_SAMPLE_ON_HOST) comes back with its logits and is
  * sampled here by the same function's C implementation. */
 static ragd_status cuda_step(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
-                             ragd_sample_out *out, float *logits, ragd_err *err) {
+                             const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err) {
     cuda_state *cs = state;
     if (!cs->kv_cache)
         return ragd_err_set(err, RAGD_EINVAL, "this engine was created without a KV cache (kv_cache = false)");
     int V = cs->m->cfg.n_vocab;
     int rc = ragd_cuda_net_step(cs->net, b->n_seqs, b->tokens, b->seq_start, kv->pos0, kv->blk_start, kv->blocks, sp,
-                                out, cs->logits, logits != NULL, cs->msg, sizeof cs->msg);
+                                proc ? proc->masks : NULL, proc ? proc->n_masks : 0, proc ? proc->edits : NULL,
+                                proc ? proc->n_edits : 0, out, cs->logits, logits != NULL, cs->msg, sizeof cs->msg);
     if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
     for (int i = 0; sp && i < b->n_seqs; i++)
         if (sp[i].active && out[i].token == RAGD_CUDA_SAMPLE_ON_HOST)

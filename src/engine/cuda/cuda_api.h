@@ -53,6 +53,7 @@ typedef struct ragd_cuda_shape {
      * max_seqs sequences of up to max_ctx positions and the logits buffers; lm_head 1 = separate lm_head
      * weights (RAGD_CUDA_W_LM_HEAD), 0 = tied to the token embedding. */
     int kv_cache, max_ctx, lm_head, kv_blocks, kv_block_size;
+    int max_logit_edits; /* generation: logit edits one step may carry (planned device buffer) */
 } ragd_cuda_shape;
 
 /* Bytes by part; total = weights + activations + kv_cache + workspace. Host pinned staging is reported apart. */
@@ -123,10 +124,13 @@ int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, c
  * batch and keeps the block tables; pos0 + n ≤ max_ctx and block ids < kv_blocks are checked again
  * here. Needs shape.kv_cache. */
 enum { RAGD_CUDA_SAMPLE_ON_HOST = -2 };
+/* Logit processing before the sampler (engine.h ragd_step_proc, validated by engine.c): masks
+ * [n_masks ≤ max_seqs, (n_vocab + 31) / 32] and edits [n_edits ≤ max_logit_edits] are copied into
+ * planned device buffers; rows name them through sp[i].mask_row / edit_off / n_edit. */
 int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                        const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks,
-                       const ragd_sample_params *sp, ragd_sample_out *out, float *logits, int logits_all, char *msg,
-                       size_t msg_len);
+                       const ragd_sample_params *sp, const uint32_t *masks, int n_masks, const ragd_logit_edit *edits,
+                       int n_edits, ragd_sample_out *out, float *logits, int logits_all, char *msg, size_t msg_len);
 /* The decode graphs captured at create: how many, their capture time and the device memory they took. */
 int ragd_cuda_net_graph_info(const ragd_cuda_net *net, double *capture_ms, size_t *bytes);
 

@@ -91,6 +91,7 @@ int gen_forward(ragd_cuda_net *net, int rows, int T, const StepMeta &m, Recorder
     if (int rc = ragd_gemm_run(&net->g_lm, net->lt, net->lm_head, net->last_d, net->logits_d, rows, nullptr, net->ws,
                                kWorkspace, net->st, cerr))
         return rc;
+    RAGD_CK(ragd_k_logit_proc(net->logits_d, d.V, rows, (int)d.V, m.params, net->mask_d, net->edit_d, net->st));
     RAGD_CK(ragd_k_sample(net->logits_d, d.V, rows, (int)d.V, m.params, net->sout_d, net->sample_ws, net->st));
     RAGD_CK(cudaMemcpyAsync(net->sout_h, net->sout_d, (size_t)rows * sizeof(ragd_sample_out), cudaMemcpyDeviceToHost,
                             net->st));
@@ -112,11 +113,14 @@ int graph_buckets(int max_seqs, int *B, int cap) {
 
 }  // namespace
 
+static size_t max_edits_of(const ragd_cuda_shape *s) { return s->max_logit_edits > 0 ? (size_t)s->max_logit_edits : 1; }
+
 void gen_plan(const ragd_cuda_shape *s, const Dims &d, size_t *dev, size_t *host) {
     const size_t meta = meta_layout(d.T, d.S, d.tiles, d.items, d.max_blk).end;
     const size_t ws = ragd_k_sample_ws_bytes((int)d.S, (int)d.V);
     *dev = align_up(meta) + align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) + align_up(d.part * 4) +
-           align_up(d.S * (size_t)s->n_head_kv * 4) + align_up(d.S * sizeof(ragd_sample_out)) + align_up(ws);
+           align_up(d.S * (size_t)s->n_head_kv * 4) + align_up(d.S * sizeof(ragd_sample_out)) + align_up(ws) +
+           align_up(d.S * ((d.V + 31) / 32) * 4) + align_up(max_edits_of(s) * sizeof(ragd_logit_edit));
     *host = kAlign + meta + d.S * sizeof(ragd_sample_out) + d.S * d.V * 4;  // (+ alignment of the metadata)
 }
 
@@ -138,6 +142,8 @@ int gen_carve(ragd_cuda_net *net, char **dev, char **host) {
     net->counters_d = (int *)take(d.S * (size_t)net->s.n_head_kv * 4);
     net->sout_d = (ragd_sample_out *)take(d.S * sizeof(ragd_sample_out));
     net->sample_ws = take(net->sample_ws_bytes);
+    net->mask_d = (uint32_t *)take(d.S * ((d.V + 31) / 32) * 4);
+    net->edit_d = (ragd_logit_edit *)take(max_edits_of(&net->s) * sizeof(ragd_logit_edit));
     q = (char *)(((uintptr_t)q + kAlign - 1) / kAlign * kAlign);  // int4 work items need 16-byte alignment
     net->meta_h = q, q += net->meta_bytes;
     net->sout_h = (ragd_sample_out *)q, q += d.S * sizeof(ragd_sample_out);
@@ -198,13 +204,22 @@ extern "C" int ragd_cuda_net_graph_info(const ragd_cuda_net *net, double *captur
     return net->n_graphs;
 }
 
+struct StepProc {  // the step's logit processing inputs (host memory of the caller)
+    const uint32_t *masks;
+    int n_masks;
+    const ragd_logit_edit *edits;
+    int n_edits;
+};
+
 static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs, int T, int ngt, int ni, int nb_all,
-                    const ragd_sample_params *sp, ragd_sample_out *out, float *logits, int logits_all);
+                    const ragd_sample_params *sp, const StepProc &pr, ragd_sample_out *out, float *logits,
+                    int logits_all);
 
 extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
                                   const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks,
-                                  const ragd_sample_params *sp, ragd_sample_out *out, float *logits, int logits_all,
-                                  char *msg, size_t msg_len) {
+                                  const ragd_sample_params *sp, const uint32_t *masks, int n_masks,
+                                  const ragd_logit_edit *edits, int n_edits, ragd_sample_out *out, float *logits,
+                                  int logits_all, char *msg, size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
     if (cerr->dead) return net_dead(net, msg, msg_len);
     const double t_call = net->step_timing ? net_now_ms() : 0.0;
@@ -235,6 +250,10 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
     for (int j = 0; j < nb; j++)
         if (blocks[j] < 0 || (size_t)blocks[j] >= d.nb)
             return net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "step: block id %d outside the pool of %zu", blocks[j], d.nb);
+    if (n_masks < 0 || n_masks > s->max_seqs || (n_masks && !masks) || n_edits < 0 ||
+        (size_t)n_edits > max_edits_of(s) || (n_edits && !edits))
+        return net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "step: %d token masks (0..%d), %d logit edits (0..%zu)", n_masks,
+                       s->max_seqs, n_edits, max_edits_of(s));
     for (int t = 0; t < T; t++)
         if (tokens[t] < 0 || tokens[t] >= s->n_vocab)
             return net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token id %d at position %d is outside the vocabulary (0..%d)",
@@ -285,7 +304,8 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
 
     nvtxRangePushA("ragd.cuda.step");
     if (net->step_timing) net->st_stage_ms += net_now_ms() - t_call;
-    const int rc = step_run(net, L, gk, n_seqs, T, ngt, ni, nb_all, sp, out, logits, logits_all);
+    const StepProc pr{masks, n_masks, edits, n_edits};
+    const int rc = step_run(net, L, gk, n_seqs, T, ngt, ni, nb_all, sp, pr, out, logits, logits_all);
     nvtxRangePop();
     if (net->step_timing && !rc) {
         float ms = 0.f;
@@ -298,12 +318,21 @@ extern "C" int ragd_cuda_net_step(ragd_cuda_net *net, int n_seqs, const int32_t 
 
 // Copy, run (graph or eager), wait; then the outputs.
 static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs, int T, int ngt, int ni, int nb_all,
-                    const ragd_sample_params *sp, ragd_sample_out *out, float *logits, int logits_all) {
+                    const ragd_sample_params *sp, const StepProc &pr, ragd_sample_out *out, float *logits,
+                    int logits_all) {
     ragd_cuda_err *cerr = &net->cerr;
     const Dims &d = net->d;
     const char *h = net->meta_h;
     cudaStream_t st = net->st;
     if (net->step_timing) RAGD_CK(cudaEventRecord(net->ev_s0, st));
+    // the logit processing inputs: planned buffers at fixed addresses (graphs read them too); from
+    // pageable caller memory, so each copy has read its source before it returns
+    if (pr.n_masks)
+        RAGD_CK(cudaMemcpyAsync(net->mask_d, pr.masks, (size_t)pr.n_masks * ((d.V + 31) / 32) * 4, cudaMemcpyHostToDevice,
+                                st));
+    if (pr.n_edits)
+        RAGD_CK(cudaMemcpyAsync(net->edit_d, pr.edits, (size_t)pr.n_edits * sizeof(ragd_logit_edit),
+                                cudaMemcpyHostToDevice, st));
     if (gk >= 0) {
         RAGD_CK(cudaMemcpyAsync(net->meta_d, h, L.gtiles, cudaMemcpyHostToDevice, st));
         RAGD_CK(cudaMemcpyAsync(net->meta_d + L.items, h + L.items, (size_t)ni * 16, cudaMemcpyHostToDevice, st));

@@ -125,4 +125,11 @@ size_t ragd_k_sample_ws_bytes(int max_rows, int n_vocab);
 cudaError_t ragd_k_sample(const float *logits, size_t ld, int n_rows, int n_vocab, const ragd_sample_params *params,
                           ragd_sample_out *out, void *ws, cudaStream_t st);
 
+// Logit processing (logit_proc.cu), in place, before ragd_k_sample: for every active row with a mask
+// row or edits, logits[r] becomes exactly what ragd_logits_process (engine/sample.c) makes of it.
+// masks: [*, (n_vocab + 31) / 32] (row p.mask_row - 1), edits: the step's edit list (p.edit_off ..);
+// both device memory, ranges validated by the caller. Graph-capturable (launch from n_rows, n_vocab).
+cudaError_t ragd_k_logit_proc(float *logits, size_t ld, int n_rows, int n_vocab, const ragd_sample_params *params,
+                              const uint32_t *masks, const ragd_logit_edit *edits, cudaStream_t st);
+
 #endif

@@ -111,6 +111,8 @@ struct ragd_cuda_net {
     int *counters_d;     // [S * nKV] split counters of the decode attention (zero between launches)
     ragd_sample_out *sout_d;  // [S]
     void *sample_ws;     // ragd_k_sample_ws_bytes(S, V)
+    uint32_t *mask_d;    // [S, (V + 31) / 32] token masks of a step (logit processing)
+    ragd_logit_edit *edit_d;  // [max_logit_edits] logit edits of a step
     size_t meta_bytes, sample_ws_bytes;
     char *meta_h;        // [meta_bytes] pinned
     ragd_sample_out *sout_h;  // [S] pinned

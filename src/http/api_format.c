@@ -1,0 +1,260 @@
+/* api_format.c — the structured-output and sampling-control fields of /v1/chat/completions and
+ * /v1/completions: response_format (json_object, json_schema) compiled to a grammar (src/grammar),
+ * tool_choice "required" / a named function as a grammar over the tools' parameter schemas (as vLLM
+ * does: a named function's answer is its arguments object; "required" is a JSON array of
+ * {"name", "parameters"} objects), and presence_penalty / frequency_penalty / repetition_penalty /
+ * logit_bias. Every problem is a 400 naming the field (a schema keyword the compiler does not support
+ * names the keyword and its path inside the schema).
+ */
+#include "http/http_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "grammar/grammar.h"
+
+#define MAX_LOGIT_BIAS RAGD_MAX_LOGIT_BIAS /* the scheduler's edit buffer is planned for it */
+
+/* A 400 for a schema the compiler refused: "param: <compiler message>". */
+static bool schema_error(http_req *r, const char *param, ragd_status st, const ragd_err *err) {
+    http_error(r, 400, param, st == RAGD_ENOMEM ? "out_of_memory" : "unsupported", "%s: %s", param, ragd_err_msg(err));
+    return false;
+}
+
+static bool structured_available(http_req *r, const char *param) {
+    if (r->sm->vocab_trie) return true;
+    http_error(r, 400, param, "unsupported",
+               "%s needs structured output, which is not available for model %s (its tokenizer's tokens are not byte strings)",
+               param, r->sm->name);
+    return false;
+}
+
+bool api_parse_response_format(http_req *r, ragd_grammar **out) {
+    *out = NULL;
+    json_t *v = json_object_get(r->json, "response_format");
+    if (!v || json_is_null(v)) return true;
+    json_t *t = json_object_get(v, "type");
+    if (!json_is_object(v) || !json_is_string(t))
+        return http_error(r, 400, "response_format", "invalid_type",
+                          "field 'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}"),
+               false;
+    const char *type = json_string_value(t);
+    if (!strcmp(type, "text")) return true;
+    ragd_err err = {0};
+    ragd_status st;
+    if (!strcmp(type, "json_object")) {
+        if (!structured_available(r, "response_format")) return false;
+        st = ragd_grammar_json_object(out, &err);
+        if (st) {
+            schema_error(r, "response_format", st, &err);
+            ragd_err_free(&err);
+            return false;
+        }
+        return true;
+    }
+    if (strcmp(type, "json_schema"))
+        return http_error(r, 400, "response_format.type", "unsupported",
+                          "response_format type \"%s\" is not supported (text, json_object, json_schema)", type),
+               false;
+    json_t *js = json_object_get(v, "json_schema");
+    if (!json_is_object(js))
+        return http_error(r, 400, "response_format.json_schema", js ? "invalid_type" : "missing_field",
+                          "response_format.json_schema must be {\"name\": string, \"schema\": object, \"strict\": bool}"),
+               false;
+    json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
+    json_t *schema = json_object_get(js, "schema");
+    if (name && !json_is_string(name))
+        return http_error(r, 400, "response_format.json_schema.name", "invalid_type",
+                          "response_format.json_schema.name must be a string"),
+               false;
+    if (strict && !json_is_boolean(strict) && !json_is_null(strict))
+        return http_error(r, 400, "response_format.json_schema.strict", "invalid_type",
+                          "response_format.json_schema.strict must be a boolean"),
+               false;
+    if (!schema || json_is_null(schema))
+        return http_error(r, 400, "response_format.json_schema.schema", "missing_field",
+                          "missing required field response_format.json_schema.schema"),
+               false;
+    if (!structured_available(r, "response_format")) return false;
+    /* strict or not, the schema is enforced (as vLLM does): a keyword the compiler cannot enforce is
+     * refused rather than ignored */
+    if ((st = ragd_grammar_compile_schema(schema, out, &err))) {
+        schema_error(r, "response_format.json_schema.schema", st, &err);
+        ragd_err_free(&err);
+        return false;
+    }
+    return true;
+}
+
+/* ---- tool_choice required / named ----------------------------------------------------------------- */
+
+/* The parameters schema of a tool ({"type": "object"} when it has none). A strict tool's schema must
+ * compile; a non-strict one the compiler refuses is loosened to any object. New reference or NULL
+ * (400 set). */
+static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
+    json_t *par = json_object_get(fn, "parameters"), *strict = json_object_get(fn, "strict");
+    if (!par || json_is_null(par)) return json_pack("{s:s}", "type", "object");
+    ragd_grammar *g = NULL;
+    ragd_err err = {0};
+    ragd_status st = ragd_grammar_compile_schema(par, &g, &err);
+    ragd_grammar_free(g);
+    if (!st) {
+        ragd_err_free(&err);
+        return json_incref(par);
+    }
+    if (json_is_true(strict)) {
+        char param[64];
+        snprintf(param, sizeof param, "tools[%zu].function.parameters", k);
+        schema_error(r, param, st, &err);
+        ragd_err_free(&err);
+        return NULL;
+    }
+    ragd_err_free(&err);
+    return json_pack("{s:s}", "type", "object");
+}
+
+bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out) {
+    if (!t->forced) return true; /* *out untouched (response_format's grammar, if any) */
+    *out = NULL;
+    if (!structured_available(r, "tool_choice")) return false;
+    json_t *tools = json_object_get(r->json, "tools"), *schema = NULL;
+    size_t k;
+    json_t *e;
+    if (t->forced == API_TOOLS_NAMED) {
+        json_array_foreach(tools, k, e) {
+            json_t *fn = json_object_get(e, "function");
+            if (!strcmp(json_string_value(json_object_get(fn, "name")), t->name)) {
+                schema = tool_params(r, fn, k);
+                if (!schema) return false;
+                break;
+            }
+        }
+        if (!schema)
+            return http_error(r, 400, "tool_choice", "invalid_value", "tool_choice names function \"%s\", which is not in 'tools'",
+                              t->name),
+                   false;
+    } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
+        json_t *alts = json_array();
+        json_array_foreach(tools, k, e) {
+            json_t *fn = json_object_get(e, "function");
+            json_t *p = tool_params(r, fn, k);
+            if (!p) {
+                json_decref(alts);
+                return false;
+            }
+            json_array_append_new(
+                alts, json_pack("{s:s, s:{s:{s:O}, s:o}, s:[s,s], s:b}", "type", "object", "properties", "name", "const",
+                                json_object_get(fn, "name"), "parameters", p, "required", "name", "parameters",
+                                "additionalProperties", 0));
+        }
+        json_t *items = json_array_size(alts) == 1 ? json_incref(json_array_get(alts, 0)) : json_pack("{s:O}", "anyOf", alts);
+        schema = json_pack("{s:s, s:o, s:i}", "type", "array", "items", items, "minItems", 1);
+        if (!t->parallel) json_object_set_new(schema, "maxItems", json_integer(1));
+        json_decref(alts);
+    }
+    ragd_err err = {0};
+    ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
+    json_decref(schema);
+    if (st) {
+        schema_error(r, "tools", st, &err);
+        ragd_err_free(&err);
+        return false;
+    }
+    return true;
+}
+
+json_t *api_forced_tool_calls(const api_chat_tools *t, const char *text, size_t n, const char *id_prefix) {
+    json_t *v = json_loadb(text, n, 0, NULL);
+    if (!v) return NULL;
+    json_t *calls = json_array();
+    if (t->forced == API_TOOLS_NAMED && json_is_object(v)) {
+        json_array_append_new(calls, json_pack("{s:s%, s:s, s:{s:s, s:s%}}", "id", "", (size_t)0, "type", "function", "function",
+                                               "name", t->name, "arguments", text, n));
+    } else if (t->forced == API_TOOLS_REQUIRED && json_is_array(v)) {
+        size_t k;
+        json_t *c;
+        json_array_foreach(v, k, c) {
+            json_t *name = json_object_get(c, "name"), *par = json_object_get(c, "parameters");
+            if (!json_is_string(name) || !json_is_object(par)) continue;
+            char *args = json_dumps(par, JSON_COMPACT | JSON_PRESERVE_ORDER);
+            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:O, s:s}}", "id", "", "type", "function", "function", "name",
+                                                   name, "arguments", args ? args : "{}"));
+            free(args);
+        }
+    }
+    json_decref(v);
+    if (!json_array_size(calls)) {
+        json_decref(calls);
+        return NULL;
+    }
+    size_t k;
+    json_t *c;
+    json_array_foreach(calls, k, c) {
+        char id[160];
+        snprintf(id, sizeof id, "call_%s_%zu", id_prefix, k);
+        json_object_set_new(c, "id", json_string(id));
+    }
+    return calls;
+}
+
+/* ---- penalties and logit_bias ----------------------------------------------------------------------- */
+
+bool api_parse_logit_controls(http_req *r, int n_vocab, ragd_gen_opts *g, ragd_logit_edit **bias_out) {
+    double pp = 0, fp = 0, rp = 1;
+    bool has_rp;
+    *bias_out = NULL;
+    if (!jv_number(r, "presence_penalty", -2, 2, &pp, NULL) || !jv_number(r, "frequency_penalty", -2, 2, &fp, NULL) ||
+        !jv_number(r, "repetition_penalty", 0, 10, &rp, &has_rp))
+        return false;
+    if (has_rp && !((float)rp > 0))
+        return http_error(r, 400, "repetition_penalty", "out_of_range", "field 'repetition_penalty' is %g; it must be greater than 0",
+                          rp),
+               false;
+    g->presence_penalty = (float)pp;
+    g->frequency_penalty = (float)fp;
+    g->repetition_penalty = (float)rp;
+    json_t *lb = json_object_get(r->json, "logit_bias");
+    if (!lb || json_is_null(lb)) return true;
+    if (!json_is_object(lb))
+        return http_error(r, 400, "logit_bias", "invalid_type", "field 'logit_bias' must be an object of token id → bias"), false;
+    size_t n = json_object_size(lb);
+    if (n > MAX_LOGIT_BIAS)
+        return http_error(r, 400, "logit_bias", "too_many_inputs", "field 'logit_bias' has %zu entries; the limit is %d", n,
+                          MAX_LOGIT_BIAS),
+               false;
+    if (!n) return true;
+    ragd_logit_edit *b = ragd_xcalloc(n, sizeof *b);
+    size_t i = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(lb, key, val) {
+        char *end = NULL;
+        errno = 0;
+        long long id = strtoll(key, &end, 10);
+        if (!key[0] || *end || errno || id < 0 || id >= n_vocab) {
+            free(b);
+            return http_error(r, 400, "logit_bias", "invalid_token",
+                              "logit_bias key \"%s\" is not a token id of this model's vocabulary (0..%d)", key, n_vocab - 1),
+                   false;
+        }
+        if (!json_is_number(val) || !(json_number_value(val) >= -100 && json_number_value(val) <= 100)) {
+            free(b);
+            return http_error(r, 400, "logit_bias", "out_of_range", "logit_bias[\"%s\"] must be a number between -100 and 100",
+                              key),
+                   false;
+        }
+        for (size_t j = 0; j < i; j++) /* "7" and "07" are one id */
+            if (b[j].id == (int32_t)id) {
+                free(b);
+                return http_error(r, 400, "logit_bias", "invalid_value", "logit_bias names token %lld twice", id), false;
+            }
+        b[i].id = (int32_t)id;
+        b[i].bias = (float)json_number_value(val);
+        i++;
+    }
+    g->logit_bias = b;
+    g->n_logit_bias = (int)i;
+    *bias_out = b;
+    return true;
+}
