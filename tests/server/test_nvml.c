@@ -184,6 +184,20 @@ static void test_values(void) {
     HAS(t, "\"health\":\"unhealthy\",\"fault\":\"uncorrectable ECC errors rose from 2 at start to 5\"");
     free(t);
 
+    /* a GPU that fell off the bus: every call answers GPU_IS_LOST */
+    control("ecc 0 5\nlost 1\n");
+    usleep(1100 * 1000);
+    t = json(n);
+    HAS(t, "\"health\":\"unhealthy\",\"fault\":\"NVML reports the GPU lost (fallen off the bus or in an unrecoverable state)\"");
+    HAS(t, "nvmlDeviceGetMemoryInfo: GPU is lost (15)");
+    free(t);
+    CHECK(ragd_nvml_gpu_fault(n, 1, why, sizeof why));
+    t = render(n);
+    HAS(t, "ragd_gpu_healthy{gpu=\"1\"} 0\n");
+    LACKS(t, "ragd_gpu_memory_used_bytes{gpu=\"1\"}");
+    HAS(t, "ragd_gpu_info{gpu=\"1\","); /* still listed */
+    free(t);
+
     /* CUDA ordinal → NVML index */
     char how[512];
     unsetenv("CUDA_VISIBLE_DEVICES");

@@ -127,6 +127,22 @@ def test_fake_nvml_ecc_fault(fake_server):
     r = s.get("/health/ready")
     assert r.status_code == 200, r.text
     assert s.post("/embed", {"texts": ["still served"]}).status_code == 200
+    # a critical Xid event on the other GPU: delivered by the event set, at once
+    ctl.write_text("ecc 0 4\nxid 1 79\n")
+    t0 = time.time()
+    while time.time() - t0 < 5:
+        g1 = s.get("/diagnostics").json()["gpus"][1]
+        if g1["health"] != "ok":
+            break
+        time.sleep(0.1)
+    assert time.time() - t0 < 2.5
+    assert g1["health"] == "unhealthy" and g1["fault"] == "critical Xid 79 event" and g1["last_xid"] == 79
+    assert 'ragd_gpu_last_xid{gpu="1"} 79' in s.get("/metrics").text
+    deadline = time.time() + 3
+    while "GPU 1 is unhealthy" not in s.log() and time.time() < deadline:
+        time.sleep(0.05)
+    assert "GPU 1 is unhealthy (critical Xid 79 event); no model of this server runs on it" in s.log()
+    assert s.get("/health/ready").status_code == 200
 
 
 def test_without_nvml():
