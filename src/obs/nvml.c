@@ -148,14 +148,19 @@ bool ragd_gpu_xid_is_fault(unsigned int xid) {
 }
 
 bool ragd_gpu_health(const ragd_gpu_health_in *in, char *why, size_t len) {
-    if (in->lost) return snprintf(why, len, "NVML reports the GPU lost (fallen off the bus or in an unrecoverable state)"), false;
-    if (in->has_ecc && in->ecc_now > in->ecc_start)
-        return snprintf(why, len, "uncorrectable ECC errors rose from %llu at start to %llu", in->ecc_start, in->ecc_now), false;
-    if (in->remap_failure_now && !in->remap_failure_start)
-        return snprintf(why, len, "row remapping failed (uncorrectable memory error with no spare row)"), false;
-    if (ragd_gpu_xid_is_fault(in->xid)) return snprintf(why, len, "critical Xid %u event", in->xid), false;
-    if (len) why[0] = 0;
-    return true;
+    if (in->lost)
+        snprintf(why, len, "NVML reports the GPU lost (fallen off the bus or in an unrecoverable state)");
+    else if (in->has_ecc && in->ecc_now > in->ecc_start)
+        snprintf(why, len, "uncorrectable ECC errors rose from %llu at start to %llu", in->ecc_start, in->ecc_now);
+    else if (in->remap_failure_now && !in->remap_failure_start)
+        snprintf(why, len, "row remapping failed (uncorrectable memory error with no spare row)");
+    else if (ragd_gpu_xid_is_fault(in->xid))
+        snprintf(why, len, "critical Xid %u event", in->xid);
+    else {
+        if (len) why[0] = 0;
+        return true;
+    }
+    return false;
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -213,9 +218,15 @@ static void sample_gpu(ragd_nvml *n, gpu *g, gpu_sample *s) {
     s->errors = errors;
     nvml_dev d = g->dev;
     nvml_memory m;
-    if ((s->has_mem = CALL("nvmlDeviceGetMemoryInfo", memory, d, &m))) s->mem_total = m.total, s->mem_used = m.used;
+    if ((s->has_mem = CALL("nvmlDeviceGetMemoryInfo", memory, d, &m))) {
+        s->mem_total = m.total;
+        s->mem_used = m.used;
+    }
     nvml_utilization u;
-    if ((s->has_util = CALL("nvmlDeviceGetUtilizationRates", util, d, &u))) s->util_gpu = u.gpu, s->util_mem = u.memory;
+    if ((s->has_util = CALL("nvmlDeviceGetUtilizationRates", util, d, &u))) {
+        s->util_gpu = u.gpu;
+        s->util_mem = u.memory;
+    }
     s->has_temp = CALL("nvmlDeviceGetTemperature", temp, d, NVML_TEMPERATURE_GPU, &s->temp_c);
     s->has_power = CALL("nvmlDeviceGetPowerUsage", power, d, &s->power_mw);
     s->has_plimit = CALL("nvmlDeviceGetEnforcedPowerLimit", power_limit, d, &s->plimit_mw);
@@ -230,8 +241,10 @@ static void sample_gpu(ragd_nvml *n, gpu *g, gpu_sample *s) {
         s->retired_sbe = cnt;
         cnt = 0;
         r = n->f.retired(d, NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR, &cnt, NULL);
-        if (r == NVML_SUCCESS || r == NVML_ERROR_INSUFFICIENT_SIZE) s->has_retired = true, s->retired_dbe = cnt;
-        else ok(n, s, "nvmlDeviceGetRetiredPages", r);
+        if (r == NVML_SUCCESS || r == NVML_ERROR_INSUFFICIENT_SIZE) {
+            s->has_retired = true;
+            s->retired_dbe = cnt;
+        } else ok(n, s, "nvmlDeviceGetRetiredPages", r);
     } else ok(n, s, "nvmlDeviceGetRetiredPages", r);
     int pending = 0;
     if ((s->has_retired_pending = CALL("nvmlDeviceGetRetiredPagesPendingStatus", retired_pending, d, &pending)))
@@ -414,10 +427,16 @@ bool ragd_nvml_gpu_fault(ragd_nvml *n, int index, char *why, size_t len) {
 }
 
 int ragd_nvml_cuda_index(ragd_nvml *n, int ordinal, char *how, size_t len) {
-    if (!n || !n->lib || !n->n_gpus) return snprintf(how, len, "none: NVML %s", n ? n->why_unavailable ? n->why_unavailable : "sees no GPU" : "not opened"), -1;
+    if (!n || !n->lib || !n->n_gpus) {
+        snprintf(how, len, "none: NVML %s", !n ? "not opened" : n->why_unavailable ? n->why_unavailable : "sees no GPU");
+        return -1;
+    }
     const char *vis = getenv("CUDA_VISIBLE_DEVICES");
     if (!vis || !*vis) {
-        if (ordinal >= n->n_gpus) return snprintf(how, len, "none: cuda:%d beyond NVML's %d GPUs", ordinal, n->n_gpus), -1;
+        if (ordinal < 0 || ordinal >= n->n_gpus) {
+            snprintf(how, len, "none: cuda:%d beyond NVML's %d GPUs", ordinal, n->n_gpus);
+            return -1;
+        }
         snprintf(how, len, "cuda:%d is NVML GPU %d %s (CUDA_VISIBLE_DEVICES unset: the same index)", ordinal, ordinal,
                  n->gpus[ordinal].uuid);
         return ordinal;
@@ -428,28 +447,40 @@ int ragd_nvml_cuda_index(ragd_nvml *n, int ordinal, char *how, size_t len) {
         p = strchr(p, ',');
         if (p) p++;
     }
-    if (!p) return snprintf(how, len, "none: cuda:%d is not in CUDA_VISIBLE_DEVICES=%.64s", ordinal, vis), -1;
+    if (!p || ordinal < 0) {
+        snprintf(how, len, "none: cuda:%d is not in CUDA_VISIBLE_DEVICES=%.64s", ordinal, vis);
+        return -1;
+    }
     size_t el = strcspn(p, ",");
     while (el && p[el - 1] == ' ') el--;
-    while (el && *p == ' ') p++, el--;
+    while (el && *p == ' ') {
+        p++;
+        el--;
+    }
+    const int shown = (int)(el > 64 ? 64 : el);
     if (el >= 4 && !strncmp(p, "GPU-", 4)) { /* a UUID, or a unique prefix of one, as CUDA accepts */
         int found = -1, matches = 0;
         for (int i = 0; i < n->n_gpus; i++)
-            if (!strncmp(n->gpus[i].uuid, p, el)) found = i, matches++;
-        if (matches == 1) {
-            snprintf(how, len, "cuda:%d is NVML GPU %d %s (CUDA_VISIBLE_DEVICES UUID)", ordinal, found, n->gpus[found].uuid);
-            return found;
+            if (!strncmp(n->gpus[i].uuid, p, el)) {
+                found = i;
+                matches++;
+            }
+        if (matches != 1) {
+            snprintf(how, len, "none: CUDA_VISIBLE_DEVICES entry %.*s matches %d NVML GPUs", shown, p, matches);
+            return -1;
         }
-        return snprintf(how, len, "none: CUDA_VISIBLE_DEVICES entry %.*s matches %d NVML GPUs", (int)(el > 64 ? 64 : el), p,
-                        matches), -1;
+        snprintf(how, len, "cuda:%d is NVML GPU %d %s (CUDA_VISIBLE_DEVICES UUID)", ordinal, found, n->gpus[found].uuid);
+        return found;
     }
     char *end = NULL;
     long idx = strtol(p, &end, 10);
-    if (end == p || (size_t)(end - p) != el || idx < 0 || idx >= n->n_gpus)
-        return snprintf(how, len, "none: CUDA_VISIBLE_DEVICES entry '%.*s' is not an NVML index or GPU UUID (MIG devices are not mapped)",
-                        (int)(el > 64 ? 64 : el), p), -1;
-    snprintf(how, len, "cuda:%d is NVML GPU %ld %s (CUDA_VISIBLE_DEVICES index; CUDA orders identical GPUs as NVML does, else set CUDA_DEVICE_ORDER=PCI_BUS_ID or use a UUID)",
-             ordinal, idx, n->gpus[idx].uuid);
+    if (end == p || (size_t)(end - p) != el || idx < 0 || idx >= n->n_gpus) {
+        snprintf(how, len, "none: CUDA_VISIBLE_DEVICES entry '%.*s' is not an NVML index or GPU UUID (MIG devices are not mapped)",
+                 shown, p);
+        return -1;
+    }
+    snprintf(how, len, "cuda:%d is NVML GPU %ld %s (CUDA_VISIBLE_DEVICES index; CUDA orders identical GPUs as NVML does, "
+             "else set CUDA_DEVICE_ORDER=PCI_BUS_ID or use a UUID)", ordinal, idx, n->gpus[idx].uuid);
     return (int)idx;
 }
 
@@ -489,7 +520,10 @@ static void *watch_main(void *arg) {
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += 500 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
             if (!n->stop) pthread_cond_timedwait(&n->cv, &n->mu, &ts);
         }
         if (n->stop) {
