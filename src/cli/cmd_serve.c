@@ -89,6 +89,27 @@ static ragd_status choose_device(const ragd_serve_opts *o, ragd_device *dev, siz
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* GPU health: the NVML watcher's verdict reaches the scheduler of the device it describes */
+
+typedef struct gpu_health {
+    int gpu;                  /* the NVML index the models run on; -1: none (CPU, or not mapped) */
+    ragd_sched *_Atomic sched; /* NULL until the scheduler is up */
+} gpu_health;
+
+/* NVML watcher thread: a GPU turned unhealthy */
+static void on_gpu_fault(void *ctx, int gpu, const char *reason) {
+    gpu_health *gh = ctx;
+    if (gpu != gh->gpu) {
+        RAGD_ERROR("GPU %d is unhealthy (%s); no model of this server runs on it", gpu, reason);
+        return;
+    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "GPU %d is unhealthy: %s", gpu, reason);
+    ragd_sched *s = atomic_load(&gh->sched);
+    if (s) ragd_sched_mark_not_ready(s, buf); /* logs each model it marks */
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* stop signals */
 
 typedef struct stop_watch {
@@ -300,6 +321,9 @@ int ragd_cmd_serve(int argc, char **argv) {
     ragd_http *http = NULL;
     bool was_ready = false;
     ragd_metrics *metrics = ragd_metrics_create();
+    ragd_nvml *nvml = NULL;
+    gpu_health gh = {.gpu = -1};
+    char gpu_binding[384] = "";
     memset(sms, 0, sizeof sms);
 
     /* signals: blocked everywhere (main.c), taken by the watcher thread */
@@ -332,6 +356,12 @@ int ragd_cmd_serve(int argc, char **argv) {
     char desc[256], why[384];
     if (choose_device(&o, &dev, &mem_total, &mem_free, desc, sizeof desc, why, sizeof why, &err)) goto fail;
     RAGD_INFO("device: %s (%s)", desc, why);
+    nvml = ragd_nvml_open(o.nvml_lib);
+    if (ragd_nvml_unavailable(nvml)) RAGD_INFO("NVML unavailable: %s (no GPU telemetry or GPU health)", ragd_nvml_unavailable(nvml));
+    /* the models' device: cuda:0 for every CUDA model (sched_opts.cuda_device below) */
+    if (dev == RAGD_DEVICE_CUDA) gh.gpu = ragd_nvml_cuda_index(nvml, 0, gpu_binding, sizeof gpu_binding);
+    else snprintf(gpu_binding, sizeof gpu_binding, "none: the models run on the CPU");
+    RAGD_INFO("GPU health: %s", gpu_binding);
     size_t mem_limit = 0;
     if (dev == RAGD_DEVICE_CUDA && ragd_parse_mem(o.gpu_memory, mem_total, &mem_limit, &err)) {
         ragd_err_prefix(&err, "--gpu-memory");
@@ -430,7 +460,8 @@ int ragd_cmd_serve(int argc, char **argv) {
     /* listen first: while the engines are created and warmed up, /health answers 200 and
      * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
     ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
-                        .n_models = n_models, .device_desc = desc, .device_choice = why};
+                        .n_models = n_models, .device_desc = desc, .device_choice = why,
+                        .nvml = nvml, .gpu_binding = gpu_binding};
     if (stop_requested(&sw)) goto stopping;
     if (ragd_http_start(&hc, &http, &err)) goto fail;
     stop_watch_http(&sw, http);
@@ -450,6 +481,8 @@ int ragd_cmd_serve(int argc, char **argv) {
     double t0 = ragd_now_s();
     if (ragd_sched_create(&so, smp, n_models, &sched, &err)) goto fail;
     ragd_http_set_sched(http, sched);
+    atomic_store(&gh.sched, sched);
+    ragd_nvml_watch(nvml, on_gpu_fault, &gh); /* a fault during the warm-up is seen at its first sample */
     if (!stop_requested(&sw)) {
         RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
         was_ready = true;
@@ -474,6 +507,8 @@ stopping:;
     stop_watch_http(&sw, NULL);
     ragd_http_stop(http); /* no HTTP thread can reach the scheduler after this */
     http = NULL;
+    ragd_nvml_free(nvml); /* the watcher neither */
+    nvml = NULL;
     ragd_sched_free(sched);
     sched = NULL;
     RAGD_INFO("stopped");
@@ -488,6 +523,7 @@ out:
     stop_watch_end(&sw);
     if (http) ragd_http_quiesce(http);
     ragd_http_stop(http);
+    ragd_nvml_free(nvml);
     ragd_sched_free(sched);
     for (int i = 0; i < n_models; i++) {
         free(sms[i].not_ready_reason);

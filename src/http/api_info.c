@@ -213,6 +213,7 @@ http_outcome api_ready(http_req *r) {
 
 http_outcome api_metrics(http_req *r) {
     ragd_metrics_render(r->h->cfg.metrics, &r->out);
+    ragd_nvml_render(r->h->cfg.nvml, &r->out);
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
     return HTTP_REPLY;
@@ -251,7 +252,12 @@ http_outcome api_diagnostics(http_req *r) {
     ragd_buf_json_str(b, dd, strlen(dd));
     ragd_buf_puts(b, ",\"choice\":");
     ragd_buf_json_str(b, dc, strlen(dc));
-    ragd_buf_puts(b, "},\"models\":[");
+    ragd_buf_puts(b, ",\"gpu_health\":");
+    const char *gb = h->cfg.gpu_binding ? h->cfg.gpu_binding : "";
+    ragd_buf_json_str(b, gb, strlen(gb));
+    ragd_buf_puts(b, "},");
+    ragd_nvml_json(h->cfg.nvml, b);
+    ragd_buf_puts(b, ",\"models\":[");
     for (int i = 0; i < h->cfg.n_models; i++) {
         const ragd_served_model *sm = h->cfg.models[i];
         const ragd_model_config *c = &sm->model->cfg;

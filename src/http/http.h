@@ -29,6 +29,8 @@ typedef struct ragd_http_cfg {
     int n_models;
     const char *device_desc;          /* e.g. "cpu (8 threads)" or "cuda:0 NVIDIA H100 (80 GiB)" */
     const char *device_choice;        /* why this device was chosen (for --device auto) */
+    ragd_nvml *nvml;                  /* GPU telemetry for /metrics and /diagnostics (NULL: none) */
+    const char *gpu_binding;          /* which NVML GPU the models' health follows, and why (/diagnostics) */
 } ragd_http_cfg;
 
 typedef struct ragd_http ragd_http;

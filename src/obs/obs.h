@@ -55,6 +55,7 @@ typedef struct ragd_serve_opts {
     char *chat_template;           /* Jinja chat template file overriding the chat model's */
     char *served_name;             /* name of the chat model in /v1/models (default: file name) */
     bool demo;                     /* label every model "demo quality" in /v1/models */
+    char *nvml_lib;                /* NVML library for GPU telemetry and health; "off": none */
 } ragd_serve_opts;
 
 typedef enum { RAGD_OPT_STR = 0, RAGD_OPT_INT, RAGD_OPT_BOOL } ragd_opt_type;
@@ -162,5 +163,57 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out);
 void ragd_metrics_render_process(ragd_buf *out);
 /* the git commit this binary was configured from ("unknown" outside a git checkout) */
 const char *ragd_build_commit(void);
+
+/* ---------------------------------------------------------------------------------------------- */
+/* GPU telemetry and health from NVML (nvml.c)
+ *
+ * NVML is loaded at run time (dlopen), so a CPU-only build and a machine without a driver work
+ * unchanged: the handle then says why NVML is unavailable. Values are sampled at most once per second
+ * and cached; render/json may be called from any thread. Threading: open, watch and free on one thread
+ * (the main thread); the fault callback runs on the watcher thread. */
+typedef struct ragd_nvml ragd_nvml;
+/* Opens `lib_path` (e.g. "libnvidia-ml.so.1"; NULL, "" or "off": none), initializes NVML, reads every
+ * GPU's name and UUID and takes the health baseline (ECC count at start). Never NULL; never fails: see
+ * ragd_nvml_unavailable. Free with ragd_nvml_free. */
+ragd_nvml *ragd_nvml_open(const char *lib_path);
+/* Stops the watcher, shuts NVML down, unloads it. NULL ok. */
+void ragd_nvml_free(ragd_nvml *n);
+/* Why NVML is unavailable ("dlopen libnvidia-ml.so.1: ...", "nvmlInit_v2: ..."), or NULL when loaded. */
+const char *ragd_nvml_unavailable(const ragd_nvml *n);
+/* GPUs NVML reports (0 when unavailable). Index i is NVML's index i (nvidia-smi's numbering). */
+int ragd_nvml_gpu_count(const ragd_nvml *n);
+/* true (and *why) when GPU `index` turned unhealthy since start. */
+bool ragd_nvml_gpu_fault(ragd_nvml *n, int index, char *why, size_t len);
+/* The NVML index of CUDA device `ordinal`, or -1 (with *how saying why): through CUDA_VISIBLE_DEVICES
+ * (a UUID or unique UUID prefix is matched, an index is taken as NVML's), else the same index. CUDA's
+ * default order equals NVML's (PCI bus) for identical GPUs; *how says which rule matched. */
+int ragd_nvml_cuda_index(ragd_nvml *n, int ordinal, char *how, size_t len);
+/* Called once per GPU that turns unhealthy, from the watcher thread; `reason` is valid during the call. */
+typedef void (*ragd_gpu_fault_fn)(void *ctx, int gpu, const char *reason);
+/* Starts the watcher thread: samples every second (waiting on NVML's Xid events in between when the
+ * driver offers them) and calls fn for each GPU that turns unhealthy. No-op without NVML or GPUs. */
+void ragd_nvml_watch(ragd_nvml *n, ragd_gpu_fault_fn fn, void *ctx);
+/* The ragd_gpu_* series of /metrics (ragd_gpu_nvml_up always; the rest per GPU, a value NVML does not
+ * support is left out). */
+void ragd_nvml_render(ragd_nvml *n, ragd_buf *out);
+/* /diagnostics members (no braces): "nvml":"ok"|"unavailable: <why>", "gpus":[{index, name, uuid,
+ * driver, memory, utilization, temperature, power, clocks, ECC, retired pages, remapped rows, last
+ * Xid, health, fault, errors}] — an unsupported value is null. */
+void ragd_nvml_json(ragd_nvml *n, ragd_buf *out);
+
+/* The health decision for one GPU (pure; unhealthy is latched by the caller). */
+typedef struct ragd_gpu_health_in {
+    bool lost;                                    /* an NVML call returned GPU_IS_LOST */
+    bool has_ecc;                                 /* both counts were read */
+    unsigned long long ecc_start, ecc_now;        /* uncorrectable volatile ECC errors at start and now */
+    bool remap_failure_start, remap_failure_now;  /* row-remapping failure flag */
+    unsigned int xid;                             /* the first critical Xid event since start, 0: none */
+} ragd_gpu_health_in;
+/* true when healthy; else false with the fault in `why` (e.g. "uncorrectable ECC errors rose from 0 at
+ * start to 3"). */
+bool ragd_gpu_health(const ragd_gpu_health_in *in, char *why, size_t len);
+/* An Xid that is a GPU fault (not one of the application Xids 13, 31, 43, 45, 68, 109 that the NVIDIA
+ * Kubernetes device plugin ignores as well). */
+bool ragd_gpu_xid_is_fault(unsigned int xid);
 
 #endif

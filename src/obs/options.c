@@ -56,6 +56,7 @@ static const ragd_opt_def g_table[] = {
     {"chat-template", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT_TEMPLATE", "Jinja chat template file for the chat model (default: the model's own)", OFF(chat_template), NULL, false},
     {"served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_SERVED_NAME", "name of the chat model in /v1/models (default: file name)", OFF(served_name), NULL, false},
     {"demo", RAGD_OPT_BOOL, "false", 0, 0, "RAGD_DEMO", "label the models demo quality in /v1/models", OFF(demo), NULL, false},
+    {"nvml-lib", RAGD_OPT_STR, "libnvidia-ml.so.1", 0, 0, "RAGD_NVML_LIB", "NVML library loaded at start for GPU telemetry (/metrics ragd_gpu_*, /diagnostics gpus) and health (a GPU fault marks the models on it not ready); 'off': none", OFF(nvml_lib), NULL, false},
     {NULL, 0, NULL, 0, 0, NULL, NULL, 0, NULL, false},
 };
 

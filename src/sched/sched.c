@@ -650,6 +650,26 @@ static void fail_everything(ragd_sched *s, ragd_status st, const char *msg) {
     ragd_sched_gen_fail_all(s, st, msg);
 }
 
+/* ragd_sched_mark_not_ready, on the device thread: as a device error of every model */
+static void apply_device_fault(ragd_sched *s) {
+    ragd_err err = {0};
+    ragd_err_set(&err, RAGD_EDEVICE, "%s", s->device_fault); /* written once, before applied was set */
+    for (int i = 0; i < s->n_models; i++) {
+        ragd_sched_device_error(s, s->models[i], &err);
+        ragd_sched_gen_fail_model(s, s->models[i], &err);
+    }
+    ragd_err_free(&err);
+}
+
+void ragd_sched_mark_not_ready(ragd_sched *s, const char *reason) {
+    pthread_mutex_lock(&s->mu);
+    if (!s->device_fault) {
+        s->device_fault = ragd_xstrdup(reason);
+        pthread_cond_broadcast(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 static void *device_main(void *arg) {
     ragd_sched *s = arg;
     ragd_err err = {0};
@@ -668,6 +688,12 @@ static void *device_main(void *arg) {
         if (s->stop) {
             pthread_mutex_unlock(&s->mu);
             break;
+        }
+        if (s->device_fault && !s->device_fault_applied) {
+            s->device_fault_applied = true;
+            pthread_mutex_unlock(&s->mu);
+            apply_device_fault(s);
+            continue;
         }
         bool pool = has_pool_work(s), gen = ragd_sched_gen_has_work(s);
         if (!pool && !gen) {
@@ -760,6 +786,7 @@ void ragd_sched_free(ragd_sched *s) {
     free(s->pb_seq);
     free(s->pb_out);
     ragd_err_free(&s->start_err);
+    free(s->device_fault);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->started_cv);

@@ -180,6 +180,12 @@ int ragd_sched_in_flight(ragd_sched *s);
 /* Liveness: the scheduler loop went round within the last `max_age_s` seconds or is idle-waiting. */
 bool ragd_sched_alive(ragd_sched *s, double max_age_s);
 
+/* The device itself is faulty (e.g. NVML reports uncorrectable ECC errors): every model of this
+ * scheduler is marked not ready with `reason` (as after an RAGD_EDEVICE: /health/ready 503 naming it)
+ * and its queued and running work fails. Any thread; the device thread applies it at its next loop
+ * (within one batch or step). Only the first call counts. */
+void ragd_sched_mark_not_ready(ragd_sched *s, const char *reason);
+
 /* Seconds until the queue has drained half-way at the measured token rate (Retry-After), 1..60. */
 int ragd_sched_retry_after(ragd_sched *s);
 

@@ -59,6 +59,8 @@ struct ragd_sched {
     double tok_rate;         /* tokens/s through the engines, smoothed (Retry-After estimate) */
     /* test hook (RAGD_FAULT=role:kind:n, see sched.c): inject a failure into the n-th forward of a role */
     int fault_role, fault_kind, fault_at, fault_count[RAGD_ROLE_COUNT];
+    char *device_fault;      /* ragd_sched_mark_not_ready's reason, applied once by the device thread */
+    bool device_fault_applied;
     /* ---- device thread only below */
     double last_sweep;
     double gen_last_poll; /* the running sequences' clients were last polled (at most every 20 ms) */

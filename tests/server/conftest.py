@@ -27,7 +27,7 @@ class Server:
     def __init__(self, args, env=None):
         e = dict(os.environ)
         for k in list(e):
-            if k.startswith("RAGD_") and k not in ("RAGD_BIN", "RAGD_SRC", "RAGD_SHARED"):
+            if k.startswith("RAGD_") and k not in ("RAGD_BIN", "RAGD_SRC", "RAGD_SHARED", "RAGD_FAKE_NVML"):
                 del e[k]
         e.update(env or {})
         self.proc = subprocess.Popen([BIN, "serve", "--port", "0", "--device", "cpu", "--threads", "1"] + args,
