@@ -27,6 +27,9 @@ const char *ragd_arch_name(ragd_arch a) {
     case RAGD_ARCH_QWEN3: return "qwen3";
     case RAGD_ARCH_LLAMA: return "llama";
     case RAGD_ARCH_QWEN2: return "qwen2";
+    case RAGD_ARCH_BERT: return "bert";
+    case RAGD_ARCH_XLMR: return "xlm-roberta";
+    case RAGD_ARCH_LLAMA_BIDIR: return "llama-bidirectional";
     }
     return "?";
 }

@@ -94,7 +94,7 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
         st = ragd_tasks_pack(eo, i, n, "text", embed_pack_prep, &pc, &ids, starts, &cnt, failed, err);
         int j = i + cnt;
         if (st) break;
-        ragd_batch b = {cnt, ids.ids, starts};
+        ragd_batch b = {cnt, ids.ids, starts, NULL};
         st = ragd_engine_pool(e, &b, pool, pooled, err);
         if (st) {
             ragd_err_prefix(err, "texts %d..%d", i, j - 1);

@@ -92,7 +92,7 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
         st = ragd_tasks_pack(eo, i, n, "document", rerank_pack_prep, &pc, &ids, starts, &cnt, failed, err);
         int j = i + cnt;
         if (st) break;
-        ragd_batch b = {cnt, ids.ids, starts};
+        ragd_batch b = {cnt, ids.ids, starts, NULL};
         st = ragd_engine_score(e, &b, rows, 2, lg, err);
         if (st) {
             ragd_err_prefix(err, "documents %d..%d", i, j - 1);
