@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+"""make_encoder_fixtures.py — tiny random-weight BERT / XLM-RoBERTa models and transformers' fp32 outputs
+for tests/engine/test_encoders.c. Run by hand (CI needs no torch: the outputs are committed):
+
+    pip install torch transformers safetensors
+    python3 tests/engine/make_encoder_fixtures.py        # writes tests/engine/encoders/
+
+For each model: encoders/<name>/ (config.json, model.safetensors fp32 as save_pretrained writes it, and a
+placeholder tokenizer — tests/model/data/tiny_tokenizer, because the loader requires a tokenizer.json
+while the test feeds token ids directly) and encoders/<name>.json: per input the ids, the token type
+ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (sentence-transformers'
+formulas over an all-ones mask) and, for ...ForSequenceClassification, the logits. Models run in eval
+mode, eager attention, one sequence at a time (no padding), float32.
+"""
+import json
+import os
+import shutil
+
+import torch
+from transformers import (BertConfig, BertForSequenceClassification, BertModel, XLMRobertaConfig,
+                          XLMRobertaForSequenceClassification, XLMRobertaModel)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "encoders")
+TOK = os.path.join(HERE, "..", "model", "data", "tiny_tokenizer")
+VOCAB = 300  # >= the placeholder tokenizer's 283 ids
+
+COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+              hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+
+
+def randomize(model, gen):
+    """Weights far from the init defaults so that every op matters (attention not uniform, LN not identity)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "LayerNorm.weight" in name:
+                p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
+            elif "embeddings" in name:
+                p.copy_(0.5 * torch.randn(p.shape, generator=gen))
+            else:
+                p.copy_(0.15 * torch.randn(p.shape, generator=gen))
+
+
+def inputs(gen, n_types, pad_id):
+    """(ids, type_ids) cases: lengths 1..13, a pair with types 0 / 1 where the model has two types, and for
+    RoBERTa a pad id inside the sequence (positions skip it)."""
+    cases = []
+    for n in (1, 2, 5, 8, 9, 13):
+        ids = torch.randint(3, VOCAB, (n,), generator=gen).tolist()
+        cases.append((ids, None))
+    a = torch.randint(3, VOCAB, (4,), generator=gen).tolist()
+    b = torch.randint(3, VOCAB, (6,), generator=gen).tolist()
+    if n_types > 1:
+        cases.append((a + b, [0] * 4 + [1] * 6))
+    else:
+        cases.append((a + [pad_id] + b, None))
+    return cases
+
+
+def run(model, ids, types, classify):
+    x = torch.tensor([ids])
+    kw = {"token_type_ids": torch.tensor([types])} if types is not None else {}
+    with torch.no_grad():
+        if classify:
+            out = model(input_ids=x, output_hidden_states=True, **kw)
+            return out.hidden_states[-1][0], out.logits[0]
+        return model(input_ids=x, **kw).last_hidden_state[0], None
+
+
+def f(t):
+    return [float(v) for v in t.reshape(-1).tolist()]
+
+
+def make(name, cls, cfg, seed, st_pooling=None):
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize(model, gen)
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    model.save_pretrained(d, safe_serialization=True)
+    for fn in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(TOK, fn), os.path.join(d, fn))
+    if st_pooling:
+        os.makedirs(os.path.join(d, "1_Pooling"))
+        with open(os.path.join(d, "modules.json"), "w") as fh:
+            json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                       {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                       {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
+                      fh, indent=2)
+        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"]
+        with open(os.path.join(d, "1_Pooling", "config.json"), "w") as fh:
+            json.dump({"word_embedding_dimension": cfg.hidden_size,
+                       **{"pooling_mode_" + m: m == st_pooling for m in modes}}, fh, indent=2)
+    classify = hasattr(model, "classifier")
+    cases = []
+    for ids, types in inputs(gen, cfg.type_vocab_size, cfg.pad_token_id):
+        h, logits = run(model, ids, types, classify)
+        c = {"ids": ids, "type_ids": types, "hidden": f(h), "cls": f(h[0]), "mean": f(h.sum(0) / h.shape[0]),
+             "max": f(h.max(0).values)}
+        if logits is not None:
+            c["logits"] = f(logits)
+        cases.append(c)
+    with open(os.path.join(OUT, name + ".json"), "w") as fh:
+        json.dump({"model": name, "transformers": __import__("transformers").__version__, "torch": torch.__version__,
+                   "hidden_size": cfg.hidden_size, "cases": cases}, fh)
+    print(name, sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d) if os.path.isfile(os.path.join(d, x))),
+          "bytes")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    make("bert", BertModel, BertConfig(**COMMON, max_position_embeddings=64, type_vocab_size=2), 1, "mean_tokens")
+    make("bert_cls", BertForSequenceClassification,
+         BertConfig(**COMMON, max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu_new", num_labels=3), 2)
+    make("xlmr", XLMRobertaModel, XLMRobertaConfig(**COMMON, max_position_embeddings=66, type_vocab_size=1,
+                                                  pad_token_id=1, bos_token_id=0, eos_token_id=2), 3, "cls_token")
+    make("xlmr_cls", XLMRobertaForSequenceClassification,
+         XLMRobertaConfig(**COMMON, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+                          eos_token_id=2, num_labels=1), 4)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+/* test_encoders.c — BERT and XLM-RoBERTa on the CPU backend against transformers fp32.
+ *
+ * Fixtures (tests/engine/encoders/, written by make_encoder_fixtures.py): tiny random-weight BertModel,
+ * BertForSequenceClassification (gelu_new), XLMRobertaModel, XLMRobertaForSequenceClassification loaded
+ * from their HF folders, and transformers' last hidden states, cls / mean / max pooled vectors and logits
+ * for inputs given as ids (+ token type ids; a pair with types 0/1; a pad id inside an XLM-R sequence).
+ * Checks: every number within 1e-4 (absolute; the max absolute and relative errors are printed per
+ * fixture); batch invariance bit for bit (each input alone = all inputs in one batch = the batch reversed,
+ * for hidden states, pooled vectors and logits; 1 thread = 3 threads); the refusals (token type out of
+ * range, classify without a head, a KV cache for an encoder).
+ */
+#include <jansson.h>
+
+#include "engine/cpu/cpu_internal.h"
+#include "engine/engine.h"
+#include "test.h"
+
+#define TOL 1e-4
+
+typedef struct {
+    double max_abs, max_rel;
+    size_t n;
+} errs;
+
+static void cmp(errs *e, const float *got, json_t *want, size_t n, const char *what, const char *model, int ci) {
+    if (!json_is_array(want) || json_array_size(want) != n) {
+        fprintf(stderr, "%s case %d %s: fixture has %zu values, expected %zu\n", model, ci, what,
+                json_is_array(want) ? json_array_size(want) : 0, n);
+        CHECK(false);
+        return;
+    }
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double w = json_number_value(json_array_get(want, i)), d = fabs((double)got[i] - w);
+        double rel = d / (fabs(w) > 1e-3 ? fabs(w) : 1e-3);
+        if (d > e->max_abs) e->max_abs = d;
+        if (rel > e->max_rel) e->max_rel = rel;
+        if (d > worst) worst = d;
+    }
+    e->n += n;
+    if (worst > TOL) fprintf(stderr, "%s case %d %s: max abs error %.3g > %g\n", model, ci, what, worst, TOL);
+    CHECK(worst <= TOL);
+}
+
+typedef struct {
+    int n;
+    int32_t ids[64], types[64];
+    bool has_types;
+    json_t *j;
+} enc_case;
+
+static ragd_engine *engine_for(const ragd_model *m, int n_threads) {
+    ragd_engine_opts o = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = 256, .max_seqs = 16, .max_ctx = 64,
+                          .n_threads = n_threads};
+    ragd_engine *e = NULL;
+    ragd_err err = {0};
+    if (ragd_engine_create(m, &o, &e, &err)) fprintf(stderr, "engine: %s\n", ragd_err_msg(&err));
+    ragd_err_free(&err);
+    CHECK(e != NULL);
+    return e;
+}
+
+/* Packs cases in order ord[0..nc) into one batch. */
+static void pack(const enc_case *cs, const int *ord, int nc, int32_t *tok, int32_t *typ, int32_t *ss, bool *any_types) {
+    ss[0] = 0;
+    *any_types = false;
+    for (int i = 0; i < nc; i++) {
+        const enc_case *c = &cs[ord[i]];
+        for (int t = 0; t < c->n; t++) {
+            tok[ss[i] + t] = c->ids[t];
+            typ[ss[i] + t] = c->has_types ? c->types[t] : 0;
+        }
+        *any_types |= c->has_types;
+        ss[i + 1] = ss[i] + c->n;
+    }
+}
+
+/* pooled (3 modes) and logits of a batch: out [3 + 1][n_seqs][E or n_labels] */
+static void run_tasks(ragd_engine *e, const ragd_batch *b, int E, int L, float *pooled, float *logits) {
+    ragd_err err = {0};
+    const ragd_pooling modes[3] = {RAGD_POOL_CLS, RAGD_POOL_MEAN, RAGD_POOL_MAX};
+    for (int k = 0; k < 3; k++) {
+        ragd_status st = ragd_engine_pool(e, b, modes[k], pooled + (size_t)k * b->n_seqs * E, &err);
+        if (st) fprintf(stderr, "pool: %s\n", ragd_err_msg(&err));
+        CHECK(st == RAGD_OK);
+    }
+    if (L) {
+        ragd_status st = ragd_engine_classify(e, b, logits, &err);
+        if (st) fprintf(stderr, "classify: %s\n", ragd_err_msg(&err));
+        CHECK(st == RAGD_OK);
+    }
+    ragd_err_free(&err);
+}
+
+static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, int n_labels) {
+    const char *src = getenv("RAGD_SRC") ? getenv("RAGD_SRC") : ".";
+    char dir[4096], fx[4096];
+    snprintf(dir, sizeof dir, "%s/tests/engine/encoders/%s", src, name);
+    snprintf(fx, sizeof fx, "%s/tests/engine/encoders/%s.json", src, name);
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    if (ragd_model_load(dir, &m, &err)) fprintf(stderr, "%s: %s\n", name, ragd_err_msg(&err));
+    ragd_err_free(&err);
+    CHECK(m != NULL);
+    json_error_t jerr;
+    json_t *root = json_load_file(fx, 0, &jerr);
+    if (!root) fprintf(stderr, "%s: %s\n", fx, jerr.text);
+    CHECK(root != NULL);
+    if (!m || !root) {
+        ragd_model_free(m);
+        json_decref(root);
+        return;
+    }
+    const ragd_model_config *c = &m->cfg;
+    CHECK_EQ_INT(c->arch, arch);
+    CHECK_EQ_INT(c->head, head);
+    CHECK_EQ_INT(c->n_labels, n_labels);
+    CHECK(c->bidirectional && c->norm == RAGD_NORM_LAYER && c->post_norm && c->pos == RAGD_POS_ABSOLUTE);
+    int E = c->n_embd, L = n_labels;
+
+    json_t *jc = json_object_get(root, "cases");
+    int nc = (int)json_array_size(jc);
+    CHECK(nc > 0 && nc <= 16);
+    enc_case cs[16];
+    int total = 0;
+    for (int i = 0; i < nc; i++) {
+        json_t *j = json_array_get(jc, i), *ids = json_object_get(j, "ids"), *ty = json_object_get(j, "type_ids");
+        cs[i].j = j;
+        cs[i].n = (int)json_array_size(ids);
+        cs[i].has_types = json_is_array(ty);
+        RAGD_ASSERT(cs[i].n <= 64);
+        for (int t = 0; t < cs[i].n; t++) {
+            cs[i].ids[t] = (int32_t)json_integer_value(json_array_get(ids, t));
+            cs[i].types[t] = cs[i].has_types ? (int32_t)json_integer_value(json_array_get(ty, t)) : 0;
+        }
+        total += cs[i].n;
+    }
+
+    ragd_engine *e = engine_for(m, 0), *e1 = engine_for(m, 1), *e3 = engine_for(m, 3);
+    if (!e || !e1 || !e3) goto done;
+    ragd_cpu *s = ragd_engine_backend_state(e);
+    errs eh = {0}, ep = {0}, el = {0};
+    float *alone_h = calloc((size_t)total * E, sizeof(float));     /* [total, E] hidden states, each alone */
+    float *alone_p = calloc((size_t)3 * nc * E, sizeof(float));    /* [3][nc][E] */
+    float *alone_l = calloc((size_t)nc * (L ? L : 1), sizeof(float));
+    int32_t tok[256], typ[256], ss[17];
+    bool any;
+    int off = 0;
+    for (int i = 0; i < nc; i++) {
+        pack(cs, &i, 1, tok, typ, ss, &any);
+        ragd_batch b = {1, tok, ss, any ? typ : NULL};
+        float pooled[3 * 64], logits[16];
+        run_tasks(e, &b, E, L, pooled, logits);
+        cmp(&ep, pooled, json_object_get(cs[i].j, "cls"), (size_t)E, "cls", name, i);
+        cmp(&ep, pooled + E, json_object_get(cs[i].j, "mean"), (size_t)E, "mean", name, i);
+        cmp(&ep, pooled + 2 * E, json_object_get(cs[i].j, "max"), (size_t)E, "max", name, i);
+        for (int k = 0; k < 3; k++) memcpy(alone_p + ((size_t)k * nc + i) * E, pooled + (size_t)k * E, sizeof(float) * E);
+        if (L) {
+            cmp(&el, logits, json_object_get(cs[i].j, "logits"), (size_t)L, "logits", name, i);
+            memcpy(alone_l + (size_t)i * L, logits, sizeof(float) * L);
+        }
+        ragd_cpu_forward(s, &b, NULL); /* white box: the last hidden states */
+        cmp(&eh, s->x, json_object_get(cs[i].j, "hidden"), (size_t)cs[i].n * E, "hidden", name, i);
+        memcpy(alone_h + (size_t)off * E, s->x, sizeof(float) * (size_t)cs[i].n * E);
+        off += cs[i].n;
+    }
+    printf("%-9s vs transformers: hidden max abs %.3g rel %.3g (%zu values); pooled max abs %.3g rel %.3g (%zu); "
+           "logits max abs %.3g rel %.3g (%zu)\n",
+           name, eh.max_abs, eh.max_rel, eh.n, ep.max_abs, ep.max_rel, ep.n, el.max_abs, el.max_rel, el.n);
+
+    /* batch invariance: all cases in one batch, forward and reversed, and with other thread counts */
+    int ord[16], rev[16];
+    for (int i = 0; i < nc; i++) ord[i] = i, rev[i] = nc - 1 - i;
+    int n_same = 0, n_cmp = 0;
+    for (int variant = 0; variant < 4; variant++) {
+        const int *o = variant == 1 ? rev : ord;
+        ragd_engine *ev = variant == 2 ? e1 : variant == 3 ? e3 : e;
+        pack(cs, o, nc, tok, typ, ss, &any);
+        ragd_batch b = {nc, tok, ss, any ? typ : NULL};
+        float *pooled = calloc((size_t)3 * nc * E, sizeof(float)), logits[16 * 16];
+        run_tasks(ev, &b, E, L, pooled, logits);
+        for (int i = 0; i < nc; i++) {
+            int ci = o[i];
+            for (int k = 0; k < 3; k++) {
+                n_cmp++;
+                n_same += !memcmp(pooled + ((size_t)k * nc + i) * E, alone_p + ((size_t)k * nc + ci) * E, sizeof(float) * E);
+            }
+            if (L) {
+                n_cmp++;
+                n_same += !memcmp(logits + (size_t)i * L, alone_l + (size_t)ci * L, sizeof(float) * L);
+            }
+        }
+        ragd_cpu *sv = ragd_engine_backend_state(ev);
+        ragd_cpu_forward(sv, &b, NULL);
+        for (int i = 0; i < nc; i++) {
+            int ci = o[i], at = 0;
+            for (int k = 0; k < ci; k++) at += cs[k].n;
+            n_cmp++;
+            n_same += !memcmp(sv->x + (size_t)ss[i] * E, alone_h + (size_t)at * E, sizeof(float) * (size_t)cs[ci].n * E);
+        }
+        free(pooled);
+    }
+    printf("%-9s batch invariance: %d/%d results bit-identical (alone = batch of %d = reversed = 1 thread = 3 threads)\n",
+           name, n_same, n_cmp, nc);
+    CHECK_EQ_INT(n_same, n_cmp);
+
+    /* refusals */
+    {
+        int32_t t2[2] = {5, 6}, y2[2] = {0, 2}, s2[2] = {0, 2};
+        ragd_batch bad = {1, t2, s2, y2};
+        float out[64 * 3];
+        CHECK_EQ_INT(ragd_engine_pool(e, &bad, RAGD_POOL_CLS, out, &err), RAGD_ERANGE); /* type 2 ≥ n_type_vocab */
+        ragd_err_free(&err);
+        ragd_batch ok = {1, t2, s2, NULL};
+        if (!L) {
+            CHECK_EQ_INT(ragd_engine_classify(e, &ok, out, &err), RAGD_EUNSUPPORTED);
+            ragd_err_free(&err);
+        }
+        CHECK_EQ_INT(ragd_engine_score(e, &ok, t2, 1, out, &err), RAGD_EUNSUPPORTED); /* no lm_head */
+        ragd_err_free(&err);
+        ragd_engine_opts o = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = 64, .max_seqs = 2, .max_ctx = 32,
+                              .kv_cache = true};
+        ragd_engine *eg = NULL;
+        CHECK_EQ_INT(ragd_engine_create(m, &o, &eg, &err), RAGD_EUNSUPPORTED);
+        CHECK(err.msg && strstr(err.msg, "cannot generate"));
+        ragd_err_free(&err);
+        o.kv_cache = false;
+        o.max_ctx = c->max_pos + 1; /* beyond the position table (RoBERTa: less its offset) */
+        CHECK_EQ_INT(ragd_engine_create(m, &o, &eg, &err), RAGD_ERANGE);
+        ragd_err_free(&err);
+    }
+    free(alone_h);
+    free(alone_p);
+    free(alone_l);
+done:
+    ragd_engine_free(e);
+    ragd_engine_free(e1);
+    ragd_engine_free(e3);
+    json_decref(root);
+    ragd_model_free(m);
+}
+
+static void test_st_files(void) {
+    const char *src = getenv("RAGD_SRC") ? getenv("RAGD_SRC") : ".";
+    char dir[4096];
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    snprintf(dir, sizeof dir, "%s/tests/engine/encoders/bert", src);
+    CHECK_EQ_INT(ragd_model_load(dir, &m, &err), RAGD_OK);
+    CHECK(m && m->has_st_pooling && m->pooling == RAGD_POOL_MEAN && m->st_normalize);
+    CHECK(m && m->cls_dense.data && !m->cls_out.data); /* a BertModel's pooler is loaded, unused */
+    CHECK(m && m->cfg.n_type_vocab == 2 && m->cfg.pos_offset == 0 && m->cfg.max_pos == 64);
+    ragd_model_free(m);
+    m = NULL;
+    snprintf(dir, sizeof dir, "%s/tests/engine/encoders/xlmr", src);
+    CHECK_EQ_INT(ragd_model_load(dir, &m, &err), RAGD_OK);
+    CHECK(m && m->has_st_pooling && m->pooling == RAGD_POOL_CLS);
+    CHECK(m && m->cfg.pos_offset == 2 && m->cfg.pos_skip_pad && m->cfg.max_pos == 64 && m->cfg.n_type_vocab == 1);
+    ragd_model_free(m);
+    ragd_err_free(&err);
+}
+
+int main(void) {
+    test_model("bert", RAGD_ARCH_BERT, RAGD_HEAD_NONE, 0);
+    test_model("bert_cls", RAGD_ARCH_BERT, RAGD_HEAD_CLS, 3);
+    test_model("xlmr", RAGD_ARCH_XLMR, RAGD_HEAD_NONE, 0);
+    test_model("xlmr_cls", RAGD_ARCH_XLMR, RAGD_HEAD_CLS, 1);
+    test_st_files();
+    TEST_DONE();
+}
