@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make_encoder_fixtures.py — tiny random-weight BERT / XLM-RoBERTa models and transformers' fp32 outputs
+"""make_encoder_fixtures.py — tiny random-weight BERT / XLM-RoBERTa / bidirectional-Llama models and transformers' fp32 outputs
 for tests/engine/test_encoders.c. Run by hand (CI needs no torch: the outputs are committed):
 
     pip install torch transformers safetensors
@@ -9,7 +9,7 @@ For each model: encoders/<name>/ (config.json, model.safetensors fp32 as save_pr
 placeholder tokenizer — tests/model/data/tiny_tokenizer, because the loader requires a tokenizer.json
 while the test feeds token ids directly) and encoders/<name>.json: per input the ids, the token type
 ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (sentence-transformers'
-formulas over an all-ones mask) and, for ...ForSequenceClassification, the logits. Models run in eval
+formulas over an all-ones mask; for the bidirectional Llama after its final norm) and, for ...ForSequenceClassification, the logits. Models run in eval
 mode, eager attention, one sequence at a time (no padding), float32.
 """
 import json
@@ -17,8 +17,8 @@ import os
 import shutil
 
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, BertModel, XLMRobertaConfig,
-                          XLMRobertaForSequenceClassification, XLMRobertaModel)
+from transformers import (BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaModel,
+                          XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaModel)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "encoders")
@@ -33,7 +33,7 @@ def randomize(model, gen):
     """Weights far from the init defaults so that every op matters (attention not uniform, LN not identity)."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "LayerNorm.weight" in name:
+            if "LayerNorm.weight" in name or "norm.weight" in name:
                 p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=gen))
             elif "embeddings" in name:
                 p.copy_(0.5 * torch.randn(p.shape, generator=gen))
@@ -59,6 +59,10 @@ def inputs(gen, n_types, pad_id):
 
 def run(model, ids, types, classify):
     x = torch.tensor([ids])
+    if isinstance(model, LlamaModel):  # NVIDIA's LlamaBidirectionalModel: the causal mask replaced by none
+        with torch.no_grad():
+            full = torch.zeros(1, 1, len(ids), len(ids))
+            return model(input_ids=x, attention_mask=full).last_hidden_state[0], None
     kw = {"token_type_ids": torch.tensor([types])} if types is not None else {}
     with torch.no_grad():
         if classify:
@@ -68,7 +72,7 @@ def run(model, ids, types, classify):
 
 
 def f(t):
-    return [float(v) for v in t.reshape(-1).tolist()]
+    return [float("%.8g" % v) for v in t.reshape(-1).tolist()]  # 8 digits: far below the 1e-4 tolerance
 
 
 def make(name, cls, cfg, seed, st_pooling=None):
@@ -95,13 +99,19 @@ def make(name, cls, cfg, seed, st_pooling=None):
                        **{"pooling_mode_" + m: m == st_pooling for m in modes}}, fh, indent=2)
     classify = hasattr(model, "classifier")
     cases = []
-    for ids, types in inputs(gen, cfg.type_vocab_size, cfg.pad_token_id):
+    for ids, types in inputs(gen, getattr(cfg, "type_vocab_size", 1), cfg.pad_token_id or 1):
         h, logits = run(model, ids, types, classify)
         c = {"ids": ids, "type_ids": types, "hidden": f(h), "cls": f(h[0]), "mean": f(h.sum(0) / h.shape[0]),
-             "max": f(h.max(0).values)}
+             "max": f(h.max(0).values), "last": f(h[-1])}
         if logits is not None:
             c["logits"] = f(logits)
         cases.append(c)
+    if isinstance(model, LlamaModel):  # what the NVIDIA retrievers' config.json says
+        with open(os.path.join(d, "config.json")) as fh:
+            conf = json.load(fh)
+        conf.update(architectures=["LlamaBidirectionalModel"], model_type="llama_bidirec", pooling="avg")
+        with open(os.path.join(d, "config.json"), "w") as fh:
+            json.dump(conf, fh, indent=2)
     with open(os.path.join(OUT, name + ".json"), "w") as fh:
         json.dump({"model": name, "transformers": __import__("transformers").__version__, "torch": torch.__version__,
                    "hidden_size": cfg.hidden_size, "cases": cases}, fh)
@@ -119,6 +129,14 @@ def main():
     make("xlmr_cls", XLMRobertaForSequenceClassification,
          XLMRobertaConfig(**COMMON, max_position_embeddings=66, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
                           eos_token_id=2, num_labels=1), 4)
+
+
+    make("llama_bidir", LlamaModel,
+         LlamaConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=500000.0,
+                     rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
+                     bos_token_id=0, eos_token_id=2), 5)
 
 
 if __name__ == "__main__":

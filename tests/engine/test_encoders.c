@@ -3,7 +3,8 @@
  * Fixtures (tests/engine/encoders/, written by make_encoder_fixtures.py): tiny random-weight BertModel,
  * BertForSequenceClassification (gelu_new), XLMRobertaModel, XLMRobertaForSequenceClassification loaded
  * from their HF folders, and transformers' last hidden states, cls / mean / max pooled vectors and logits
- * for inputs given as ids (+ token type ids; a pair with types 0/1; a pad id inside an XLM-R sequence).
+ * — and NVIDIA's LlamaBidirectionalModel (a tiny LlamaModel with llama3 RoPE run without the causal
+ * mask, its config.json as the retrievers ship it) — for inputs given as ids (+ token type ids; a pair with types 0/1; a pad id inside an XLM-R sequence).
  * Checks: every number within 1e-4 (absolute; the max absolute and relative errors are printed per
  * fixture); batch invariance bit for bit (each input alone = all inputs in one batch = the batch reversed,
  * for hidden states, pooled vectors and logits; 1 thread = 3 threads); the refusals (token type out of
@@ -16,6 +17,7 @@
 #include "test.h"
 
 #define TOL 1e-4
+#define NP 4 /* pooling modes checked: cls, mean, max, last */
 
 typedef struct {
     double max_abs, max_rel;
@@ -75,11 +77,11 @@ static void pack(const enc_case *cs, const int *ord, int nc, int32_t *tok, int32
     }
 }
 
-/* pooled (3 modes) and logits of a batch: out [3 + 1][n_seqs][E or n_labels] */
+/* pooled (NP modes) and logits of a batch: pooled [NP][n_seqs][E], logits [n_seqs][n_labels] */
 static void run_tasks(ragd_engine *e, const ragd_batch *b, int E, int L, float *pooled, float *logits) {
     ragd_err err = {0};
-    const ragd_pooling modes[3] = {RAGD_POOL_CLS, RAGD_POOL_MEAN, RAGD_POOL_MAX};
-    for (int k = 0; k < 3; k++) {
+    const ragd_pooling modes[NP] = {RAGD_POOL_CLS, RAGD_POOL_MEAN, RAGD_POOL_MAX, RAGD_POOL_LAST};
+    for (int k = 0; k < NP; k++) {
         ragd_status st = ragd_engine_pool(e, b, modes[k], pooled + (size_t)k * b->n_seqs * E, &err);
         if (st) fprintf(stderr, "pool: %s\n", ragd_err_msg(&err));
         CHECK(st == RAGD_OK);
@@ -115,7 +117,10 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
     CHECK_EQ_INT(c->arch, arch);
     CHECK_EQ_INT(c->head, head);
     CHECK_EQ_INT(c->n_labels, n_labels);
-    CHECK(c->bidirectional && c->norm == RAGD_NORM_LAYER && c->post_norm && c->pos == RAGD_POS_ABSOLUTE);
+    if (arch == RAGD_ARCH_LLAMA_BIDIR) /* decoder blocks without the causal mask, config pooling avg */
+        CHECK(c->bidirectional && c->norm == RAGD_NORM_RMS && !c->post_norm && c->pos == RAGD_POS_ROPE &&
+              c->has_cfg_pooling && c->cfg_pooling == RAGD_POOL_MEAN && c->rope_type == 1);
+    else CHECK(c->bidirectional && c->norm == RAGD_NORM_LAYER && c->post_norm && c->pos == RAGD_POS_ABSOLUTE);
     int E = c->n_embd, L = n_labels;
 
     json_t *jc = json_object_get(root, "cases");
@@ -141,7 +146,8 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
     ragd_cpu *s = ragd_engine_backend_state(e);
     errs eh = {0}, ep = {0}, el = {0};
     float *alone_h = calloc((size_t)total * E, sizeof(float));     /* [total, E] hidden states, each alone */
-    float *alone_p = calloc((size_t)3 * nc * E, sizeof(float));    /* [3][nc][E] */
+    float *alone_p = calloc((size_t)NP * nc * E, sizeof(float));   /* [NP][nc][E] */
+    float *hid = calloc((size_t)64 * E, sizeof(float));            /* [n, E] one case's final rows */
     float *alone_l = calloc((size_t)nc * (L ? L : 1), sizeof(float));
     int32_t tok[256], typ[256], ss[17];
     bool any;
@@ -149,18 +155,21 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
     for (int i = 0; i < nc; i++) {
         pack(cs, &i, 1, tok, typ, ss, &any);
         ragd_batch b = {1, tok, ss, any ? typ : NULL};
-        float pooled[3 * 64], logits[16];
+        float pooled[NP * 64], logits[16];
         run_tasks(e, &b, E, L, pooled, logits);
         cmp(&ep, pooled, json_object_get(cs[i].j, "cls"), (size_t)E, "cls", name, i);
         cmp(&ep, pooled + E, json_object_get(cs[i].j, "mean"), (size_t)E, "mean", name, i);
         cmp(&ep, pooled + 2 * E, json_object_get(cs[i].j, "max"), (size_t)E, "max", name, i);
-        for (int k = 0; k < 3; k++) memcpy(alone_p + ((size_t)k * nc + i) * E, pooled + (size_t)k * E, sizeof(float) * E);
+        cmp(&ep, pooled + 3 * E, json_object_get(cs[i].j, "last"), (size_t)E, "last", name, i);
+        for (int k = 0; k < NP; k++) memcpy(alone_p + ((size_t)k * nc + i) * E, pooled + (size_t)k * E, sizeof(float) * E);
         if (L) {
             cmp(&el, logits, json_object_get(cs[i].j, "logits"), (size_t)L, "logits", name, i);
             memcpy(alone_l + (size_t)i * L, logits, sizeof(float) * L);
         }
-        ragd_cpu_forward(s, &b, NULL); /* white box: the last hidden states */
-        cmp(&eh, s->x, json_object_get(cs[i].j, "hidden"), (size_t)cs[i].n * E, "hidden", name, i);
+        ragd_cpu_forward(s, &b, NULL); /* white box: the last hidden states (decoders: after the final norm) */
+        memcpy(hid, s->x, sizeof(float) * (size_t)cs[i].n * E);
+        if (s->gvec[RAGD_W_OUT_NORM]) ragd_cpu_rmsnorm(hid, s->gvec[RAGD_W_OUT_NORM], c->rms_eps, cs[i].n, E, hid);
+        cmp(&eh, hid, json_object_get(cs[i].j, "hidden"), (size_t)cs[i].n * E, "hidden", name, i);
         memcpy(alone_h + (size_t)off * E, s->x, sizeof(float) * (size_t)cs[i].n * E);
         off += cs[i].n;
     }
@@ -177,11 +186,11 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
         ragd_engine *ev = variant == 2 ? e1 : variant == 3 ? e3 : e;
         pack(cs, o, nc, tok, typ, ss, &any);
         ragd_batch b = {nc, tok, ss, any ? typ : NULL};
-        float *pooled = calloc((size_t)3 * nc * E, sizeof(float)), logits[16 * 16];
+        float *pooled = calloc((size_t)NP * nc * E, sizeof(float)), logits[16 * 16];
         run_tasks(ev, &b, E, L, pooled, logits);
         for (int i = 0; i < nc; i++) {
             int ci = o[i];
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < NP; k++) {
                 n_cmp++;
                 n_same += !memcmp(pooled + ((size_t)k * nc + i) * E, alone_p + ((size_t)k * nc + ci) * E, sizeof(float) * E);
             }
@@ -208,8 +217,9 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
     {
         int32_t t2[2] = {5, 6}, y2[2] = {0, 2}, s2[2] = {0, 2};
         ragd_batch bad = {1, t2, s2, y2};
-        float out[64 * 3];
-        CHECK_EQ_INT(ragd_engine_pool(e, &bad, RAGD_POOL_CLS, out, &err), RAGD_ERANGE); /* type 2 ≥ n_type_vocab */
+        float out[64 * NP];
+        /* type 2 ≥ n_type_vocab; a model without token types takes none */
+        CHECK_EQ_INT(ragd_engine_pool(e, &bad, RAGD_POOL_CLS, out, &err), c->n_type_vocab ? RAGD_ERANGE : RAGD_EINVAL);
         ragd_err_free(&err);
         ragd_batch ok = {1, t2, s2, NULL};
         if (!L) {
@@ -230,6 +240,7 @@ static void test_model(const char *name, ragd_arch arch, ragd_head_kind head, in
         ragd_err_free(&err);
     }
     free(alone_h);
+    free(hid);
     free(alone_p);
     free(alone_l);
 done:
@@ -265,6 +276,7 @@ int main(void) {
     test_model("bert_cls", RAGD_ARCH_BERT, RAGD_HEAD_CLS, 3);
     test_model("xlmr", RAGD_ARCH_XLMR, RAGD_HEAD_NONE, 0);
     test_model("xlmr_cls", RAGD_ARCH_XLMR, RAGD_HEAD_CLS, 1);
+    test_model("llama_bidir", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE, 0);
     test_st_files();
     TEST_DONE();
 }
