@@ -157,6 +157,7 @@ static ragd_status find_prefix(hf_ctx *c, ragd_err *err) {
         if (find_ref(c, name.data)) {
             c->prefix = f->hf_prefixes[i];
             ragd_buf_free(&name);
+            ragd_buf_free(&tried);
             return RAGD_OK;
         }
         ragd_buf_printf(&tried, i ? " (or '%s')" : "'%s'", name.data);

@@ -6,8 +6,9 @@ for tests/engine/test_encoders.c. Run by hand (CI needs no torch: the outputs ar
     python3 tests/engine/make_encoder_fixtures.py        # writes tests/engine/encoders/
 
 For each model: encoders/<name>/ (config.json, model.safetensors fp32 as save_pretrained writes it, and a
-placeholder tokenizer — tests/model/data/tiny_tokenizer, because the loader requires a tokenizer.json
-while the test feeds token ids directly) and encoders/<name>.json: per input the ids, the token type
+placeholder tokenizer — tests/model/data/tiny_tokenizer plus [CLS] [SEP] <s> </s> as ids 283..286, because
+the loader requires a tokenizer.json while the test feeds token ids directly; the server test uses it to
+exercise the rerank pair path) and encoders/<name>.json: per input the ids, the token type
 ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (sentence-transformers'
 formulas over an all-ones mask; for the bidirectional Llama after its final norm) and, for ...ForSequenceClassification, the logits. Models run in eval
 mode, eager attention, one sequence at a time (no padding), float32.
@@ -84,8 +85,14 @@ def make(name, cls, cfg, seed, st_pooling=None):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
     model.save_pretrained(d, safe_serialization=True)
-    for fn in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(os.path.join(TOK, fn), os.path.join(d, fn))
+    shutil.copy(os.path.join(TOK, "tokenizer_config.json"), os.path.join(d, "tokenizer_config.json"))
+    with open(os.path.join(TOK, "tokenizer.json")) as fh:  # + the pair templates' special tokens (283..286)
+        tok = json.load(fh)
+    for i, t in enumerate(("[CLS]", "[SEP]", "<s>", "</s>")):
+        tok["added_tokens"].append({"id": 283 + i, "content": t, "single_word": False, "lstrip": False,
+                                    "rstrip": False, "normalized": False, "special": True})
+    with open(os.path.join(d, "tokenizer.json"), "w") as fh:
+        json.dump(tok, fh, ensure_ascii=False)
     if st_pooling:
         os.makedirs(os.path.join(d, "1_Pooling"))
         with open(os.path.join(d, "modules.json"), "w") as fh:
@@ -123,7 +130,7 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     make("bert", BertModel, BertConfig(**COMMON, max_position_embeddings=64, type_vocab_size=2), 1, "mean_tokens")
     make("bert_cls", BertForSequenceClassification,
-         BertConfig(**COMMON, max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu_new", num_labels=3), 2)
+         BertConfig(**COMMON, max_position_embeddings=64, type_vocab_size=2, hidden_act="gelu_new", num_labels=1), 2)
     make("xlmr", XLMRobertaModel, XLMRobertaConfig(**COMMON, max_position_embeddings=66, type_vocab_size=1,
                                                   pad_token_id=1, bos_token_id=0, eos_token_id=2), 3, "cls_token")
     make("xlmr_cls", XLMRobertaForSequenceClassification,
