@@ -192,7 +192,7 @@ ragd_status ragd_engine_pool(ragd_engine *e, const ragd_batch *b, ragd_pooling p
 }
 
 ragd_status ragd_engine_classify(ragd_engine *e, const ragd_batch *b, float *out, ragd_err *err) {
-    if (e->model->cfg.head != RAGD_HEAD_CLS)
+    if (!ragd_model_has_classifier(e->model))
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no sequence classification head", e->model->name);
     if (!e->ops->classify)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "the %s backend does not run sequence classification yet",

@@ -18,6 +18,8 @@ static const ragd_weight_desc k_dec_global[] = {
     {RAGD_W_TOK_EMBD, "embed_tokens.weight", "token_embd.weight", D(V), D(E), 0},
     {RAGD_W_OUT_NORM, "norm.weight", "output_norm.weight", D(E), D(NONE), 0},
     {RAGD_W_LM_HEAD, "lm_head.weight", "output.weight", D(V), D(E), RAGD_WD_UNTIED | RAGD_WD_OPTIONAL | RAGD_WD_NO_PREFIX},
+    /* LlamaBidirectionalForSequenceClassification: score(pooled) / temperature, no bias */
+    {RAGD_W_CLS_OUT, "score.weight", NULL, D(LABELS), D(E), RAGD_WD_HEAD | RAGD_WD_ONLY_HEAD | RAGD_WD_NO_PREFIX},
 };
 static const ragd_weight_desc k_dec_layer[] = {
     {RAGD_W_ATTN_NORM, "input_layernorm.weight", "attn_norm.weight", D(E), D(NONE), 0},
@@ -133,6 +135,10 @@ const ragd_tensor *ragd_model_weight(const ragd_model *m, ragd_weight_role r, in
 
 bool ragd_model_is_encoder(const ragd_model *m) { return m->cfg.bidirectional; }
 
+bool ragd_model_has_classifier(const ragd_model *m) {
+    return m->cfg.head == RAGD_HEAD_CLS || m->cfg.head == RAGD_HEAD_POOL_LINEAR;
+}
+
 /* ---- slots ---- */
 
 static int64_t dim_of(const ragd_model_config *c, ragd_dim d) {
@@ -151,8 +157,10 @@ static int64_t dim_of(const ragd_model_config *c, ragd_dim d) {
     return 0;
 }
 
-static bool applies(const ragd_model_config *c, unsigned when) {
+static bool applies(const ragd_model *m, unsigned when) {
+    const ragd_model_config *c = &m->cfg;
     if ((when & RAGD_WD_UNTIED) && c->tie_embed) return false;
+    if ((when & RAGD_WD_ONLY_HEAD) && !ragd_model_has_classifier(m)) return false;
     if ((when & RAGD_WD_QKV_BIAS) && !c->qkv_bias) return false;
     if ((when & RAGD_WD_QK_NORM) && !c->qk_norm) return false;
     return true;
@@ -160,7 +168,7 @@ static bool applies(const ragd_model_config *c, unsigned when) {
 
 static size_t add_slot(const ragd_model *m, const ragd_weight_desc *d, int layer, ragd_weight_slot *out, size_t n) {
     const ragd_model_config *c = &m->cfg;
-    if (!applies(c, d->when)) return n;
+    if (!applies(m, d->when)) return n;
     if (out) {
         ragd_weight_slot *s = &out[n];
         s->d = d;
@@ -172,7 +180,7 @@ static size_t add_slot(const ragd_model *m, const ragd_weight_desc *d, int layer
         s->shape[1] = dim_of(c, d->d1);
         s->n_dims = d->d1 ? 2 : 1;
         s->matrix = d->d1 != RAGD_DIM_NONE;
-        s->required = !(d->when & RAGD_WD_OPTIONAL) && (!(d->when & RAGD_WD_HEAD) || c->head == RAGD_HEAD_CLS);
+        s->required = !(d->when & RAGD_WD_OPTIONAL) && (!(d->when & RAGD_WD_HEAD) || ragd_model_has_classifier(m));
     }
     return n + 1;
 }

@@ -318,6 +318,12 @@ static ragd_status load_tensors(gguf_ctx *c, ragd_err *err) {
     ragd_model_weight_slots(m, slots);
     ragd_buf name = {0}, shape = {0};
     for (size_t i = 0; i < n && !st; i++) {
+        if (!slots[i].d->gguf) { /* a tensor of a Hugging Face head (score.weight): never in GGUF, never required here */
+            if (slots[i].required)
+                st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s has no GGUF form", c->fname,
+                                  ragd_weight_role_name(slots[i].role));
+            continue;
+        }
         ragd_buf_reset(&name);
         ragd_weight_gguf_name(&slots[i], &name);
         const ragd_gguf_tensor *gt = ragd_gguf_find_tensor(&c->g, name.data);

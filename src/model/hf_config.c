@@ -38,6 +38,7 @@ static const arch_name k_archs[] = {
     {"Qwen2ForCausalLM", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},
     {"Qwen2Model", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},
     {"LlamaBidirectionalModel", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE},
+    {"LlamaBidirectionalForSequenceClassification", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_POOL_LINEAR},
     {"BertModel", RAGD_ARCH_BERT, RAGD_HEAD_NONE},
     {"BertForSequenceClassification", RAGD_ARCH_BERT, RAGD_HEAD_CLS},
     {"XLMRobertaModel", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
@@ -221,6 +222,18 @@ static ragd_status parse_rope(json_t *root, const char *fname, ragd_model_config
 
 static ragd_status parse_ids(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err);
 
+/* A classifier's outputs: transformers' num_labels = len(id2label), else "num_labels", else 2. */
+static ragd_status parse_labels(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    json_t *labels = json_object_get(root, "id2label");
+    if (json_is_object(labels) && json_object_size(labels) > 0) c->n_labels = (int)json_object_size(labels);
+    else {
+        ragd_status st = get_int(root, fname, "num_labels", 2, 1, 1 << 16, &c->n_labels, err);
+        if (st != RAGD_OK) return st;
+    }
+    if (c->n_labels > (1 << 16)) return ragd_err_set(err, RAGD_EFORMAT, "%s: %d labels is too many", fname, c->n_labels);
+    return RAGD_OK;
+}
+
 static ragd_status parse_decoder(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
     ragd_status st;
     const int64_t REQ = INT64_MIN;
@@ -283,6 +296,13 @@ static ragd_status parse_decoder(json_t *root, const char *fname, ragd_model_con
     c->qk_norm = c->arch == RAGD_ARCH_QWEN3;
     if (c->arch == RAGD_ARCH_LLAMA_BIDIR) { /* NVIDIA's retrievers: causal mask off, config "pooling" */
         c->bidirectional = true;
+        c->has_cfg_pooling = true; /* LlamaBidirectionalConfig's default pooling is "avg" */
+        c->cfg_pooling = RAGD_POOL_MEAN;
+        if (c->head == RAGD_HEAD_POOL_LINEAR && (st = parse_labels(root, fname, c, err)) != RAGD_OK) return st;
+        c->head_temperature = 1.0f;
+        if (c->head == RAGD_HEAD_POOL_LINEAR &&
+            (st = get_num(root, fname, "temperature", 1.0, 0.0, 1e6, &c->head_temperature, err)) != RAGD_OK)
+            return st;
         json_t *pool = json_object_get(root, "pooling");
         if (pool && !json_is_null(pool)) {
             const char *p = json_is_string(pool) ? json_string_value(pool) : "";
@@ -346,14 +366,7 @@ static ragd_status parse_encoder(json_t *root, const char *fname, ragd_model_con
     if (c->max_pos < 1)
         return ragd_err_set(err, RAGD_EFORMAT, "%s: max_position_embeddings %d leaves no position after the offset %d",
                             fname, c->n_pos_embd, c->pos_offset);
-    if (c->head == RAGD_HEAD_CLS) { /* transformers: num_labels = len(id2label) */
-        json_t *labels = json_object_get(root, "id2label");
-        if (json_is_object(labels) && json_object_size(labels) > 0) c->n_labels = (int)json_object_size(labels);
-        else if ((st = get_int(root, fname, "num_labels", 2, 1, 1 << 16, &c->n_labels, err)) != RAGD_OK)
-            return st;
-        if (c->n_labels > (1 << 16))
-            return ragd_err_set(err, RAGD_EFORMAT, "%s: %d labels is too many", fname, c->n_labels);
-    }
+    if (c->head == RAGD_HEAD_CLS && (st = parse_labels(root, fname, c, err)) != RAGD_OK) return st;
     c->norm = RAGD_NORM_LAYER;
     c->post_norm = true;
     c->bidirectional = true;

@@ -45,7 +45,9 @@ typedef enum { RAGD_POOL_LAST = 0, RAGD_POOL_MEAN, RAGD_POOL_CLS, RAGD_POOL_MAX 
 typedef enum { RAGD_NORM_RMS = 0, RAGD_NORM_LAYER } ragd_norm_kind;   /* RMSNorm / LayerNorm with bias */
 typedef enum { RAGD_ACT_SWIGLU = 0, RAGD_ACT_GELU, RAGD_ACT_GELU_TANH } ragd_act; /* MLP: gated SiLU / GELU (erf / tanh) */
 typedef enum { RAGD_POS_ROPE = 0, RAGD_POS_ABSOLUTE } ragd_pos_kind;  /* rotary / learned absolute positions */
-typedef enum { RAGD_HEAD_LM = 0, RAGD_HEAD_NONE, RAGD_HEAD_CLS } ragd_head_kind; /* lm_head / none / first-token classifier */
+/* lm_head / none / first-token classifier (dense + tanh + out: BERT, RoBERTa) / a linear score of the pooled
+ * final rows divided by a temperature (NVIDIA's LlamaBidirectionalForSequenceClassification) */
+typedef enum { RAGD_HEAD_LM = 0, RAGD_HEAD_NONE, RAGD_HEAD_CLS, RAGD_HEAD_POOL_LINEAR } ragd_head_kind;
 
 /* A typed view of one weight. data points into an mmap (or, for converted GGUF tensors, into memory
  * the model owns). shape is PyTorch order: shape[0] is the slowest axis. */
@@ -92,7 +94,8 @@ typedef struct ragd_model_config {
     int32_t pad_id;       /* pad_token_id, -1 when none */
     int n_type_vocab;     /* rows of the token type table; 0 when the family has none */
     ragd_head_kind head;
-    int n_labels;         /* outputs of a RAGD_HEAD_CLS classifier (num_labels / len(id2label)); else 0 */
+    int n_labels;         /* outputs of a classifier head (num_labels / len(id2label)); else 0 */
+    float head_temperature; /* RAGD_HEAD_POOL_LINEAR: logits = score(pooled) / temperature (config "temperature") */
     ragd_pooling cfg_pooling; /* pooling the config asks for (LlamaBidirectional "pooling"); has_cfg_pooling */
     bool has_cfg_pooling;
     int32_t bos_id;   /* -1 when none */
@@ -232,9 +235,10 @@ enum {
     RAGD_WD_UNTIED = 1 << 1,    /* only without tie_word_embeddings (the lm_head) */
     RAGD_WD_QKV_BIAS = 1 << 2,  /* only with cfg.qkv_bias */
     RAGD_WD_QK_NORM = 1 << 3,   /* only with cfg.qk_norm */
-    RAGD_WD_HEAD = 1 << 4,      /* required with a classification head (cfg.head == RAGD_HEAD_CLS), else
+    RAGD_WD_HEAD = 1 << 4,      /* required with a classification head (ragd_model_has_classifier), else
                                    loaded when present and unused (the BERT pooler of a BertModel) */
     RAGD_WD_NO_PREFIX = 1 << 5, /* a head tensor outside the base model: no "model." / "bert." prefix */
+    RAGD_WD_ONLY_HEAD = 1 << 6, /* only with a classification head (not listed otherwise) */
 };
 
 typedef struct ragd_weight_desc {
@@ -284,6 +288,8 @@ const ragd_tensor *ragd_model_weight(const ragd_model *m, ragd_weight_role r, in
  * its GGUF name ("blk.3.attn_k.weight"). */
 void ragd_weight_hf_name(const ragd_weight_slot *s, ragd_buf *out);
 void ragd_weight_gguf_name(const ragd_weight_slot *s, ragd_buf *out);
+/* Whether the configuration has a sequence classification head (RAGD_HEAD_CLS or RAGD_HEAD_POOL_LINEAR). */
+bool ragd_model_has_classifier(const ragd_model *m);
 /* Whether the configuration is an encoder (bidirectional attention): pool / classify, never generate. */
 bool ragd_model_is_encoder(const ragd_model *m);
 

@@ -17,12 +17,17 @@
 #define RERANK_SUFFIX "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 #define RERANK_MAX_LEN 8192 /* the reference's max_length */
 
-bool ragd_rerank_is_cross_encoder(const ragd_model *m) { return m->cfg.head == RAGD_HEAD_CLS; }
+bool ragd_rerank_is_cross_encoder(const ragd_model *m) { return ragd_model_has_classifier(m); }
 
 ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t *no_id, ragd_err *err) {
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     if (ragd_rerank_is_cross_encoder(m)) { /* scored by its classifier: no vocabulary rows */
         *yes_id = *no_id = -1;
+        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                "model %s (%s): its query/passage input format is not wired into the rerank task yet "
+                                "(the engine scores prepared ids with ragd_engine_classify)",
+                                m->name, ragd_arch_name(m->cfg.arch));
         if (m->cfg.n_labels != 1)
             return ragd_err_set(err, RAGD_EUNSUPPORTED,
                                 "model %s cannot rerank: its classifier has %d labels (a cross-encoder reranker has one)",
@@ -88,7 +93,12 @@ ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const ch
                                 ragd_tok_ids *out, int32_t *seg_a, ragd_err *err) {
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     if (seg_a) *seg_a = 0;
-    if (ragd_rerank_is_cross_encoder(m)) return prepare_pair(m, query, doc, out, seg_a, err);
+    if (ragd_rerank_is_cross_encoder(m)) {
+        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s: no pair template for %s", m->name,
+                                ragd_arch_name(m->cfg.arch));
+        return prepare_pair(m, query, doc, out, seg_a, err);
+    }
     if (!instruction) instruction = RAGD_RERANK_DEFAULT_INSTRUCTION;
     ragd_tok_ids pre = {0}, body = {0}, suf = {0};
     ragd_buf b = {0};

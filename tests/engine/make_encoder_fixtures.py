@@ -13,13 +13,17 @@ ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (se
 formulas over an all-ones mask; for the bidirectional Llama after its final norm) and, for ...ForSequenceClassification, the logits. Models run in eval
 mode, eager attention, one sequence at a time (no padding), float32.
 """
+import copy
 import json
 import os
 import shutil
 
 import torch
-from transformers import (BertConfig, BertForSequenceClassification, BertModel, LlamaConfig, LlamaModel,
-                          XLMRobertaConfig, XLMRobertaForSequenceClassification, XLMRobertaModel)
+from transformers import (BertConfig, BertForSequenceClassification, BertModel, LlamaConfig,
+                          LlamaForSequenceClassification, LlamaModel, XLMRobertaConfig,
+                          XLMRobertaForSequenceClassification, XLMRobertaModel)
+
+TEMPERATURE = 0.2  # llama-nemotron-rerank-1b-v2's config.json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "encoders")
@@ -60,10 +64,14 @@ def inputs(gen, n_types, pad_id):
 
 def run(model, ids, types, classify):
     x = torch.tensor([ids])
-    if isinstance(model, LlamaModel):  # NVIDIA's LlamaBidirectionalModel: the causal mask replaced by none
+    full = torch.zeros(1, 1, len(ids), len(ids))  # NVIDIA's LlamaBidirectional*: the causal mask replaced by none
+    if isinstance(model, LlamaModel):
         with torch.no_grad():
-            full = torch.zeros(1, 1, len(ids), len(ids))
             return model(input_ids=x, attention_mask=full).last_hidden_state[0], None
+    if isinstance(model, LlamaForSequenceClassification):  # pool "avg", then score(pooled) / temperature
+        with torch.no_grad():
+            h = model.model(input_ids=x, attention_mask=full).last_hidden_state[0]
+            return h, model.score(h.sum(0) / h.shape[0]) / TEMPERATURE
     kw = {"token_type_ids": torch.tensor([types])} if types is not None else {}
     with torch.no_grad():
         if classify:
@@ -76,7 +84,7 @@ def f(t):
     return [float("%.8g" % v) for v in t.reshape(-1).tolist()]  # 8 digits: far below the 1e-4 tolerance
 
 
-def make(name, cls, cfg, seed, st_pooling=None):
+def make(name, cls, cfg, seed, st_pooling=None, bf16=False):
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     cfg._attn_implementation = "eager"
@@ -84,7 +92,14 @@ def make(name, cls, cfg, seed, st_pooling=None):
     randomize(model, gen)
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
-    model.save_pretrained(d, safe_serialization=True)
+    if bf16:  # bf16-representable weights stored as bf16 (half the bytes); the reference still runs in fp32
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.bfloat16().float())
+        # a copy: .to() would also round the fp32 buffers (RoPE inv_freq) the reference runs with
+        copy.deepcopy(model).to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    else:
+        model.save_pretrained(d, safe_serialization=True)
     shutil.copy(os.path.join(TOK, "tokenizer_config.json"), os.path.join(d, "tokenizer_config.json"))
     with open(os.path.join(TOK, "tokenizer.json")) as fh:  # + the pair templates' special tokens (283..286)
         tok = json.load(fh)
@@ -104,7 +119,7 @@ def make(name, cls, cfg, seed, st_pooling=None):
         with open(os.path.join(d, "1_Pooling", "config.json"), "w") as fh:
             json.dump({"word_embedding_dimension": cfg.hidden_size,
                        **{"pooling_mode_" + m: m == st_pooling for m in modes}}, fh, indent=2)
-    classify = hasattr(model, "classifier")
+    classify = hasattr(model, "classifier") or hasattr(model, "score")
     cases = []
     for ids, types in inputs(gen, getattr(cfg, "type_vocab_size", 1), cfg.pad_token_id or 1):
         h, logits = run(model, ids, types, classify)
@@ -113,10 +128,12 @@ def make(name, cls, cfg, seed, st_pooling=None):
         if logits is not None:
             c["logits"] = f(logits)
         cases.append(c)
-    if isinstance(model, LlamaModel):  # what the NVIDIA retrievers' config.json says
+    if isinstance(model, (LlamaModel, LlamaForSequenceClassification)):  # as NVIDIA's retrievers' config.json
         with open(os.path.join(d, "config.json")) as fh:
             conf = json.load(fh)
         conf.update(architectures=["LlamaBidirectionalModel"], model_type="llama_bidirec", pooling="avg")
+        if isinstance(model, LlamaForSequenceClassification):
+            conf.update(architectures=["LlamaBidirectionalForSequenceClassification"], temperature=TEMPERATURE)
         with open(os.path.join(d, "config.json"), "w") as fh:
             json.dump(conf, fh, indent=2)
     with open(os.path.join(OUT, name + ".json"), "w") as fh:
@@ -138,12 +155,13 @@ def main():
                           eos_token_id=2, num_labels=1), 4)
 
 
-    make("llama_bidir", LlamaModel,
-         LlamaConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                     intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=500000.0,
-                     rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 16},
-                     bos_token_id=0, eos_token_id=2), 5)
+    llama = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                 intermediate_size=64, max_position_embeddings=64, rms_norm_eps=1e-5, rope_theta=500000.0,
+                 rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                               "original_max_position_embeddings": 16}, bos_token_id=0, eos_token_id=2)
+    make("llama_bidir", LlamaModel, LlamaConfig(**llama), 5, bf16=True)
+    make("llama_rerank", LlamaForSequenceClassification, LlamaConfig(**llama, num_labels=1, pad_token_id=2), 6,
+         bf16=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
  * Fixtures (tests/engine/encoders/, written by make_encoder_fixtures.py): tiny random-weight BertModel,
  * BertForSequenceClassification (gelu_new), XLMRobertaModel, XLMRobertaForSequenceClassification loaded
  * from their HF folders, and transformers' last hidden states, cls / mean / max pooled vectors and logits
- * — and NVIDIA's LlamaBidirectionalModel (a tiny LlamaModel with llama3 RoPE run without the causal
- * mask, its config.json as the retrievers ship it) — for inputs given as ids (+ token type ids; a pair with types 0/1; a pad id inside an XLM-R sequence).
+ * — and NVIDIA's LlamaBidirectionalModel / ...ForSequenceClassification (a tiny LlamaModel /
+ * LlamaForSequenceClassification with llama3 RoPE and bf16 weights run without the causal mask, mean
+ * pooled, score / temperature; config.json as the retrievers ship it) — for inputs given as ids (+ token type ids; a pair with types 0/1; a pad id inside an XLM-R sequence).
  * Checks: every number within 1e-4 (absolute; the max absolute and relative errors are printed per
  * fixture); batch invariance bit for bit (each input alone = all inputs in one batch = the batch reversed,
  * for hidden states, pooled vectors and logits; 1 thread = 3 threads); the refusals (token type out of
@@ -326,12 +327,32 @@ static void test_pair(const char *name, bool bert) {
     ragd_model_free(m);
 }
 
+/* NVIDIA's reranker: its score(pooled) / temperature head is the engine's; its prompt format is not wired
+ * into the rerank task, which says so at startup (ragd_rerank_token_ids) instead of guessing one. */
+static void test_llama_rerank_task(void) {
+    const char *src = getenv("RAGD_SRC") ? getenv("RAGD_SRC") : ".";
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/tests/engine/encoders/llama_rerank", src);
+    ragd_err err = {0};
+    ragd_model *m = NULL;
+    CHECK_EQ_INT(ragd_model_load(dir, &m, &err), RAGD_OK);
+    if (!m) return;
+    CHECK(m->cfg.head_temperature == 0.2f && m->cls_out.data && m->cls_out.dtype == RAGD_DT_BF16);
+    int32_t yes, no;
+    CHECK_EQ_INT(ragd_rerank_token_ids(m, &yes, &no, &err), RAGD_EUNSUPPORTED);
+    CHECK(err.msg && strstr(err.msg, "not wired"));
+    ragd_err_free(&err);
+    ragd_model_free(m);
+}
+
 int main(void) {
     test_model("bert", RAGD_ARCH_BERT, RAGD_HEAD_NONE, 0);
     test_model("bert_cls", RAGD_ARCH_BERT, RAGD_HEAD_CLS, 1);
     test_model("xlmr", RAGD_ARCH_XLMR, RAGD_HEAD_NONE, 0);
     test_model("xlmr_cls", RAGD_ARCH_XLMR, RAGD_HEAD_CLS, 1);
     test_model("llama_bidir", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE, 0);
+    test_model("llama_rerank", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_POOL_LINEAR, 1);
+    test_llama_rerank_task();
     test_st_files();
     test_pair("bert_cls", true);
     test_pair("xlmr_cls", false);

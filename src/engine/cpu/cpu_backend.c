@@ -338,9 +338,8 @@ static void final_rows(ragd_cpu *s, int t0, int n) {
     if (w) ragd_cpu_rmsnorm(s->x + (size_t)t0 * E, w, s->c.rms_eps, n, E, s->x + (size_t)t0 * E);
 }
 
-static ragd_status cpu_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
-    ragd_cpu *s = state;
-    ragd_cpu_forward(s, b, NULL);
+/* Pools the forward pass's rows of every sequence into out [n_seqs, n_embd]. */
+static void pool_rows(ragd_cpu *s, const ragd_batch *b, ragd_pooling pool, float *out) {
     int E = s->c.n_embd;
     const float *w = s->gvec[RAGD_W_OUT_NORM];
     for (int i = 0; i < b->n_seqs; i++) {
@@ -366,17 +365,31 @@ static ragd_status cpu_pool(void *state, const ragd_batch *b, ragd_pooling pool,
             }
         }
     }
+}
+
+static ragd_status cpu_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
+    ragd_cpu *s = state;
+    ragd_cpu_forward(s, b, NULL);
+    pool_rows(s, b, pool, out);
     return RAGD_OK;
 }
 
-/* Sequence classification (RAGD_HEAD_CLS): the first token's final hidden state → dense + tanh →
- * out_proj (BERT: pooler then classifier; RoBERTa: classifier.dense then out_proj). out: [n_seqs, n_labels]. */
+/* Sequence classification, out: [n_seqs, n_labels].
+ *   RAGD_HEAD_CLS: the first token's final hidden state → dense + tanh → out_proj (BERT: pooler then
+ *   classifier; RoBERTa: classifier.dense then out_proj);
+ *   RAGD_HEAD_POOL_LINEAR: score(pool(final-norm rows)) / temperature (NVIDIA's bidirectional Llama). */
 static ragd_status cpu_classify(void *state, const ragd_batch *b, float *out, ragd_err *err) {
     ragd_cpu *s = state;
-    if (s->c.head != RAGD_HEAD_CLS)
+    if (!ragd_model_has_classifier(s->m))
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no classification head", s->m->name);
     ragd_cpu_forward(s, b, NULL);
     int E = s->c.n_embd, n = b->n_seqs;
+    if (s->c.head == RAGD_HEAD_POOL_LINEAR) {
+        pool_rows(s, b, s->c.has_cfg_pooling ? s->c.cfg_pooling : RAGD_POOL_MEAN, s->last);
+        ragd_cpu_gemm(&s->pool, &s->gmat[RAGD_W_CLS_OUT], s->last, n, s->gvec[RAGD_W_CLS_OUT_B], out, s->gemm_ws);
+        for (size_t k = 0; k < (size_t)n * s->c.n_labels; k++) out[k] = out[k] / s->c.head_temperature;
+        return RAGD_OK;
+    }
     for (int i = 0; i < n; i++)
         memcpy(s->last + (size_t)i * E, s->x + (size_t)b->seq_start[i] * E, sizeof(float) * (size_t)E);
     ragd_cpu_gemm(&s->pool, &s->gmat[RAGD_W_CLS_DENSE], s->last, n, s->gvec[RAGD_W_CLS_DENSE_B], s->xn, s->gemm_ws);

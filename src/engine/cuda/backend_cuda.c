@@ -148,7 +148,7 @@ static int cuda_slot(ragd_weight_role r) {
 static ragd_status check_supported(const ragd_model *m, ragd_err *err) {
     const ragd_model_config *c = &m->cfg;
     if (c->bidirectional || c->norm != RAGD_NORM_RMS || c->post_norm || c->act != RAGD_ACT_SWIGLU ||
-        c->pos != RAGD_POS_ROPE || c->head == RAGD_HEAD_CLS)
+        c->pos != RAGD_POS_ROPE || ragd_model_has_classifier(m))
         return ragd_err_set(err, RAGD_EUNSUPPORTED,
                             "model %s (%s, family %s) runs on the CPU backend only for now: the CUDA backend has "
                             "no bidirectional attention / LayerNorm / GELU / absolute-position / classifier blocks yet",
