@@ -81,16 +81,22 @@ static const ragd_weight_desc k_enc_layer[] = {
     {RAGD_W_FFN_NORM, "output.LayerNorm.weight", NULL, D(E), D(NONE), 0},
     {RAGD_W_FFN_NORM_B, "output.LayerNorm.bias", NULL, D(E), D(NONE), 0},
 };
-/* the pooler of an XLMRobertaModel is not used by embeddings nor by the RoBERTa classification head */
-static const char *const k_xlmr_ignored[] = {"pooler.dense.weight", "pooler.dense.bias", NULL};
+/* checkpoints saved by transformers 3.1–4.30 hold the persistent buffer embeddings.position_ids (int64,
+ * arange); the pooler of an XLMRobertaModel is used neither by embeddings nor by the RoBERTa head */
+static const char *const k_bert_ignored[] = {"embeddings.position_ids", NULL};
+static const char *const k_xlmr_ignored[] = {"embeddings.position_ids", "pooler.dense.weight", "pooler.dense.bias", NULL};
+/* older BERT checkpoints (bert-base-uncased's safetensors) spell LayerNorm weight / bias gamma / beta;
+ * transformers renames them when loading */
+static const char *const k_enc_aliases[][2] = {{"LayerNorm.weight", "LayerNorm.gamma"},
+                                               {"LayerNorm.bias", "LayerNorm.beta"}, {NULL, NULL}};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-static const ragd_family k_decoder = {"decoder", {"model.", "", NULL}, "layers.", "blk.", NULL,
+static const ragd_family k_decoder = {"decoder", {"model.", "", NULL}, "layers.", "blk.", NULL, NULL,
                                       k_dec_global, k_dec_layer, N(k_dec_global), N(k_dec_layer)};
-static const ragd_family k_bert = {"bert", {"bert.", "", NULL}, "encoder.layer.", NULL, NULL,
+static const ragd_family k_bert = {"bert", {"bert.", "", NULL}, "encoder.layer.", NULL, k_bert_ignored, k_enc_aliases,
                                    k_bert_global, k_enc_layer, N(k_bert_global), N(k_enc_layer)};
 static const ragd_family k_xlmr = {"xlm-roberta", {"roberta.", "", NULL}, "encoder.layer.", NULL, k_xlmr_ignored,
-                                   k_xlmr_global, k_enc_layer, N(k_xlmr_global), N(k_enc_layer)};
+                                   k_enc_aliases, k_xlmr_global, k_enc_layer, N(k_xlmr_global), N(k_enc_layer)};
 
 const ragd_family *ragd_family_of(ragd_arch a) {
     switch (a) {

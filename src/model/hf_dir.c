@@ -183,6 +183,14 @@ static ragd_status assign_slots(hf_ctx *c, ragd_err *err) {
         if (!(slots[i].d->when & RAGD_WD_NO_PREFIX)) ragd_buf_puts(&name, c->prefix);
         ragd_weight_hf_name(&slots[i], &name);
         tensor_ref *r = find_ref(c, name.data);
+        for (const char *const(*al)[2] = m->family->hf_aliases; !r && al && (*al)[0]; al++) {
+            size_t ls = strlen((*al)[0]);
+            if (name.len < ls || strcmp(name.data + name.len - ls, (*al)[0])) continue;
+            ragd_buf alt = {0};
+            ragd_buf_printf(&alt, "%.*s%s", (int)(name.len - ls), name.data, (*al)[1]);
+            r = find_ref(c, alt.data);
+            ragd_buf_free(&alt);
+        }
         if (r) fill_view(c, r, slots[i].t);
         else if (slots[i].required) {
             ragd_buf_reset(&shape);

@@ -24,6 +24,8 @@ typedef enum {
     RAGD_DT_Q8_0,
     RAGD_DT_Q4_0,
     RAGD_DT_Q4_1,
+    RAGD_DT_I64,  /* safetensors int64: only for non-weight buffers a family ignores (BERT's old persistent
+                     embeddings.position_ids); never a weight (validation refuses it) */
 } ragd_dtype;
 const char *ragd_dtype_name(ragd_dtype t);
 
@@ -257,6 +259,8 @@ typedef struct ragd_family {
     const char *gguf_layer;        /* "blk." or NULL */
     const char *const *hf_ignored; /* names (after the prefix) in checkpoints that are not weights of the
                                       forward pass and are skipped without a warning; NULL-terminated */
+    const char *const (*hf_aliases)[2]; /* {suffix, older spelling} tried when a name is absent
+                                           (LayerNorm.weight / .gamma); ends with {NULL, NULL} */
     const ragd_weight_desc *global, *layer;
     size_t n_global, n_layer;
 } ragd_family;
@@ -294,7 +298,7 @@ bool ragd_model_has_classifier(const ragd_model *m);
 bool ragd_model_is_encoder(const ragd_model *m);
 
 const char *ragd_tensor_kind_name(ragd_tensor_kind k); /* "embedding", "attention", "mlp", "norm", "lm_head" */
-#define RAGD_DT_COUNT 6
+#define RAGD_DT_COUNT 7
 typedef struct ragd_model_stats {
     size_t n_tensors, params, bytes;
     size_t tensors_by_kind[RAGD_KIND_COUNT], params_by_kind[RAGD_KIND_COUNT], bytes_by_kind[RAGD_KIND_COUNT];
@@ -315,7 +319,7 @@ bool ragd_dtype_nbytes(ragd_dtype t, size_t n, size_t *out);
 /* safetensors: parse the header of a mapped file (data[0..size)). Bounds- and overflow-checked, and as
  * strict as Hugging Face's safetensors crate: 8-byte little-endian header length, a JSON object header
  * (≤ 100 MB, no duplicate keys), optional "__metadata__" (string values), each tensor a dtype (BF16, F16,
- * F32; any other → RAGD_EUNSUPPORTED naming tensor and dtype), a shape of ≤ 4 non-negative dims and
+ * F32, I64; any other → RAGD_EUNSUPPORTED naming tensor and dtype), a shape of ≤ 4 non-negative dims and
  * data_offsets [begin, end] relative to the data section with end - begin == numel × dtype size; the
  * tensors must cover the data section exactly, without gaps or overlaps. Any violation → RAGD_EFORMAT
  * with a message starting "fname: ". Entries are sorted by offset. free() accepts a zeroed struct. */

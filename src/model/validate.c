@@ -46,6 +46,11 @@ static ragd_status check_slot(const ragd_model *m, const ragd_weight_slot *s, ra
         goto done;
     }
     ragd_shape_str(t->n_dims, t->shape, &got);
+    if (t->dtype == RAGD_DT_I64) {
+        st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: tensor '%s': dtype I64 is not supported for a weight", file,
+                          name->data);
+        goto done;
+    }
     if (ragd_dtype_is_quant(t->dtype) && !s->matrix) {
         st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: tensor '%s': dtype %s is not supported for a vector (F32, F16 "
                                                   "or BF16 expected)",

@@ -12,6 +12,8 @@
  * range, classify without a head, a KV cache for an encoder).
  */
 #include <jansson.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/cpu/cpu_internal.h"
 #include "engine/engine.h"
@@ -345,6 +347,118 @@ static void test_llama_rerank_task(void) {
     ragd_model_free(m);
 }
 
+/* Writes dst/model.safetensors from src's tensors, each renamed by rename() (NULL: dropped), plus an I64
+ * tensor `extra` [1, 64] (arange) when extra != NULL; copies config.json and the tokenizer files. */
+static void write_variant(const char *src, const char *dst, char *(*rename)(const char *), const char *extra) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", src);
+    ragd_mmap mm;
+    ragd_err err = {0};
+    RAGD_ASSERT(ragd_mmap_open(path, &mm, &err) == RAGD_OK);
+    ragd_st_file f = {0};
+    RAGD_ASSERT(ragd_safetensors_parse(mm.data, mm.size, "model.safetensors", &f, &err) == RAGD_OK);
+    ragd_buf hdr = {0}, data = {0};
+    ragd_buf_putc(&hdr, '{');
+    int n = 0;
+    for (size_t i = 0; i < f.n_entries; i++) {
+        char *nm = rename(f.entries[i].name);
+        if (!nm) continue;
+        ragd_buf_printf(&hdr, "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[", n++ ? "," : "", nm, ragd_dtype_name(f.entries[i].dtype));
+        for (int d = 0; d < f.entries[i].n_dims; d++) ragd_buf_printf(&hdr, "%s%lld", d ? "," : "", (long long)f.entries[i].shape[d]);
+        ragd_buf_printf(&hdr, "],\"data_offsets\":[%zu,%zu]}", data.len, data.len + f.entries[i].nbytes);
+        ragd_buf_append(&data, (const char *)mm.data + f.entries[i].offset, f.entries[i].nbytes);
+        free(nm);
+    }
+    if (extra) {
+        ragd_buf_printf(&hdr, ",\"%s\":{\"dtype\":\"I64\",\"shape\":[1,64],\"data_offsets\":[%zu,%zu]}", extra, data.len,
+                        data.len + 64 * 8);
+        for (int64_t k = 0; k < 64; k++) ragd_buf_append(&data, (const char *)&k, 8);
+    }
+    ragd_buf_putc(&hdr, '}');
+    mkdir(dst, 0755);
+    snprintf(path, sizeof path, "%s/model.safetensors", dst);
+    FILE *o = fopen(path, "wb");
+    uint64_t hl = hdr.len;
+    fwrite(&hl, 8, 1, o);
+    fwrite(hdr.data, 1, hdr.len, o);
+    fwrite(data.data, 1, data.len, o);
+    fclose(o);
+    const char *files[] = {"config.json", "tokenizer.json", "tokenizer_config.json"};
+    for (int i = 0; i < 3; i++) {
+        char *text;
+        size_t len;
+        snprintf(path, sizeof path, "%s/%s", src, files[i]);
+        RAGD_ASSERT(ragd_file_read(path, &text, &len, &err) == RAGD_OK);
+        snprintf(path, sizeof path, "%s/%s", dst, files[i]);
+        o = fopen(path, "wb");
+        fwrite(text, 1, len, o);
+        fclose(o);
+        free(text);
+    }
+    ragd_buf_free(&hdr);
+    ragd_buf_free(&data);
+    ragd_safetensors_free(&f);
+    ragd_mmap_close(&mm);
+}
+
+/* "bert." prefix and LayerNorm gamma / beta, as checkpoints of transformers 3.x spell them */
+static char *old_spelling(const char *name) {
+    ragd_buf b = {0};
+    ragd_buf_printf(&b, "bert.%s", name);
+    char *p;
+    if ((p = strstr(b.data, "LayerNorm.weight"))) memcpy(p + 10, "gamma\0", 6);
+    else if ((p = strstr(b.data, "LayerNorm.bias"))) memcpy(p + 10, "beta", 5);
+    return b.data;
+}
+static char *drop_query_weight(const char *name) { return strstr(name, "0.attention.self.query.weight") ? NULL : ragd_xstrdup(name); }
+
+/* Older checkpoints load to the same bits: "bert." prefix, LayerNorm.gamma/beta, an I64
+ * embeddings.position_ids buffer (ignored); an I64 tensor in a weight's place and a missing weight are
+ * refused naming the tensor. */
+static void test_old_checkpoints(void) {
+    const char *src = getenv("RAGD_SRC") ? getenv("RAGD_SRC") : ".";
+    char orig[4096], tmpl[] = "/tmp/ragd_enc_XXXXXX", dst[4200];
+    snprintf(orig, sizeof orig, "%s/tests/engine/encoders/bert", src);
+    RAGD_ASSERT(mkdtemp(tmpl));
+    snprintf(dst, sizeof dst, "%s/old", tmpl);
+    write_variant(orig, dst, old_spelling, "bert.embeddings.position_ids");
+    ragd_err err = {0};
+    ragd_model *a = NULL, *b = NULL;
+    CHECK_EQ_INT(ragd_model_load(orig, &a, &err), RAGD_OK);
+    if (ragd_model_load(dst, &b, &err)) fprintf(stderr, "old spelling: %s\n", ragd_err_msg(&err));
+    ragd_err_free(&err);
+    CHECK(b != NULL);
+    if (a && b) {
+        CHECK_STR(b->embd_norm.name, "bert.embeddings.LayerNorm.gamma");
+        CHECK_STR(b->layers[1].ffn_norm_b.name, "bert.encoder.layer.1.output.LayerNorm.beta");
+        ragd_engine *ea = engine_for(a, 0), *eb = engine_for(b, 0);
+        int32_t tok[5] = {5, 17, 250, 3, 99}, ty[5] = {0, 0, 1, 1, 1}, ss[2] = {0, 5};
+        ragd_batch bt = {1, tok, ss, ty};
+        float pa[32], pb[32];
+        CHECK_EQ_INT(ragd_engine_pool(ea, &bt, RAGD_POOL_MEAN, pa, &err), RAGD_OK);
+        CHECK_EQ_INT(ragd_engine_pool(eb, &bt, RAGD_POOL_MEAN, pb, &err), RAGD_OK);
+        CHECK(!memcmp(pa, pb, sizeof pa));
+        ragd_engine_free(ea);
+        ragd_engine_free(eb);
+    }
+    ragd_model_free(b);
+    b = NULL;
+    snprintf(dst, sizeof dst, "%s/i64", tmpl); /* an I64 tensor where a weight belongs */
+    write_variant(orig, dst, drop_query_weight, "encoder.layer.0.attention.self.query.weight");
+    CHECK_EQ_INT(ragd_model_load(dst, &b, &err), RAGD_EUNSUPPORTED);
+    CHECK(err.msg && strstr(err.msg, "tensor 'encoder.layer.0.attention.self.query.weight': dtype I64 is not supported for a weight"));
+    ragd_err_free(&err);
+    snprintf(dst, sizeof dst, "%s/missing", tmpl); /* a missing weight: its full name and expected shape */
+    write_variant(orig, dst, drop_query_weight, NULL);
+    CHECK_EQ_INT(ragd_model_load(dst, &b, &err), RAGD_EFORMAT);
+    CHECK(err.msg && strstr(err.msg, "tensor 'encoder.layer.0.attention.self.query.weight' is missing (expected shape [32, 32])"));
+    ragd_err_free(&err);
+    ragd_model_free(a);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpl);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     test_model("bert", RAGD_ARCH_BERT, RAGD_HEAD_NONE, 0);
     test_model("bert_cls", RAGD_ARCH_BERT, RAGD_HEAD_CLS, 1);
@@ -354,6 +468,7 @@ int main(void) {
     test_model("llama_rerank", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_POOL_LINEAR, 1);
     test_llama_rerank_task();
     test_st_files();
+    test_old_checkpoints();
     test_pair("bert_cls", true);
     test_pair("xlmr_cls", false);
     TEST_DONE();
