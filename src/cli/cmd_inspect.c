@@ -81,8 +81,19 @@ int ragd_cmd_inspect(int argc, char **argv) {
     printf("architecture   %s\n", ragd_arch_name(c->arch));
     printf("layers         %d, hidden %d, mlp %d, heads %d (kv %d), head_dim %d, vocab rows %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
-    printf("rope           theta %g%s, rms_eps %g, max positions %d\n", (double)c->rope_theta,
-           c->rope_type == 1 ? " (llama3 scaling)" : "", (double)c->rms_eps, c->max_pos);
+    if (c->pos == RAGD_POS_ROPE)
+        printf("rope           theta %g%s, rms_eps %g, max positions %d\n", (double)c->rope_theta,
+               c->rope_type == 1 ? " (llama3 scaling)" : "", (double)c->rms_eps, c->max_pos);
+    else
+        printf("positions      absolute, %d rows (first position %d), token types %d, layer_norm_eps %g, max "
+               "positions %d\n", c->n_pos_embd, c->pos_offset, c->n_type_vocab, (double)c->rms_eps, c->max_pos);
+    printf("blocks         %s, %s, %s attention, %s MLP\n", m->family->name,
+           c->norm == RAGD_NORM_LAYER ? (c->post_norm ? "post-LayerNorm" : "pre-LayerNorm") : "pre-RMSNorm",
+           c->bidirectional ? "bidirectional" : "causal",
+           c->act == RAGD_ACT_SWIGLU ? "SwiGLU" : c->act == RAGD_ACT_GELU ? "GELU (erf)" : "GELU (tanh)");
+    if (ragd_model_has_classifier(m))
+        printf("classifier     %d label(s)%s\n", c->n_labels,
+               c->head == RAGD_HEAD_POOL_LINEAR ? ", linear score of the pooled rows / temperature" : ", first token");
     printf("lm_head        %s\n", m->lm_head.data ? (c->tie_embed ? "tied to the embedding" : "separate") : "none");
     printf("parameters     %zu (%.3f B)\n", ragd_model_param_count(m), ragd_model_param_count(m) / 1e9);
     printf("weights        %.2f MiB as stored\n", mib(ragd_model_weight_bytes(m)));
@@ -127,7 +138,7 @@ int ragd_cmd_inspect(int argc, char **argv) {
     free(tk);
     if (!max_ctx) max_ctx = c->max_pos > 0 && c->max_pos < 4096 ? c->max_pos : 4096;
     int rc = 0;
-    for (int kv = 1; kv >= 0; kv--) {
+    for (int kv = ragd_model_is_encoder(m) ? 0 : 1; kv >= 0; kv--) { /* encoders never generate: no KV plan */
         ragd_engine_opts o = {.device = !strcmp(device, "cuda") ? RAGD_DEVICE_CUDA : RAGD_DEVICE_CPU,
                               .max_batch_tokens = mbt, .max_seqs = max_seqs, .max_ctx = max_ctx, .kv_cache = kv};
         ragd_engine_plan p;
