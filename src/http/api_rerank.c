@@ -19,7 +19,8 @@
  *
  * Each document is one sequence built by ragd_rerank_prepare (prefix + body + suffix for
  * Qwen3-Reranker; the pair template, truncated longest-first to the model's positions, for cross-encoders —
- * whose scores are sigmoid(logit) and NIM's "logit" the raw logit), as the CLI does; a too-long document is cut (truncate) or refused naming its index. Ties keep input order.
+ * whose scores are sigmoid(logit) and NIM's "logit" the raw logit), as the CLI does; a too-long document
+ * is cut (truncate) or refused naming its index. Ties keep input order.
  */
 #include "http/http_internal.h"
 

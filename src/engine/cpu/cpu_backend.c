@@ -104,7 +104,8 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
         case KEEP_ROWS:
         case KEEP_VEC: *vec_of(s, sl, &dv) = CARVE_F(cv, ragd_tensor_numel(sl->t)); break;
         case KEEP_MAT:
-            mat_of(s, sl, &dm)->panels = carve(cv, ragd_cpu_mat_bytes((int)sl->shape[0], (int)sl->shape[1], panel_dt(sl->t)));
+            mat_of(s, sl, &dm)->panels =
+                carve(cv, ragd_cpu_mat_bytes((int)sl->shape[0], (int)sl->shape[1], panel_dt(sl->t)));
             break;
         }
     }

@@ -36,8 +36,9 @@ void ragd_cpu_blocks_build(ragd_cpu *s) {
     s->n_blocks = 2 * c->n_layer;
     s->blocks = ragd_xcalloc((size_t)s->n_blocks, sizeof *s->blocks);
     for (int l = 0; l < c->n_layer; l++) {
-        s->blocks[2 * l] = (ragd_cpu_block){RAGD_CPU_BLK_ATTN, l, RAGD_W_ATTN_NORM, ln ? RAGD_W_ATTN_NORM_B : RAGD_W_COUNT};
-        s->blocks[2 * l + 1] = (ragd_cpu_block){RAGD_CPU_BLK_MLP, l, RAGD_W_FFN_NORM, ln ? RAGD_W_FFN_NORM_B : RAGD_W_COUNT};
+        ragd_weight_role attn_b = ln ? RAGD_W_ATTN_NORM_B : RAGD_W_COUNT, ffn_b = ln ? RAGD_W_FFN_NORM_B : RAGD_W_COUNT;
+        s->blocks[2 * l] = (ragd_cpu_block){RAGD_CPU_BLK_ATTN, l, RAGD_W_ATTN_NORM, attn_b};
+        s->blocks[2 * l + 1] = (ragd_cpu_block){RAGD_CPU_BLK_MLP, l, RAGD_W_FFN_NORM, ffn_b};
     }
 }
 

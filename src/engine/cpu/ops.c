@@ -1,6 +1,7 @@
 /* ops.c — the CPU backend's row operations, written to follow Hugging Face transformers' fp32 path
  * (MODEL_FACTS.md §1): RMSNorm, rotary tables (inv_freq in fp32, llama3 scaling), half-split RoPE and
- * SwiGLU; LayerNorm with bias and GELU (erf / tanh) for the BERT family. Each output element depends only on its own row (batch invariance, cpu_internal.h). */
+ * SwiGLU; LayerNorm with bias and GELU (erf / tanh) for the BERT family. Each output element depends only
+ * on its own row (batch invariance, cpu_internal.h). */
 #include <math.h>
 
 #include "engine/cpu/cpu_internal.h"

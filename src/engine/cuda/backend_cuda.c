@@ -1,7 +1,8 @@
 /* backend_cuda.c — the CUDA backend's C glue: implements ragd_backend_cuda (engine/backend.h) on top
  * of the net API of cuda_api.h. Maps a ragd_model (typed views, PyTorch [out, in] layout) onto the
- * net's weight slots by walking the model's descriptor slots (model.h; role → net slot in cuda_slot), computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows
- * and translates the net's status codes into ragd_status with messages.
+ * net's weight slots by walking the model's descriptor slots (model.h; role → net slot in cuda_slot),
+ * computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows and translates the net's
+ * status codes into ragd_status with messages. Families whose blocks the net lacks are refused.
  *
  * Compiled into ragd_core only when CUDA is built. Generation (step) runs the net's paged-KV forward
  * with the block tables engine.c built (the net checks them again) and samples the logits on the host
