@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
             return 1;
         }
         int32_t ss[2] = {0, P};
-        ragd_batch b = {1, tok, ss};
+        ragd_batch b = {1, tok, ss, NULL};
         double a = ragd_now_s();
         if (ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err)) {
             fprintf(stderr, "%s\n", ragd_err_msg(&err));
@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
             for (int i = 1; i < V; i++)
                 if (logits[i] > logits[next]) next = i;
             int32_t s1[2] = {0, 1};
-            ragd_batch b1 = {1, &next, s1};
+            ragd_batch b1 = {1, &next, s1, NULL};
             a = ragd_now_s();
             if (ragd_engine_step(e, &b1, &slot, NULL, NULL, logits, &err)) {
                 fprintf(stderr, "%s\n", ragd_err_msg(&err));

@@ -64,7 +64,7 @@ static void run_mix(void *st, const ragd_model *m, const char *name, const int *
         for (int b = 0; b < p.n_batches; b++) {
             int f = p.b_first[b], k = p.b_n[b];
             for (int i = 0; i <= k; i++) bstart[i] = start[f + i] - start[f];
-            ragd_batch bt = {k, tok + start[f], bstart};
+            ragd_batch bt = {k, tok + start[f], bstart, NULL};
             ragd_err err = {0};
             if (ragd_backend_cuda.pool(st, &bt, RAGD_POOL_LAST, out, &err)) {
                 fprintf(stderr, "%s: %s\n", name, ragd_err_msg(&err));
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     float *out = malloc(sizeof(float) * (size_t)m->cfg.n_embd);
     double lat[50];
     for (int i = -5; i < 50; i++) {
-        ragd_batch b = {1, tk, ss};
+        ragd_batch b = {1, tk, ss, NULL};
         double a = ragd_now_s();
         if (ragd_backend_cuda.pool(st, &b, RAGD_POOL_LAST, out, &err)) return 1;
         if (i >= 0) lat[i] = ragd_now_s() - a;
@@ -148,7 +148,7 @@ int main(int argc, char **argv) {
         ragd_cuda_net *net = ragd_backend_cuda_net(st);
         ragd_cuda_net_set_profile(net, 1);
         for (int i = 0; i < 10; i++) {
-            ragd_batch b = {1, tk, ss};
+            ragd_batch b = {1, tk, ss, NULL};
             if (ragd_backend_cuda.pool(st, &b, RAGD_POOL_LAST, out, &err)) return 1;
         }
         double ms[RAGD_CUDA_N_PHASES] = {0};

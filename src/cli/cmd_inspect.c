@@ -8,18 +8,26 @@
 #include "cli/cli.h"
 #include "engine/engine.h"
 
-static const char *kind_of(const ragd_model *m, const ragd_tensor *t) {
-    if (t == &m->tok_embd) return "token embedding";
-    if (t == &m->lm_head) return "lm_head";
-    if (t == &m->out_norm) return "norms";
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        const ragd_layer_weights *L = &m->layers[l];
-        if (t == &L->wq || t == &L->wk || t == &L->wv || t == &L->wo) return "attention";
-        if (t == &L->bq || t == &L->bk || t == &L->bv) return "attention bias";
-        if (t == &L->w_gate || t == &L->w_up || t == &L->w_down) return "mlp";
-        if (t == &L->attn_norm || t == &L->ffn_norm || t == &L->q_norm || t == &L->k_norm) return "norms";
+/* The inspect group of a role: the counting kind, with attention biases apart. */
+static const char *kind_of(ragd_weight_role r) {
+    switch (r) {
+    case RAGD_W_TOK_EMBD: return "token embedding";
+    case RAGD_W_POS_EMBD:
+    case RAGD_W_TYPE_EMBD: return "embeddings";
+    case RAGD_W_LM_HEAD: return "lm_head";
+    case RAGD_W_BQ:
+    case RAGD_W_BK:
+    case RAGD_W_BV:
+    case RAGD_W_BO: return "attention bias";
+    default: break;
     }
-    return "other";
+    switch (ragd_weight_role_kind(r)) {
+    case RAGD_KIND_ATTN: return "attention";
+    case RAGD_KIND_MLP: return "mlp";
+    case RAGD_KIND_NORM: return "norms";
+    case RAGD_KIND_HEAD: return "classifier";
+    default: return "other";
+    }
 }
 
 static double mib(size_t b) { return b / 1048576.0; }
@@ -73,21 +81,43 @@ int ragd_cmd_inspect(int argc, char **argv) {
     printf("architecture   %s\n", ragd_arch_name(c->arch));
     printf("layers         %d, hidden %d, mlp %d, heads %d (kv %d), head_dim %d, vocab rows %d\n", c->n_layer,
            c->n_embd, c->n_ff, c->n_head, c->n_head_kv, c->head_dim, c->n_vocab);
-    printf("rope           theta %g%s, rms_eps %g, max positions %d\n", (double)c->rope_theta,
-           c->rope_type == 1 ? " (llama3 scaling)" : "", (double)c->rms_eps, c->max_pos);
+    if (c->pos == RAGD_POS_ROPE)
+        printf("rope           theta %g%s, rms_eps %g, max positions %d\n", (double)c->rope_theta,
+               c->rope_type == 1 ? " (llama3 scaling)" : "", (double)c->rms_eps, c->max_pos);
+    else
+        printf("positions      absolute, %d rows (first position %d), token types %d, layer_norm_eps %g, max "
+               "positions %d\n", c->n_pos_embd, c->pos_offset, c->n_type_vocab, (double)c->rms_eps, c->max_pos);
+    printf("blocks         %s, %s, %s attention, %s MLP\n", m->family->name,
+           c->norm == RAGD_NORM_LAYER ? (c->post_norm ? "post-LayerNorm" : "pre-LayerNorm") : "pre-RMSNorm",
+           c->bidirectional ? "bidirectional" : "causal",
+           c->act == RAGD_ACT_SWIGLU ? "SwiGLU" : c->act == RAGD_ACT_GELU ? "GELU (erf)" : "GELU (tanh)");
+    if (ragd_model_has_classifier(m))
+        printf("classifier     %d label(s)%s\n", c->n_labels,
+               c->head == RAGD_HEAD_POOL_LINEAR ? ", linear score of the pooled rows / temperature" : ", first token");
     printf("lm_head        %s\n", m->lm_head.data ? (c->tie_embed ? "tied to the embedding" : "separate") : "none");
     printf("parameters     %zu (%.3f B)\n", ragd_model_param_count(m), ragd_model_param_count(m) / 1e9);
     printf("weights        %.2f MiB as stored\n", mib(ragd_model_weight_bytes(m)));
 
-    size_t n = ragd_model_tensor_list(m, NULL, 0);
+    size_t n = ragd_model_weight_slots(m, NULL);
+    ragd_weight_slot *slots = ragd_xcalloc(n ? n : 1, sizeof *slots);
+    ragd_model_weight_slots(m, slots);
     const ragd_tensor **ts = ragd_xcalloc(n ? n : 1, sizeof *ts);
-    ragd_model_tensor_list(m, ts, n);
-    static const char *kinds[] = {"token embedding", "attention", "attention bias", "mlp", "norms", "lm_head", "other"};
+    const char **tk = ragd_xcalloc(n ? n : 1, sizeof *tk);
+    size_t np = 0; /* present tensors */
+    for (size_t i = 0; i < n; i++)
+        if (slots[i].t->data) {
+            tk[np] = kind_of(slots[i].role);
+            ts[np++] = slots[i].t;
+        }
+    free(slots);
+    n = np;
+    static const char *kinds[] = {"token embedding", "embeddings", "attention", "attention bias", "mlp", "norms",
+                                  "lm_head", "classifier", "other"};
     printf("tensors by kind (%zu tensors)\n", n);
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         size_t cnt = 0, params = 0, bytes = 0;
         for (size_t i = 0; i < n; i++)
-            if (!strcmp(kind_of(m, ts[i]), kinds[k])) {
+            if (!strcmp(tk[i], kinds[k])) {
                 cnt++;
                 params += ragd_tensor_numel(ts[i]);
                 bytes += ts[i]->nbytes;
@@ -105,9 +135,10 @@ int ragd_cmd_inspect(int argc, char **argv) {
         if (cnt) printf("  %-6s %4zu tensors %10.2f MiB\n", ragd_dtype_name((ragd_dtype)d), cnt, mib(bytes));
     }
     free(ts);
+    free(tk);
     if (!max_ctx) max_ctx = c->max_pos > 0 && c->max_pos < 4096 ? c->max_pos : 4096;
     int rc = 0;
-    for (int kv = 1; kv >= 0; kv--) {
+    for (int kv = ragd_model_is_encoder(m) ? 0 : 1; kv >= 0; kv--) { /* encoders never generate: no KV plan */
         ragd_engine_opts o = {.device = !strcmp(device, "cuda") ? RAGD_DEVICE_CUDA : RAGD_DEVICE_CPU,
                               .max_batch_tokens = mbt, .max_seqs = max_seqs, .max_ctx = max_ctx, .kv_cache = kv};
         ragd_engine_plan p;

@@ -31,6 +31,8 @@ typedef struct ragd_backend_ops {
     ragd_status (*pool)(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err);
     ragd_status (*score)(void *state, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
                          ragd_err *err);
+    /* sequence classification logits [n_seqs, n_labels]; NULL when the backend has none */
+    ragd_status (*classify)(void *state, const ragd_batch *b, float *out, ragd_err *err);
     /* Generation step: writes the new positions' K/V into their blocks, attends over [0, pos), computes
      * the last row's logits of each sequence, samples rows with sp[i].active into out[i] (sp may be
      * NULL: no sampling) and copies logits out when logits != NULL ([n_seqs, n_vocab]). Rows with

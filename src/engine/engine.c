@@ -181,13 +181,34 @@ static ragd_status check_batch(const ragd_engine *e, const ragd_batch *b, const 
         if (b->tokens[t] < 0 || b->tokens[t] >= n_vocab)
             return ragd_err_set(err, RAGD_ERANGE, "token id %d at batch position %lld outside the vocabulary [0, %d)",
                                 b->tokens[t], (long long)t, n_vocab);
+    if (b->type_ids) {
+        int n_types = e->model->cfg.n_type_vocab;
+        if (n_types <= 0)
+            return ragd_err_set(err, RAGD_EINVAL, "model %s has no token types (token type ids given)", e->model->name);
+        for (int64_t t = 0; t < total; t++)
+            if (b->type_ids[t] < 0 || b->type_ids[t] >= n_types)
+                return ragd_err_set(err, RAGD_ERANGE, "token type id %d at batch position %lld outside [0, %d)",
+                                    b->type_ids[t], (long long)t, n_types);
+    }
     return RAGD_OK;
 }
 
 ragd_status ragd_engine_pool(ragd_engine *e, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
+    if ((unsigned)pool > RAGD_POOL_MAX) return ragd_err_set(err, RAGD_EINVAL, "unknown pooling %d", (int)pool);
     ragd_status st = check_batch(e, b, NULL, err);
     if (st) return st;
     return e->ops->pool(e->state, b, pool, out, err);
+}
+
+ragd_status ragd_engine_classify(ragd_engine *e, const ragd_batch *b, float *out, ragd_err *err) {
+    if (!ragd_model_has_classifier(e->model))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no sequence classification head", e->model->name);
+    if (!e->ops->classify)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "the %s backend does not run sequence classification yet",
+                            e->ops->name);
+    ragd_status st = check_batch(e, b, NULL, err);
+    if (st) return st;
+    return e->ops->classify(e->state, b, out, err);
 }
 
 ragd_status ragd_engine_score(ragd_engine *e, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,

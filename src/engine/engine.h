@@ -79,16 +79,24 @@ typedef struct ragd_batch {
     int n_seqs;
     const int32_t *tokens;    /* [seq_start[n_seqs]] */
     const int32_t *seq_start; /* [n_seqs + 1], seq_start[0] == 0 */
+    const int32_t *type_ids;  /* [seq_start[n_seqs]] token type ids (BERT segment A = 0 / B = 1), or NULL: all 0.
+                                 Only for models with a token type table (cfg.n_type_vocab > 0) */
 } ragd_batch;
 
 /* Pooling tasks (no KV cache): full prefill of each sequence from position 0, then pooling of the
- * final-norm hidden states. out: [n_seqs, n_embd], NOT normalized. */
+ * final hidden states (after the final norm for decoders; the last layer's output for encoders).
+ * out: [n_seqs, n_embd], NOT normalized. */
 ragd_status ragd_engine_pool(ragd_engine *e, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err);
 
 /* Scoring: logits at each sequence's last position for the given vocabulary rows only.
  * rows: [n_rows]; out: [n_seqs, n_rows]. */
 ragd_status ragd_engine_score(ragd_engine *e, const ragd_batch *b, const int32_t *rows, int n_rows, float *out,
                               ragd_err *err);
+
+/* Sequence classification (cross-encoders: ...ForSequenceClassification, cfg.head == RAGD_HEAD_CLS):
+ * raw logits of each sequence, out: [n_seqs, n_labels]. RAGD_EUNSUPPORTED for models without a head or
+ * on backends without the path (CUDA for now). */
+ragd_status ragd_engine_classify(ragd_engine *e, const ragd_batch *b, float *out, ragd_err *err);
 
 /* ---- sequences of a generation engine -------------------------------------------------------- */
 

@@ -63,6 +63,17 @@ static void model_json(ragd_buf *b, const ragd_served_model *sm) {
     ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
     ragd_buf_printf(b, ",\"max_model_len\":%d,\"tasks\":", model_max_len(sm));
     roles_json(b, sm);
+    ragd_buf_puts(b, ",\"architecture\":");
+    const char *arch = ragd_arch_name(sm->model->cfg.arch);
+    ragd_buf_json_str(b, arch, strlen(arch));
+    if (sm->roles[RAGD_ROLE_EMBED]) {
+        static const char *pools[] = {"last", "mean", "cls", "max"};
+        ragd_buf_printf(b, ",\"pooling\":\"%s\"", pools[ragd_embed_pooling(sm->model)]);
+    }
+    if (sm->roles[RAGD_ROLE_RERANK]) /* what a rerank score is for this model */
+        ragd_buf_puts(b, ragd_rerank_is_cross_encoder(sm->model)
+                             ? ",\"rerank_score\":\"sigmoid(logit)\",\"rerank_logit\":\"classifier logit\""
+                             : ",\"rerank_score\":\"softmax([no, yes])[1]\",\"rerank_logit\":\"yes - no\"");
     ragd_buf_printf(b, ",\"quality\":\"%s\",\"ready\":%s}", sm->demo ? "demo" : "full",
                     atomic_load(&sm->ready) ? "true" : "false");
 }

@@ -17,8 +17,10 @@
  *               → {"id", "object": "list", "created", "model", "data": [{"index", "object": "score", "score"}],
  *                  "usage"} in input order; text_1 a string scores it against every text_2, two lists pair up
  *
- * Each document is one sequence built by ragd_rerank_prepare (prefix + body + suffix, as the CLI
- * does); a too-long document is cut (truncate) or refused naming its index. Ties keep input order.
+ * Each document is one sequence built by ragd_rerank_prepare (prefix + body + suffix for
+ * Qwen3-Reranker; the pair template, truncated longest-first to the model's positions, for cross-encoders —
+ * whose scores are sigmoid(logit) and NIM's "logit" the raw logit), as the CLI does; a too-long document
+ * is cut (truncate) or refused naming its index. Ties keep input order.
  */
 #include "http/http_internal.h"
 
@@ -41,12 +43,15 @@ typedef struct rerank_api {
     json_t *owned;          /* SH_SCORE with text_2 a string: the one-element list made of it */
     char *scratch;   /* NUL-terminated copy of a document prefix while truncating */
     size_t scratch_cap;
+    int32_t seg_a;   /* segment-A tokens of the last prepared sequence (cross-encoders with token types) */
+    int32_t *seg_a_all; /* [n] per document, handed to the task */
 } rerank_api;
 
 static void rerank_api_free(void *p) {
     rerank_api *a = p;
     if (a) {
         free(a->scratch);
+        free(a->seg_a_all);
         if (a->owned) json_decref(a->owned);
     }
     free(a);
@@ -65,7 +70,7 @@ static ragd_status prep_rerank(http_req *r, const char *doc, size_t len, ragd_to
     }
     memcpy(a->scratch, doc, len);
     a->scratch[len] = 0;
-    return ragd_rerank_prepare(r->sm->model, a->query, a->scratch, a->instruction, out, err);
+    return ragd_rerank_prepare(r->sm->model, a->query, a->scratch, a->instruction, out, &a->seg_a, err);
 }
 
 static const char *doc_text(const json_t *d) {
@@ -298,7 +303,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
      * document, say so about the query, not about documents[0] */
     ragd_tok_ids probe = {0};
     ragd_err err = {0};
-    ragd_status st = ragd_rerank_prepare(sm->model, a->query, "", a->instruction, &probe, &err);
+    ragd_status st = ragd_rerank_prepare(sm->model, a->query, "", a->instruction, &probe, NULL, &err);
     size_t qtok = probe.n;
     ragd_tok_ids_free(&probe);
     int limit = sm->max_len[RAGD_ROLE_RERANK];
@@ -315,6 +320,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
     if (r->limit_cap < 0) r->limit_cap = (int)qtok - r->limit_cap; /* Cohere: the document's tokens after the query's */
     const bool objects = shape == SH_V1 || shape == SH_NIM;  /* documents may be {"text": str} */
     r->seq_start = ragd_xcalloc(n + 1, sizeof(int32_t));
+    a->seg_a_all = ragd_xcalloc(n, sizeof(int32_t));
     for (size_t i = 0; i < n; i++) {
         json_t *d = json_array_get(docs, i);
         if (objects && json_is_object(d)) d = json_object_get(d, "text");
@@ -337,6 +343,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
                                     truncate, prep_rerank))
             return HTTP_REPLY;
         r->seq_start[i + 1] = (int32_t)r->toks.n;
+        a->seg_a_all[i] = a->seg_a;
     }
     r->outv = malloc(n * sizeof(float));
     if (!r->outv) return http_error(r, 500, NULL, "out_of_memory", "cannot allocate %zu scores", n), HTTP_REPLY;
@@ -344,6 +351,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
     r->task.tokens = r->toks.ids;
     r->task.seq_start = r->seq_start;
     r->task.n_seqs = (int)n;
+    r->task.seg_a = a->seg_a_all;
     r->task.out = r->outv;
     r->task.score_logit = shape == SH_NIM;
     r->finish = rerank_finish;

@@ -1,7 +1,7 @@
 /* gguf_model.c — loads a GGUF file (llama / qwen2 / qwen3) into a ragd_model.
  *
  * Order: map the file → ragd_gguf_parse (every byte bounds-checked) → configuration from the
- * {arch}.* keys → tensor views, looked up by the GGUF names of validate.c's slots, dims reversed to
+ * {arch}.* keys → tensor views, looked up by the GGUF names of the family descriptor (family.c), dims reversed to
  * PyTorch order → for arch `llama`, un-permute the Q/K rows → embedded tokenizer (tokenizer.ggml.* and
  * tokenizer.chat_template) → ragd_model_validate. Any failure frees the partial model; the message names
  * the file, the key or tensor, what was expected and what was found.
@@ -310,12 +310,20 @@ static ragd_status unpermute_rows(gguf_ctx *c, ragd_tensor *t, int n_heads, ragd
 
 static ragd_status load_tensors(gguf_ctx *c, ragd_err *err) {
     ragd_model *m = c->m;
+    ragd_status st = ragd_model_set_family(m, err);
+    if (st) return st;
     m->layers = ragd_xcalloc((size_t)m->cfg.n_layer, sizeof *m->layers);
-    ragd_weight_slot *slots = ragd_xmalloc(RAGD_MAX_WEIGHT_SLOTS(m->cfg.n_layer) * sizeof *slots);
-    size_t n = ragd_model_weight_slots(m, slots);
+    size_t n = ragd_model_weight_slots(m, NULL);
+    ragd_weight_slot *slots = ragd_xmalloc(n * sizeof *slots);
+    ragd_model_weight_slots(m, slots);
     ragd_buf name = {0}, shape = {0};
-    ragd_status st = RAGD_OK;
     for (size_t i = 0; i < n && !st; i++) {
+        if (!slots[i].d->gguf) { /* a tensor of a Hugging Face head (score.weight): never in GGUF, never required here */
+            if (slots[i].required)
+                st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s has no GGUF form", c->fname,
+                                  ragd_weight_role_name(slots[i].role));
+            continue;
+        }
         ragd_buf_reset(&name);
         ragd_weight_gguf_name(&slots[i], &name);
         const ragd_gguf_tensor *gt = ragd_gguf_find_tensor(&c->g, name.data);

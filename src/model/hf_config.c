@@ -11,6 +11,11 @@
  *     "rope_type" or "type", default "default"; rope_theta inside them wins over the top-level key;
  *     llama3's original_max_position_embeddings defaults to max_position_embeddings;
  *   - Qwen2 always has q/k/v biases (nn.Linear(bias=True)) and ignores attention_bias.
+ * LlamaBidirectionalModel (model_type llama_bidirec) is parsed as Llama with the causal mask off and its
+ * "pooling" (avg / cls / last). BERT and (XLM-)RoBERTa (parse_encoder): BertConfig / XLMRobertaConfig
+ * defaults (layer_norm_eps 1e-12, max_position_embeddings 512, type_vocab_size 2, pad_token_id 0 / 1,
+ * hidden_act gelu); RoBERTa positions start at pad_token_id + 1; ...ForSequenceClassification has
+ * len(id2label) (else num_labels, else 2) outputs.
  * Anything that would change the math and that ragd does not implement (attention_bias on Llama/Qwen3,
  * mlp_bias, a sliding window, another activation or RoPE type, partial rotary) → RAGD_EUNSUPPORTED.
  */
@@ -22,15 +27,31 @@
 typedef struct arch_name {
     const char *name;
     ragd_arch arch;
+    ragd_head_kind head;
 } arch_name;
 
 static const arch_name k_archs[] = {
-    {"Qwen3ForCausalLM", RAGD_ARCH_QWEN3}, {"Qwen3Model", RAGD_ARCH_QWEN3},
-    {"LlamaForCausalLM", RAGD_ARCH_LLAMA}, {"LlamaModel", RAGD_ARCH_LLAMA},
-    {"Qwen2ForCausalLM", RAGD_ARCH_QWEN2}, {"Qwen2Model", RAGD_ARCH_QWEN2},
+    {"Qwen3ForCausalLM", RAGD_ARCH_QWEN3, RAGD_HEAD_LM},
+    {"Qwen3Model", RAGD_ARCH_QWEN3, RAGD_HEAD_LM},
+    {"LlamaForCausalLM", RAGD_ARCH_LLAMA, RAGD_HEAD_LM},
+    {"LlamaModel", RAGD_ARCH_LLAMA, RAGD_HEAD_LM},
+    {"Qwen2ForCausalLM", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},
+    {"Qwen2Model", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},
+    {"LlamaBidirectionalModel", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE},
+    {"LlamaBidirectionalForSequenceClassification", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_POOL_LINEAR},
+    {"BertModel", RAGD_ARCH_BERT, RAGD_HEAD_NONE},
+    {"BertForSequenceClassification", RAGD_ARCH_BERT, RAGD_HEAD_CLS},
+    {"XLMRobertaModel", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
+    {"XLMRobertaForSequenceClassification", RAGD_ARCH_XLMR, RAGD_HEAD_CLS},
+    {"RobertaModel", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
+    {"RobertaForSequenceClassification", RAGD_ARCH_XLMR, RAGD_HEAD_CLS},
 };
 static const arch_name k_model_types[] = {
-    {"qwen3", RAGD_ARCH_QWEN3}, {"llama", RAGD_ARCH_LLAMA}, {"qwen2", RAGD_ARCH_QWEN2}};
+    {"qwen3", RAGD_ARCH_QWEN3, RAGD_HEAD_LM},       {"llama", RAGD_ARCH_LLAMA, RAGD_HEAD_LM},
+    {"qwen2", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},       {"llama_bidirec", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE},
+    {"bert", RAGD_ARCH_BERT, RAGD_HEAD_NONE},       {"xlm-roberta", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
+    {"roberta", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
+};
 
 /* An integer field in [lo, hi]; absent or null → *out = dflt (or an error when dflt < 0 means required). */
 static ragd_status get_int(json_t *root, const char *fname, const char *key, int64_t dflt, int64_t lo, int64_t hi,
@@ -113,7 +134,7 @@ static ragd_status parse_eos(json_t *v, const char *fname, ragd_model_config *cf
     return RAGD_OK;
 }
 
-static ragd_status parse_arch(json_t *root, const char *fname, ragd_arch *out, ragd_err *err) {
+static ragd_status parse_arch(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
     json_t *archs = json_object_get(root, "architectures");
     if (archs && !json_is_null(archs)) {
         if (!json_is_array(archs) || json_array_size(archs) == 0 || !json_is_string(json_array_get(archs, 0)))
@@ -121,13 +142,17 @@ static ragd_status parse_arch(json_t *root, const char *fname, ragd_arch *out, r
         const char *a = json_string_value(json_array_get(archs, 0));
         for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
             if (!strcmp(a, k_archs[i].name)) {
-                *out = k_archs[i].arch;
+                c->arch = k_archs[i].arch;
+                c->head = k_archs[i].head;
                 return RAGD_OK;
             }
-        return ragd_err_set(err, RAGD_EUNSUPPORTED,
-                            "%s: architecture '%s' is not supported (supported: Qwen3ForCausalLM, Qwen3Model, "
-                            "LlamaForCausalLM, LlamaModel, Qwen2ForCausalLM, Qwen2Model)",
-                            fname, a);
+        ragd_buf names = {0};
+        for (size_t i = 0; i < sizeof k_archs / sizeof k_archs[0]; i++)
+            ragd_buf_printf(&names, "%s%s", i ? ", " : "", k_archs[i].name);
+        ragd_status st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: architecture '%s' is not supported (supported: %s)",
+                                      fname, a, names.data);
+        ragd_buf_free(&names);
+        return st;
     }
     json_t *mt = json_object_get(root, "model_type");
     if (!json_is_string(mt))
@@ -135,11 +160,14 @@ static ragd_status parse_arch(json_t *root, const char *fname, ragd_arch *out, r
     const char *t = json_string_value(mt);
     for (size_t i = 0; i < sizeof k_model_types / sizeof k_model_types[0]; i++)
         if (!strcmp(t, k_model_types[i].name)) {
-            *out = k_model_types[i].arch;
+            c->arch = k_model_types[i].arch;
+            c->head = k_model_types[i].head;
             return RAGD_OK;
         }
     return ragd_err_set(err, RAGD_EUNSUPPORTED,
-                        "%s: model_type '%s' is not supported (supported: qwen3, llama, qwen2)", fname, t);
+                        "%s: model_type '%s' is not supported (supported: qwen3, llama, qwen2, llama_bidirec, bert, "
+                        "xlm-roberta, roberta)",
+                        fname, t);
 }
 
 /* rope_scaling / rope_parameters and rope_theta. */
@@ -192,10 +220,24 @@ static ragd_status parse_rope(json_t *root, const char *fname, ragd_model_config
     return st;
 }
 
-static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+static ragd_status parse_ids(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err);
+
+/* A classifier's outputs: transformers' num_labels = len(id2label), else "num_labels", else 2. */
+static ragd_status parse_labels(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    json_t *labels = json_object_get(root, "id2label");
+    if (json_is_object(labels) && json_object_size(labels) > 0) c->n_labels = (int)json_object_size(labels);
+    else {
+        ragd_status st = get_int(root, fname, "num_labels", 2, 1, 1 << 16, &c->n_labels, err);
+        if (st != RAGD_OK) return st;
+    }
+    if (c->n_labels > (1 << 16)) return ragd_err_set(err, RAGD_EFORMAT, "%s: %d labels is too many", fname, c->n_labels);
+    return RAGD_OK;
+}
+
+static ragd_status parse_decoder(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
     ragd_status st;
-    if ((st = parse_arch(root, fname, &c->arch, err)) != RAGD_OK) return st;
     const int64_t REQ = INT64_MIN;
+    bool llama = c->arch == RAGD_ARCH_LLAMA || c->arch == RAGD_ARCH_LLAMA_BIDIR;
     if ((st = get_int(root, fname, "vocab_size", REQ, 1, 1 << 24, &c->n_vocab, err)) != RAGD_OK ||
         (st = get_int(root, fname, "hidden_size", REQ, 1, 1 << 17, &c->n_embd, err)) != RAGD_OK ||
         (st = get_int(root, fname, "intermediate_size", REQ, 1, 1 << 20, &c->n_ff, err)) != RAGD_OK ||
@@ -203,7 +245,7 @@ static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config
         (st = get_int(root, fname, "num_attention_heads", REQ, 1, 4096, &c->n_head, err)) != RAGD_OK ||
         (st = get_int(root, fname, "num_key_value_heads", c->n_head, 1, 4096, &c->n_head_kv, err)) != RAGD_OK)
         return st;
-    if (c->arch == RAGD_ARCH_LLAMA && c->n_embd % c->n_head)
+    if (llama && c->n_embd % c->n_head)
         return ragd_err_set(err, RAGD_EFORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", fname,
                             c->n_embd, c->n_head);
     int64_t hd_default = c->arch == RAGD_ARCH_QWEN3 ? 128 : c->n_embd / c->n_head;
@@ -217,7 +259,7 @@ static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config
     if ((int64_t)c->n_head * c->head_dim > (1 << 20))
         return ragd_err_set(err, RAGD_EFORMAT, "%s: num_attention_heads × head_dim is too large", fname);
     if ((st = get_num(root, fname, "rms_norm_eps", 1e-6, 0.0, 1.0, &c->rms_eps, err)) != RAGD_OK ||
-        (st = get_int(root, fname, "max_position_embeddings", c->arch == RAGD_ARCH_LLAMA ? 2048 : 32768, 1, 1 << 30,
+        (st = get_int(root, fname, "max_position_embeddings", llama ? 2048 : 32768, 1, 1 << 30,
                       &c->max_pos, err)) != RAGD_OK ||
         (st = get_bool(root, fname, "tie_word_embeddings", false, &c->tie_embed, err)) != RAGD_OK)
         return st;
@@ -252,7 +294,98 @@ static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config
                             json_is_string(act) ? json_string_value(act) : "(not a string)");
     c->qkv_bias = c->arch == RAGD_ARCH_QWEN2;
     c->qk_norm = c->arch == RAGD_ARCH_QWEN3;
+    if (c->arch == RAGD_ARCH_LLAMA_BIDIR) { /* NVIDIA's retrievers: causal mask off, config "pooling" */
+        c->bidirectional = true;
+        c->has_cfg_pooling = true; /* LlamaBidirectionalConfig's default pooling is "avg" */
+        c->cfg_pooling = RAGD_POOL_MEAN;
+        if (c->head == RAGD_HEAD_POOL_LINEAR && (st = parse_labels(root, fname, c, err)) != RAGD_OK) return st;
+        c->head_temperature = 1.0f;
+        if (c->head == RAGD_HEAD_POOL_LINEAR &&
+            (st = get_num(root, fname, "temperature", 1.0, 0.0, 1e6, &c->head_temperature, err)) != RAGD_OK)
+            return st;
+        json_t *pool = json_object_get(root, "pooling");
+        if (pool && !json_is_null(pool)) {
+            const char *p = json_is_string(pool) ? json_string_value(pool) : "";
+            if (!strcmp(p, "avg")) c->cfg_pooling = RAGD_POOL_MEAN;
+            else if (!strcmp(p, "cls")) c->cfg_pooling = RAGD_POOL_CLS;
+            else if (!strcmp(p, "last")) c->cfg_pooling = RAGD_POOL_LAST;
+            else
+                return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: \"pooling\" '%s' is not supported (avg, cls, last)",
+                                    fname, json_is_string(pool) ? p : "(not a string)");
+            c->has_cfg_pooling = true;
+        }
+    }
+    return parse_ids(root, fname, c, err);
+}
 
+/* BERT / RoBERTa / XLM-RoBERTa (transformers BertConfig, XLMRobertaConfig): post-LayerNorm encoder with
+ * biases, GELU, learned absolute positions (RoBERTa: from padding_idx + 1) and token types. */
+static ragd_status parse_encoder(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    ragd_status st;
+    const int64_t REQ = INT64_MIN;
+    bool roberta = c->arch == RAGD_ARCH_XLMR;
+    if ((st = get_int(root, fname, "vocab_size", REQ, 1, 1 << 24, &c->n_vocab, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "hidden_size", REQ, 1, 1 << 17, &c->n_embd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "intermediate_size", REQ, 1, 1 << 20, &c->n_ff, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_hidden_layers", REQ, 1, 4096, &c->n_layer, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_attention_heads", REQ, 1, 4096, &c->n_head, err)) != RAGD_OK)
+        return st;
+    if (c->n_embd % c->n_head)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: hidden_size %d is not a multiple of num_attention_heads %d", fname,
+                            c->n_embd, c->n_head);
+    c->n_head_kv = c->n_head;
+    c->head_dim = c->n_embd / c->n_head;
+    if ((st = get_num(root, fname, "layer_norm_eps", 1e-12, 0.0, 1.0, &c->rms_eps, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "max_position_embeddings", 512, 1, 1 << 20, &c->n_pos_embd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "type_vocab_size", 2, 1, 1 << 16, &c->n_type_vocab, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "pad_token_id", roberta ? 1 : 0, 0, c->n_vocab - 1, &c->pad_id, err)) != RAGD_OK)
+        return st;
+    json_t *pe = json_object_get(root, "position_embedding_type");
+    if (pe && !json_is_null(pe) && !(json_is_string(pe) && !strcmp(json_string_value(pe), "absolute")))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: position_embedding_type '%s' is not supported (only absolute)",
+                            fname, json_is_string(pe) ? json_string_value(pe) : "(not a string)");
+    bool dec = false, cross = false;
+    if ((st = get_bool(root, fname, "is_decoder", false, &dec, err)) != RAGD_OK ||
+        (st = get_bool(root, fname, "add_cross_attention", false, &cross, err)) != RAGD_OK)
+        return st;
+    if (dec || cross)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: is_decoder / add_cross_attention are not supported", fname);
+    json_t *act = json_object_get(root, "hidden_act");
+    const char *a = act && !json_is_null(act) ? (json_is_string(act) ? json_string_value(act) : "") : "gelu";
+    if (!strcmp(a, "gelu")) c->act = RAGD_ACT_GELU;
+    else if (!strcmp(a, "gelu_new") || !strcmp(a, "gelu_pytorch_tanh")) c->act = RAGD_ACT_GELU_TANH;
+    else
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "%s: hidden_act '%s' is not supported (gelu, gelu_new, gelu_pytorch_tanh)", fname,
+                            json_is_string(act) ? a : "(not a string)");
+    if (roberta) { /* create_position_ids_from_input_ids: padding_idx + 1 + index of the non-pad tokens */
+        c->pos_offset = c->pad_id + 1;
+        c->pos_skip_pad = true;
+    }
+    c->max_pos = c->n_pos_embd - c->pos_offset;
+    if (c->max_pos < 1)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: max_position_embeddings %d leaves no position after the offset %d",
+                            fname, c->n_pos_embd, c->pos_offset);
+    if (c->head == RAGD_HEAD_CLS && (st = parse_labels(root, fname, c, err)) != RAGD_OK) return st;
+    c->norm = RAGD_NORM_LAYER;
+    c->post_norm = true;
+    c->bidirectional = true;
+    c->pos = RAGD_POS_ABSOLUTE;
+    c->linear_bias = true;
+    c->qkv_bias = true;
+    return parse_ids(root, fname, c, err);
+}
+
+static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
+    ragd_status st = parse_arch(root, fname, c, err);
+    if (st != RAGD_OK) return st;
+    c->pad_id = -1;
+    if (c->arch == RAGD_ARCH_BERT || c->arch == RAGD_ARCH_XLMR) return parse_encoder(root, fname, c, err);
+    return parse_decoder(root, fname, c, err);
+}
+
+/* bos_token_id and eos_token_id */
+static ragd_status parse_ids(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
     json_t *bos = json_object_get(root, "bos_token_id");
     c->bos_id = -1;
     if (bos && !json_is_null(bos)) {

@@ -1,8 +1,8 @@
 /* hf_dir.c — loads a Hugging Face model directory.
  *
  * Order: config.json → weights (model.safetensors, or the shards that model.safetensors.index.json
- * names; each mmapped and its header parsed) → tensor views, looked up by the slot names of
- * validate.c with or without the "model." prefix → generation_config.json and sentence-transformers
+ * names; each mmapped and its header parsed) → tensor views, looked up by the slot names of the
+ * family descriptor (family.c) under the family's base prefix ("model.", "bert.", or none) → generation_config.json and sentence-transformers
  * files → tokenizer.json (+ tokenizer_config.json) → ragd_model_validate. Any failure frees the partial
  * model; the message names the file, the tensor, what was expected and what was found.
  *
@@ -145,25 +145,52 @@ static void fill_view(hf_ctx *c, tensor_ref *r, ragd_tensor *t) {
     t->file = p->map_names[r->map];
 }
 
+/* The family's base prefix ("model.", "bert.", ...): the first one under which its first global tensor
+ * (the token embedding) exists. */
+static ragd_status find_prefix(hf_ctx *c, ragd_err *err) {
+    const ragd_family *f = c->m->family;
+    const ragd_weight_desc *first = &f->global[0];
+    ragd_buf name = {0}, tried = {0};
+    for (int i = 0; f->hf_prefixes[i]; i++) {
+        ragd_buf_reset(&name);
+        ragd_buf_printf(&name, "%s%s", f->hf_prefixes[i], first->hf);
+        if (find_ref(c, name.data)) {
+            c->prefix = f->hf_prefixes[i];
+            ragd_buf_free(&name);
+            ragd_buf_free(&tried);
+            return RAGD_OK;
+        }
+        ragd_buf_printf(&tried, i ? " (or '%s')" : "'%s'", name.data);
+    }
+    ragd_status st = ragd_err_set(err, RAGD_EFORMAT, "%s: tensor %s is missing (expected shape [%d, %d])", c->where,
+                                  tried.data, c->m->cfg.n_vocab, c->m->cfg.n_embd);
+    ragd_buf_free(&name);
+    ragd_buf_free(&tried);
+    return st;
+}
+
 /* Looks every slot up; a required slot that is absent is an error naming its full expected name. */
 static ragd_status assign_slots(hf_ctx *c, ragd_err *err) {
     ragd_model *m = c->m;
-    tensor_ref *emb = find_ref(c, "model.embed_tokens.weight");
-    c->prefix = emb ? "model." : "";
-    if (!emb && !find_ref(c, "embed_tokens.weight"))
-        return ragd_err_set(err, RAGD_EFORMAT,
-                            "%s: tensor 'model.embed_tokens.weight' (or 'embed_tokens.weight') is missing (expected "
-                            "shape [%d, %d])",
-                            c->where, m->cfg.n_vocab, m->cfg.n_embd);
-    ragd_weight_slot *slots = ragd_xmalloc(RAGD_MAX_WEIGHT_SLOTS(m->cfg.n_layer) * sizeof *slots);
-    size_t n = ragd_model_weight_slots(m, slots);
+    ragd_status st = find_prefix(c, err);
+    if (st != RAGD_OK) return st;
+    size_t n = ragd_model_weight_slots(m, NULL);
+    ragd_weight_slot *slots = ragd_xmalloc(n * sizeof *slots);
+    ragd_model_weight_slots(m, slots);
     ragd_buf name = {0}, shape = {0};
-    ragd_status st = RAGD_OK;
     for (size_t i = 0; i < n && st == RAGD_OK; i++) {
         ragd_buf_reset(&name);
-        if (slots[i].role != RAGD_W_LM_HEAD) ragd_buf_puts(&name, c->prefix);
+        if (!(slots[i].d->when & RAGD_WD_NO_PREFIX)) ragd_buf_puts(&name, c->prefix);
         ragd_weight_hf_name(&slots[i], &name);
         tensor_ref *r = find_ref(c, name.data);
+        for (const char *const(*al)[2] = m->family->hf_aliases; !r && al && (*al)[0]; al++) {
+            size_t ls = strlen((*al)[0]);
+            if (name.len < ls || strcmp(name.data + name.len - ls, (*al)[0])) continue;
+            ragd_buf alt = {0};
+            ragd_buf_printf(&alt, "%.*s%s", (int)(name.len - ls), name.data, (*al)[1]);
+            r = find_ref(c, alt.data);
+            ragd_buf_free(&alt);
+        }
         if (r) fill_view(c, r, slots[i].t);
         else if (slots[i].required) {
             ragd_buf_reset(&shape);
@@ -173,6 +200,12 @@ static ragd_status assign_slots(hf_ctx *c, ragd_err *err) {
         }
     }
     free(slots);
+    for (const char *const *ig = m->family->hf_ignored; ig && *ig && st == RAGD_OK; ig++) {
+        ragd_buf_reset(&name);
+        ragd_buf_printf(&name, "%s%s", c->prefix, *ig);
+        tensor_ref *r = find_ref(c, name.data);
+        if (r) r->used = true;
+    }
     ragd_buf_free(&name);
     ragd_buf_free(&shape);
     if (st != RAGD_OK) return st;
@@ -240,7 +273,7 @@ static ragd_status load_tokenizer(const char *dir, ragd_model *m, ragd_err *err)
 static ragd_status load_dir(hf_ctx *c, ragd_err *err) {
     ragd_model *m = c->m;
     ragd_status st = load_config(c->dir, m, err);
-    if (st != RAGD_OK) return st;
+    if (st != RAGD_OK || (st = ragd_model_set_family(m, err)) != RAGD_OK) return st;
     m->layers = ragd_xcalloc((size_t)m->cfg.n_layer, sizeof *m->layers);
 
     char *index = ragd_path_join(c->dir, "model.safetensors.index.json");

@@ -124,7 +124,7 @@ static ragd_status load_pooling(const char *dir, const char *rel, ragd_model *m,
         const char *key;
         int mode; /* ragd_pooling or -1 when unsupported */
     } modes[] = {{"pooling_mode_lasttoken", RAGD_POOL_LAST}, {"pooling_mode_mean_tokens", RAGD_POOL_MEAN},
-                 {"pooling_mode_cls_token", RAGD_POOL_CLS},   {"pooling_mode_max_tokens", -1},
+                 {"pooling_mode_cls_token", RAGD_POOL_CLS},   {"pooling_mode_max_tokens", RAGD_POOL_MAX},
                  {"pooling_mode_mean_sqrt_len_tokens", -1},  {"pooling_mode_weightedmean_tokens", -1}};
     int n_on = 0, mode = -1;
     const char *on_key = NULL;
@@ -143,12 +143,12 @@ static ragd_status load_pooling(const char *dir, const char *rel, ragd_model *m,
     if (n_on != 1) {
         st = ragd_err_set(err, n_on ? RAGD_EUNSUPPORTED : RAGD_EFORMAT,
                           "%s: %d pooling modes are enabled (ragd supports exactly one of lasttoken, mean_tokens, "
-                          "cls_token)",
+                          "cls_token, max_tokens)",
                           shown, n_on);
         goto done;
     }
     if (mode < 0) {
-        st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s is not supported (supported: lasttoken, mean_tokens, cls_token)",
+        st = ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: %s is not supported (supported: lasttoken, mean_tokens, cls_token, max_tokens)",
                           shown, on_key);
         goto done;
     }

@@ -121,24 +121,16 @@ ragd_status ragd_model_load(const char *path, ragd_model **out, ragd_err *err) {
 /* counts */
 
 size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap) {
-    size_t n = 0;
-#define ADD(t)                                     \
-    do {                                           \
-        if ((t)->data) {                           \
-            if (n < cap) out[n] = (t);             \
-            n++;                                   \
-        }                                          \
-    } while (0)
-    ADD(&m->tok_embd);
-    ADD(&m->out_norm);
-    if (m->lm_head.data != m->tok_embd.data) ADD(&m->lm_head);
-    for (int i = 0; m->layers && i < m->cfg.n_layer; i++) {
-        const ragd_layer_weights *l = &m->layers[i];
-        const ragd_tensor *ts[] = {&l->attn_norm, &l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo,
-                                   &l->q_norm, &l->k_norm, &l->ffn_norm, &l->w_gate, &l->w_up, &l->w_down};
-        for (size_t k = 0; k < sizeof ts / sizeof ts[0]; k++) ADD(ts[k]);
+    if (!m->family || !m->layers) return 0;
+    size_t ns = ragd_model_weight_slots(m, NULL), n = 0;
+    ragd_weight_slot *slots = ragd_xmalloc((ns ? ns : 1) * sizeof *slots);
+    ragd_model_weight_slots(m, slots);
+    for (size_t i = 0; i < ns; i++) {
+        if (!slots[i].t->data) continue;
+        if (n < cap) out[n] = slots[i].t;
+        n++;
     }
-#undef ADD
+    free(slots);
     return n;
 }
 
@@ -175,16 +167,10 @@ static void stats_add(ragd_model_stats *s, const ragd_tensor *t, ragd_tensor_kin
 
 void ragd_model_stats_get(const ragd_model *m, ragd_model_stats *out) {
     memset(out, 0, sizeof *out);
-    stats_add(out, &m->tok_embd, RAGD_KIND_EMBED);
-    stats_add(out, &m->out_norm, RAGD_KIND_NORM);
-    if (m->lm_head.data != m->tok_embd.data) stats_add(out, &m->lm_head, RAGD_KIND_HEAD);
-    for (int i = 0; m->layers && i < m->cfg.n_layer; i++) {
-        const ragd_layer_weights *l = &m->layers[i];
-        const ragd_tensor *attn[] = {&l->wq, &l->wk, &l->wv, &l->bq, &l->bk, &l->bv, &l->wo};
-        const ragd_tensor *mlp[] = {&l->w_gate, &l->w_up, &l->w_down};
-        const ragd_tensor *norm[] = {&l->attn_norm, &l->q_norm, &l->k_norm, &l->ffn_norm};
-        for (size_t k = 0; k < sizeof attn / sizeof attn[0]; k++) stats_add(out, attn[k], RAGD_KIND_ATTN);
-        for (size_t k = 0; k < sizeof mlp / sizeof mlp[0]; k++) stats_add(out, mlp[k], RAGD_KIND_MLP);
-        for (size_t k = 0; k < sizeof norm / sizeof norm[0]; k++) stats_add(out, norm[k], RAGD_KIND_NORM);
-    }
+    if (!m->family || !m->layers) return;
+    size_t ns = ragd_model_weight_slots(m, NULL);
+    ragd_weight_slot *slots = ragd_xmalloc((ns ? ns : 1) * sizeof *slots);
+    ragd_model_weight_slots(m, slots);
+    for (size_t i = 0; i < ns; i++) stats_add(out, slots[i].t, ragd_weight_role_kind(slots[i].role));
+    free(slots);
 }

@@ -24,13 +24,32 @@ typedef enum {
     RAGD_DT_Q8_0,
     RAGD_DT_Q4_0,
     RAGD_DT_Q4_1,
+    RAGD_DT_I64,  /* safetensors int64: only for non-weight buffers a family ignores (BERT's old persistent
+                     embeddings.position_ids); never a weight (validation refuses it) */
 } ragd_dtype;
 const char *ragd_dtype_name(ragd_dtype t);
 
-typedef enum { RAGD_ARCH_QWEN3 = 0, RAGD_ARCH_LLAMA, RAGD_ARCH_QWEN2 } ragd_arch;
+/* Architectures: the decoders (Qwen3, Llama, Qwen2) and the bidirectional Llama share the "decoder"
+ * weight family, BERT and (XLM-)RoBERTa the "bert" / "xlm-roberta" families (family.c). */
+typedef enum {
+    RAGD_ARCH_QWEN3 = 0,
+    RAGD_ARCH_LLAMA,
+    RAGD_ARCH_QWEN2,
+    RAGD_ARCH_BERT,        /* BertModel, BertForSequenceClassification */
+    RAGD_ARCH_XLMR,        /* XLMRobertaModel, RobertaModel and their ...ForSequenceClassification */
+    RAGD_ARCH_LLAMA_BIDIR, /* NVIDIA LlamaBidirectionalModel: Llama without the causal mask */
+} ragd_arch;
 const char *ragd_arch_name(ragd_arch a);
 
-typedef enum { RAGD_POOL_LAST = 0, RAGD_POOL_MEAN, RAGD_POOL_CLS } ragd_pooling;
+typedef enum { RAGD_POOL_LAST = 0, RAGD_POOL_MEAN, RAGD_POOL_CLS, RAGD_POOL_MAX } ragd_pooling;
+
+/* The kinds of forward blocks a configuration selects (the CPU backend builds its block list from them). */
+typedef enum { RAGD_NORM_RMS = 0, RAGD_NORM_LAYER } ragd_norm_kind;   /* RMSNorm / LayerNorm with bias */
+typedef enum { RAGD_ACT_SWIGLU = 0, RAGD_ACT_GELU, RAGD_ACT_GELU_TANH } ragd_act; /* MLP: gated SiLU / GELU (erf / tanh) */
+typedef enum { RAGD_POS_ROPE = 0, RAGD_POS_ABSOLUTE } ragd_pos_kind;  /* rotary / learned absolute positions */
+/* lm_head / none / first-token classifier (dense + tanh + out: BERT, RoBERTa) / a linear score of the pooled
+ * final rows divided by a temperature (NVIDIA's LlamaBidirectionalForSequenceClassification) */
+typedef enum { RAGD_HEAD_LM = 0, RAGD_HEAD_NONE, RAGD_HEAD_CLS, RAGD_HEAD_POOL_LINEAR } ragd_head_kind;
 
 /* A typed view of one weight. data points into an mmap (or, for converted GGUF tensors, into memory
  * the model owns). shape is PyTorch order: shape[0] is the slowest axis. */
@@ -53,7 +72,7 @@ typedef struct ragd_model_config {
     int n_head;
     int n_head_kv;
     int head_dim;     /* explicit head_dim or hidden/heads */
-    float rms_eps;
+    float rms_eps;    /* epsilon of every norm: rms_norm_eps, or layer_norm_eps for LayerNorm families */
     float rope_theta;
     /* rope_scaling type "llama3" (rope_type == 1) */
     int rope_type;    /* 0 default, 1 llama3 */
@@ -63,24 +82,95 @@ typedef struct ragd_model_config {
     bool tie_embed;   /* lm_head == embed_tokens */
     bool qkv_bias;    /* Qwen2 */
     bool qk_norm;     /* Qwen3 */
+    /* the forward blocks (hf_config.c derives them from the architecture and its fields); all zero is the
+     * causal pre-RMSNorm rotary SwiGLU decoder */
+    ragd_norm_kind norm;  /* RMSNorm (decoders) or LayerNorm + bias (BERT) */
+    bool post_norm;       /* x = norm(x + f(x)) (BERT) instead of x += f(norm(x)) */
+    bool bidirectional;   /* no causal mask: every token attends to its whole sequence (encoders) */
+    ragd_act act;
+    ragd_pos_kind pos;
+    bool linear_bias;     /* every projection has a bias (q/k/v/o, MLP up/down): BERT */
+    int n_pos_embd;       /* rows of the absolute position table (max_position_embeddings); 0 with RoPE */
+    int pos_offset;       /* position id of a sequence's first token: 0, or padding_idx + 1 (RoBERTa) */
+    bool pos_skip_pad;    /* RoBERTa: pad tokens get position padding_idx and do not advance the count */
+    int32_t pad_id;       /* pad_token_id, -1 when none */
+    int n_type_vocab;     /* rows of the token type table; 0 when the family has none */
+    ragd_head_kind head;
+    int n_labels;         /* outputs of a classifier head (num_labels / len(id2label)); else 0 */
+    float head_temperature; /* RAGD_HEAD_POOL_LINEAR: logits = score(pooled) / temperature (config "temperature") */
+    ragd_pooling cfg_pooling; /* pooling the config asks for (LlamaBidirectional "pooling"); has_cfg_pooling */
+    bool has_cfg_pooling;
     int32_t bos_id;   /* -1 when none */
     int32_t eos_ids[8]; /* union of config.json, generation_config.json and tokenizer_config eos */
     int n_eos;
 } ragd_model_config;
 
+/* Totals for `ragd inspect`: distinct present tensors (a tied lm_head counted once, as the embedding). */
+typedef enum {
+    RAGD_KIND_EMBED = 0, /* token, position and token type embeddings */
+    RAGD_KIND_ATTN,      /* q/k/v/o weights and biases */
+    RAGD_KIND_MLP,       /* gate/up/down */
+    RAGD_KIND_NORM,      /* norm weights and biases */
+    RAGD_KIND_HEAD,      /* an untied lm_head, a classification head */
+    RAGD_KIND_COUNT
+} ragd_tensor_kind;
+
+/* ---- weights ------------------------------------------------------------------------------------
+ * Every weight any family has is a role. The two lists below are the only statement of the roles: they
+ * generate the role enum, the named fields of ragd_model / ragd_layer_weights (overlaid on arrays indexed
+ * by role, so generic code walks them and model code reads them by name) and the role names. Which roles
+ * a family has, under which names (Hugging Face and GGUF), with which shapes and when, is that family's
+ * descriptor table in family.c — used by both loaders, validation, the counts and both backends.
+ * X(ROLE, field, kind): kind is the ragd_tensor_kind the tensor is counted under. */
+#define RAGD_GLOBAL_WEIGHTS(X)                                                                            \
+    X(TOK_EMBD, tok_embd, EMBED)       /* [n_vocab, n_embd] */                                            \
+    X(POS_EMBD, pos_embd, EMBED)       /* [n_pos_embd, n_embd] absolute positions */                      \
+    X(TYPE_EMBD, type_embd, EMBED)     /* [n_type_vocab, n_embd] token types */                           \
+    X(EMBD_NORM, embd_norm, NORM)      /* [n_embd] LayerNorm after the embedding sum */                   \
+    X(EMBD_NORM_B, embd_norm_b, NORM)  /* [n_embd] */                                                     \
+    X(OUT_NORM, out_norm, NORM)        /* [n_embd] final norm (decoders) */                               \
+    X(LM_HEAD, lm_head, HEAD)          /* [n_vocab, n_embd]; the tok_embd view when tied */               \
+    X(CLS_DENSE, cls_dense, HEAD)      /* [n_embd, n_embd] BERT pooler / RoBERTa classifier.dense */      \
+    X(CLS_DENSE_B, cls_dense_b, HEAD)  /* [n_embd] */                                                     \
+    X(CLS_OUT, cls_out, HEAD)          /* [n_labels, n_embd] classifier / classifier.out_proj */          \
+    X(CLS_OUT_B, cls_out_b, HEAD)      /* [n_labels] */
+#define RAGD_LAYER_WEIGHTS(X)                                                                             \
+    X(ATTN_NORM, attn_norm, NORM)      /* [n_embd] pre-attention (decoders) / post-attention (BERT) norm */ \
+    X(ATTN_NORM_B, attn_norm_b, NORM)  /* [n_embd] LayerNorm bias */                                      \
+    X(Q, wq, ATTN)                     /* [n_head*head_dim, n_embd] */                                    \
+    X(K, wk, ATTN)                     /* [n_head_kv*head_dim, n_embd] */                                 \
+    X(V, wv, ATTN)                     /* [n_head_kv*head_dim, n_embd] */                                 \
+    X(BQ, bq, ATTN)                    /* [n_head*head_dim] Qwen2, BERT */                                \
+    X(BK, bk, ATTN)                    /* [n_head_kv*head_dim] */                                         \
+    X(BV, bv, ATTN)                    /* [n_head_kv*head_dim] */                                         \
+    X(O, wo, ATTN)                     /* [n_embd, n_head*head_dim] */                                    \
+    X(BO, bo, ATTN)                    /* [n_embd] BERT */                                                \
+    X(Q_NORM, q_norm, NORM)            /* [head_dim] Qwen3 */                                             \
+    X(K_NORM, k_norm, NORM)            /* [head_dim] Qwen3 */                                             \
+    X(FFN_NORM, ffn_norm, NORM)        /* [n_embd] pre-MLP (decoders) / post-MLP (BERT) norm */           \
+    X(FFN_NORM_B, ffn_norm_b, NORM)    /* [n_embd] */                                                     \
+    X(GATE, w_gate, MLP)               /* [n_ff, n_embd] SwiGLU only */                                   \
+    X(UP, w_up, MLP)                   /* [n_ff, n_embd] (BERT: intermediate.dense) */                    \
+    X(BUP, b_up, MLP)                  /* [n_ff] */                                                       \
+    X(DOWN, w_down, MLP)               /* [n_embd, n_ff] */                                               \
+    X(BDOWN, b_down, MLP)              /* [n_embd] */
+
+#define RAGD_W_ENUM_(R, f, k) RAGD_W_##R,
+#define RAGD_W_FIELD_(R, f, k) ragd_tensor f;
+typedef enum {
+    RAGD_GLOBAL_WEIGHTS(RAGD_W_ENUM_) RAGD_W_N_GLOBAL,
+    RAGD_W_LAYER_FIRST_ = RAGD_W_N_GLOBAL - 1, /* the next role is RAGD_W_N_GLOBAL */
+    RAGD_LAYER_WEIGHTS(RAGD_W_ENUM_) RAGD_W_COUNT
+} ragd_weight_role;
+#define RAGD_W_N_LAYER (RAGD_W_COUNT - RAGD_W_N_GLOBAL)
+const char *ragd_weight_role_name(ragd_weight_role r); /* the field name: "tok_embd", "wq", ... */
+ragd_tensor_kind ragd_weight_role_kind(ragd_weight_role r); /* what `inspect` counts it under */
+
 typedef struct ragd_layer_weights {
-    ragd_tensor attn_norm; /* [n_embd] */
-    ragd_tensor wq;        /* [n_head*head_dim, n_embd] */
-    ragd_tensor wk;        /* [n_head_kv*head_dim, n_embd] */
-    ragd_tensor wv;        /* [n_head_kv*head_dim, n_embd] */
-    ragd_tensor bq, bk, bv;/* [rows] Qwen2 only, else data == NULL */
-    ragd_tensor wo;        /* [n_embd, n_head*head_dim] */
-    ragd_tensor q_norm;    /* [head_dim] Qwen3 only */
-    ragd_tensor k_norm;    /* [head_dim] Qwen3 only */
-    ragd_tensor ffn_norm;  /* [n_embd] post_attention_layernorm */
-    ragd_tensor w_gate;    /* [n_ff, n_embd] */
-    ragd_tensor w_up;      /* [n_ff, n_embd] */
-    ragd_tensor w_down;    /* [n_embd, n_ff] */
+    union {
+        struct { RAGD_LAYER_WEIGHTS(RAGD_W_FIELD_) };
+        ragd_tensor t[RAGD_W_N_LAYER]; /* [role - RAGD_W_N_GLOBAL] */
+    };
 } ragd_layer_weights;
 
 /* Generation defaults from generation_config.json; every field is -1 when absent (the file or the key),
@@ -96,10 +186,13 @@ typedef struct ragd_model {
     char *path;              /* directory or .gguf file it came from */
     char *name;              /* served name: the folder or file name without extension */
     ragd_model_config cfg;
-    ragd_tensor tok_embd;    /* [n_vocab, n_embd] */
-    ragd_tensor out_norm;    /* [n_embd] */
-    ragd_tensor lm_head;     /* [n_vocab, n_embd]; equals tok_embd's view when tied; data NULL when the
-                                checkpoint has none (embedding checkpoints) */
+    const struct ragd_family *family; /* the weight descriptor of cfg.arch (family.c) */
+    /* the global weights by name (data NULL when absent; lm_head: the tok_embd view when tied, NULL in
+     * embedding checkpoints) and by role */
+    union {
+        struct { RAGD_GLOBAL_WEIGHTS(RAGD_W_FIELD_) };
+        ragd_tensor global[RAGD_W_N_GLOBAL];
+    };
     ragd_layer_weights *layers; /* [n_layer] */
     ragd_tokenizer *tok;
     /* sentence-transformers facts (modules.json, 1_Pooling/config.json, config_sentence_transformers) */
@@ -125,22 +218,87 @@ void ragd_model_free(ragd_model *m);
 /* Counts, for `ragd inspect` and the memory plan. */
 size_t ragd_model_param_count(const ragd_model *m);
 size_t ragd_model_weight_bytes(const ragd_model *m); /* as stored */
-/* Every distinct present tensor view in a fixed order (tok_embd, out_norm, lm_head unless it is tied or
- * absent, then each layer's views in struct order, absent ones skipped). Writes at most cap pointers into
- * out (which may be NULL when cap is 0) and returns the total count. */
+/* Every distinct present tensor view in the family descriptor's order (its global tensors — lm_head only
+ * when untied and present —, then each layer's tensors), absent ones skipped. Writes at most cap pointers
+ * into out (which may be NULL when cap is 0) and returns the total count. */
 size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size_t cap);
 
-/* Totals for `ragd inspect`: distinct present tensors (a tied lm_head counted once, as the embedding). */
+/* ---- the weight descriptor of a model family (family.c) ----------------------------------------- */
+
+/* Symbolic dimensions: a shape is a function of the configuration. */
 typedef enum {
-    RAGD_KIND_EMBED = 0, /* tok_embd */
-    RAGD_KIND_ATTN,      /* q/k/v/o weights and q/k/v biases */
-    RAGD_KIND_MLP,       /* gate/up/down */
-    RAGD_KIND_NORM,      /* input/post-attention/q/k/final RMSNorm weights */
-    RAGD_KIND_HEAD,      /* an untied lm_head */
-    RAGD_KIND_COUNT
-} ragd_tensor_kind;
+    RAGD_DIM_NONE = 0, RAGD_DIM_E, RAGD_DIM_F, RAGD_DIM_V, RAGD_DIM_Q, RAGD_DIM_KV, RAGD_DIM_HD, RAGD_DIM_POS,
+    RAGD_DIM_TYPES, RAGD_DIM_LABELS,
+} ragd_dim;
+
+/* When a descriptor entry applies, and how absence is treated. */
+enum {
+    RAGD_WD_OPTIONAL = 1 << 0,  /* may be absent (lm_head: embedding checkpoints) */
+    RAGD_WD_UNTIED = 1 << 1,    /* only without tie_word_embeddings (the lm_head) */
+    RAGD_WD_QKV_BIAS = 1 << 2,  /* only with cfg.qkv_bias */
+    RAGD_WD_QK_NORM = 1 << 3,   /* only with cfg.qk_norm */
+    RAGD_WD_HEAD = 1 << 4,      /* required with a classification head (ragd_model_has_classifier), else
+                                   loaded when present and unused (the BERT pooler of a BertModel) */
+    RAGD_WD_NO_PREFIX = 1 << 5, /* a head tensor outside the base model: no "model." / "bert." prefix */
+    RAGD_WD_ONLY_HEAD = 1 << 6, /* only with a classification head (not listed otherwise) */
+};
+
+typedef struct ragd_weight_desc {
+    ragd_weight_role role;
+    const char *hf;   /* Hugging Face name after the base prefix (+ the layer prefix for layer roles) */
+    const char *gguf; /* GGUF name (after "blk.N." for layer roles); NULL: the family has no GGUF form */
+    ragd_dim d0, d1;  /* PyTorch shape [d0] or [d0, d1] */
+    unsigned when;    /* RAGD_WD_* */
+} ragd_weight_desc;
+
+/* One family: its global and per-layer tensors. Adding a family = a table here plus its config parse. */
+typedef struct ragd_family {
+    const char *name;              /* "decoder", "bert", "xlm-roberta" */
+    const char *hf_prefixes[3];    /* base-model prefixes tried in order ("model.", ""), NULL-terminated */
+    const char *hf_layer;          /* layer prefix before the layer number: "layers." → "layers.3." */
+    const char *gguf_layer;        /* "blk." or NULL */
+    const char *const *hf_ignored; /* names (after the prefix) in checkpoints that are not weights of the
+                                      forward pass and are skipped without a warning; NULL-terminated */
+    const char *const (*hf_aliases)[2]; /* {suffix, older spelling} tried when a name is absent
+                                           (LayerNorm.weight / .gamma); ends with {NULL, NULL} */
+    const ragd_weight_desc *global, *layer;
+    size_t n_global, n_layer;
+} ragd_family;
+
+const ragd_family *ragd_family_of(ragd_arch a);
+
+/* One weight a configuration calls for: its descriptor entry, its layer (-1 global), its view in the
+ * model and its expected shape. */
+typedef struct ragd_weight_slot {
+    const ragd_weight_desc *d;
+    const ragd_family *f;
+    ragd_weight_role role;
+    int layer;
+    ragd_tensor *t;
+    int n_dims;       /* 1 or 2 */
+    int64_t shape[2];
+    bool required;
+    bool matrix;      /* a 2-D weight: quantized dtypes allowed */
+} ragd_weight_slot;
+
+/* The slots m->cfg calls for, in descriptor order (globals, then layer by layer): entries whose
+ * condition holds (qkv_bias, qk_norm, untied lm_head). m->family and m->layers must be set. Returns the
+ * count; out may be NULL (count only). */
+size_t ragd_model_weight_slots(const ragd_model *m, ragd_weight_slot *out);
+#define RAGD_MAX_WEIGHT_SLOTS(n_layer) (RAGD_W_N_GLOBAL + RAGD_W_N_LAYER * (size_t)(n_layer))
+/* The view of a role (layer ignored for global roles). */
+const ragd_tensor *ragd_model_weight(const ragd_model *m, ragd_weight_role r, int layer);
+/* Appends the slot's Hugging Face name without the base prefix ("layers.3.self_attn.k_proj.weight") or
+ * its GGUF name ("blk.3.attn_k.weight"). */
+void ragd_weight_hf_name(const ragd_weight_slot *s, ragd_buf *out);
+void ragd_weight_gguf_name(const ragd_weight_slot *s, ragd_buf *out);
+/* Whether the configuration has a sequence classification head (RAGD_HEAD_CLS or RAGD_HEAD_POOL_LINEAR). */
+bool ragd_model_has_classifier(const ragd_model *m);
+/* Whether the configuration is an encoder (bidirectional attention): pool / classify, never generate. */
+bool ragd_model_is_encoder(const ragd_model *m);
+
 const char *ragd_tensor_kind_name(ragd_tensor_kind k); /* "embedding", "attention", "mlp", "norm", "lm_head" */
-#define RAGD_DT_COUNT 6
+#define RAGD_DT_COUNT 7
 typedef struct ragd_model_stats {
     size_t n_tensors, params, bytes;
     size_t tensors_by_kind[RAGD_KIND_COUNT], params_by_kind[RAGD_KIND_COUNT], bytes_by_kind[RAGD_KIND_COUNT];
@@ -161,7 +319,7 @@ bool ragd_dtype_nbytes(ragd_dtype t, size_t n, size_t *out);
 /* safetensors: parse the header of a mapped file (data[0..size)). Bounds- and overflow-checked, and as
  * strict as Hugging Face's safetensors crate: 8-byte little-endian header length, a JSON object header
  * (≤ 100 MB, no duplicate keys), optional "__metadata__" (string values), each tensor a dtype (BF16, F16,
- * F32; any other → RAGD_EUNSUPPORTED naming tensor and dtype), a shape of ≤ 4 non-negative dims and
+ * F32, I64; any other → RAGD_EUNSUPPORTED naming tensor and dtype), a shape of ≤ 4 non-negative dims and
  * data_offsets [begin, end] relative to the data section with end - begin == numel × dtype size; the
  * tensors must cover the data section exactly, without gaps or overlaps. Any violation → RAGD_EFORMAT
  * with a message starting "fname: ". Entries are sorted by offset. free() accepts a zeroed struct. */

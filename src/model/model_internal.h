@@ -45,35 +45,13 @@ void *ragd_model_own(ragd_model *m, void *p, size_t size);
 /* A copy of s owned by the model. */
 const char *ragd_model_own_str(ragd_model *m, const char *s);
 
-/* ---- the weight slots a configuration calls for (validate.c) ----
- * One list drives both loading (the loader looks each slot up by its file-format name) and validation
- * (each slot's view is checked against its expected shape), so the two can never disagree. */
-typedef enum {
-    RAGD_W_TOK_EMBD = 0, RAGD_W_OUT_NORM, RAGD_W_LM_HEAD,
-    RAGD_W_ATTN_NORM, RAGD_W_Q, RAGD_W_K, RAGD_W_V, RAGD_W_BQ, RAGD_W_BK, RAGD_W_BV, RAGD_W_O,
-    RAGD_W_Q_NORM, RAGD_W_K_NORM, RAGD_W_FFN_NORM, RAGD_W_GATE, RAGD_W_UP, RAGD_W_DOWN,
-} ragd_weight_role;
+/* ---- weights ----
+ * The slots of a configuration come from its family's descriptor (family.c: ragd_model_weight_slots in
+ * model.h); loaders look each slot up by its file-format name, ragd_model_validate checks each slot's
+ * view against its expected shape, so loading and validation can never disagree. */
 
-typedef struct ragd_weight_slot {
-    ragd_weight_role role;
-    int layer;          /* -1 for the global tensors */
-    ragd_tensor *t;     /* the view in the model this slot fills */
-    int n_dims;         /* 1 or 2 */
-    int64_t shape[2];   /* expected PyTorch shape */
-    bool required;      /* false only for lm_head (absent in embedding checkpoints) */
-    bool matrix;        /* a 2-D weight: quantized dtypes allowed */
-} ragd_weight_slot;
-
-/* Max slots for n_layer layers. */
-#define RAGD_MAX_WEIGHT_SLOTS(n_layer) (3 + 14 * (size_t)(n_layer))
-/* Fills out[] (room for RAGD_MAX_WEIGHT_SLOTS(cfg.n_layer)) with the slots m->cfg calls for: per arch
- * (q_norm/k_norm only Qwen3, biases only Qwen2) and lm_head only when not tied. m->layers must be
- * allocated. Returns the count. */
-size_t ragd_model_weight_slots(ragd_model *m, ragd_weight_slot *out);
-/* Appends the slot's Hugging Face name without the "model." prefix ("layers.3.self_attn.k_proj.weight",
- * "lm_head.weight") or its GGUF name ("blk.3.attn_k.weight", "output.weight"). */
-void ragd_weight_hf_name(const ragd_weight_slot *s, ragd_buf *out);
-void ragd_weight_gguf_name(const ragd_weight_slot *s, ragd_buf *out);
+/* Looks up the family of m->cfg.arch into m->family; RAGD_EINTERNAL when the arch has none. */
+ragd_status ragd_model_set_family(ragd_model *m, ragd_err *err);
 /* Appends "[a, b]" for a shape. */
 void ragd_shape_str(int n_dims, const int64_t *shape, ragd_buf *out);
 

@@ -27,6 +27,7 @@ static bool st_dtype(const char *s, ragd_dtype *out) {
     if (!strcmp(s, "F32")) *out = RAGD_DT_F32;
     else if (!strcmp(s, "F16")) *out = RAGD_DT_F16;
     else if (!strcmp(s, "BF16")) *out = RAGD_DT_BF16;
+    else if (!strcmp(s, "I64")) *out = RAGD_DT_I64; /* buffers (position_ids), refused as weights by validation */
     else return false;
     return true;
 }
@@ -55,7 +56,7 @@ static ragd_status parse_entry(const char *fname, const char *name, json_t *v, s
     const char *dts = json_string_value(jdt);
     if (!st_dtype(dts, &e->dtype))
         return ragd_err_set(err, RAGD_EUNSUPPORTED,
-                            "%s: tensor '%s': dtype %s is not supported (supported: BF16, F16, F32)", fname, name, dts);
+                            "%s: tensor '%s': dtype %s is not supported (supported: BF16, F16, F32, I64)", fname, name, dts);
     size_t nd = json_array_size(jshape);
     if (nd > 4)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: tensor '%s': %zu dimensions (at most 4 are supported)", fname,

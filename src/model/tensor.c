@@ -18,6 +18,7 @@ const char *ragd_dtype_name(ragd_dtype t) {
     case RAGD_DT_Q8_0: return "Q8_0";
     case RAGD_DT_Q4_0: return "Q4_0";
     case RAGD_DT_Q4_1: return "Q4_1";
+    case RAGD_DT_I64: return "I64";
     }
     return "?";
 }
@@ -27,6 +28,9 @@ const char *ragd_arch_name(ragd_arch a) {
     case RAGD_ARCH_QWEN3: return "qwen3";
     case RAGD_ARCH_LLAMA: return "llama";
     case RAGD_ARCH_QWEN2: return "qwen2";
+    case RAGD_ARCH_BERT: return "bert";
+    case RAGD_ARCH_XLMR: return "xlm-roberta";
+    case RAGD_ARCH_LLAMA_BIDIR: return "llama-bidirectional";
     }
     return "?";
 }
@@ -39,6 +43,7 @@ size_t ragd_dtype_unit_bytes(ragd_dtype t) {
     case RAGD_DT_Q8_0: return 34; /* half d; int8 qs[32] */
     case RAGD_DT_Q4_0: return 18; /* half d; u8 qs[16] */
     case RAGD_DT_Q4_1: return 20; /* half d, m; u8 qs[16] */
+    case RAGD_DT_I64: return 8;
     }
     RAGD_DIE("bad dtype %d", (int)t);
 }
@@ -84,6 +89,7 @@ void ragd_tensor_to_f32(const ragd_tensor *t, size_t start, size_t n, float *dst
     case RAGD_DT_Q8_0:
     case RAGD_DT_Q4_0:
     case RAGD_DT_Q4_1: break;
+    case RAGD_DT_I64: RAGD_DIE("ragd_tensor_to_f32: an I64 buffer is not a weight (validation refuses it)");
     }
     RAGD_ASSERT(start % 32 == 0 && n % 32 == 0);
     size_t bsz = ragd_dtype_unit_bytes(t->dtype);

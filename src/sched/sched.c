@@ -259,6 +259,7 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
     }
     int nt = 0, ns = 0;
     s->pb_start[0] = 0;
+    s->pb_any_types = false;
     double now = ragd_now_s();
     while (q->head) {
         ragd_task *t = q->head;
@@ -267,6 +268,8 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
         if (nt + len > budget || ns + 1 > max_seqs) break; /* a single sequence always fits: validated */
         if (i == 0) ragd_metrics_queue_time(s->o.metrics, mtask_of(t), now - t->t_arrival);
         memcpy(s->pb_tokens + nt, t->tokens + t->seq_start[i], (size_t)len * sizeof(int32_t));
+        ragd_rerank_type_ids(t->seg_a ? t->seg_a[i] : 0, len, s->pb_types + nt);
+        s->pb_any_types |= t->seg_a && t->seg_a[i] > 0;
         nt += len;
         s->pb_task[ns] = t;
         s->pb_seq[ns] = i;
@@ -326,14 +329,18 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
     pthread_mutex_unlock(&s->mu);
     if (!ns) return false;
 
-    ragd_batch b = {.n_seqs = ns, .tokens = s->pb_tokens, .seq_start = s->pb_start};
+    ragd_batch b = {.n_seqs = ns, .tokens = s->pb_tokens, .seq_start = s->pb_start,
+                    .type_ids = s->pb_any_types ? s->pb_types : NULL};
     ragd_err err = {0};
     ragd_status st;
     const ragd_model *m = sm->model;
-    int width = r == RAGD_ROLE_EMBED ? m->cfg.n_embd : 2;
+    bool cross = r == RAGD_ROLE_RERANK && ragd_rerank_is_cross_encoder(m);
+    int width = r == RAGD_ROLE_EMBED ? m->cfg.n_embd : cross ? 1 : 2;
     double t0 = ragd_now_s();
     if (r == RAGD_ROLE_EMBED) {
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, &err);
+    } else if (cross) {
+        st = ragd_engine_classify(sm->engine, &b, s->pb_out, &err);
     } else {
         int32_t rows[2] = {sm->yes_id, sm->no_id};
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, &err);
@@ -363,6 +370,10 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         if (r == RAGD_ROLE_EMBED) {
             int dims = ragd_embed_dims(m, &t->embed);
             st = ragd_embed_finish(m, row, &t->embed, t->out + (size_t)seq * dims, &err);
+        } else if (cross) {
+            float sc = ragd_rerank_score_from_logit(row[0]);
+            if (!isfinite(sc) || !isfinite(row[0])) st = ragd_err_set(&err, RAGD_EINTERNAL, "non-finite rerank logit %g", row[0]);
+            else t->out[seq] = t->score_logit ? row[0] : sc;
         } else {
             float sc = ragd_rerank_score_from_logits(row[0], row[1]);
             if (!isfinite(sc)) st = ragd_err_set(&err, RAGD_EINTERNAL, "non-finite rerank score (logits %g, %g)", row[0], row[1]);
@@ -401,7 +412,10 @@ static ragd_status warm_up(ragd_sched *s, ragd_served_model *sm, ragd_err *err) 
         st = ragd_engine_pool(sm->engine, &b, ragd_embed_pooling(m), s->pb_out, err);
         if (!st && !isfinite(s->pb_out[0])) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up embedding is not finite");
     }
-    if (!st && sm->roles[RAGD_ROLE_RERANK]) {
+    if (!st && sm->roles[RAGD_ROLE_RERANK] && ragd_rerank_is_cross_encoder(m)) {
+        st = ragd_engine_classify(sm->engine, &b, s->pb_out, err);
+        if (!st && !isfinite(s->pb_out[0])) st = ragd_err_set(err, RAGD_EINTERNAL, "warm-up rerank logit is not finite");
+    } else if (!st && sm->roles[RAGD_ROLE_RERANK]) {
         int32_t rows[2] = {sm->yes_id, sm->no_id};
         st = ragd_engine_score(sm->engine, &b, rows, 2, s->pb_out, err);
         if (!st && !(isfinite(s->pb_out[0]) && isfinite(s->pb_out[1])))
@@ -587,11 +601,12 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
     for (int i = 0; i < s->n_models; i++)
         if ((size_t)s->models[i]->batch_seqs > ms) ms = (size_t)s->models[i]->batch_seqs;
     s->pb_tokens = malloc(mb * sizeof(int32_t));
+    s->pb_types = malloc(mb * sizeof(int32_t));
     s->pb_start = malloc((ms + 1) * sizeof(int32_t));
     s->pb_task = malloc(ms * sizeof(ragd_task *));
     s->pb_seq = malloc(ms * sizeof(int));
     s->pb_out = malloc(ms * (size_t)max_embd * sizeof(float));
-    if (!s->pb_tokens || !s->pb_start || !s->pb_task || !s->pb_seq || !s->pb_out)
+    if (!s->pb_tokens || !s->pb_types || !s->pb_start || !s->pb_task || !s->pb_seq || !s->pb_out)
         return ragd_err_set(err, RAGD_ENOMEM, "scheduler batch buffers");
     if ((st = ragd_sched_gen_init(s, err))) return st;
     double warm_ms[8];
@@ -781,6 +796,7 @@ void ragd_sched_free(ragd_sched *s) {
         s->models[i]->engine = NULL;
     }
     free(s->pb_tokens);
+    free(s->pb_types);
     free(s->pb_start);
     free(s->pb_task);
     free(s->pb_seq);

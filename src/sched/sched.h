@@ -78,6 +78,8 @@ typedef struct ragd_task {
     const int32_t *tokens;          /* [seq_start[n_seqs]] */
     const int32_t *seq_start;       /* [n_seqs + 1] */
     int n_seqs;
+    const int32_t *seg_a;           /* RERANK by a cross-encoder with token types: [n_seqs] tokens of segment A
+                                       (type 0; the rest type 1), or NULL: all type 0 */
     ragd_embed_opts embed;          /* EMBED */
     ragd_gen_opts gen;              /* GENERATE */
     int n_choices;                  /* GENERATE: independent samples of the prompt (OpenAI n) */
@@ -86,7 +88,8 @@ typedef struct ragd_task {
     double t_arrival, deadline;     /* ragd_now_s() clock; deadline 0 = none */
     /* outputs */
     float *out;                     /* EMBED: [n_seqs, dims]; RERANK: [n_seqs] */
-    bool score_logit;               /* RERANK: out is the yes − no logit (NIM's "logit") instead of p(yes) */
+    bool score_logit;               /* RERANK: out is the yes − no logit (NIM's "logit") instead of p(yes); for a
+                                       cross-encoder its classifier logit instead of its sigmoid */
     int64_t prompt_tokens, completion_tokens;
     double t_first_token;           /* GENERATE: when the first token was produced (0 = none) */
     ragd_status status;

@@ -69,6 +69,8 @@ struct ragd_sched {
     int last_batch_tasks[RAGD_ROLE_COUNT]; /* distinct requests in the last batch of each role */
     /* pool batch buffers (planned at startup) */
     int32_t *pb_tokens;      /* [max_batch_tokens] */
+    int32_t *pb_types;       /* [max_batch_tokens] token type ids of a cross-encoder batch */
+    bool pb_any_types;       /* the batch has a sequence with segment B (type 1) */
     int32_t *pb_start;       /* [batch_seqs + 1] (largest over the models) */
     ragd_task **pb_task;     /* [batch_seqs] */
     int *pb_seq;             /* [batch_seqs] */

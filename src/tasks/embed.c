@@ -3,14 +3,19 @@
  * normalization), and the whole-job runner that packs texts into engine batches.
  *
  * Matches sentence-transformers / the Qwen3-Embedding reference (MODEL_FACTS.md §2): pooling from the ST
- * files, else last token; normalize with F.normalize semantics (x / max(‖x‖, 1e-12)); dims truncate first,
+ * files, else the config's (LlamaBidirectional "pooling"), else [CLS] for encoders and the last token for
+ * decoders; normalize with F.normalize semantics (x / max(‖x‖, 1e-12)); dims truncate first,
  * then renormalize. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "tasks/tasks_internal.h"
 
-ragd_pooling ragd_embed_pooling(const ragd_model *m) { return m->has_st_pooling ? m->pooling : RAGD_POOL_LAST; }
+ragd_pooling ragd_embed_pooling(const ragd_model *m) {
+    if (m->has_st_pooling) return m->pooling;
+    if (m->cfg.has_cfg_pooling) return m->cfg.cfg_pooling;        /* LlamaBidirectional "pooling" */
+    return ragd_model_is_encoder(m) ? RAGD_POOL_CLS : RAGD_POOL_LAST; /* BERT's [CLS] / a decoder's last token */
+}
 
 ragd_status ragd_embed_check_opts(const ragd_model *m, const ragd_embed_opts *o, ragd_err *err) {
     if (o->dimensions < 0 || o->dimensions > m->cfg.n_embd)
@@ -94,7 +99,7 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
         st = ragd_tasks_pack(eo, i, n, "text", embed_pack_prep, &pc, &ids, starts, &cnt, failed, err);
         int j = i + cnt;
         if (st) break;
-        ragd_batch b = {cnt, ids.ids, starts};
+        ragd_batch b = {cnt, ids.ids, starts, NULL};
         st = ragd_engine_pool(e, &b, pool, pooled, err);
         if (st) {
             ragd_err_prefix(err, "texts %d..%d", i, j - 1);

@@ -178,7 +178,7 @@ ragd_status ragd_generate_stream(ragd_engine *e, const int32_t *prompt, size_t n
     for (size_t off = (size_t)n_cached; off < n_prompt && !st;) { /* prefill in chunks; the last one samples */
         size_t n = n_prompt - off < (size_t)eo->max_batch_tokens ? n_prompt - off : (size_t)eo->max_batch_tokens;
         int32_t ss[2] = {0, (int32_t)n};
-        ragd_batch b = {1, prompt + off, ss};
+        ragd_batch b = {1, prompt + off, ss, NULL};
         sp.active = off + n == n_prompt;
         st = ragd_engine_step(e, &b, &seq, &sp, &so, NULL, err);
         off += n;
@@ -202,7 +202,7 @@ ragd_status ragd_generate_stream(ragd_engine *e, const int32_t *prompt, size_t n
             break;
         }
         int32_t ss[2] = {0, 1};
-        ragd_batch b = {1, &id, ss};
+        ragd_batch b = {1, &id, ss, NULL};
         ragd_gen_sample_params(m, o, 0, n_gen, false, 0, &sp);
         st = ragd_engine_step(e, &b, &seq, &sp, &so, NULL, err);
     }

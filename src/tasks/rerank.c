@@ -1,5 +1,11 @@
-/* rerank.c — Qwen3-Reranker scoring (MODEL_FACTS.md §3): prefix, body and suffix tokenized separately,
- * score = sigmoid(logit(yes) − logit(no)) at the last position, yes/no ids looked up in the vocabulary. */
+/* rerank.c — reranking, two kinds of model:
+ *   - Qwen3-Reranker (MODEL_FACTS.md §3): prefix, body and suffix tokenized separately, score =
+ *     sigmoid(logit(yes) − logit(no)) at the last position, yes/no ids looked up in the vocabulary;
+ *   - cross-encoders (BertForSequenceClassification, XLMRobertaForSequenceClassification with one label):
+ *     the pair `[CLS] q [SEP] d [SEP]` (token types 0 … 0 1 … 1) or `<s> q </s></s> d </s>` (types 0),
+ *     truncated longest-first to the model's positions, score = sigmoid(logit), the raw logit on request.
+ *     The pair is assembled here from the special tokens' ids until the tokenizer module's pair
+ *     post-processor lands; the segment-A length is what the token types are built from. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -11,8 +17,23 @@
 #define RERANK_SUFFIX "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
 #define RERANK_MAX_LEN 8192 /* the reference's max_length */
 
+bool ragd_rerank_is_cross_encoder(const ragd_model *m) { return ragd_model_has_classifier(m); }
+
 ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t *no_id, ragd_err *err) {
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
+    if (ragd_rerank_is_cross_encoder(m)) { /* scored by its classifier: no vocabulary rows */
+        *yes_id = *no_id = -1;
+        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                "model %s (%s): its query/passage input format is not wired into the rerank task yet "
+                                "(the engine scores prepared ids with ragd_engine_classify)",
+                                m->name, ragd_arch_name(m->cfg.arch));
+        if (m->cfg.n_labels != 1)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                "model %s cannot rerank: its classifier has %d labels (a cross-encoder reranker has one)",
+                                m->name, m->cfg.n_labels);
+        return RAGD_OK;
+    }
     *yes_id = ragd_tokenizer_token_to_id(m->tok, "yes");
     *no_id = ragd_tokenizer_token_to_id(m->tok, "no");
     if (*yes_id < 0 || *no_id < 0)
@@ -24,9 +45,60 @@ ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t 
     return RAGD_OK;
 }
 
+/* The special tokens of the family's pair template. */
+static ragd_status pair_specials(const ragd_model *m, int32_t *cls, int32_t *sep, ragd_err *err) {
+    bool bert = m->cfg.arch == RAGD_ARCH_BERT;
+    const char *c = bert ? "[CLS]" : "<s>", *s = bert ? "[SEP]" : "</s>";
+    *cls = ragd_tokenizer_token_to_id(m->tok, c);
+    *sep = ragd_tokenizer_token_to_id(m->tok, s);
+    if (*cls < 0 || *sep < 0 || *cls >= m->cfg.n_vocab || *sep >= m->cfg.n_vocab)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s cannot rerank: its vocabulary lacks \"%s\"", m->name,
+                            *cls < 0 || *cls >= m->cfg.n_vocab ? c : s);
+    return RAGD_OK;
+}
+
+static ragd_status prepare_pair(const ragd_model *m, const char *query, const char *doc, ragd_tok_ids *out,
+                                int32_t *seg_a, ragd_err *err) {
+    int32_t cls, sep;
+    ragd_status st = pair_specials(m, &cls, &sep, err);
+    if (st) return st;
+    bool bert = m->cfg.arch == RAGD_ARCH_BERT;
+    size_t n_special = bert ? 3 : 4;
+    ragd_tok_ids q = {0}, d = {0};
+    ragd_trace_push("ragd.tokenize");
+    st = ragd_tokenizer_encode(m->tok, query, strlen(query), false, &q, err);
+    if (!st) st = ragd_tokenizer_encode(m->tok, doc, strlen(doc), false, &d, err);
+    ragd_trace_pop();
+    if (!st) {
+        size_t max = (size_t)m->cfg.max_pos > n_special ? (size_t)m->cfg.max_pos - n_special : 0;
+        size_t nq = q.n, nd = d.n;
+        while (nq + nd > max) { /* longest_first: one token at a time from the longer (the pair's on ties) */
+            if (nq > nd) nq--;
+            else nd--;
+        }
+        ragd_tok_ids_push(out, cls);
+        for (size_t i = 0; i < nq; i++) ragd_tok_ids_push(out, q.ids[i]);
+        ragd_tok_ids_push(out, sep);
+        if (!bert) ragd_tok_ids_push(out, sep);
+        if (seg_a) *seg_a = bert ? (int32_t)(nq + 2) : 0; /* BERT: [CLS] q [SEP] are type 0, the rest 1 */
+        for (size_t i = 0; i < nd; i++) ragd_tok_ids_push(out, d.ids[i]);
+        ragd_tok_ids_push(out, sep);
+    }
+    ragd_tok_ids_free(&q);
+    ragd_tok_ids_free(&d);
+    return st;
+}
+
 ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const char *doc, const char *instruction,
-                                ragd_tok_ids *out, ragd_err *err) {
+                                ragd_tok_ids *out, int32_t *seg_a, ragd_err *err) {
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
+    if (seg_a) *seg_a = 0;
+    if (ragd_rerank_is_cross_encoder(m)) {
+        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s: no pair template for %s", m->name,
+                                ragd_arch_name(m->cfg.arch));
+        return prepare_pair(m, query, doc, out, seg_a, err);
+    }
     if (!instruction) instruction = RAGD_RERANK_DEFAULT_INSTRUCTION;
     ragd_tok_ids pre = {0}, body = {0}, suf = {0};
     ragd_buf b = {0};
@@ -50,6 +122,12 @@ ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const ch
     return st;
 }
 
+float ragd_rerank_score_from_logit(float logit) { return 1.0f / (1.0f + expf(-logit)); }
+
+void ragd_rerank_type_ids(int32_t seg_a, int n, int32_t *types) {
+    for (int i = 0; i < n; i++) types[i] = seg_a > 0 && i >= seg_a ? 1 : 0;
+}
+
 float ragd_rerank_score_from_logits(float yes_logit, float no_logit) {
     /* softmax([no, yes])[1] in fp32, as the reference computes it */
     float mx = yes_logit > no_logit ? yes_logit : no_logit;
@@ -62,11 +140,13 @@ typedef struct rerank_pack_ctx {
     const char *query;
     const char *const *docs;
     const char *instruction;
+    int32_t *seg_a; /* [n] segment-A length of each document's sequence */
+    int first;      /* document index of seg_a[0] */
 } rerank_pack_ctx;
 
 static ragd_status rerank_pack_prep(void *ctx, int j, ragd_tok_ids *out, ragd_err *err) {
     rerank_pack_ctx *c = ctx;
-    return ragd_rerank_prepare(c->m, c->query, c->docs[j], c->instruction, out, err);
+    return ragd_rerank_prepare(c->m, c->query, c->docs[j], c->instruction, out, &c->seg_a[j], err);
 }
 
 ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *const *docs, int n,
@@ -78,31 +158,47 @@ ragd_status ragd_rerank_docs(ragd_engine *e, const char *query, const char *cons
     ragd_status st = ragd_rerank_token_ids(m, &rows[0], &rows[1], err);
     if (st) return st;
     ragd_tok_ids ids = {0};
+    bool cross = ragd_rerank_is_cross_encoder(m);
     int32_t *starts = malloc(sizeof(int32_t) * ((size_t)eo->max_seqs + 1));
     float *lg = malloc(sizeof(float) * 2 * (size_t)eo->max_seqs);
-    if (!starts || !lg) {
+    int32_t *seg_a = calloc((size_t)n, sizeof(int32_t));                                 /* [n] */
+    int32_t *types = cross ? malloc(sizeof(int32_t) * (size_t)eo->max_batch_tokens) : NULL; /* [batch tokens] */
+    if (!starts || !lg || !seg_a || (cross && !types)) {
         free(starts);
         free(lg);
+        free(seg_a);
+        free(types);
         return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     }
-    rerank_pack_ctx pc = {m, query, docs, instruction};
+    rerank_pack_ctx pc = {m, query, docs, instruction, seg_a, 0};
     int i = 0;
     while (i < n && st == RAGD_OK) {
         int cnt = 0;
         st = ragd_tasks_pack(eo, i, n, "document", rerank_pack_prep, &pc, &ids, starts, &cnt, failed, err);
         int j = i + cnt;
         if (st) break;
-        ragd_batch b = {cnt, ids.ids, starts};
-        st = ragd_engine_score(e, &b, rows, 2, lg, err);
+        ragd_batch b = {cnt, ids.ids, starts, NULL};
+        if (cross) {
+            bool any = false;
+            for (int k = 0; k < cnt; k++) {
+                ragd_rerank_type_ids(seg_a[i + k], starts[k + 1] - starts[k], types + starts[k]);
+                any |= seg_a[i + k] > 0;
+            }
+            if (any) b.type_ids = types;
+            st = ragd_engine_classify(e, &b, lg, err);
+        } else st = ragd_engine_score(e, &b, rows, 2, lg, err);
         if (st) {
             ragd_err_prefix(err, "documents %d..%d", i, j - 1);
             break;
         }
-        for (int k = 0; k < cnt; k++) scores[i + k] = ragd_rerank_score_from_logits(lg[2 * k], lg[2 * k + 1]);
+        for (int k = 0; k < cnt; k++)
+            scores[i + k] = cross ? ragd_rerank_score_from_logit(lg[k]) : ragd_rerank_score_from_logits(lg[2 * k], lg[2 * k + 1]);
         i = j;
     }
     ragd_tok_ids_free(&ids);
     free(starts);
     free(lg);
+    free(seg_a);
+    free(types);
     return st;
 }

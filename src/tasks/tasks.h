@@ -50,18 +50,27 @@ ragd_status ragd_embed_texts(ragd_engine *e, const char *const *texts, const siz
                              const ragd_embed_opts *o, float *out, int *failed, ragd_err *err);
 
 /* ---------------------------------------------------------------------------------------------- */
-/* reranking (Qwen3-Reranker yes/no scoring) */
+/* reranking: Qwen3-Reranker yes/no scoring, or a cross-encoder's classifier logit (rerank.c) */
 
 #define RAGD_RERANK_DEFAULT_INSTRUCTION \
     "Given a web search query, retrieve relevant passages that answer the query"
 
-/* The yes/no token ids from the vocabulary; RAGD_EUNSUPPORTED if the model lacks them. */
+/* Whether m scores pairs with a classification head (BERT / XLM-R ...ForSequenceClassification). */
+bool ragd_rerank_is_cross_encoder(const ragd_model *m);
+/* The yes/no token ids from the vocabulary; RAGD_EUNSUPPORTED if the model lacks them. Cross-encoders:
+ * both -1, RAGD_EUNSUPPORTED unless the classifier has exactly one label. */
 ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t *no_id, ragd_err *err);
-/* prefix + body + suffix tokenized separately, APPENDED to out. The body is truncated to
+/* Qwen3-Reranker: prefix + body + suffix tokenized separately, APPENDED to out. The body is truncated to
  * 8192 - |prefix| - |suffix| tokens as the reference implementation does (truncation=longest_first).
- * instruction NULL → RAGD_RERANK_DEFAULT_INSTRUCTION. */
+ * instruction NULL → RAGD_RERANK_DEFAULT_INSTRUCTION. Cross-encoders: the family's pair template around
+ * query and doc (instruction ignored), truncated longest-first to the model's positions.
+ * *seg_a (may be NULL): tokens of segment A (type id 0) when the rest has type id 1 (BERT), else 0. */
 ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const char *doc, const char *instruction,
-                                ragd_tok_ids *out, ragd_err *err);
+                                ragd_tok_ids *out, int32_t *seg_a, ragd_err *err);
+/* types[0..n) of a sequence whose first seg_a tokens are segment A (seg_a 0: all 0) */
+void ragd_rerank_type_ids(int32_t seg_a, int n, int32_t *types);
+/* sigmoid(logit): a cross-encoder's score */
+float ragd_rerank_score_from_logit(float logit);
 /* sigmoid(yes - no) */
 float ragd_rerank_score_from_logits(float yes_logit, float no_logit);
 /* Whole job for the CLI: scores [n], batched by the engine's limits; failures name the document index

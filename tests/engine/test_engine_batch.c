@@ -58,7 +58,7 @@ static void run_model(const char *name) {
                     ss[k + 1] = pos;
                 }
                 float *outb = malloc(sizeof(float) * (size_t)cnt * E);
-                ragd_batch b = {cnt, tok, ss};
+                ragd_batch b = {cnt, tok, ss, NULL};
                 CHECK(ragd_engine_pool(e, &b, RAGD_POOL_LAST, outb, &err) == RAGD_OK);
                 for (int k = 0; k < cnt; k++)
                     memcpy((mode == 0 && threads == 1 ? alone : got) + (size_t)order[g + k] * E, outb + (size_t)k * E,
@@ -87,11 +87,11 @@ static void run_model(const char *name) {
         int32_t slot0 = 0, slot1 = 1, slots[2] = {0, 1};
         int nc = 0;
         int32_t s1[2] = {0, len[a]};
-        ragd_batch ba = {1, ids[a], s1};
+        ragd_batch ba = {1, ids[a], s1, NULL};
         CHECK(ragd_engine_seq_open(e, 0, ids[a], len[a], &nc, &err) == RAGD_OK);
         CHECK(ragd_engine_step(e, &ba, &slot0, NULL, NULL, la, &err) == RAGD_OK);
         int32_t s2[2] = {0, len[c]};
-        ragd_batch bc = {1, ids[c], s2};
+        ragd_batch bc = {1, ids[c], s2, NULL};
         CHECK(ragd_engine_seq_open(e, 1, ids[c], len[c], &nc, &err) == RAGD_OK);
         CHECK(ragd_engine_step(e, &bc, &slot1, NULL, NULL, la + V, &err) == RAGD_OK);
         ragd_engine_seq_close(e, 0);
@@ -101,16 +101,16 @@ static void run_model(const char *name) {
         memcpy(tok, ids[a], sizeof(int32_t) * (size_t)len[a]);
         memcpy(tok + len[a], ids[c], sizeof(int32_t) * (size_t)len[c]);
         int32_t s3[3] = {0, len[a], len[a] + len[c]};
-        ragd_batch both = {2, tok, s3};
+        ragd_batch both = {2, tok, s3, NULL};
         CHECK(ragd_engine_step(e, &both, slots, NULL, NULL, lb, &err) == RAGD_OK);
         CHECK(memcmp(la, lb, sizeof(float) * 2 * (size_t)V) == 0);
         /* one decode token each, together */
         int32_t nx[2] = {5, 7}, s4[3] = {0, 1, 2};
-        ragd_batch dec = {2, nx, s4};
+        ragd_batch dec = {2, nx, s4, NULL};
         CHECK(ragd_engine_step(e, &dec, slots, NULL, NULL, lb, &err) == RAGD_OK);
         CHECK_EQ_INT(ragd_engine_seq_len(e, 0), len[a] + 1);
         int32_t s5[2] = {0, 1};
-        ragd_batch d1 = {1, &nx[1], s5};
+        ragd_batch d1 = {1, &nx[1], s5, NULL};
         ragd_engine_seq_close(e, 1);
         CHECK(ragd_engine_seq_open(e, 1, ids[c], len[c], &nc, &err) == RAGD_OK);
         CHECK(ragd_engine_step(e, &bc, &slot1, NULL, NULL, la, &err) == RAGD_OK);

@@ -81,7 +81,7 @@ int main(void) {
     int32_t toks[40] = {1, 2, 3, 4, 5, 6};
     int32_t ss[3] = {0, 3, 6};
     int32_t slots[2] = {0, 1}, same[2] = {1, 1};
-    ragd_batch b = {2, toks, ss};
+    ragd_batch b = {2, toks, ss, NULL};
     EXPECT(ragd_engine_step(e, &b, slots, NULL, NULL, out, err), RAGD_EINVAL, "sequence slot 0 is not open");
     int nc = -1;
     CHECK(ragd_engine_seq_open(e, 0, toks, 3, &nc, &err0) == RAGD_OK);
@@ -123,21 +123,21 @@ int main(void) {
     toks[1] = 2;
     EXPECT(ragd_engine_step(e, &b, same, NULL, NULL, out, err), RAGD_EINVAL, "used twice");
     int32_t ss_empty[3] = {0, 0, 6};
-    ragd_batch be = {2, toks, ss_empty};
+    ragd_batch be = {2, toks, ss_empty, NULL};
     EXPECT(ragd_engine_pool(e, &be, RAGD_POOL_LAST, out, err), RAGD_EINVAL, "empty");
     int32_t ss_big[2] = {0, 17};
-    ragd_batch bb = {1, toks, ss_big};
+    ragd_batch bb = {1, toks, ss_big, NULL};
     EXPECT(ragd_engine_pool(e, &bb, RAGD_POOL_LAST, out, err), RAGD_ERANGE, "max_batch_tokens 16");
     int32_t ss3[4] = {0, 1, 2, 3};
-    ragd_batch b3 = {3, toks, ss3};
+    ragd_batch b3 = {3, toks, ss3, NULL};
     int32_t slots3[3] = {0, 1, 2};
     EXPECT(ragd_engine_step(e, &b3, slots3, NULL, NULL, out, err), RAGD_ERANGE, "max_seqs 2");
     int32_t bad_slot = 5, ss1[2] = {0, 1};
-    ragd_batch b1 = {1, toks, ss1};
+    ragd_batch b1 = {1, toks, ss1, NULL};
     EXPECT(ragd_engine_step(e, &b1, &bad_slot, NULL, NULL, out, err), RAGD_ERANGE, "sequence slot 5");
     /* fill slot 0 to max_ctx 32: it holds 3, add 16 + 13, then one more is refused */
     int32_t s16[2] = {0, 16}, s13[2] = {0, 13};
-    ragd_batch b16 = {1, toks, s16}, b13 = {1, toks, s13};
+    ragd_batch b16 = {1, toks, s16, NULL}, b13 = {1, toks, s13, NULL};
     int32_t slot0 = 0;
     for (int i = 6; i < 40; i++) toks[i] = i;
     CHECK(ragd_engine_step(e, &b16, &slot0, NULL, NULL, out, &err0) == RAGD_OK);
@@ -154,7 +154,7 @@ int main(void) {
     CHECK(ragd_engine_seq_open(e, 0, toks, 17, &nc, &err0) == RAGD_OK);
     CHECK(ragd_engine_seq_open(e, 1, toks, 1, &nc, &err0) == RAGD_OK);
     int32_t s17[2] = {0, 16};
-    ragd_batch b17 = {1, toks, s17};
+    ragd_batch b17 = {1, toks, s17, NULL};
     CHECK(ragd_engine_step(e, &b17, &slot0, NULL, NULL, out, &err0) == RAGD_OK);
     CHECK(ragd_engine_step(e, &b1, &slot0, NULL, NULL, out, &err0) == RAGD_OK); /* 17 positions: 2 blocks */
     CHECK_EQ_INT(ragd_engine_kv_available(e), 0);

@@ -66,7 +66,7 @@ static void run_model(const char *name) {
         float *want = golden_floats(json_object_get(it, "embedding"), &ne);
         CHECK_EQ_INT(ne, E);
         int32_t ss[2] = {0, n};
-        ragd_batch b = {1, ids, ss};
+        ragd_batch b = {1, ids, ss, NULL};
         CHECK(ragd_engine_pool(e, &b, pool, out, &err) == RAGD_OK);
         memcpy(tr, out, sizeof(float) * E);
         l2(tr, E);
@@ -101,7 +101,7 @@ static void run_model(const char *name) {
                 int n;
                 int32_t *ids = golden_ids(json_object_get(it, "ids"), &n);
                 int32_t ss[2] = {0, n};
-                ragd_batch b = {1, ids, ss};
+                ragd_batch b = {1, ids, ss, NULL};
                 float lg[2];
                 CHECK(ragd_engine_score(e, &b, rows, 2, lg, &err) == RAGD_OK);
                 double ly = json_number_value(json_object_get(it, "logit_yes"));
@@ -136,7 +136,7 @@ static void run_model(const char *name) {
             CHECK(ragd_engine_seq_open(e, slot, ids, n, &n_cached, &err) == RAGD_OK);
             CHECK_EQ_INT(n_cached, 0);
             int32_t ss[2] = {0, n};
-            ragd_batch b = {1, ids, ss};
+            ragd_batch b = {1, ids, ss, NULL};
             CHECK(ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err) == RAGD_OK);
             double fmaxe = maxabs(logits, first, V);
             int same = 0;
@@ -145,7 +145,7 @@ static void run_model(const char *name) {
                 if (nx != want[g]) break;
                 same++;
                 int32_t ss1[2] = {0, 1};
-                ragd_batch b1 = {1, &nx, ss1};
+                ragd_batch b1 = {1, &nx, ss1, NULL};
                 if (g + 1 < ng) CHECK(ragd_engine_step(e, &b1, &slot, NULL, NULL, logits, &err) == RAGD_OK);
             }
             printf("%-18s generate %zu: first-step logits max abs err %.3g, %d/%d greedy ids equal\n", name, i,

@@ -60,7 +60,7 @@ static bool greedy(ragd_engine *e, const int32_t *prompt, int n_prompt, int n_ne
     int32_t slot = 0, start[2] = {0, n_prompt};
     int nc = 0;
     ragd_engine_seq_close(e, slot);
-    ragd_batch b = {1, prompt, start};
+    ragd_batch b = {1, prompt, start, NULL};
     float *logits = all;
     bool ok = ragd_engine_seq_open(e, slot, prompt, n_prompt, &nc, &err) == RAGD_OK &&
               ragd_engine_step(e, &b, &slot, NULL, NULL, logits, &err) == RAGD_OK;
@@ -68,7 +68,7 @@ static bool greedy(ragd_engine *e, const int32_t *prompt, int n_prompt, int n_ne
         ids[s] = argmax(logits, V);
         if (s + 1 == n_new) break;
         int32_t one[2] = {0, 1};
-        ragd_batch d = {1, &ids[s], one};
+        ragd_batch d = {1, &ids[s], one, NULL};
         logits = all + (size_t)(s + 1) * V;
         ok = ragd_engine_step(e, &d, &slot, NULL, NULL, logits, &err) == RAGD_OK;
     }
@@ -119,7 +119,7 @@ static void test_pair(const char *gguf_rel, const char *hf_rel) {
     if (eg && eh) {
         const int32_t toks[] = {11, 12, 13, 14, 15, 200, 201};
         const int32_t start[3] = {0, 4, 7};
-        ragd_batch b = {2, toks, start};
+        ragd_batch b = {2, toks, start, NULL};
         int E = mg->cfg.n_embd;
         float *pg = malloc(sizeof(float) * 2 * E), *ph = malloc(sizeof(float) * 2 * E);
         ragd_err err = {0};

@@ -97,6 +97,7 @@ ragd_model *st_model_load(const char *dir) {
     c->qk_norm = c->arch == RAGD_ARCH_QWEN3;
     c->qkv_bias = c->arch == RAGD_ARCH_QWEN2;
     free(js);
+    m->family = ragd_family_of(c->arch); /* the backends walk the descriptor's slots */
     m->layers = ragd_xcalloc((size_t)c->n_layer, sizeof *m->layers);
 
     st_priv *pv = ragd_xcalloc(1, sizeof *pv);

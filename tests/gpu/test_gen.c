@@ -80,7 +80,7 @@ static ragd_engine *mk(const ragd_model *m, int max_seqs, int max_ctx, int T, in
 /* One step; dies on error. sp/out may be NULL; logits may be NULL. */
 static void step(ragd_engine *e, int n, const int32_t *tok, const int32_t *start, const int32_t *seqs,
                  const ragd_sample_params *sp, ragd_sample_out *out, float *logits) {
-    ragd_batch b = {n, tok, start};
+    ragd_batch b = {n, tok, start, NULL};
     ragd_err err = {0};
     ragd_status rc = ragd_engine_step(e, &b, seqs, sp, out, logits, &err);
     if (rc) {
@@ -258,12 +258,12 @@ static int correctness(const char *dir) {
     /* error paths */
     {
         int32_t t1 = 1, s1[2] = {0, 1};
-        ragd_batch b = {1, &t1, s1};
+        ragd_batch b = {1, &t1, s1, NULL};
         ragd_err er = {0};
         int full_seq = 9;
         int32_t *big = calloc(160, sizeof(int32_t)), sb[2] = {0, 160};
         open_seq(e, full_seq, big, 160, NULL);
-        ragd_batch b3 = {1, big, sb};
+        ragd_batch b3 = {1, big, sb, NULL};
         check(ragd_engine_step(e, &b3, &full_seq, NULL, NULL, lg, &er) == RAGD_OK, "max_ctx tokens in one step");
         check(ragd_engine_step(e, &b, &full_seq, NULL, NULL, lg, &er) == RAGD_ERANGE, "error path: beyond max_ctx is ERANGE");
         printf("  (%s)\n", ragd_err_msg(&er));

@@ -56,7 +56,7 @@ static ragd_status run_subset(void *st, const seqs *s, const int *idx, int m, in
         memcpy(tok + start[i], s->ids + a, sizeof(int32_t) * (size_t)len);
         start[i + 1] = start[i] + len;
     }
-    ragd_batch b = {m, tok, start};
+    ragd_batch b = {m, tok, start, NULL};
     ragd_err err = {0};
     ragd_status rc = score ? ragd_backend_cuda.score(st, &b, rows, n_rows, out, &err)
                            : ragd_backend_cuda.pool(st, &b, pool, out, &err);
@@ -225,7 +225,7 @@ int main(int argc, char **argv) {
     /* ---- error paths */
     {
         int32_t bad_tok[3] = {1, m->cfg.n_vocab, 2}, ss3[2] = {0, 3};
-        ragd_batch b = {1, bad_tok, ss3};
+        ragd_batch b = {1, bad_tok, ss3, NULL};
         ragd_err e2 = {0};
         rc = ragd_backend_cuda.pool(st, &b, RAGD_POOL_LAST, tmp, &e2);
         printf("  id = n_vocab -> %s: %s\n", ragd_status_name(rc), ragd_err_msg(&e2));
@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
         int32_t many_tok[257];
         for (int i = 0; i < 258; i++) many_start[i] = i;
         for (int i = 0; i < 257; i++) many_tok[i] = 5;
-        ragd_batch b2 = {257, many_tok, many_start};
+        ragd_batch b2 = {257, many_tok, many_start, NULL};
         rc = ragd_backend_cuda.pool(st, &b2, RAGD_POOL_LAST, tmp, &e2);
         printf("  257 sequences -> %s: %s\n", ragd_status_name(rc), ragd_err_msg(&e2));
         check(rc == RAGD_ERANGE, "error path: more sequences than max_seqs is ERANGE");

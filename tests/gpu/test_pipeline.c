@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     }
     const int E = m->cfg.n_embd;
     float *pooled = malloc(sizeof(float) * (size_t)n * E);
-    ragd_batch bt = {n, ids, start};
+    ragd_batch bt = {n, ids, start, NULL};
     if (ragd_engine_pool(e, &bt, RAGD_POOL_LAST, pooled, &err)) {
         fprintf(stderr, "pool: %s\n", ragd_err_msg(&err));
         return 1;

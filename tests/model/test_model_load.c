@@ -336,9 +336,9 @@ static void test_failures(void) {
                                  "supported",
                                  NULL});
     s = qwen3_spec();
-    s.arch = "BertModel";
+    s.arch = "GPT2LMHeadModel";
     expect_fail("unknown_arch", &s, RAGD_EUNSUPPORTED,
-                (const char *[]){"config.json: architecture 'BertModel' is not supported", NULL});
+                (const char *[]){"config.json: architecture 'GPT2LMHeadModel' is not supported", NULL});
     s = qwen3_spec();
     s.omit_field = "hidden_size";
     expect_fail("missing_field", &s, RAGD_EFORMAT,
@@ -573,8 +573,8 @@ static void test_extras_failures(void) {
     expect_dir_fail(dir, RAGD_ENOTFOUND, (const char *[]){"1_Pooling/config.json is missing", NULL});
     char *pool = ragd_path_join(dir, "1_Pooling");
     mkdir(pool, 0755);
-    fx_write_text(pool, "config.json", "{\"pooling_mode_max_tokens\":true}");
-    expect_dir_fail(dir, RAGD_EUNSUPPORTED, (const char *[]){"1_Pooling/config.json: pooling_mode_max_tokens is not supported", NULL});
+    fx_write_text(pool, "config.json", "{\"pooling_mode_mean_sqrt_len_tokens\":true}");
+    expect_dir_fail(dir, RAGD_EUNSUPPORTED, (const char *[]){"1_Pooling/config.json: pooling_mode_mean_sqrt_len_tokens is not supported", NULL});
     fx_write_text(pool, "config.json", "{\"pooling_mode_mean_tokens\":true}");
     ragd_model *m = load_ok(dir);
     CHECK(m && m->has_st_pooling && m->pooling == RAGD_POOL_MEAN && !m->st_normalize);

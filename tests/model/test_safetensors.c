@@ -67,8 +67,12 @@ static void test_rules(void) {
 
     expect("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, RAGD_EUNSUPPORTED,
            "tensor 'a': 5 dimensions");
-    expect("{\"w\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, RAGD_EUNSUPPORTED,
-           "x.safetensors: tensor 'w': dtype I64 is not supported");
+    expect("{\"w\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", 8, RAGD_EUNSUPPORTED,
+           "x.safetensors: tensor 'w': dtype F64 is not supported");
+    /* I64 parses (old BERT checkpoints' embeddings.position_ids buffer); validation refuses it as a weight */
+    expect("{\"p\":{\"dtype\":\"I64\",\"shape\":[1,3],\"data_offsets\":[0,24]}}", 24, RAGD_OK, NULL);
+    expect("{\"p\":{\"dtype\":\"I64\",\"shape\":[1,3],\"data_offsets\":[0,16]}}", 16, RAGD_EFORMAT,
+           "shape and dtype I64 need 24");
     expect("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}", 12, RAGD_EFORMAT,
            "tensor 'w': data_offsets [0, 12] hold 12 bytes, but shape and dtype F32 need 8");
     expect("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, RAGD_EFORMAT, "begin after end");

@@ -189,3 +189,26 @@ def test_inspect_and_help_errors():
     assert rc == 0 and "--dimensions" in out
     rc, out, _ = run(["generate", "--help"])
     assert rc == 0 and "--json" in out
+
+
+ENC = os.path.join(SRC, "tests", "engine", "encoders")
+
+
+def test_encoders_on_the_cli():
+    """issue 12: a BERT embedder, BERT / XLM-R cross-encoders and inspect of an encoder (no KV plan)"""
+    rc, out, err = run(["embed", "--model", os.path.join(ENC, "xlmr")], '{"text": "hello world"}\n')
+    assert rc == 0, err
+    v = json.loads(out)["embedding"]
+    assert len(v) == 32 and abs(sum(x * x for x in v) - 1) < 1e-5
+    for m in ("bert_cls", "xlmr_cls"):
+        rc, out, err = run(["rerank", "--model", os.path.join(ENC, m), "--query", "hello"],
+                           '{"text": "hello world"}\n{"text": "foo bar"}\n')
+        assert rc == 0, err
+        scores = [json.loads(l)["score"] for l in out.splitlines()]
+        assert len(scores) == 2 and all(0 < s < 1 for s in scores)
+    rc, out, err = run(["rerank", "--model", os.path.join(ENC, "llama_rerank"), "--query", "q"], '{"text": "x"}\n')
+    assert rc != 0 and "not wired into the rerank task" in err
+    rc, out, err = run(["inspect", "--model", os.path.join(ENC, "bert_cls")])
+    assert rc == 0, err
+    assert "post-LayerNorm, bidirectional attention" in out and "classifier     1 label(s)" in out
+    assert "KV cache" in out and "generation, KV cache" not in out

@@ -142,7 +142,7 @@ static void rerank_checks(ragd_model *m, json_t *ref, const char *name) {
             json_t *it = json_array_get(items, (size_t)i);
             docs[i] = json_string_value(json_object_get(it, "doc"));
             ragd_tok_ids ids = {0};
-            CHECK(ragd_rerank_prepare(m, query, docs[i], instr, &ids, &err) == RAGD_OK);
+            CHECK(ragd_rerank_prepare(m, query, docs[i], instr, &ids, NULL, &err) == RAGD_OK);
             CHECK(ids_equal(&ids, json_object_get(it, "ids"), "rerank input", name));
             ragd_tok_ids_free(&ids);
         }

@@ -114,16 +114,28 @@ void ragd_cpu_attn_pv(float *const *out, int nq, int pb, const ragd_cpu_rows *V,
 /* ---------------------------------------------------------------------------------------------- */
 /* the backend state (cpu_backend.c) */
 
+/* The converted weights of one layer, by role (index role - RAGD_W_N_GLOBAL): 2-D weights packed for the
+ * GEMM (panels NULL when absent), vectors in f32 (NULL when absent). Filled by walking the model's
+ * descriptor slots (cpu_backend.c), so the backend has no list of tensors of its own. */
 typedef struct ragd_cpu_layer {
-    float *attn_norm;        /* [n_embd] */
-    ragd_cpu_mat wq, wk, wv; /* [n_head*hd, n_embd], [n_kv*hd, n_embd] x2 */
-    float *bq, *bk, *bv;     /* [q_dim], [kv_dim] x2, Qwen2 only, else NULL */
-    float *q_norm, *k_norm;  /* [head_dim], Qwen3 only, else NULL */
-    ragd_cpu_mat wo;         /* [n_embd, n_head*hd] */
-    float *ffn_norm;         /* [n_embd] */
-    ragd_cpu_mat w_gate, w_up; /* [n_ff, n_embd] */
-    ragd_cpu_mat w_down;     /* [n_embd, n_ff] */
+    ragd_cpu_mat mat[RAGD_W_N_LAYER];
+    float *vec[RAGD_W_N_LAYER];
 } ragd_cpu_layer;
+#define RAGD_CPU_LMAT(L, R) (&(L)->mat[RAGD_W_##R - RAGD_W_N_GLOBAL])
+#define RAGD_CPU_LVEC(L, R) ((L)->vec[RAGD_W_##R - RAGD_W_N_GLOBAL])
+
+/* The forward pass is a list of blocks (cpu_forward.c): the embedding, then per layer an attention and
+ * an MLP block, each a residual sub-layer with its norm before (decoders: x += f(norm(x))) or after
+ * (BERT: x = norm(x + f(x))). The block kinds come from the configuration: attention causal or
+ * bidirectional, with or without biases, q/k-norm and RoPE; MLP SwiGLU or GELU (erf / tanh); norm
+ * RMSNorm or LayerNorm with bias. */
+typedef enum { RAGD_CPU_BLK_ATTN = 0, RAGD_CPU_BLK_MLP } ragd_cpu_blk_kind;
+typedef struct ragd_cpu_block {
+    ragd_cpu_blk_kind kind;
+    int layer;
+    ragd_weight_role norm_w;   /* the sub-layer's norm weight (a layer role) */
+    ragd_weight_role norm_b;   /* its bias, RAGD_W_COUNT for RMSNorm */
+} ragd_cpu_block;
 
 typedef struct ragd_cpu {
     const ragd_model *m;
@@ -137,11 +149,13 @@ typedef struct ragd_cpu {
     void *tok_embd;          /* [n_vocab, n_embd] row-major elements of tok_dt (embedding lookup); NULL when
                                 tok_dt is quantized: rows are then dequantized from the model's tensor */
     ragd_dtype tok_dt;       /* F32, BF16, F16 (ragd_cpu_store_dtype) or the model's Q8_0/Q4_0/Q4_1 */
-    float *out_norm;         /* [n_embd] */
     ragd_cpu_mat lm_head;    /* [n_vocab, n_embd] packed; panels NULL when the checkpoint has none */
-    const float *lm_rows;    /* [n_vocab, n_embd] row-major lm_head (tok_embd when tied), NULL when none */
-    float *lm_head_rows;     /* [n_vocab, n_embd] own row-major copy when untied, else NULL */
+    float *gvec[RAGD_W_N_GLOBAL];       /* global vectors (out_norm, LayerNorm weights, biases) and row tables
+                                           (pos_embd, type_embd: row-major f32) by role; NULL when absent */
+    ragd_cpu_mat gmat[RAGD_W_N_GLOBAL]; /* global GEMM weights (classifier) by role */
     ragd_cpu_layer *layers;  /* [n_layer] */
+    ragd_cpu_block *blocks;  /* [n_blocks] the forward pass after the embedding */
+    int n_blocks;
 
     void *act_mem;           /* one block: activations + workspace */
     float *x;                /* [max_batch_tokens, n_embd] residual stream */
@@ -169,6 +183,20 @@ typedef struct ragd_cpu {
 } ragd_cpu;
 
 /* ---------------------------------------------------------------------------------------------- */
+/* the forward pass (cpu_forward.c) */
+
+/* Builds s->blocks from s->c (allocated here, freed by the backend's destroy). */
+void ragd_cpu_blocks_build(ragd_cpu *s);
+/* Runs the embedding and every block over the batch; leaves the last hidden states in s->x
+ * [n_tokens, n_embd] (before any final norm). kv: the paged KV cache of a generation step, or NULL (keys
+ * are the batch's own: pooling, scoring, classification). */
+void ragd_cpu_forward(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv);
+/* floats of one KV block of one layer, K or V */
+size_t ragd_cpu_kv_block_floats(const ragd_model_config *c, const ragd_engine_opts *o);
+/* embedding row id → dst[n_embd] f32 */
+void ragd_cpu_embd_row(const ragd_cpu *s, int id, float *dst);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* row operations (ops.c) */
 
 /* HF RMSNorm in fp32: y = w * (x * 1/sqrt(mean(x^2) + eps)). rows × n. */
@@ -179,5 +207,10 @@ void ragd_cpu_rope_tables(const ragd_model_config *c, int n_pos, float *cos_t, f
 void ragd_cpu_rope(float *x, int n_heads, int head_dim, const float *cos_row, const float *sin_row);
 /* gate[i] = silu(gate[i]) * up[i] */
 void ragd_cpu_swiglu(float *gate, const float *up, size_t n);
+/* torch LayerNorm in fp32 (biased variance, statistics accumulated in double): y = (x - mean) ·
+ * 1/sqrt(var + eps) · w + b. rows × n; y may be x. */
+void ragd_cpu_layernorm(const float *x, const float *w, const float *b, float eps, int rows, int n, float *y);
+/* x[i] = gelu(x[i]): erf form (tanh_form false) or the tanh approximation (gelu_new) */
+void ragd_cpu_gelu(float *x, size_t n, bool tanh_form);
 
 #endif

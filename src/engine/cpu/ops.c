@@ -1,6 +1,7 @@
 /* ops.c — the CPU backend's row operations, written to follow Hugging Face transformers' fp32 path
  * (MODEL_FACTS.md §1): RMSNorm, rotary tables (inv_freq in fp32, llama3 scaling), half-split RoPE and
- * SwiGLU. Each output element depends only on its own row (batch invariance, cpu_internal.h). */
+ * SwiGLU; LayerNorm with bias and GELU (erf / tanh) for the BERT family. Each output element depends only
+ * on its own row (batch invariance, cpu_internal.h). */
 #include <math.h>
 
 #include "engine/cpu/cpu_internal.h"
@@ -66,5 +67,37 @@ void ragd_cpu_swiglu(float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float g = gate[i];
         gate[i] = (g / (1.0f + expf(-g))) * up[i];
+    }
+}
+
+void ragd_cpu_layernorm(const float *x, const float *w, const float *b, float eps, int rows, int n, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * n; /* [n] */
+        float *yr = y + (size_t)r * n;       /* [n] */
+        double sum = 0.0, ss = 0.0;
+        for (int i = 0; i < n; i++) sum += (double)xr[i];
+        double mean = sum / n;
+        for (int i = 0; i < n; i++) {
+            double d = (double)xr[i] - mean;
+            ss += d * d;
+        }
+        float inv = 1.0f / sqrtf((float)(ss / n) + eps);
+        float mu = (float)mean;
+        for (int i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * w[i] + b[i];
+    }
+}
+
+void ragd_cpu_gelu(float *x, size_t n, bool tanh_form) {
+    if (tanh_form) { /* transformers NewGELUActivation */
+        const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+        }
+    } else { /* torch.nn.functional.gelu: x · Φ(x) */
+        for (size_t i = 0; i < n; i++) {
+            float v = x[i];
+            x[i] = 0.5f * v * (1.0f + erff(v * 0.7071067811865476f));
+        }
     }
 }

@@ -1,7 +1,8 @@
 /* backend_cuda.c — the CUDA backend's C glue: implements ragd_backend_cuda (engine/backend.h) on top
  * of the net API of cuda_api.h. Maps a ragd_model (typed views, PyTorch [out, in] layout) onto the
- * net's weight slots, computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows
- * and translates the net's status codes into ragd_status with messages.
+ * net's weight slots by walking the model's descriptor slots (model.h; role → net slot in cuda_slot),
+ * computes the RoPE inverse frequencies, gathers the reranker's vocabulary rows and translates the net's
+ * status codes into ragd_status with messages. Families whose blocks the net lacks are refused.
  *
  * Compiled into ragd_core only when CUDA is built. Generation (step) runs the net's paged-KV forward
  * with the block tables engine.c built (the net checks them again) and samples the logits on the host
@@ -76,7 +77,11 @@ static void rope_inv_freq(const ragd_model_config *c, float *inv) {
     }
 }
 
+static ragd_status check_supported(const ragd_model *m, ragd_err *err);
+
 static ragd_status cuda_plan(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan, ragd_err *err) {
+    ragd_status st = check_supported(m, err);
+    if (st) return st;
     ragd_cuda_shape s;
     shape_of(m, o, &s);
     ragd_cuda_plan p;
@@ -117,6 +122,63 @@ static ragd_status upload(cuda_state *cs, int kind, int layer, const ragd_tensor
     return RAGD_OK;
 }
 
+/* The net's slot for a weight role; -1 when the net has none (cuda_api.h). */
+static int cuda_slot(ragd_weight_role r) {
+    switch (r) {
+    case RAGD_W_TOK_EMBD: return RAGD_CUDA_W_TOK_EMBD;
+    case RAGD_W_OUT_NORM: return RAGD_CUDA_W_OUT_NORM;
+    case RAGD_W_LM_HEAD: return RAGD_CUDA_W_LM_HEAD;
+    case RAGD_W_ATTN_NORM: return RAGD_CUDA_W_ATTN_NORM;
+    case RAGD_W_Q: return RAGD_CUDA_W_Q;
+    case RAGD_W_K: return RAGD_CUDA_W_K;
+    case RAGD_W_V: return RAGD_CUDA_W_V;
+    case RAGD_W_BQ: return RAGD_CUDA_W_BQ;
+    case RAGD_W_BK: return RAGD_CUDA_W_BK;
+    case RAGD_W_BV: return RAGD_CUDA_W_BV;
+    case RAGD_W_O: return RAGD_CUDA_W_O;
+    case RAGD_W_Q_NORM: return RAGD_CUDA_W_Q_NORM;
+    case RAGD_W_K_NORM: return RAGD_CUDA_W_K_NORM;
+    case RAGD_W_FFN_NORM: return RAGD_CUDA_W_FFN_NORM;
+    case RAGD_W_GATE: return RAGD_CUDA_W_GATE;
+    case RAGD_W_UP: return RAGD_CUDA_W_UP;
+    case RAGD_W_DOWN: return RAGD_CUDA_W_DOWN;
+    default: return -1;
+    }
+}
+
+/* What the net runs: the causal pre-RMSNorm rotary SwiGLU decoder (cuda_api.h). */
+static ragd_status check_supported(const ragd_model *m, ragd_err *err) {
+    const ragd_model_config *c = &m->cfg;
+    if (c->bidirectional || c->norm != RAGD_NORM_RMS || c->post_norm || c->act != RAGD_ACT_SWIGLU ||
+        c->pos != RAGD_POS_ROPE || ragd_model_has_classifier(m))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "model %s (%s, family %s) runs on the CPU backend only for now: the CUDA backend has "
+                            "no bidirectional attention / LayerNorm / GELU / absolute-position / classifier blocks yet",
+                            m->name, ragd_arch_name(c->arch), m->family ? m->family->name : "?");
+    return RAGD_OK;
+}
+
+/* Uploads every present weight of the model's descriptor slots to its net slot (lm_head only when the
+ * engine generates with an untied head). A present weight the net has no slot for is refused. */
+static ragd_status upload_weights(cuda_state *cs, const ragd_model *m, bool lm_head, ragd_err *err) {
+    size_t n = ragd_model_weight_slots(m, NULL);
+    ragd_weight_slot *slots = malloc((n ? n : 1) * sizeof *slots);
+    if (!slots) return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
+    ragd_model_weight_slots(m, slots);
+    ragd_status st = RAGD_OK;
+    for (size_t i = 0; !st && i < n; i++) {
+        const ragd_weight_slot *sl = &slots[i];
+        if (!sl->t->data || (sl->role == RAGD_W_LM_HEAD && !lm_head)) continue;
+        int kind = cuda_slot(sl->role);
+        if (kind < 0)
+            st = ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: weight %s (%s) has no slot in the net",
+                              ragd_weight_role_name(sl->role), sl->t->name ? sl->t->name : "?");
+        else st = upload(cs, kind, sl->layer < 0 ? 0 : sl->layer, sl->t, err);
+    }
+    free(slots);
+    return st;
+}
+
 static void cuda_destroy(void *state) {
     cuda_state *cs = state;
     if (!cs) return;
@@ -130,6 +192,8 @@ static void cuda_destroy(void *state) {
 static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, void **state, ragd_engine_plan *plan,
                                ragd_err *err) {
     *state = NULL;
+    ragd_status sup = check_supported(m, err);
+    if (sup) return sup;
     char why[256] = "";
     int n_dev = ragd_cuda_device_count(why, sizeof why);
     if (n_dev <= 0) return ragd_err_set(err, RAGD_EDEVICE, "--device cuda: no usable CUDA device (%s)", why);
@@ -173,23 +237,7 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
         plan->kv_block_bytes = o->kv_blocks ? p.kv_cache / (size_t)o->kv_blocks : 0;
     }
 
-    ragd_status st = upload(cs, RAGD_CUDA_W_TOK_EMBD, 0, &m->tok_embd, err);
-    if (!st && o->kv_cache && s.lm_head) st = upload(cs, RAGD_CUDA_W_LM_HEAD, 0, &m->lm_head, err);
-    if (!st) st = upload(cs, RAGD_CUDA_W_OUT_NORM, 0, &m->out_norm, err);
-    for (int l = 0; !st && l < m->cfg.n_layer; l++) {
-        const ragd_layer_weights *w = &m->layers[l];
-        const struct { int kind; const ragd_tensor *t; bool on; } slots[] = {
-            {RAGD_CUDA_W_ATTN_NORM, &w->attn_norm, true}, {RAGD_CUDA_W_Q, &w->wq, true},
-            {RAGD_CUDA_W_K, &w->wk, true},                {RAGD_CUDA_W_V, &w->wv, true},
-            {RAGD_CUDA_W_BQ, &w->bq, m->cfg.qkv_bias},    {RAGD_CUDA_W_BK, &w->bk, m->cfg.qkv_bias},
-            {RAGD_CUDA_W_BV, &w->bv, m->cfg.qkv_bias},    {RAGD_CUDA_W_O, &w->wo, true},
-            {RAGD_CUDA_W_Q_NORM, &w->q_norm, m->cfg.qk_norm}, {RAGD_CUDA_W_K_NORM, &w->k_norm, m->cfg.qk_norm},
-            {RAGD_CUDA_W_FFN_NORM, &w->ffn_norm, true},   {RAGD_CUDA_W_GATE, &w->w_gate, true},
-            {RAGD_CUDA_W_UP, &w->w_up, true},             {RAGD_CUDA_W_DOWN, &w->w_down, true},
-        };
-        for (size_t i = 0; !st && i < sizeof slots / sizeof slots[0]; i++)
-            if (slots[i].on) st = upload(cs, slots[i].kind, l, slots[i].t, err);
-    }
+    ragd_status st = upload_weights(cs, m, o->kv_cache && s.lm_head, err);
     if (!st) {
         rc = ragd_cuda_net_ready(cs->net, cs->msg, sizeof cs->msg);
         if (rc) st = ragd_err_set(err, map_status(rc), "%s", cs->msg);
@@ -214,6 +262,7 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
 
 static ragd_status cuda_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
     cuda_state *cs = state;
+    if (pool == RAGD_POOL_MAX) return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: max pooling is not implemented");
     int rc = ragd_cuda_net_pool(cs->net, b->n_seqs, b->tokens, b->seq_start, (int)pool, out, cs->msg, sizeof cs->msg);
     if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
     return RAGD_OK;
