@@ -6,7 +6,8 @@ for tests/engine/test_encoders.c. Run by hand (CI needs no torch: the outputs ar
     python3 tests/engine/make_encoder_fixtures.py        # writes tests/engine/encoders/
 
 For each model: encoders/<name>/ (config.json, model.safetensors fp32 as save_pretrained writes it, and a
-placeholder tokenizer — tests/model/data/tiny_tokenizer plus [CLS] [SEP] <s> </s> as ids 283..286, because
+placeholder tokenizer — tests/model/data/tiny_tokenizer plus [CLS] [SEP] <s> </s> as ids 283..286 and the
+family's post-processor (BertProcessing / RobertaProcessing), because
 the loader requires a tokenizer.json while the test feeds token ids directly; the server test uses it to
 exercise the rerank pair path) and encoders/<name>.json: per input the ids, the token type
 ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (sentence-transformers'
@@ -29,6 +30,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "encoders")
 TOK = os.path.join(HERE, "..", "model", "data", "tiny_tokenizer")
 VOCAB = 300  # >= the placeholder tokenizer's 283 ids
+
+# the family's post-processor on the placeholder tokenizer (the server test's pairs go through it)
+BERT_POST = {"type": "BertProcessing", "sep": ["[SEP]", 284], "cls": ["[CLS]", 283]}
+ROBERTA_POST = {"type": "RobertaProcessing", "sep": ["</s>", 286], "cls": ["<s>", 285], "trim_offsets": True,
+                "add_prefix_space": False}
+POST = {"bert": BERT_POST, "bert_cls": BERT_POST, "xlmr": ROBERTA_POST, "xlmr_cls": ROBERTA_POST}
 
 COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -106,6 +113,7 @@ def make(name, cls, cfg, seed, st_pooling=None, bf16=False):
     for i, t in enumerate(("[CLS]", "[SEP]", "<s>", "</s>")):
         tok["added_tokens"].append({"id": 283 + i, "content": t, "single_word": False, "lstrip": False,
                                     "rstrip": False, "normalized": False, "special": True})
+    tok["post_processor"] = POST.get(name)
     with open(os.path.join(d, "tokenizer.json"), "w") as fh:
         json.dump(tok, fh, ensure_ascii=False)
     if st_pooling:
