@@ -35,8 +35,9 @@ ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len
     ragd_status st;
     ragd_trace_push("ragd.tokenize");
     ragd_buf b = {0};
-    if (o->instruction) {
-        ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
+    if (o->instruction || o->prompt) {
+        if (o->instruction) ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
+        if (o->prompt) ragd_buf_puts(&b, o->prompt);
         ragd_buf_append(&b, text, len);
         text = b.data;
         len = b.len;

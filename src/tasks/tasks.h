@@ -23,6 +23,8 @@
 
 typedef struct ragd_embed_opts {
     const char *instruction; /* NULL: none; else "Instruct: {instruction}\nQuery:{text}" */
+    const char *prompt;      /* NULL: none; else prepended verbatim (a sentence-transformers prompt, TEI's
+                                prompt_name); applied inside the instruction when both are given */
     int dimensions;          /* 0: full; else truncate to this many then renormalize */
     bool normalize;          /* L2-normalize (default true) */
     ragd_tok_trunc trunc;    /* strategy NONE (zero): none; else the tokenizer's truncation of the text's ids
