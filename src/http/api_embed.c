@@ -2,6 +2,10 @@
  *
  *   /embed          {"texts": [str, ...], "model"?, "dimensions"?, "instruction"?, "truncate"?}
  *                   → {"embeddings": [[f32, ...], ...], "model", "usage"}
+ *   /embed (TEI)    {"inputs": str | [str], "normalize"?, "truncate"?, "truncation_direction"?: "Left"|"Right",
+ *                    "prompt_name"?, "dimensions"?} → [[f32, ...], ...] (TEI's bare array); chosen by the
+ *                   "inputs" key ("inputs" and "texts" together: 400); TEI's error codes (413 too many
+ *                   inputs/tokens, 422 an invalid field, 400 empty), ragd's error body
  *   /v1/embeddings  {"input": str | [str] | [int] | [[int]], "model"?, "encoding_format"?: "float"|"base64",
  *                    "dimensions"?, "user"?, "truncate"?}
  *                   → {"object": "list", "data": [{"object": "embedding", "index", "embedding"}], "model",
@@ -9,8 +13,10 @@
  *
  * Texts are tokenized here (HTTP thread) exactly as the CLI does (ragd_embed_prepare); the
  * scheduler packs them with other requests' sequences. An input longer than the model's limit is a
- * 400 naming its index, token count and the limit, unless "truncate": true (then the text is cut at
- * a character boundary to the longest prefix that fits). base64 is the little-endian f32 bytes.
+ * 400 naming its index, token count and the limit, unless "truncate": true (encoders, and every model
+ * on TEI's shape: the tokenizer cuts the ids before its post-processor, as HF's truncation=True; other
+ * models: the text is cut at a character boundary to the longest prefix that fits). base64 is the
+ * little-endian f32 bytes.
  *
  *   /v1/embeddings also takes NIM's "input_type": "query" | "passage" (a query gets the retrieval
  *   instruction below, a passage none; an explicit "instruction" wins).
@@ -30,7 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MAX_INPUTS 4096
+#define MAX_INPUTS API_MAX_INPUTS
 
 /* The query instruction for input_type query / search_query: Qwen3-Embedding's documented retrieval task. */
 #define RETRIEVAL_INSTRUCTION "Given a web search query, retrieve relevant passages that answer the query"
@@ -39,6 +45,7 @@ enum { ET_FLOAT = 1, ET_BASE64 = 2, ET_BINARY = 4, ET_UBINARY = 8 };
 
 typedef struct embed_api {
     bool v1, base64;
+    bool tei;         /* /embed {"inputs"}: TEI's bare [[f32]] */
     int cohere_types; /* /v2/embed: ET_* requested (0: not a Cohere request) */
     bool kserve;      /* POST /v2/models/{name}/infer */
     ragd_embed_opts o;
@@ -213,6 +220,20 @@ static void embed_finish(http_req *r) {
         http_reply_json(r, 200);
         return;
     }
+    if (a->tei) { /* TEI: a bare array of vectors */
+        ragd_buf_putc(b, '[');
+        for (int i = 0; i < n; i++) {
+            ragd_buf_puts(b, i ? ",[" : "[");
+            for (int j = 0; j < d; j++) {
+                if (j) ragd_buf_putc(b, ',');
+                ragd_buf_json_f32(b, r->outv[(size_t)i * d + j]);
+            }
+            ragd_buf_putc(b, ']');
+        }
+        ragd_buf_putc(b, ']');
+        http_reply_json(r, 200);
+        return;
+    }
     if (!a->v1) {
         ragd_buf_puts(b, "{\"embeddings\":[");
         for (int i = 0; i < n; i++) {
@@ -253,6 +274,7 @@ static void embed_finish(http_req *r) {
 static http_outcome embed_submit(http_req *r, int n) {
     embed_api *a = r->api;
     a->o.instruction = NULL; /* pointed into the tree; only tokenization used it */
+    a->o.prompt = NULL;
     json_decref(r->json);
     r->json = NULL;
     http_mem_release(r, r->mem_json);
@@ -270,6 +292,16 @@ static http_outcome embed_submit(http_req *r, int n) {
     r->task.out = r->outv;
     r->finish = embed_finish;
     return http_submit(r) ? HTTP_PENDING : HTTP_REPLY;
+}
+
+/* "truncate" for an encoder (or any model when `always`): the tokenizer cuts the ids to the limit before
+ * its post-processor, exactly as HF's truncation=True (and TEI) do; other models keep the longest text
+ * prefix that fits (api_prepare_text_limit). */
+static void embed_trunc(http_req *r, embed_api *a, bool truncate, bool left, bool always) {
+    if (!truncate || !(always || ragd_model_is_encoder(r->sm->model))) return;
+    int limit = r->sm->max_len[RAGD_ROLE_EMBED];
+    if (r->limit_cap > 0 && r->limit_cap < limit) limit = r->limit_cap;
+    a->o.trunc = (ragd_tok_trunc){RAGD_TOK_TRUNC_LONGEST_FIRST, (size_t)limit, left};
 }
 
 static bool common_opts(http_req *r, embed_api *a) {
@@ -310,10 +342,82 @@ static http_outcome embed_texts(http_req *r, const json_t *texts, const char *pa
     return embed_submit(r, (int)n);
 }
 
+/* TEI's "truncation_direction": absent/null → Right; "Left" | "Right" (TEI's spelling; lower case accepted). */
+bool api_tei_direction(http_req *r, bool *left) {
+    const char *dir = NULL;
+    *left = false;
+    if (!jv_string(r, "truncation_direction", false, &dir, NULL)) return false;
+    if (!dir || !strcmp(dir, "Right") || !strcmp(dir, "right")) return true;
+    if (!strcmp(dir, "Left") || !strcmp(dir, "left")) {
+        *left = true;
+        return true;
+    }
+    http_error(r, 400, "truncation_direction", "invalid_value",
+               "field 'truncation_direction' must be \"Left\" or \"Right\", not \"%s\"", dir);
+    return false;
+}
+
+/* POST /embed in TEI's shape: {"inputs": str | [str], "normalize"?, "truncate"?, "truncation_direction"?,
+ * "prompt_name"?, "dimensions"?} → [[f32, ...], ...]. Truncation is the tokenizer's (ids cut to the limit,
+ * then the post-processor), as TEI does; errors take TEI's codes (errors.c). */
+static http_outcome tei_embed(http_req *r) {
+    static const char *const keys[] = {"inputs", "model", "normalize", "truncate", "truncation_direction",
+                                       "prompt_name", "dimensions", NULL};
+    ragd_served_model *sm;
+    r->tei = true;
+    if (!jv_check_keys(r, keys) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
+    embed_api *a = ragd_xcalloc(1, sizeof *a);
+    r->api = a;
+    r->api_free = free;
+    a->tei = true;
+    bool truncate = false, left = false, norm = true, has_norm = false;
+    const char *prompt_name = NULL;
+    if (!common_opts(r, a) || !jv_bool(r, "truncate", &truncate, NULL) || !api_tei_direction(r, &left) ||
+        !jv_bool(r, "normalize", &norm, &has_norm) || !jv_string(r, "prompt_name", false, &prompt_name, NULL))
+        return HTTP_REPLY;
+    a->o.normalize = norm;
+    if (prompt_name) { /* config_sentence_transformers.json prompts: ragd keeps "query" */
+        if (strcmp(prompt_name, "query") || !sm->model->query_prompt) {
+            http_error(r, 400, "prompt_name", "invalid_value",
+                       "model %s has no prompt named '%s' (its config_sentence_transformers.json prompts: %s)", sm->name,
+                       prompt_name, sm->model->query_prompt ? "query" : "none");
+            return HTTP_REPLY;
+        }
+        a->o.prompt = sm->model->query_prompt;
+    }
+    embed_trunc(r, a, truncate, left, true);
+    json_t *in = json_object_get(r->json, "inputs");
+    if (json_is_string(in)) { /* one text: still [[...]] */
+        if (!json_string_length(in)) {
+            http_error(r, 400, "inputs", "empty_input", "field 'inputs' is an empty string");
+            return HTTP_REPLY;
+        }
+        r->seq_start = ragd_xcalloc(2, sizeof(int32_t));
+        if (!api_prepare_text_limit(r, RAGD_ROLE_EMBED, "inputs", 0, json_string_value(in), json_string_length(in),
+                                    truncate, prep_embed))
+            return HTTP_REPLY;
+        seq_close(r, 0);
+        return embed_submit(r, 1);
+    }
+    if (in && !json_is_null(in) && !json_is_array(in)) {
+        http_error(r, 400, "inputs", "invalid_type", "field 'inputs' must be a string or an array of strings");
+        return HTTP_REPLY;
+    }
+    return embed_texts(r, in, "inputs", truncate);
+}
+
 http_outcome api_embed(http_req *r) {
     static const char *const keys[] = {"texts", "model", "dimensions", "instruction", "truncate", NULL};
     ragd_served_model *sm;
-    if (!jv_parse_body(r) || !jv_check_keys(r, keys) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
+    if (!jv_parse_body(r)) return HTTP_REPLY;
+    bool has_inputs = json_object_get(r->json, "inputs") != NULL, has_texts = json_object_get(r->json, "texts") != NULL;
+    if (has_inputs && has_texts) {
+        http_error(r, 400, "inputs", "conflicting_fields",
+                   "the body has both 'inputs' (TEI's shape) and 'texts' (ragd's): send one of them");
+        return HTTP_REPLY;
+    }
+    if (has_inputs) return tei_embed(r);
+    if (!jv_check_keys(r, keys) || !jv_model(r, RAGD_ROLE_EMBED, &sm)) return HTTP_REPLY;
     embed_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
     r->api_free = free;
@@ -321,6 +425,7 @@ http_outcome api_embed(http_req *r) {
     if (!common_opts(r, a) || !jv_string(r, "instruction", false, &a->o.instruction, NULL) ||
         !jv_bool(r, "truncate", &truncate, NULL))
         return HTTP_REPLY;
+    embed_trunc(r, a, truncate, false, false);
     return embed_texts(r, json_object_get(r->json, "texts"), "texts", truncate);
 }
 
@@ -342,6 +447,7 @@ http_outcome api_v1_embeddings(http_req *r) {
                           "field 'encoding_format' must be \"float\" or \"base64\", not \"%s\"", fmt),
                HTTP_REPLY;
     a->base64 = fmt && !strcmp(fmt, "base64");
+    embed_trunc(r, a, truncate, false, false);
     const char *itype = NULL;
     if (!jv_string(r, "input_type", false, &itype, NULL) || !jv_string(r, "instruction", false, &a->o.instruction, NULL))
         return HTTP_REPLY;
@@ -468,6 +574,7 @@ http_outcome api_v2_embed(http_req *r) {
             a->cohere_types |= ty;
         }
     }
+    embed_trunc(r, a, truncate, false, false);
     return embed_texts(r, json_object_get(r->json, "texts"), "texts", truncate);
 }
 

@@ -311,3 +311,50 @@ http_outcome api_diagnostics(http_req *r) {
     http_reply_json(r, 200);
     return HTTP_REPLY;
 }
+
+/* GET /info — TEI's model info for the embedding model (else the reranker): model_id, model_dtype,
+ * model_type {"embedding": {"pooling"}} or {"reranker": {"id2label", "label2id"}} (TEI's name for a
+ * one-label classifier), max_input_length, max_batch_tokens, max_client_batch_size, tokenization_workers,
+ * version, and TEI's other fields with ragd's values (null where ragd has none). */
+http_outcome api_tei_info(http_req *r) {
+    ragd_http *h = r->h;
+    ragd_served_model *sm = h->role[RAGD_ROLE_EMBED];
+    ragd_role role = RAGD_ROLE_EMBED;
+    if (!sm) {
+        sm = h->role[RAGD_ROLE_RERANK];
+        role = RAGD_ROLE_RERANK;
+    }
+    if (!sm) {
+        http_error(r, 404, NULL, "model_not_found", "this server has no embedding or reranking model (GET /info describes one)");
+        return HTTP_REPLY;
+    }
+    const ragd_serve_opts *o = h->cfg.opts;
+    ragd_buf *b = &r->out;
+    ragd_buf_reset(b);
+    ragd_buf_puts(b, "{\"model_id\":");
+    ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    ragd_buf_puts(b, ",\"model_sha\":null,\"model_dtype\":");
+    /* what the forward pass computes in: fp32 on the CPU, bf16 weights on the GPU */
+    const char *dev = h->cfg.device_desc ? h->cfg.device_desc : "cpu";
+    const char *dtype = !strncmp(dev, "cpu", 3) ? "float32" : "bfloat16";
+    ragd_buf_json_str(b, dtype, strlen(dtype));
+    if (role == RAGD_ROLE_EMBED) {
+        static const char *pools[] = {"last", "mean", "cls", "max"};
+        ragd_buf_printf(b, ",\"model_type\":{\"embedding\":{\"pooling\":\"%s\"}}", pools[ragd_embed_pooling(sm->model)]);
+    } else if (ragd_rerank_is_cross_encoder(sm->model)) {
+        ragd_buf_puts(b, ",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"LABEL_0\"},\"label2id\":{\"LABEL_0\":0}}}");
+    } else { /* Qwen3-Reranker: p(yes) */
+        ragd_buf_puts(b, ",\"model_type\":{\"reranker\":{\"id2label\":{\"0\":\"yes\"},\"label2id\":{\"yes\":0}}}");
+    }
+    ragd_buf_printf(b, ",\"max_concurrent_requests\":%lld,\"max_input_length\":%d,\"max_batch_tokens\":%lld,"
+                       "\"max_batch_requests\":%lld,\"max_client_batch_size\":%d,\"auto_truncate\":false,"
+                       "\"tokenization_workers\":%lld,\"version\":\"%s\",\"sha\":",
+                    (long long)o->max_queue, sm->max_len[role], (long long)o->max_batch_tokens,
+                    (long long)sm->batch_seqs, API_MAX_INPUTS, (long long)o->http_threads, RAGD_VERSION);
+    const char *commit = ragd_build_commit();
+    if (commit && *commit) ragd_buf_json_str(b, commit, strlen(commit));
+    else ragd_buf_puts(b, "null");
+    ragd_buf_puts(b, ",\"docker_label\":null}");
+    http_reply_json(r, 200);
+    return HTTP_REPLY;
+}

@@ -2,6 +2,10 @@
  *
  *   /rerank     {"query", "documents": [str], "model"?, "instruction"?, "truncate"?}
  *               → {"scores": [f32 per document], "order": [indices by descending score], "model"}
+ *   /rerank (TEI) {"query", "texts": [str], "raw_scores"?, "return_text"?, "truncate"?, "truncation_direction"?}
+ *               → [{"index", "score", "text"?}] by descending score (score: sigmoid(logit), or the raw logit —
+ *                 yes − no for Qwen3-Reranker — with raw_scores); chosen by the "texts" key ("texts" and
+ *                 "documents" together: 400); TEI's error codes (errors.c), ragd's error body
  *   /v1/rerank  {"query", "documents": [str | {"text": str}], "model"?, "top_n"?, "return_documents"?,
  *                "instruction"?, "truncate"?}
  *               → {"id", "results": [{"index", "relevance_score", "document"?: {"text"}}] sorted by
@@ -29,14 +33,17 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define MAX_DOCS 4096
+#define MAX_DOCS API_MAX_INPUTS
 
-typedef enum { SH_RAGD, SH_V1, SH_NIM, SH_COHERE2, SH_SCORE, SH_KSERVE } rerank_shape;
+typedef enum { SH_RAGD, SH_V1, SH_NIM, SH_COHERE2, SH_SCORE, SH_KSERVE, SH_TEI } rerank_shape;
 
 typedef struct rerank_api {
     rerank_shape shape;
     bool return_docs;
+    bool raw_scores;        /* SH_TEI: the raw logit instead of sigmoid(logit) */
     int top_n;
+    bool has_trunc;         /* cross-encoders: trunc is what the tokenizer cuts the pair with (else its default) */
+    ragd_tok_trunc trunc;
     const char *query, *instruction;
     const json_t *queries;  /* SH_SCORE with text_1 a list: one query per document */
     const json_t *docs;     /* the documents array (strings or {"text"}) */
@@ -70,7 +77,8 @@ static ragd_status prep_rerank(http_req *r, const char *doc, size_t len, ragd_to
     }
     memcpy(a->scratch, doc, len);
     a->scratch[len] = 0;
-    return ragd_rerank_prepare(r->sm->model, a->query, a->scratch, a->instruction, out, &a->seg_a, err);
+    return ragd_rerank_prepare_trunc(r->sm->model, a->query, a->scratch, a->instruction, a->has_trunc ? &a->trunc : NULL,
+                                     out, &a->seg_a, err);
 }
 
 static const char *doc_text(const json_t *d) {
@@ -148,6 +156,21 @@ static void rerank_finish(http_req *r) {
         usage_json(b, r);
         ragd_buf_putc(b, '}');
         break;
+    case SH_TEI: /* a bare array, by descending score */
+        ragd_buf_putc(b, '[');
+        for (int i = 0; i < n; i++) {
+            int idx = order[i];
+            ragd_buf_printf(b, "%s{\"index\":%d,\"score\":", i ? "," : "", idx);
+            ragd_buf_json_f32(b, r->outv[idx]);
+            if (a->return_docs) {
+                const char *t = doc_text(json_array_get(a->docs, (size_t)idx));
+                ragd_buf_puts(b, ",\"text\":");
+                ragd_buf_json_str(b, t, strlen(t));
+            }
+            ragd_buf_putc(b, '}');
+        }
+        ragd_buf_putc(b, ']');
+        break;
     case SH_NIM:
         ragd_buf_puts(b, "{\"rankings\":[");
         for (int i = 0; i < k; i++) {
@@ -211,9 +234,21 @@ static bool str_or_list(http_req *r, const char *key, const json_t **arr, const 
 /* kq, kd (SH_KSERVE): the data arrays of the infer request's `query` and `documents` tensors */
 static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t *kq, const json_t *kd) {
     static const char *const keys[] = {"query", "documents", "model", "instruction", "truncate", NULL};
+    static const char *const tei_keys[] = {"query", "texts", "model", "raw_scores", "return_text", "truncate",
+                                           "truncation_direction", NULL};
     ragd_served_model *sm;
     if (!r->json && !jv_parse_body(r)) return HTTP_REPLY;
+    if (shape == SH_RAGD && json_object_get(r->json, "texts")) { /* TEI's shape on the same path */
+        if (json_object_get(r->json, "documents")) {
+            http_error(r, 400, "texts", "conflicting_fields",
+                       "the body has both 'texts' (TEI's shape) and 'documents' (ragd's): send one of them");
+            return HTTP_REPLY;
+        }
+        shape = SH_TEI;
+        r->tei = true;
+    }
     if (shape == SH_RAGD && !jv_check_keys(r, keys)) return HTTP_REPLY;
+    if (shape == SH_TEI && !jv_check_keys(r, tei_keys)) return HTTP_REPLY;
     if (!jv_model(r, RAGD_ROLE_RERANK, &sm)) return HTTP_REPLY;
     rerank_api *a = ragd_xcalloc(1, sizeof *a);
     r->api = a;
@@ -268,6 +303,15 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
             return http_error(r, 400, "inputs", "invalid_value", "the 'query' input must hold exactly one string"), HTTP_REPLY;
         a->query = json_string_value(q), qlen = json_string_length(q);
         docs = (json_t *)kd;
+    } else if (shape == SH_TEI) { /* query, texts, raw_scores, return_text, truncate, truncation_direction */
+        docs_key = "texts";
+        bool left = false;
+        if (!jv_string(r, "query", true, &a->query, &qlen) || !jv_bool(r, "truncate", &truncate, NULL) ||
+            !api_tei_direction(r, &left) || !jv_bool(r, "raw_scores", &a->raw_scores, NULL) ||
+            !jv_bool(r, "return_text", &a->return_docs, NULL))
+            return HTTP_REPLY;
+        a->trunc.left = left;
+        docs = json_object_get(r->json, "texts");
     } else {
         if (!jv_string(r, "query", true, &a->query, &qlen) || !jv_bool(r, "truncate", &truncate, NULL)) return HTTP_REPLY;
         docs = json_object_get(r->json, "documents");
@@ -299,20 +343,39 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
         return http_error(r, 400, docs_key, "too_many_inputs", "field '%s' has %zu entries; the limit is %d", docs_key, n,
                           MAX_DOCS),
                HTTP_REPLY;
+    int limit = sm->max_len[RAGD_ROLE_RERANK];
+    /* cross-encoders: the tokenizer truncates the pair (longest_first, as HF's truncation=True): to the
+     * limit with "truncate", not at all on TEI's shape without it (a long pair is then refused, 413), else
+     * to the model's max length (the default of ragd_rerank_prepare) */
+    const bool cross = ragd_rerank_is_cross_encoder(sm->model);
+    if (shape == SH_TEI && truncate && a->trunc.left && !cross)
+        return http_error(r, 400, "truncation_direction", "unsupported",
+                          "truncation_direction \"Left\" needs a cross-encoder; model %s keeps the head of a document",
+                          sm->name),
+               HTTP_REPLY;
+    if (cross && (truncate || shape == SH_TEI)) {
+        int tl = r->limit_cap > 0 && r->limit_cap < limit ? r->limit_cap : limit;
+        a->has_trunc = true;
+        a->trunc.strategy = truncate ? RAGD_TOK_TRUNC_LONGEST_FIRST : RAGD_TOK_TRUNC_NONE;
+        a->trunc.max_length = (size_t)tl;
+    }
     /* the query (in the template) comes with every document: when it alone leaves no room for a
-     * document, say so about the query, not about documents[0] */
+     * document, say so about the query, not about documents[0] (a cross-encoder that truncates the pair
+     * cuts the query too, as HF does) */
     ragd_tok_ids probe = {0};
     ragd_err err = {0};
-    ragd_status st = ragd_rerank_prepare(sm->model, a->query, "", a->instruction, &probe, NULL, &err);
+    ragd_tok_trunc none = {RAGD_TOK_TRUNC_NONE, 0, false};
+    ragd_status st = ragd_rerank_prepare_trunc(sm->model, a->query, "", a->instruction, cross ? &none : NULL, &probe,
+                                               NULL, &err);
     size_t qtok = probe.n;
     ragd_tok_ids_free(&probe);
-    int limit = sm->max_len[RAGD_ROLE_RERANK];
+    const bool query_cut = cross && !(a->has_trunc && a->trunc.strategy == RAGD_TOK_TRUNC_NONE);
     if (st) {
         http_error_status(r, st, query_key, ragd_err_msg(&err));
         ragd_err_free(&err);
         return HTTP_REPLY;
     }
-    if (qtok >= (size_t)limit)
+    if (qtok >= (size_t)limit && !query_cut)
         return http_error(r, 400, query_key, "context_length_exceeded",
                           "the query has %zu tokens with the reranker's template; this model's limit is %d tokens per "
                           "document, which leaves no room for a document", qtok, limit),
@@ -353,7 +416,7 @@ static http_outcome rerank_common(http_req *r, rerank_shape shape, const json_t 
     r->task.n_seqs = (int)n;
     r->task.seg_a = a->seg_a_all;
     r->task.out = r->outv;
-    r->task.score_logit = shape == SH_NIM;
+    r->task.score_logit = shape == SH_NIM || (shape == SH_TEI && a->raw_scores);
     r->finish = rerank_finish;
     return http_submit(r) ? HTTP_PENDING : HTTP_REPLY;
 }

@@ -52,7 +52,19 @@ void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, 
     ragd_buf_free(&body);
 }
 
+/* TEI's codes for a TEI-shaped request (its ErrorType → StatusCode): too many inputs or tokens 413
+ * (Validation), an empty input or malformed JSON 400 (Empty / the JSON syntax), any other invalid
+ * field 422 (what its JSON extractor answers); the body keeps ragd's error shape. */
+static int tei_status(int status, const char *code) {
+    if (status != 400 || !code) return status;
+    if (!strcmp(code, "too_many_inputs") || !strcmp(code, "context_length_exceeded")) return 413;
+    if (!strcmp(code, "empty_input") || !strcmp(code, "invalid_json") || !strcmp(code, "conflicting_fields"))
+        return 400;
+    return 422;
+}
+
 static void put_error(http_req *r, int status, const char *param, const char *code, const char *msg) {
+    if (r->tei) status = tei_status(status, code);
     ragd_buf_reset(&r->out);
     r->status = status;
     r->content_type = "application/json";

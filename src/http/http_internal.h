@@ -80,6 +80,7 @@ struct http_req {
     double t_start;
     ragd_buf body;
     const char *path_arg;            /* prefix routes: the URL after the prefix (valid while the handler runs) */
+    bool tei;                        /* a TEI-shaped request: its errors take TEI's HTTP codes (errors.c) */
     int limit_cap;                   /* > 0: api_prepare_text_limit's limit is at most this (Cohere's max_tokens_per_doc) */
     size_t body_len;                 /* bytes the body had (the buffer is freed once parsed) */
     bool too_big;
@@ -206,6 +207,13 @@ bool jv_model(http_req *r, ragd_role role, ragd_served_model **out);
 /* A token-id array element check: ids in [0, n_vocab). */
 bool jv_token_array(http_req *r, const json_t *arr, const char *param, int n_vocab, ragd_tok_ids *out);
 
+/* texts / documents one request may carry (/embed, /rerank and their other shapes; TEI's /info
+ * max_client_batch_size) */
+#define API_MAX_INPUTS 4096
+
+/* TEI's "truncation_direction" (api_embed.c): absent → right; "Left"/"Right"; else a 400 (422 on TEI). */
+bool api_tei_direction(http_req *r, bool *left);
+
 /* ---- async (server.c) */
 /* Posts r->task for r->sm (sink = the request) with its deadline (X-Request-Timeout-Ms or --timeout-ms).
  * On refusal (bad header, queue full, model not ready) sets the error reply and returns false. */
@@ -237,6 +245,7 @@ http_outcome api_health(http_req *r);          /* GET /health */
 http_outcome api_ready(http_req *r);           /* GET /health/ready */
 http_outcome api_metrics(http_req *r);         /* GET /metrics */
 http_outcome api_diagnostics(http_req *r);     /* GET /diagnostics */
+http_outcome api_tei_info(http_req *r);        /* GET /info (TEI's model info) */
 
 /* How a chat request's answer is read for tool calls: the model's syntax (NONE: no tools, tool_choice
  * none, or a template whose syntax ragd does not parse) and whether several calls may be returned. */

@@ -64,6 +64,7 @@ static const route g_routes[] = {
     {"GET", "/health/ready", RAGD_EP_HEALTH_READY, api_ready, true, false},
     {"GET", "/metrics", RAGD_EP_METRICS, api_metrics, false, false},
     {"GET", "/diagnostics", RAGD_EP_DIAGNOSTICS, api_diagnostics, false, false},
+    {"GET", "/info", RAGD_EP_INFO, api_tei_info, false, false},
 };
 #define N_ROUTES (sizeof g_routes / sizeof g_routes[0])
 

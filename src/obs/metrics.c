@@ -16,7 +16,8 @@
 static const char *const g_ep_names[RAGD_EP_COUNT] = {
     "/embed", "/rerank", "/v1/embeddings", "/v1/rerank", "/v1/chat/completions", "/v1/completions",
     "/v1/models", "/tokenize", "/detokenize", "/health", "/health/ready", "/metrics", "/diagnostics",
-    "/v1/ranking", "/v2/rerank", "/v2/embed", "/score", "/v2/health", "/v2/models", "other"};
+    "/v1/ranking", "/v2/rerank", "/v2/embed", "/score", "/v2/health", "/v2/models", "/info",
+    "other"};
 static const char *const g_task_names[RAGD_MTASK_COUNT] = {"embed", "rerank", "generate"};
 static const char *const g_reject_names[RAGD_REJECT_COUNT] = {
     "queue_full", "shutting_down", "connection_limit", "client_connection_limit", "evicted_pending",

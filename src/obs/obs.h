@@ -101,6 +101,7 @@ typedef enum {
     RAGD_EP_HEALTH_READY, RAGD_EP_METRICS, RAGD_EP_DIAGNOSTICS,
     /* drop-in shapes of other servers (issue 19) */
     RAGD_EP_V1_RANKING, RAGD_EP_V2_RERANK, RAGD_EP_V2_EMBED, RAGD_EP_SCORE, RAGD_EP_V2_HEALTH, RAGD_EP_V2_MODELS,
+    RAGD_EP_INFO, /* TEI's GET /info */
     RAGD_EP_OTHER, RAGD_EP_COUNT
 } ragd_endpoint;
 const char *ragd_endpoint_name(ragd_endpoint e);

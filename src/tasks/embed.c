@@ -34,15 +34,23 @@ ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len
     size_t before = out->n;
     ragd_status st;
     ragd_trace_push("ragd.tokenize");
-    if (o->instruction) {
-        ragd_buf b = {0};
-        ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
+    ragd_buf b = {0};
+    if (o->instruction || o->prompt) {
+        if (o->instruction) ragd_buf_printf(&b, "Instruct: %s\nQuery:", o->instruction);
+        if (o->prompt) ragd_buf_puts(&b, o->prompt);
         ragd_buf_append(&b, text, len);
-        st = ragd_tokenizer_encode(m->tok, b.data, b.len, true, out, err);
-        ragd_buf_free(&b);
-    } else {
-        st = ragd_tokenizer_encode(m->tok, text, len, true, out, err);
+        text = b.data;
+        len = b.len;
     }
+    if (o->trunc.strategy == RAGD_TOK_TRUNC_NONE) {
+        st = ragd_tokenizer_encode(m->tok, text, len, true, out, err);
+    } else { /* the tokenizer's truncation (HF's truncation=True): ids cut, then the post-processor */
+        ragd_tok_ids one = {0};
+        st = ragd_tokenizer_encode_pair(m->tok, text, len, NULL, 0, true, &o->trunc, &one, NULL, err);
+        for (size_t i = 0; !st && i < one.n; i++) ragd_tok_ids_push(out, one.ids[i]);
+        ragd_tok_ids_free(&one);
+    }
+    ragd_buf_free(&b);
     ragd_trace_pop();
     if (st) return st;
     if (out->n == before) return ragd_err_set(err, RAGD_EINVAL, "the text has no tokens (empty input)");

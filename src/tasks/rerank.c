@@ -2,10 +2,11 @@
  *   - Qwen3-Reranker (MODEL_FACTS.md §3): prefix, body and suffix tokenized separately, score =
  *     sigmoid(logit(yes) − logit(no)) at the last position, yes/no ids looked up in the vocabulary;
  *   - cross-encoders (BertForSequenceClassification, XLMRobertaForSequenceClassification with one label):
- *     the pair `[CLS] q [SEP] d [SEP]` (token types 0 … 0 1 … 1) or `<s> q </s></s> d </s>` (types 0),
- *     truncated longest-first to the model's positions, score = sigmoid(logit), the raw logit on request.
- *     The pair is assembled here from the special tokens' ids until the tokenizer module's pair
- *     post-processor lands; the segment-A length is what the token types are built from. */
+ *     the tokenizer's own pair encoding (ragd_tokenizer_encode_pair: its post-processor — `[CLS] q [SEP]
+ *     d [SEP]` with types 0 … 0 1 … 1, `<s> q </s></s> d </s>` all 0 — and HF truncation, by default
+ *     longest_first to the model's positions / model_max_length, as HF's tokenizer(q, d, truncation=True)),
+ *     score = sigmoid(logit), the raw logit on request. The tokenizer's type ids travel to the engine as
+ *     one segment-A length per sequence (exact for 0…0 1…1 and all-0; other shapes are refused). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -45,59 +46,64 @@ ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t 
     return RAGD_OK;
 }
 
-/* The special tokens of the family's pair template. */
-static ragd_status pair_specials(const ragd_model *m, int32_t *cls, int32_t *sep, ragd_err *err) {
-    bool bert = m->cfg.arch == RAGD_ARCH_BERT;
-    const char *c = bert ? "[CLS]" : "<s>", *s = bert ? "[SEP]" : "</s>";
-    *cls = ragd_tokenizer_token_to_id(m->tok, c);
-    *sep = ragd_tokenizer_token_to_id(m->tok, s);
-    if (*cls < 0 || *sep < 0 || *cls >= m->cfg.n_vocab || *sep >= m->cfg.n_vocab)
-        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s cannot rerank: its vocabulary lacks \"%s\"", m->name,
-                            *cls < 0 || *cls >= m->cfg.n_vocab ? c : s);
+size_t ragd_rerank_max_length(const ragd_model *m) {
+    int64_t n = m->cfg.max_pos > 0 ? m->cfg.max_pos : RERANK_MAX_LEN;
+    int64_t mml = m->tok ? ragd_tokenizer_model_max_length(m->tok) : -1;
+    if (mml > 0 && mml < n) n = mml;
+    return (size_t)n;
+}
+
+/* *seg_a from the tokenizer's type ids: the seam carries one segment-A length per sequence, which
+ * holds any 0…0 1…1 (BERT) or all-0 (RoBERTa) run exactly; another shape cannot be carried. */
+static ragd_status seg_a_of(const ragd_model *m, const ragd_tok_ids *types, int32_t *seg_a, ragd_err *err) {
+    size_t k = 0;
+    while (k < types->n && types->ids[k] == 0) k++;
+    for (size_t i = k; i < types->n; i++)
+        if (types->ids[i] != 1)
+            return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                                "model %s: its tokenizer's pair template gives token type %d at position %zu after "
+                                "type 1 (only 0…0 1…1 runs are supported)", m->name, types->ids[i], i);
+    if (k < types->n && m->cfg.n_type_vocab < 2)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "model %s: its tokenizer gives the second sequence token type 1, but the model has %d "
+                            "token type(s) (type_vocab_size)", m->name, m->cfg.n_type_vocab);
+    if (seg_a) *seg_a = k < types->n ? (int32_t)k : 0;
     return RAGD_OK;
 }
 
-static ragd_status prepare_pair(const ragd_model *m, const char *query, const char *doc, ragd_tok_ids *out,
-                                int32_t *seg_a, ragd_err *err) {
-    int32_t cls, sep;
-    ragd_status st = pair_specials(m, &cls, &sep, err);
-    if (st) return st;
-    bool bert = m->cfg.arch == RAGD_ARCH_BERT;
-    size_t n_special = bert ? 3 : 4;
-    ragd_tok_ids q = {0}, d = {0};
+/* The tokenizer's own pair encoding (post-processor, type ids, truncation) as HF's
+ * tokenizer(query, doc, truncation=...) gives it. */
+static ragd_status prepare_pair(const ragd_model *m, const char *query, const char *doc, const ragd_tok_trunc *trunc,
+                                ragd_tok_ids *out, int32_t *seg_a, ragd_err *err) {
+    ragd_tok_trunc dflt = {RAGD_TOK_TRUNC_LONGEST_FIRST, ragd_rerank_max_length(m), false};
+    if (!trunc) trunc = &dflt;
+    ragd_tok_ids ids = {0}, types = {0};
     ragd_trace_push("ragd.tokenize");
-    st = ragd_tokenizer_encode(m->tok, query, strlen(query), false, &q, err);
-    if (!st) st = ragd_tokenizer_encode(m->tok, doc, strlen(doc), false, &d, err);
+    ragd_status st = ragd_tokenizer_encode_pair(m->tok, query, strlen(query), doc, strlen(doc), true,
+                                                trunc->strategy == RAGD_TOK_TRUNC_NONE ? NULL : trunc, &ids, &types, err);
     ragd_trace_pop();
-    if (!st) {
-        size_t max = (size_t)m->cfg.max_pos > n_special ? (size_t)m->cfg.max_pos - n_special : 0;
-        size_t nq = q.n, nd = d.n;
-        while (nq + nd > max) { /* longest_first: one token at a time from the longer (the pair's on ties) */
-            if (nq > nd) nq--;
-            else nd--;
-        }
-        ragd_tok_ids_push(out, cls);
-        for (size_t i = 0; i < nq; i++) ragd_tok_ids_push(out, q.ids[i]);
-        ragd_tok_ids_push(out, sep);
-        if (!bert) ragd_tok_ids_push(out, sep);
-        if (seg_a) *seg_a = bert ? (int32_t)(nq + 2) : 0; /* BERT: [CLS] q [SEP] are type 0, the rest 1 */
-        for (size_t i = 0; i < nd; i++) ragd_tok_ids_push(out, d.ids[i]);
-        ragd_tok_ids_push(out, sep);
-    }
-    ragd_tok_ids_free(&q);
-    ragd_tok_ids_free(&d);
+    if (!st) st = seg_a_of(m, &types, seg_a, err);
+    if (!st)
+        for (size_t i = 0; i < ids.n; i++) ragd_tok_ids_push(out, ids.ids[i]);
+    ragd_tok_ids_free(&ids);
+    ragd_tok_ids_free(&types);
     return st;
 }
 
 ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const char *doc, const char *instruction,
                                 ragd_tok_ids *out, int32_t *seg_a, ragd_err *err) {
+    return ragd_rerank_prepare_trunc(m, query, doc, instruction, NULL, out, seg_a, err);
+}
+
+ragd_status ragd_rerank_prepare_trunc(const ragd_model *m, const char *query, const char *doc, const char *instruction,
+                                      const ragd_tok_trunc *trunc, ragd_tok_ids *out, int32_t *seg_a, ragd_err *err) {
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     if (seg_a) *seg_a = 0;
     if (ragd_rerank_is_cross_encoder(m)) {
         if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
             return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s: no pair template for %s", m->name,
                                 ragd_arch_name(m->cfg.arch));
-        return prepare_pair(m, query, doc, out, seg_a, err);
+        return prepare_pair(m, query, doc, trunc, out, seg_a, err);
     }
     if (!instruction) instruction = RAGD_RERANK_DEFAULT_INSTRUCTION;
     ragd_tok_ids pre = {0}, body = {0}, suf = {0};

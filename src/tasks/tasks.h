@@ -23,8 +23,12 @@
 
 typedef struct ragd_embed_opts {
     const char *instruction; /* NULL: none; else "Instruct: {instruction}\nQuery:{text}" */
+    const char *prompt;      /* NULL: none; else prepended verbatim (a sentence-transformers prompt, TEI's
+                                prompt_name); applied inside the instruction when both are given */
     int dimensions;          /* 0: full; else truncate to this many then renormalize */
     bool normalize;          /* L2-normalize (default true) */
+    ragd_tok_trunc trunc;    /* strategy NONE (zero): none; else the tokenizer's truncation of the text's ids
+                                (max_length counts the post-processor's tokens), as HF's truncation=True */
 } ragd_embed_opts;
 
 /* The model's pooling: sentence-transformers files when present, else the family default (last token
@@ -33,7 +37,8 @@ ragd_pooling ragd_embed_pooling(const ragd_model *m);
 /* Checks o against the model: dimensions in [1, n_embd] or 0 (full) → else RAGD_ERANGE. */
 ragd_status ragd_embed_check_opts(const ragd_model *m, const ragd_embed_opts *o, ragd_err *err);
 
-/* Tokens for one text (instruction prefix + post-processor as HF applies it), APPENDED to out. */
+/* Tokens for one text (instruction prefix + post-processor as HF applies it, truncated as o->trunc says),
+ * APPENDED to out. */
 ragd_status ragd_embed_prepare(const ragd_model *m, const char *text, size_t len, const ragd_embed_opts *o,
                                ragd_tok_ids *out, ragd_err *err);
 /* From a pooled hidden state [n_embd] to the final vector [dims] (truncate, normalize).
@@ -62,11 +67,21 @@ bool ragd_rerank_is_cross_encoder(const ragd_model *m);
 ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t *no_id, ragd_err *err);
 /* Qwen3-Reranker: prefix + body + suffix tokenized separately, APPENDED to out. The body is truncated to
  * 8192 - |prefix| - |suffix| tokens as the reference implementation does (truncation=longest_first).
- * instruction NULL → RAGD_RERANK_DEFAULT_INSTRUCTION. Cross-encoders: the family's pair template around
- * query and doc (instruction ignored), truncated longest-first to the model's positions.
- * *seg_a (may be NULL): tokens of segment A (type id 0) when the rest has type id 1 (BERT), else 0. */
+ * instruction NULL → RAGD_RERANK_DEFAULT_INSTRUCTION. Cross-encoders: the tokenizer's pair encoding of
+ * (query, doc) — its post-processor and type ids, ragd_tokenizer_encode_pair — truncated longest-first to
+ * ragd_rerank_max_length (HF's tokenizer(query, doc, truncation=True)); instruction ignored.
+ * *seg_a (may be NULL): tokens of segment A (type id 0) when the rest has type id 1 (BERT), else 0 — taken
+ * from the tokenizer's type ids (a shape other than 0…0 1…1 / all 0 → RAGD_EUNSUPPORTED). */
 ragd_status ragd_rerank_prepare(const ragd_model *m, const char *query, const char *doc, const char *instruction,
                                 ragd_tok_ids *out, int32_t *seg_a, ragd_err *err);
+/* The same with the cross-encoder's truncation given: NULL = the default above, strategy NONE = none (the
+ * caller checks the length), else as given (HF's truncation strategies and direction). Ignored for
+ * Qwen3-Reranker, whose body rule is fixed. */
+ragd_status ragd_rerank_prepare_trunc(const ragd_model *m, const char *query, const char *doc, const char *instruction,
+                                      const ragd_tok_trunc *trunc, ragd_tok_ids *out, int32_t *seg_a, ragd_err *err);
+/* A cross-encoder's default pair length: max_position_embeddings (less RoBERTa's offset), or the
+ * tokenizer's model_max_length when smaller. */
+size_t ragd_rerank_max_length(const ragd_model *m);
 /* types[0..n) of a sequence whose first seg_a tokens are segment A (seg_a 0: all 0) */
 void ragd_rerank_type_ids(int32_t seg_a, int n, int32_t *types);
 /* sigmoid(logit): a cross-encoder's score */

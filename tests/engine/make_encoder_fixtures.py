@@ -4,9 +4,11 @@ for tests/engine/test_encoders.c. Run by hand (CI needs no torch: the outputs ar
 
     pip install torch transformers safetensors
     python3 tests/engine/make_encoder_fixtures.py        # writes tests/engine/encoders/
+    python3 tests/engine/make_encoder_fixtures.py --real # only the real-tokenizer ones (RAGD_SHARED=../shared)
 
 For each model: encoders/<name>/ (config.json, model.safetensors fp32 as save_pretrained writes it, and a
-placeholder tokenizer — tests/model/data/tiny_tokenizer plus [CLS] [SEP] <s> </s> as ids 283..286, because
+placeholder tokenizer — tests/model/data/tiny_tokenizer plus [CLS] [SEP] <s> </s> as ids 283..286 and the
+family's post-processor (BertProcessing / RobertaProcessing), because
 the loader requires a tokenizer.json while the test feeds token ids directly; the server test uses it to
 exercise the rerank pair path) and encoders/<name>.json: per input the ids, the token type
 ids, the last hidden states [n, hidden], the cls / mean / max pooled vectors (sentence-transformers'
@@ -29,6 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "encoders")
 TOK = os.path.join(HERE, "..", "model", "data", "tiny_tokenizer")
 VOCAB = 300  # >= the placeholder tokenizer's 283 ids
+
+# the family's post-processor on the placeholder tokenizer (the server test's pairs go through it)
+BERT_POST = {"type": "BertProcessing", "sep": ["[SEP]", 284], "cls": ["[CLS]", 283]}
+ROBERTA_POST = {"type": "RobertaProcessing", "sep": ["</s>", 286], "cls": ["<s>", 285], "trim_offsets": True,
+                "add_prefix_space": False}
+POST = {"bert": BERT_POST, "bert_cls": BERT_POST, "xlmr": ROBERTA_POST, "xlmr_cls": ROBERTA_POST}
 
 COMMON = dict(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
               hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
@@ -106,6 +114,7 @@ def make(name, cls, cfg, seed, st_pooling=None, bf16=False):
     for i, t in enumerate(("[CLS]", "[SEP]", "<s>", "</s>")):
         tok["added_tokens"].append({"id": 283 + i, "content": t, "single_word": False, "lstrip": False,
                                     "rstrip": False, "normalized": False, "special": True})
+    tok["post_processor"] = POST.get(name)
     with open(os.path.join(d, "tokenizer.json"), "w") as fh:
         json.dump(tok, fh, ensure_ascii=False)
     if st_pooling:
@@ -163,6 +172,120 @@ def main():
     make("llama_rerank", LlamaForSequenceClassification, LlamaConfig(**llama, num_labels=1, pad_token_id=2), 6,
          bf16=True)
 
+    make_real()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Real tokenizers (issue 12 "whole path"): tiny random BERT weights over the real 30522-id vocabularies of
+# ../shared/models, the model's own tokenizer files copied in, and transformers' fp32 outputs for real texts
+# through the real HF tokenizer — tests/server/test_encoders.py checks text → ids → pooled vector / score.
+
+SHARED = os.environ.get("RAGD_SHARED", os.path.join(HERE, "..", "..", "..", "shared"))
+REAL = dict(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, max_position_embeddings=512,
+            type_vocab_size=2, pad_token_id=0)
+
+WORDS = ("retrieval augmented generation ranks passages by relevance before the language model writes an answer "
+         "using the retrieved context while embeddings map each sentence to a vector whose cosine similarity "
+         "measures meaning").split()
+
+
+def real_texts():
+    """Real sentences: plain, cased, accents, CJK, emoji, punctuation, digits, code, controls, a 99-char word,
+    and long texts (> 512 tokens) that only fit truncated."""
+    t = ["Hello world!", "What is the capital of France?", "Paris is the capital and largest city of France.",
+         "The quick brown fox jumps over the lazy dog.", "HOW DO I RESET MY PASSWORD?",
+         "Café déjà vu: naïve coöperation at the Zürich Hauptbahnhof.", "北京是中国的首都。", "東京タワーは333メートルです。",
+         "서울은 한국의 수도입니다.", "Emoji test 🙂🚀 and a flag 🇫🇷.", "C'est l'été, n'est-ce pas?",
+         "def f(x): return x ** 2  # squares", "Prices rose 3.5% to $1,234.56 in Q3 2024.",
+         "tabs\tand\nnewlines\r\nand  double  spaces", "unaffable antidisestablishmentarianism",
+         "a" * 99, "Straße, ﬁne ligatures, ½ and ²", "Ελληνικά και русский текст", "[CLS] literal [SEP] tokens [MASK]",
+         "¿Dónde está la biblioteca?", "x", "The Eiffel Tower was completed in 1889 for the World's Fair.",
+         "Machine learning models need data; data needs cleaning.", "   leading and trailing spaces   "]
+    t.append(" ".join(WORDS[i % len(WORDS)] for i in range(700)))               # ~700 tokens
+    t.append(" ".join(WORDS[(7 * i) % len(WORDS)] + "," for i in range(400)))    # punctuation doubles it
+    return t
+
+
+def real_pairs():
+    docs = real_texts()
+    qs = ["what is the capital of france", "How tall is the Eiffel Tower?", "password reset", "北京",
+          " ".join(WORDS[(3 * i) % len(WORDS)] for i in range(300))]  # a long query: longest_first cuts both
+    return [(q, d) for q in qs for d in docs[:8] + docs[-3:]]
+
+
+def make_real_one(name, src, cls, seed, files, pooling=None):
+    from transformers import AutoTokenizer
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    cfg = BertConfig(**REAL, **({"num_labels": 1} if cls is BertForSequenceClassification else {}))
+    cfg._attn_implementation = "eager"
+    model = cls(cfg).eval()
+    randomize(model, gen)
+    with torch.no_grad():  # bf16-representable weights stored as bf16: the 30522 × 32 table stays ~2 MB
+        for p in model.parameters():
+            p.copy_(p.bfloat16().float())
+    d = os.path.join(OUT, name)
+    shutil.rmtree(d, ignore_errors=True)
+    copy.deepcopy(model).to(torch.bfloat16).save_pretrained(d, safe_serialization=True)
+    srcdir = os.path.join(SHARED, "models", src)
+    for fn in files:
+        shutil.copy(os.path.join(srcdir, fn), os.path.join(d, fn))
+    if pooling:
+        os.makedirs(os.path.join(d, "1_Pooling"))
+        with open(os.path.join(d, "modules.json"), "w") as fh:  # as the models' hub repos have it
+            json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                       {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                       {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}],
+                      fh, indent=2)
+        modes = ["cls_token", "mean_tokens", "max_tokens", "mean_sqrt_len_tokens"]
+        with open(os.path.join(d, "1_Pooling", "config.json"), "w") as fh:
+            json.dump({"word_embedding_dimension": cfg.hidden_size,
+                       **{"pooling_mode_" + m: m == pooling for m in modes}}, fh, indent=2)
+    tok = AutoTokenizer.from_pretrained(srcdir)  # the real tokenizer, from the shared folder
+    cases = []
+    with torch.no_grad():
+        if pooling:
+            for text in real_texts():
+                enc = tok(text, truncation=True)  # sentence-transformers: truncation to max_seq_length 512
+                h = model(input_ids=torch.tensor([enc["input_ids"]]),
+                          token_type_ids=torch.tensor([enc["token_type_ids"]])).last_hidden_state[0]
+                v = h[0] if pooling == "cls_token" else h.mean(0)
+                v = torch.nn.functional.normalize(v, p=2, dim=0)
+                full = len(tok(text)["input_ids"])
+                c = {"text": text, "ids": enc["input_ids"], "n_untruncated": full, "embedding": f(v)}
+                if full > tok.model_max_length:  # TEI's truncation_direction "Left"
+                    tok.truncation_side = "left"
+                    encl = tok(text, truncation=True)
+                    tok.truncation_side = "right"
+                    hl = model(input_ids=torch.tensor([encl["input_ids"]])).last_hidden_state[0]
+                    vl = torch.nn.functional.normalize(hl[0] if pooling == "cls_token" else hl.mean(0), p=2, dim=0)
+                    c.update(ids_left=encl["input_ids"], embedding_left=f(vl))
+                cases.append(c)
+        else:
+            for q, doc in real_pairs():
+                enc = tok(q, doc, truncation=True)
+                out = model(input_ids=torch.tensor([enc["input_ids"]]),
+                            token_type_ids=torch.tensor([enc["token_type_ids"]])).logits[0]
+                full = len(tok(q, doc)["input_ids"])
+                cases.append({"query": q, "document": doc, "ids": enc["input_ids"],
+                              "type_ids": enc["token_type_ids"], "n_untruncated": full, "logit": f(out)[0]})
+    with open(os.path.join(OUT, name + ".json"), "w") as fh:
+        json.dump({"model": name, "tokenizer_from": src, "transformers": __import__("transformers").__version__,
+                   "torch": torch.__version__, "pooling": pooling, "cases": cases}, fh, ensure_ascii=False)
+    print(name, sum(os.path.getsize(os.path.join(d, x)) for x in os.listdir(d) if os.path.isfile(os.path.join(d, x))),
+          "bytes")
+
+
+def make_real():
+    make_real_one("minilm_real", "all-MiniLM-L6-v2", BertModel, 11,
+                  ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"], "mean_tokens")
+    make_real_one("bge_small_real", "bge-small-en-v1.5", BertModel, 12,
+                  ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"], "cls_token")
+    make_real_one("msmarco_real", "ms-marco-MiniLM-L-6-v2", BertForSequenceClassification, 13,
+                  ["vocab.txt", "tokenizer_config.json", "special_tokens_map.json"])
+
 
 if __name__ == "__main__":
-    main()
+    import sys
+    make_real() if sys.argv[1:] == ["--real"] else main()
