@@ -281,7 +281,10 @@ int ragd_gemm_tune(ragd_gemm *g, cublasLtHandle_t lt, const ragd_gemm_scratch *s
     // picked algorithms within a few % of each other — buckets 8 and 16 were measured to pick the same
     // or within 3 % of bucket 32's — and each bucket costs startup time); timed at min(T, kTuneMaxT):
     // above that the ranking of the algorithms no longer changes much
+    // (plus a bucket of its own for T = 1, one decoding sequence: there the best algorithm differs most,
+    // e.g. 86 vs 146 µs on the lm head)
     int Tb[RAGD_GEMM_MAX_BUCKETS], nb = 0;
+    if (g->max_T > 1) Tb[nb++] = 1;
     for (int t = 32; t < g->max_T && t <= 8192 && nb < RAGD_GEMM_MAX_BUCKETS - 1; t *= 4) Tb[nb++] = t;
     Tb[nb++] = g->max_T;
     cublasLtMatmulPreference_t pref;

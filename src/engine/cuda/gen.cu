@@ -91,8 +91,8 @@ int gen_forward(ragd_cuda_net *net, int rows, int T, const StepMeta &m, Recorder
     if (int rc = ragd_gemm_run(&net->g_lm, net->lt, net->lm_head, net->last_d, net->logits_d, rows, nullptr, net->ws,
                                kWorkspace, net->st, cerr))
         return rc;
-    RAGD_CK(ragd_k_logit_proc(net->logits_d, d.V, rows, (int)d.V, m.params, net->mask_d, net->edit_d, net->st));
-    RAGD_CK(ragd_k_sample(net->logits_d, d.V, rows, (int)d.V, m.params, net->sout_d, net->sample_ws, net->st));
+    RAGD_CK(ragd_k_logit_proc(net->logits_d, d.Vl, rows, (int)d.V, m.params, net->mask_d, net->edit_d, net->st));
+    RAGD_CK(ragd_k_sample(net->logits_d, d.Vl, rows, (int)d.V, m.params, net->sout_d, net->sample_ws, net->st));
     RAGD_CK(cudaMemcpyAsync(net->sout_h, net->sout_d, (size_t)rows * sizeof(ragd_sample_out), cudaMemcpyDeviceToHost,
                             net->st));
     if (net->profile && !rec.off) RAGD_CK(cudaEventRecord(net->ev[rec.i], net->st));  // the end of the last phase
@@ -118,7 +118,7 @@ static size_t max_edits_of(const ragd_cuda_shape *s) { return s->max_logit_edits
 void gen_plan(const ragd_cuda_shape *s, const Dims &d, size_t *dev, size_t *host) {
     const size_t meta = meta_layout(d.T, d.S, d.tiles, d.items, d.max_blk).end;
     const size_t ws = ragd_k_sample_ws_bytes((int)d.S, (int)d.V);
-    *dev = align_up(meta) + align_up(d.S * d.E * 2) + align_up(d.S * d.V * 4) + align_up(d.part * 4) +
+    *dev = align_up(meta) + align_up(d.S * d.E * 2) + align_up(d.S * d.Vl * 4) + align_up(d.part * 4) +
            align_up(d.S * (size_t)s->n_head_kv * 4) + align_up(d.S * sizeof(ragd_sample_out)) + align_up(ws) +
            align_up(d.S * ((d.V + 31) / 32) * 4) + align_up(max_edits_of(s) * sizeof(ragd_logit_edit));
     *host = kAlign + meta + d.S * sizeof(ragd_sample_out) + d.S * d.V * 4;  // (+ alignment of the metadata)
@@ -137,7 +137,7 @@ int gen_carve(ragd_cuda_net *net, char **dev, char **host) {
     net->sample_ws_bytes = ragd_k_sample_ws_bytes((int)d.S, (int)d.V);
     net->meta_d = take(net->meta_bytes);
     net->last_d = (bf16 *)take(d.S * d.E * 2);
-    net->logits_d = (float *)take(d.S * d.V * 4);
+    net->logits_d = (float *)take(d.S * d.Vl * 4);  // rows of Vl floats (the first V are the logits)
     net->part_d = (float *)take(d.part * 4);
     net->counters_d = (int *)take(d.S * (size_t)net->s.n_head_kv * 4);
     net->sout_d = (ragd_sample_out *)take(d.S * sizeof(ragd_sample_out));
@@ -363,7 +363,8 @@ static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs,
             any_host |= out[i].token == RAGD_CUDA_SAMPLE_ON_HOST;
         }
     if (logits && (logits_all || any_host)) {
-        RAGD_CK(cudaMemcpy(net->logits_h, net->logits_d, (size_t)n_seqs * d.V * 4, cudaMemcpyDeviceToHost));
+        RAGD_CK(cudaMemcpy2D(net->logits_h, d.V * 4, net->logits_d, d.Vl * 4, d.V * 4, (size_t)n_seqs,
+                             cudaMemcpyDeviceToHost));
         for (int i = 0; i < n_seqs; i++)
             if (logits_all || (sp && sp[i].active && out[i].token == RAGD_CUDA_SAMPLE_ON_HOST))
                 memcpy(logits + (size_t)i * d.V, net->logits_h + (size_t)i * d.V, d.V * 4);

@@ -49,8 +49,8 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
     Dims d = dims_of(s);
     memset(p, 0, sizeof *p);
     const bool gen = s->kv_cache;
-    p->weights = align_up(d.V * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
-                 (gen && s->lm_head ? align_up(d.V * d.E * 2) : 0);
+    p->weights = align_up(d.Ve * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
+                 (gen && s->lm_head ? align_up(d.Vl * d.E * 2) : 0);
     size_t gen_dev = 0, gen_host = 0;
     if (gen) gen_plan(s, d, &gen_dev, &gen_host);
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
@@ -100,7 +100,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         p += align_up(bytes);
         return r;
     };
-    net->tok_embd = (bf16 *)take(d.V * d.E * 2);
+    net->tok_embd = (bf16 *)take(d.Ve * d.E * 2);
     net->out_norm = (bf16 *)take(d.E * 2);
     for (int l = 0; l < s->n_layer; l++) {
         Layer &L = net->L[l];
@@ -114,7 +114,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         L.q_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
         L.k_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
     }
-    net->lm_head = s->kv_cache && s->lm_head ? (bf16 *)take(d.V * d.E * 2) : net->tok_embd;
+    net->lm_head = s->kv_cache && s->lm_head ? (bf16 *)take(d.Vl * d.E * 2) : net->tok_embd;
     if ((size_t)(p - net->w_arena) != net->plan.weights)
         return ragd_cuda_fail(cerr, "weight arena", "carving does not match the plan", __FILE__, __LINE__);
 
@@ -171,7 +171,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, T, 1, 1, 0, kWorkspace, cerr)))
         return rc;
     if (s->kv_cache &&
-        (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.V, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
+        (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.Vl, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
         return rc;
     const char *prune_env = getenv("RAGD_PRUNE_LAST");
     net->prune_last = !prune_env || strcmp(prune_env, "0");
@@ -185,15 +185,18 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         ragd_gemm *gs[] = {&net->g_qkv, &net->g_o, &net->g_gu, &net->g_down};
         for (ragd_gemm *g : gs)
             if ((rc = ragd_gemm_tune(g, net->lt, &sc, net->ws, kWorkspace, net->st, cerr))) return rc;
-        // (the lm head keeps its reference: tuning it was measured at −43 µs of a 10.4 ms step at 256
-        // sequences for ~100 ms of startup; no cuBLASLt candidate is a different kernel family there,
-        // and the skinny kernel is not bit-identical to that reference — bench/results-gen2.md)
+        // the lm head too, now that its padded width has sm90 kernels (RAGD_GEMM_TUNE_LM=0: reference only)
+        const char *lm_env = getenv("RAGD_GEMM_TUNE_LM");
+        if (s->kv_cache && (!lm_env || strcmp(lm_env, "0")) &&
+            (rc = ragd_gemm_tune(&net->g_lm, net->lt, &sc, net->ws, kWorkspace, net->st, cerr)))
+            return rc;
     }
     net->tune_ms = net_now_ms() - t_tune;
     snprintf(net->gemm_info, sizeof net->gemm_info,
-             "qkv %s\n  %s\no %s\n  %s\ngate_up %s\n  %s\ndown %s\n  %s\nlm_head %s (reference for every T)",
+             "qkv %s\n  %s\no %s\n  %s\ngate_up %s\n  %s\ndown %s\n  %s\nlm_head %s\n  %s",
              net->g_qkv.info, net->g_qkv.tune_info, net->g_o.info, net->g_o.tune_info, net->g_gu.info,
-             net->g_gu.tune_info, net->g_down.info, net->g_down.tune_info, s->kv_cache ? net->g_lm.info : "-");
+             net->g_gu.tune_info, net->g_down.info, net->g_down.tune_info, s->kv_cache ? net->g_lm.info : "-",
+             s->kv_cache ? net->g_lm.tune_info : "-");
 
     net->n_ev = s->n_layer * 9 + 4;
     net->ev = (cudaEvent_t *)calloc((size_t)net->n_ev, sizeof(cudaEvent_t));
@@ -364,6 +367,11 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
         if ((net->layer_filled[l] & need) != need)
             return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
                            net->layer_filled[l], need);
+    // the lm head's padding rows (d.Vl > d.V; the GEMM tuning used the arena as scratch): zero, so their
+    // logits are 0 — never read: the sampler and the host copies take the first V of each row
+    ragd_cuda_err *cerr = &net->cerr;
+    if (net->s.kv_cache && net->d.Vl > net->d.V)
+        RAGD_CK(cudaMemset(net->lm_head + net->d.V * net->d.E, 0, (net->d.Vl - net->d.V) * net->d.E * 2));
     net->ready = 1;
     // the decode graphs, now that every address they bake in is final (weights, arenas, KV pool)
     if (gen_capture_graphs(net)) {

@@ -322,17 +322,43 @@ __global__ void __launch_bounds__(32)
         // lane may compute any element: the operations per element are those of the function
         __threadfence();
         const float *P0 = part + (size_t)w.w * G * stride;
-        for (int e = lane; e < G * HD; e += 32) {  // element e: row e / HD, column e % HD
-            const int r = e / HD, col = e % HD;
-            const float *pr = P0 + (size_t)r * stride;
-            float M = __ldcg(pr), Ls = __ldcg(pr + 1), Ov = __ldcg(pr + 2 + col);
-            for (int cc = 1; cc < ns; cc++) {
-                const float *q = pr + (size_t)cc * G * stride;
-                const float mq = __ldcg(q), lq = __ldcg(q + 1), oq = __ldcg(q + 2 + col);
-                float a, bb;
-                if (fold_row(M, Ls, mq, lq, a, bb)) Ov = fold_el(Ov, oq, a, bb);
+        // Each lane folds two elements (e, e + 32) at a time and loads FU splits' states before folding
+        // them: the fold was a chain of dependent L2 round trips (one per split and element), ~5 µs per
+        // (sequence, kv head) — only the load schedule changes, each element folds in split order.
+        constexpr int FU = 4;
+        for (int e0 = lane; e0 < G * HD; e0 += 64) {  // G·HD is a multiple of 64: e0 + 32 is an element too
+            const float *pr[2];
+            int rr[2], cl[2];
+            float M[2], Ls[2], Ov[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int e = e0 + 32 * h;  // element e: row e / HD, column e % HD
+                rr[h] = e / HD, cl[h] = e % HD;
+                pr[h] = P0 + (size_t)rr[h] * stride;
+                M[h] = __ldcg(pr[h]), Ls[h] = __ldcg(pr[h] + 1), Ov[h] = __ldcg(pr[h] + 2 + cl[h]);
             }
-            Og[(size_t)r * HD + col] = __float2bfloat16_rn(__fmul_rn(Ov, inv_of(Ls)));
+            for (int c0 = 1; c0 < ns; c0 += FU) {
+                float mq[2][FU], lq[2][FU], oq[2][FU];
+#pragma unroll
+                for (int k = 0; k < FU; k++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++)
+                        if (c0 + k < ns) {
+                            const float *q = pr[h] + (size_t)(c0 + k) * G * stride;
+                            mq[h][k] = __ldcg(q), lq[h][k] = __ldcg(q + 1), oq[h][k] = __ldcg(q + 2 + cl[h]);
+                        }
+#pragma unroll
+                for (int k = 0; k < FU; k++)
+#pragma unroll
+                    for (int h = 0; h < 2; h++)
+                        if (c0 + k < ns) {
+                            float a, bb;
+                            if (fold_row(M[h], Ls[h], mq[h][k], lq[h][k], a, bb)) Ov[h] = fold_el(Ov[h], oq[h][k], a, bb);
+                        }
+            }
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                Og[(size_t)rr[h] * HD + cl[h]] = __float2bfloat16_rn(__fmul_rn(Ov[h], inv_of(Ls[h])));
         }
         if (lane == 0) counters[cidx] = 0;  // ready for the next launch
     }
