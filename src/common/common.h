@@ -35,6 +35,7 @@ typedef enum {
     RAGD_ECANCELLED,   /* the client went away                                                */
     RAGD_EDEVICE,      /* device (CUDA) error: the model is no longer usable                  → 500/503 */
     RAGD_EINTERNAL,    /* a failure inside the engine that is not the caller's fault         → 500 */
+    RAGD_EUNAVAILABLE, /* the model cannot serve now: loading, its device failed, GPU unhealthy → 503 */
 } ragd_status;
 
 /* An error: a status code and a heap-allocated message (NULL when none). Zero-initialize it

@@ -73,6 +73,7 @@ const char *ragd_status_name(ragd_status s) {
     case RAGD_ECANCELLED: return "ECANCELLED";
     case RAGD_EDEVICE: return "EDEVICE";
     case RAGD_EINTERNAL: return "EINTERNAL";
+    case RAGD_EUNAVAILABLE: return "EUNAVAILABLE";
     }
     return "E?";
 }

@@ -92,6 +92,7 @@ void http_error_status(http_req *r, ragd_status st, const char *param, const cha
     case RAGD_ETIMEOUT: status = 504; code = "timeout"; break;
     case RAGD_ECANCELLED: status = 503; code = "cancelled"; break;
     case RAGD_EDEVICE: status = 500; code = "device_error"; break;
+    case RAGD_EUNAVAILABLE: status = 503; code = "model_not_ready"; break;
     default: status = 500; code = "internal_error"; break;
     }
     if (st == RAGD_EINTERNAL || st == RAGD_EDEVICE || st == RAGD_ENOMEM || st == RAGD_EIO)

@@ -816,7 +816,7 @@ ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t
     RAGD_ASSERT(t->kind != RAGD_TASK_GENERATE || t->n_seqs == 1);
     if (s->role_model[r] != sm) return ragd_err_set(err, RAGD_ENOTFOUND, "model %s does not serve %s", sm->name, ragd_role_name(r));
     if (!atomic_load(&sm->ready))
-        return ragd_err_set(err, RAGD_EDEVICE, "model %s is not ready: %s", sm->name,
+        return ragd_err_set(err, RAGD_EUNAVAILABLE, "model %s is not ready: %s", sm->name,
                             sm->not_ready_reason ? sm->not_ready_reason : "still loading");
     t->next = NULL;
     t->next_seq = t->seqs_done = t->choices_admitted = t->choices_done = 0;

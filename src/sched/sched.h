@@ -172,7 +172,7 @@ void ragd_sched_stop(ragd_sched *s);
 void ragd_sched_free(ragd_sched *s);
 
 /* Posts a task for model sm. RAGD_EBUSY: queue full (retry later); RAGD_ERANGE: larger than the queue
- * can ever hold (max_queue_tokens: never retry); RAGD_EDEVICE: model not ready; RAGD_ECANCELLED: shutting
+ * can ever hold (max_queue_tokens: never retry); RAGD_EUNAVAILABLE: model not ready (loading, failed device, unhealthy GPU); RAGD_ECANCELLED: shutting
  * down. On RAGD_OK the task belongs to the scheduler until on_done. */
 ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t, ragd_err *err);
 

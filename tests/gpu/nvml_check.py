@@ -4,7 +4,7 @@
 #     when installed); prints the real NVML numbers of the bound GPU as a JSON line (to be recorded);
 #  2. with the fake NVML (build/tests/server/libfake_nvml.so) and a control file raising GPU 0's uncorrectable
 #     ECC count: /health/ready turns 503 within 3 s with the reason naming the GPU and the fault, and a request
-#     to the model answers 503 device_error — the wiring the CPU suite cannot run (its models are on the CPU).
+#     to the model answers 503 model_not_ready — the wiring the CPU suite cannot run (its models are on the CPU).
 # Usage: python3 nvml_check.py RAGD MODEL FAKE_NVML_LIB PORT   (exit 0 when every check passed)
 import json, os, shutil, subprocess, sys, tempfile, time, urllib.request
 
@@ -100,7 +100,7 @@ else:
     check(st == 503 and dt < 3, "/health/ready %d after %.1f s: %s" % (st, dt, body[:300]))
     check("GPU 0 is unhealthy: uncorrectable ECC errors rose from 0 at start to 4" in body, "/health/ready: " + body[:300])
     st, body = call("/v1/embeddings", {"input": ["after the fault"]})
-    check(st == 503 and "device_error" in body, "embedding after the fault: %d %s" % (st, body[:300]))
+    check(st == 503 and "model_not_ready" in body and "unhealthy" in body, "embedding after the fault: %d %s" % (st, body[:300]))
     log = stop(p)
     check("is UNHEALTHY: uncorrectable ECC errors rose from 0 at start to 4" in log, "no UNHEALTHY line in the log")
     check("is not ready any more: device error: GPU 0 is unhealthy" in log, "no not-ready line in the log")

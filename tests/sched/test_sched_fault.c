@@ -1,6 +1,6 @@
 /* test_sched_fault.c — ragd_sched_mark_not_ready (a GPU that NVML reports unhealthy, issue 15), CPU backend:
  * from another thread, the scheduler marks its models not ready with the reason within a loop, a submit
- * is then refused with RAGD_EDEVICE naming it, the first reason stays (a second call changes nothing),
+ * is then refused with RAGD_EUNAVAILABLE naming it, the first reason stays (a second call changes nothing),
  * and a model of the scheduler is not ready before the call only while loading. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +54,7 @@ int main(void) {
     ragd_task t = {.kind = RAGD_TASK_EMBED, .tokens = toks, .seq_start = start, .n_seqs = 1,
                    .embed = {.normalize = true}, .out = out, .sink = &g_sink};
     ragd_status st = ragd_sched_submit(s, &sm, &t, &err);
-    CHECK_EQ_INT(st, RAGD_EDEVICE);
+    CHECK_EQ_INT(st, RAGD_EUNAVAILABLE);
     CHECK(strstr(ragd_err_msg(&err), "GPU 0 is unhealthy") != NULL);
     ragd_err_free(&err);
 

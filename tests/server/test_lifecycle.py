@@ -190,8 +190,9 @@ def test_device_error_marks_not_ready():
         assert ready.status_code == 503
         assert "device error" in ready.json()["models"]["qwen3-embed-tiny"]
         assert ready.json()["models"]["qwen3-rerank-tiny"] == "ready"
+        # later requests: the model cannot serve on this replica → 503 (a load balancer retries elsewhere)
         r = s.post("/embed", {"texts": ["three"]})
-        assert r.status_code == 500 and "not ready" in err_of(r)["message"]
+        assert r.status_code == 503 and err_of(r)["code"] == "model_not_ready" and "not ready" in err_of(r)["message"]
         assert s.post("/rerank", {"query": "q", "documents": ["d"]}).status_code == 200
         assert s.get("/health").status_code == 200  # alive, just not ready
         m = s.get("/v1/models").json()["data"]
