@@ -1,11 +1,13 @@
 """The deployment files (deploy/) and --config: the shipped config files parse as TOML (Python's tomllib)
-and as ragd options, and a server started from a config file serves with its values, the environment
+or YAML (PyYAML) and as ragd options, the two say the same, and a server started from a config file serves with its values, the environment
 and the command line overriding it."""
 import os
 import re
 import subprocess
 import tempfile
 import tomllib
+
+import yaml
 
 import requests
 
@@ -80,5 +82,43 @@ def test_bad_config_refuses_to_start():
                            env=env, timeout=30)
         assert r.returncode == 2
         assert "%s:2: max-seqs: 0 is outside" % f.name in r.stderr, r.stderr
+    finally:
+        os.unlink(f.name)
+
+
+def test_shipped_yaml_matches_toml():
+    path = os.path.join(DEPLOY, "ragd.yaml")
+    with open(path) as f:
+        y = yaml.safe_load(f)["serve"]
+    with open(os.path.join(DEPLOY, "ragd.toml"), "rb") as f:
+        t = tomllib.load(f)["serve"]
+    assert {k: str(v) for k, v in y.items()} == {k: str(v) for k, v in t.items()}
+    check_with_ragd(path)
+
+
+def test_server_from_yaml_config():
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        f.write("serve:\n  embed: %s\n  max-seqs: 3\n  served-name: from-yaml\n  demo: yes\n" % EMBED)
+    try:
+        s = Server(["--config", f.name], env={"RAGD_MAX_SEQS": "4"})
+        try:
+            opts = requests.get(s.url + "/diagnostics", timeout=10).json()["options"]
+            assert opts["config"] == f.name and opts["max-seqs"] == 4 and opts["demo"] is True
+            assert s.post("/v1/embeddings", {"input": "hello"}).status_code == 200
+        finally:
+            s.stop()
+    finally:
+        os.unlink(f.name)
+
+
+def test_bad_yaml_config_names_the_line():
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("serve:\n  chat: %s\n  embed:\n    - a\n" % CHAT)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
+        r = subprocess.run([BIN, "serve", "--config", f.name, "--port", "0"], capture_output=True, text=True,
+                           env=env, timeout=30)
+        assert r.returncode == 2
+        assert "%s:4: embed: a sequence" % f.name in r.stderr, r.stderr
     finally:
         os.unlink(f.name)
