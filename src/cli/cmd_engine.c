@@ -6,9 +6,12 @@
  *   generate --prompt TEXT: raw text tokenized without special tokens (or --chat: one user message through
  *            the model's chat template, or --chat-template FILE); text streamed to stdout, or with --json one line
  *            {"ids": [generated ids], "text": "…"}
- * Batch jobs read stdin in chunks (up to max-batch-tokens worth of text per engine call), write complete
- * lines only and flush after each chunk; on the first failure they stop, write nothing more, and exit 1
- * with "ragd <cmd>: line N: why". A progress line goes to stderr only when stderr is a terminal.
+ *   generate --input FILE (batch): JSON lines {"prompt": …} → {"ids": [...], "text": "…"} per line, in order
+ * Batch jobs (batch_job.h) read --input FILE or stdin in chunks (up to max-batch-tokens worth of text per
+ * engine call; one prompt per call for generate), write complete lines only, to --output FILE through
+ * FILE.part renamed on success (or to stdout), and flush after each chunk; on the first failure they stop
+ * with "ragd <cmd>: line N: why" and exit 1; --resume continues FILE.part; progress on stderr when it is
+ * a terminal or with --progress.
  * Exit codes: 0 ok, 1 failure while running, 2 bad usage.
  */
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "cli/batch_job.h"
 #include "cli/cli.h"
 #include "tasks/tasks.h"
 
@@ -39,6 +43,9 @@ typedef struct {
     uint64_t seed;
     const char *stop[16];
     int n_stop;
+    /* batch jobs */
+    const char *input, *output;
+    bool progress, resume;
 } cli_opts;
 
 static int usage_err(const cli_opts *o, const char *fmt, const char *arg) {
@@ -50,13 +57,20 @@ static int usage_err(const cli_opts *o, const char *fmt, const char *arg) {
 
 static void help(const char *cmd) {
     printf("usage: ragd %s --model DIR [--device cpu|cuda] [--threads N] [--max-batch-tokens N]", cmd);
-    if (!strcmp(cmd, "embed")) printf(" [--dimensions N] [--instruction TEXT]\n  stdin: {\"text\": ...} per line → stdout {\"embedding\": [...]}\n");
-    if (!strcmp(cmd, "rerank")) printf(" --query TEXT [--instruction TEXT]\n  stdin: {\"text\": doc} per line → stdout {\"score\": s}\n");
+    if (!strcmp(cmd, "embed")) printf(" [--dimensions N] [--instruction TEXT]\n  input: {\"text\": ...} per line → output {\"embedding\": [...]}\n");
+    if (!strcmp(cmd, "rerank")) printf(" --query TEXT [--instruction TEXT]\n  input: {\"text\": doc} per line → output {\"score\": s}\n");
     if (!strcmp(cmd, "generate"))
-        printf(" --prompt TEXT [--chat] [--chat-template FILE] [--no-think] [--max-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
-               "       [--min-p P] [--seed S] [--stop TEXT]... [--ignore-eos] [--json]\n"
+        printf(" --prompt TEXT | --input FILE  [--chat] [--chat-template FILE] [--no-think] [--max-tokens N] [--temperature T]\n"
+               "       [--top-k K] [--top-p P] [--min-p P] [--seed S] [--stop TEXT]... [--ignore-eos] [--json]\n"
                "  without --chat the prompt is raw text (no special tokens); defaults: greedy (temperature 0),\n"
-               "  max-tokens 128; --json prints {\"ids\": [...], \"text\": \"...\"}\n");
+               "  max-tokens 128; --json prints {\"ids\": [...], \"text\": \"...\"}; with --input, JSON lines\n"
+               "  {\"prompt\": ...} → {\"ids\": [...], \"text\": ...} per line (each prompt alone, seeded by --seed)\n");
+    printf("batch jobs: [--input FILE] [--output FILE] [--resume] [--progress]\n"
+           "  --input FILE   JSON lines to read (default stdin)\n"
+           "  --output FILE  written as FILE.part, renamed to FILE only when every line succeeded (default stdout)\n"
+           "  --resume       continue a stopped job: keep FILE.part's complete lines, compute the rest\n"
+           "  --progress     progress (done/total, rate, ETA) on stderr even when it is not a terminal\n"
+           "  the first failing line stops the job: \"line N: why\", exit 1\n");
 }
 
 /* returns -1 to continue, else the exit code */
@@ -85,6 +99,17 @@ static int parse(int argc, char **argv, cli_opts *o) {
             NEED();
             if (!ragd_cli_parse_int(v, 1, 1 << 20, &o->max_batch_tokens))
                 return usage_err(o, "--max-batch-tokens %s: want 1..1048576", v);
+        } else if (!strcmp(a, "--input")) {
+            NEED();
+            o->input = v;
+        } else if (!strcmp(a, "--output")) {
+            NEED();
+            if (!v[0]) return usage_err(o, "%s", "--output needs a file name");
+            o->output = v;
+        } else if (!strcmp(a, "--resume")) {
+            o->resume = true;
+        } else if (!strcmp(a, "--progress")) {
+            o->progress = true;
         } else if (!strcmp(a, "--dimensions") && strcmp(o->cmd, "generate")) {
             NEED();
             if (!ragd_cli_parse_int(v, 1, 1 << 20, &o->dimensions)) return usage_err(o, "--dimensions %s: want an integer ≥ 1", v);
@@ -144,7 +169,12 @@ static int parse(int argc, char **argv, cli_opts *o) {
     }
     if (!o->model) return usage_err(o, "%s", "--model DIR is required");
     if (!strcmp(o->cmd, "rerank") && !o->query) return usage_err(o, "%s", "--query TEXT is required");
-    if (!strcmp(o->cmd, "generate") && !o->prompt) return usage_err(o, "%s", "--prompt TEXT is required");
+    if (!strcmp(o->cmd, "generate") && !o->prompt && !o->input)
+        return usage_err(o, "%s", "--prompt TEXT or --input FILE is required");
+    if (!strcmp(o->cmd, "generate") && o->prompt && o->input)
+        return usage_err(o, "%s", "--prompt and --input exclude each other");
+    if (o->resume && (!o->output || !strcmp(o->output, "-")))
+        return usage_err(o, "%s", "--resume needs --output FILE (it continues FILE.part)");
     if (strcmp(o->device, "cpu") && strcmp(o->device, "cuda"))
         return usage_err(o, "--device %s: want cpu or cuda", o->device);
     return -1;
@@ -156,30 +186,6 @@ static int fail(const cli_opts *o, const ragd_err *err) {
 }
 
 static ragd_device device_of(const cli_opts *o) { return !strcmp(o->device, "cuda") ? RAGD_DEVICE_CUDA : RAGD_DEVICE_CPU; }
-
-/* ---- reading JSON lines ---- */
-
-/* Parses one line into a heap copy of its "text" string. */
-static ragd_status parse_line(const char *line, size_t len, long lineno, char **text, size_t *text_len,
-                              ragd_err *err) {
-    json_error_t je;
-    json_t *j = json_loadb(line, len, 0, &je);
-    if (!j) return ragd_err_set(err, RAGD_EINVAL, "line %ld: not valid JSON (%s at column %d)", lineno, je.text, je.column);
-    json_t *t = json_is_object(j) ? json_object_get(j, "text") : NULL;
-    if (!t || !json_is_string(t)) {
-        json_decref(j);
-        return ragd_err_set(err, RAGD_EINVAL, "line %ld: want an object {\"text\": \"...\"} with a string \"text\"",
-                            lineno);
-    }
-    *text_len = json_string_length(t);
-    *text = ragd_xstrndup(json_string_value(t), *text_len);
-    json_decref(j);
-    if (memchr(*text, '\0', *text_len)) {
-        free(*text);
-        return ragd_err_set(err, RAGD_EINVAL, "line %ld: the text contains a NUL character", lineno);
-    }
-    return RAGD_OK;
-}
 
 static ragd_status open_engine(const cli_opts *o, ragd_model **m, ragd_engine **e, int max_seqs, int max_ctx,
                                bool kv, ragd_err *err) {
@@ -195,118 +201,69 @@ static ragd_status open_engine(const cli_opts *o, ragd_model **m, ragd_engine **
     return st;
 }
 
-static void progress(long done, double t0) {
-    double dt = ragd_now_s() - t0;
-    fprintf(stderr, "\r%ld inputs done, %.1f/s   ", done, dt > 0 ? done / dt : 0.0);
+/* ---- embed / rerank: one loop, two tasks ---- */
+
+typedef struct {
+    const cli_opts *o;
+    bool rerank;
+    ragd_engine *e;
+    ragd_embed_opts eopt;
+    int dims;
+    float *out; /* [max_seqs, dims] or [max_seqs] */
+} score_job;
+
+static ragd_status score_chunk(void *ud, char **texts, const size_t *lens, int n, ragd_buf *ob, int *failed,
+                               ragd_err *err) {
+    score_job *j = ud;
+    ragd_status st = j->rerank ? ragd_rerank_docs(j->e, j->o->query, (const char *const *)texts, n, j->o->instruction,
+                                                  j->out, failed, err)
+                               : ragd_embed_texts(j->e, (const char *const *)texts, lens, n, &j->eopt, j->out, failed, err);
+    if (st) return st;
+    for (int k = 0; k < n; k++) {
+        if (j->rerank) {
+            ragd_buf_puts(ob, "{\"score\": ");
+            ragd_buf_json_f32(ob, j->out[k]);
+            ragd_buf_puts(ob, "}\n");
+        } else {
+            ragd_buf_puts(ob, "{\"embedding\": [");
+            for (int d = 0; d < j->dims; d++) {
+                if (d) ragd_buf_puts(ob, ", ");
+                ragd_buf_json_f32(ob, j->out[(size_t)k * j->dims + d]);
+            }
+            ragd_buf_puts(ob, "]}\n");
+        }
+    }
+    return RAGD_OK;
 }
 
-/* ---- embed / rerank: one loop, two tasks ---- */
+static ragd_job_opts job_opts(const cli_opts *o, const char *field, int max_lines, size_t max_bytes) {
+    return (ragd_job_opts){.cmd = o->cmd, .input = o->input, .output = o->output, .progress = o->progress,
+                           .resume = o->resume, .field = field, .max_lines = max_lines, .max_bytes = max_bytes};
+}
 
 static int run_batch_job(cli_opts *o, bool rerank) {
     ragd_err err = {0};
     ragd_model *m = NULL;
-    ragd_engine *e = NULL;
     int rc = 0;
     /* one engine call per chunk: up to max_seqs texts of up to max-batch-tokens total */
     int max_seqs = 64;
-    if (open_engine(o, &m, &e, max_seqs, 0, false, &err)) {
-        rc = fail(o, &err);
-        goto out;
-    }
-    ragd_embed_opts eopt = {.instruction = o->instruction, .dimensions = o->has_dimensions ? o->dimensions : 0,
-                            .normalize = true};
-    if (!rerank && ragd_embed_check_opts(m, &eopt, &err)) {
-        rc = fail(o, &err);
-        goto out;
-    }
+    score_job j = {.o = o, .rerank = rerank};
+    j.eopt = (ragd_embed_opts){.instruction = o->instruction, .dimensions = o->has_dimensions ? o->dimensions : 0,
+                               .normalize = true};
     int32_t yes, no;
-    if (rerank && ragd_rerank_token_ids(m, &yes, &no, &err)) {
+    if (open_engine(o, &m, &j.e, max_seqs, 0, false, &err) || (!rerank && ragd_embed_check_opts(m, &j.eopt, &err)) ||
+        (rerank && ragd_rerank_token_ids(m, &yes, &no, &err))) {
         rc = fail(o, &err);
         goto out;
     }
-    int dims = ragd_embed_dims(m, &eopt);
-    size_t budget = (size_t)ragd_engine_get_opts(e)->max_batch_tokens * 4; /* bytes of text per chunk (≈ tokens) */
-    char **texts = ragd_xcalloc((size_t)max_seqs, sizeof(char *));
-    size_t *lens = ragd_xcalloc((size_t)max_seqs, sizeof(size_t));
-    long *linenos = ragd_xcalloc((size_t)max_seqs, sizeof(long));
-    float *out = malloc(sizeof(float) * (size_t)max_seqs * (rerank ? 1 : (size_t)dims));
-    ragd_buf ob = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0, done = 0;
-    bool eof = false, tty = isatty(2);
-    double t0 = ragd_now_s();
-    while (!eof && rc == 0) {
-        int n = 0;
-        size_t bytes = 0;
-        while (n < max_seqs && bytes < budget) {
-            ssize_t len = getline(&line, &cap, stdin);
-            if (len < 0) {
-                if (ferror(stdin)) {
-                    ragd_err_set(&err, RAGD_EIO, "reading stdin after line %ld: %s", lineno, strerror(errno));
-                    rc = fail(o, &err);
-                }
-                eof = true;
-                break;
-            }
-            lineno++;
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-            bool blank = true;
-            for (ssize_t k = 0; k < len && blank; k++) blank = line[k] == ' ' || line[k] == '\t';
-            if (blank) continue; /* empty lines are skipped */
-            if (parse_line(line, (size_t)len, lineno, &texts[n], &lens[n], &err)) {
-                rc = fail(o, &err);
-                break;
-            }
-            linenos[n] = lineno;
-            bytes += lens[n];
-            n++;
-        }
-        if (rc == 0 && n > 0) {
-            int failed = -1;
-            ragd_status st = rerank ? ragd_rerank_docs(e, o->query, (const char *const *)texts, n, o->instruction, out,
-                                                       &failed, &err)
-                                    : ragd_embed_texts(e, (const char *const *)texts, lens, n, &eopt, out, &failed,
-                                                       &err);
-            if (st) {
-                if (failed >= 0) ragd_err_prefix(&err, "line %ld", linenos[failed]);
-                else ragd_err_prefix(&err, "lines %ld..%ld", linenos[0], linenos[n - 1]);
-                rc = fail(o, &err);
-            } else {
-                ragd_buf_reset(&ob);
-                for (int k = 0; k < n; k++) {
-                    if (rerank) {
-                        ragd_buf_puts(&ob, "{\"score\": ");
-                        ragd_buf_json_f32(&ob, out[k]);
-                        ragd_buf_puts(&ob, "}\n");
-                    } else {
-                        ragd_buf_puts(&ob, "{\"embedding\": [");
-                        for (int d = 0; d < dims; d++) {
-                            if (d) ragd_buf_puts(&ob, ", ");
-                            ragd_buf_json_f32(&ob, out[(size_t)k * dims + d]);
-                        }
-                        ragd_buf_puts(&ob, "]}\n");
-                    }
-                }
-                if (fwrite(ob.data, 1, ob.len, stdout) != ob.len || fflush(stdout)) {
-                    ragd_err_set(&err, RAGD_EIO, "writing stdout: %s", strerror(errno));
-                    rc = fail(o, &err);
-                }
-                done += n;
-                if (tty) progress(done, t0);
-            }
-        }
-        for (int k = 0; k < n; k++) free(texts[k]);
-    }
-    if (tty && done) fprintf(stderr, "\n");
-    free(line);
-    free(texts);
-    free(lens);
-    free(linenos);
-    free(out);
-    ragd_buf_free(&ob);
+    j.dims = ragd_embed_dims(m, &j.eopt);
+    j.out = ragd_xmalloc(sizeof(float) * (size_t)max_seqs * (rerank ? 1 : (size_t)j.dims));
+    size_t budget = (size_t)ragd_engine_get_opts(j.e)->max_batch_tokens * 4; /* bytes of text per chunk (≈ tokens) */
+    ragd_job_opts jo = job_opts(o, "text", max_seqs, budget);
+    rc = ragd_job_run(&jo, score_chunk, &j);
+    free(j.out);
 out:
-    ragd_engine_free(e);
+    ragd_engine_free(j.e);
     ragd_model_free(m);
     ragd_err_free(&err);
     return rc;
@@ -336,10 +293,108 @@ static void write_stdout(void *ud, const char *text, size_t len) {
     fflush(stdout);
 }
 
+/* The prompt's tokens: raw text without special tokens, or (--chat) one user message through the template. */
+static ragd_status encode_prompt(const cli_opts *o, ragd_model *m, ragd_chat_template *tpl, const char *text,
+                                 ragd_tok_ids *prompt, ragd_err *err) {
+    ragd_status st;
+    if (tpl) {
+        ragd_chat_msg msg = {"user", text};
+        ragd_buf rendered = {0};
+        st = ragd_chat_render_with(tpl, &msg, 1, !o->no_think, &rendered, err);
+        if (!st) st = ragd_tokenizer_encode(m->tok, rendered.data ? rendered.data : "", rendered.len, false, prompt, err);
+        ragd_buf_free(&rendered);
+    } else {
+        st = ragd_tokenizer_encode(m->tok, text, strlen(text), false, prompt, err);
+        if (!st && prompt->n == 0) st = ragd_err_set(err, RAGD_EINVAL, "the prompt has no tokens");
+    }
+    return st;
+}
+
+static ragd_gen_opts gen_opts(const cli_opts *o) {
+    return (ragd_gen_opts){.sampling = {.temperature = o->temperature, .top_k = o->top_k, .top_p = o->top_p,
+                                        .min_p = o->min_p, .seed = o->seed},
+                           .max_tokens = o->max_tokens, .ignore_eos = o->ignore_eos, .stop = o->stop,
+                           .n_stop = o->n_stop};
+}
+
+static void json_result(ragd_buf *j, const ragd_tok_ids *ids, const ragd_buf *text) {
+    ragd_buf_puts(j, "{\"ids\": [");
+    for (size_t i = 0; i < ids->n; i++) {
+        if (i) ragd_buf_puts(j, ", ");
+        ragd_buf_json_i64(j, ids->ids[i]);
+    }
+    ragd_buf_puts(j, "], \"text\": ");
+    ragd_buf_json_str(j, text->data ? text->data : "", text->len);
+    ragd_buf_puts(j, "}\n");
+}
+
+/* ---- generate --input: one prompt per line, each alone on the engine (same seed for every line) ---- */
+
+typedef struct {
+    const cli_opts *o;
+    ragd_model *m;
+    ragd_engine *e;
+    ragd_chat_template *tpl;
+} gen_job;
+
+static ragd_status gen_chunk(void *ud, char **texts, const size_t *lens, int n, ragd_buf *ob, int *failed,
+                             ragd_err *err) {
+    (void)lens;
+    gen_job *j = ud;
+    ragd_gen_opts go = gen_opts(j->o);
+    ragd_status st = RAGD_OK;
+    for (int k = 0; k < n && !st; k++) {
+        ragd_tok_ids prompt = {0}, ids = {0};
+        ragd_buf text = {0};
+        ragd_finish fin;
+        st = encode_prompt(j->o, j->m, j->tpl, texts[k], &prompt, err);
+        if (!st) st = ragd_generate(j->e, prompt.ids, prompt.n, &go, &ids, &text, &fin, err);
+        if (!st) json_result(ob, &ids, &text);
+        else *failed = k;
+        ragd_tok_ids_free(&prompt);
+        ragd_tok_ids_free(&ids);
+        ragd_buf_free(&text);
+    }
+    return st;
+}
+
+static int run_generate_job(const cli_opts *o) {
+    ragd_err err = {0};
+    gen_job j = {.o = o};
+    int rc = 0;
+    ragd_status st = ragd_model_load(o->model, &j.m, &err);
+    if (!st && !j.m->tok) st = ragd_err_set(&err, RAGD_EUNSUPPORTED, "%s: no tokenizer", o->model);
+    if (!st && o->chat) st = ragd_chat_template_for_model(j.m, o->chat_template, &j.tpl, &err);
+    if (!st) {
+        /* every prompt + --max-tokens must fit this context (as the server's CPU cap: 2048) */
+        int ctx = 2048;
+        if (j.m->cfg.max_pos > 0 && ctx > j.m->cfg.max_pos) ctx = j.m->cfg.max_pos;
+        int mbt = o->max_batch_tokens ? o->max_batch_tokens : 2048;
+        ragd_engine_opts eo = {.device = device_of(o), .max_batch_tokens = mbt, .max_seqs = 1, .max_ctx = ctx,
+                               .kv_cache = true, .n_threads = o->threads};
+        st = ragd_engine_create(j.m, &eo, &j.e, &err);
+    }
+    if (st) rc = fail(o, &err);
+    else {
+        ragd_job_opts jo = job_opts(o, "prompt", 1, 1);
+        rc = ragd_job_run(&jo, gen_chunk, &j);
+    }
+    ragd_chat_template_free(j.tpl);
+    ragd_engine_free(j.e);
+    ragd_model_free(j.m);
+    ragd_err_free(&err);
+    return rc;
+}
+
 int ragd_cmd_generate(int argc, char **argv) {
     cli_opts o = defaults("generate");
     int rc = parse(argc, argv, &o);
     if (rc >= 0) return rc;
+    if (o.input) return run_generate_job(&o);
+    if (o.output || o.resume || o.progress) {
+        fprintf(stderr, "ragd generate: --output, --resume and --progress are for --input jobs\n");
+        return 2;
+    }
     ragd_err err = {0};
     ragd_model *m = NULL;
     ragd_engine *e = NULL;
@@ -349,19 +404,10 @@ int ragd_cmd_generate(int argc, char **argv) {
     ragd_status st = ragd_model_load(o.model, &m, &err);
     if (!st && !m->tok) st = ragd_err_set(&err, RAGD_EUNSUPPORTED, "%s: no tokenizer", o.model);
     if (!st) {
-        if (o.chat) {
-            ragd_chat_msg msg = {"user", o.prompt};
-            ragd_chat_template *tpl = NULL;
-            ragd_buf rendered = {0};
-            st = ragd_chat_template_for_model(m, o.chat_template, &tpl, &err);
-            if (!st) st = ragd_chat_render_with(tpl, &msg, 1, !o.no_think, &rendered, &err);
-            if (!st) st = ragd_tokenizer_encode(m->tok, rendered.data ? rendered.data : "", rendered.len, false, &prompt, &err);
-            ragd_buf_free(&rendered);
-            ragd_chat_template_free(tpl);
-        } else {
-            st = ragd_tokenizer_encode(m->tok, o.prompt, strlen(o.prompt), false, &prompt, &err);
-            if (!st && prompt.n == 0) st = ragd_err_set(&err, RAGD_EINVAL, "the prompt has no tokens");
-        }
+        ragd_chat_template *tpl = NULL;
+        if (o.chat) st = ragd_chat_template_for_model(m, o.chat_template, &tpl, &err);
+        if (!st) st = encode_prompt(&o, m, tpl, o.prompt, &prompt, &err);
+        ragd_chat_template_free(tpl);
         if (st) ragd_err_prefix(&err, "--prompt");
     }
     if (!st) {
@@ -378,10 +424,7 @@ int ragd_cmd_generate(int argc, char **argv) {
         st = ragd_engine_create(m, &eo, &e, &err);
     }
     if (!st) {
-        ragd_gen_opts go = {.sampling = {.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
-                                         .min_p = o.min_p, .seed = o.seed},
-                            .max_tokens = o.max_tokens, .ignore_eos = o.ignore_eos, .stop = o.stop,
-                            .n_stop = o.n_stop};
+        ragd_gen_opts go = gen_opts(&o);
         ragd_finish fin;
         st = ragd_generate_stream(e, prompt.ids, prompt.n, &go, o.json ? NULL : write_stdout, NULL, &ids, &text, &fin,
                                   &err);
@@ -391,14 +434,7 @@ int ragd_cmd_generate(int argc, char **argv) {
         rc = fail(&o, &err);
     } else if (o.json) {
         ragd_buf j = {0};
-        ragd_buf_puts(&j, "{\"ids\": [");
-        for (size_t i = 0; i < ids.n; i++) {
-            if (i) ragd_buf_puts(&j, ", ");
-            ragd_buf_json_i64(&j, ids.ids[i]);
-        }
-        ragd_buf_puts(&j, "], \"text\": ");
-        ragd_buf_json_str(&j, text.data ? text.data : "", text.len);
-        ragd_buf_puts(&j, "}\n");
+        json_result(&j, &ids, &text);
         fwrite(j.data, 1, j.len, stdout);
         ragd_buf_free(&j);
     } else {

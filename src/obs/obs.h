@@ -76,7 +76,7 @@ typedef struct ragd_opt_def {
 /* The table (NULL-name terminated). */
 const ragd_opt_def *ragd_serve_opt_table(void);
 
-/* Defaults, then the config file (--config FILE or RAGD_CONFIG; TOML `option = value` lines, see
+/* Defaults, then the config file (--config FILE or RAGD_CONFIG; YAML `option: value` or TOML `option = value`, see
  * options_file.c), then environment, then argv (argv wins). Unknown flags, missing values, values out of
  * bounds or not in the choices → RAGD_EINVAL naming the flag (or env var). "--help" sets *help. */
 ragd_status ragd_serve_opts_parse(int argc, char **argv, ragd_serve_opts *o, bool *help, ragd_err *err);

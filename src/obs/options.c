@@ -17,7 +17,7 @@
 #define I64_MAX_ 9223372036854775807LL
 
 static const ragd_opt_def g_table[] = {
-    {"config", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CONFIG", "read options from this file first (TOML: 'max-seqs = 64', 'chat = \"/models/x\"'; the environment and the command line override it)", OFF(config), NULL, false},
+    {"config", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CONFIG", "read options from this file first (YAML .yaml/.yml: 'max-seqs: 64'; TOML .toml: 'max-seqs = 64'; the environment and the command line override it)", OFF(config), NULL, false},
     {"embed", RAGD_OPT_STR, NULL, 0, 0, "RAGD_EMBED", "embedding model: HF directory or .gguf file", OFF(embed), NULL, false},
     {"rerank", RAGD_OPT_STR, NULL, 0, 0, "RAGD_RERANK", "reranker model: HF directory or .gguf file", OFF(rerank), NULL, false},
     {"chat", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT", "chat (generation) model: HF directory or .gguf file", OFF(chat), NULL, false},

@@ -1,6 +1,7 @@
 /* options_file.c — `ragd serve --config FILE`: the option table's values from a file.
  *
- * The format is the part of TOML a flat option list needs, so a file that ragd accepts is valid TOML:
+ * Two formats, one table: YAML (`.yaml`/`.yml`, options_yaml.c) and TOML (`.toml`, this file); a file with
+ * another name is sniffed from its first line. The TOML format is the part of TOML a flat option list needs, so a file that ragd accepts is valid TOML:
  *
  *     # comment
  *     [serve]                      (optional; any other table is refused)
@@ -97,12 +98,57 @@ static const char *parse_value(const char *p, char *out, size_t cap) {
     return only_comment(p) ? NULL : "unexpected text after the value";
 }
 
-ragd_status ragd_opt_apply_file(const char *path, ragd_serve_opts *o, ragd_err *err) {
+size_t ragd_opt_count(void) {
+    size_t n = 0;
+    for (const ragd_opt_def *d = ragd_serve_opt_table(); d->name; d++) n++;
+    return n;
+}
+
+ragd_status ragd_opt_set_from_file(ragd_serve_opts *o, const char *path, long line, const char *key, size_t klen,
+                                   const char *val, bool *seen, ragd_err *err) {
+    const ragd_opt_def *d = ragd_opt_find(key, klen);
+    if (!d)
+        return ragd_err_set(err, RAGD_EINVAL, "%s:%ld: unknown option '%.*s' (see ragd serve --help)", path, line,
+                            (int)klen, key);
+    if (!strcmp(d->name, "config"))
+        return ragd_err_set(err, RAGD_EINVAL, "%s:%ld: a config file cannot name another one", path, line);
+    size_t row = (size_t)(d - ragd_serve_opt_table());
+    if (seen[row]) return ragd_err_set(err, RAGD_EINVAL, "%s:%ld: '%s' is set twice in the file", path, line, d->name);
+    seen[row] = true;
+    char src[512];
+    snprintf(src, sizeof src, "%s:%ld: %s", path, line, d->name);
+    return ragd_opt_set(o, d, val, src, err);
+}
+
+/* "yaml" or "toml": by the extension, else by the first line that is not blank or a comment (a TOML table
+ * header or an '=' before any ':' is TOML; '---', '%' or a ':' is YAML). */
+static bool is_yaml(const char *path) {
+    const char *dot = strrchr(path, '.'), *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash)) {
+        if (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml")) return true;
+        if (!strcmp(dot, ".toml")) return false;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) return false; /* the TOML reader reports it */
+    char line[512];
+    bool yaml = false;
+    for (int ln = 1; fgets(line, sizeof line, f); ln++) {
+        const char *p = skip_ws(line);
+        if (ln == 1 && !strncmp(p, "\xEF\xBB\xBF", 3)) p = skip_ws(p + 3);
+        if (only_comment(p)) continue;
+        if (*p == '[') break;
+        const char *eq = strchr(p, '='), *colon = strchr(p, ':');
+        yaml = !strncmp(p, "---", 3) || *p == '%' || (colon && (!eq || colon < eq));
+        break;
+    }
+    fclose(f);
+    return yaml;
+}
+
+static ragd_status apply_toml(const char *path, ragd_serve_opts *o, ragd_err *err) {
     FILE *f = fopen(path, "r");
     if (!f) return ragd_err_set(err, RAGD_EINVAL, "--config %s: cannot open: %s", path, strerror(errno));
-    size_t n_rows = 0;
-    for (const ragd_opt_def *d = ragd_serve_opt_table(); d->name; d++) n_rows++;
-    bool *seen = ragd_xcalloc(n_rows ? n_rows : 1, sizeof *seen);
+    bool *seen = ragd_xcalloc(ragd_opt_count() + 1, sizeof *seen);
     char *line = ragd_xmalloc(MAX_LINE), *val = ragd_xmalloc(MAX_LINE);
     ragd_status st = RAGD_OK;
     for (int ln = 1; fgets(line, MAX_LINE, f); ln++) {
@@ -131,29 +177,15 @@ ragd_status ragd_opt_apply_file(const char *path, ragd_serve_opts *o, ragd_err *
             st = ragd_err_set(err, RAGD_EINVAL, "%s:%d: expected 'option = value'", path, ln);
             break;
         }
-        const ragd_opt_def *d = ragd_opt_find(k0, klen);
-        if (!d) {
-            st = ragd_err_set(err, RAGD_EINVAL, "%s:%d: unknown option '%.*s' (see ragd serve --help)", path, ln, (int)klen, k0);
-            break;
-        }
-        if (!strcmp(d->name, "config")) {
-            st = ragd_err_set(err, RAGD_EINVAL, "%s:%d: a config file cannot name another one", path, ln);
-            break;
-        }
-        size_t row = (size_t)(d - ragd_serve_opt_table());
-        if (seen[row]) {
-            st = ragd_err_set(err, RAGD_EINVAL, "%s:%d: '%s' is set twice in the file", path, ln, d->name);
-            break;
-        }
-        seen[row] = true;
         const char *why = parse_value(skip_ws(p + 1), val, MAX_LINE);
         if (why) {
-            st = ragd_err_set(err, RAGD_EINVAL, "%s:%d: %s: %s", path, ln, d->name, why);
+            const ragd_opt_def *d = ragd_opt_find(k0, klen);
+            st = d ? ragd_err_set(err, RAGD_EINVAL, "%s:%d: %s: %s", path, ln, d->name, why)
+                   : ragd_err_set(err, RAGD_EINVAL, "%s:%d: unknown option '%.*s' (see ragd serve --help)", path, ln,
+                                  (int)klen, k0);
             break;
         }
-        char src[512];
-        snprintf(src, sizeof src, "%s:%d: %s", path, ln, d->name);
-        if ((st = ragd_opt_set(o, d, val, src, err))) break;
+        if ((st = ragd_opt_set_from_file(o, path, ln, k0, klen, val, seen, err))) break;
     }
     if (!st && ferror(f)) st = ragd_err_set(err, RAGD_EINVAL, "--config %s: read error", path);
     fclose(f);
@@ -161,4 +193,8 @@ ragd_status ragd_opt_apply_file(const char *path, ragd_serve_opts *o, ragd_err *
     free(line);
     free(val);
     return st;
+}
+
+ragd_status ragd_opt_apply_file(const char *path, ragd_serve_opts *o, ragd_err *err) {
+    return is_yaml(path) ? ragd_opt_apply_yaml(path, o, err) : apply_toml(path, o, err);
 }

@@ -1,11 +1,14 @@
 """The deployment files (deploy/) and --config: the shipped config files parse as TOML (Python's tomllib)
-and as ragd options, and a server started from a config file serves with its values, the environment
+or YAML (PyYAML) and as ragd options, the two say the same, and a server started from a config file serves with its values, the environment
 and the command line overriding it."""
+import json
 import os
 import re
 import subprocess
 import tempfile
 import tomllib
+
+import yaml
 
 import requests
 
@@ -82,3 +85,105 @@ def test_bad_config_refuses_to_start():
         assert "%s:2: max-seqs: 0 is outside" % f.name in r.stderr, r.stderr
     finally:
         os.unlink(f.name)
+
+
+def test_shipped_yaml_matches_toml():
+    path = os.path.join(DEPLOY, "ragd.yaml")
+    with open(path) as f:
+        y = yaml.safe_load(f)["serve"]
+    with open(os.path.join(DEPLOY, "ragd.toml"), "rb") as f:
+        t = tomllib.load(f)["serve"]
+    assert {k: str(v) for k, v in y.items()} == {k: str(v) for k, v in t.items()}
+    check_with_ragd(path)
+
+
+def test_server_from_yaml_config():
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        f.write("serve:\n  embed: %s\n  max-seqs: 3\n  served-name: from-yaml\n  demo: yes\n" % EMBED)
+    try:
+        s = Server(["--config", f.name], env={"RAGD_MAX_SEQS": "4"})
+        try:
+            opts = requests.get(s.url + "/diagnostics", timeout=10).json()["options"]
+            assert opts["config"] == f.name and opts["max-seqs"] == 4 and opts["demo"] is True
+            assert s.post("/v1/embeddings", {"input": "hello"}).status_code == 200
+        finally:
+            s.stop()
+    finally:
+        os.unlink(f.name)
+
+
+def test_bad_yaml_config_names_the_line():
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("serve:\n  chat: %s\n  embed:\n    - a\n" % CHAT)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
+        r = subprocess.run([BIN, "serve", "--config", f.name, "--port", "0"], capture_output=True, text=True,
+                           env=env, timeout=30)
+        assert r.returncode == 2
+        assert "%s:4: embed: a sequence" % f.name in r.stderr, r.stderr
+    finally:
+        os.unlink(f.name)
+
+
+def yaml_docs(name):
+    with open(os.path.join(DEPLOY, name)) as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def test_kubernetes_shutdown_and_monitoring_agree():
+    docs = {d["kind"]: d for d in yaml_docs("kubernetes.yaml")}
+    pod = docs["Deployment"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    cfg = tomllib.loads(docs["ConfigMap"]["data"]["ragd.toml"])["serve"]
+    pre = c["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre[0] == "sleep"
+    # preStop (endpoints drop the pod) + shutdown-ms (in-flight requests finish) + margin fit the grace
+    assert int(pre[1]) + cfg["shutdown-ms"] / 1000 + 2 <= pod["terminationGracePeriodSeconds"]
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready" and c["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    # the ServiceMonitor (no schema in kubernetes-validate) selects the Service and names its port
+    sm, svc = docs["ServiceMonitor"], docs["Service"]
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    assert sm["spec"]["endpoints"][0]["port"] in [p["name"] for p in svc["spec"]["ports"]]
+    assert sm["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_systemd_unit_and_compose():
+    unit = open(os.path.join(DEPLOY, "ragd.service")).read()
+    assert "DynamicUser=yes" in unit and "ProtectSystem=strict" in unit and not re.search(r"^User=", unit, re.M)
+    with open(os.path.join(DEPLOY, "ragd.toml"), "rb") as f:
+        shutdown_s = tomllib.load(f)["serve"]["shutdown-ms"] / 1000
+    assert int(re.search(r"TimeoutStopSec=(\d+)", unit).group(1)) > shutdown_s
+    compose = yaml_docs("compose.yaml")[0]
+    assert set(compose["services"]) == {"ragd", "prometheus", "grafana"}
+    for svc in compose["services"].values():  # every file the stack mounts is shipped
+        for v in svc.get("volumes", []):
+            src = v.split(":")[0]
+            if src.startswith("./"):
+                assert os.path.exists(os.path.join(DEPLOY, src)), src
+    grace = int(compose["services"]["ragd"]["stop_grace_period"].rstrip("s"))
+    with open(os.path.join(DEPLOY, "ragd.yaml")) as f:
+        assert grace > yaml.safe_load(f)["serve"]["shutdown-ms"] / 1000
+    prom = yaml_docs("prometheus.yml")[0]
+    assert prom["scrape_configs"][0]["static_configs"][0]["targets"] == ["ragd:8080"]
+
+
+def test_dashboard_series_exist():
+    """Every series the Grafana dashboard queries is one ragd exports (names from the sources, so the GPU
+    series count without a GPU)."""
+    d = json.load(open(os.path.join(DEPLOY, "grafana", "ragd-dashboard.json")))
+    src = ""
+    for sub in ("obs", "sched", "http"):
+        for root, _, files in os.walk(os.path.join(SRC, "src", sub)):
+            src += "".join(open(os.path.join(root, f)).read() for f in files if f.endswith(".c"))
+    names = set()
+    for p in d["panels"]:
+        for t in p["targets"]:
+            names |= set(re.findall(r"\b((?:ragd|process)_[a-z_]+?)(?:_bucket)?\{", t["expr"]))
+    assert len(names) > 20
+    missing = [n for n in names if '"%s' % n not in src]
+    assert not missing, missing
+    for want in ("ragd_time_to_first_token_seconds", "ragd_inter_token_latency_seconds", "ragd_kv_cache_blocks",
+                 "ragd_prefix_cache_hit_rate", "ragd_generation_step_seconds_total", "ragd_gpu_utilization_ratio"):
+        assert want in names

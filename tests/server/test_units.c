@@ -156,6 +156,107 @@ static void test_config_file(void) {
     ragd_err_free(&err);
 }
 
+/* --config FILE.yaml: the same table and precedence as TOML, FILE:LINE errors from libyaml's marks */
+static void test_config_yaml(void) {
+    ragd_serve_opts o;
+    ragd_err err = {0};
+    char path[] = "/tmp/ragd_cfg_XXXXXX.yaml";
+    int fd = mkstemps(path, 5);
+    CHECK(fd >= 0);
+    close(fd);
+    write_file(path, "\xEF\xBB\xBF# ragd serve options\n"
+                     "serve:\n"
+                     "  chat: \"/models/a # not a comment\"   # a comment\n"
+                     "  max_seqs: 64\n"
+                     "  port: 9300\n"
+                     "  gpu-memory: 0.5\n"
+                     "  demo: True\n"
+                     "  served-name: 'lit\\eral'\n"
+                     "  host: \"::\\x31\"\n");
+    char *a1[] = {"serve", "--config", path};
+    unsetenv("RAGD_PORT");
+    unsetenv("RAGD_MAX_SEQS");
+    unsetenv("RAGD_CONFIG");
+    CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_OK);
+    CHECK_STR(o.chat, "/models/a # not a comment");
+    CHECK_EQ_INT(o.max_seqs, 64);
+    CHECK_EQ_INT(o.port, 9300);
+    CHECK_STR(o.gpu_memory, "0.5");
+    CHECK(o.demo);
+    CHECK_STR(o.served_name, "lit\\eral");
+    CHECK_STR(o.host, "::1");
+    ragd_serve_opts_free(&o);
+    /* flat at the top works too; the environment overrides the file, the command line both */
+    write_file(path, "---\nmax-seqs: 7\nport: 9301\n...\n");
+    setenv("RAGD_PORT", "9400", 1);
+    char *a2[] = {"serve", "--config", path, "--max-seqs=5"};
+    CHECK_EQ_INT(parse(3, a2, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.port, 9400);
+    CHECK_EQ_INT(o.max_seqs, 7);
+    ragd_serve_opts_free(&o);
+    CHECK_EQ_INT(parse(4, a2, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.max_seqs, 5);
+    ragd_serve_opts_free(&o);
+    unsetenv("RAGD_PORT");
+    /* an empty file (only comments) sets nothing */
+    write_file(path, "# nothing\n");
+    CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.max_seqs, 8);
+    ragd_serve_opts_free(&o);
+
+    struct { const char *text, *needle; } bad[] = {
+        {"port: 9000\nnope: 1\n", ":2: unknown option 'nope'"},
+        {"serve:\n  port: 70000\n", ":2: port: 70000 is outside"},
+        {"max-seqs: 4\nmax_seqs: 5\n", ":2: 'max-seqs' is set twice"},
+        {"chat: [\"/a\"]\n", ":1: chat: a sequence"},
+        {"chat:\n  - /a\n", ":2: chat: a sequence"},
+        {"chat:\n  path: /a\n", ":2: chat: a nested mapping"},
+        {"stop:\n  - a\n", ":1: unknown option 'stop'"},
+        {"serve:\n  chat: /a\nport: 1\n", ":3: serve: must be the only top-level key"},
+        {"port: 1\nserve:\n  chat: /a\n", ":3: serve: must be the only top-level key"},
+        {"serve: 1\n", ":1: serve: holds a mapping"},
+        {"chat: &m /a\nembed: *m\n", ":1: chat: anchors"},
+        {"port: !!int 9000\n", ":1: port: tags"},
+        {"chat: |\n  /a\n", ":1: chat: block scalars"},
+        {"port:\n", ":1: port: missing value"},
+        {"- port\n", ":1: expected a mapping"},
+        {"just text\n", ":1: expected a mapping"},
+        {"port: 1\n---\nport: 2\n", ":2: one YAML document"},
+        {"port: 1\nchat: a: b\n", ":2: YAML:"},
+        {"chat: \"/a\n", "YAML:"},
+        {"config: /x\n", ":1: a config file cannot name another one"},
+        {"device: tpu\n", "cpu|cuda|auto"},
+        {"demo: maybe\n", "not a boolean"},
+        {"chat: \"a\\0b\"\n", "NUL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i].text);
+        CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
+        if (!strstr(ragd_err_msg(&err), bad[i].needle) || !strstr(ragd_err_msg(&err), path))
+            fprintf(stderr, "yaml case %zu: %s\n", i, ragd_err_msg(&err));
+        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
+        CHECK(strstr(ragd_err_msg(&err), path) != NULL);
+    }
+    unlink(path);
+    /* no extension: the first line decides (YAML here, TOML in test_config_file) */
+    char plain[] = "/tmp/ragd_cfg_XXXXXX";
+    fd = mkstemp(plain);
+    CHECK(fd >= 0);
+    close(fd);
+    char *a3[] = {"serve", "--config", plain};
+    write_file(plain, "# yaml without a name\nmax-seqs: 9\nchat: /a=b\n");
+    CHECK_EQ_INT(parse(3, a3, &o, &err), RAGD_OK);
+    CHECK_EQ_INT(o.max_seqs, 9);
+    CHECK_STR(o.chat, "/a=b");
+    ragd_serve_opts_free(&o);
+    write_file(plain, "chat = \"/a:b\"\n");
+    CHECK_EQ_INT(parse(3, a3, &o, &err), RAGD_OK);
+    CHECK_STR(o.chat, "/a:b");
+    ragd_serve_opts_free(&o);
+    unlink(plain);
+    ragd_err_free(&err);
+}
+
 static void test_mem(void) {
     size_t v = 0;
     ragd_err err = {0};
@@ -228,6 +329,7 @@ static void test_hardening_options(void) {
 int main(void) {
     test_options();
     test_config_file();
+    test_config_yaml();
     test_hardening_options();
     test_mem();
     test_metrics();
