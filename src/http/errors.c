@@ -55,11 +55,16 @@ void http_raw_error(ragd_buf *b, int status, const char *code, const char *msg, 
 /* TEI's codes for a TEI-shaped request (its ErrorType → StatusCode): too many inputs or tokens 413
  * (Validation), an empty input or malformed JSON 400 (Empty / the JSON syntax), any other invalid
  * field 422 (what its JSON extractor answers); the body keeps ragd's error shape. */
-static int tei_status(int status, const char *code) {
+/* (not inlined: GCC's -Wstring-compare misfires on the callers' literals after inlining) */
+__attribute__((noinline)) static int tei_status(int status, const char *code) {
+    static const struct {
+        const char *code;
+        int status;
+    } map[] = {{"too_many_inputs", 413}, {"context_length_exceeded", 413}, {"empty_input", 400},
+               {"invalid_json", 400}, {"conflicting_fields", 400}};
     if (status != 400 || !code) return status;
-    if (!strcmp(code, "too_many_inputs") || !strcmp(code, "context_length_exceeded")) return 413;
-    if (!strcmp(code, "empty_input") || !strcmp(code, "invalid_json") || !strcmp(code, "conflicting_fields"))
-        return 400;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(code, map[i].code)) return map[i].status;
     return 422;
 }
 
