@@ -284,6 +284,41 @@ static ragd_status chat_template_setup(ragd_served_model *sm, const char *path, 
     return RAGD_OK;
 }
 
+/* --served-name NAME[,ALIAS...]: the names, trimmed (out[0] is the served name). An empty or repeated
+ * name is an error naming it. */
+static ragd_status served_names(const char *spec, char ***out, int *n, ragd_err *err) {
+    *out = NULL, *n = 0;
+    if (!spec) return RAGD_OK;
+    int cap = 1;
+    for (const char *p = spec; *p; p++) cap += *p == ',';
+    char **v = ragd_xcalloc((size_t)cap, sizeof *v);
+    for (const char *p = spec;;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t')) p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
+        if (!len) {
+            ragd_err_set(err, RAGD_EINVAL, "--served-name '%s': an empty name (give NAME or NAME,ALIAS,...)", spec);
+            goto fail;
+        }
+        for (int i = 0; i < *n; i++)
+            if (strlen(v[i]) == len && !memcmp(v[i], p, len)) {
+                ragd_err_set(err, RAGD_EINVAL, "--served-name '%s': '%s' is given twice", spec, v[i]);
+                goto fail;
+            }
+        v[(*n)++] = ragd_xstrndup(p, len);
+        if (!e) break;
+        p = e + 1;
+    }
+    *out = v;
+    return RAGD_OK;
+fail:
+    for (int i = 0; i < *n; i++) free(v[i]);
+    free(v);
+    *n = 0;
+    return RAGD_EINVAL;
+}
+
 int ragd_cmd_serve(int argc, char **argv) {
     ragd_serve_opts o;
     bool help = false;
@@ -308,6 +343,14 @@ int ragd_cmd_serve(int argc, char **argv) {
     ragd_log_set_json(json_logs);
     if (!o.embed && !o.rerank && !o.chat) {
         fprintf(stderr, "ragd serve: no model: give at least one of --embed, --rerank, --chat (see ragd serve --help)\n");
+        ragd_serve_opts_free(&o);
+        return 2;
+    }
+    char **names = NULL;
+    int n_names = 0;
+    if (served_names(o.served_name, &names, &n_names, &err)) {
+        fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
+        ragd_err_free(&err);
         ragd_serve_opts_free(&o);
         return 2;
     }
@@ -427,7 +470,11 @@ int ragd_cmd_serve(int argc, char **argv) {
         sm->roles[r] = true;
         sm->role_path[r] = paths[r];
         sm->max_len[r] = role_len(&o, dev, sm->model, (ragd_role)r);
-        if (r == RAGD_ROLE_CHAT && o.served_name) sm->name = o.served_name;
+        if (r == RAGD_ROLE_CHAT && n_names) {
+            sm->name = names[0];
+            sm->aliases = (const char *const *)names + 1;
+            sm->n_aliases = n_names - 1;
+        }
         if (r == RAGD_ROLE_CHAT && chat_template_setup(sm, o.chat_template, &err)) goto fail;
         if (r == RAGD_ROLE_RERANK && ragd_rerank_token_ids(sm->model, &sm->yes_id, &sm->no_id, &err)) {
             ragd_err_prefix(&err, "--rerank %s", paths[r]);
@@ -533,6 +580,8 @@ out:
     ragd_metrics_free(metrics);
     ragd_err_free(&err);
     free(key);
+    for (int i = 0; i < n_names; i++) free(names[i]);
+    free(names);
     ragd_serve_opts_free(&o);
     return rc;
 }

@@ -36,7 +36,7 @@ static bool any_model(http_req *r, ragd_served_model **out) {
     }
     if (!json_is_string(v)) return http_error(r, 400, "model", "invalid_type", "field 'model' must be a string"), false;
     for (int i = 0; i < r->h->cfg.n_models; i++)
-        if (!strcmp(r->h->cfg.models[i]->name, json_string_value(v))) {
+        if (ragd_served_model_is(r->h->cfg.models[i], json_string_value(v))) {
             *out = r->h->cfg.models[i];
             return true;
         }
@@ -59,6 +59,14 @@ static void roles_json(ragd_buf *b, const ragd_served_model *sm) {
 static void model_json(ragd_buf *b, const ragd_served_model *sm) {
     ragd_buf_puts(b, "{\"id\":");
     ragd_buf_json_str(b, sm->name, strlen(sm->name));
+    if (sm->n_aliases) { /* the other names it answers to */
+        ragd_buf_puts(b, ",\"aliases\":[");
+        for (int i = 0; i < sm->n_aliases; i++) {
+            if (i) ragd_buf_putc(b, ',');
+            ragd_buf_json_str(b, sm->aliases[i], strlen(sm->aliases[i]));
+        }
+        ragd_buf_putc(b, ']');
+    }
     ragd_buf_puts(b, ",\"object\":\"model\",\"created\":0,\"owned_by\":\"ragd\",\"root\":");
     ragd_buf_json_str(b, sm->model->path, strlen(sm->model->path));
     ragd_buf_printf(b, ",\"max_model_len\":%d,\"tasks\":", model_max_len(sm));
@@ -94,7 +102,7 @@ http_outcome api_models(http_req *r) {
 http_outcome api_model(http_req *r) {
     const char *id = r->path_arg ? r->path_arg : "";
     for (int i = 0; i < r->h->cfg.n_models; i++)
-        if (!strcmp(r->h->cfg.models[i]->name, id)) {
+        if (ragd_served_model_is(r->h->cfg.models[i], id)) {
             model_json(&r->out, r->h->cfg.models[i]);
             http_reply_json(r, 200);
             return HTTP_REPLY;

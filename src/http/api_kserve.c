@@ -46,6 +46,8 @@ static const ragd_served_model *find_model(http_req *r, const char *name, size_t
     for (int i = 0; i < r->h->cfg.n_models; i++) {
         const ragd_served_model *sm = r->h->cfg.models[i];
         if (strlen(sm->name) == len && !memcmp(sm->name, name, len)) return sm;
+        for (int a = 0; a < sm->n_aliases; a++)
+            if (strlen(sm->aliases[a]) == len && !memcmp(sm->aliases[a], name, len)) return sm;
     }
     return NULL;
 }

@@ -266,7 +266,7 @@ bool jv_model(http_req *r, ragd_role role, ragd_served_model **out) {
             return false;
         }
         const char *name = json_string_value(v);
-        if (!sm || strcmp(name, sm->name)) {
+        if (!ragd_served_model_is(sm, name)) {
             if (sm) http_error(r, 404, "model", "model_not_found", "model '%s' does not exist or does not serve %s; this server's %s model is '%s'",
                                name, ragd_role_name(role), ragd_role_name(role), sm->name);
             else http_error(r, 404, "model", "model_not_found", "model '%s' does not exist; this server has no %s model", name,

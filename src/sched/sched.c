@@ -810,6 +810,14 @@ void ragd_sched_free(ragd_sched *s) {
     free(s);
 }
 
+bool ragd_served_model_is(const ragd_served_model *sm, const char *name) {
+    if (!sm || !name) return false;
+    if (!strcmp(sm->name, name)) return true;
+    for (int i = 0; i < sm->n_aliases; i++)
+        if (!strcmp(sm->aliases[i], name)) return true;
+    return false;
+}
+
 ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t, ragd_err *err) {
     ragd_role r = role_of(t);
     RAGD_ASSERT(t->sink && t->sink->on_done && t->n_seqs >= 1);

@@ -110,7 +110,9 @@ typedef struct ragd_task {
 /* A model and the roles it serves. One ragd_model may serve several roles (the demo GGUF serves all
  * three); it then has one engine on the device with KV cache if it serves chat. */
 typedef struct ragd_served_model {
-    const char *name;               /* served name (/v1/models id) */
+    const char *name;               /* served name (/v1/models id, the "model" of responses) */
+    const char *const *aliases;     /* other names requests may use for it (--served-name a,b,c), or NULL */
+    int n_aliases;
     const ragd_model *model;
     bool roles[RAGD_ROLE_COUNT];
     const char *role_path[RAGD_ROLE_COUNT]; /* the path each role was given (roles given paths holding the same
@@ -182,6 +184,8 @@ void ragd_sched_drain(ragd_sched *s);
 int ragd_sched_in_flight(ragd_sched *s);
 /* Liveness: the scheduler loop went round within the last `max_age_s` seconds or is idle-waiting. */
 bool ragd_sched_alive(ragd_sched *s, double max_age_s);
+/* Whether `name` names the model: its served name or one of its aliases. */
+bool ragd_served_model_is(const ragd_served_model *sm, const char *name);
 
 /* The device itself is faulty (e.g. NVML reports uncorrectable ECC errors): every model of this
  * scheduler is marked not ready with `reason` (as after an RAGD_EDEVICE: /health/ready 503 naming it)
