@@ -52,6 +52,18 @@ def lcg(x):
     return (x * 6364136223846793005 + 1442695040888963407) & 0xFFFFFFFFFFFFFFFF
 
 
+def write_decode_cases(f, tok, seed, n_vocab):
+    """60 random id sequences (1-7 ids, a seeded LCG) with HF's decode, with and without special tokens."""
+    x = seed
+    for k in range(60):
+        ids = []
+        for _ in range(1 + k % 7):
+            x = lcg(x)
+            ids.append((x >> 33) % n_vocab)
+        f.write(json.dumps({"decode_ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False),
+                            "decoded_skip": tok.decode(ids, skip_special_tokens=True)}, ensure_ascii=False) + "\n")
+
+
 def gen_text(g):
     """Deterministic big texts; tests/tokenizer/test_tok_cases.c implements the same."""
     if g["kind"] == "repeat":
@@ -227,14 +239,7 @@ def write_cases(tok, name, big=True, seed=1):
                 dec = tok.decode(ids)
                 f.write(json.dumps({"gen": g, "n_ids": len(ids), "hash": fnv_ids(ids), "roundtrip": dec == text},
                                    ensure_ascii=False) + "\n")
-        x = seed
-        for k in range(60):
-            ids = []
-            for _ in range(1 + k % 7):
-                x = lcg(x)
-                ids.append((x >> 33) % n_vocab)
-            f.write(json.dumps({"decode_ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False),
-                                "decoded_skip": tok.decode(ids, skip_special_tokens=True)}, ensure_ascii=False) + "\n")
+        write_decode_cases(f, tok, seed, n_vocab)
     print("wrote", path, file=sys.stderr)
 
 

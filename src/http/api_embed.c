@@ -134,6 +134,26 @@ static void b64(ragd_buf *b, const uint8_t *p, size_t n) {
     }
 }
 
+/* v[0..d) as a JSON array of numbers */
+static void f32_array(ragd_buf *b, const float *v, int d) {
+    ragd_buf_putc(b, '[');
+    for (int j = 0; j < d; j++) {
+        if (j) ragd_buf_putc(b, ',');
+        ragd_buf_json_f32(b, v[j]);
+    }
+    ragd_buf_putc(b, ']');
+}
+
+/* n vectors of d: [[...],[...]] */
+static void f32_arrays(ragd_buf *b, const float *v, int n, int d) {
+    ragd_buf_putc(b, '[');
+    for (int i = 0; i < n; i++) {
+        if (i) ragd_buf_putc(b, ',');
+        f32_array(b, v + (size_t)i * d, d);
+    }
+    ragd_buf_putc(b, ']');
+}
+
 static void b64_f32(ragd_buf *b, const float *v, int d) {
     uint8_t *bytes = ragd_xmalloc((size_t)d * 4);
     for (int j = 0; j < d; j++) {
@@ -168,18 +188,15 @@ static void cohere_finish(http_req *r, ragd_buf *b, int n, int d, int64_t pt) {
                 b64_f32(b, v, d);
                 continue;
             }
-            ragd_buf_putc(b, '[');
             if (ty == ET_FLOAT) {
-                for (int j = 0; j < d; j++) {
-                    if (j) ragd_buf_putc(b, ',');
-                    ragd_buf_json_f32(b, v[j]);
-                }
-            } else { /* one bit per dimension (x > 0), MSB first, zero-padded to a whole byte */
-                for (int j0 = 0; j0 < d; j0 += 8) {
-                    unsigned byte = 0;
-                    for (int k = 0; k < 8; k++) byte = byte << 1 | (unsigned)(j0 + k < d && v[j0 + k] > 0.f);
-                    ragd_buf_printf(b, "%s%d", j0 ? "," : "", ty == ET_BINARY ? (int)byte - 128 : (int)byte);
-                }
+                f32_array(b, v, d);
+                continue;
+            }
+            ragd_buf_putc(b, '['); /* one bit per dimension (x > 0), MSB first, zero-padded to a whole byte */
+            for (int j0 = 0; j0 < d; j0 += 8) {
+                unsigned byte = 0;
+                for (int k = 0; k < 8; k++) byte = byte << 1 | (unsigned)(j0 + k < d && v[j0 + k] > 0.f);
+                ragd_buf_printf(b, "%s%d", j0 ? "," : "", ty == ET_BINARY ? (int)byte - 128 : (int)byte);
             }
             ragd_buf_putc(b, ']');
         }
@@ -211,55 +228,28 @@ static void embed_finish(http_req *r) {
         ragd_buf_puts(b, "{\"model_name\":");
         ragd_buf_json_str(b, r->sm->name, strlen(r->sm->name));
         ragd_buf_printf(b, ",\"model_version\":\"1\",\"outputs\":[{\"name\":\"embedding\",\"datatype\":\"FP32\","
-                           "\"shape\":[%d,%d],\"data\":[", n, d);
-        for (size_t i = 0; i < (size_t)n * (size_t)d; i++) {
-            if (i) ragd_buf_putc(b, ',');
-            ragd_buf_json_f32(b, r->outv[i]);
-        }
-        ragd_buf_puts(b, "]}]}");
+                           "\"shape\":[%d,%d],\"data\":", n, d);
+        f32_array(b, r->outv, n * d);
+        ragd_buf_puts(b, "}]}");
         http_reply_json(r, 200);
         return;
     }
     if (a->tei) { /* TEI: a bare array of vectors */
-        ragd_buf_putc(b, '[');
-        for (int i = 0; i < n; i++) {
-            ragd_buf_puts(b, i ? ",[" : "[");
-            for (int j = 0; j < d; j++) {
-                if (j) ragd_buf_putc(b, ',');
-                ragd_buf_json_f32(b, r->outv[(size_t)i * d + j]);
-            }
-            ragd_buf_putc(b, ']');
-        }
-        ragd_buf_putc(b, ']');
+        f32_arrays(b, r->outv, n, d);
         http_reply_json(r, 200);
         return;
     }
     if (!a->v1) {
-        ragd_buf_puts(b, "{\"embeddings\":[");
-        for (int i = 0; i < n; i++) {
-            ragd_buf_puts(b, i ? ",[" : "[");
-            for (int j = 0; j < d; j++) {
-                if (j) ragd_buf_putc(b, ',');
-                ragd_buf_json_f32(b, r->outv[(size_t)i * d + j]);
-            }
-            ragd_buf_putc(b, ']');
-        }
-        ragd_buf_puts(b, "],\"model\":");
+        ragd_buf_puts(b, "{\"embeddings\":");
+        f32_arrays(b, r->outv, n, d);
+        ragd_buf_puts(b, ",\"model\":");
     } else {
         ragd_buf_puts(b, "{\"object\":\"list\",\"data\":[");
         for (int i = 0; i < n; i++) {
             ragd_buf_printf(b, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
             const float *v = r->outv + (size_t)i * d; // [d]
-            if (a->base64) {
-                b64_f32(b, v, d);
-            } else {
-                ragd_buf_putc(b, '[');
-                for (int j = 0; j < d; j++) {
-                    if (j) ragd_buf_putc(b, ',');
-                    ragd_buf_json_f32(b, v[j]);
-                }
-                ragd_buf_putc(b, ']');
-            }
+            if (a->base64) b64_f32(b, v, d);
+            else f32_array(b, v, d);
             ragd_buf_putc(b, '}');
         }
         ragd_buf_puts(b, "],\"model\":");

@@ -228,18 +228,10 @@ static void bench() {
             if (mode == 1) b.p[r].edit_off = 300 * r, b.p[r].n_edit = 300, b.p[r].repetition_penalty = 1.2f;
         }
         CK(cudaMemcpy(dp, b.p.data(), rows * sizeof(ragd_sample_params), cudaMemcpyHostToDevice));
-        std::vector<float> ms;
-        for (int it = 0; it < 60; it++) {
-            CK(cudaEventRecord(e0, st));
+        const std::vector<float> ms = ck_time_sorted(st, e0, e1, 60, 10, [&] {
             CK(cudaMemcpyAsync(dm, mode == 2 ? b.masks.data() : hm, b.masks.size() * 4, cudaMemcpyHostToDevice, st));
             CK(ragd_k_logit_proc(dx, V, rows, V, dp, dm, de, st));
-            CK(cudaEventRecord(e1, st));
-            CK(cudaEventSynchronize(e1));
-            float t;
-            CK(cudaEventElapsedTime(&t, e0, e1));
-            if (it >= 10) ms.push_back(t);
-        }
-        std::sort(ms.begin(), ms.end());
+        });
         static const char *names[] = {"masks only (pinned copy)", "masks + 300 edits/row (pinned copy)",
                                       "masks only (pageable copy, as the server does)"};
         printf("logit_proc bench: 64 rows x %d ids, %s: %.1f us per step (copy %.2f MB + kernel), median of 50\n", V,

@@ -253,17 +253,8 @@ static void bench() {
                 P[r].active = 1;
             }
             CK(cudaMemcpy(dp, P.data(), rows * sizeof(ragd_sample_params), cudaMemcpyHostToDevice));
-            std::vector<float> ms;
-            for (int it = 0; it < 110; it++) {
-                CK(cudaEventRecord(e0, st));
-                CK(ragd_k_sample(dx, V, rows, V, dp, dout, dws, st));
-                CK(cudaEventRecord(e1, st));
-                CK(cudaEventSynchronize(e1));
-                float t;
-                CK(cudaEventElapsedTime(&t, e0, e1));
-                if (it >= 10) ms.push_back(t);
-            }
-            std::sort(ms.begin(), ms.end());
+            const std::vector<float> ms =
+                ck_time_sorted(st, e0, e1, 110, 10, [&] { CK(ragd_k_sample(dx, V, rows, V, dp, dout, dws, st)); });
             double med = ms[ms.size() / 2] * 1000.0;
             double goal = rows == 1 ? cs.goal1 : (rows == 256 ? cs.goal256 : 0);
             printf("sample bench V=%d rows=%3d %-36s median %8.1f us (min %.1f)%s", V, rows, cs.name, med,

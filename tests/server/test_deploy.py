@@ -1,6 +1,7 @@
 """The deployment files (deploy/) and --config: the shipped config files parse as TOML (Python's tomllib)
 or YAML (PyYAML) and as ragd options, the two say the same, and a server started from a config file serves with its values, the environment
 and the command line overriding it."""
+import contextlib
 import json
 import os
 import re
@@ -17,11 +18,34 @@ from conftest import BIN, CHAT, EMBED, SRC, Server
 DEPLOY = os.path.join(SRC, "deploy")
 
 
-def check_with_ragd(path):
+def run_serve(*args):
+    # `ragd serve ARGS` without the caller's RAGD_* environment; the finished process
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
-    r = subprocess.run([BIN, "serve", "--config", path, "--help"], capture_output=True, text=True, env=env, timeout=30)
+    return subprocess.run([BIN, "serve", *args], capture_output=True, text=True, env=env, timeout=30)
+
+
+def check_with_ragd(path):
+    r = run_serve("--config", path, "--help")
     assert r.returncode == 0, r.stderr
     assert "--config" in r.stdout
+
+
+@contextlib.contextmanager
+def config_file(suffix, text):
+    # a temporary config file with this text; its path
+    with tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False) as f:
+        f.write(text)
+    try:
+        yield f.name
+    finally:
+        os.unlink(f.name)
+
+
+def check_refused(path, needle):
+    # ragd serve --config path exits 2 and its message names the file's line (needle)
+    r = run_serve("--config", path, "--port", "0")
+    assert r.returncode == 2, r.stderr
+    assert needle in r.stderr, r.stderr
 
 
 def configmap_toml():
@@ -39,12 +63,8 @@ def test_shipped_configs_parse():
     check_with_ragd(path)
     cm = configmap_toml()
     assert tomllib.loads(cm)["serve"]["port"] == 8080
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write(cm)
-    try:
-        check_with_ragd(f.name)
-    finally:
-        os.unlink(f.name)
+    with config_file(".toml", cm) as path:
+        check_with_ragd(path)
     # the Dockerfile and the unit start ragd from the config file, and probe what the server has
     docker = open(os.path.join(DEPLOY, "Dockerfile")).read()
     assert "RAGD_CONFIG=/etc/ragd/ragd.toml" in docker and "/health" in docker
@@ -53,38 +73,25 @@ def test_shipped_configs_parse():
 
 
 def test_server_from_config_file():
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write('[serve]\nembed = "%s"\nchat = "%s"\nmax-seqs = 3\nserved-name = "from-file"\n' % (EMBED, CHAT))
-    try:
+    text = '[serve]\nembed = "%s"\nchat = "%s"\nmax-seqs = 3\nserved-name = "from-file"\n' % (EMBED, CHAT)
+    with config_file(".toml", text) as path:
         # the environment overrides the file (served name); the command line too (the harness's --port 0)
-        s = Server(["--config", f.name], env={"RAGD_SERVED_NAME": "from-env"})
+        s = Server(["--config", path], env={"RAGD_SERVED_NAME": "from-env"})
         try:
-            d = requests.get(s.url + "/diagnostics", timeout=10).json()
-            opts = d["options"]
-            assert opts["config"] == f.name
+            opts = requests.get(s.url + "/diagnostics", timeout=10).json()["options"]
+            assert opts["config"] == path
             assert opts["max-seqs"] == 3
             assert opts["served-name"] == "from-env"
             ids = [m["id"] for m in requests.get(s.url + "/v1/models", timeout=10).json()["data"]]
             assert "from-env" in ids, ids
-            r = s.post("/v1/embeddings", {"input": "hello"})
-            assert r.status_code == 200
+            assert s.post("/v1/embeddings", {"input": "hello"}).status_code == 200
         finally:
-            s.stop()
-    finally:
-        os.unlink(f.name)
+            assert s.stop() == 0
 
 
 def test_bad_config_refuses_to_start():
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
-        f.write('chat = "%s"\nmax-seqs = 0\n' % CHAT)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
-        r = subprocess.run([BIN, "serve", "--config", f.name, "--port", "0"], capture_output=True, text=True,
-                           env=env, timeout=30)
-        assert r.returncode == 2
-        assert "%s:2: max-seqs: 0 is outside" % f.name in r.stderr, r.stderr
-    finally:
-        os.unlink(f.name)
+    with config_file(".toml", 'chat = "%s"\nmax-seqs = 0\n' % CHAT) as path:
+        check_refused(path, "%s:2: max-seqs: 0 is outside" % path)
 
 
 def test_shipped_yaml_matches_toml():
@@ -98,31 +105,19 @@ def test_shipped_yaml_matches_toml():
 
 
 def test_server_from_yaml_config():
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
-        f.write("serve:\n  embed: %s\n  max-seqs: 3\n  served-name: from-yaml\n  demo: yes\n" % EMBED)
-    try:
-        s = Server(["--config", f.name], env={"RAGD_MAX_SEQS": "4"})
+    with config_file(".yml", "serve:\n  embed: %s\n  max-seqs: 3\n  served-name: from-yaml\n  demo: yes\n" % EMBED) as path:
+        s = Server(["--config", path], env={"RAGD_MAX_SEQS": "4"})
         try:
             opts = requests.get(s.url + "/diagnostics", timeout=10).json()["options"]
-            assert opts["config"] == f.name and opts["max-seqs"] == 4 and opts["demo"] is True
+            assert opts["config"] == path and opts["max-seqs"] == 4 and opts["demo"] is True
             assert s.post("/v1/embeddings", {"input": "hello"}).status_code == 200
         finally:
-            s.stop()
-    finally:
-        os.unlink(f.name)
+            assert s.stop() == 0
 
 
 def test_bad_yaml_config_names_the_line():
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write("serve:\n  chat: %s\n  embed:\n    - a\n" % CHAT)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGD_")}
-        r = subprocess.run([BIN, "serve", "--config", f.name, "--port", "0"], capture_output=True, text=True,
-                           env=env, timeout=30)
-        assert r.returncode == 2
-        assert "%s:4: embed: a sequence" % f.name in r.stderr, r.stderr
-    finally:
-        os.unlink(f.name)
+    with config_file(".yaml", "serve:\n  chat: %s\n  embed:\n    - a\n" % CHAT) as path:
+        check_refused(path, "%s:4: embed: a sequence" % path)
 
 
 def yaml_docs(name):

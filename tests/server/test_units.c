@@ -82,6 +82,25 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+typedef struct {
+    const char *text, *needle;
+} bad_config;
+
+/* Each text written to path and parsed with argv: refused, the message naming the file and the needle. */
+static void check_bad_configs(const char *tag, const char *path, const bad_config *bad, size_t n, char **argv) {
+    ragd_serve_opts o;
+    ragd_err err = {0};
+    for (size_t i = 0; i < n; i++) {
+        write_file(path, bad[i].text);
+        CHECK_EQ_INT(parse(3, argv, &o, &err), RAGD_EINVAL);
+        if (!strstr(ragd_err_msg(&err), bad[i].needle) || !strstr(ragd_err_msg(&err), path))
+            fprintf(stderr, "%s case %zu: %s\n", tag, i, ragd_err_msg(&err));
+        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
+        CHECK(strstr(ragd_err_msg(&err), path) != NULL);
+    }
+    ragd_err_free(&err);
+}
+
 /* --config FILE: values, comments and strings as TOML; file < env < argv; errors name FILE:LINE */
 static void test_config_file(void) {
     ragd_serve_opts o;
@@ -128,7 +147,7 @@ static void test_config_file(void) {
     unsetenv("RAGD_PORT");
     unsetenv("RAGD_CONFIG");
 
-    struct { const char *text, *needle; } bad[] = {
+    const bad_config bad[] = {
         {"port = 9000\nnope = 1\n", ":2: unknown option 'nope'"},
         {"port = 70000\n", ":1: port: 70000 is outside"},
         {"max-seqs = 4\nmax_seqs = 5\n", ":2: 'max-seqs' is set twice"},
@@ -142,14 +161,7 @@ static void test_config_file(void) {
         {"demo = maybe\n", "not a boolean"},
         {"chat = \"\\q\"\n", "unknown escape"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_file(path, bad[i].text);
-        CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
-        if (!strstr(ragd_err_msg(&err), bad[i].needle) || !strstr(ragd_err_msg(&err), path))
-            fprintf(stderr, "case %zu: %s\n", i, ragd_err_msg(&err));
-        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
-        CHECK(strstr(ragd_err_msg(&err), path) != NULL);
-    }
+    check_bad_configs("toml", path, bad, sizeof bad / sizeof bad[0], a1);
     unlink(path);
     CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
     CHECK(strstr(ragd_err_msg(&err), "cannot open") != NULL);
@@ -204,7 +216,7 @@ static void test_config_yaml(void) {
     CHECK_EQ_INT(o.max_seqs, 8);
     ragd_serve_opts_free(&o);
 
-    struct { const char *text, *needle; } bad[] = {
+    const bad_config bad[] = {
         {"port: 9000\nnope: 1\n", ":2: unknown option 'nope'"},
         {"serve:\n  port: 70000\n", ":2: port: 70000 is outside"},
         {"max-seqs: 4\nmax_seqs: 5\n", ":2: 'max-seqs' is set twice"},
@@ -229,14 +241,7 @@ static void test_config_yaml(void) {
         {"demo: maybe\n", "not a boolean"},
         {"chat: \"a\\0b\"\n", "NUL"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        write_file(path, bad[i].text);
-        CHECK_EQ_INT(parse(3, a1, &o, &err), RAGD_EINVAL);
-        if (!strstr(ragd_err_msg(&err), bad[i].needle) || !strstr(ragd_err_msg(&err), path))
-            fprintf(stderr, "yaml case %zu: %s\n", i, ragd_err_msg(&err));
-        CHECK(strstr(ragd_err_msg(&err), bad[i].needle) != NULL);
-        CHECK(strstr(ragd_err_msg(&err), path) != NULL);
-    }
+    check_bad_configs("yaml", path, bad, sizeof bad / sizeof bad[0], a1);
     unlink(path);
     /* no extension: the first line decides (YAML here, TOML in test_config_file) */
     char plain[] = "/tmp/ragd_cfg_XXXXXX";

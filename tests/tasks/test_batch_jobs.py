@@ -76,7 +76,7 @@ def test_fail_then_resume_is_byte_identical(tmp, cmd, field, n):
 
 def test_sigkill_midway_and_torn_line_resume(tmp):
     inp, out, ref = (os.path.join(tmp, x) for x in ("in.jsonl", "out.jsonl", "ref.jsonl"))
-    n = 6000
+    n = 15000  # ~2 s on one thread here: time to see a partial FILE.part and kill the job
     write_lines(inp, texts(n))
     rc, _, err = run(EMBED + ["--threads", "1", "--input", inp, "--output", ref])
     assert rc == 0, err
@@ -88,8 +88,9 @@ def test_sigkill_midway_and_torn_line_resume(tmp):
         if os.path.exists(out + ".part") and os.path.getsize(out + ".part") > len(whole) // 10:
             break
         time.sleep(0.01)
-    if p.poll() is not None:
-        pytest.skip("the job finished before it could be killed")
+    # (a job that finished first would test nothing: fail rather than skip)
+    assert p.poll() is None, "the job finished before it could be killed: raise n"
+
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert not os.path.exists(out)

@@ -44,7 +44,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalize
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
-from tok_make_refs import BIG, WORDS, fnv_ids, gen_text, hard_texts, lcg  # noqa: E402
+from tok_make_refs import BIG, WORDS, fnv_ids, gen_text, hard_texts, write_decode_cases  # noqa: E402
 
 
 def encoder_hard_texts():
@@ -159,14 +159,7 @@ def write_cases(tok, name, texts, big=False, seed=1):
                 ids = tok.encode(text, add_special_tokens=False).ids
                 f.write(json.dumps({"gen": g, "n_ids": len(ids), "hash": fnv_ids(ids), "roundtrip": False},
                                    ensure_ascii=False) + "\n")
-        x = seed
-        for k in range(60):
-            ids = []
-            for _ in range(1 + k % 7):
-                x = lcg(x)
-                ids.append((x >> 33) % n_vocab)
-            f.write(json.dumps({"decode_ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False),
-                                "decoded_skip": tok.decode(ids, skip_special_tokens=True)}, ensure_ascii=False) + "\n")
+        write_decode_cases(f, tok, seed, n_vocab)
     print("wrote %s: %d texts, %d pairs" % (path, len(texts), n_pairs), file=sys.stderr)
 
 
