@@ -6,7 +6,13 @@
  *     d [SEP]` with types 0 … 0 1 … 1, `<s> q </s></s> d </s>` all 0 — and HF truncation, by default
  *     longest_first to the model's positions / model_max_length, as HF's tokenizer(q, d, truncation=True)),
  *     score = sigmoid(logit), the raw logit on request. The tokenizer's type ids travel to the engine as
- *     one segment-A length per sequence (exact for 0…0 1…1 and all-0; other shapes are refused). */
+ *     one segment-A length per sequence (exact for 0…0 1…1 and all-0; other shapes are refused);
+ *   - NVIDIA's bidirectional-Llama reranker (llama-nemotron-rerank-1b-v2,
+ *     LlamaBidirectionalForSequenceClassification): one text "question:{query} \n \n passage:{passage}"
+ *     (the format the model was fine-tuned on: its model card, NeMo AutoModel's CrossEncoderCollator
+ *     default prompt_template) encoded with the tokenizer's special tokens, truncated at the end to the
+ *     model's length (NIM's truncate END), all type 0; score = sigmoid(logit), the raw logit on request
+ *     (the logit is score(mean pool) / temperature, as the model computes it). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -24,7 +30,7 @@ ragd_status ragd_rerank_token_ids(const ragd_model *m, int32_t *yes_id, int32_t 
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     if (ragd_rerank_is_cross_encoder(m)) { /* scored by its classifier: no vocabulary rows */
         *yes_id = *no_id = -1;
-        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
+        if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR && m->cfg.arch != RAGD_ARCH_LLAMA_BIDIR)
             return ragd_err_set(err, RAGD_EUNSUPPORTED,
                                 "model %s (%s): its query/passage input format is not wired into the rerank task yet "
                                 "(the engine scores prepared ids with ragd_engine_classify)",
@@ -71,6 +77,24 @@ static ragd_status seg_a_of(const ragd_model *m, const ragd_tok_ids *types, int3
     return RAGD_OK;
 }
 
+/* NVIDIA's reranker: one templated text (see the top of the file), cut at the end to the model's length. */
+static ragd_status prepare_nv(const ragd_model *m, const char *query, const char *doc, const ragd_tok_trunc *trunc,
+                              ragd_tok_ids *out, ragd_err *err) {
+    ragd_buf b = {0};
+    ragd_buf_printf(&b, "question:%s \n \n passage:%s", query, doc);
+    ragd_tok_ids ids = {0};
+    ragd_trace_push("ragd.tokenize");
+    ragd_status st = ragd_tokenizer_encode(m->tok, b.data, b.len, true, &ids, err);
+    ragd_trace_pop();
+    ragd_buf_free(&b);
+    size_t n = ids.n, max = trunc ? trunc->max_length : ragd_rerank_max_length(m);
+    if (!st && (!trunc || trunc->strategy != RAGD_TOK_TRUNC_NONE) && n > max) n = max;
+    size_t first = trunc && trunc->left && ids.n > n ? ids.n - n : 0;
+    for (size_t i = 0; !st && i < n; i++) ragd_tok_ids_push(out, ids.ids[first + i]);
+    ragd_tok_ids_free(&ids);
+    return st;
+}
+
 /* The tokenizer's own pair encoding (post-processor, type ids, truncation) as HF's
  * tokenizer(query, doc, truncation=...) gives it. */
 static ragd_status prepare_pair(const ragd_model *m, const char *query, const char *doc, const ragd_tok_trunc *trunc,
@@ -100,6 +124,7 @@ ragd_status ragd_rerank_prepare_trunc(const ragd_model *m, const char *query, co
     if (!m->tok) return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no tokenizer", m->name);
     if (seg_a) *seg_a = 0;
     if (ragd_rerank_is_cross_encoder(m)) {
+        if (m->cfg.arch == RAGD_ARCH_LLAMA_BIDIR) return prepare_nv(m, query, doc, trunc, out, err);
         if (m->cfg.arch != RAGD_ARCH_BERT && m->cfg.arch != RAGD_ARCH_XLMR)
             return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s: no pair template for %s", m->name,
                                 ragd_arch_name(m->cfg.arch));

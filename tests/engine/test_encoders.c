@@ -329,8 +329,8 @@ static void test_pair(const char *name, bool bert) {
     ragd_model_free(m);
 }
 
-/* NVIDIA's reranker: its score(pooled) / temperature head is the engine's; its prompt format is not wired
- * into the rerank task, which says so at startup (ragd_rerank_token_ids) instead of guessing one. */
+/* NVIDIA's reranker: its score(pooled) / temperature head is the engine's; the rerank task feeds it one
+ * text "question:{q} \n \n passage:{d}" with the tokenizer's special tokens, cut at the end. */
 static void test_llama_rerank_task(void) {
     const char *src = getenv("RAGD_SRC") ? getenv("RAGD_SRC") : ".";
     char dir[4096];
@@ -341,8 +341,20 @@ static void test_llama_rerank_task(void) {
     if (!m) return;
     CHECK(m->cfg.head_temperature == 0.2f && m->cls_out.data && m->cls_out.dtype == RAGD_DT_BF16);
     int32_t yes, no;
-    CHECK_EQ_INT(ragd_rerank_token_ids(m, &yes, &no, &err), RAGD_EUNSUPPORTED);
-    CHECK(err.msg && strstr(err.msg, "not wired"));
+    CHECK_EQ_INT(ragd_rerank_token_ids(m, &yes, &no, &err), RAGD_OK);
+    CHECK(yes == -1 && no == -1);
+    const char *text = "question:what is it? \n \n passage:a b c d e f";
+    ragd_tok_ids want = {0}, got = {0}, cut = {0};
+    CHECK_EQ_INT(ragd_tokenizer_encode(m->tok, text, strlen(text), true, &want, &err), RAGD_OK);
+    int32_t seg_a = -1;
+    CHECK_EQ_INT(ragd_rerank_prepare(m, "what is it?", "a b c d e f", NULL, &got, &seg_a, &err), RAGD_OK);
+    CHECK(want.n > 8 && got.n == want.n && !memcmp(got.ids, want.ids, want.n * sizeof(int32_t)) && seg_a == 0);
+    ragd_tok_trunc tr = {RAGD_TOK_TRUNC_LONGEST_FIRST, 5, false};
+    CHECK_EQ_INT(ragd_rerank_prepare_trunc(m, "what is it?", "a b c d e f", NULL, &tr, &cut, NULL, &err), RAGD_OK);
+    CHECK(cut.n == 5 && !memcmp(cut.ids, want.ids, 5 * sizeof(int32_t)));
+    ragd_tok_ids_free(&want);
+    ragd_tok_ids_free(&got);
+    ragd_tok_ids_free(&cut);
     ragd_err_free(&err);
     ragd_model_free(m);
 }

@@ -249,7 +249,7 @@ static void t_swiglu(int T, int F) {
 
 // Runs attention for the given lengths packed; returns the output [T, nH*hd] as bf16 bits.
 static std::vector<uint16_t> run_attn(const std::vector<uint16_t> &qkv, const std::vector<int> &lens, int nH, int nKV,
-                                      int hd) {
+                                      int hd, int causal = 1) {
     std::vector<int32_t> ss(lens.size() + 1, 0);
     for (size_t i = 0; i < lens.size(); i++) ss[i + 1] = ss[i] + lens[i];
     const int T = ss.back();
@@ -260,7 +260,7 @@ static std::vector<uint16_t> run_attn(const std::vector<uint16_t> &qkv, const st
     auto *ds = dev(ss);
     auto *dt = dev(tiles);
     bf16 *dout = dev_poison<bf16>((size_t)T * nH * hd);
-    CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+    CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, causal, 0));
     auto out = host((uint16_t *)dout, (size_t)T * nH * hd);
     cudaFree(dq), cudaFree(ds), cudaFree(dt), cudaFree(dout);
     return out;
@@ -269,14 +269,14 @@ static std::vector<uint16_t> run_attn(const std::vector<uint16_t> &qkv, const st
 // Batch invariance: the last sequence alone, and first in the reversed packing, must give the bits it
 // got packed last (out_b: the output of the original packing).
 static void attn_invariance(const std::vector<uint16_t> &qkv, const std::vector<int> &lens, int nH, int nKV, int hd,
-                            const std::vector<uint16_t> &out_b, const char *sh) {
+                            const std::vector<uint16_t> &out_b, const char *sh, int causal) {
     const int ld = (nH + 2 * nKV) * hd;
     int T = 0;
     for (int l : lens) T += l;
     if (lens.size() > 1) {
         int Ll = lens.back();
         std::vector<uint16_t> alone(qkv.end() - (size_t)Ll * ld, qkv.end());
-        auto o1 = run_attn(alone, {Ll}, nH, nKV, hd);
+        auto o1 = run_attn(alone, {Ll}, nH, nKV, hd, causal);
         std::vector<uint16_t> shuffled;
         std::vector<int> lens2;
         for (int i = (int)lens.size() - 1, off = T; i >= 0; i--) {
@@ -284,7 +284,7 @@ static void attn_invariance(const std::vector<uint16_t> &qkv, const std::vector<
             shuffled.insert(shuffled.end(), qkv.begin() + (size_t)off * ld, qkv.begin() + (size_t)(off + lens[i]) * ld);
             lens2.push_back(lens[i]);
         }
-        auto o2 = run_attn(shuffled, lens2, nH, nKV, hd);  // last sequence is now first
+        auto o2 = run_attn(shuffled, lens2, nH, nKV, hd, causal);  // last sequence is now first
         bool same = memcmp(o1.data(), o2.data(), o1.size() * 2) == 0 &&
                     memcmp(o1.data(), out_b.data() + (size_t)(T - Ll) * nH * hd, o1.size() * 2) == 0;
         report_bits("attn_invar", sh, same);
@@ -292,7 +292,8 @@ static void attn_invariance(const std::vector<uint16_t> &qkv, const std::vector<
 }
 
 // The attention kernel against the float64 reference, and bitwise alone vs packed.
-static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
+// causal 0: bidirectional (encoders): every query row attends to its whole sequence.
+static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd, int causal = 1) {
     const int ld = (nH + 2 * nKV) * hd;
     int T = 0;
     for (int l : lens) T += l;
@@ -305,9 +306,10 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
             int kvh = h / (nH / nKV);
             for (int i = 0; i < L; i++) {
                 const uint16_t *q = &qkv[(size_t)(s0 + i) * ld + (size_t)h * hd];
-                std::vector<double> sc(i + 1);
+                const int last = causal ? i : L - 1;  // the row's last key
+                std::vector<double> sc(last + 1);
                 double mx = -1e300;
-                for (int j = 0; j <= i; j++) {
+                for (int j = 0; j <= last; j++) {
                     const uint16_t *k = &qkv[(size_t)(s0 + j) * ld + (size_t)(nH + kvh) * hd];
                     double a = 0;
                     for (int e = 0; e < hd; e++) a += (double)b2f(q[e]) * b2f(k[e]);
@@ -315,10 +317,10 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
                     mx = std::max(mx, sc[j]);
                 }
                 double sum = 0;
-                for (int j = 0; j <= i; j++) sum += (sc[j] = std::exp(sc[j] - mx));
+                for (int j = 0; j <= last; j++) sum += (sc[j] = std::exp(sc[j] - mx));
                 double *r = &ref[(size_t)(s0 + i) * nH * hd + (size_t)h * hd];
                 for (int e = 0; e < hd; e++) r[e] = 0;
-                for (int j = 0; j <= i; j++) {
+                for (int j = 0; j <= last; j++) {
                     const uint16_t *v = &qkv[(size_t)(s0 + j) * ld + (size_t)(nH + nKV + kvh) * hd];
                     for (int e = 0; e < hd; e++) r[e] += sc[j] / sum * b2f(v[e]);
                 }
@@ -326,16 +328,17 @@ static void t_attention(const std::vector<int> &lens, int nH, int nKV, int hd) {
         }
         s0 += L;
     }
-    auto out_b = run_attn(qkv, lens, nH, nKV, hd);
+    auto out_b = run_attn(qkv, lens, nH, nKV, hd, causal);
     char sh[96];
-    int n = snprintf(sh, sizeof sh, "h=%d/%d hd=%d L=", nH, nKV, hd);
+    int n = snprintf(sh, sizeof sh, "%sh=%d/%d hd=%d L=", causal ? "" : "bidir ", nH, nKV, hd);
     for (size_t i = 0; i < lens.size() && n < 80; i++)
         n += snprintf(sh + n, sizeof sh - n, "%s%d", i ? "," : "", lens[i]);
     report("attention", sh, bf_to_f(out_b), ref, 1e-2);
-    attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh);
+    attn_invariance(qkv, lens, nH, nKV, hd, out_b, sh, causal);
 }
 
-static void t_pool(const std::vector<int> &lens, int E, int mode) {
+// norm 0: the encoders' pooling (no final norm: the rows' own f32 values).
+static void t_pool(const std::vector<int> &lens, int E, int mode, int norm = 1) {
     int T = 0;
     for (int l : lens) T += l;
     auto x = rand_f32((size_t)T * E, 2.f);
@@ -348,27 +351,145 @@ static void t_pool(const std::vector<int> &lens, int E, int mode) {
     int S = (int)lens.size();
     float *dout = dev_poison<float>((size_t)S * E);
     const float eps = 1e-6f;
-    CK(ragd_k_pool(dx, (const bf16 *)dw, ds, S, E, eps, mode, dout, 0));
+    CK(ragd_k_pool(dx, norm ? (const bf16 *)dw : nullptr, ds, S, E, eps, mode, dout, 0));
     auto out = host(dout, (size_t)S * E);
     std::vector<double> ref((size_t)S * E, 0.0);
-    auto normed_row = [&](int t, std::vector<double> &acc, double f) {
+    auto row_vals = [&](int t, std::vector<double> &v) {  // the pooled values of row t
         double s2 = 0;
         for (int e = 0; e < E; e++) s2 += (double)x[(size_t)t * E + e] * x[(size_t)t * E + e];
         float r = (float)(1.0 / std::sqrt(s2 / E + eps));
-        for (int e = 0; e < E; e++) acc[e] += f * rb(b2f(w[e]) * rb(x[(size_t)t * E + e] * r));
+        for (int e = 0; e < E; e++)
+            v[e] = norm ? rb(b2f(w[e]) * rb(x[(size_t)t * E + e] * r)) : (double)x[(size_t)t * E + e];
     };
+    std::vector<double> v(E);
     for (int s = 0; s < S; s++) {
-        std::vector<double> acc(E, 0.0);
-        if (mode == RAGD_CUDA_POOL_LAST) normed_row(ss[s + 1] - 1, acc, 1.0);
-        if (mode == RAGD_CUDA_POOL_CLS) normed_row(ss[s], acc, 1.0);
-        if (mode == RAGD_CUDA_POOL_MEAN)
-            for (int t = ss[s]; t < ss[s + 1]; t++) normed_row(t, acc, 1.0 / lens[s]);
+        std::vector<double> acc(E, mode == RAGD_CUDA_POOL_MAX ? -1e300 : 0.0);
+        if (mode == RAGD_CUDA_POOL_LAST || mode == RAGD_CUDA_POOL_CLS) {
+            row_vals(mode == RAGD_CUDA_POOL_LAST ? ss[s + 1] - 1 : ss[s], v);
+            acc = v;
+        }
+        for (int t = ss[s]; (mode == RAGD_CUDA_POOL_MEAN || mode == RAGD_CUDA_POOL_MAX) && t < ss[s + 1]; t++) {
+            row_vals(t, v);
+            for (int e = 0; e < E; e++)
+                acc[e] = mode == RAGD_CUDA_POOL_MAX ? std::max(acc[e], v[e]) : acc[e] + v[e] / lens[s];
+        }
         for (int e = 0; e < E; e++) ref[(size_t)s * E + e] = acc[e];
     }
+    static const char *names[] = {"last", "mean", "cls", "max"};
     char sh[64];
-    snprintf(sh, sizeof sh, "S=%d T=%d E=%d mode=%s", S, T, E, mode == 0 ? "last" : mode == 1 ? "mean" : "cls");
+    snprintf(sh, sizeof sh, "S=%d T=%d E=%d mode=%s%s", S, T, E, names[mode], norm ? "" : " no-norm");
     report("pool", sh, out, ref, 2e-3);
     cudaFree(dx), cudaFree(dw), cudaFree(ds), cudaFree(dout);
+}
+
+// torch's f32 LayerNorm of one row, in double: (v - mean) / sqrt(var + eps) * w + b.
+static void ln_ref(const std::vector<double> &v, const std::vector<uint16_t> &w, const std::vector<uint16_t> &b, double eps,
+                   double *out) {
+    const size_t E = v.size();
+    double mean = 0, var = 0;
+    for (double a : v) mean += a;
+    mean /= (double)E;
+    for (double a : v) var += (a - mean) * (a - mean);
+    var /= (double)E;
+    for (size_t e = 0; e < E; e++) out[e] = (v[e] - mean) / std::sqrt(var + eps) * b2f(w[e]) + b2f(b[e]);
+}
+
+// x = LN(x + add) in place (f32) and bf16(x) — the post-norm residual of the encoder blocks.
+static void t_layernorm(int T, int E, bool add) {
+    auto x = rand_f32((size_t)T * E, 3.f);
+    for (size_t i = 0; i < x.size(); i++) x[i] += 0.7f;  // a mean away from 0
+    auto w = rand_bf16(E, 0.3f, 1.f), b = rand_bf16(E, 0.2f), a = rand_bf16(E, 0.5f);
+    float *dx = dev(x);
+    auto *dw = dev(w);
+    auto *db = dev(b);
+    auto *da = dev(a);
+    bf16 *dout = dev_poison<bf16>((size_t)T * E);
+    const float eps = 1e-12f;
+    CK(ragd_k_layernorm(dx, add ? (const bf16 *)da : nullptr, (const bf16 *)dw, (const bf16 *)db, eps, T, E, dout, 0));
+    auto xo = host(dx, (size_t)T * E);
+    auto ob = bf_to_f(host((uint16_t *)dout, (size_t)T * E));
+    std::vector<double> ref((size_t)T * E);
+    for (int t = 0; t < T; t++) {
+        std::vector<double> v(E);
+        for (int e = 0; e < E; e++) v[e] = (double)x[(size_t)t * E + e] + (add ? b2f(a[e]) : 0.f);
+        ln_ref(v, w, b, eps, &ref[(size_t)t * E]);
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d E=%d%s", T, E, add ? " +bias" : "");
+    report("layernorm_f32", sh, xo, ref, 1e-5);
+    report("layernorm_bf16", sh, ob, ref, 5e-3);
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(da), cudaFree(dout);
+}
+
+// x = LN((word + type) + pos) for BERT-style embeddings (type table optional).
+static void t_embed_abs(int T, int E, bool types) {
+    const int V = 500, P = 520, NT = 2;
+    auto word = rand_bf16((size_t)V * E, 1.f), pos = rand_bf16((size_t)P * E, 0.5f), type = rand_bf16((size_t)NT * E, 0.5f);
+    auto w = rand_bf16(E, 0.3f, 1.f), b = rand_bf16(E, 0.2f);
+    std::vector<int32_t> tok(T), tt(T), pr(T);
+    for (int t = 0; t < T; t++) tok[t] = (int)(rng() % V), tt[t] = (int)(rng() % NT), pr[t] = (int)(rng() % P);
+    auto *dwd = dev(word), *dps = dev(pos), *dty = dev(type), *dw = dev(w), *db = dev(b);
+    auto *dtok = dev(tok), *dtt = dev(tt), *dpr = dev(pr);
+    float *dx = dev_poison<float>((size_t)T * E);
+    bf16 *dout = dev_poison<bf16>((size_t)T * E);
+    CK(ragd_k_embed_abs(dtok, types ? dtt : nullptr, dpr, (const bf16 *)dwd, types ? (const bf16 *)dty : nullptr,
+                        (const bf16 *)dps, (const bf16 *)dw, (const bf16 *)db, 1e-5f, T, E, dx, dout, 0));
+    auto xo = host(dx, (size_t)T * E);
+    std::vector<double> ref((size_t)T * E);
+    for (int t = 0; t < T; t++) {
+        std::vector<double> v(E);
+        for (int e = 0; e < E; e++) {
+            float a = b2f(word[(size_t)tok[t] * E + e]);
+            if (types) a += b2f(type[(size_t)tt[t] * E + e]);
+            v[e] = a + b2f(pos[(size_t)pr[t] * E + e]);
+        }
+        ln_ref(v, w, b, 1e-5, &ref[(size_t)t * E]);
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d E=%d%s", T, E, types ? " types" : "");
+    report("embed_abs", sh, xo, ref, 1e-5);
+    cudaFree(dwd), cudaFree(dps), cudaFree(dty), cudaFree(dw), cudaFree(db), cudaFree(dtok), cudaFree(dtt);
+    cudaFree(dpr), cudaFree(dx), cudaFree(dout);
+}
+
+static void t_gelu(int T, int F, int tanh_form) {
+    auto in = rand_bf16((size_t)T * F, 3.f);
+    auto *d = dev(in);
+    bf16 *dout = dev_poison<bf16>((size_t)T * F);
+    CK(ragd_k_gelu((const bf16 *)d, dout, T, F, tanh_form, 0));
+    auto out = bf_to_f(host((uint16_t *)dout, (size_t)T * F));
+    std::vector<double> ref((size_t)T * F);
+    for (size_t i = 0; i < ref.size(); i++) {
+        double x = b2f(in[i]);
+        ref[i] = tanh_form ? 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)))
+                           : 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+    }
+    char sh[64];
+    snprintf(sh, sizeof sh, "T=%d F=%d %s", T, F, tanh_form ? "tanh" : "erf");
+    report("gelu", sh, out, ref, 4e-3);
+    cudaFree(d), cudaFree(dout);
+}
+
+// The classification heads: out = act(in · W^T + b) / div.
+static void t_head(int S, int N, int K, int act_tanh, float div, bool bias) {
+    auto in = rand_f32((size_t)S * K, 1.f);
+    auto W = rand_bf16((size_t)N * K, 0.05f), b = rand_bf16(N, 0.5f);
+    float *din = dev(in);
+    auto *dW = dev(W), *db = dev(b);
+    float *dout = dev_poison<float>((size_t)S * N);
+    CK(ragd_k_head(din, (const bf16 *)dW, bias ? (const bf16 *)db : nullptr, S, N, K, act_tanh, div, dout, 0));
+    auto out = host(dout, (size_t)S * N);
+    std::vector<double> ref((size_t)S * N);
+    for (int s = 0; s < S; s++)
+        for (int n = 0; n < N; n++) {
+            double a = bias ? b2f(b[n]) : 0.0;
+            for (int k = 0; k < K; k++) a += (double)in[(size_t)s * K + k] * b2f(W[(size_t)n * K + k]);
+            ref[(size_t)s * N + n] = (act_tanh ? std::tanh(a) : a) / div;
+        }
+    char sh[64];
+    snprintf(sh, sizeof sh, "S=%d N=%d K=%d%s div=%g", S, N, K, act_tanh ? " tanh" : "", div);
+    report("head", sh, out, ref, 1e-5);
+    cudaFree(din), cudaFree(dW), cudaFree(db), cudaFree(dout);
 }
 
 static void t_score(const std::vector<int> &lens, int E, int R) {
@@ -621,7 +742,7 @@ static int bench_attention(int n_seqs, int lo, int hi) {
     std::vector<float> ms;
     for (int it = 0; it < 23; it++) {
         CK(cudaEventRecord(a));
-        CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 0));
+        CK(ragd_k_attention((const bf16 *)dq, dout, ds, dt, nt, nH, nKV, hd, 1, 0));
         CK(cudaEventRecord(b));
         CK(cudaEventSynchronize(b));
         float x;
@@ -808,6 +929,24 @@ int main(int argc, char **argv) {
     t_pool({1, 5, 40}, 1024, RAGD_CUDA_POOL_MEAN);
     t_pool({3, 9}, 576, RAGD_CUDA_POOL_CLS);
     t_score({4, 1, 30}, 1024, 2);
+    // encoder blocks
+    t_attention({1, 17, 64, 65, 130}, 4, 4, 64, 0);  // bidirectional (BERT: no GQA)
+    t_attention({5, 77, 200}, 6, 2, 128, 0);
+    t_attention({3, 100}, 8, 2, 64, 0);
+    t_pool({1, 5, 40}, 768, RAGD_CUDA_POOL_MEAN, 0);
+    t_pool({1, 5, 40}, 768, RAGD_CUDA_POOL_CLS, 0);
+    t_pool({3, 9, 64}, 1024, RAGD_CUDA_POOL_MAX, 0);
+    t_pool({3, 9, 64}, 1024, RAGD_CUDA_POOL_MAX);
+    t_layernorm(37, 768, true);
+    t_layernorm(5, 1024, false);
+    t_layernorm(3, 2048, true);
+    t_embed_abs(29, 768, true);
+    t_embed_abs(7, 1024, false);
+    t_gelu(13, 3072, 0);
+    t_gelu(5, 1024, 1);
+    t_head(5, 768, 768, 1, 1.f, true);
+    t_head(9, 1, 1024, 0, 1.f, true);
+    t_head(3, 1, 2048, 0, 0.2f, false);
     t_gemm(512, 256, 77, 0, 0, 4096);
     if (!quick) {
         t_rmsnorm(300, 4096);
@@ -817,6 +956,8 @@ int main(int argc, char **argv) {
         t_attention({1000, 64}, 8, 8, 64);
         t_attention({700, 1, 513}, 6, 2, 128);
         t_attention({17, 640, 65}, 8, 4, 64);
+        t_attention({512, 3, 300, 129}, 16, 16, 64, 0);  // bge-m3 heads, long
+        t_gemm_tuned(3072, 768, 0, 0, 8192, 1);          // bge-base's up projection with its bias
         t_pool({100, 1, 300}, 4096, RAGD_CUDA_POOL_MEAN);
         t_score({100, 250}, 2560, 16);
         t_gemm(4096, 1024, 300, 0, 0, 16384);  // Qwen3-0.6B qkv shape

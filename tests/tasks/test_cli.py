@@ -206,8 +206,12 @@ def test_encoders_on_the_cli():
         assert rc == 0, err
         scores = [json.loads(l)["score"] for l in out.splitlines()]
         assert len(scores) == 2 and all(0 < s < 1 for s in scores)
-    rc, out, err = run(["rerank", "--model", os.path.join(ENC, "llama_rerank"), "--query", "q"], '{"text": "x"}\n')
-    assert rc != 0 and "not wired into the rerank task" in err
+    # NVIDIA's bidirectional-Llama reranker: "question:{q} \n \n passage:{d}" in one text, its pooled score
+    rc, out, err = run(["rerank", "--model", os.path.join(ENC, "llama_rerank"), "--query", "q"],
+                       '{"text": "x"}\n{"text": "hello world"}\n{"text": "x"}\n')
+    assert rc == 0, err
+    scores = [json.loads(l)["score"] for l in out.splitlines()]
+    assert len(scores) == 3 and all(0 < s < 1 for s in scores) and scores[0] == scores[2] != scores[1], scores
     rc, out, err = run(["inspect", "--model", os.path.join(ENC, "bert_cls")])
     assert rc == 0, err
     assert "post-LayerNorm, bidirectional attention" in out and "classifier     1 label(s)" in out

@@ -1,5 +1,6 @@
-// attention.cu — causal varlen flash attention over packed sequences (no padding), bf16 tensor-core
-// MMA (mma.sync m16n8k16) with f32 accumulation and an online softmax. One kernel.
+// attention.cu — varlen flash attention over packed sequences (no padding), causal (decoders) or
+// bidirectional (encoders: every query attends to its whole sequence), bf16 tensor-core MMA
+// (mma.sync m16n8k16) with f32 accumulation and an online softmax. One kernel, templated on the mask.
 //
 // Grid: 1-D, one CTA of 4 warps per (64-row query tile of one sequence, query head), the head the
 // fastest index (CTA = tile · nH + head). Each warp owns 16 query rows. GQA: query head h reads kv
@@ -59,7 +60,7 @@ struct Job {
 
 // CTA blockIdx.x = tile · nH + head: the CTAs of one query tile run together and share its K/V rows
 // in L2 (the heads of a GQA group read the same K/V tiles; all heads together read whole rows).
-template <int HD>
+template <int HD, bool CAUSAL>
 __device__ __forceinline__ Job job_init(const bf16 *qkv, const int32_t *seq_start, const int2 *tiles, int nH, int nKV) {
     Job b;
     const int2 tile = tiles[blockIdx.x / nH];
@@ -68,7 +69,7 @@ __device__ __forceinline__ Job job_init(const bf16 *qkv, const int32_t *seq_star
     b.q0 = tile.y;
     b.start = seq_start[tile.x];
     b.L = seq_start[tile.x + 1] - b.start;
-    b.n_kt = (min(b.q0 + BM, b.L) + BN - 1) / BN;
+    b.n_kt = ((CAUSAL ? min(b.q0 + BM, b.L) : b.L) + BN - 1) / BN;  // bidirectional: every key of the sequence
     b.ld = (nH + 2 * nKV) * HD;
     b.Qg = qkv + (size_t)b.start * b.ld + b.h * HD;
     b.Kg = qkv + (size_t)b.start * b.ld + (nH + kvh) * HD;
@@ -85,12 +86,15 @@ __device__ __forceinline__ Job job_init(const bf16 *qkv, const int32_t *seq_star
     return b;
 }
 
-// Keys of tile j the warp needs: all but in the last (diagonal) tile, where its 16 rows see keys up
-// to 16·warp + 15 and the sequence may end; 16-key blocks past that are skipped (their probabilities
-// are exact zeros, so skipping them changes no bit). A warp whose 16 rows all lie past the sequence
-// end (short sequences) computes nothing.
+// Keys of tile j the warp needs: all but in the last tile — causal: the diagonal one, where its 16 rows
+// see keys up to 16·warp + 15 and the sequence may end; bidirectional: the sequence's last keys —
+// 16-key blocks past that are skipped (their probabilities are exact zeros, so skipping them changes
+// no bit). A warp whose 16 rows all lie past the sequence end (short sequences) computes nothing.
+template <bool CAUSAL>
 __device__ __forceinline__ int keys_needed(int q0, int warp, int L, bool last, int j) {
-    return q0 + 16 * warp >= L ? 0 : last ? min(16 * warp + 16, L - j * BN) : BN;
+    if (q0 + 16 * warp >= L) return 0;
+    if (!last) return BN;
+    return CAUSAL ? min(16 * warp + 16, L - j * BN) : min(BN, L - j * BN);
 }
 
 // out rows qi0 / qi1 (those < L) of head h = O / l, after summing l over the quad.
@@ -114,7 +118,7 @@ __device__ __forceinline__ void store_rows(const float (&o)[HD / 8][4], float l0
 
 constexpr int SMEM_TILES = 3;  // Q, K, V
 
-template <int HD>
+template <int HD, bool CAUSAL>
 __global__ void __launch_bounds__(NT, 4)
     attn_kernel(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int nH, int nKV,
                 float scale_log2) {
@@ -123,7 +127,7 @@ __global__ void __launch_bounds__(NT, 4)
     const uint32_t sK = smem_addr(smem_raw);  // [BN][HD]
     const uint32_t sV = sK + TB;              // [BN][HD]
     const uint32_t sQ = sV + TB;              // [BM][HD]
-    const Job b = job_init<HD>(qkv, seq_start, tiles, nH, nKV);
+    const Job b = job_init<HD, CAUSAL>(qkv, seq_start, tiles, nH, nKV);
 
     load_tile<HD>(sQ, b.Qg, b.ld, b.q0, b.L);
     load_tile<HD>(sK, b.Kg, b.ld, 0, b.L);
@@ -139,15 +143,17 @@ __global__ void __launch_bounds__(NT, 4)
         load_tile<HD>(sV, b.Vg, b.ld, j * BN, b.L);
         cp_commit();
         const bool last = j == b.n_kt - 1;
-        const int lim = keys_needed(b.q0, b.warp, b.L, last, j);
+        const int lim = keys_needed<CAUSAL>(b.q0, b.warp, b.L, last, j);
         float s[BN / 8][4];
         // Q re-read from smem per key tile. A lambda, as in the measured kernel: passing sQ and qo as
         // values compiles to other SASS (other integer scheduling, same registers), never benchmarked
         qk_tile<HD>(s, [&](int kk, uint32_t(&q)[4]) { ldsm4(sQ + (b.qo ^ (kk << 5)), q); }, sK, b.ko, lim);
         uint32_t pf[BN / 8][2];
         float a0, a1;
-        // key kb + c is masked for row qi when c > min(qi, L − 1) − kb; c = nt·8 + 2·t4 + (e & 1)
-        const int r0 = min(b.qi0, b.L - 1) - j * BN - 2 * b.t4, r1 = min(b.qi1, b.L - 1) - j * BN - 2 * b.t4;
+        // key kb + c is masked for row qi when c > min(qi, L − 1) − kb (causal) or c > L − 1 − kb
+        // (bidirectional); c = nt·8 + 2·t4 + (e & 1)
+        const int e0 = CAUSAL ? min(b.qi0, b.L - 1) : b.L - 1, e1 = CAUSAL ? min(b.qi1, b.L - 1) : b.L - 1;
+        const int r0 = e0 - j * BN - 2 * b.t4, r1 = e1 - j * BN - 2 * b.t4;
         softmax_tile(s, pf, m0, m1, l0, l1, a0, a1, last, r0, r1, scale_log2);
         cp_wait<0>();
         __syncthreads();  // V_j visible to all; every warp is done with K_j
@@ -160,24 +166,24 @@ __global__ void __launch_bounds__(NT, 4)
     store_rows<HD>(o, l0, l1, out, b.start, b.h, nH, b.qi0, b.qi1, b.L, b.t4);
 }
 
-template <int HD>
+template <int HD, bool CAUSAL>
 cudaError_t launch(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles, int nH,
                    int nKV, cudaStream_t st) {
     if ((long long)n_tiles * nH > 0x7fffffff) return cudaErrorInvalidValue;  // 1-D grid
     const int smem = SMEM_TILES * (int)tile_bytes(HD);  // (the limit is raised by ragd_k_attention_init)
     const float scale_log2 = (float)(1.0 / std::sqrt((double)HD) * 1.4426950408889634);
-    attn_kernel<HD><<<n_tiles * nH, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
+    attn_kernel<HD, CAUSAL><<<n_tiles * nH, NT, smem, st>>>(qkv, out, seq_start, tiles, nH, nKV, scale_log2);
     return cudaGetLastError();
 }
 
 // The kernel's dynamic smem limit, and all of the unified L1 / smem that can be smem, so the 4 CTAs
 // per SM that the registers allow also fit in smem.
-template <int HD>
+template <int HD, bool CAUSAL>
 cudaError_t init() {
-    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    cudaError_t e = cudaFuncSetAttribute(attn_kernel<HD, CAUSAL>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                          SMEM_TILES * (int)tile_bytes(HD));
     if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(attn_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
+        e = cudaFuncSetAttribute(attn_kernel<HD, CAUSAL>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                  (int)cudaSharedmemCarveoutMaxShared);
     return e;
 }
@@ -185,18 +191,24 @@ cudaError_t init() {
 }  // namespace
 
 cudaError_t ragd_k_attention(const bf16 *qkv, bf16 *out, const int32_t *seq_start, const int2 *tiles, int n_tiles,
-                             int nH, int nKV, int hd, cudaStream_t st) {
+                             int nH, int nKV, int hd, int causal, cudaStream_t st) {
     if (n_tiles <= 0 || nH <= 0 || nKV <= 0 || nH % nKV) return cudaErrorInvalidValue;
-    if (hd == 128) return launch<128>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
-    if (hd == 64) return launch<64>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    if (hd == 128)
+        return causal ? launch<128, true>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st)
+                      : launch<128, false>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
+    if (hd == 64)
+        return causal ? launch<64, true>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st)
+                      : launch<64, false>(qkv, out, seq_start, tiles, n_tiles, nH, nKV, st);
     return cudaErrorInvalidValue;
 }
 
 // Sets the kernel's shared memory attributes on the current device. Done once per device at engine
 // creation, not per launch: launches may be captured into CUDA graphs.
 cudaError_t ragd_k_attention_init() {
-    cudaError_t e = init<64>();
-    if (e == cudaSuccess) e = init<128>();
+    cudaError_t e = init<64, true>();
+    if (e == cudaSuccess) e = init<128, true>();
+    if (e == cudaSuccess) e = init<64, false>();
+    if (e == cudaSuccess) e = init<128, false>();
     return e;
 }
 

@@ -25,6 +25,7 @@ typedef struct cuda_state {
     ragd_cuda_net *net;
     float *rows; /* [CUDA_MAX_SCORE_ROWS, n_embd] host staging for score rows */
     float *logits;  /* [max_seqs, n_vocab] host logits of a step (generation engines) */
+    int32_t *pos_ids; /* [max_batch_tokens] position-table rows of a batch (absolute-position families) */
     ragd_sample_ws *sample_ws;
     int max_seqs;
     bool kv_cache;
@@ -56,6 +57,29 @@ static void shape_of(const ragd_model *m, const ragd_engine_opts *o, ragd_cuda_s
     s->kv_cache = o->kv_cache, s->max_ctx = o->kv_cache ? o->max_ctx : 0;
     s->kv_blocks = o->kv_cache ? o->kv_blocks : 0, s->kv_block_size = o->kv_cache ? o->kv_block_size : 0;
     s->lm_head = m->lm_head.data != NULL && m->lm_head.data != m->tok_embd.data; /* tied: the net reuses tok_embd */
+    /* the blocks (check_supported accepted the combination) */
+    s->bidirectional = c->bidirectional;
+    s->layer_norm = c->norm == RAGD_NORM_LAYER;
+    s->act = (int)c->act; /* same numbering (cuda_api.h) */
+    s->linear_bias = c->linear_bias;
+    s->abs_pos = c->pos == RAGD_POS_ABSOLUTE;
+    s->n_pos_embd = s->abs_pos ? c->n_pos_embd : 0, s->n_type_vocab = s->abs_pos ? c->n_type_vocab : 0;
+    s->no_final_norm = m->out_norm.data == NULL;
+    s->head = c->head == RAGD_HEAD_CLS ? RAGD_CUDA_HEAD_CLS : c->head == RAGD_HEAD_POOL_LINEAR ? RAGD_CUDA_HEAD_POOL_LINEAR : 0;
+    s->n_labels = s->head ? c->n_labels : 0;
+    s->head_pool = c->has_cfg_pooling ? (int)c->cfg_pooling : RAGD_CUDA_POOL_MEAN;
+    s->head_div = c->head == RAGD_HEAD_POOL_LINEAR ? c->head_temperature : 1.0f;
+}
+
+/* Rows of the position table (absolute-position families), as transformers numbers them: pos_offset +
+ * index, or (RoBERTa) padding_idx + 1 + the count of non-pad tokens so far, pad tokens at padding_idx. */
+static void abs_pos_ids(const ragd_model_config *c, const ragd_batch *b, int32_t *pos) {
+    for (int i = 0; i < b->n_seqs; i++) {
+        int count = 0;
+        for (int t = b->seq_start[i]; t < b->seq_start[i + 1]; t++)
+            pos[t] = c->pos_skip_pad ? (b->tokens[t] == c->pad_id ? c->pad_id : c->pad_id + ++count)
+                                     : c->pos_offset + (t - b->seq_start[i]);
+    }
 }
 
 /* Hugging Face's RoPE inverse frequencies in f32 (default and llama3 scaling). inv: [head_dim/2] */
@@ -142,19 +166,42 @@ static int cuda_slot(ragd_weight_role r) {
     case RAGD_W_GATE: return RAGD_CUDA_W_GATE;
     case RAGD_W_UP: return RAGD_CUDA_W_UP;
     case RAGD_W_DOWN: return RAGD_CUDA_W_DOWN;
+    case RAGD_W_ATTN_NORM_B: return RAGD_CUDA_W_ATTN_NORM_B;
+    case RAGD_W_FFN_NORM_B: return RAGD_CUDA_W_FFN_NORM_B;
+    case RAGD_W_BO: return RAGD_CUDA_W_BO;
+    case RAGD_W_BUP: return RAGD_CUDA_W_BUP;
+    case RAGD_W_BDOWN: return RAGD_CUDA_W_BDOWN;
+    case RAGD_W_POS_EMBD: return RAGD_CUDA_W_POS_EMBD;
+    case RAGD_W_TYPE_EMBD: return RAGD_CUDA_W_TYPE_EMBD;
+    case RAGD_W_EMBD_NORM: return RAGD_CUDA_W_EMBD_NORM;
+    case RAGD_W_EMBD_NORM_B: return RAGD_CUDA_W_EMBD_NORM_B;
+    case RAGD_W_CLS_DENSE: return RAGD_CUDA_W_CLS_DENSE;
+    case RAGD_W_CLS_DENSE_B: return RAGD_CUDA_W_CLS_DENSE_B;
+    case RAGD_W_CLS_OUT: return RAGD_CUDA_W_CLS_OUT;
+    case RAGD_W_CLS_OUT_B: return RAGD_CUDA_W_CLS_OUT_B;
     default: return -1;
     }
 }
 
-/* What the net runs: the causal pre-RMSNorm rotary SwiGLU decoder (cuda_api.h). */
+/* What the net runs (cuda_api.h): the pre-RMSNorm rotary decoder, causal or bidirectional (NVIDIA's
+ * bidirectional Llama), and the post-LayerNorm absolute-position encoder (BERT, XLM-R) with GELU and
+ * biases; heads: none / lm, CLS (dense + tanh + out), pooled linear. */
 static ragd_status check_supported(const ragd_model *m, ragd_err *err) {
     const ragd_model_config *c = &m->cfg;
-    if (c->bidirectional || c->norm != RAGD_NORM_RMS || c->post_norm || c->act != RAGD_ACT_SWIGLU ||
-        c->pos != RAGD_POS_ROPE || ragd_model_has_classifier(m))
+    bool decoder = c->norm == RAGD_NORM_RMS && !c->post_norm && c->pos == RAGD_POS_ROPE && !c->linear_bias &&
+                   c->act == RAGD_ACT_SWIGLU;
+    bool encoder = c->norm == RAGD_NORM_LAYER && c->post_norm && c->pos == RAGD_POS_ABSOLUTE && c->bidirectional &&
+                   !c->qk_norm && m->out_norm.data == NULL;
+    if (!decoder && !encoder)
         return ragd_err_set(err, RAGD_EUNSUPPORTED,
-                            "model %s (%s, family %s) runs on the CPU backend only for now: the CUDA backend has "
-                            "no bidirectional attention / LayerNorm / GELU / absolute-position / classifier blocks yet",
-                            m->name, ragd_arch_name(c->arch), m->family ? m->family->name : "?");
+                            "model %s (%s, family %s): the CUDA backend has no blocks for this combination (norm %s%s, "
+                            "%s positions, activation %d); it runs on the CPU backend (--device cpu)",
+                            m->name, ragd_arch_name(c->arch), m->family ? m->family->name : "?",
+                            c->norm == RAGD_NORM_LAYER ? "LayerNorm" : "RMSNorm", c->post_norm ? " post" : " pre",
+                            c->pos == RAGD_POS_ABSOLUTE ? "absolute" : "rotary", (int)c->act);
+    if (c->pos == RAGD_POS_ABSOLUTE && c->pos_skip_pad && (c->pad_id < 0 || c->pad_id >= c->n_pos_embd))
+        return ragd_err_set(err, RAGD_EINVAL, "model %s: padding_idx %d is outside its %d position rows", m->name,
+                            c->pad_id, c->n_pos_embd);
     return RAGD_OK;
 }
 
@@ -169,6 +216,9 @@ static ragd_status upload_weights(cuda_state *cs, const ragd_model *m, bool lm_h
     for (size_t i = 0; !st && i < n; i++) {
         const ragd_weight_slot *sl = &slots[i];
         if (!sl->t->data || (sl->role == RAGD_W_LM_HEAD && !lm_head)) continue;
+        bool head_role = sl->role == RAGD_W_CLS_DENSE || sl->role == RAGD_W_CLS_DENSE_B || sl->role == RAGD_W_CLS_OUT ||
+                         sl->role == RAGD_W_CLS_OUT_B;
+        if (head_role && !ragd_model_has_classifier(m)) continue; /* (BertModel's unused pooler) */
         int kind = cuda_slot(sl->role);
         if (kind < 0)
             st = ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: weight %s (%s) has no slot in the net",
@@ -185,6 +235,7 @@ static void cuda_destroy(void *state) {
     ragd_cuda_net_free(cs->net);
     free(cs->rows);
     free(cs->logits);
+    free(cs->pos_ids);
     ragd_sample_ws_free(cs->sample_ws);
     free(cs);
 }
@@ -210,6 +261,10 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
             cuda_destroy(cs);
             return ragd_err_set(err, RAGD_ENOMEM, "out of memory for the step's logits");
         }
+    }
+    if (m->cfg.pos == RAGD_POS_ABSOLUTE && !(cs->pos_ids = malloc((size_t)o->max_batch_tokens * sizeof(int32_t)))) {
+        cuda_destroy(cs);
+        return ragd_err_set(err, RAGD_ENOMEM, "out of memory");
     }
     cs->rows = malloc((size_t)CUDA_MAX_SCORE_ROWS * (size_t)m->cfg.n_embd * sizeof(float));
     float *inv = malloc((size_t)(m->cfg.head_dim / 2 > 0 ? m->cfg.head_dim / 2 : 1) * sizeof(float));
@@ -260,10 +315,29 @@ static ragd_status cuda_create(const ragd_model *m, const ragd_engine_opts *o, v
     return RAGD_OK;
 }
 
+/* the batch's position rows (NULL for rotary families) */
+static const int32_t *batch_pos_ids(cuda_state *cs, const ragd_batch *b) {
+    if (!cs->pos_ids) return NULL;
+    abs_pos_ids(&cs->m->cfg, b, cs->pos_ids);
+    return cs->pos_ids;
+}
+
 static ragd_status cuda_pool(void *state, const ragd_batch *b, ragd_pooling pool, float *out, ragd_err *err) {
     cuda_state *cs = state;
-    if (pool == RAGD_POOL_MAX) return ragd_err_set(err, RAGD_EUNSUPPORTED, "CUDA backend: max pooling is not implemented");
-    int rc = ragd_cuda_net_pool(cs->net, b->n_seqs, b->tokens, b->seq_start, (int)pool, out, cs->msg, sizeof cs->msg);
+    const int32_t *pos = batch_pos_ids(cs, b);
+    int rc = ragd_cuda_net_pool(cs->net, b->n_seqs, b->tokens, pos ? b->type_ids : NULL, pos, b->seq_start, (int)pool,
+                                out, cs->msg, sizeof cs->msg);
+    if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
+    return RAGD_OK;
+}
+
+static ragd_status cuda_classify(void *state, const ragd_batch *b, float *out, ragd_err *err) {
+    cuda_state *cs = state;
+    if (!ragd_model_has_classifier(cs->m))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s has no classification head", cs->m->name);
+    const int32_t *pos = batch_pos_ids(cs, b);
+    int rc = ragd_cuda_net_classify(cs->net, b->n_seqs, b->tokens, pos ? b->type_ids : NULL, pos, b->seq_start, out,
+                                    cs->msg, sizeof cs->msg);
     if (rc) return ragd_err_set(err, map_status(rc), "%s", cs->msg);
     return RAGD_OK;
 }
@@ -322,6 +396,7 @@ const ragd_backend_ops ragd_backend_cuda = {
     .destroy = cuda_destroy,
     .pool = cuda_pool,
     .score = cuda_score,
+    .classify = cuda_classify,
     .step = cuda_step,
 };
 

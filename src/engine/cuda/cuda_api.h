@@ -39,7 +39,11 @@ enum {
 enum { RAGD_CUDA_F32 = 0, RAGD_CUDA_F16 = 1, RAGD_CUDA_BF16 = 2 };
 
 /* Pooling modes (same numbering as ragd_pooling). */
-enum { RAGD_CUDA_POOL_LAST = 0, RAGD_CUDA_POOL_MEAN = 1, RAGD_CUDA_POOL_CLS = 2 };
+enum { RAGD_CUDA_POOL_LAST = 0, RAGD_CUDA_POOL_MEAN = 1, RAGD_CUDA_POOL_CLS = 2, RAGD_CUDA_POOL_MAX = 3 };
+
+/* MLP activations (same numbering as ragd_act) and classification heads. */
+enum { RAGD_CUDA_ACT_SWIGLU = 0, RAGD_CUDA_ACT_GELU = 1, RAGD_CUDA_ACT_GELU_TANH = 2 };
+enum { RAGD_CUDA_HEAD_NONE = 0, RAGD_CUDA_HEAD_CLS = 1, RAGD_CUDA_HEAD_POOL_LINEAR = 2 };
 
 typedef struct ragd_cuda_shape {
     int n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, head_dim;
@@ -54,6 +58,20 @@ typedef struct ragd_cuda_shape {
      * weights (RAGD_CUDA_W_LM_HEAD), 0 = tied to the token embedding. */
     int kv_cache, max_ctx, lm_head, kv_blocks, kv_block_size;
     int max_logit_edits; /* generation: logit edits one step may carry (planned device buffer) */
+    /* The layer blocks. All zero: the causal pre-RMSNorm rotary SwiGLU decoder with a final RMSNorm.
+     * Encoders (BERT, XLM-R): layer_norm + post_norm + linear_bias + abs_pos, GELU, bidirectional, no final
+     * norm; the bidirectional Llama: the decoder with bidirectional = 1. No KV cache with bidirectional. */
+    int bidirectional; /* no causal mask */
+    int layer_norm;    /* LayerNorm + bias (post-norm only: x = LN(x + f(x))) instead of pre-RMSNorm */
+    int act;           /* RAGD_CUDA_ACT_* */
+    int linear_bias;   /* o_proj, up and down biases (q/k/v biases: qkv_bias) */
+    int abs_pos;       /* learned absolute positions (n_pos_embd rows) and token types (n_type_vocab rows, 0:
+                          none), summed with the word embedding and LayerNorm-ed; no RoPE */
+    int n_pos_embd, n_type_vocab;
+    int no_final_norm; /* 1: no final RMSNorm before pooling (encoders: their rows are final after the last LN) */
+    int head;          /* RAGD_CUDA_HEAD_*: CLS (first row → dense + tanh → out), POOL_LINEAR (pooled → out) */
+    int n_labels, head_pool; /* outputs of the head; POOL_LINEAR's pooling (RAGD_CUDA_POOL_*) */
+    float head_div;    /* POOL_LINEAR: logits are divided by it (the config's temperature); else 1 */
 } ragd_cuda_shape;
 
 /* Bytes by part; total = weights + activations + kv_cache + workspace. Host pinned staging is reported apart. */
@@ -92,8 +110,22 @@ enum {
     RAGD_CUDA_W_GATE,         /* [n_ff, n_embd] */
     RAGD_CUDA_W_UP,           /* [n_ff, n_embd] */
     RAGD_CUDA_W_DOWN,         /* [n_embd, n_ff] */
+    RAGD_CUDA_W_ATTN_NORM_B,  /* [n_embd] LayerNorm biases (layer_norm) */
+    RAGD_CUDA_W_FFN_NORM_B,   /* [n_embd] */
+    RAGD_CUDA_W_BO,           /* [n_embd] linear_bias */
+    RAGD_CUDA_W_BUP,          /* [n_ff] */
+    RAGD_CUDA_W_BDOWN,        /* [n_embd] */
     RAGD_CUDA_W_COUNT,
-    RAGD_CUDA_W_LM_HEAD = 31  /* [n_vocab, n_embd], global; only when shape.lm_head */
+    /* global (abs_pos, head) */
+    RAGD_CUDA_W_POS_EMBD = 22, /* [n_pos_embd, n_embd] */
+    RAGD_CUDA_W_TYPE_EMBD,     /* [n_type_vocab, n_embd] */
+    RAGD_CUDA_W_EMBD_NORM,     /* [n_embd] LayerNorm of the embedding sum */
+    RAGD_CUDA_W_EMBD_NORM_B,   /* [n_embd] */
+    RAGD_CUDA_W_CLS_DENSE,     /* [n_embd, n_embd] HEAD_CLS */
+    RAGD_CUDA_W_CLS_DENSE_B,   /* [n_embd] */
+    RAGD_CUDA_W_CLS_OUT,       /* [n_labels, n_embd] */
+    RAGD_CUDA_W_CLS_OUT_B,     /* [n_labels] (optional) */
+    RAGD_CUDA_W_LM_HEAD = 31   /* [n_vocab, n_embd], global; only when shape.lm_head */
 };
 /* Copies one host tensor (PyTorch [out, in] layout, dtype RAGD_CUDA_F32/F16/BF16, numel elements)
  * into its slot, converting to bf16 on the device. numel must equal the slot's size. */
@@ -102,10 +134,15 @@ int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, const void *ho
 /* Marks the upload complete (checks every slot was filled); forward calls before this fail. */
 int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len);
 
-/* Pooled final-norm hidden states. tokens: [seq_start[n_seqs]]; seq_start: [n_seqs+1];
- * out: [n_seqs, n_embd] host, NOT normalized. */
-int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start, int mode,
-                       float *out, char *msg, size_t msg_len);
+/* Pooled final hidden states (after the final norm where the model has one). tokens: [seq_start[n_seqs]];
+ * seq_start: [n_seqs+1]; abs_pos models: type_ids (NULL: all 0) and pos_ids (rows of the position table;
+ * NULL: 0 .. n-1 per sequence), both [seq_start[n_seqs]]; out: [n_seqs, n_embd] host, NOT L2-normalized. */
+int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *type_ids,
+                       const int32_t *pos_ids, const int32_t *seq_start, int mode, float *out, char *msg,
+                       size_t msg_len);
+/* Sequence classification logits of the shape's head: out [n_seqs, n_labels] host. Arguments as pool. */
+int ragd_cuda_net_classify(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *type_ids,
+                           const int32_t *pos_ids, const int32_t *seq_start, float *out, char *msg, size_t msg_len);
 /* Logits at each sequence's last position for n_rows vocabulary rows given as host f32 vectors
  * rows: [n_rows, n_embd] (the caller gathers them from lm_head / tok_embd). out: [n_seqs, n_rows]. */
 int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,

@@ -40,11 +40,12 @@ cudaError_t ragd_k_qk_norm_rope_append(__nv_bfloat16 *qkv, const int32_t *pos, c
 // out = bf16(bf16(silu(g)) * u), gu: [T, 2F] (gate in columns [0, F), up in [F, 2F)); out: [T, F]. F % 8 == 0.
 cudaError_t ragd_k_swiglu(const __nv_bfloat16 *gu, __nv_bfloat16 *out, int T, int F, cudaStream_t st);
 
-// Causal varlen attention over packed sequences. qkv: [T, (nH + 2 nKV) * hd]; out: [T, nH * hd].
+// Varlen attention over packed sequences, causal (causal = 1) or bidirectional (0: every query attends
+// to every key of its sequence). qkv: [T, (nH + 2 nKV) * hd]; out: [T, nH * hd].
 // seq_start: [n_seqs + 1]; tiles: [n_tiles] of (seq, q0): every 64-row query tile of every sequence
 // exactly once (any order; see ragd_attn_tiles). hd ∈ {64, 128}; nH % nKV == 0.
 cudaError_t ragd_k_attention(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const int32_t *seq_start,
-                             const int2 *tiles, int n_tiles, int nH, int nKV, int hd, cudaStream_t st);
+                             const int2 *tiles, int n_tiles, int nH, int nKV, int hd, int causal, cudaStream_t st);
 // Once per device before any ragd_k_attention launch (sets the kernel's shared memory attributes).
 cudaError_t ragd_k_attention_init();
 // Fills tiles (host) for a batch, longest work first; returns the count (≤ cap, else -1).
@@ -102,9 +103,28 @@ cudaError_t ragd_k_gather_last(const float *x, const __nv_bfloat16 *a, const int
                                int D, float *x_out, __nv_bfloat16 *a_out, cudaStream_t st);
 
 // Final RMSNorm + pooling per sequence. x: [T, E] f32 residual; w: [E]; out: [n_seqs, E] f32 holding
-// the bf16-rounded normed values (LAST: row end-1, CLS: row start, MEAN: f32 mean of the normed rows).
+// the bf16-rounded normed values (LAST: row end-1, CLS: row start, MEAN: f32 mean of the normed rows in
+// row order, MAX: elementwise max). w NULL (encoders, whose rows are final after their last LayerNorm):
+// the rows' f32 values, unnormed. mode: RAGD_CUDA_POOL_*.
 cudaError_t ragd_k_pool(const float *x, const __nv_bfloat16 *w, const int32_t *seq_start, int n_seqs, int E,
                         float eps, int mode, float *out, cudaStream_t st);
+
+// Encoder blocks (encoder.cu). embed_abs: x[t] = LN((word[tok[t]] + type[type[t]]) + pos_t[pos[t]]) f32
+// and out[t] = bf16(x[t]); type NULL: type row 0; type_table NULL: no token types. layernorm: x[t] =
+// LN(x[t] + add) in place (add [E] or NULL) and out[t] = bf16(x[t]). LN: f32 torch formula, weights w and
+// bias b [E]. x, out: [T, E].
+cudaError_t ragd_k_embed_abs(const int32_t *tok, const int32_t *type, const int32_t *pos, const __nv_bfloat16 *word,
+                             const __nv_bfloat16 *type_table, const __nv_bfloat16 *pos_table, const __nv_bfloat16 *w,
+                             const __nv_bfloat16 *b, float eps, int T, int E, float *x, __nv_bfloat16 *out,
+                             cudaStream_t st);
+cudaError_t ragd_k_layernorm(float *x, const __nv_bfloat16 *add, const __nv_bfloat16 *w, const __nv_bfloat16 *b,
+                             float eps, int T, int E, __nv_bfloat16 *out, cudaStream_t st);
+// out = bf16(gelu(in)), erf form or (tanh_form) the tanh approximation. in, out: [T, F]; F % 8 == 0.
+cudaError_t ragd_k_gelu(const __nv_bfloat16 *in, __nv_bfloat16 *out, int T, int F, int tanh_form, cudaStream_t st);
+// Classification heads: out[s, n] = act(Σ_k in[s, k] W[n, k] + b[n]) / div, act tanh or identity, f32
+// accumulation in a fixed order. in: [S, K] f32; W: [N, K]; b: [N] or NULL; out: [S, N]. K ≤ 12288.
+cudaError_t ragd_k_head(const float *in, const __nv_bfloat16 *W, const __nv_bfloat16 *b, int S, int N, int K,
+                        int act_tanh, float div, float *out, cudaStream_t st);
 
 // Logits of selected vocabulary rows at each sequence's last position: out[s, r] =
 // Σ_e normed_last(s)[e] * rows[r, e] with f32 accumulation. rows: [R, E] bf16; out: [n_seqs, R].

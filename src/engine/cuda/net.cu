@@ -39,9 +39,23 @@ double net_now_ms() {
 
 static size_t layer_weight_bytes(const ragd_cuda_shape *s, const Dims &d) {
     size_t b = align_up(d.E * 2) * 2 + align_up(d.Dqkv * d.E * 2) + align_up(d.Dq * d.E * 2) +
-               align_up(2 * d.F * d.E * 2) + align_up(d.F * d.E * 2);
+               align_up(d.GU * d.E * 2) + align_up(d.F * d.E * 2);
     if (s->qkv_bias) b += align_up(d.Dqkv * 2);
     if (s->qk_norm) b += align_up(d.hd * 2) * 2;
+    if (s->layer_norm) b += align_up(d.E * 2) * 2;
+    if (s->linear_bias) b += align_up(d.E * 2) * 2 + align_up(d.F * 2);
+    return b;
+}
+
+// The global weights besides the token embedding and the layers: the final norm, the absolute position /
+// token type tables with their LayerNorm, the classification head.
+static size_t global_extra_bytes(const ragd_cuda_shape *s, const Dims &d) {
+    size_t b = !s->no_final_norm ? align_up(d.E * 2) : 0;
+    if (s->abs_pos)
+        b += align_up((size_t)s->n_pos_embd * d.E * 2) + align_up((size_t)s->n_type_vocab * d.E * 2) +
+             2 * align_up(d.E * 2);
+    if (s->head == RAGD_CUDA_HEAD_CLS) b += align_up(d.E * d.E * 2) + align_up(d.E * 2);
+    if (s->head) b += align_up((size_t)s->n_labels * d.E * 2) + align_up((size_t)s->n_labels * 2);
     return b;
 }
 
@@ -49,19 +63,19 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
     Dims d = dims_of(s);
     memset(p, 0, sizeof *p);
     const bool gen = s->kv_cache;
-    p->weights = align_up(d.Ve * d.E * 2) + align_up(d.E * 2) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
+    p->weights = align_up(d.Ve * d.E * 2) + global_extra_bytes(s, d) + layer_weight_bytes(s, d) * (size_t)s->n_layer +
                  (gen && s->lm_head ? align_up(d.Vl * d.E * 2) : 0);
     size_t gen_dev = 0, gen_host = 0;
     if (gen) gen_plan(s, d, &gen_dev, &gen_host);
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
-                     2 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
+                     3 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
                      align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.S * d.E * 4) +
                      align_up((d.S + 1) * 4) + align_up(d.S * 8) + gen_dev;
     // the pool plus one scratch block (written by the padding rows of decode graphs, never read as keys)
     p->kv_cache = gen ? align_up(2 * (size_t)s->n_layer * (d.nb + 1) * d.bs * d.Dkv * 2) : 0;
     p->workspace = kWorkspace;
     p->total = p->weights + p->activations + p->kv_cache + p->workspace;
-    p->host_pinned = (2 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 + d.S * 8 +
+    p->host_pinned = (3 * d.T + d.S + 1) * 4 + d.tiles * 8 + d.S * std::max(d.E, d.R) * 4 + d.R * d.E * 2 + d.S * 8 +
                      gen_host;
 }
 
@@ -100,19 +114,33 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
         p += align_up(bytes);
         return r;
     };
+    auto take_if = [&take](bool cond, size_t bytes) { return cond ? (bf16 *)take(bytes) : nullptr; };
     net->tok_embd = (bf16 *)take(d.Ve * d.E * 2);
-    net->out_norm = (bf16 *)take(d.E * 2);
+    net->out_norm = take_if(!s->no_final_norm, d.E * 2);
+    net->pos_embd = take_if(s->abs_pos, (size_t)s->n_pos_embd * d.E * 2);
+    net->type_embd = take_if(s->abs_pos && s->n_type_vocab, (size_t)s->n_type_vocab * d.E * 2);
+    net->embd_norm = take_if(s->abs_pos, d.E * 2);
+    net->embd_norm_b = take_if(s->abs_pos, d.E * 2);
+    net->cls_dense = take_if(s->head == RAGD_CUDA_HEAD_CLS, d.E * d.E * 2);
+    net->cls_dense_b = take_if(s->head == RAGD_CUDA_HEAD_CLS, d.E * 2);
+    net->cls_out = take_if(s->head, (size_t)s->n_labels * d.E * 2);
+    net->cls_out_b = take_if(s->head, (size_t)s->n_labels * 2);
     for (int l = 0; l < s->n_layer; l++) {
         Layer &L = net->L[l];
         L.attn_norm = (bf16 *)take(d.E * 2);
         L.ffn_norm = (bf16 *)take(d.E * 2);
         L.wqkv = (bf16 *)take(d.Dqkv * d.E * 2);
         L.wo = (bf16 *)take(d.Dq * d.E * 2);
-        L.wgu = (bf16 *)take(2 * d.F * d.E * 2);
+        L.wgu = (bf16 *)take(d.GU * d.E * 2);
         L.wdown = (bf16 *)take(d.F * d.E * 2);
-        L.bqkv = s->qkv_bias ? (bf16 *)take(d.Dqkv * 2) : nullptr;
-        L.q_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
-        L.k_norm = s->qk_norm ? (bf16 *)take(d.hd * 2) : nullptr;
+        L.bqkv = take_if(s->qkv_bias, d.Dqkv * 2);
+        L.q_norm = take_if(s->qk_norm, d.hd * 2);
+        L.k_norm = take_if(s->qk_norm, d.hd * 2);
+        L.attn_norm_b = take_if(s->layer_norm, d.E * 2);
+        L.ffn_norm_b = take_if(s->layer_norm, d.E * 2);
+        L.bo = take_if(s->linear_bias, d.E * 2);
+        L.bup = take_if(s->linear_bias, d.F * 2);
+        L.bdown = take_if(s->linear_bias, d.E * 2);
     }
     net->lm_head = s->kv_cache && s->lm_head ? (bf16 *)take(d.Vl * d.E * 2) : net->tok_embd;
     if ((size_t)(p - net->w_arena) != net->plan.weights)
@@ -124,6 +152,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     net->bufB = (bf16 *)take(d.T * d.bufB * 2);
     net->tok_d = (int32_t *)take(d.T * 4);
     net->pos_d = (int32_t *)take(d.T * 4);
+    net->type_d = (int32_t *)take(d.T * 4);
     net->seq_d = (int32_t *)take((d.S + 1) * 4);
     net->tiles_d = (int2 *)take(d.tiles * 8);
     net->inv_freq_d = (float *)take(d.hd / 2 * 4);
@@ -150,6 +179,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     char *q = (char *)h;
     net->tok_h = (int32_t *)q, q += d.T * 4;
     net->pos_h = (int32_t *)q, q += d.T * 4;
+    net->type_h = (int32_t *)q, q += d.T * 4;
     net->seq_h = (int32_t *)q, q += (d.S + 1) * 4;
     net->tiles_h = (int2 *)q, q += d.tiles * 8;
     net->out_h = (float *)q, q += d.S * std::max(d.E, d.R) * 4;
@@ -167,7 +197,7 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     int rc;
     if ((rc = ragd_gemm_init(&net->g_qkv, net->lt, (int)d.Dqkv, (int)d.E, T, 0, 0, s->qkv_bias, kWorkspace, cerr)) ||
         (rc = ragd_gemm_init(&net->g_o, net->lt, (int)d.E, (int)d.Dq, T, 1, 1, 0, kWorkspace, cerr)) ||
-        (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)(2 * d.F), (int)d.E, T, 0, 0, 0, kWorkspace, cerr)) ||
+        (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)d.GU, (int)d.E, T, 0, 0, s->linear_bias, kWorkspace, cerr)) ||
         (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, T, 1, 1, 0, kWorkspace, cerr)))
         return rc;
     if (s->kv_cache &&
@@ -224,6 +254,21 @@ extern "C" int ragd_cuda_net_create(const ragd_cuda_shape *s, const float *inv_f
                         (s->kv_block_size & (s->kv_block_size - 1))))
         return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: KV cache asked with max_ctx %d, %d blocks of %d",
                        s->max_ctx, s->kv_blocks, s->kv_block_size);
+    if (s->bidirectional && s->kv_cache)
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: a bidirectional model cannot generate (KV cache asked)");
+    // the combinations the blocks implement: the pre-RMSNorm decoder (causal or not) and the post-LayerNorm
+    // absolute-position encoder without a final norm
+    if (s->act < RAGD_CUDA_ACT_SWIGLU || s->act > RAGD_CUDA_ACT_GELU_TANH || s->head < 0 ||
+        s->head > RAGD_CUDA_HEAD_POOL_LINEAR ||
+        (s->head && (s->n_labels <= 0 || s->n_labels > s->n_embd || !(s->head_div > 0.f))) ||
+        (s->head == RAGD_CUDA_HEAD_POOL_LINEAR && (s->head_pool < 0 || s->head_pool > RAGD_CUDA_POOL_MAX)) ||
+        (s->abs_pos && (s->n_pos_embd <= 0 || s->n_type_vocab < 0 || s->qk_norm)) ||
+        s->layer_norm != s->abs_pos || (s->linear_bias && !s->layer_norm) || s->layer_norm != s->no_final_norm)
+        return net_msg(msg, msg_len, RAGD_CUDA_EUNSUPPORTED,
+                       "CUDA backend: unsupported block combination (act %d, head %d with %d labels, abs_pos %d with %d "
+                       "positions, layer_norm %d, linear_bias %d, no_final_norm %d)",
+                       s->act, s->head, s->n_labels, s->abs_pos, s->n_pos_embd, s->layer_norm, s->linear_bias,
+                       s->no_final_norm);
     if (s->max_batch_tokens <= 0 || s->max_seqs <= 0 || s->max_seqs > s->max_batch_tokens || s->max_score_rows < 0)
         return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA backend: bad limits (max_batch_tokens %d, max_seqs %d)",
                        s->max_batch_tokens, s->max_seqs);
@@ -304,7 +349,8 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
     if (cerr->dead) return net_dead(net, msg, msg_len);
     const Dims &d = net->d;
     const bool per_layer = kind >= RAGD_CUDA_W_ATTN_NORM && kind < RAGD_CUDA_W_COUNT;
-    if (kind < 0 || (kind >= RAGD_CUDA_W_COUNT && kind != RAGD_CUDA_W_LM_HEAD) || (per_layer && (layer < 0 || layer >= net->s.n_layer)))
+    if (kind < 0 || (kind >= RAGD_CUDA_W_COUNT && kind < RAGD_CUDA_W_POS_EMBD) || kind > RAGD_CUDA_W_LM_HEAD ||
+        (per_layer && (layer < 0 || layer >= net->s.n_layer)))
         return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: bad weight kind %d / layer %d", kind, layer);
     Layer *L = per_layer ? &net->L[layer] : nullptr;
     bf16 *dst = nullptr;
@@ -323,10 +369,23 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
     case RAGD_CUDA_W_Q_NORM: dst = L->q_norm, want = d.hd; break;
     case RAGD_CUDA_W_K_NORM: dst = L->k_norm, want = d.hd; break;
     case RAGD_CUDA_W_FFN_NORM: dst = L->ffn_norm, want = d.E; break;
-    case RAGD_CUDA_W_GATE: dst = L->wgu, want = d.F * d.E; break;
-    case RAGD_CUDA_W_UP: dst = L->wgu + d.F * d.E, want = d.F * d.E; break;
+    case RAGD_CUDA_W_GATE: dst = net->s.act == RAGD_CUDA_ACT_SWIGLU ? L->wgu : nullptr, want = d.F * d.E; break;
+    case RAGD_CUDA_W_UP: dst = L->wgu + (d.GU - d.F) * d.E, want = d.F * d.E; break;  // (GELU: the whole wgu)
     case RAGD_CUDA_W_DOWN: dst = L->wdown, want = d.E * d.F; break;
     case RAGD_CUDA_W_LM_HEAD: dst = net->lm_head != net->tok_embd ? net->lm_head : nullptr, want = d.V * d.E; break;
+    case RAGD_CUDA_W_ATTN_NORM_B: dst = L->attn_norm_b, want = d.E; break;
+    case RAGD_CUDA_W_FFN_NORM_B: dst = L->ffn_norm_b, want = d.E; break;
+    case RAGD_CUDA_W_BO: dst = L->bo, want = d.E; break;
+    case RAGD_CUDA_W_BUP: dst = L->bup, want = d.F; break;
+    case RAGD_CUDA_W_BDOWN: dst = L->bdown, want = d.E; break;
+    case RAGD_CUDA_W_POS_EMBD: dst = net->pos_embd, want = (size_t)net->s.n_pos_embd * d.E; break;
+    case RAGD_CUDA_W_TYPE_EMBD: dst = net->type_embd, want = (size_t)net->s.n_type_vocab * d.E; break;
+    case RAGD_CUDA_W_EMBD_NORM: dst = net->embd_norm, want = d.E; break;
+    case RAGD_CUDA_W_EMBD_NORM_B: dst = net->embd_norm_b, want = d.E; break;
+    case RAGD_CUDA_W_CLS_DENSE: dst = net->cls_dense, want = d.E * d.E; break;
+    case RAGD_CUDA_W_CLS_DENSE_B: dst = net->cls_dense_b, want = d.E; break;
+    case RAGD_CUDA_W_CLS_OUT: dst = net->cls_out, want = (size_t)net->s.n_labels * d.E; break;
+    case RAGD_CUDA_W_CLS_OUT_B: dst = net->cls_out_b, want = (size_t)net->s.n_labels; break;
     }
     if (!dst)
         return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: weight kind %d has no slot in this model (layer %d)",
@@ -356,13 +415,24 @@ extern "C" int ragd_cuda_net_upload(ragd_cuda_net *net, int kind, int layer, con
 
 extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len) {
     if (net->cerr.dead) return net_dead(net, msg, msg_len);
-    uint32_t g = (1u << RAGD_CUDA_W_TOK_EMBD) | (1u << RAGD_CUDA_W_OUT_NORM);
+    const ragd_cuda_shape *s = &net->s;
+    uint32_t g = 1u << RAGD_CUDA_W_TOK_EMBD;
+    if (!s->no_final_norm) g |= 1u << RAGD_CUDA_W_OUT_NORM;
     if (net->lm_head != net->tok_embd) g |= 1u << RAGD_CUDA_W_LM_HEAD;
-    if ((net->glob_filled & g) != g) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: token embedding or final norm missing");
+    if (s->abs_pos) g |= (1u << RAGD_CUDA_W_POS_EMBD) | (1u << RAGD_CUDA_W_EMBD_NORM) | (1u << RAGD_CUDA_W_EMBD_NORM_B);
+    if (s->abs_pos && s->n_type_vocab) g |= 1u << RAGD_CUDA_W_TYPE_EMBD;
+    if (s->head == RAGD_CUDA_HEAD_CLS) g |= (1u << RAGD_CUDA_W_CLS_DENSE) | (1u << RAGD_CUDA_W_CLS_DENSE_B);
+    if (s->head) g |= 1u << RAGD_CUDA_W_CLS_OUT;  // (its bias is optional: zero when absent)
+    if ((net->glob_filled & g) != g)
+        return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: global weights missing (mask %x of %x)",
+                       net->glob_filled, g);
     uint32_t need = 0;
     for (int k = RAGD_CUDA_W_ATTN_NORM; k < RAGD_CUDA_W_COUNT; k++) need |= 1u << k;
-    if (!net->s.qkv_bias) need &= ~((1u << RAGD_CUDA_W_BQ) | (1u << RAGD_CUDA_W_BK) | (1u << RAGD_CUDA_W_BV));
-    if (!net->s.qk_norm) need &= ~((1u << RAGD_CUDA_W_Q_NORM) | (1u << RAGD_CUDA_W_K_NORM));
+    if (!s->qkv_bias) need &= ~((1u << RAGD_CUDA_W_BQ) | (1u << RAGD_CUDA_W_BK) | (1u << RAGD_CUDA_W_BV));
+    if (!s->qk_norm) need &= ~((1u << RAGD_CUDA_W_Q_NORM) | (1u << RAGD_CUDA_W_K_NORM));
+    if (s->act != RAGD_CUDA_ACT_SWIGLU) need &= ~(1u << RAGD_CUDA_W_GATE);
+    if (!s->layer_norm) need &= ~((1u << RAGD_CUDA_W_ATTN_NORM_B) | (1u << RAGD_CUDA_W_FFN_NORM_B));
+    if (!s->linear_bias) need &= ~((1u << RAGD_CUDA_W_BO) | (1u << RAGD_CUDA_W_BUP) | (1u << RAGD_CUDA_W_BDOWN));
     for (int l = 0; l < net->s.n_layer; l++)
         if ((net->layer_filled[l] & need) != need)
             return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "upload: layer %d is missing weights (mask %x of %x)", l,
@@ -370,6 +440,8 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
     // the lm head's padding rows (d.Vl > d.V; the GEMM tuning used the arena as scratch): zero, so their
     // logits are 0 — never read: the sampler and the host copies take the first V of each row
     ragd_cuda_err *cerr = &net->cerr;
+    if (s->head && !(net->glob_filled & (1u << RAGD_CUDA_W_CLS_OUT_B)))
+        RAGD_CK(cudaMemset(net->cls_out_b, 0, (size_t)s->n_labels * 2));
     if (net->s.kv_cache && net->d.Vl > net->d.V)
         RAGD_CK(cudaMemset(net->lm_head + net->d.V * net->d.E, 0, (net->d.Vl - net->d.V) * net->d.E * 2));
     net->ready = 1;
@@ -384,8 +456,9 @@ extern "C" int ragd_cuda_net_ready(ragd_cuda_net *net, char *msg, size_t msg_len
 // ---- forward
 
 // Validates the batch and stages its metadata; returns T (> 0) or a negative status.
-static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start, char *msg,
-                       size_t msg_len) {
+// type_ids / pos_ids: abs_pos models only (NULL: type 0, rows 0 .. n-1 per sequence).
+static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *type_ids,
+                       const int32_t *pos_ids, const int32_t *seq_start, char *msg, size_t msg_len) {
     const ragd_cuda_shape *s = &net->s;
     if (!net->ready) return -net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "CUDA net used before its weights were uploaded");
     if (n_seqs <= 0 || n_seqs > s->max_seqs)
@@ -404,10 +477,24 @@ static int stage_batch(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, co
         if (tokens[t] < 0 || tokens[t] >= s->n_vocab)
             return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token id %d at position %d is outside the vocabulary (0..%d)",
                             tokens[t], t, s->n_vocab - 1);
+    if ((type_ids || pos_ids) && !s->abs_pos)
+        return -net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "token types / position rows given to a model without them");
+    for (int t = 0; type_ids && t < T; t++)
+        if (type_ids[t] < 0 || type_ids[t] >= (s->n_type_vocab ? s->n_type_vocab : 1))
+            return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "token type %d at position %d is outside 0..%d", type_ids[t],
+                            t, (s->n_type_vocab ? s->n_type_vocab : 1) - 1);
     memcpy(net->tok_h, tokens, (size_t)T * 4);
     memcpy(net->seq_h, seq_start, (size_t)(n_seqs + 1) * 4);
     for (int i = 0; i < n_seqs; i++)
-        for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = t - seq_start[i];
+        for (int t = seq_start[i]; t < seq_start[i + 1]; t++) net->pos_h[t] = pos_ids ? pos_ids[t] : t - seq_start[i];
+    if (s->abs_pos) {
+        for (int t = 0; t < T; t++)
+            if (net->pos_h[t] < 0 || net->pos_h[t] >= s->n_pos_embd)
+                return -net_msg(msg, msg_len, RAGD_CUDA_ERANGE,
+                                "position row %d at position %d is outside the model's position table (0..%d)",
+                                net->pos_h[t], t, s->n_pos_embd - 1);
+        for (int t = 0; t < T; t++) net->type_h[t] = type_ids ? type_ids[t] : 0;
+    }
     return T;  // (the attention tile list is built by forward: ≤ T/64 + n_seqs entries, which the plan holds)
 }
 
@@ -429,15 +516,24 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
     const size_t kv_layer = (d.nb + 1) * d.bs * d.Dkv;  // elements of K (or V) of one layer
     const int32_t *tok = gen ? gen->tok : net->tok_d, *pos = gen ? gen->pos : net->pos_d,
                   *seq = gen ? gen->seq : net->seq_d;
+    // post-norm (encoders): x = LN(x + f(x)) after each block, whose LayerNorm also leaves bf16(x) in
+    // bufA for the next GEMM; pre-norm (decoders): x += f(RMSNorm(x))
+    const bool post = s->layer_norm;
     RAGD_CK(rec.mark(P_EMBED));
-    RAGD_CK(ragd_k_embed(tok, net->tok_embd, net->x, T, (int)d.E, st));
+    if (s->abs_pos)  // (never with gen: encoders cannot generate)
+        RAGD_CK(ragd_k_embed_abs(tok, net->type_d, pos, net->tok_embd, net->type_embd, net->pos_embd, net->embd_norm,
+                                 net->embd_norm_b, s->rms_eps, T, (int)d.E, net->x, net->bufA, st));
+    else
+        RAGD_CK(ragd_k_embed(tok, net->tok_embd, net->x, T, (int)d.E, st));
     float *x = net->x;  // [Tr, E] the residual rows still computed (x_last in a pruned last layer)
     int Tr = T;
     for (int l = 0; l < s->n_layer; l++) {
         const Layer &L = net->L[l];
         const bool prune = last_only && l == s->n_layer - 1;
-        RAGD_CK(rec.mark(P_NORM1));
-        RAGD_CK(ragd_k_rmsnorm(x, L.attn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        if (!post) {
+            RAGD_CK(rec.mark(P_NORM1));
+            RAGD_CK(ragd_k_rmsnorm(x, L.attn_norm, net->bufA, T, (int)d.E, s->rms_eps, st));
+        }
         RAGD_CK(rec.mark(P_QKV));
         if (int rc = ragd_gemm_run(&net->g_qkv, net->lt, L.wqkv, net->bufA, net->bufB, T, L.bqkv, net->ws, kWorkspace, st, cerr))
             return rc;
@@ -447,7 +543,7 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
             RAGD_CK(ragd_k_qk_norm_rope_append(net->bufB, pos, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head,
                                                s->n_head_kv, s->head_dim, s->rms_eps, kc, vc, gen->tokseq,
                                                gen->blk_start, gen->blocks, (int)d.bs, st));
-        else
+        else if (!s->abs_pos)  // (absolute positions: nothing to do on q and k)
             RAGD_CK(ragd_k_qk_norm_rope(net->bufB, pos, net->inv_freq_d, L.q_norm, L.k_norm, T, s->n_head,
                                         s->n_head_kv, s->head_dim, s->rms_eps, st));
         RAGD_CK(rec.mark(P_ATTN));
@@ -462,7 +558,8 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
                                             net->counters_d, s->n_head, s->n_head_kv, s->head_dim, st));
         } else {
             RAGD_CK(ragd_k_attention(net->bufB, net->bufA, seq, prune ? net->tiles_last_d : net->tiles_d,
-                                     prune ? n_seqs : n_tiles, s->n_head, s->n_head_kv, s->head_dim, st));
+                                     prune ? n_seqs : n_tiles, s->n_head, s->n_head_kv, s->head_dim,
+                                     !s->bidirectional, st));
         }
         const bf16 *attn = net->bufA;  // [Tr, Dq]
         if (prune) {  // last rows only from here on: attention output → bufB (qkv is dead), residual → x_last
@@ -473,15 +570,21 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
         if (int rc = ragd_gemm_run(&net->g_o, net->lt, L.wo, attn, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
         RAGD_CK(rec.mark(P_NORM2));
-        RAGD_CK(ragd_k_rmsnorm(x, L.ffn_norm, net->bufA, Tr, (int)d.E, s->rms_eps, st));
+        if (post) RAGD_CK(ragd_k_layernorm(x, L.bo, L.attn_norm, L.attn_norm_b, s->rms_eps, Tr, (int)d.E, net->bufA, st));
+        else RAGD_CK(ragd_k_rmsnorm(x, L.ffn_norm, net->bufA, Tr, (int)d.E, s->rms_eps, st));
         RAGD_CK(rec.mark(P_GU));
-        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, Tr, nullptr, net->ws, kWorkspace, st, cerr))
+        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, Tr, L.bup, net->ws, kWorkspace, st, cerr))
             return rc;
         RAGD_CK(rec.mark(P_SWIGLU));
-        RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, Tr, (int)d.F, st));
+        if (s->act == RAGD_CUDA_ACT_SWIGLU) RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, Tr, (int)d.F, st));
+        else RAGD_CK(ragd_k_gelu(net->bufB, net->bufA, Tr, (int)d.F, s->act == RAGD_CUDA_ACT_GELU_TANH, st));
         RAGD_CK(rec.mark(P_DOWN));
         if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
             return rc;
+        if (post) {
+            RAGD_CK(rec.mark(P_NORM1));
+            RAGD_CK(ragd_k_layernorm(x, L.bdown, L.ffn_norm, L.ffn_norm_b, s->rms_eps, Tr, (int)d.E, net->bufA, st));
+        }
     }
     *out = last_only ? Rows{net->x_last, net->iota_d} : Rows{net->x, seq};
     return RAGD_CUDA_OK;
@@ -499,6 +602,7 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T, bool last_only, Rows *
     nvtxRangePushA("ragd.cuda.forward");
     RAGD_CK(cudaMemcpyAsync(net->tok_d, net->tok_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->pos_d, net->pos_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
+    if (net->s.abs_pos) RAGD_CK(cudaMemcpyAsync(net->type_d, net->type_h, (size_t)T * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->seq_d, net->seq_h, (size_t)(n_seqs + 1) * 4, cudaMemcpyHostToDevice, st));
     RAGD_CK(cudaMemcpyAsync(net->tiles_d, net->tiles_h, (size_t)n_tiles * 8, cudaMemcpyHostToDevice, st));
     if (last_only) {  // the query tile holding each sequence's last row
@@ -514,10 +618,12 @@ static int forward(ragd_cuda_net *net, int n_seqs, int T, bool last_only, Rows *
 }
 
 // After the pooling/scoring kernel: copy out, wait, account profile events, check finiteness.
-static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *msg, size_t msg_len) {
+// src: the device rows [n_seqs, width] (out_d unless named).
+static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *msg, size_t msg_len,
+                  const float *src = nullptr) {
     ragd_cuda_err *cerr = &net->cerr;
     size_t n = (size_t)n_seqs * width;
-    RAGD_CK(cudaMemcpyAsync(net->out_h, net->out_d, n * 4, cudaMemcpyDeviceToHost, net->st));
+    RAGD_CK(cudaMemcpyAsync(net->out_h, src ? src : net->out_d, n * 4, cudaMemcpyDeviceToHost, net->st));
     if (net->profile) RAGD_CK(cudaEventRecord(net->ev[net->s.n_layer * 9 + 2], net->st));
     RAGD_CK(cudaStreamSynchronize(net->st));
     if (net->profile) {
@@ -536,12 +642,13 @@ static int finish(ragd_cuda_net *net, int n_seqs, int width, float *out, char *m
     return RAGD_CUDA_OK;
 }
 
-extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *seq_start,
-                                  int mode, float *out, char *msg, size_t msg_len) {
+extern "C" int ragd_cuda_net_pool(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *type_ids,
+                                  const int32_t *pos_ids, const int32_t *seq_start, int mode, float *out, char *msg,
+                                  size_t msg_len) {
     ragd_cuda_err *cerr = &net->cerr;
     if (cerr->dead) return net_dead(net, msg, msg_len);
-    if (mode < 0 || mode > 2) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
-    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
+    if (mode < 0 || mode > RAGD_CUDA_POOL_MAX) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "unknown pooling mode %d", mode);
+    int T = stage_batch(net, n_seqs, tokens, type_ids, pos_ids, seq_start, msg, msg_len);
     if (T < 0) return -T;
     Rows r;
     int rc = forward(net, n_seqs, T, mode == RAGD_CUDA_POOL_LAST && net->prune_last, &r);
@@ -567,7 +674,8 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
     if (n_rows <= 0 || (size_t)n_rows > net->d.R)
         return net_msg(msg, msg_len, RAGD_CUDA_ERANGE, "%d score rows requested, the engine allows 1..%zu", n_rows,
                        net->d.R);
-    int T = stage_batch(net, n_seqs, tokens, seq_start, msg, msg_len);
+    if (!net->out_norm) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "token scoring needs a decoder's final norm");
+    int T = stage_batch(net, n_seqs, tokens, nullptr, nullptr, seq_start, msg, msg_len);
     if (T < 0) return -T;
     const size_t E = net->d.E;
     for (size_t i = 0; i < (size_t)n_rows * E; i++) net->rows_h[i] = __float2bfloat16_rn(rows[i]);
@@ -585,6 +693,45 @@ extern "C" int ragd_cuda_net_score(ragd_cuda_net *net, int n_seqs, const int32_t
         return net_dead(net, msg, msg_len);
     }
     rc = finish(net, n_seqs, n_rows, out, msg, msg_len);
+    nvtxRangePop();
+    if (rc == RAGD_CUDA_EDEVICE) return net_dead(net, msg, msg_len);
+    return rc;
+}
+
+// The head's input rows go to out_d (pooled: final-normed where the model has a final norm), the CLS
+// head's dense + tanh to x_last, the logits to x_last (POOL_LINEAR) or out_d (CLS).
+extern "C" int ragd_cuda_net_classify(ragd_cuda_net *net, int n_seqs, const int32_t *tokens, const int32_t *type_ids,
+                                      const int32_t *pos_ids, const int32_t *seq_start, float *out, char *msg,
+                                      size_t msg_len) {
+    ragd_cuda_err *cerr = &net->cerr;
+    const ragd_cuda_shape *s = &net->s;
+    if (cerr->dead) return net_dead(net, msg, msg_len);
+    if (!s->head) return net_msg(msg, msg_len, RAGD_CUDA_EINVAL, "the model has no classification head");
+    int T = stage_batch(net, n_seqs, tokens, type_ids, pos_ids, seq_start, msg, msg_len);
+    if (T < 0) return -T;
+    const int pool = s->head == RAGD_CUDA_HEAD_CLS ? RAGD_CUDA_POOL_CLS : s->head_pool;
+    Rows r;
+    int rc = forward(net, n_seqs, T, pool == RAGD_CUDA_POOL_LAST && net->prune_last, &r);
+    if (rc) return net_dead(net, msg, msg_len);
+    nvtxRangePushA("ragd.cuda.classify");
+    const int E = (int)net->d.E;
+    cudaError_t e = ragd_k_pool(r.x, net->out_norm, r.seq, n_seqs, E, s->rms_eps, pool, net->out_d, net->st);
+    const float *logits = net->x_last;
+    if (e == cudaSuccess && s->head == RAGD_CUDA_HEAD_CLS) {
+        e = ragd_k_head(net->out_d, net->cls_dense, net->cls_dense_b, n_seqs, E, E, 1, 1.f, net->x_last, net->st);
+        if (e == cudaSuccess)
+            e = ragd_k_head(net->x_last, net->cls_out, net->cls_out_b, n_seqs, s->n_labels, E, 0, 1.f, net->out_d, net->st);
+        logits = net->out_d;
+    } else if (e == cudaSuccess) {
+        e = ragd_k_head(net->out_d, net->cls_out, net->cls_out_b, n_seqs, s->n_labels, E, 0, s->head_div, net->x_last,
+                        net->st);
+    }
+    if (e != cudaSuccess) {
+        ragd_cuda_fail(cerr, "classification head", cudaGetErrorString(e), __FILE__, __LINE__);
+        nvtxRangePop();
+        return net_dead(net, msg, msg_len);
+    }
+    rc = finish(net, n_seqs, s->n_labels, out, msg, msg_len, logits);
     nvtxRangePop();
     if (rc == RAGD_CUDA_EDEVICE) return net_dead(net, msg, msg_len);
     return rc;

@@ -24,8 +24,10 @@ struct Layer {
     bf16 *q_norm;     // [hd] or NULL
     bf16 *k_norm;     // [hd] or NULL
     bf16 *ffn_norm;   // [E]
-    bf16 *wgu;        // [2F, E]
+    bf16 *wgu;        // [2F, E] (SwiGLU: gate rows then up rows) or [F, E] (GELU: up)
     bf16 *wdown;      // [E, F]
+    // encoders (NULL otherwise): LayerNorm biases, o / up / down biases
+    bf16 *attn_norm_b, *ffn_norm_b, *bo, *bup, *bdown;  // [E], [E], [E], [F], [E]
 };
 
 enum Phase { P_EMBED, P_NORM1, P_QKV, P_ROPE, P_ATTN, P_O, P_NORM2, P_GU, P_SWIGLU, P_DOWN, P_POOL };
@@ -34,6 +36,7 @@ extern const char *const kPhaseNames[RAGD_CUDA_N_PHASES];
 // Sizes derived from the shape (elements unless named bytes).
 struct Dims {
     size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB;
+    size_t GU;  // width of the up projection's output: 2F (SwiGLU: gate | up) or F (GELU)
     // generation: rows of the lm head = the logits' row stride, V rounded up to 64 (the padding rows are
     // zero, their logits never read): cuBLASLt has sm90 kernels for N = 151,680 but not for Qwen's 151,669
     // (lm head 843 → 160 µs at 256 rows, 315 → 146 µs at 1; gemm_explore lm); Ve: rows of the token
@@ -49,6 +52,7 @@ static inline Dims dims_of(const ragd_cuda_shape *s) {
     d.Ve = s->kv_cache && !s->lm_head ? d.Vl : d.V;
     d.Dq = (size_t)s->n_head * s->head_dim, d.Dkv = (size_t)s->n_head_kv * s->head_dim;
     d.Dqkv = d.Dq + 2 * d.Dkv;
+    d.GU = s->act == RAGD_CUDA_ACT_SWIGLU ? 2 * d.F : d.F;
     d.T = s->max_batch_tokens, d.S = s->max_seqs, d.R = s->max_score_rows > 0 ? s->max_score_rows : 1;
     d.tiles = d.T / RAGD_ATTN_BM + d.S;
     d.bufA = std::max(d.E, std::max(d.Dq, d.F));
@@ -90,7 +94,12 @@ struct ragd_cuda_net {
     char *w_arena, *a_arena;
     void *ws;  // [kWorkspace bytes]
     bf16 *tok_embd;  // [V, E]
-    bf16 *out_norm;  // [E]
+    bf16 *out_norm;  // [E] (NULL without final_norm)
+    // encoders / heads (NULL when the shape has none)
+    bf16 *pos_embd, *type_embd;      // [n_pos_embd, E], [n_type_vocab, E]
+    bf16 *embd_norm, *embd_norm_b;   // [E]
+    bf16 *cls_dense, *cls_dense_b;   // [E, E], [E]
+    bf16 *cls_out, *cls_out_b;       // [n_labels, E], [n_labels]
     Layer *L;        // [n_layer]
     uint32_t glob_filled, *layer_filled;  // bit per weight kind
     // activations
@@ -98,7 +107,8 @@ struct ragd_cuda_net {
     bf16 *bufA;          // [T, bufA]
     bf16 *bufB;          // [T, bufB]
     int32_t *tok_d;      // [T]
-    int32_t *pos_d;      // [T]
+    int32_t *pos_d;      // [T] positions (RoPE) or position-table rows (abs_pos)
+    int32_t *type_d;     // [T] token types (abs_pos)
     int32_t *seq_d;      // [S + 1]
     int2 *tiles_d;       // [tiles]
     float *inv_freq_d;   // [hd/2]
@@ -131,6 +141,7 @@ struct ragd_cuda_net {
     int use_graphs;      // 0 with RAGD_CUDA_GRAPHS=0 (A/B, the graph-vs-eager stress test)
     // pinned host staging (pooling and scoring)
     int32_t *tok_h, *pos_h, *seq_h;  // [T], [T], [S + 1]
+    int32_t *type_h;                 // [T]
     int2 *tiles_h;                   // [tiles]
     int2 *tiles_last_h;              // [S]
     float *out_h;                    // [S, max(E, R)]

@@ -137,30 +137,40 @@ static __device__ float row_rsqrt(const float *xr, int E, float eps) {
     return rsqrtf(ss / (float)E + eps);
 }
 
+// w NULL: the rows' own values (encoders: final after their last LayerNorm), no norm.
+static __device__ __forceinline__ float pooled_value(const float *xr, const bf16 *w, int i, float r) {
+    return w ? normed(xr, w, i, r) : xr[i];
+}
+
 static __global__ void pool_kernel(const float *x, const bf16 *w, const int32_t *seq_start, int E, float eps,
                                    int mode, float *out) {
     int s = blockIdx.x;
     int a = seq_start[s], b = seq_start[s + 1];
     float *o = out + (size_t)s * E;  // [E]
-    if (mode != RAGD_CUDA_POOL_MEAN) {
+    if (mode == RAGD_CUDA_POOL_LAST || mode == RAGD_CUDA_POOL_CLS) {
         const float *xr = x + (size_t)(mode == RAGD_CUDA_POOL_CLS ? a : b - 1) * E;
-        float r = row_rsqrt(xr, E, eps);
-        for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = normed(xr, w, i, r);
+        float r = w ? row_rsqrt(xr, E, eps) : 1.f;
+        for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = pooled_value(xr, w, i, r);
         return;
     }
-    for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = 0.f;
+    const bool max = mode == RAGD_CUDA_POOL_MAX;
+    for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] = max ? -INFINITY : 0.f;
     for (int t = a; t < b; t++) {  // rows in order: a fixed summation order per sequence
         const float *xr = x + (size_t)t * E;
-        float r = row_rsqrt(xr, E, eps);
-        for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] += normed(xr, w, i, r);
+        float r = w ? row_rsqrt(xr, E, eps) : 1.f;
+        for (int i = threadIdx.x; i < E; i += blockDim.x) {
+            float v = pooled_value(xr, w, i, r);
+            o[i] = max ? fmaxf(o[i], v) : o[i] + v;
+        }
     }
+    if (max) return;
     float inv = 1.f / (float)(b - a);
     for (int i = threadIdx.x; i < E; i += blockDim.x) o[i] *= inv;
 }
 
 cudaError_t ragd_k_pool(const float *x, const bf16 *w, const int32_t *seq_start, int n_seqs, int E, float eps,
                         int mode, float *out, cudaStream_t st) {
-    if (n_seqs <= 0 || E <= 0 || mode < 0 || mode > 2) return cudaErrorInvalidValue;
+    if (n_seqs <= 0 || E <= 0 || mode < 0 || mode > RAGD_CUDA_POOL_MAX) return cudaErrorInvalidValue;
     pool_kernel<<<n_seqs, 256, 0, st>>>(x, w, seq_start, E, eps, mode, out);
     return cudaGetLastError();
 }
