@@ -131,9 +131,9 @@ def bench_embed(name):
 
 
 def nv_rerank_baseline(d):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer, LlamaForSequenceClassification
     tok = AutoTokenizer.from_pretrained(d)
-    m = AutoModelForSequenceClassification.from_pretrained(d, torch_dtype=torch.bfloat16,
+    m = LlamaForSequenceClassification.from_pretrained(d, torch_dtype=torch.bfloat16,
                                                            attn_implementation="sdpa").cuda().eval()
     texts = [f"question:{QUERY} \n \n passage:{x}" for x in DOCS]
 

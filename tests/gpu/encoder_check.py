@@ -11,7 +11,8 @@
 import json, math, os, random, subprocess, sys, time, urllib.request
 
 import torch
-from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import (AutoModel, AutoModelForSequenceClassification, AutoTokenizer, LlamaForSequenceClassification,
+                          LlamaModel)
 
 ragd, work, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 base = f"http://127.0.0.1:{port}"
@@ -99,7 +100,8 @@ def check_embed(name, texts):
     tok = AutoTokenizer.from_pretrained(d)
     ref = {}
     for dt in (torch.float32, torch.bfloat16):
-        m = AutoModel.from_pretrained(d, torch_dtype=dt, attn_implementation="sdpa").cuda().eval()
+        cls = LlamaModel if name.startswith("nv-") else AutoModel  # (llama_bidirec is remote code: its Llama body)
+        m = cls.from_pretrained(d, torch_dtype=dt, attn_implementation="sdpa").cuda().eval()
         ref[dt] = hf_pool(name, m, tok, texts, dt)
         del m
         torch.cuda.empty_cache()
@@ -130,7 +132,8 @@ def check_rerank(name, query, docs, extra=()):
     tok = AutoTokenizer.from_pretrained(d)
     ref = {}
     for dt in (torch.float32, torch.bfloat16):
-        m = AutoModelForSequenceClassification.from_pretrained(d, torch_dtype=dt, attn_implementation="sdpa").cuda().eval()
+        cls = LlamaForSequenceClassification if name.startswith("nv-") else AutoModelForSequenceClassification
+        m = cls.from_pretrained(d, torch_dtype=dt, attn_implementation="sdpa").cuda().eval()
         ref[dt] = hf_logits(name, m, tok, query, docs, dt)
         del m
         torch.cuda.empty_cache()
