@@ -504,6 +504,14 @@ int ragd_cmd_serve(int argc, char **argv) {
                 goto fail;
             }
 
+    /* the model label of the per-request series: the served name of each task's model */
+    for (int i = 0; i < n_models; i++)
+        for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+            if (sms[i].roles[r])
+                ragd_metrics_set_model(metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : r == RAGD_ROLE_RERANK ? RAGD_MTASK_RERANK
+                                                                                                   : RAGD_MTASK_GENERATE,
+                                       sms[i].name);
+
     /* listen first: while the engines are created and warmed up, /health answers 200 and
      * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
     ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
