@@ -193,6 +193,10 @@ ragd_nvml *ragd_nvml_open(const char *lib_path);
 void ragd_nvml_free(ragd_nvml *n);
 /* Why NVML is unavailable ("dlopen libnvidia-ml.so.1: ...", "nvmlInit_v2: ..."), or NULL when loaded. */
 const char *ragd_nvml_unavailable(const ragd_nvml *n);
+/* The driver's version ("560.35.03") and the CUDA version it supports (1000 × major + 10 × minor, e.g. 12060),
+ * read once at open; NULL / 0 when NVML is unavailable or does not say. */
+const char *ragd_nvml_driver_version(const ragd_nvml *n);
+int ragd_nvml_cuda_driver_version(const ragd_nvml *n);
 /* GPUs NVML reports (0 when unavailable). Index i is NVML's index i (nvidia-smi's numbering). */
 int ragd_nvml_gpu_count(const ragd_nvml *n);
 /* true (and *why) when GPU `index` turned unhealthy since start. */
