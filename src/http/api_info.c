@@ -260,13 +260,13 @@ http_outcome api_diagnostics(http_req *r) {
 #endif
     );
     ragd_buf_json_str(b, __VERSION__, strlen(__VERSION__));
-    ragd_buf_printf(b, ",\"asan\":%s},\"device\":{\"name\":",
+    ragd_buf_printf(b, ",\"asan\":%s},\"versions\":%s,\"device\":{\"name\":",
 #if defined(__SANITIZE_ADDRESS__)
-                    "true"
+                    "true",
 #else
-                    "false"
+                    "false",
 #endif
-    );
+                    h->cfg.versions ? h->cfg.versions : "null");
     const char *dd = h->cfg.device_desc ? h->cfg.device_desc : "?", *dc = h->cfg.device_choice ? h->cfg.device_choice : "";
     ragd_buf_json_str(b, dd, strlen(dd));
     ragd_buf_puts(b, ",\"choice\":");
@@ -306,7 +306,9 @@ http_outcome api_diagnostics(http_req *r) {
                         (long long)h->cfg.opts->max_batch_tokens, sm->batch_seqs);
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
             if (sm->roles[rr]) ragd_buf_printf(b, ",\"max_len_%s\":%d", ragd_role_name((ragd_role)rr), sm->max_len[rr]);
-        ragd_buf_puts(b, "},\"memory_plan\":");
+        ragd_buf_puts(b, "},\"weights\":"); /* sha256 per weight file: "pending" until the background thread is done */
+        ragd_model_digests_json(h->cfg.digests, sm->model, b);
+        ragd_buf_puts(b, ",\"memory_plan\":");
         if (sched) plan_json(b, &sm->plan); /* written by the device thread until the hand-over */
         else ragd_buf_puts(b, "null");
         ragd_buf_putc(b, '}');

@@ -12,7 +12,8 @@
  *                                               `scores` [n] (p(yes), input order); JSON tensors only
  *
  * Errors use KServe's shape {"error": "..."} for unknown models; an unknown model is 404 naming the known
- * ones. Malformed infer bodies answer ragd's error object (which names the field). */
+ * ones. Malformed infer bodies answer ragd's error object (which names the field); a body in Triton's binary
+ * tensor extension (header Inference-Header-Content-Length) is a 400 saying to send JSON tensors. */
 #include "http/http_internal.h"
 
 #include <stdio.h>
@@ -154,6 +155,13 @@ http_outcome api_v2_infer(http_req *r) {
         char msg[512];
         snprintf(msg, sizeof msg, "no model for POST /v2/models/%.200s (POST /v2/models/{name}[/versions/1]/infer)", p);
         kserve_error(r, 404, msg);
+        return HTTP_REPLY;
+    }
+    if (http_header(r, "Inference-Header-Content-Length")) { /* Triton's binary tensor extension: JSON head + raw bytes */
+        http_error(r, 400, "Inference-Header-Content-Length", "unsupported_value",
+                   "binary tensor data (the Inference-Header-Content-Length extension) is not supported: send the inputs "
+                   "as JSON tensors (tritonclient: InferInput.set_data_from_numpy(..., binary_data=False)); outputs come "
+                   "back as JSON");
         return HTTP_REPLY;
     }
     if (!jv_parse_body(r)) return HTTP_REPLY;

@@ -31,6 +31,8 @@ typedef struct ragd_http_cfg {
     const char *device_choice;        /* why this device was chosen (for --device auto) */
     ragd_nvml *nvml;                  /* GPU telemetry for /metrics and /diagnostics (NULL: none) */
     const char *gpu_binding;          /* which NVML GPU the models' health follows, and why (/diagnostics) */
+    const char *versions;             /* /diagnostics "versions": a JSON object (NULL: null) */
+    ragd_model_digests *digests;      /* /diagnostics per-model "weights" digests (NULL: none) */
 } ragd_http_cfg;
 
 typedef struct ragd_http ragd_http;

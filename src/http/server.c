@@ -675,6 +675,17 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return ready ? pending_next(r) : MHD_YES;
 }
 
+/* The access log's scheduler times of a finished task (sched.h): " queue_ms=… prefill_ms=… decode_ms=… ttft_ms=…"
+ * for generation, " queue_ms=… compute_ms=…" for embed / rerank. */
+static void task_times(const ragd_task *t, char *out, size_t len) {
+#define MS(a, b) ((a) > 0 && (b) > (a) ? ((b) - (a)) * 1e3 : 0.0)
+    if (t->kind == RAGD_TASK_GENERATE)
+        snprintf(out, len, " queue_ms=%.3f prefill_ms=%.3f decode_ms=%.3f ttft_ms=%.3f", MS(t->t_submit, t->t_start),
+                 MS(t->t_start, t->t_first_token), MS(t->t_first_token, t->t_end), MS(t->t_arrival, t->t_first_token));
+    else snprintf(out, len, " queue_ms=%.3f compute_ms=%.3f", MS(t->t_submit, t->t_start), MS(t->t_start, t->t_end));
+#undef MS
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
     ragd_http *h = cls;
     http_req *r = *con_cls;
@@ -685,15 +696,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     r->closed = true;
     bool cancel = r->submitted && !r->done;
     const int64_t pt = r->done ? r->task.prompt_tokens : 0, ct = r->done ? r->task.completion_tokens : 0;
+    char times[160] = "";
+    if (r->submitted && r->done && r->task.status == RAGD_OK) task_times(&r->task, times, sizeof times);
     pthread_mutex_unlock(&r->mu);
     if (cancel) atomic_store(&r->task.cancel, true);
     int status = r->status;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && !r->streaming) status = status ? status : 499;
     ragd_metrics_request(h->cfg.metrics, r->ep, status, ragd_now_s() - r->t_start);
     /* the access log: one line per request that reached routing (the door logs what it refused itself) */
-    RAGD_INFO("access id=%s method=%s endpoint=%s status=%d prompt_tokens=%lld completion_tokens=%lld ms=%.1f%s", r->id,
+    RAGD_INFO("access id=%s method=%s endpoint=%s status=%d prompt_tokens=%lld completion_tokens=%lld ms=%.1f%s%s", r->id,
               r->method[0] ? r->method : "-", ragd_endpoint_name(r->ep), status, (long long)pt, (long long)ct,
-              (ragd_now_s() - r->t_start) * 1e3, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " ended_early=1");
+              (ragd_now_s() - r->t_start) * 1e3, times, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " ended_early=1");
     req_unref(r);
 }
 

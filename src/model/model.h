@@ -215,6 +215,22 @@ ragd_status ragd_model_load(const char *path, ragd_model **out, ragd_err *err);
 ragd_status ragd_model_same_files(const char *a, const char *b, bool *same, uint64_t *bytes, ragd_err *err);
 void ragd_model_free(ragd_model *m);
 
+/* ---- weight-file digests (model_digest.c) ----
+ * SHA-256 of every weight file (safetensors shard, GGUF file) of a set of loaded models, computed by one
+ * background thread at low priority so that readiness and requests never wait for it.
+ * Threading: create, start and free on one thread; json from any thread at any time. The models must
+ * outlive the digests. */
+typedef struct ragd_model_digests ragd_model_digests;
+/* Every file pending; nothing is hashed before start. Never NULL. */
+ragd_model_digests *ragd_model_digests_create(const ragd_model *const *models, int n_models);
+/* Starts the hashing thread (once; later calls do nothing). RAGD_ENOMEM when no thread can be started. */
+ragd_status ragd_model_digests_start(ragd_model_digests *d, ragd_err *err);
+/* Appends model m's files as a JSON array: [{"file", "bytes", "sha256": lowercase hex | "pending"}] (a failed
+ * file: "sha256": null and "error"). "[]" for a model that was not given at create, or d NULL. */
+void ragd_model_digests_json(ragd_model_digests *d, const ragd_model *m, ragd_buf *out);
+/* Stops the thread (within 4 MiB of hashing) and frees. NULL ok. */
+void ragd_model_digests_free(ragd_model_digests *d);
+
 /* Counts, for `ragd inspect` and the memory plan. */
 size_t ragd_model_param_count(const ragd_model *m);
 size_t ragd_model_weight_bytes(const ragd_model *m); /* as stored */

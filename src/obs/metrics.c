@@ -43,6 +43,9 @@ typedef struct hist {
 
 static const double g_time_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                        0.5, 1, 2.5, 5, 10, 30, 60};
+/* the scheduler phases of a request (ragd_request_*_seconds): a decode may take minutes */
+static const double g_phase_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                                        1, 2.5, 5, 10, 30, 60, 120, 300, 600};
 static const double g_batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
 
 static void hist_init(hist *h, const double *b, int n) {
@@ -108,6 +111,8 @@ struct ragd_metrics {
     _Atomic uint64_t gen_steps, gen_engine_ns, gen_sched_ns;
     _Atomic int64_t gm_lookups, gm_hits, gm_computed, gm_compute_us;
     hist e2e;
+    hist phase[RAGD_MPHASE_COUNT][RAGD_MTASK_COUNT];
+    char *model[RAGD_MTASK_COUNT]; /* the label value (escaped), or NULL */
     _Atomic int64_t conns_pending, conns_open, request_memory;
     double start_time;
 };
@@ -125,6 +130,9 @@ ragd_metrics *ragd_metrics_create(void) {
     hist_init(&m->ttft, g_time_bounds, nt);
     hist_init(&m->itl, g_time_bounds, nt);
     hist_init(&m->e2e, g_time_bounds, nt);
+    for (int p = 0; p < RAGD_MPHASE_COUNT; p++)
+        for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+            hist_init(&m->phase[p][t], g_phase_bounds, (int)(sizeof g_phase_bounds / sizeof g_phase_bounds[0]));
     m->start_time = ragd_now_s();
     return m;
 }
@@ -140,6 +148,9 @@ void ragd_metrics_free(ragd_metrics *m) {
     pthread_mutex_destroy(&m->ttft.mu);
     pthread_mutex_destroy(&m->itl.mu);
     pthread_mutex_destroy(&m->e2e.mu);
+    for (int p = 0; p < RAGD_MPHASE_COUNT; p++)
+        for (int t = 0; t < RAGD_MTASK_COUNT; t++) pthread_mutex_destroy(&m->phase[p][t].mu);
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++) free(m->model[t]);
     free(m);
 }
 
@@ -153,6 +164,27 @@ static ragd_endpoint ep_ok(ragd_endpoint e) { return (unsigned)e < RAGD_EP_COUNT
 static ragd_mtask task_ok(ragd_mtask t) {
     RAGD_ASSERT((unsigned)t < RAGD_MTASK_COUNT);
     return t;
+}
+
+void ragd_metrics_set_model(ragd_metrics *m, ragd_mtask t, const char *name) {
+    t = task_ok(t);
+    free(m->model[t]);
+    m->model[t] = NULL;
+    if (!name) return;
+    ragd_buf b = {0}; /* a Prometheus label value: backslash, double quote and newline escaped; at most ~500
+                         bytes (cut before a UTF-8 lead byte) so that every label set fits the render buffers */
+    for (const char *p = name; *p; p++) {
+        if (b.len >= 500 && ((unsigned char)*p & 0xC0) != 0x80) break;
+        if (*p == '\\' || *p == '"') ragd_buf_putc(&b, '\\');
+        if (*p == '\n') ragd_buf_puts(&b, "\\n");
+        else ragd_buf_putc(&b, *p);
+    }
+    m->model[t] = b.data ? b.data : ragd_xstrdup("");
+}
+
+void ragd_metrics_phase(ragd_metrics *m, ragd_mphase p, ragd_mtask t, double s) {
+    RAGD_ASSERT((unsigned)p < RAGD_MPHASE_COUNT);
+    hist_observe(&m->phase[p][task_ok(t)], s > 0 ? s : 0);
 }
 
 void ragd_metrics_request(ragd_metrics *m, ragd_endpoint ep, int http_status, double latency_s) {
@@ -223,8 +255,27 @@ static void header(ragd_buf *out, const char *name, const char *type, const char
     ragd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* `task="t"` plus `,model="name"` when task t has a model */
+static const char *task_label(const ragd_metrics *m, int t, char *lab, size_t len) {
+    snprintf(lab, len, "task=\"%s\"%s%s%s", g_task_names[t], m->model[t] ? ",model=\"" : "", m->model[t] ? m->model[t] : "",
+             m->model[t] ? "\"" : "");
+    return lab;
+}
+/* `model="name"` of the generation model, or "" */
+static const char *gen_label(const ragd_metrics *m, char *lab, size_t len) {
+    const char *n = m->model[RAGD_MTASK_GENERATE];
+    snprintf(lab, len, "%s%s%s", n ? "model=\"" : "", n ? n : "", n ? "\"" : "");
+    return lab;
+}
+/* `{model="name"}` of the generation model, or "" */
+static const char *gen_braces(const ragd_metrics *m, char *lab, size_t len) {
+    const char *n = m->model[RAGD_MTASK_GENERATE];
+    snprintf(lab, len, "%s%s%s", n ? "{model=\"" : "", n ? n : "", n ? "\"}" : "");
+    return lab;
+}
+
 void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
-    char lab[128];
+    char lab[1024], lab2[1024];
     header(out, "ragd_http_requests_total", "counter", "HTTP requests by endpoint and status code.");
     for (int e = 0; e < RAGD_EP_COUNT; e++)
         for (int s = 0; s < N_STATUS; s++) {
@@ -245,31 +296,37 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
         snprintf(lab, sizeof lab, "endpoint=\"%s\"", g_ep_names[e]);
         hist_render(&m->latency[e], "ragd_http_request_duration_seconds", lab, out);
     }
-    header(out, "ragd_queue_time_seconds", "histogram", "Time a task waited in the scheduler queue.");
-    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
-        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
-        hist_render(&m->queue_time[t], "ragd_queue_time_seconds", lab, out);
-    }
+    header(out, "ragd_queue_time_seconds", "histogram",
+           "From a request's arrival (parsing and tokenization included) to its first sequence entering a batch or its first choice admitted.");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        hist_render(&m->queue_time[t], "ragd_queue_time_seconds", task_label(m, t, lab, sizeof lab), out);
+    header(out, "ragd_request_queue_seconds", "histogram", "Time a request waited in the scheduler queue (submitted to its first batch or admission).");
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        hist_render(&m->phase[RAGD_MPHASE_QUEUE][t], "ragd_request_queue_seconds", task_label(m, t, lab, sizeof lab), out);
+    header(out, "ragd_request_prefill_seconds", "histogram", "Generation requests: from admission to the first token (the prompt's prefill).");
+    hist_render(&m->phase[RAGD_MPHASE_PREFILL][RAGD_MTASK_GENERATE], "ragd_request_prefill_seconds", gen_label(m, lab, sizeof lab), out);
+    header(out, "ragd_request_decode_seconds", "histogram", "Generation requests: from the first token to the last.");
+    hist_render(&m->phase[RAGD_MPHASE_DECODE][RAGD_MTASK_GENERATE], "ragd_request_decode_seconds", gen_label(m, lab, sizeof lab), out);
+    header(out, "ragd_request_compute_seconds", "histogram", "Embed and rerank requests: from their first batch to their last sequence computed.");
+    for (int t = RAGD_MTASK_EMBED; t <= RAGD_MTASK_RERANK; t++)
+        hist_render(&m->phase[RAGD_MPHASE_COMPUTE][t], "ragd_request_compute_seconds", task_label(m, t, lab, sizeof lab), out);
     header(out, "ragd_batch_sequences", "histogram", "Sequences per forward pass.");
-    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
-        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
-        hist_render(&m->batch_seqs[t], "ragd_batch_sequences", lab, out);
-    }
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        hist_render(&m->batch_seqs[t], "ragd_batch_sequences", task_label(m, t, lab, sizeof lab), out);
     header(out, "ragd_batch_tokens", "histogram", "Tokens per forward pass.");
-    for (int t = 0; t < RAGD_MTASK_COUNT; t++) {
-        snprintf(lab, sizeof lab, "task=\"%s\"", g_task_names[t]);
-        hist_render(&m->batch_tokens[t], "ragd_batch_tokens", lab, out);
-    }
+    for (int t = 0; t < RAGD_MTASK_COUNT; t++)
+        hist_render(&m->batch_tokens[t], "ragd_batch_tokens", task_label(m, t, lab, sizeof lab), out);
     header(out, "ragd_time_to_first_token_seconds", "histogram", "From request arrival to the first generated token.");
-    hist_render(&m->ttft, "ragd_time_to_first_token_seconds", "", out);
+    hist_render(&m->ttft, "ragd_time_to_first_token_seconds", gen_label(m, lab, sizeof lab), out);
     header(out, "ragd_inter_token_latency_seconds", "histogram", "Time between consecutive generated tokens of a sequence.");
-    hist_render(&m->itl, "ragd_inter_token_latency_seconds", "", out);
+    hist_render(&m->itl, "ragd_inter_token_latency_seconds", gen_label(m, lab, sizeof lab), out);
     header(out, "ragd_prompt_tokens_total", "counter", "Input tokens processed, by task.");
     for (int t = 0; t < RAGD_MTASK_COUNT; t++)
-        ragd_buf_printf(out, "ragd_prompt_tokens_total{task=\"%s\"} %llu\n", g_task_names[t],
+        ragd_buf_printf(out, "ragd_prompt_tokens_total{%s} %llu\n", task_label(m, t, lab, sizeof lab),
                         (unsigned long long)atomic_load(&m->tokens_in[t]));
     header(out, "ragd_generation_tokens_total", "counter", "Tokens generated.");
-    ragd_buf_printf(out, "ragd_generation_tokens_total %llu\n", (unsigned long long)atomic_load(&m->tokens_out));
+    ragd_buf_printf(out, "ragd_generation_tokens_total%s %llu\n", gen_braces(m, lab, sizeof lab),
+                    (unsigned long long)atomic_load(&m->tokens_out));
     header(out, "ragd_rejected_requests_total", "counter", "Requests and connections refused before any work, by reason.");
     for (int r = 0; r < RAGD_REJECT_COUNT; r++)
         ragd_buf_printf(out, "ragd_rejected_requests_total{reason=\"%s\"} %llu\n", g_reject_names[r],
@@ -280,7 +337,7 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
                         (unsigned long long)atomic_load(&m->cancelled[r]));
     header(out, "ragd_engine_errors_total", "counter", "Engine failures (the request got a 500).");
     for (int t = 0; t < RAGD_MTASK_COUNT; t++)
-        ragd_buf_printf(out, "ragd_engine_errors_total{task=\"%s\"} %llu\n", g_task_names[t],
+        ragd_buf_printf(out, "ragd_engine_errors_total{%s} %llu\n", task_label(m, t, lab, sizeof lab),
                         (unsigned long long)atomic_load(&m->engine_errors[t]));
     header(out, "ragd_queue_requests", "gauge", "Requests waiting in the scheduler queue.");
     ragd_buf_printf(out, "ragd_queue_requests %lld\n", (long long)atomic_load(&m->queue_requests));
@@ -318,11 +375,12 @@ void ragd_metrics_render(ragd_metrics *m, ragd_buf *out) {
     header(out, "ragd_prefix_cache_hit_sequences_total", "counter", "Sequences that started after a prefix-cache hit.");
     ragd_buf_printf(out, "ragd_prefix_cache_hit_sequences_total %llu\n", (unsigned long long)atomic_load(&m->prefix_hit_seqs));
     header(out, "ragd_generation_finished_total", "counter", "Generated choices by how they ended.");
+    gen_label(m, lab2, sizeof lab2);
     for (int r = 0; r < RAGD_MFINISH_COUNT; r++)
-        ragd_buf_printf(out, "ragd_generation_finished_total{reason=\"%s\"} %llu\n", g_finish_names[r],
-                        (unsigned long long)atomic_load(&m->finish[r]));
+        ragd_buf_printf(out, "ragd_generation_finished_total{reason=\"%s\"%s%s} %llu\n", g_finish_names[r], lab2[0] ? "," : "",
+                        lab2, (unsigned long long)atomic_load(&m->finish[r]));
     header(out, "ragd_e2e_request_latency_seconds", "histogram", "Generation requests: from arrival to the last token.");
-    hist_render(&m->e2e, "ragd_e2e_request_latency_seconds", "", out);
+    hist_render(&m->e2e, "ragd_e2e_request_latency_seconds", gen_label(m, lab, sizeof lab), out);
     header(out, "ragd_http_connections", "gauge", "Client connections: still sending their request head, or open with the server.");
     ragd_buf_printf(out, "ragd_http_connections{state=\"pending\"} %lld\n", (long long)atomic_load(&m->conns_pending));
     ragd_buf_printf(out, "ragd_http_connections{state=\"open\"} %lld\n", (long long)atomic_load(&m->conns_open));

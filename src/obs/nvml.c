@@ -62,6 +62,7 @@ typedef struct nvml_api {
     nvml_ret (*name)(nvml_dev, char *, unsigned int);
     nvml_ret (*uuid)(nvml_dev, char *, unsigned int);
     nvml_ret (*driver)(char *, unsigned int);
+    nvml_ret (*cuda_driver)(int *); /* the CUDA version the driver supports, 1000 × major + 10 × minor */
     nvml_ret (*memory)(nvml_dev, nvml_memory *);
     nvml_ret (*util)(nvml_dev, nvml_utilization *);
     nvml_ret (*temp)(nvml_dev, int, unsigned int *);
@@ -112,6 +113,7 @@ struct ragd_nvml {
     nvml_api f;
     char *why_unavailable; /* NULL when loaded */
     char driver[96];
+    int cuda_driver; /* nvmlSystemGetCudaDriverVersion_v2, 0: unknown */
     int n_gpus;
     gpu *gpus;
     pthread_mutex_t mu; /* guards gpus[].s, health fields, last_sample */
@@ -334,6 +336,7 @@ ragd_nvml *ragd_nvml_open(const char *path) {
     *(void **)&f->name = sym(n, "nvmlDeviceGetName");
     *(void **)&f->uuid = sym(n, "nvmlDeviceGetUUID");
     *(void **)&f->driver = sym(n, "nvmlSystemGetDriverVersion");
+    *(void **)&f->cuda_driver = sym(n, "nvmlSystemGetCudaDriverVersion_v2");
     *(void **)&f->memory = sym(n, "nvmlDeviceGetMemoryInfo");
     *(void **)&f->util = sym(n, "nvmlDeviceGetUtilizationRates");
     *(void **)&f->temp = sym(n, "nvmlDeviceGetTemperature");
@@ -376,6 +379,7 @@ ragd_nvml *ragd_nvml_open(const char *path) {
     if (f->driver && f->driver(n->driver, sizeof n->driver) != NVML_SUCCESS) snprintf(n->driver, sizeof n->driver, "?");
     n->driver[sizeof n->driver - 1] = 0;
     sanitize(n->driver);
+    if (!f->cuda_driver || f->cuda_driver(&n->cuda_driver) != NVML_SUCCESS || n->cuda_driver < 0) n->cuda_driver = 0;
     n->gpus = ragd_xcalloc(cnt ? cnt : 1, sizeof *n->gpus);
     for (unsigned int i = 0; i < cnt; i++) {
         gpu *g = &n->gpus[n->n_gpus];
@@ -557,6 +561,12 @@ void ragd_nvml_watch(ragd_nvml *n, ragd_gpu_fault_fn fn, void *ctx) {
     }
     n->watching = true;
 }
+
+const char *ragd_nvml_driver_version(const ragd_nvml *n) {
+    return n && n->lib && strcmp(n->driver, "?") ? n->driver : NULL;
+}
+
+int ragd_nvml_cuda_driver_version(const ragd_nvml *n) { return n && n->lib ? n->cuda_driver : 0; }
 
 void ragd_nvml_free(ragd_nvml *n) {
     if (!n) return;

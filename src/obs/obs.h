@@ -126,8 +126,20 @@ typedef struct ragd_metrics ragd_metrics;
 ragd_metrics *ragd_metrics_create(void);
 void ragd_metrics_free(ragd_metrics *m);
 
+/* The served name of the model doing task t: the label model="..." of the per-request series of that task
+ * (copied; NULL or never set: no model label). Call at startup, before /metrics is rendered. */
+void ragd_metrics_set_model(ragd_metrics *m, ragd_mtask t, const char *name);
+
 void ragd_metrics_request(ragd_metrics *m, ragd_endpoint ep, int http_status, double latency_s);
+/* ragd_queue_time_seconds: from the request's arrival (its head read: parsing and tokenization included) to
+ * its first sequence entering a batch / its first choice admitted */
 void ragd_metrics_queue_time(ragd_metrics *m, ragd_mtask t, double seconds);
+/* The phases of a request in the scheduler, one histogram each (ragd_request_<phase>_seconds):
+ * queue (ragd_sched_submit → first batch / admission; every task), prefill (admission → first token) and
+ * decode (first token → last; successful requests) for GENERATE, compute (first batch → last sequence
+ * done; successful requests) for EMBED/RERANK. Other task/phase pairs are not rendered. */
+typedef enum { RAGD_MPHASE_QUEUE = 0, RAGD_MPHASE_PREFILL, RAGD_MPHASE_DECODE, RAGD_MPHASE_COMPUTE, RAGD_MPHASE_COUNT } ragd_mphase;
+void ragd_metrics_phase(ragd_metrics *m, ragd_mphase p, ragd_mtask t, double seconds);
 void ragd_metrics_batch(ragd_metrics *m, ragd_mtask t, int n_seqs, int n_tokens);
 void ragd_metrics_ttft(ragd_metrics *m, double seconds);
 void ragd_metrics_itl(ragd_metrics *m, double seconds);
@@ -181,6 +193,10 @@ ragd_nvml *ragd_nvml_open(const char *lib_path);
 void ragd_nvml_free(ragd_nvml *n);
 /* Why NVML is unavailable ("dlopen libnvidia-ml.so.1: ...", "nvmlInit_v2: ..."), or NULL when loaded. */
 const char *ragd_nvml_unavailable(const ragd_nvml *n);
+/* The driver's version ("560.35.03") and the CUDA version it supports (1000 × major + 10 × minor, e.g. 12060),
+ * read once at open; NULL / 0 when NVML is unavailable or does not say. */
+const char *ragd_nvml_driver_version(const ragd_nvml *n);
+int ragd_nvml_cuda_driver_version(const ragd_nvml *n);
 /* GPUs NVML reports (0 when unavailable). Index i is NVML's index i (nvidia-smi's numbering). */
 int ragd_nvml_gpu_count(const ragd_nvml *n);
 /* true (and *why) when GPU `index` turned unhealthy since start. */

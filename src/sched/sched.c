@@ -266,7 +266,11 @@ static int pool_collect(ragd_sched *s, ragd_role r, bool may_wait, double *wait_
         int i = t->next_seq;
         int len = t->seq_start[i + 1] - t->seq_start[i];
         if (nt + len > budget || ns + 1 > max_seqs) break; /* a single sequence always fits: validated */
-        if (i == 0) ragd_metrics_queue_time(s->o.metrics, mtask_of(t), now - t->t_arrival);
+        if (i == 0) {
+            t->t_start = now;
+            ragd_metrics_queue_time(s->o.metrics, mtask_of(t), now - t->t_arrival);
+            ragd_metrics_phase(s->o.metrics, RAGD_MPHASE_QUEUE, mtask_of(t), now - t->t_submit);
+        }
         memcpy(s->pb_tokens + nt, t->tokens + t->seq_start[i], (size_t)len * sizeof(int32_t));
         ragd_rerank_type_ids(t->seg_a ? t->seg_a[i] : 0, len, s->pb_types + nt);
         s->pb_any_types |= t->seg_a && t->seg_a[i] > 0;
@@ -390,6 +394,8 @@ static bool pool_run(ragd_sched *s, ragd_role r, bool may_wait) {
         ragd_metrics_tokens_in(s->o.metrics, mtask_of(t), s->pb_start[i + 1] - s->pb_start[i]);
         if (t->seqs_done == t->n_seqs) {
             t->prompt_tokens = t->seq_start[t->n_seqs];
+            t->t_end = ragd_now_s();
+            ragd_metrics_phase(s->o.metrics, RAGD_MPHASE_COMPUTE, mtask_of(t), t->t_end - t->t_start);
             ragd_sched_finish(s, t, RAGD_OK, NULL);
         }
     }
@@ -830,7 +836,9 @@ ragd_status ragd_sched_submit(ragd_sched *s, ragd_served_model *sm, ragd_task *t
     t->next_seq = t->seqs_done = t->choices_admitted = t->choices_done = 0;
     t->status = RAGD_OK;
     t->sm = sm;
-    t->t_first_token = 0;
+    t->t_submit = ragd_now_s();
+    t->t_start = t->t_first_token = t->t_end = 0;
+    t->cached_tokens = 0;
     t->prompt_tokens = t->completion_tokens = 0;
     if (t->kind == RAGD_TASK_GENERATE && t->n_choices < 1) t->n_choices = 1;
     t->queued_tokens = task_tokens(t);

@@ -91,7 +91,14 @@ typedef struct ragd_task {
     bool score_logit;               /* RERANK: out is the yes − no logit (NIM's "logit") instead of p(yes); for a
                                        cross-encoder its classifier logit instead of its sigmoid */
     int64_t prompt_tokens, completion_tokens;
-    double t_first_token;           /* GENERATE: when the first token was produced (0 = none) */
+    /* timing (ragd_now_s() clock, 0 = did not happen), set by the scheduler; final at on_done:
+     *   queue = t_start - t_submit; GENERATE: prefill = t_first_token - t_start, decode = t_end - t_first_token,
+     *   time to first token = t_first_token - t_arrival; EMBED/RERANK: compute = t_end - t_start */
+    double t_submit;                /* accepted by ragd_sched_submit */
+    double t_start;                 /* EMBED/RERANK: its first sequence entered a batch; GENERATE: choice 0 admitted */
+    double t_first_token;           /* GENERATE: when the first token was produced */
+    double t_end;                   /* its last sequence / choice finished (successful tasks only) */
+    int64_t cached_tokens;          /* GENERATE: prompt tokens of choice 0 taken from the prefix cache at admission */
     ragd_status status;
     ragd_err err;
     /* cancellation by the caller (client gone); read by the scheduler each step */

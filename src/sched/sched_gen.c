@@ -216,7 +216,9 @@ static void finish_choice(ragd_sched *s, int slot, ragd_finish fin) {
     t->choices_done++;
     if (t->choices_done == t->n_choices) {
         t->prompt_tokens = t->seq_start[1];
-        ragd_metrics_e2e(s->o.metrics, ragd_now_s() - t->t_arrival);
+        t->t_end = ragd_now_s();
+        ragd_metrics_e2e(s->o.metrics, t->t_end - t->t_arrival);
+        ragd_metrics_phase(s->o.metrics, RAGD_MPHASE_DECODE, RAGD_MTASK_GENERATE, t->t_end - t->t_first_token);
         publish(s);
         ragd_sched_finish(s, t, RAGD_OK, NULL);
     }
@@ -257,6 +259,7 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     if (!t->t_first_token) {
         t->t_first_token = now;
         ragd_metrics_ttft(s->o.metrics, now - t->t_arrival);
+        ragd_metrics_phase(s->o.metrics, RAGD_MPHASE_PREFILL, RAGD_MTASK_GENERATE, now - t->t_start);
     } else if (q->t_last > 0) ragd_metrics_itl(s->o.metrics, now - q->t_last);
     q->t_last = now;
 
@@ -369,7 +372,12 @@ static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
     q->admit_no = ++s->admit_count;
     t->choices_admitted++;
     s->n_active++;
-    if (q->choice == 0) ragd_metrics_queue_time(s->o.metrics, RAGD_MTASK_GENERATE, now - t->t_arrival);
+    if (q->choice == 0) {
+        t->t_start = now;
+        t->cached_tokens = q->n_done; /* open_if_fits: the prompt's prefix-cache hit */
+        ragd_metrics_queue_time(s->o.metrics, RAGD_MTASK_GENERATE, now - t->t_arrival);
+        ragd_metrics_phase(s->o.metrics, RAGD_MPHASE_QUEUE, RAGD_MTASK_GENERATE, now - t->t_submit);
+    }
     t->queued_tokens -= q->n_prompt;
     s->queued_tokens -= q->n_prompt;
     if (t->choices_admitted == t->n_choices) {

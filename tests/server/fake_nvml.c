@@ -91,6 +91,10 @@ EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *v, unsigned int len) {
     snprintf(v, len, "560.35.03");
     return OK;
 }
+EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *v) {
+    *v = 12060;
+    return OK;
+}
 EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *n) {
     if (!g_inited) return 1;
     *n = 2;

@@ -43,8 +43,8 @@ def test_embed_concurrent_equals_alone(server):
                 assert v == alone[i], "text %d differs when batched with others" % i
     m = server.get("/metrics").text
     # the scheduler did pack several sequences per forward pass at least once
-    sizes = [l for l in m.splitlines() if l.startswith('ragd_batch_sequences_bucket{task="embed",le="1"}')]
-    total = [l for l in m.splitlines() if l.startswith('ragd_batch_sequences_count{task="embed"}')]
+    sizes = [l for l in m.splitlines() if l.startswith('ragd_batch_sequences_bucket{task="embed",model="qwen3-embed-tiny",le="1"}')]
+    total = [l for l in m.splitlines() if l.startswith('ragd_batch_sequences_count{task="embed",model="qwen3-embed-tiny"}')]
     assert sizes and total and int(float(total[0].split()[-1])) > int(float(sizes[0].split()[-1])), (sizes, total)
 
 

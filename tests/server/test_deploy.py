@@ -180,5 +180,7 @@ def test_dashboard_series_exist():
     missing = [n for n in names if '"%s' % n not in src]
     assert not missing, missing
     for want in ("ragd_time_to_first_token_seconds", "ragd_inter_token_latency_seconds", "ragd_kv_cache_blocks",
-                 "ragd_prefix_cache_hit_rate", "ragd_generation_step_seconds_total", "ragd_gpu_utilization_ratio"):
+                 "ragd_prefix_cache_hit_rate", "ragd_generation_step_seconds_total", "ragd_gpu_utilization_ratio",
+                 "ragd_request_queue_seconds", "ragd_request_prefill_seconds", "ragd_request_decode_seconds",
+                 "ragd_request_compute_seconds"):
         assert want in names

@@ -16,8 +16,16 @@ from conftest import CHAT, EMBED, RERANK, err_of, start
 
 
 def metric(s, name):
+    """The value of the series `name` ('x' or 'x{k="v",...}'): the first series of that name carrying those
+    labels (others, such as model="...", may follow)."""
     t = s.get("/metrics").text
-    m = re.search(r"^%s (\S+)$" % re.escape(name), t, re.M)
+    base, _, labels = name.partition("{")
+    want = labels.rstrip("}")
+    if want:  # the labels asked for first, maybe others after them
+        pat = r"^%s\{%s(?:,[^}]*)?\} (\S+)$" % (re.escape(base), re.escape(want))
+    else:  # no labels, or any
+        pat = r"^%s(?:\{[^}]*\})? (\S+)$" % re.escape(base)
+    m = re.search(pat, t, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -26,7 +34,7 @@ def wait_running(s, task, n, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
         t = s.get("/metrics").text
-        m = re.search(r'^ragd_queue_time_seconds_count\{task="%s"\} (\S+)$' % task, t, re.M)
+        m = re.search(r'^ragd_queue_time_seconds_count\{task="%s"(?:,model="[^"]*")?\} (\S+)$' % task, t, re.M)
         if m and float(m.group(1)) >= n:
             return
         time.sleep(0.01)

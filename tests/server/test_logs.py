@@ -35,9 +35,14 @@ def test_json_logs_and_access_lines():
     lines = parse_lines(s.log())
     acc = {m.group(1): m.group(0) for o in lines if (m := re.match(r"access id=(\S+) .*", o["msg"]))}
     assert re.fullmatch(r"access id=emb-1 method=POST endpoint=/embed status=200 prompt_tokens=\d+ "
-                        r"completion_tokens=0 ms=[\d.]+", acc["emb-1"]), acc
+                        r"completion_tokens=0 ms=[\d.]+ queue_ms=[\d.]+ compute_ms=[\d.]+", acc["emb-1"]), acc
     assert (f"method=POST endpoint=/v1/completions status=200 prompt_tokens={u['prompt_tokens']} "
             f"completion_tokens={u['completion_tokens']} ") in acc["gen-1"], acc
+    g = re.search(r" ms=([\d.]+) queue_ms=([\d.]+) prefill_ms=([\d.]+) decode_ms=([\d.]+) ttft_ms=([\d.]+)$", acc["gen-1"])
+    assert g, acc["gen-1"]
+    total, queue, prefill, decode, ttft = map(float, g.groups())
+    assert prefill > 0 and decode > 0 and ttft >= prefill - 0.01 and queue + prefill + decode <= total + 0.01, acc["gen-1"]
+    assert "queue_ms" not in acc["bad-1"]  # refused before the scheduler
     assert "status=400" in acc["bad-1"]
     assert any(o["msg"] == "stopped" for o in lines)
 
