@@ -52,16 +52,14 @@ static ragd_status proc_init(ragd_sched *s, ragd_err *err) {
     ragd_served_model *sm = chat_model(s);
     ragd_engine *e = sm->engine;
     const ragd_model *m = sm->model;
-    size_t ms = (size_t)s->o.max_seqs, V = (size_t)m->cfg.n_vocab;
+    size_t ms = (size_t)s->o.max_seqs;
     s->mask_words = ragd_engine_mask_words(e);
     s->max_edits = ragd_engine_get_opts(e)->max_logit_edits;
     s->gb_masks = calloc(ms * (size_t)s->mask_words, sizeof *s->gb_masks);
     s->gb_entry = malloc(ms * sizeof *s->gb_entry);
     s->gb_dead = calloc(ms, sizeof *s->gb_dead);
     s->gb_edits = malloc((size_t)s->max_edits * sizeof *s->gb_edits);
-    s->pen_stamp = calloc(V, sizeof *s->pen_stamp);
-    s->pen_idx = malloc(V * sizeof *s->pen_idx);
-    if (!s->gb_masks || !s->gb_entry || !s->gb_dead || !s->gb_edits || !s->pen_stamp || !s->pen_idx)
+    if (!s->gb_masks || !s->gb_entry || !s->gb_dead || !s->gb_edits)
         return ragd_err_set(err, RAGD_ENOMEM, "logit processing buffers for %zu sequences (%d edits)", ms, s->max_edits);
     if (!m->tok) return RAGD_OK;
     ragd_err terr = {0};
@@ -120,6 +118,7 @@ void ragd_sched_gen_free(ragd_sched *s) {
         for (int i = 0; i < s->o.max_seqs; i++) {
             if (s->seqs[i].gs_live) ragd_gen_stream_free(&s->seqs[i].gs);
             ragd_buf_free(&s->seqs[i].emit);
+            ragd_pen_list_free(&s->seqs[i].pen);
         }
     free(s->seqs);
     free(s->seq_tokens);
@@ -135,8 +134,6 @@ void ragd_sched_gen_free(ragd_sched *s) {
     free(s->gb_entry);
     free(s->gb_dead);
     free(s->gb_edits);
-    free(s->pen_stamp);
-    free(s->pen_idx);
     ragd_gmask_cache_free(s->mcache);
     if (chat_model(s) && chat_model(s)->vocab_trie == s->trie) chat_model(s)->vocab_trie = NULL;
     ragd_vocab_trie_free(s->trie);
@@ -251,6 +248,14 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     }
     q->tokens[q->n_tok++] = tok;
     q->n_gen++;
+    if (ragd_gen_has_edits(&t->gen)) {
+        ragd_err perr = {0};
+        if (ragd_pen_list_push(&q->pen, tok, &perr)) {
+            fail_task(s, t, RAGD_ENOMEM, ragd_err_msg(&perr));
+            ragd_err_free(&perr);
+            return;
+        }
+    }
     q->state = SEQ_DECODE;
     t->completion_tokens++;
     ragd_metrics_tokens_out(s->o.metrics, 1);
@@ -354,6 +359,15 @@ static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
     if (t->gen.grammar) ragd_gmatch_init(t->gen.grammar, &q->gm);
     memcpy(q->tokens, t->tokens, (size_t)n * sizeof(int32_t));
     q->n_prompt = q->n_tok = n;
+    if (ragd_gen_has_edits(&t->gen)) {
+        const ragd_gen_opts *o = &t->gen;
+        bool rep = o->repetition_penalty > 0 && o->repetition_penalty != 1;
+        bool fp = o->frequency_penalty != 0 || o->presence_penalty != 0;
+        if (ragd_pen_list_start(&q->pen, o->logit_bias, o->n_logit_bias, rep, fp, q->tokens, n, err)) {
+            q->t = NULL;
+            return -2;
+        }
+    }
     if (!open_if_fits(s, slot, avail)) {
         q->t = NULL;
         return -1;
@@ -510,42 +524,17 @@ static int by_admission(ragd_sched *s, int *order) {
 
 /* ---- logit processing ---------------------------------------------------------------------------- */
 
-/* The row's logit edits at s->gb_edits[*n ..): logit_bias, then every id of the sequence (repetition
- * penalty: prompt and generated; frequency / presence: counts in the generated tokens). */
+/* The row's logit edits at s->gb_edits[*n ..): the sequence's list (pen_list.h: logit_bias, then every
+ * id of the sequence — repetition penalty: prompt and generated; frequency / presence: counts in the
+ * generated tokens), kept up to date per token, so a step copies it instead of rescanning the tokens. */
 static void build_edits(ragd_sched *s, const gen_seq *q, ragd_sample_params *p, int *n) {
-    const ragd_gen_opts *o = &q->t->gen;
-    const bool rep = o->repetition_penalty > 0 && o->repetition_penalty != 1;
-    const bool fp = o->frequency_penalty != 0 || o->presence_penalty != 0;
-    if (++s->pen_cur == 0) {
-        memset(s->pen_stamp, 0, sizeof *s->pen_stamp * (size_t)chat_model(s)->model->cfg.n_vocab);
-        s->pen_cur = 1;
-    }
-    const uint32_t cur = s->pen_cur;
     const int base = *n;
-    int k = base;
     /* capacity: ≤ n_logit_bias (≤ RAGD_MAX_LOGIT_BIAS) + n_tok (< max_ctx) per row: the default max_logit_edits */
-    RAGD_ASSERT(k + o->n_logit_bias + (rep || fp ? q->n_tok : 0) <= s->max_edits);
-    for (int j = 0; j < o->n_logit_bias; j++) {
-        int32_t id = o->logit_bias[j].id;
-        s->pen_stamp[id] = cur;
-        s->pen_idx[id] = k;
-        s->gb_edits[k++] = (ragd_logit_edit){.id = id, .bias = o->logit_bias[j].bias};
-    }
-    if (rep || fp)
-        for (int j = rep ? 0 : q->n_prompt; j < q->n_tok; j++) {
-            int32_t id = q->tokens[j];
-            if (s->pen_stamp[id] != cur) {
-                s->pen_stamp[id] = cur;
-                s->pen_idx[id] = k;
-                s->gb_edits[k++] = (ragd_logit_edit){.id = id};
-            }
-            ragd_logit_edit *e = &s->gb_edits[s->pen_idx[id]];
-            e->in_seq = 1;
-            if (j >= q->n_prompt) e->count++;
-        }
+    RAGD_ASSERT(q->pen.n <= q->t->gen.n_logit_bias + q->n_tok && base + q->pen.n <= s->max_edits);
+    memcpy(s->gb_edits + base, q->pen.e, (size_t)q->pen.n * sizeof *q->pen.e);
     p->edit_off = base;
-    p->n_edit = k - base;
-    *n = k;
+    p->n_edit = q->pen.n;
+    *n = base + q->pen.n;
 }
 
 static bool mask_empty(const uint32_t *w, int n) {

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "grammar/grammar.h"
+#include "sched/pen_list.h"
 #include "sched/sched.h"
 
 typedef struct task_queue {
@@ -34,6 +35,8 @@ typedef struct gen_seq {
     ragd_buf emit;           /* text released by the last token */
     double t_last;           /* time of the last token */
     ragd_gmatch gm;          /* structured output (t->gen.grammar): the matcher after the generated tokens */
+    ragd_pen_list pen;       /* penalties / logit_bias (ragd_gen_has_edits): the row's edits, updated per token
+                              * (its memory is kept for the slot's next sequences) */
 } gen_seq;
 
 struct ragd_sched {
@@ -97,9 +100,6 @@ struct ragd_sched {
     bool *gb_dead;           /* [max_seqs] row r's grammar allows no token: fail it after the step */
     ragd_logit_edit *gb_edits; /* [max_logit_edits] */
     int max_edits;
-    uint32_t *pen_stamp;     /* [n_vocab] edit-list builder: the row stamp of an id */
-    int32_t *pen_idx;        /* [n_vocab] its entry in gb_edits */
-    uint32_t pen_cur;
     int64_t preemptions;
 };
 
