@@ -67,6 +67,8 @@ typedef struct ragd_grammar_calls {
     int n;
     const char *name_key, *args_key; /* e.g. "name", "arguments" */
     int max_items;
+    const char *prefix, *suffix;     /* raw bytes before / after the value (NULL or "": none), e.g. the
+                                      * "\n" and "\n</tool_call>" around a Hermes call */
 } ragd_grammar_calls;
 ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err);
 /* `response_format: {"type": "json_object"}`: any JSON object. */

@@ -22,6 +22,8 @@ typedef enum {
     GN_SWITCH,          /* a property value chosen by the literal an earlier property of a tagged object took:
                          * alts[first + i] for its sorted literal i (tool calls: the arguments of the named
                          * function); never a frame of its own */
+    GN_SEQ,             /* alts[first..first+count) one after the other, no separators (raw text around a
+                         * value: "\n" {call} "\n</tool_call>"); frame a = the element now open */
 } gn_kind;
 
 #define GN_NONE 0xFFFFu  /* no node / no limit */

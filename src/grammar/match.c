@@ -423,6 +423,11 @@ static void child_done(const ragd_grammar *g, gstack *s, ragd_gframe child) {
     if (n->kind == GN_OBJECT) {
         p->ph = O_AFTER;
         if (n->tagged && g->nodes[child.node].kind == GN_LITERAL) p->c = (uint16_t)(child.a + 1u); /* a: the literal */
+    } else if (n->kind == GN_SEQ) {
+        if (++p->a == n->count) { /* its last element closed: so did the sequence */
+            s->depth--;
+            child_done(g, s, *p);
+        }
     }
     else if (n->kind == GN_ARRAY) {
         p->ph = A_AFTER;
@@ -459,6 +464,11 @@ static void feed(const ragd_grammar *g, gstack *s, uint8_t c, ragd_gmatch *out) 
                     feed(g, &t, c, out); /* alt is not an ANYOF: it takes c or rejects at once */
                 }
                 return;
+            case GN_SEQ: /* open the next element (a complete sequence was popped by child_done) */
+                if (!fits(g, s->depth, g->alts[n->first + f->a])) return;
+                s->f[s->depth++] = frame_init(g, g->alts[n->first + f->a]);
+                r = R_RETRY;
+                break;
             case GN_OBJECT: r = step_object(g, s, f, n, c); break;
             case GN_ARRAY: r = step_array(g, s, f, n, c); break;
             case GN_STRING: r = step_string(f, n, c); break;

@@ -668,6 +668,11 @@ static void min_depths(ragd_grammar *g) {
                     unsigned v = g->nodes[g->alts[n->first + j]].mindepth;
                     if (v < md) md = v;
                 }
+            } else if (n->kind == GN_SEQ) { /* its frame below the deepest element's */
+                for (uint32_t j = 0; j < n->count; j++) {
+                    unsigned v = 1u + g->nodes[g->alts[n->first + j]].mindepth;
+                    if (v > md) md = v;
+                }
             } else if (n->kind == GN_SWITCH) { /* the largest: the value is chosen after its key opened */
                 md = 0;
                 for (uint32_t j = 0; j < n->count; j++) {
@@ -845,6 +850,19 @@ ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar
             c.g->nodes[arr].max = k->max_items < 0 ? GN_NONE : (uint32_t)k->max_items;
             c.g->root = arr;
         }
+    }
+    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix))) { /* raw text around the value */
+        uint32_t ids[3], n = 0, seq;
+        const char *parts[2] = {k->prefix, k->suffix};
+        for (int i = 0; i < 2 && !st; i++) {
+            if (i == 1) ids[n++] = c.g->root;
+            if (!parts[i] || !*parts[i]) continue;
+            st = words_node(&c, &parts[i], 1, &ids[n]);
+            n++;
+        }
+        if (!st) st = new_node(&c, GN_SEQ, &seq);
+        if (!st) st = add_alts(&c, seq, ids, n);
+        if (!st) c.g->root = seq;
     }
     if (!st) st = finish(&c);
     free(c.refs);

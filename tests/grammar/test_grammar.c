@@ -218,6 +218,30 @@ static void test_calls(void) {
         } else CHECK(ragd_gmatch_finished(g, &m));
         ragd_grammar_free(g);
     }
+    /* raw text around the call (Hermes: "\n" {call} "\n</tool_call>") */
+    {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "arguments", .max_items = 0, .prefix = "\n", .suffix = "\n</tool_call>"};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (g) {
+            const char *ok = "\n{\"name\": \"f12\", \"arguments\": {\"a12\": -4}}\n</tool_call>";
+            ragd_gmatch m;
+            ragd_gmatch_init(g, &m);
+            CHECK(ragd_gmatch_advance(g, &m, ok, strlen(ok) - 1));
+            CHECK(!ragd_gmatch_accepting(g, &m) && !ragd_gmatch_finished(g, &m));
+            CHECK(ragd_gmatch_advance(g, &m, ">", 1));
+            CHECK(ragd_gmatch_finished(g, &m));
+            CHECK(!gt_matches(g, ok + 1, strlen(ok) - 1));                 /* no leading newline */
+            const char *no_nl = "\n{\"name\": \"f12\", \"arguments\": {\"a12\": -4}}</tool_call>";
+            const char *wrong = "\n{\"name\": \"f12\", \"arguments\": {\"a3\": 1}}\n</tool_call>";
+            CHECK(!gt_matches(g, no_nl, strlen(no_nl))); /* no newline before the closing tag */
+            CHECK(!gt_matches(g, wrong, strlen(wrong)));
+            ragd_grammar_free(g);
+        }
+    }
     /* duplicate names are refused, naming the name */
     names[3] = "f5";
     ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
