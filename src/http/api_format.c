@@ -116,7 +116,8 @@ static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
 
 /* The grammar of tool calls over every tool (ragd_grammar_compile_calls: the name selects the
  * arguments' schema, so there is no limit on the number of tools beyond the 256 of 'tools'). */
-static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, ragd_grammar **out) {
+static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, const char *prefix,
+                          const char *suffix, ragd_grammar **out) {
     size_t n = json_array_size(tools);
     const char **names = ragd_xcalloc(n, sizeof *names);
     json_t **params = ragd_xcalloc(n, sizeof *params);
@@ -134,7 +135,8 @@ static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const
     }
     if (ok) {
         ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = (int)n,
-                                   .name_key = "name", .args_key = args_key, .max_items = max_items};
+                                   .name_key = "name", .args_key = args_key, .max_items = max_items, .prefix = prefix,
+                                   .suffix = suffix};
         ragd_err err = {0};
         ragd_status st = ragd_grammar_compile_calls(&spec, out, &err);
         if (st) ok = schema_error(r, "tools", st, &err);
@@ -167,7 +169,7 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
                               t->name),
                    false;
     } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
-        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", out);
+        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, out);
     }
     ragd_err err = {0};
     ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
@@ -177,6 +179,22 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
         ragd_err_free(&err);
         return false;
     }
+    return true;
+}
+
+bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, const char **trigger) {
+    *trigger = NULL;
+    json_t *tools = json_object_get(r->json, "tools");
+    /* Hermes / Qwen: text, then <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call> (chat.c's syntax);
+     * the other syntaxes start with a special token or are the whole answer: not constrained yet */
+    if (t->forced || t->format != RAGD_TOOLCALL_HERMES || *out || !json_array_size(tools) || !r->sm->vocab_trie)
+        return true;
+    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write "<tool_call>"): the grammar
+     * starts after this text instead, and writes the marker itself — the same path with another trigger */
+    const char *test = getenv("RAGD_TEST_TOOL_TRIGGER");
+    bool hook = test && *test && strlen(test) < 32;
+    if (!calls_grammar(r, tools, 0, "arguments", hook ? "<tool_call>\n" : "\n", "\n</tool_call>", out)) return false;
+    *trigger = hook ? test : "<tool_call>";
     return true;
 }
 

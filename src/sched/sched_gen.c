@@ -229,6 +229,36 @@ static void seq_params(const ragd_model *m, const gen_seq *q, ragd_sample_params
     ragd_gen_sample_params(m, &q->t->gen, q->choice, q->n_gen, q->t->want_logprobs, n_top_of(q->t), p);
 }
 
+/* A lazy grammar still off: does the generated text now hold its trigger? Then the matcher starts
+ * after it, fed the rest of this token's bytes; if those do not fit the grammar, the text stays free
+ * (the answer is then plain text, never a call outside the grammar: toolcall.c parses only complete
+ * calls). Bytes of special tokens (absent from the trie) are not text and reset the window. */
+static void trigger_check(ragd_sched *s, gen_seq *q, int32_t tok) {
+    const char *trig = q->t->gen.grammar_trigger;
+    int len = 0;
+    const char *b = ragd_vocab_trie_token(s->trie, tok, &len);
+    if (!b || len <= 0) {
+        q->trig_n = 0;
+        return;
+    }
+    const int tl = (int)strlen(trig);
+    RAGD_ASSERT(tl > 0 && tl <= (int)sizeof q->trig_tail); /* the HTTP layer's triggers are short */
+    for (int i = 0; i < len; i++) { /* the last tl bytes, one byte at a time: do they spell the trigger? */
+        if (q->trig_n == tl) {
+            memmove(q->trig_tail, q->trig_tail + 1, (size_t)tl - 1);
+            q->trig_n--;
+        }
+        q->trig_tail[q->trig_n++] = (uint8_t)b[i];
+        if (q->trig_n == tl && !memcmp(q->trig_tail, trig, (size_t)tl)) {
+            ragd_gmatch_init(q->t->gen.grammar, &q->gm);
+            q->trig_n = 0;
+            if (i + 1 < len && !ragd_gmatch_advance(q->t->gen.grammar, &q->gm, b + i + 1, (size_t)(len - i - 1))) return;
+            q->gm_on = true;
+            return;
+        }
+    }
+}
+
 /* Appends the sampled token to the sequence and hands its text to the sink. */
 static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double now) {
     gen_seq *q = &s->seqs[slot];
@@ -240,12 +270,14 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     }
     int32_t tok = o->token;
     const ragd_grammar *gr = t->gen.grammar;
-    if (gr && !ragd_gmatch_advance_token(gr, &q->gm, s->trie, tok)) { /* the mask allowed it: never expected */
+    bool was_on = gr && q->gm_on;
+    if (was_on && !ragd_gmatch_advance_token(gr, &q->gm, s->trie, tok)) { /* the mask allowed it: never expected */
         char msg[160];
         snprintf(msg, sizeof msg, "structured output: the sampled token %d does not continue the grammar", tok);
         fail_task(s, t, RAGD_EINTERNAL, msg);
         return;
     }
+    if (gr && !was_on) trigger_check(s, q, tok);
     q->tokens[q->n_tok++] = tok;
     q->n_gen++;
     if (ragd_gen_has_edits(&t->gen)) {
@@ -277,7 +309,8 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     }
     /* structured output: a complete value with nothing allowed after it but EOS ends the choice now
      * (without computing a step whose only possible token is EOS) */
-    if (gr && fin == RAGD_FINISH_NONE && ragd_gmatch_finished(gr, &q->gm)) ragd_gen_stream_end(&q->gs, &q->emit, &fin);
+    if (gr && q->gm_on && fin == RAGD_FINISH_NONE && ragd_gmatch_finished(gr, &q->gm))
+        ragd_gen_stream_end(&q->gs, &q->emit, &fin);
     /* prompt + max_tokens ≤ the context was checked when the request was validated */
     RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_tok < max_ctx_of(s));
     bool eos_end = fin == RAGD_FINISH_STOP && !t->gen.ignore_eos && is_eos(m, tok); /* EOS is not reported as a token */
@@ -357,6 +390,8 @@ static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "structured output is not available for this model"), -2;
     }
     if (t->gen.grammar) ragd_gmatch_init(t->gen.grammar, &q->gm);
+    q->gm_on = t->gen.grammar && !t->gen.grammar_trigger;
+    q->trig_n = 0;
     memcpy(q->tokens, t->tokens, (size_t)n * sizeof(int32_t));
     q->n_prompt = q->n_tok = n;
     if (ragd_gen_has_edits(&t->gen)) {
@@ -556,7 +591,7 @@ static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
         s->gb_entry[r] = -1;
         s->gb_dead[r] = false;
         if (!p->active) continue;
-        if (q->t->gen.grammar) {
+        if (q->t->gen.grammar && q->gm_on) {
             s->gb_entry[r] = ragd_gmask_cache_lookup(s->mcache, q->t->gen.grammar, &q->gm);
             RAGD_ASSERT(s->gb_entry[r] >= 0); /* the cache holds more entries than a step has rows */
             any_mask = true;

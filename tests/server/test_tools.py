@@ -169,6 +169,68 @@ def test_required_with_many_tools():
         assert server.stop() == 0
 
 
+def test_auto_tool_choice_constrains_a_started_call():
+    """tool_choice auto: the answer is free text until the model starts a call, then the call is
+    constrained to one of the tools' schemas (a lazy grammar). The random fixture never writes
+    "<tool_call>" by itself, so the test hook RAGD_TEST_TOOL_TRIGGER makes a newline the trigger (the
+    grammar then writes the "<tool_call>" marker): the same path with another trigger text."""
+    import jsonschema
+    tools = many_tools(10)
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    server = start(["--chat", CHAT, "--max-model-len", "4096", "--max-seqs", "8"], env={"RAGD_TEST_TOOL_TRIGGER": "\n"})
+    try:
+        n_calls, n_text, chosen = 0, 0, set()
+        for seed in range(10):
+            body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools, "max_tokens": 200, "seed": seed,
+                    "n": 8, "temperature": 1.0, "parallel_tool_calls": seed % 2 == 0}
+            if seed % 3 == 0:
+                body["tool_choice"] = "auto"
+            r = server.post("/v1/chat/completions", body, timeout=300)
+            assert r.status_code == 200, r.text[:300]
+            for ch in r.json()["choices"]:
+                m = ch["message"]
+                if m.get("tool_calls"):
+                    assert ch["finish_reason"] == "tool_calls" and len(m["tool_calls"]) == 1, ch
+                    f = m["tool_calls"][0]["function"]
+                    jsonschema.validate(json.loads(f["arguments"]), by_name[f["name"]])
+                    chosen.add(f["name"])
+                    n_calls += 1
+                else:
+                    # free text: a call the grammar started is cut only by max_tokens
+                    assert "<tool_call>" not in (m["content"] or "") or ch["finish_reason"] == "length", ch
+                    n_text += 1
+        assert n_calls >= 10 and n_text >= 10 and len(chosen) >= 2, (n_calls, n_text, chosen)
+        print("auto: %d calls validated (%d functions), %d text answers" % (n_calls, len(chosen), n_text))
+        # a stream carries the call as tool_calls deltas
+        c = client(server)
+        got = None
+        for seed in range(10):
+            calls, fin = {}, None
+            for ch in c.chat.completions.create(model="qwen3-tiny", messages=[{"role": "user", "content": "hi"}], tools=tools,
+                                                max_tokens=200, seed=seed, stream=True):
+                for d in ch.choices:
+                    fin = d.finish_reason or fin
+                    for t in d.delta.tool_calls or []:
+                        calls.setdefault(t.index, []).append(t)
+            if calls:
+                got = calls
+                assert fin == "tool_calls"
+                name = next(t.function.name for t in calls[0] if t.function and t.function.name)
+                args = "".join(t.function.arguments or "" for t in calls[0] if t.function)
+                jsonschema.validate(json.loads(args), by_name[name])
+                break
+        assert got, "no streamed call in 10 seeds"
+        # tool_choice none and requests without tools are never constrained (no marker written)
+        for body in ({"tools": tools, "tool_choice": "none"}, {}):
+            r = server.post("/v1/chat/completions", dict({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 60,
+                                                          "seed": 1, "n": 8}, **body))
+            assert r.status_code == 200
+            for ch in r.json()["choices"]:
+                assert "<tool_call>" not in (ch["message"]["content"] or "") and not ch["message"].get("tool_calls"), ch
+    finally:
+        assert server.stop() == 0
+
+
 def fake_server(answer, template=None, max_len=512):
     args = ["--chat", CHAT, "--max-model-len", str(max_len)]
     if template:
