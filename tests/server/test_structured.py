@@ -203,11 +203,12 @@ def test_many_generations_parse_and_validate(smol):
             assert len(texts[k]) == 1, texts[k]
         else:
             assert len(texts[k]) >= 2, (schema, texts[k])
-    shapes = {json.loads(t)["type"] for t in texts[SCHEMAS.index(S_ANYOF_OBJECTS)]}
-    assert shapes == {"circle", "rect"}, shapes
-    seen = set().union(*(json.loads(t).keys() for t in texts[SCHEMAS.index(S_OPTIONAL)]))
-    assert {"id", "group"} <= seen and len(seen - {"id", "group"}) >= 3, seen  # optional ones taken
-    assert any(len(json.loads(t)) == 2 for t in texts[SCHEMAS.index(S_OPTIONAL)])  # every optional one skipped
+    if N_GEN >= 1000:  # ~50 per schema (the default): both anyOf branches, optional properties taken and skipped
+        shapes = {json.loads(t)["type"] for t in texts[SCHEMAS.index(S_ANYOF_OBJECTS)]}
+        assert shapes == {"circle", "rect"}, shapes
+        seen = set().union(*(json.loads(t).keys() for t in texts[SCHEMAS.index(S_OPTIONAL)]))
+        assert {"id", "group"} <= seen and len(seen - {"id", "group"}) >= 3, seen
+        assert any(len(json.loads(t)) == 2 for t in texts[SCHEMAS.index(S_OPTIONAL)])
     m = smol.get("/metrics").text
     hits = [l for l in m.splitlines() if l.startswith('ragd_grammar_masks_total{result="hit"}')]
     assert hits and int(hits[0].split()[-1]) > 0, m[:2000]  # the mask cache serves the n choices' shared states
