@@ -25,7 +25,9 @@
  *   - Nesting: at most RAGD_GMATCH_MAX_DEPTH frames; recursive schemas are cut there (a token that
  *     would need a deeper frame is masked, and only values that can still close are opened).
  *   - anyOf runs its alternatives side by side, at most RAGD_GMATCH_MAX_ALT at once (more are dropped:
- *     the output stays valid, the choice narrows).
+ *     the output stays valid, the choice narrows). Tool calls (ragd_grammar_compile_calls) do not use
+ *     anyOf: the function name is one literal and it selects the arguments' schema, so any number of
+ *     functions stays choosable.
  *
  * Threading contract: compile, trie build and workspace creation allocate; ragd_gmatch_* and
  * ragd_gmask never allocate and touch only their arguments.
@@ -53,6 +55,22 @@ typedef struct ragd_grammar ragd_grammar;
  * path ("$.properties.zip"); so are malformed values, required names not in properties, empty enums,
  * and schemas whose smallest value needs more than RAGD_GMATCH_MAX_DEPTH nesting. */
 ragd_status ragd_grammar_compile_schema(const json_t *schema, ragd_grammar **out, ragd_err *err);
+/* Tool calls (tool_choice "required", and a call started under "auto"): an object
+ * {"<name_key>": "<one of names>", "<args_key>": <that function's parameters schema>} — the arguments
+ * follow the name actually written, however many functions there are (one matcher alternative, not one
+ * per function). max_items 0: one such object; k > 0: a JSON array of 1..k of them; -1: 1 or more.
+ * Every params[i] is a schema as for ragd_grammar_compile_schema (its own root for "$ref"s). Names must
+ * be distinct (RAGD_EINVAL naming the duplicate). */
+typedef struct ragd_grammar_calls {
+    const char *const *names;    /* [n] function names */
+    const json_t *const *params; /* [n] their parameters schemas */
+    int n;
+    const char *name_key, *args_key; /* e.g. "name", "arguments" */
+    int max_items;
+    const char *prefix, *suffix;     /* raw bytes before / after the value (NULL or "": none), e.g. the
+                                      * "\n" and "\n</tool_call>" around a Hermes call */
+} ragd_grammar_calls;
+ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err);
 /* `response_format: {"type": "json_object"}`: any JSON object. */
 ragd_status ragd_grammar_json_object(ragd_grammar **out, ragd_err *err);
 void ragd_grammar_free(ragd_grammar *g); /* NULL ok */

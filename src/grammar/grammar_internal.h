@@ -19,6 +19,11 @@ typedef enum {
     GN_STRING,
     GN_NUMBER,          /* integer: digits only */
     GN_LITERAL,         /* one of a sorted set of JSON texts (enum, const, boolean, null) */
+    GN_SWITCH,          /* a property value chosen by the literal an earlier property of a tagged object took:
+                         * alts[first + i] for its sorted literal i (tool calls: the arguments of the named
+                         * function); never a frame of its own */
+    GN_SEQ,             /* alts[first..first+count) one after the other, no separators (raw text around a
+                         * value: "\n" {call} "\n</tool_call>"); frame a = the element now open */
 } gn_kind;
 
 #define GN_NONE 0xFFFFu  /* no node / no limit */
@@ -27,8 +32,11 @@ typedef enum {
 typedef struct gnode {
     uint8_t kind;
     uint8_t integer;          /* NUMBER */
-    uint8_t mindepth;         /* frames the smallest value of this node needs (≥ 1), capped at 255 */
-    uint32_t first, count;    /* OBJECT: props; ANYOF: alts; LITERAL: lits */
+    uint8_t mindepth;         /* frames the smallest value of this node needs (≥ 1), capped at 255; SWITCH:
+                               * the largest of its alternatives' (a key is opened only when any fits) */
+    uint8_t tagged;           /* OBJECT: its frame's c = 1 + the sorted index of the literal its last literal
+                               * value took (read by a later SWITCH value) */
+    uint32_t first, count;    /* OBJECT: props; ANYOF, SWITCH: alts; LITERAL: lits */
     uint32_t sorted;          /* OBJECT: g->sorted[sorted..sorted+count) = props by name bytes */
     int32_t last_required;    /* OBJECT: index of the last required property, -1 none */
     uint32_t additional;      /* OBJECT: node of extra keys' values, GN_NONE = no extra keys */

@@ -200,6 +200,10 @@ static int step_object(const ragd_grammar *g, gstack *s, ragd_gframe *f, const g
         /* fall through */
     case O_VAL: {
         uint32_t v = f->b == GN_EXTRA ? n->additional : prop(g, n, f->b)->value;
+        if (g->nodes[v].kind == GN_SWITCH) { /* the tag literal came first (the compiler's order) */
+            RAGD_ASSERT(n->tagged && f->c >= 1 && f->c <= g->nodes[v].count);
+            v = g->alts[g->nodes[v].first + f->c - 1u];
+        }
         if (!fits(g, d, v)) return R_REJECT;
         s->f[s->depth++] = frame_init(g, v);
         return R_RETRY;
@@ -411,11 +415,20 @@ static int step_literal(const ragd_grammar *g, ragd_gframe *f, const gnode *n, u
 /* ---------------------------------------------------------------------------------------------- */
 /* stacks */
 
-static void child_done(const ragd_grammar *g, gstack *s) {
+/* The frame below the one just popped (child: a copy of it) goes on after its value. */
+static void child_done(const ragd_grammar *g, gstack *s, ragd_gframe child) {
     if (s->depth == 0) return;
     ragd_gframe *p = &s->f[s->depth - 1];
     const gnode *n = &g->nodes[p->node];
-    if (n->kind == GN_OBJECT) p->ph = O_AFTER;
+    if (n->kind == GN_OBJECT) {
+        p->ph = O_AFTER;
+        if (n->tagged && g->nodes[child.node].kind == GN_LITERAL) p->c = (uint16_t)(child.a + 1u); /* a: the literal */
+    } else if (n->kind == GN_SEQ) {
+        if (++p->a == n->count) { /* its last element closed: so did the sequence */
+            s->depth--;
+            child_done(g, s, *p);
+        }
+    }
     else if (n->kind == GN_ARRAY) {
         p->ph = A_AFTER;
         if (p->a < 0xFFFF) p->a++;
@@ -451,6 +464,11 @@ static void feed(const ragd_grammar *g, gstack *s, uint8_t c, ragd_gmatch *out) 
                     feed(g, &t, c, out); /* alt is not an ANYOF: it takes c or rejects at once */
                 }
                 return;
+            case GN_SEQ: /* open the next element (a complete sequence was popped by child_done) */
+                if (!fits(g, s->depth, g->alts[n->first + f->a])) return;
+                s->f[s->depth++] = frame_init(g, g->alts[n->first + f->a]);
+                r = R_RETRY;
+                break;
             case GN_OBJECT: r = step_object(g, s, f, n, c); break;
             case GN_ARRAY: r = step_array(g, s, f, n, c); break;
             case GN_STRING: r = step_string(f, n, c); break;
@@ -463,12 +481,12 @@ static void feed(const ragd_grammar *g, gstack *s, uint8_t c, ragd_gmatch *out) 
         case R_TAKE: emit(out, s); return;
         case R_TAKE_POP:
             s->depth--;
-            child_done(g, s);
+            child_done(g, s, s->f[s->depth]);
             emit(out, s);
             return;
         case R_POP_RETRY:
             s->depth--;
-            child_done(g, s);
+            child_done(g, s, s->f[s->depth]);
             continue;
         case R_RETRY: continue;
         }

@@ -668,6 +668,17 @@ static void min_depths(ragd_grammar *g) {
                     unsigned v = g->nodes[g->alts[n->first + j]].mindepth;
                     if (v < md) md = v;
                 }
+            } else if (n->kind == GN_SEQ) { /* its frame below the deepest element's */
+                for (uint32_t j = 0; j < n->count; j++) {
+                    unsigned v = 1u + g->nodes[g->alts[n->first + j]].mindepth;
+                    if (v > md) md = v;
+                }
+            } else if (n->kind == GN_SWITCH) { /* the largest: the value is chosen after its key opened */
+                md = 0;
+                for (uint32_t j = 0; j < n->count; j++) {
+                    unsigned v = g->nodes[g->alts[n->first + j]].mindepth;
+                    if (v > md) md = v;
+                }
             }
             if (md > 255) md = 255;
             if (md < n->mindepth) {
@@ -753,6 +764,117 @@ ragd_status ragd_grammar_json_object(ragd_grammar **out, ragd_err *err) {
     return RAGD_OK;
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* tool calls: {"<name_key>": one of the names, "<args_key>": that function's parameters} */
+
+/* The call object: a tagged OBJECT whose name literal picks the SWITCH alternative of its arguments. */
+static ragd_status compile_call_object(cctx *c, const ragd_grammar_calls *k, uint32_t *id) {
+    ragd_grammar *g = c->g;
+    json_t *names = json_array();
+    for (int i = 0; i < k->n && names; i++)
+        if (json_array_append_new(names, json_string(k->names[i]))) {
+            json_decref(names);
+            names = NULL;
+        }
+    json_t *sch = names ? json_pack("{s:s, s:{s:{s:o}, s:{}}, s:[s,s], s:b}", "type", "object", "properties", k->name_key,
+                                    "enum", names, k->args_key, "required", k->name_key, k->args_key,
+                                    "additionalProperties", 0)
+                        : NULL;
+    if (!sch) return oom(c);
+    c->root = sch;
+    ragd_status st = compile(c, sch, id);
+    json_decref(sch);
+    c->root = NULL;
+    if (st) return st;
+    const gnode *obj = &g->nodes[*id];
+    uint32_t lit = g->props[obj->first].value, n_lits = g->nodes[lit].count;
+    if (n_lits != (uint32_t)k->n) { /* literal_node dropped a duplicate */
+        for (int i = 0; i < k->n; i++)
+            for (int j = 0; j < i; j++)
+                if (!strcmp(k->names[i], k->names[j]))
+                    return ragd_err_set(c->err, RAGD_EINVAL, "tool calls: the function name \"%s\" appears twice (%d and %d)",
+                                        k->names[i], j, i);
+        return ragd_err_set(c->err, RAGD_EINVAL, "tool calls: duplicate function names");
+    }
+    /* each function's parameters, in the literals' sorted order; every schema is its own root */
+    uint32_t *ids = malloc((size_t)k->n * sizeof *ids);
+    if (!ids) return oom(c);
+    uint32_t sw;
+    st = new_node(c, GN_SWITCH, &sw);
+    for (uint32_t j = 0; j < n_lits && !st; j++) {
+        const glit *L = &g->lits[g->nodes[lit].first + j];
+        int fn = -1;
+        for (int i = 0; i < k->n && fn < 0; i++) {
+            json_t *nm = json_string(k->names[i]);
+            char *txt = nm ? json_dumps(nm, JSON_ENCODE_ANY) : NULL;
+            json_decref(nm);
+            if (!txt) {
+                st = oom(c);
+                break;
+            }
+            if (strlen(txt) == L->len && !memcmp(txt, g->strs.data + L->off, L->len)) fn = i;
+            free(txt);
+        }
+        if (st) break;
+        RAGD_ASSERT(fn >= 0);
+        c->root = k->params[fn];
+        c->n_refs = 0; /* "$ref"s are local to each function's schema */
+        size_t old = path_push_i(c, "(function %zu)", (size_t)fn);
+        st = compile(c, k->params[fn], &ids[j]);
+        path_pop(c, old);
+        c->root = NULL;
+        c->n_refs = 0;
+    }
+    if (!st) st = add_alts(c, sw, ids, n_lits);
+    free(ids);
+    if (st) return st;
+    g->props[g->nodes[*id].first + 1].value = sw;
+    g->nodes[*id].tagged = 1;
+    return RAGD_OK;
+}
+
+ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err) {
+    if (k->n < 1 || !k->name_key || !k->args_key || !strcmp(k->name_key, k->args_key))
+        return ragd_err_set(err, RAGD_EINVAL, "tool calls: need at least one function and two distinct keys");
+    cctx c;
+    ragd_status st = grammar_new(&c, out, err);
+    uint32_t obj = 0;
+    if (!st) st = compile_call_object(&c, k, &obj);
+    if (!st && k->max_items == 0) c.g->root = obj;
+    else if (!st) {
+        uint32_t arr;
+        st = new_node(&c, GN_ARRAY, &arr);
+        if (!st) {
+            c.g->nodes[arr].items = obj;
+            c.g->nodes[arr].min = 1;
+            c.g->nodes[arr].max = k->max_items < 0 ? GN_NONE : (uint32_t)k->max_items;
+            c.g->root = arr;
+        }
+    }
+    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix))) { /* raw text around the value */
+        uint32_t ids[3], n = 0, seq;
+        const char *parts[2] = {k->prefix, k->suffix};
+        for (int i = 0; i < 2 && !st; i++) {
+            if (i == 1) ids[n++] = c.g->root;
+            if (!parts[i] || !*parts[i]) continue;
+            st = words_node(&c, &parts[i], 1, &ids[n]);
+            n++;
+        }
+        if (!st) st = new_node(&c, GN_SEQ, &seq);
+        if (!st) st = add_alts(&c, seq, ids, n);
+        if (!st) c.g->root = seq;
+    }
+    if (!st) st = finish(&c);
+    free(c.refs);
+    if (!st) grammar_fingerprint_set(c.g);
+    if (st) {
+        ragd_grammar_free(c.g);
+        return st;
+    }
+    *out = c.g;
+    return RAGD_OK;
+}
+
 void ragd_grammar_free(ragd_grammar *g) {
     if (!g) return;
     free(g->nodes);
@@ -780,7 +902,7 @@ void grammar_fingerprint_set(ragd_grammar *g) {
     fp_u64(&h, g->n_nodes);
     for (uint32_t i = 0; i < g->n_nodes; i++) {
         const gnode *n = &g->nodes[i];
-        fp_u64(&h, (uint64_t)n->kind | (uint64_t)n->integer << 8 | (uint64_t)n->mindepth << 16);
+        fp_u64(&h, (uint64_t)n->kind | (uint64_t)n->integer << 8 | (uint64_t)n->mindepth << 16 | (uint64_t)n->tagged << 24);
         fp_u64(&h, (uint64_t)n->first << 32 | n->count);
         fp_u64(&h, (uint64_t)n->sorted << 32 | (uint32_t)n->last_required);
         fp_u64(&h, (uint64_t)n->additional << 32 | n->items);

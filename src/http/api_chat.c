@@ -797,6 +797,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
                               "tool_choice \"required\" or a named function cannot be combined with response_format"),
                    HTTP_REPLY;
         if (!api_parse_tool_choice_grammar(r, &tools, &a->grammar)) return HTTP_REPLY;
+        if (!api_parse_tool_auto_grammar(r, &tools, &a->grammar, &g->grammar_trigger)) return HTTP_REPLY;
         /* Mistral's [TOOL_CALLS] is a special token: keep special tokens in the text to see it */
         g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL;
         if (a->tool_fmt != RAGD_TOOLCALL_NONE) a->fake = getenv("RAGD_TEST_CHAT_ANSWER");
@@ -842,7 +843,7 @@ static http_outcome gen_common(http_req *r, bool chat) {
         return http_error(r, 400, "min_tokens", "invalid_value", "field 'min_tokens' (%lld) exceeds max_tokens (%lld)",
                           (long long)min_tokens, (long long)want),
                HTTP_REPLY;
-    if (a->grammar && (ignore_eos || min_tokens > 0)) /* the grammar decides where the answer ends */
+    if (a->grammar && !g->grammar_trigger && (ignore_eos || min_tokens > 0)) /* the grammar decides where the answer ends */
         return http_error(r, 400, ignore_eos ? "ignore_eos" : "min_tokens", "invalid_value",
                           "field '%s' cannot be combined with structured output (response_format or a forced tool_choice)",
                           ignore_eos ? "ignore_eos" : "min_tokens"),

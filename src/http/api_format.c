@@ -114,6 +114,40 @@ static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
     return json_pack("{s:s}", "type", "object");
 }
 
+/* The grammar of tool calls over every tool (ragd_grammar_compile_calls: the name selects the
+ * arguments' schema, so there is no limit on the number of tools beyond the 256 of 'tools'). */
+static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, const char *prefix,
+                          const char *suffix, ragd_grammar **out) {
+    size_t n = json_array_size(tools);
+    const char **names = ragd_xcalloc(n, sizeof *names);
+    json_t **params = ragd_xcalloc(n, sizeof *params);
+    bool ok = true;
+    for (size_t k = 0; k < n && ok; k++) {
+        json_t *fn = json_object_get(json_array_get(tools, k), "function");
+        names[k] = json_string_value(json_object_get(fn, "name"));
+        for (size_t j = 0; j < k && ok; j++)
+            if (!strcmp(names[j], names[k])) {
+                http_error(r, 400, "tools", "invalid_value", "tools[%zu] and tools[%zu] are both named \"%s\"", j, k,
+                           names[k]);
+                ok = false;
+            }
+        if (ok) ok = (params[k] = tool_params(r, fn, k)) != NULL;
+    }
+    if (ok) {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = (int)n,
+                                   .name_key = "name", .args_key = args_key, .max_items = max_items, .prefix = prefix,
+                                   .suffix = suffix};
+        ragd_err err = {0};
+        ragd_status st = ragd_grammar_compile_calls(&spec, out, &err);
+        if (st) ok = schema_error(r, "tools", st, &err);
+        ragd_err_free(&err);
+    }
+    for (size_t k = 0; k < n; k++) json_decref(params[k]);
+    free(names);
+    free(params);
+    return ok;
+}
+
 bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out) {
     if (!t->forced) return true; /* *out untouched (response_format's grammar, if any) */
     *out = NULL;
@@ -135,23 +169,7 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
                               t->name),
                    false;
     } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
-        json_t *alts = json_array();
-        json_array_foreach(tools, k, e) {
-            json_t *fn = json_object_get(e, "function");
-            json_t *p = tool_params(r, fn, k);
-            if (!p) {
-                json_decref(alts);
-                return false;
-            }
-            json_array_append_new(
-                alts, json_pack("{s:s, s:{s:{s:O}, s:o}, s:[s,s], s:b}", "type", "object", "properties", "name", "const",
-                                json_object_get(fn, "name"), "parameters", p, "required", "name", "parameters",
-                                "additionalProperties", 0));
-        }
-        json_t *items = json_array_size(alts) == 1 ? json_incref(json_array_get(alts, 0)) : json_pack("{s:O}", "anyOf", alts);
-        schema = json_pack("{s:s, s:o, s:i}", "type", "array", "items", items, "minItems", 1);
-        if (!t->parallel) json_object_set_new(schema, "maxItems", json_integer(1));
-        json_decref(alts);
+        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, out);
     }
     ragd_err err = {0};
     ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
@@ -161,6 +179,22 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
         ragd_err_free(&err);
         return false;
     }
+    return true;
+}
+
+bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, const char **trigger) {
+    *trigger = NULL;
+    json_t *tools = json_object_get(r->json, "tools");
+    /* Hermes / Qwen: text, then <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call> (chat.c's syntax);
+     * the other syntaxes start with a special token or are the whole answer: not constrained yet */
+    if (t->forced || t->format != RAGD_TOOLCALL_HERMES || *out || !json_array_size(tools) || !r->sm->vocab_trie)
+        return true;
+    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write "<tool_call>"): the grammar
+     * starts after this text instead, and writes the marker itself — the same path with another trigger */
+    const char *test = getenv("RAGD_TEST_TOOL_TRIGGER");
+    bool hook = test && *test && strlen(test) < 32;
+    if (!calls_grammar(r, tools, 0, "arguments", hook ? "<tool_call>\n" : "\n", "\n</tool_call>", out)) return false;
+    *trigger = hook ? test : "<tool_call>";
     return true;
 }
 

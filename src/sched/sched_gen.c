@@ -52,16 +52,14 @@ static ragd_status proc_init(ragd_sched *s, ragd_err *err) {
     ragd_served_model *sm = chat_model(s);
     ragd_engine *e = sm->engine;
     const ragd_model *m = sm->model;
-    size_t ms = (size_t)s->o.max_seqs, V = (size_t)m->cfg.n_vocab;
+    size_t ms = (size_t)s->o.max_seqs;
     s->mask_words = ragd_engine_mask_words(e);
     s->max_edits = ragd_engine_get_opts(e)->max_logit_edits;
     s->gb_masks = calloc(ms * (size_t)s->mask_words, sizeof *s->gb_masks);
     s->gb_entry = malloc(ms * sizeof *s->gb_entry);
     s->gb_dead = calloc(ms, sizeof *s->gb_dead);
     s->gb_edits = malloc((size_t)s->max_edits * sizeof *s->gb_edits);
-    s->pen_stamp = calloc(V, sizeof *s->pen_stamp);
-    s->pen_idx = malloc(V * sizeof *s->pen_idx);
-    if (!s->gb_masks || !s->gb_entry || !s->gb_dead || !s->gb_edits || !s->pen_stamp || !s->pen_idx)
+    if (!s->gb_masks || !s->gb_entry || !s->gb_dead || !s->gb_edits)
         return ragd_err_set(err, RAGD_ENOMEM, "logit processing buffers for %zu sequences (%d edits)", ms, s->max_edits);
     if (!m->tok) return RAGD_OK;
     ragd_err terr = {0};
@@ -120,6 +118,7 @@ void ragd_sched_gen_free(ragd_sched *s) {
         for (int i = 0; i < s->o.max_seqs; i++) {
             if (s->seqs[i].gs_live) ragd_gen_stream_free(&s->seqs[i].gs);
             ragd_buf_free(&s->seqs[i].emit);
+            ragd_pen_list_free(&s->seqs[i].pen);
         }
     free(s->seqs);
     free(s->seq_tokens);
@@ -135,8 +134,6 @@ void ragd_sched_gen_free(ragd_sched *s) {
     free(s->gb_entry);
     free(s->gb_dead);
     free(s->gb_edits);
-    free(s->pen_stamp);
-    free(s->pen_idx);
     ragd_gmask_cache_free(s->mcache);
     if (chat_model(s) && chat_model(s)->vocab_trie == s->trie) chat_model(s)->vocab_trie = NULL;
     ragd_vocab_trie_free(s->trie);
@@ -234,6 +231,36 @@ static void seq_params(const ragd_model *m, const gen_seq *q, ragd_sample_params
     ragd_gen_sample_params(m, &q->t->gen, q->choice, q->n_gen, q->t->want_logprobs, n_top_of(q->t), p);
 }
 
+/* A lazy grammar still off: does the generated text now hold its trigger? Then the matcher starts
+ * after it, fed the rest of this token's bytes; if those do not fit the grammar, the text stays free
+ * (the answer is then plain text, never a call outside the grammar: toolcall.c parses only complete
+ * calls). Bytes of special tokens (absent from the trie) are not text and reset the window. */
+static void trigger_check(ragd_sched *s, gen_seq *q, int32_t tok) {
+    const char *trig = q->t->gen.grammar_trigger;
+    int len = 0;
+    const char *b = ragd_vocab_trie_token(s->trie, tok, &len);
+    if (!b || len <= 0) {
+        q->trig_n = 0;
+        return;
+    }
+    const int tl = (int)strlen(trig);
+    RAGD_ASSERT(tl > 0 && tl <= (int)sizeof q->trig_tail); /* the HTTP layer's triggers are short */
+    for (int i = 0; i < len; i++) { /* the last tl bytes, one byte at a time: do they spell the trigger? */
+        if (q->trig_n == tl) {
+            memmove(q->trig_tail, q->trig_tail + 1, (size_t)tl - 1);
+            q->trig_n--;
+        }
+        q->trig_tail[q->trig_n++] = (uint8_t)b[i];
+        if (q->trig_n == tl && !memcmp(q->trig_tail, trig, (size_t)tl)) {
+            ragd_gmatch_init(q->t->gen.grammar, &q->gm);
+            q->trig_n = 0;
+            if (i + 1 < len && !ragd_gmatch_advance(q->t->gen.grammar, &q->gm, b + i + 1, (size_t)(len - i - 1))) return;
+            q->gm_on = true;
+            return;
+        }
+    }
+}
+
 /* Appends the sampled token to the sequence and hands its text to the sink. */
 static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double now) {
     gen_seq *q = &s->seqs[slot];
@@ -245,14 +272,24 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     }
     int32_t tok = o->token;
     const ragd_grammar *gr = t->gen.grammar;
-    if (gr && !ragd_gmatch_advance_token(gr, &q->gm, s->trie, tok)) { /* the mask allowed it: never expected */
+    bool was_on = gr && q->gm_on;
+    if (was_on && !ragd_gmatch_advance_token(gr, &q->gm, s->trie, tok)) { /* the mask allowed it: never expected */
         char msg[160];
         snprintf(msg, sizeof msg, "structured output: the sampled token %d does not continue the grammar", tok);
         fail_task(s, t, RAGD_EINTERNAL, msg);
         return;
     }
+    if (gr && !was_on) trigger_check(s, q, tok);
     q->tokens[q->n_tok++] = tok;
     q->n_gen++;
+    if (ragd_gen_has_edits(&t->gen)) {
+        ragd_err perr = {0};
+        if (ragd_pen_list_push(&q->pen, tok, &perr)) {
+            fail_task(s, t, RAGD_ENOMEM, ragd_err_msg(&perr));
+            ragd_err_free(&perr);
+            return;
+        }
+    }
     q->state = SEQ_DECODE;
     t->completion_tokens++;
     ragd_metrics_tokens_out(s->o.metrics, 1);
@@ -275,7 +312,8 @@ static void advance(ragd_sched *s, int slot, const ragd_sample_out *o, double no
     }
     /* structured output: a complete value with nothing allowed after it but EOS ends the choice now
      * (without computing a step whose only possible token is EOS) */
-    if (gr && fin == RAGD_FINISH_NONE && ragd_gmatch_finished(gr, &q->gm)) ragd_gen_stream_end(&q->gs, &q->emit, &fin);
+    if (gr && q->gm_on && fin == RAGD_FINISH_NONE && ragd_gmatch_finished(gr, &q->gm))
+        ragd_gen_stream_end(&q->gs, &q->emit, &fin);
     /* prompt + max_tokens ≤ the context was checked when the request was validated */
     RAGD_ASSERT(fin != RAGD_FINISH_NONE || q->n_tok < max_ctx_of(s));
     bool eos_end = fin == RAGD_FINISH_STOP && !t->gen.ignore_eos && is_eos(m, tok); /* EOS is not reported as a token */
@@ -355,8 +393,19 @@ static int admit(ragd_sched *s, double now, int *avail, ragd_err *err) {
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "structured output is not available for this model"), -2;
     }
     if (t->gen.grammar) ragd_gmatch_init(t->gen.grammar, &q->gm);
+    q->gm_on = t->gen.grammar && !t->gen.grammar_trigger;
+    q->trig_n = 0;
     memcpy(q->tokens, t->tokens, (size_t)n * sizeof(int32_t));
     q->n_prompt = q->n_tok = n;
+    if (ragd_gen_has_edits(&t->gen)) {
+        const ragd_gen_opts *o = &t->gen;
+        bool rep = o->repetition_penalty > 0 && o->repetition_penalty != 1;
+        bool fp = o->frequency_penalty != 0 || o->presence_penalty != 0;
+        if (ragd_pen_list_start(&q->pen, o->logit_bias, o->n_logit_bias, rep, fp, q->tokens, n, err)) {
+            q->t = NULL;
+            return -2;
+        }
+    }
     if (!open_if_fits(s, slot, avail)) {
         q->t = NULL;
         return -1;
@@ -518,42 +567,17 @@ static int by_admission(ragd_sched *s, int *order) {
 
 /* ---- logit processing ---------------------------------------------------------------------------- */
 
-/* The row's logit edits at s->gb_edits[*n ..): logit_bias, then every id of the sequence (repetition
- * penalty: prompt and generated; frequency / presence: counts in the generated tokens). */
+/* The row's logit edits at s->gb_edits[*n ..): the sequence's list (pen_list.h: logit_bias, then every
+ * id of the sequence — repetition penalty: prompt and generated; frequency / presence: counts in the
+ * generated tokens), kept up to date per token, so a step copies it instead of rescanning the tokens. */
 static void build_edits(ragd_sched *s, const gen_seq *q, ragd_sample_params *p, int *n) {
-    const ragd_gen_opts *o = &q->t->gen;
-    const bool rep = o->repetition_penalty > 0 && o->repetition_penalty != 1;
-    const bool fp = o->frequency_penalty != 0 || o->presence_penalty != 0;
-    if (++s->pen_cur == 0) {
-        memset(s->pen_stamp, 0, sizeof *s->pen_stamp * (size_t)chat_model(s)->model->cfg.n_vocab);
-        s->pen_cur = 1;
-    }
-    const uint32_t cur = s->pen_cur;
     const int base = *n;
-    int k = base;
     /* capacity: ≤ n_logit_bias (≤ RAGD_MAX_LOGIT_BIAS) + n_tok (< max_ctx) per row: the default max_logit_edits */
-    RAGD_ASSERT(k + o->n_logit_bias + (rep || fp ? q->n_tok : 0) <= s->max_edits);
-    for (int j = 0; j < o->n_logit_bias; j++) {
-        int32_t id = o->logit_bias[j].id;
-        s->pen_stamp[id] = cur;
-        s->pen_idx[id] = k;
-        s->gb_edits[k++] = (ragd_logit_edit){.id = id, .bias = o->logit_bias[j].bias};
-    }
-    if (rep || fp)
-        for (int j = rep ? 0 : q->n_prompt; j < q->n_tok; j++) {
-            int32_t id = q->tokens[j];
-            if (s->pen_stamp[id] != cur) {
-                s->pen_stamp[id] = cur;
-                s->pen_idx[id] = k;
-                s->gb_edits[k++] = (ragd_logit_edit){.id = id};
-            }
-            ragd_logit_edit *e = &s->gb_edits[s->pen_idx[id]];
-            e->in_seq = 1;
-            if (j >= q->n_prompt) e->count++;
-        }
+    RAGD_ASSERT(q->pen.n <= q->t->gen.n_logit_bias + q->n_tok && base + q->pen.n <= s->max_edits);
+    memcpy(s->gb_edits + base, q->pen.e, (size_t)q->pen.n * sizeof *q->pen.e);
     p->edit_off = base;
-    p->n_edit = k - base;
-    *n = k;
+    p->n_edit = q->pen.n;
+    *n = base + q->pen.n;
 }
 
 static bool mask_empty(const uint32_t *w, int n) {
@@ -575,7 +599,7 @@ static void build_proc(ragd_sched *s, int nb, ragd_step_proc *proc) {
         s->gb_entry[r] = -1;
         s->gb_dead[r] = false;
         if (!p->active) continue;
-        if (q->t->gen.grammar) {
+        if (q->t->gen.grammar && q->gm_on) {
             s->gb_entry[r] = ragd_gmask_cache_lookup(s->mcache, q->t->gen.grammar, &q->gm);
             RAGD_ASSERT(s->gb_entry[r] >= 0); /* the cache holds more entries than a step has rows */
             any_mask = true;

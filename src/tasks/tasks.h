@@ -197,6 +197,10 @@ typedef struct ragd_gen_opts {
     /* structured output: the generated text must match this grammar (grammar.h; the scheduler keeps
      * the matcher, masks every step and ends the choice when the value is complete); NULL: free text */
     const struct ragd_grammar *grammar;
+    /* a lazy grammar (tool_choice auto): free text until these bytes appear in the generated text, then
+     * the rest is constrained by grammar (the bytes of the triggering token after them included); when
+     * the value is complete the choice ends. NULL: the grammar applies from the first token. */
+    const char *grammar_trigger;
 } ragd_gen_opts;
 
 /* The engine's sampling parameters for the n_gen-th generated token (counter n_gen) of choice `choice`:

@@ -154,9 +154,110 @@ static void test_errors(void) {
     ragd_grammar_free(g);
 }
 
+/* Tool calls over 20 functions (more than RAGD_GMATCH_MAX_ALT): each function is reachable, its
+ * arguments are checked against its own schema (not another's), the state stays one alternative. */
+static void test_calls(void) {
+    enum { N = 20 };
+    char names_buf[N][16];
+    const char *names[N];
+    json_t *params[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names_buf[i], sizeof names_buf[i], "f%d", i); /* "f1" is a prefix of "f10".."f19" */
+        names[i] = names_buf[i];
+        /* function i takes {"a<i>": integer} (required); function 7 also a "$ref" of its own */
+        char sch[256];
+        if (i == 7)
+            snprintf(sch, sizeof sch, "{\"type\":\"object\",\"$defs\":{\"s\":{\"enum\":[\"x\",\"y\"]}},\"properties\":{"
+                     "\"a7\":{\"$ref\":\"#/$defs/s\"}},\"required\":[\"a7\"],\"additionalProperties\":false}");
+        else
+            snprintf(sch, sizeof sch, "{\"type\":\"object\",\"properties\":{\"a%d\":{\"type\":\"integer\"}},\"required\":[\"a%d\"],"
+                     "\"additionalProperties\":false}", i, i);
+        json_error_t je;
+        params[i] = json_loads(sch, 0, &je);
+        RAGD_ASSERT(params[i]);
+    }
+    for (int max_items = -1; max_items <= 1; max_items++) {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "arguments", .max_items = max_items};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (!g) continue;
+        const char *open = max_items ? "[" : "", *close = max_items ? "]" : "";
+        char t[256];
+        for (int i = 0; i < N; i++) {
+            if (i == 7) snprintf(t, sizeof t, "%s{\"name\": \"f7\", \"arguments\": {\"a7\": \"y\"}}%s", open, close);
+            else snprintf(t, sizeof t, "%s{\"name\": \"f%d\", \"arguments\": {\"a%d\": %d}}%s", open, i, i, 10 * i, close);
+            bool ok = gt_matches(g, t, strlen(t));
+            if (!ok) fprintf(stderr, "calls: refused %s\n", t);
+            CHECK(ok);
+            /* another function's arguments under this name are refused */
+            int o = (i + 1) % N;
+            snprintf(t, sizeof t, "%s{\"name\": \"f%d\", \"arguments\": {\"a%d\": 1}}%s", open, i, o, close);
+            CHECK(!gt_matches(g, t, strlen(t)));
+        }
+        snprintf(t, sizeof t, "%s{\"name\": \"f7\", \"arguments\": {\"a7\": 1}}%s", open, close);
+        CHECK(!gt_matches(g, t, strlen(t)));
+        snprintf(t, sizeof t, "%s{\"name\": \"f20\", \"arguments\": {\"a20\": 1}}%s", open, close);
+        CHECK(!gt_matches(g, t, strlen(t)));
+        /* after the name, one alternative; before it, one too (no anyOf fan-out) */
+        ragd_gmatch m;
+        ragd_gmatch_init(g, &m);
+        snprintf(t, sizeof t, "%s{\"name\": \"f1", open);
+        CHECK(ragd_gmatch_advance(g, &m, t, strlen(t)));
+        CHECK_EQ_INT(m.n_alt, 1);
+        const char *rest = "9\", \"arguments\": {\"a19\": 5}}", *more = ", {\"name\": \"f0\", \"arguments\": {\"a0\": 1}}]";
+        CHECK(ragd_gmatch_advance(g, &m, rest, strlen(rest)));
+        CHECK_EQ_INT(m.n_alt, 1);
+        if (max_items) {
+            /* several calls only when max_items allows them */
+            bool two = ragd_gmatch_advance(g, &m, more, strlen(more));
+            CHECK(two == (max_items < 0));
+            if (two) CHECK(ragd_gmatch_finished(g, &m));
+        } else CHECK(ragd_gmatch_finished(g, &m));
+        ragd_grammar_free(g);
+    }
+    /* raw text around the call (Hermes: "\n" {call} "\n</tool_call>") */
+    {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "arguments", .max_items = 0, .prefix = "\n", .suffix = "\n</tool_call>"};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (g) {
+            const char *ok = "\n{\"name\": \"f12\", \"arguments\": {\"a12\": -4}}\n</tool_call>";
+            ragd_gmatch m;
+            ragd_gmatch_init(g, &m);
+            CHECK(ragd_gmatch_advance(g, &m, ok, strlen(ok) - 1));
+            CHECK(!ragd_gmatch_accepting(g, &m) && !ragd_gmatch_finished(g, &m));
+            CHECK(ragd_gmatch_advance(g, &m, ">", 1));
+            CHECK(ragd_gmatch_finished(g, &m));
+            CHECK(!gt_matches(g, ok + 1, strlen(ok) - 1));                 /* no leading newline */
+            const char *no_nl = "\n{\"name\": \"f12\", \"arguments\": {\"a12\": -4}}</tool_call>";
+            const char *wrong = "\n{\"name\": \"f12\", \"arguments\": {\"a3\": 1}}\n</tool_call>";
+            CHECK(!gt_matches(g, no_nl, strlen(no_nl))); /* no newline before the closing tag */
+            CHECK(!gt_matches(g, wrong, strlen(wrong)));
+            ragd_grammar_free(g);
+        }
+    }
+    /* duplicate names are refused, naming the name */
+    names[3] = "f5";
+    ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                               .args_key = "arguments", .max_items = 1};
+    ragd_grammar *g = NULL;
+    ragd_err err = {0};
+    CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_EINVAL);
+    CHECK(g == NULL && strstr(ragd_err_msg(&err), "\"f5\" appears twice"));
+    ragd_err_free(&err);
+    for (int i = 0; i < N; i++) json_decref(params[i]);
+}
+
 int main(void) {
     test_cases();
     test_bytes();
     test_errors();
+    test_calls();
     TEST_DONE();
 }

@@ -117,6 +117,120 @@ def _forced_calls(c):
                     assert set(args) == {"city", "days"} and isinstance(args["days"], int) and len(args["city"]) <= 8
 
 
+def many_tools(n):
+    kinds = [{"type": "integer"}, {"type": "boolean"}, {"enum": ["a", "b", "c"]}, {"type": "string", "maxLength": 6}]
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo", "lima",
+             "mike", "november", "oscar", "papa", "quebec", "romeo", "sierra", "tango", "uniform", "victor"]
+    return [{"type": "function", "function": {"name": "%s_%d" % (words[i % len(words)], i), "strict": i % 2 == 0, "parameters": {
+        "type": "object", "properties": {"x%d" % i: kinds[i % 4], "opt": {"type": "integer"}}, "required": ["x%d" % i],
+        "additionalProperties": False}}} for i in range(n)]
+
+
+def test_required_with_many_tools():
+    """More than 8 tools (the matcher's anyOf alternatives): every function stays choosable and each call
+    validates against its own function's schema, with and without parallel calls."""
+    import jsonschema
+    tools = many_tools(20)
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    server = start(["--chat", CHAT, "--max-model-len", "8192", "--max-seqs", "16"])
+    try:
+        chosen, n_calls, multi, n_cut = set(), 0, 0, 0
+        for seed in range(12):
+            parallel = seed % 2 == 1
+            r = server.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": tools,
+                                                     "tool_choice": "required", "parallel_tool_calls": parallel,
+                                                     "max_tokens": 400, "temperature": 1.5, "seed": seed, "n": 8}, timeout=300)
+            assert r.status_code == 200, r.text[:500]
+            for ch in r.json()["choices"]:
+                if parallel and ch["finish_reason"] == "length":  # the random model may repeat calls until max_tokens
+                    n_cut += 1
+                    continue
+                assert ch["finish_reason"] == "tool_calls", ch
+                calls = ch["message"]["tool_calls"]
+                assert calls and (parallel or len(calls) == 1), calls
+                multi += len(calls) > 1
+                for call in calls:
+                    name = call["function"]["name"]
+                    jsonschema.validate(json.loads(call["function"]["arguments"]), by_name[name])
+                    chosen.add(name)
+                    n_calls += 1
+        assert len(chosen) >= 8 and any(int(n.split("_")[1]) >= 8 for n in chosen), sorted(chosen)
+        assert multi > 0 and n_cut < 24  # parallel_tool_calls: several calls in one answer, most complete
+        print("many tools: %d calls validated, %d functions chosen, %d parallel answers cut by max_tokens" %
+              (n_calls, len(chosen), n_cut))
+        # a duplicate name is a 400 naming both entries
+        dup = tools[:3] + [dict(tools[1])]
+        r = server.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": dup,
+                                                 "tool_choice": "required"})
+        e = err_of(r)
+        assert r.status_code == 400 and e["param"] == "tools" and "tools[1] and tools[3]" in e["message"], e
+        assert server.get("/health/ready").status_code == 200
+    finally:
+        assert server.stop() == 0
+
+
+def test_auto_tool_choice_constrains_a_started_call():
+    """tool_choice auto: the answer is free text until the model starts a call, then the call is
+    constrained to one of the tools' schemas (a lazy grammar). The random fixture never writes
+    "<tool_call>" by itself, so the test hook RAGD_TEST_TOOL_TRIGGER makes a newline the trigger (the
+    grammar then writes the "<tool_call>" marker): the same path with another trigger text."""
+    import jsonschema
+    tools = many_tools(10)
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    server = start(["--chat", CHAT, "--max-model-len", "4096", "--max-seqs", "8"], env={"RAGD_TEST_TOOL_TRIGGER": "\n"})
+    try:
+        n_calls, n_text, chosen = 0, 0, set()
+        for seed in range(10):
+            body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools, "max_tokens": 200, "seed": seed,
+                    "n": 8, "temperature": 1.0, "parallel_tool_calls": seed % 2 == 0}
+            if seed % 3 == 0:
+                body["tool_choice"] = "auto"
+            r = server.post("/v1/chat/completions", body, timeout=300)
+            assert r.status_code == 200, r.text[:300]
+            for ch in r.json()["choices"]:
+                m = ch["message"]
+                if m.get("tool_calls"):
+                    assert ch["finish_reason"] == "tool_calls" and len(m["tool_calls"]) == 1, ch
+                    f = m["tool_calls"][0]["function"]
+                    jsonschema.validate(json.loads(f["arguments"]), by_name[f["name"]])
+                    chosen.add(f["name"])
+                    n_calls += 1
+                else:
+                    # free text: a call the grammar started is cut only by max_tokens
+                    assert "<tool_call>" not in (m["content"] or "") or ch["finish_reason"] == "length", ch
+                    n_text += 1
+        assert n_calls >= 10 and n_text >= 10 and len(chosen) >= 2, (n_calls, n_text, chosen)
+        print("auto: %d calls validated (%d functions), %d text answers" % (n_calls, len(chosen), n_text))
+        # a stream carries the call as tool_calls deltas
+        c = client(server)
+        got = None
+        for seed in range(10):
+            calls, fin = {}, None
+            for ch in c.chat.completions.create(model="qwen3-tiny", messages=[{"role": "user", "content": "hi"}], tools=tools,
+                                                max_tokens=200, seed=seed, stream=True):
+                for d in ch.choices:
+                    fin = d.finish_reason or fin
+                    for t in d.delta.tool_calls or []:
+                        calls.setdefault(t.index, []).append(t)
+            if calls:
+                got = calls
+                assert fin == "tool_calls"
+                name = next(t.function.name for t in calls[0] if t.function and t.function.name)
+                args = "".join(t.function.arguments or "" for t in calls[0] if t.function)
+                jsonschema.validate(json.loads(args), by_name[name])
+                break
+        assert got, "no streamed call in 10 seeds"
+        # tool_choice none and requests without tools are never constrained (no marker written)
+        for body in ({"tools": tools, "tool_choice": "none"}, {}):
+            r = server.post("/v1/chat/completions", dict({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 60,
+                                                          "seed": 1, "n": 8}, **body))
+            assert r.status_code == 200
+            for ch in r.json()["choices"]:
+                assert "<tool_call>" not in (ch["message"]["content"] or "") and not ch["message"].get("tool_calls"), ch
+    finally:
+        assert server.stop() == 0
+
+
 def fake_server(answer, template=None, max_len=512):
     args = ["--chat", CHAT, "--max-model-len", str(max_len)]
     if template:
