@@ -149,6 +149,11 @@ static int cuda_slot(ragd_weight_role r) {
 /* What the net runs: the causal pre-RMSNorm rotary SwiGLU decoder (cuda_api.h). */
 static ragd_status check_supported(const ragd_model *m, ragd_err *err) {
     const ragd_model_config *c = &m->cfg;
+    if (c->hybrid)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "model %s (%s, family %s) runs on the CPU backend only for now: the CUDA backend has no "
+                            "Gated DeltaNet (linear attention) or gated-attention blocks yet (use --device cpu)",
+                            m->name, ragd_arch_name(c->arch), m->family ? m->family->name : "?");
     if (c->bidirectional || c->norm != RAGD_NORM_RMS || c->post_norm || c->act != RAGD_ACT_SWIGLU ||
         c->pos != RAGD_POS_ROPE || ragd_model_has_classifier(m))
         return ragd_err_set(err, RAGD_EUNSUPPORTED,
