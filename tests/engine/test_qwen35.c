@@ -14,13 +14,17 @@
  *     whole, one token at a time and in uneven chunks gives bit-identical logits (and matches the pooling
  *     path within 1e-4); 3 sequences decoded together = each alone (bits); a slot reused after close starts
  *     from a clean state (bits); the prefix cache stays off (no cached positions on a repeated prompt);
- *   - the memory plan: the per-sequence state bytes and the KV block bytes of the one full-attention layer.
+ *   - the memory plan: the per-sequence state bytes and the KV block bytes of the one full-attention layer;
+ *   - config.json: a Qwen3.5-0.8B-shaped nested config (the numbers of MODEL_FACTS.md §9; not a verbatim copy)
+ *     parses to 18 linear + 6 full layers, rotary 64 of 256 dims, and its plan's state per sequence; the
+ *     refusals (bad layer_types, value heads not a multiple of key heads, another rope type, odd rotary dims).
  */
 #include <jansson.h>
 
 #include "engine/cpu/cpu_internal.h"
 #include "engine/engine.h"
 #include "golden.h"
+#include "model/model_internal.h"
 #include "test.h"
 
 #define TOL 1e-4
@@ -152,7 +156,103 @@ static void check_config(const ragd_model *m) {
     CHECK(m->layers[0].lin_qkv.data && !m->layers[0].wq.data && m->layers[3].wq.data && !m->layers[3].lin_qkv.data);
 }
 
+/* a Qwen3_5ForConditionalGeneration config.json with the 0.8B numbers; %s: extra text-config fields */
+static const char *k_08b =
+    "{\"architectures\":[\"Qwen3_5ForConditionalGeneration\"],\"model_type\":\"qwen3_5\",\"tie_word_embeddings\":true,"
+    "\"vision_config\":{\"depth\":12},\"text_config\":{\"model_type\":\"qwen3_5_text\",\"vocab_size\":248320,"
+    "\"hidden_size\":1024,\"intermediate_size\":3584,\"num_hidden_layers\":24,\"num_attention_heads\":8,"
+    "\"num_key_value_heads\":2,\"head_dim\":256,\"linear_num_key_heads\":16,\"linear_num_value_heads\":16,"
+    "\"linear_key_head_dim\":128,\"linear_value_head_dim\":128,\"linear_conv_kernel_dim\":4,\"full_attention_interval\":4,"
+    "\"rms_norm_eps\":1e-06,\"max_position_embeddings\":262144,\"eos_token_id\":248044,\"mtp_num_hidden_layers\":1,"
+    "\"rope_parameters\":{\"rope_type\":\"default\",\"rope_theta\":10000000,\"partial_rotary_factor\":0.25,"
+    "\"mrope_section\":[11,11,10],\"mrope_interleaved\":true}%s}}";
+
+static ragd_status parse_08b(const char *extra, ragd_model_config *c, ragd_err *err) {
+    char text[4096];
+    snprintf(text, sizeof text, k_08b, extra);
+    return ragd_hf_config_parse(text, strlen(text), "config.json", c, err);
+}
+
+static void test_configs(void) {
+    ragd_model_config c;
+    ragd_err err = {0};
+    ragd_status st = parse_08b("", &c, &err);
+    if (st) fprintf(stderr, "0.8B config: %s\n", ragd_err_msg(&err));
+    CHECK(st == RAGD_OK);
+    CHECK(c.arch == RAGD_ARCH_QWEN35 && c.hybrid && c.tie_embed && c.n_layer == 24 && c.n_eos == 1 &&
+          c.eos_ids[0] == 248044);
+    int n_lin = 0;
+    for (int l = 0; l < 24; l++) n_lin += ragd_model_layer_kind(&c, l) == RAGD_LAYER_LINEAR;
+    CHECK_EQ_INT(n_lin, 18);
+    CHECK_EQ_INT(ragd_model_layer_kind(&c, 3), RAGD_LAYER_FULL);
+    CHECK_EQ_INT(ragd_model_layer_kind(&c, 4), RAGD_LAYER_LINEAR);
+    CHECK_EQ_INT(c.rope_dim, 64);
+    CHECK_NEAR(c.rope_theta, 1e7, 0.5);
+    /* its memory plan (sizes only: a model without weight data): state per sequence, KV per token */
+    ragd_model m = {.name = "qwen3.5-0.8b-shaped", .cfg = c};
+    m.family = ragd_family_of(c.arch);
+    m.layers = calloc((size_t)c.n_layer, sizeof *m.layers);
+    ragd_engine_opts o = {.device = RAGD_DEVICE_CPU, .max_batch_tokens = 512, .max_seqs = 8, .max_ctx = 4096,
+                          .kv_cache = true, .n_threads = 1};
+    ragd_engine_plan p;
+    st = ragd_engine_plan_compute(&m, &o, &p, &err);
+    if (st) fprintf(stderr, "0.8B plan: %s\n", ragd_err_msg(&err));
+    CHECK(st == RAGD_OK);
+    size_t want = 18 * sizeof(float) * ((size_t)3 * (2 * 16 * 128 + 16 * 128) + (size_t)16 * 128 * 128);
+    printf("qwen3.5-0.8B-shaped plan: %zu state bytes per sequence (%.2f MiB; recurrent %.2f MiB), KV %.1f KiB per "
+           "token (6 full layers, fp32), prefix cache %s\n", p.seq_state_bytes, p.seq_state_bytes / 1048576.0,
+           18.0 * 16 * 128 * 128 * 4 / 1048576.0, p.kv_block_bytes / 1024.0 / p.kv_block_size,
+           p.no_prefix_cache ? "off" : "on");
+    CHECK_EQ_INT(p.seq_state_bytes, want); /* 20,201,472 */
+    CHECK_EQ_INT(p.seq_state, 8 * want);
+    CHECK_EQ_INT(p.kv_block_bytes / p.kv_block_size, 6 * 2 * 2 * 256 * sizeof(float));
+    CHECK(p.no_prefix_cache);
+    free(m.layers);
+    /* refusals name the field */
+    static const struct { const char *extra, *msg; } bad[] = {
+        {",\"layer_types\":[\"linear_attention\"]", "layer_types"},
+        {",\"layer_types\":[\"linear_attention\",\"linear_attention\",\"linear_attention\",\"sliding_attention\","
+         "\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]",
+         "sliding_attention"},
+        {",\"linear_num_value_heads\":24", "linear_num_value_heads 24"},
+        {",\"linear_num_key_heads\":0", "linear_num_key_heads"},
+        {",\"attention_bias\":true", "attention_bias"},
+        {",\"hidden_act\":\"gelu\"", "hidden_act"},
+        {",\"num_hidden_layers\":300", "num_hidden_layers"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* a key given twice (num_hidden_layers ...): jansson keeps the last value, so the extra one counts */
+        char text[4096];
+        snprintf(text, sizeof text, k_08b, bad[i].extra);
+        ragd_err e2 = {0};
+        st = ragd_hf_config_parse(text, strlen(text), "config.json", &c, &e2);
+        const char *msg = ragd_err_msg(&e2);
+        bool ok = st != RAGD_OK && msg && strstr(msg, bad[i].msg);
+        if (!ok) fprintf(stderr, "refusal %zu: status %d, message '%s' (expected '%s')\n", i, (int)st, msg ? msg : "",
+                         bad[i].msg);
+        CHECK(ok);
+        ragd_err_free(&e2);
+    }
+    char text[4096];
+    snprintf(text, sizeof text, k_08b, "");
+    char *r = strstr(text, "\"rope_type\":\"default\"");
+    RAGD_ASSERT(r);
+    memcpy(r, "\"rope_type\":\"yarn\"   ", strlen("\"rope_type\":\"default\""));
+    st = ragd_hf_config_parse(text, strlen(text), "config.json", &c, &err);
+    CHECK(st == RAGD_EUNSUPPORTED && strstr(ragd_err_msg(&err), "yarn"));
+    snprintf(text, sizeof text, k_08b, "");
+    r = strstr(text, "0.25");
+    RAGD_ASSERT(r);
+    memcpy(r, "0.01", 4); /* int(256 · 0.01) = 2 rotated dims: allowed; 0.02 → 5 (odd): refused */
+    CHECK(ragd_hf_config_parse(text, strlen(text), "config.json", &c, &err) == RAGD_OK && c.rope_dim == 2);
+    memcpy(r, "0.02", 4);
+    st = ragd_hf_config_parse(text, strlen(text), "config.json", &c, &err);
+    CHECK(st == RAGD_EFORMAT && strstr(ragd_err_msg(&err), "partial_rotary_factor"));
+    ragd_err_free(&err);
+}
+
 int main(void) {
+    test_configs();
     ragd_model *m = load("qwen35"), *mvl = load("qwen35_vl");
     char fx[4096];
     snprintf(fx, sizeof fx, "%s/tests/engine/qwen35.json", src_dir());
