@@ -9,7 +9,6 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "sched/sched.h"
 #include "test.h"
@@ -23,6 +22,7 @@ typedef struct job {
     int32_t ids[MAX_NEW];
     float lp[MAX_NEW];
     int n;
+    int cancel_after; /* > 0: the sink cancels the request after this many tokens (deterministic, on the scheduler thread) */
     bool done;
 } job;
 
@@ -39,6 +39,7 @@ static void on_gen(void *ctx, const ragd_gen_event *ev) {
         j->ids[j->n] = ev->token;
         j->lp[j->n++] = ev->logprob;
     }
+    if (j->cancel_after && j->n >= j->cancel_after) atomic_store(&j->t.cancel, true);
 }
 static void on_done(void *ctx) {
     job *j = ctx;
@@ -210,12 +211,12 @@ int main(void) {
     job lone;
     job_init(&lone, otok[0], olen[0], false, 1);
     lone.t.gen.max_tokens = MAX_LEN - olen[0] - 1;
+    lone.cancel_after = 3;
     submit(s, &sm, &lone);
-    for (int i = 0; i < 2000 && lone.n < 3; i++) usleep(1000);
-    atomic_store(&lone.t.cancel, true);
     job *lp = &lone;
     wait_all(&lp, 1);
     CHECK_EQ_INT(lone.t.status, RAGD_ECANCELLED);
+    CHECK(lone.n >= 3 && lone.n < MAX_NEW); /* stopped mid-generation: its slot held state */
     ragd_err_free(&lone.t.err);
     for (int i = 0; i < N_PROBE; i++) {
         job_init(&got[i], ptok[i], plen[i], i >= N_PROBE / 2, 500 + i);
