@@ -91,6 +91,13 @@ int ragd_cmd_inspect(int argc, char **argv) {
            c->norm == RAGD_NORM_LAYER ? (c->post_norm ? "post-LayerNorm" : "pre-LayerNorm") : "pre-RMSNorm",
            c->bidirectional ? "bidirectional" : "causal",
            c->act == RAGD_ACT_SWIGLU ? "SwiGLU" : c->act == RAGD_ACT_GELU ? "GELU (erf)" : "GELU (tanh)");
+    if (c->hybrid) {
+        int n_lin = 0;
+        for (int l = 0; l < c->n_layer; l++) n_lin += ragd_model_layer_kind(c, l) == RAGD_LAYER_LINEAR;
+        printf("hybrid         %d Gated DeltaNet layers (%d key / %d value heads of %d / %d, conv %d) + %d gated "
+               "attention layers (rotary %d of %d dims); prefix cache off\n", n_lin, c->lin_n_kh, c->lin_n_vh, c->lin_kd,
+               c->lin_vd, c->lin_conv, c->n_layer - n_lin, c->rope_dim, c->head_dim);
+    }
     if (ragd_model_has_classifier(m))
         printf("classifier     %d label(s)%s\n", c->n_labels,
                c->head == RAGD_HEAD_POOL_LINEAR ? ", linear score of the pooled rows / temperature" : ", first token");
@@ -151,6 +158,9 @@ int ragd_cmd_inspect(int argc, char **argv) {
                kv ? "generation, KV cache" : "embed/rerank, no KV cache", max_ctx, max_seqs, mbt);
         printf("  weights %.2f MiB, activations %.2f MiB, KV cache %.2f MiB, workspace %.2f MiB, total %.2f MiB\n",
                mib(p.weights), mib(p.activations), mib(p.kv_cache), mib(p.workspace), mib(p.total));
+        if (p.seq_state_bytes)
+            printf("  sequence state (Gated DeltaNet conv + recurrent) %.3f MiB per sequence, %.2f MiB in all (in the "
+                   "total)\n", mib(p.seq_state_bytes), mib(p.seq_state));
     }
     ragd_model_free(m);
     ragd_err_free(&err);

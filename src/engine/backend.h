@@ -15,6 +15,7 @@
  * [0, pos0[i] + n_i). */
 typedef struct ragd_kv_view {
     int block_size;
+    const int32_t *seqs;      /* [n_seqs] the sequence slot of each batch sequence (per-sequence recurrent state) */
     const int32_t *pos0;      /* [n_seqs] */
     const int32_t *blk_start; /* [n_seqs + 1] */
     const int32_t *blocks;    /* [blk_start[n_seqs]] */
@@ -40,6 +41,9 @@ typedef struct ragd_backend_ops {
      * row asks for processing). */
     ragd_status (*step)(void *state, const ragd_batch *b, const ragd_kv_view *kv, const ragd_sample_params *sp,
                         const ragd_step_proc *proc, ragd_sample_out *out, float *logits, ragd_err *err);
+    /* Clears the per-sequence state of slot seq (hybrid models' conv / recurrent state) when the engine opens
+     * or closes it; NULL when the backend keeps no state outside the KV blocks. */
+    void (*seq_reset)(void *state, int seq);
 } ragd_backend_ops;
 
 extern const ragd_backend_ops ragd_backend_cpu;  /* engine/cpu/ */

@@ -4,7 +4,9 @@
  *
  * This layer owns what both backends share: the one batch validator (limits, token ids, sequences), the
  * sequence table and paged-KV bookkeeping of generation engines (kv.c: blocks, prefix cache), and the
- * per-step block tables handed to the backend (ragd_kv_view). Backends see block ids, never slots.
+ * per-step block tables handed to the backend (ragd_kv_view). Backends see block ids, and slots only to find
+ * the per-sequence recurrent state of hybrid models (Qwen3.5), which the backend clears whenever a slot is
+ * opened or closed (ops->seq_reset); the prefix cache is off for those models (no_prefix_cache_for).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -82,6 +84,13 @@ ragd_status ragd_engine_opts_resolve(ragd_engine_opts *o, ragd_err *err) {
     return RAGD_OK;
 }
 
+/* Hybrid models (Qwen3.5): a cached prefix block holds K/V of the full-attention layers only, not the Gated
+ * DeltaNet state after it, so sharing it would start a sequence from the wrong state (vLLM's hybrid prefix-cache
+ * bugs, MODEL_FACTS.md §9). The prefix cache is off for them: every sequence computes its prompt from 0. */
+static void no_prefix_cache_for(const ragd_model *m, ragd_engine_opts *r) {
+    if (m->cfg.hybrid) r->prefix_cache = false;
+}
+
 ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts *o, ragd_engine_plan *plan,
                                      ragd_err *err) {
     const ragd_backend_ops *ops = NULL;
@@ -89,8 +98,11 @@ ragd_status ragd_engine_plan_compute(const ragd_model *m, const ragd_engine_opts
     if (st) return st;
     ragd_engine_opts r = *o;
     if ((st = ragd_engine_opts_resolve(&r, err))) return st;
+    no_prefix_cache_for(m, &r);
     memset(plan, 0, sizeof *plan);
-    return ops->plan(m, &r, plan, err);
+    if ((st = ops->plan(m, &r, plan, err))) return st;
+    plan->no_prefix_cache = m->cfg.hybrid;
+    return RAGD_OK;
 }
 
 void ragd_engine_free(ragd_engine *e) {
@@ -111,6 +123,7 @@ ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, r
     if (st) return st;
     ragd_engine_opts r = *o;
     if ((st = ragd_engine_opts_resolve(&r, err))) return st;
+    no_prefix_cache_for(m, &r);
     ragd_engine *e = ragd_xcalloc(1, sizeof *e);
     e->ops = ops;
     e->model = m;
@@ -136,6 +149,7 @@ ragd_status ragd_engine_create(const ragd_model *m, const ragd_engine_opts *o, r
         ragd_engine_free(e);
         return st;
     }
+    e->plan.no_prefix_cache = m->cfg.hybrid;
     *out = e;
     return RAGD_OK;
 }
@@ -242,6 +256,8 @@ ragd_status ragd_engine_seq_open(ragd_engine *e, int seq, const int32_t *tokens,
     if (n > e->opts.max_ctx)
         return ragd_err_set(err, RAGD_ERANGE, "sequence of %d tokens exceeds max_ctx %d", n, e->opts.max_ctx);
     ragd_kv_open(e->kv, seq, tokens, n, n_cached);
+    RAGD_ASSERT(!e->model->cfg.hybrid || *n_cached == 0); /* the prefix cache is off for hybrid models */
+    if (e->ops->seq_reset) e->ops->seq_reset(e->state, seq);
     return RAGD_OK;
 }
 
@@ -256,6 +272,7 @@ ragd_status ragd_engine_seq_reserve(ragd_engine *e, int seq, int n_total, ragd_e
 void ragd_engine_seq_close(ragd_engine *e, int seq) {
     RAGD_ASSERT(e->kv && seq >= 0 && seq < e->opts.max_seqs);
     ragd_kv_close(e->kv, seq);
+    if (e->ops->seq_reset) e->ops->seq_reset(e->state, seq); /* cancel / finish: no state outlives the sequence */
 }
 
 int ragd_engine_seq_len(const ragd_engine *e, int seq) {
@@ -364,7 +381,7 @@ ragd_status ragd_engine_step_proc(ragd_engine *e, const ragd_batch *b, const int
         nb += used;
         e->blk_start[i + 1] = nb;
     }
-    ragd_kv_view kv = {.block_size = bs, .pos0 = e->pos0, .blk_start = e->blk_start, .blocks = e->blocks};
+    ragd_kv_view kv = {.block_size = bs, .seqs = seqs, .pos0 = e->pos0, .blk_start = e->blk_start, .blocks = e->blocks};
     if ((st = e->ops->step(e->state, b, &kv, sp, proc, out, logits, err))) return st;
     for (int i = 0; i < b->n_seqs; i++)
         ragd_kv_commit(e->kv, seqs[i], b->tokens + b->seq_start[i], b->seq_start[i + 1] - b->seq_start[i]);

@@ -48,7 +48,8 @@ typedef struct ragd_engine_opts {
     bool kv_cache;          /* false for embed/rerank engines: no KV memory is planned */
     int kv_block_size;      /* positions per KV block, a power of two (0: RAGD_KV_BLOCK_DEFAULT) */
     int kv_blocks;          /* blocks in the KV pool (0: enough for max_seqs sequences of max_ctx) */
-    bool prefix_cache;      /* keep full blocks for reuse by later sequences with the same prefix */
+    bool prefix_cache;      /* keep full blocks for reuse by later sequences with the same prefix (forced off for
+                               hybrid models: plan.no_prefix_cache) */
     int n_threads;          /* CPU threads; 0 = all cores */
     size_t mem_limit;       /* bytes this engine may use on its device; 0 = no limit (CPU) */
     int max_logit_edits;    /* logit edits in one step (ragd_step_proc); 0: max_seqs × (max_ctx +
@@ -60,6 +61,11 @@ typedef struct ragd_engine_plan {
     size_t weights, activations, kv_cache, workspace, total;
     size_t kv_block_bytes;  /* bytes of one KV block (all layers, K and V); 0 without a KV cache */
     int kv_blocks, kv_block_size;
+    /* hybrid models (Qwen3.5) with a KV cache: the Gated DeltaNet conv + recurrent state of every sequence slot
+     * (part of total), its bytes per sequence; 0 otherwise */
+    size_t seq_state, seq_state_bytes;
+    bool no_prefix_cache;   /* the model cannot share cached prefix blocks (hybrid: the recurrent state is not
+                               per block), so the engine runs with the prefix cache off whatever opts say */
 } ragd_engine_plan;
 
 /* Fills the defaults of o (kv_block_size, kv_blocks) in place; RAGD_EINVAL for a bad block size. */

@@ -244,6 +244,8 @@ static void plan_json(ragd_buf *b, const ragd_engine_plan *p) {
     if (p->kv_blocks)
         ragd_buf_printf(b, ",\"kv_blocks\":%d,\"kv_block_size\":%d,\"kv_block_bytes\":%zu,\"kv_tokens\":%lld", p->kv_blocks,
                         p->kv_block_size, p->kv_block_bytes, (long long)p->kv_blocks * p->kv_block_size);
+    if (p->seq_state_bytes) /* hybrid models: the Gated DeltaNet state of every sequence slot */
+        ragd_buf_printf(b, ",\"seq_state\":%zu,\"seq_state_bytes\":%zu", p->seq_state, p->seq_state_bytes);
     ragd_buf_putc(b, '}');
 }
 
@@ -302,6 +304,15 @@ http_outcome api_diagnostics(http_req *r) {
                            "\"n_head_kv\":%d,\"head_dim\":%d,\"n_vocab\":%d,\"max_pos\":%d}",
                         ragd_arch_name(c->arch), ragd_model_param_count(sm->model), c->n_layer, c->n_embd, c->n_ff,
                         c->n_head, c->n_head_kv, c->head_dim, c->n_vocab, c->max_pos);
+        if (c->hybrid) { /* Qwen3.5: which layers are Gated DeltaNet; the prefix cache is off (engine.c) */
+            int n_lin = 0;
+            for (int l = 0; l < c->n_layer; l++) n_lin += ragd_model_layer_kind(c, l) == RAGD_LAYER_LINEAR;
+            ragd_buf_printf(b, ",\"hybrid\":{\"linear_attention_layers\":%d,\"full_attention_layers\":%d},"
+                               "\"prefix_cache\":false,\"prefix_cache_note\":\"off for hybrid models: a cached block "
+                               "holds no Gated DeltaNet state\"", n_lin, c->n_layer - n_lin);
+        } else if (sm->roles[RAGD_ROLE_CHAT]) {
+            ragd_buf_printf(b, ",\"prefix_cache\":%s", h->cfg.opts->no_prefix_cache ? "false" : "true");
+        }
         ragd_buf_printf(b, ",\"limits\":{\"max_batch_tokens\":%lld,\"max_seqs\":%d",
                         (long long)h->cfg.opts->max_batch_tokens, sm->batch_seqs);
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)

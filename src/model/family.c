@@ -38,6 +38,44 @@ static const ragd_weight_desc k_dec_layer[] = {
     {RAGD_W_DOWN, "mlp.down_proj.weight", "ffn_down.weight", D(E), D(F), 0},
 };
 
+/* ---- Qwen3.5 (hybrid): Gated DeltaNet layers and gated full-attention layers (layer_types) ----
+ * Qwen3_5ForCausalLM keeps the text model under "model.", Qwen3_5ForConditionalGeneration under
+ * "model.language_model."; the vision tower (model.visual.*) and the multi-token-prediction head (mtp.*) are
+ * not used by text generation and are left unread (the loader's warning counts them). Every RMSNorm except
+ * the gated one inside the DeltaNet applies (1 + w). */
+
+static const ragd_weight_desc k_q35_global[] = {
+    {RAGD_W_TOK_EMBD, "embed_tokens.weight", NULL, D(V), D(E), 0},
+    {RAGD_W_OUT_NORM, "norm.weight", NULL, D(E), D(NONE), RAGD_WD_PLUS_ONE},
+    {RAGD_W_LM_HEAD, "lm_head.weight", NULL, D(V), D(E), RAGD_WD_UNTIED | RAGD_WD_OPTIONAL | RAGD_WD_NO_PREFIX},
+};
+#define LIN RAGD_WD_LINEAR
+#define FULL RAGD_WD_FULL
+static const ragd_weight_desc k_q35_layer[] = {
+    {RAGD_W_ATTN_NORM, "input_layernorm.weight", NULL, D(E), D(NONE), RAGD_WD_PLUS_ONE},
+    {RAGD_W_Q, "self_attn.q_proj.weight", NULL, D(Q2), D(E), FULL},
+    {RAGD_W_K, "self_attn.k_proj.weight", NULL, D(KV), D(E), FULL},
+    {RAGD_W_V, "self_attn.v_proj.weight", NULL, D(KV), D(E), FULL},
+    {RAGD_W_O, "self_attn.o_proj.weight", NULL, D(E), D(Q), FULL},
+    {RAGD_W_Q_NORM, "self_attn.q_norm.weight", NULL, D(HD), D(NONE), FULL | RAGD_WD_PLUS_ONE},
+    {RAGD_W_K_NORM, "self_attn.k_norm.weight", NULL, D(HD), D(NONE), FULL | RAGD_WD_PLUS_ONE},
+    {RAGD_W_LIN_QKV, "linear_attn.in_proj_qkv.weight", NULL, D(LQKV), D(E), LIN},
+    {RAGD_W_LIN_Z, "linear_attn.in_proj_z.weight", NULL, D(LV), D(E), LIN},
+    {RAGD_W_LIN_B, "linear_attn.in_proj_b.weight", NULL, D(LH), D(E), LIN},
+    {RAGD_W_LIN_A, "linear_attn.in_proj_a.weight", NULL, D(LH), D(E), LIN},
+    {RAGD_W_LIN_CONV, "linear_attn.conv1d.weight", NULL, D(LQKV), D(LCONV), LIN | RAGD_WD_CONV},
+    {RAGD_W_LIN_A_LOG, "linear_attn.A_log", NULL, D(LH), D(NONE), LIN},
+    {RAGD_W_LIN_DT_BIAS, "linear_attn.dt_bias", NULL, D(LH), D(NONE), LIN},
+    {RAGD_W_LIN_NORM, "linear_attn.norm.weight", NULL, D(LVD), D(NONE), LIN},
+    {RAGD_W_LIN_OUT, "linear_attn.out_proj.weight", NULL, D(E), D(LV), LIN},
+    {RAGD_W_FFN_NORM, "post_attention_layernorm.weight", NULL, D(E), D(NONE), RAGD_WD_PLUS_ONE},
+    {RAGD_W_GATE, "mlp.gate_proj.weight", NULL, D(F), D(E), 0},
+    {RAGD_W_UP, "mlp.up_proj.weight", NULL, D(F), D(E), 0},
+    {RAGD_W_DOWN, "mlp.down_proj.weight", NULL, D(E), D(F), 0},
+};
+#undef LIN
+#undef FULL
+
 /* ---- BERT and (XLM-)RoBERTa: post-LayerNorm encoders with biases and absolute positions ---- */
 
 #define ENC_EMBEDDINGS                                                                                      \
@@ -98,6 +136,9 @@ static const ragd_family k_bert = {"bert", {"bert.", "", NULL}, "encoder.layer."
 static const ragd_family k_xlmr = {"xlm-roberta", {"roberta.", "", NULL}, "encoder.layer.", NULL, k_xlmr_ignored,
                                    k_enc_aliases, k_xlmr_global, k_enc_layer, N(k_xlmr_global), N(k_enc_layer)};
 
+static const ragd_family k_qwen35 = {"qwen3.5", {"model.language_model.", "model.", NULL}, "layers.", NULL, NULL,
+                                     NULL, k_q35_global, k_q35_layer, N(k_q35_global), N(k_q35_layer)};
+
 const ragd_family *ragd_family_of(ragd_arch a) {
     switch (a) {
     case RAGD_ARCH_QWEN3:
@@ -106,6 +147,7 @@ const ragd_family *ragd_family_of(ragd_arch a) {
     case RAGD_ARCH_LLAMA_BIDIR: return &k_decoder;
     case RAGD_ARCH_BERT: return &k_bert;
     case RAGD_ARCH_XLMR: return &k_xlmr;
+    case RAGD_ARCH_QWEN35: return &k_qwen35;
     }
     return NULL;
 }
@@ -141,6 +183,12 @@ const ragd_tensor *ragd_model_weight(const ragd_model *m, ragd_weight_role r, in
 
 bool ragd_model_is_encoder(const ragd_model *m) { return m->cfg.bidirectional; }
 
+ragd_layer_kind ragd_model_layer_kind(const ragd_model_config *c, int l) {
+    if (!c->hybrid) return RAGD_LAYER_FULL;
+    RAGD_ASSERT(l >= 0 && l < c->n_layer && l < RAGD_MAX_HYBRID_LAYERS);
+    return (ragd_layer_kind)c->layer_kind[l];
+}
+
 bool ragd_model_has_classifier(const ragd_model *m) {
     return m->cfg.head == RAGD_HEAD_CLS || m->cfg.head == RAGD_HEAD_POOL_LINEAR;
 }
@@ -159,12 +207,20 @@ static int64_t dim_of(const ragd_model_config *c, ragd_dim d) {
     case RAGD_DIM_POS: return c->n_pos_embd;
     case RAGD_DIM_TYPES: return c->n_type_vocab;
     case RAGD_DIM_LABELS: return c->n_labels;
+    case RAGD_DIM_Q2: return 2 * (int64_t)c->n_head * c->head_dim;
+    case RAGD_DIM_LQKV: return 2 * (int64_t)c->lin_n_kh * c->lin_kd + (int64_t)c->lin_n_vh * c->lin_vd;
+    case RAGD_DIM_LV: return (int64_t)c->lin_n_vh * c->lin_vd;
+    case RAGD_DIM_LH: return c->lin_n_vh;
+    case RAGD_DIM_LVD: return c->lin_vd;
+    case RAGD_DIM_LCONV: return c->lin_conv;
     }
     return 0;
 }
 
-static bool applies(const ragd_model *m, unsigned when) {
+static bool applies(const ragd_model *m, unsigned when, int layer) {
     const ragd_model_config *c = &m->cfg;
+    if (layer >= 0 && (when & RAGD_WD_LINEAR) && ragd_model_layer_kind(c, layer) != RAGD_LAYER_LINEAR) return false;
+    if (layer >= 0 && (when & RAGD_WD_FULL) && ragd_model_layer_kind(c, layer) != RAGD_LAYER_FULL) return false;
     if ((when & RAGD_WD_UNTIED) && c->tie_embed) return false;
     if ((when & RAGD_WD_ONLY_HEAD) && !ragd_model_has_classifier(m)) return false;
     if ((when & RAGD_WD_QKV_BIAS) && !c->qkv_bias) return false;
@@ -174,7 +230,7 @@ static bool applies(const ragd_model *m, unsigned when) {
 
 static size_t add_slot(const ragd_model *m, const ragd_weight_desc *d, int layer, ragd_weight_slot *out, size_t n) {
     const ragd_model_config *c = &m->cfg;
-    if (!applies(m, d->when)) return n;
+    if (!applies(m, d->when, layer)) return n;
     if (out) {
         ragd_weight_slot *s = &out[n];
         s->d = d;
@@ -184,8 +240,16 @@ static size_t add_slot(const ragd_model *m, const ragd_weight_desc *d, int layer
         s->t = (ragd_tensor *)ragd_model_weight(m, d->role, layer);
         s->shape[0] = dim_of(c, d->d0);
         s->shape[1] = dim_of(c, d->d1);
+        s->shape[2] = 0;
         s->n_dims = d->d1 ? 2 : 1;
         s->matrix = d->d1 != RAGD_DIM_NONE;
+        if (d->when & RAGD_WD_CONV) { /* [channels, 1, kernel] (nn.Conv1d with groups = channels) */
+            s->shape[2] = s->shape[1];
+            s->shape[1] = 1;
+            s->n_dims = 3;
+            s->matrix = false;
+        }
+        s->plus_one = (d->when & RAGD_WD_PLUS_ONE) != 0;
         s->required = !(d->when & RAGD_WD_OPTIONAL) && (!(d->when & RAGD_WD_HEAD) || ragd_model_has_classifier(m));
     }
     return n + 1;

@@ -16,6 +16,8 @@
  * defaults (layer_norm_eps 1e-12, max_position_embeddings 512, type_vocab_size 2, pad_token_id 0 / 1,
  * hidden_act gelu); RoBERTa positions start at pad_token_id + 1; ...ForSequenceClassification has
  * len(id2label) (else num_labels, else 2) outputs.
+ * Qwen3.5 (parse_qwen35): the hybrid Gated DeltaNet / gated-attention text model, defaults from
+ * Qwen3_5TextConfig.
  * Anything that would change the math and that ragd does not implement (attention_bias on Llama/Qwen3,
  * mlp_bias, a sliding window, another activation or RoPE type, partial rotary) → RAGD_EUNSUPPORTED.
  */
@@ -45,12 +47,15 @@ static const arch_name k_archs[] = {
     {"XLMRobertaForSequenceClassification", RAGD_ARCH_XLMR, RAGD_HEAD_CLS},
     {"RobertaModel", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
     {"RobertaForSequenceClassification", RAGD_ARCH_XLMR, RAGD_HEAD_CLS},
+    {"Qwen3_5ForCausalLM", RAGD_ARCH_QWEN35, RAGD_HEAD_LM},
+    {"Qwen3_5ForConditionalGeneration", RAGD_ARCH_QWEN35, RAGD_HEAD_LM}, /* its text model; vision unused */
 };
 static const arch_name k_model_types[] = {
     {"qwen3", RAGD_ARCH_QWEN3, RAGD_HEAD_LM},       {"llama", RAGD_ARCH_LLAMA, RAGD_HEAD_LM},
     {"qwen2", RAGD_ARCH_QWEN2, RAGD_HEAD_LM},       {"llama_bidirec", RAGD_ARCH_LLAMA_BIDIR, RAGD_HEAD_NONE},
     {"bert", RAGD_ARCH_BERT, RAGD_HEAD_NONE},       {"xlm-roberta", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
-    {"roberta", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},
+    {"roberta", RAGD_ARCH_XLMR, RAGD_HEAD_NONE},    {"qwen3_5", RAGD_ARCH_QWEN35, RAGD_HEAD_LM},
+    {"qwen3_5_text", RAGD_ARCH_QWEN35, RAGD_HEAD_LM},
 };
 
 /* An integer field in [lo, hi]; absent or null → *out = dflt (or an error when dflt < 0 means required). */
@@ -166,7 +171,7 @@ static ragd_status parse_arch(json_t *root, const char *fname, ragd_model_config
         }
     return ragd_err_set(err, RAGD_EUNSUPPORTED,
                         "%s: model_type '%s' is not supported (supported: qwen3, llama, qwen2, llama_bidirec, bert, "
-                        "xlm-roberta, roberta)",
+                        "xlm-roberta, roberta, qwen3_5, qwen3_5_text)",
                         fname, t);
 }
 
@@ -376,11 +381,107 @@ static ragd_status parse_encoder(json_t *root, const char *fname, ragd_model_con
     return parse_ids(root, fname, c, err);
 }
 
+/* Qwen3.5 (Qwen3_5TextConfig; Qwen3_5Config nests it as "text_config"): the decoder fields, plus
+ *   - layer_types ("linear_attention" / "full_attention") or, when absent, full_attention_interval (default 4):
+ *     layer i is full when (i + 1) % interval == 0;
+ *   - linear_* (Gated DeltaNet): conv kernel 4, key / value head dims 128, 16 key heads, 32 value heads;
+ *   - head_dim 256; rope_parameters: rope_theta (default 10000), partial_rotary_factor (default 0.25),
+ *     rope_type "default" only; mrope_section / mrope_interleaved are accepted and have no effect on text
+ *     (the three position rows are the same, so the interleaved frequencies are the plain ones);
+ *   - the q_proj output gate, q/k RMSNorm and the (1 + w) norms are always on (family.c);
+ *   - tie_word_embeddings and eos_token_id from the text config, else the outer one.
+ * The multi-token-prediction head (mtp_*) is not used. */
+static ragd_status parse_qwen35(json_t *outer, const char *fname, ragd_model_config *c, ragd_err *err) {
+    ragd_status st;
+    const int64_t REQ = INT64_MIN;
+    json_t *root = json_object_get(outer, "text_config");
+    if (!root || json_is_null(root)) root = outer;
+    else if (!json_is_object(root)) return ragd_err_set(err, RAGD_EFORMAT, "%s: \"text_config\" must be an object", fname);
+    if ((st = get_int(root, fname, "vocab_size", REQ, 1, 1 << 24, &c->n_vocab, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "hidden_size", REQ, 1, 1 << 17, &c->n_embd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "intermediate_size", REQ, 1, 1 << 20, &c->n_ff, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_hidden_layers", REQ, 1, RAGD_MAX_HYBRID_LAYERS, &c->n_layer, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_attention_heads", REQ, 1, 4096, &c->n_head, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "num_key_value_heads", c->n_head, 1, 4096, &c->n_head_kv, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "head_dim", 256, 2, 1024, &c->head_dim, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "linear_conv_kernel_dim", 4, 1, 64, &c->lin_conv, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "linear_key_head_dim", 128, 1, 1024, &c->lin_kd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "linear_value_head_dim", 128, 1, 1024, &c->lin_vd, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "linear_num_key_heads", 16, 1, 4096, &c->lin_n_kh, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "linear_num_value_heads", 32, 1, 4096, &c->lin_n_vh, err)) != RAGD_OK ||
+        (st = get_num(root, fname, "rms_norm_eps", 1e-6, 0.0, 1.0, &c->rms_eps, err)) != RAGD_OK ||
+        (st = get_int(root, fname, "max_position_embeddings", 32768, 1, 1 << 30, &c->max_pos, err)) != RAGD_OK)
+        return st;
+    if (c->n_head % c->n_head_kv)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                            fname, c->n_head, c->n_head_kv);
+    if (c->lin_n_vh % c->lin_n_kh)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: linear_num_value_heads %d is not a multiple of linear_num_key_heads %d",
+                            fname, c->lin_n_vh, c->lin_n_kh);
+    if ((int64_t)c->n_head * c->head_dim > (1 << 20) || (int64_t)c->lin_n_vh * c->lin_vd > (1 << 20) ||
+        (int64_t)c->lin_n_kh * c->lin_kd > (1 << 20))
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: heads × head dims are too large", fname);
+    json_t *tie = json_object_get(root, "tie_word_embeddings");
+    if ((st = get_bool(tie && !json_is_null(tie) ? root : outer, fname, "tie_word_embeddings", false, &c->tie_embed,
+                       err)) != RAGD_OK)
+        return st;
+    /* rope_parameters (v5) or rope_scaling, and the top-level keys */
+    json_t *rp = json_object_get(root, "rope_parameters");
+    if (!rp || json_is_null(rp)) rp = json_object_get(root, "rope_scaling");
+    if (rp && json_is_null(rp)) rp = NULL;
+    if (rp && !json_is_object(rp)) return ragd_err_set(err, RAGD_EFORMAT, "%s: \"rope_parameters\" must be an object", fname);
+    float prf = 0.25f;
+    json_t *src = rp && json_object_get(rp, "rope_theta") ? rp : root;
+    if ((st = get_num(src, fname, "rope_theta", 10000.0, 0.0, 1e12, &c->rope_theta, err)) != RAGD_OK) return st;
+    src = rp && json_object_get(rp, "partial_rotary_factor") ? rp : root;
+    if ((st = get_num(src, fname, "partial_rotary_factor", 0.25, 0.0, 1.0, &prf, err)) != RAGD_OK) return st;
+    json_t *ty = rp ? json_object_get(rp, "rope_type") : NULL;
+    if (ty && !json_is_null(ty) && !(json_is_string(ty) && !strcmp(json_string_value(ty), "default")))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: rope_type '%s' is not supported for qwen3.5 (only default)",
+                            fname, json_is_string(ty) ? json_string_value(ty) : "(not a string)");
+    c->rope_dim = (int)((double)c->head_dim * (double)prf); /* transformers: int(head_dim * partial_rotary_factor) */
+    if (c->rope_dim < 2 || c->rope_dim % 2)
+        return ragd_err_set(err, RAGD_EFORMAT, "%s: partial_rotary_factor %g of head_dim %d gives %d rotated dims (must "
+                            "be even and ≥ 2)", fname, prf, c->head_dim, c->rope_dim);
+    bool attn_bias = false;
+    if ((st = get_bool(root, fname, "attention_bias", false, &attn_bias, err)) != RAGD_OK) return st;
+    if (attn_bias) return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: attention_bias=true is not supported", fname);
+    json_t *act = json_object_get(root, "hidden_act");
+    if (act && !json_is_null(act) && !(json_is_string(act) && !strcmp(json_string_value(act), "silu")))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: hidden_act '%s' is not supported (only silu)", fname,
+                            json_is_string(act) ? json_string_value(act) : "(not a string)");
+    json_t *lt = json_object_get(root, "layer_types");
+    if (lt && !json_is_null(lt)) {
+        if (!json_is_array(lt) || (int)json_array_size(lt) != c->n_layer)
+            return ragd_err_set(err, RAGD_EFORMAT, "%s: \"layer_types\" must be a list of num_hidden_layers (%d) strings",
+                                fname, c->n_layer);
+        for (int i = 0; i < c->n_layer; i++) {
+            json_t *x = json_array_get(lt, (size_t)i);
+            const char *k = json_is_string(x) ? json_string_value(x) : "";
+            if (!strcmp(k, "linear_attention")) c->layer_kind[i] = RAGD_LAYER_LINEAR;
+            else if (!strcmp(k, "full_attention")) c->layer_kind[i] = RAGD_LAYER_FULL;
+            else
+                return ragd_err_set(err, RAGD_EUNSUPPORTED, "%s: layer_types[%d] '%s' is not supported (linear_attention, "
+                                    "full_attention)", fname, i, json_is_string(x) ? k : "(not a string)");
+        }
+    } else {
+        int every = 4;
+        if ((st = get_int(root, fname, "full_attention_interval", 4, 1, 4096, &every, err)) != RAGD_OK) return st;
+        for (int i = 0; i < c->n_layer; i++) c->layer_kind[i] = (i + 1) % every ? RAGD_LAYER_LINEAR : RAGD_LAYER_FULL;
+    }
+    c->hybrid = true;
+    c->attn_out_gate = true;
+    c->qk_norm = true;
+    json_t *eos = json_object_get(root, "eos_token_id");
+    return parse_ids(eos && !json_is_null(eos) ? root : outer, fname, c, err);
+}
+
 static ragd_status parse_root(json_t *root, const char *fname, ragd_model_config *c, ragd_err *err) {
     ragd_status st = parse_arch(root, fname, c, err);
     if (st != RAGD_OK) return st;
     c->pad_id = -1;
     if (c->arch == RAGD_ARCH_BERT || c->arch == RAGD_ARCH_XLMR) return parse_encoder(root, fname, c, err);
+    if (c->arch == RAGD_ARCH_QWEN35) return parse_qwen35(root, fname, c, err);
     return parse_decoder(root, fname, c, err);
 }
 

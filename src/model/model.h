@@ -38,6 +38,8 @@ typedef enum {
     RAGD_ARCH_BERT,        /* BertModel, BertForSequenceClassification */
     RAGD_ARCH_XLMR,        /* XLMRobertaModel, RobertaModel and their ...ForSequenceClassification */
     RAGD_ARCH_LLAMA_BIDIR, /* NVIDIA LlamaBidirectionalModel: Llama without the causal mask */
+    RAGD_ARCH_QWEN35,      /* Qwen3_5ForCausalLM / the text model of Qwen3_5ForConditionalGeneration: hybrid
+                              Gated DeltaNet + gated full attention ("qwen3.5" family) */
 } ragd_arch;
 const char *ragd_arch_name(ragd_arch a);
 
@@ -50,6 +52,10 @@ typedef enum { RAGD_POS_ROPE = 0, RAGD_POS_ABSOLUTE } ragd_pos_kind;  /* rotary 
 /* lm_head / none / first-token classifier (dense + tanh + out: BERT, RoBERTa) / a linear score of the pooled
  * final rows divided by a temperature (NVIDIA's LlamaBidirectionalForSequenceClassification) */
 typedef enum { RAGD_HEAD_LM = 0, RAGD_HEAD_NONE, RAGD_HEAD_CLS, RAGD_HEAD_POOL_LINEAR } ragd_head_kind;
+/* The token mixer of a layer: softmax attention over the KV cache, or a Gated DeltaNet (linear attention with
+ * a per-sequence conv + recurrent state; Qwen3.5 layer_types "linear_attention") */
+typedef enum { RAGD_LAYER_FULL = 0, RAGD_LAYER_LINEAR } ragd_layer_kind;
+#define RAGD_MAX_HYBRID_LAYERS 256 /* layers of a hybrid configuration (layer_kind below) */
 
 /* A typed view of one weight. data points into an mmap (or, for converted GGUF tensors, into memory
  * the model owns). shape is PyTorch order: shape[0] is the slowest axis. */
@@ -103,6 +109,14 @@ typedef struct ragd_model_config {
     int32_t bos_id;   /* -1 when none */
     int32_t eos_ids[8]; /* union of config.json, generation_config.json and tokenizer_config eos */
     int n_eos;
+    /* hybrid models (Qwen3.5): a token mixer per layer; all zero for every other family (all layers full) */
+    bool hybrid;          /* some layers are Gated DeltaNet: per-sequence recurrent state, no prefix cache */
+    uint8_t layer_kind[RAGD_MAX_HYBRID_LAYERS]; /* ragd_layer_kind of layer l (hybrid only, n_layer ≤ 256) */
+    int rope_dim;         /* rotated dims of a head (partial_rotary_factor · head_dim); 0 = head_dim */
+    bool attn_out_gate;   /* q_proj gives [query | gate] per head; attention output × sigmoid(gate) */
+    int lin_n_kh, lin_n_vh; /* Gated DeltaNet key (q/k) heads and value heads (n_vh a multiple of n_kh) */
+    int lin_kd, lin_vd;   /* key / value head dims */
+    int lin_conv;         /* depthwise causal conv kernel (linear_conv_kernel_dim) */
 } ragd_model_config;
 
 /* Totals for `ragd inspect`: distinct present tensors (a tied lm_head counted once, as the embedding). */
@@ -153,7 +167,16 @@ typedef enum {
     X(UP, w_up, MLP)                   /* [n_ff, n_embd] (BERT: intermediate.dense) */                    \
     X(BUP, b_up, MLP)                  /* [n_ff] */                                                       \
     X(DOWN, w_down, MLP)               /* [n_embd, n_ff] */                                               \
-    X(BDOWN, b_down, MLP)              /* [n_embd] */
+    X(BDOWN, b_down, MLP)              /* [n_embd] */                                                     \
+    X(LIN_QKV, lin_qkv, ATTN)          /* [2*n_kh*kd + n_vh*vd, n_embd] Gated DeltaNet in_proj_qkv */      \
+    X(LIN_Z, lin_z, ATTN)              /* [n_vh*vd, n_embd] output gate in_proj_z */                        \
+    X(LIN_B, lin_b, ATTN)              /* [n_vh, n_embd] in_proj_b: beta = sigmoid(b) */                   \
+    X(LIN_A, lin_a, ATTN)              /* [n_vh, n_embd] in_proj_a: decay input */                         \
+    X(LIN_CONV, lin_conv, ATTN)        /* [2*n_kh*kd + n_vh*vd, 1, conv] depthwise causal conv1d */        \
+    X(LIN_A_LOG, lin_a_log, ATTN)      /* [n_vh] A_log: g = -exp(A_log)·softplus(a + dt_bias) */           \
+    X(LIN_DT_BIAS, lin_dt_bias, ATTN)  /* [n_vh] */                                                       \
+    X(LIN_NORM, lin_norm, NORM)        /* [vd] gated RMSNorm weight (plain w, not 1 + w) */                \
+    X(LIN_OUT, lin_out, ATTN)          /* [n_embd, n_vh*vd] out_proj */
 
 #define RAGD_W_ENUM_(R, f, k) RAGD_W_##R,
 #define RAGD_W_FIELD_(R, f, k) ragd_tensor f;
@@ -245,6 +268,12 @@ size_t ragd_model_tensor_list(const ragd_model *m, const ragd_tensor **out, size
 typedef enum {
     RAGD_DIM_NONE = 0, RAGD_DIM_E, RAGD_DIM_F, RAGD_DIM_V, RAGD_DIM_Q, RAGD_DIM_KV, RAGD_DIM_HD, RAGD_DIM_POS,
     RAGD_DIM_TYPES, RAGD_DIM_LABELS,
+    RAGD_DIM_Q2,     /* 2 · n_head · head_dim: a gated q_proj (query and gate per head) */
+    RAGD_DIM_LQKV,   /* Gated DeltaNet conv channels: 2 · n_kh · kd + n_vh · vd */
+    RAGD_DIM_LV,     /* n_vh · vd */
+    RAGD_DIM_LH,     /* n_vh */
+    RAGD_DIM_LVD,    /* vd */
+    RAGD_DIM_LCONV,  /* conv kernel */
 } ragd_dim;
 
 /* When a descriptor entry applies, and how absence is treated. */
@@ -257,6 +286,10 @@ enum {
                                    loaded when present and unused (the BERT pooler of a BertModel) */
     RAGD_WD_NO_PREFIX = 1 << 5, /* a head tensor outside the base model: no "model." / "bert." prefix */
     RAGD_WD_ONLY_HEAD = 1 << 6, /* only with a classification head (not listed otherwise) */
+    RAGD_WD_FULL = 1 << 7,      /* only in full-attention layers (hybrid configurations; every layer otherwise) */
+    RAGD_WD_LINEAR = 1 << 8,    /* only in Gated DeltaNet layers (hybrid configurations only) */
+    RAGD_WD_CONV = 1 << 9,      /* a depthwise conv weight [d0, 1, d1]: 3-D, kept as a row-major vector */
+    RAGD_WD_PLUS_ONE = 1 << 10, /* a norm weight applied as (1 + w) (Qwen3.5's RMSNorm): backends add 1 */
 };
 
 typedef struct ragd_weight_desc {
@@ -291,10 +324,11 @@ typedef struct ragd_weight_slot {
     ragd_weight_role role;
     int layer;
     ragd_tensor *t;
-    int n_dims;       /* 1 or 2 */
-    int64_t shape[2];
+    int n_dims;       /* 1, 2, or 3 (RAGD_WD_CONV: [d0, 1, d1]) */
+    int64_t shape[3];
     bool required;
     bool matrix;      /* a 2-D weight: quantized dtypes allowed */
+    bool plus_one;    /* RAGD_WD_PLUS_ONE: the forward pass uses 1 + w */
 } ragd_weight_slot;
 
 /* The slots m->cfg calls for, in descriptor order (globals, then layer by layer): entries whose
@@ -312,6 +346,8 @@ void ragd_weight_gguf_name(const ragd_weight_slot *s, ragd_buf *out);
 bool ragd_model_has_classifier(const ragd_model *m);
 /* Whether the configuration is an encoder (bidirectional attention): pool / classify, never generate. */
 bool ragd_model_is_encoder(const ragd_model *m);
+/* The token mixer of layer l (RAGD_LAYER_FULL for every layer of a non-hybrid configuration). */
+ragd_layer_kind ragd_model_layer_kind(const ragd_model_config *c, int l);
 
 const char *ragd_tensor_kind_name(ragd_tensor_kind k); /* "embedding", "attention", "mlp", "norm", "lm_head" */
 #define RAGD_DT_COUNT 7

@@ -31,6 +31,7 @@ const char *ragd_arch_name(ragd_arch a) {
     case RAGD_ARCH_BERT: return "bert";
     case RAGD_ARCH_XLMR: return "xlm-roberta";
     case RAGD_ARCH_LLAMA_BIDIR: return "llama-bidirectional";
+    case RAGD_ARCH_QWEN35: return "qwen3.5";
     }
     return "?";
 }

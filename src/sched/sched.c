@@ -573,13 +573,19 @@ static ragd_status startup(ragd_sched *s, ragd_err *err) {
                   "up to %d tokens at once, prefix cache %s", s->models[chat_i]->name, p->kv_blocks, p->kv_block_size,
                   (long long)p->kv_blocks * p->kv_block_size, p->kv_cache / 1048576.0,
                   p->kv_block_bytes / 1024.0 / (p->kv_block_size ? p->kv_block_size : 1), eo[chat_i].max_seqs,
-                  eo[chat_i].max_ctx, s->o.prefix_cache ? "on" : "off");
+                  eo[chat_i].max_ctx,
+                  p->no_prefix_cache ? "off (hybrid model)" : s->o.prefix_cache ? "on" : "off");
+        if (p->seq_state_bytes)
+            RAGD_INFO("sequence state of %s (Gated DeltaNet conv + recurrent): %.2f MiB per sequence, %.1f MiB for %d "
+                      "slots", s->models[chat_i]->name, p->seq_state_bytes / 1048576.0, p->seq_state / 1048576.0,
+                      eo[chat_i].max_seqs);
     }
     for (int i = 0; i < s->n_models; i++) {
         const ragd_engine_plan *p = &s->models[i]->plan;
-        RAGD_INFO("memory plan %s on %s: weights %.1f MiB, activations %.1f MiB, kv cache %.1f MiB, workspace %.1f MiB, total %.1f MiB",
+        RAGD_INFO("memory plan %s on %s: weights %.1f MiB, activations %.1f MiB, kv cache %.1f MiB, sequence state %.1f "
+                  "MiB, workspace %.1f MiB, total %.1f MiB",
                   s->models[i]->name, ragd_device_name(s->o.device), p->weights / 1048576.0, p->activations / 1048576.0,
-                  p->kv_cache / 1048576.0, p->workspace / 1048576.0, p->total / 1048576.0);
+                  p->kv_cache / 1048576.0, p->seq_state / 1048576.0, p->workspace / 1048576.0, p->total / 1048576.0);
     }
     if (s->o.mem_limit && total > budget) {
         ragd_buf b = {0};

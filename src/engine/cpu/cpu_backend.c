@@ -8,7 +8,10 @@
  * precision: f32, bf16/f16, or GGUF quantized blocks, widened / dequantized exactly inside the GEMM —
  * cpu_internal.h), the activation workspace for max_batch_tokens (+ rope tables, per-thread attention rows,
  * one widened weight panel per thread, the step's logits) and, for generation engines, the KV block pool
- * [n_layer, kv_blocks, block_size, kv_dim] × 2 (f32) whose block tables engine.c keeps. The same carve()
+ * [n_layer, kv_blocks, block_size, kv_dim] × 2 (f32) whose block tables engine.c keeps — for hybrid models
+ * (Qwen3.5) only the full-attention layers have KV, and a fourth block holds the Gated DeltaNet layers'
+ * conv + recurrent state per sequence slot (max_seqs × plan.seq_state_bytes, zeroed at create and by
+ * seq_reset when the engine opens or closes a slot). The same carve()
  * walk computes the plan (sizes only) and lays out the blocks, so the plan is exactly what gets allocated.
  *
  * Threading: GEMMs split output panels, attention splits (sequence, head) pairs, over the backend's own
@@ -117,6 +120,12 @@ static void layout_weights(ragd_cpu *s, const ragd_model *m, const ragd_engine_o
 
 static void vec_f32(const ragd_tensor *t, float *dst) { ragd_tensor_to_f32(t, 0, ragd_tensor_numel(t), dst); }
 
+/* a (1 + w) norm weight (RAGD_WD_PLUS_ONE): 1 + w in fp32 once, as transformers' (1.0 + weight.float()) */
+static void vec_plus_one(const ragd_tensor *t, float *dst) {
+    vec_f32(t, dst);
+    for (size_t i = 0; i < ragd_tensor_numel(t); i++) dst[i] = 1.0f + dst[i];
+}
+
 static void pack(ragd_cpu_mat *mat, const ragd_tensor *t, float *scratch) {
     ragd_cpu_mat_pack(mat, t, panel_dt(t), mat->panels, scratch);
 }
@@ -136,7 +145,10 @@ static void convert_weights(ragd_cpu *s, const ragd_model *m, float *scratch) {
             else memcpy(s->tok_embd, m->tok_embd.data, 2 * ragd_tensor_numel(&m->tok_embd)); /* the raw 16-bit values */
             break;
         case KEEP_ROWS:
-        case KEEP_VEC: vec_f32(sl->t, *vec_of(s, sl, NULL)); break;
+        case KEEP_VEC:
+            if (sl->plus_one) vec_plus_one(sl->t, *vec_of(s, sl, NULL));
+            else vec_f32(sl->t, *vec_of(s, sl, NULL));
+            break;
         case KEEP_MAT: pack(mat_of(s, sl, NULL), sl->t, scratch); break;
         }
     }
@@ -147,6 +159,39 @@ static int threads_of(const ragd_engine_opts *o) {
     if (o->n_threads > 0) return o->n_threads;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : (int)n;
+}
+
+/* Full-attention (KV) and Gated DeltaNet (state) layers of a configuration. */
+static void count_layers(const ragd_model_config *c, int *n_full, int *n_lin) {
+    *n_full = *n_lin = 0;
+    for (int l = 0; l < c->n_layer; l++) ++*(ragd_model_layer_kind(c, l) == RAGD_LAYER_LINEAR ? n_lin : n_full);
+}
+static int lin_conv_dim(const ragd_model_config *c) { return 2 * c->lin_n_kh * c->lin_kd + c->lin_n_vh * c->lin_vd; }
+
+/* the widest GEMM input (K) of any weight: the packing scratch and the per-thread widened panel */
+static int widest_k(const ragd_model_config *c) {
+    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
+    if (c->n_head * c->head_dim > maxk) maxk = c->n_head * c->head_dim;
+    if (c->hybrid && c->lin_n_vh * c->lin_vd > maxk) maxk = c->lin_n_vh * c->lin_vd;
+    return maxk;
+}
+
+/* the hybrid buffers (cpu_internal.h): gated q_proj and the Gated DeltaNet's */
+static void layout_hybrid(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
+    size_t T = (size_t)o->max_batch_tokens;
+    int n_full, n_lin, qd = c->n_head * c->head_dim, lv = c->lin_n_vh * c->lin_vd;
+    count_layers(c, &n_full, &n_lin);
+    if (c->attn_out_gate) {
+        s->qg = CARVE_F(cv, T * 2 * qd);
+        s->qgate = CARVE_F(cv, T * qd);
+    }
+    if (!n_lin) return;
+    s->lqkv = CARVE_F(cv, T * lin_conv_dim(c));
+    s->lconv = CARVE_F(cv, T * lin_conv_dim(c));
+    s->lz = CARVE_F(cv, T * lv);
+    s->lb = CARVE_F(cv, T * c->lin_n_vh);
+    s->la = CARVE_F(cv, T * c->lin_n_vh);
+    s->lo = CARVE_F(cv, T * lv);
 }
 
 static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
@@ -164,22 +209,30 @@ static void layout_acts(ragd_cpu *s, const ragd_model_config *c, const ragd_engi
     s->pos = carve(cv, sizeof(int32_t) * T);
     s->tok_seq = carve(cv, sizeof(int32_t) * T);
     s->logits = o->kv_cache ? CARVE_F(cv, S * (size_t)c->n_vocab) : NULL;
+    if (c->hybrid) layout_hybrid(s, c, o, cv);
 }
 
 static void layout_workspace(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
     size_t C = (size_t)o->max_ctx;
     s->scores = CARVE_F(cv, (size_t)threads_of(o) * RAGD_ATTN_BQ * C);
-    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
-    if (c->n_head * c->head_dim > maxk) maxk = c->n_head * c->head_dim;
-    s->gemm_ws = CARVE_F(cv, (size_t)threads_of(o) * (size_t)maxk * RAGD_GEMM_NR);
+    s->gemm_ws = CARVE_F(cv, (size_t)threads_of(o) * (size_t)widest_k(c) * RAGD_GEMM_NR);
     s->rope_cos = CARVE_F(cv, C * (c->head_dim / 2));
     s->rope_sin = CARVE_F(cv, C * (c->head_dim / 2));
+    if (c->hybrid) s->lstate_ws = CARVE_F(cv, (size_t)threads_of(o) * c->lin_kd * c->lin_vd);
 }
 
+/* the KV pool of the full-attention layers, then (hybrid) the sequence state pool */
 static void layout_kv(ragd_cpu *s, const ragd_model_config *c, const ragd_engine_opts *o, carver *cv) {
-    size_t n = (size_t)c->n_layer * (size_t)o->kv_blocks * ragd_cpu_kv_block_floats(c, o);
+    int n_full, n_lin;
+    count_layers(c, &n_full, &n_lin);
+    size_t n = (size_t)n_full * (size_t)o->kv_blocks * ragd_cpu_kv_block_floats(c, o);
     s->kcache = CARVE_F(cv, n);
     s->vcache = CARVE_F(cv, n);
+}
+static size_t state_bytes_per_seq(const ragd_model_config *c) {
+    int n_full, n_lin;
+    count_layers(c, &n_full, &n_lin);
+    return n_lin ? sizeof(float) * (size_t)n_lin * ragd_cpu_deltanet_state_floats(c) : 0;
 }
 
 static ragd_status check_opts(const ragd_model *m, const ragd_engine_opts *o, ragd_err *err) {
@@ -203,6 +256,10 @@ static ragd_status check_opts(const ragd_model *m, const ragd_engine_opts *o, ra
     if (c->n_head_kv < 1 || c->n_head % c->n_head_kv)
         return ragd_err_set(err, RAGD_EUNSUPPORTED, "n_head %d is not a multiple of n_head_kv %d", c->n_head,
                             c->n_head_kv);
+    if (c->hybrid && (c->lin_vd < 1 || c->lin_vd > 1024 || c->lin_kd < 1 || c->lin_conv < 1 || c->lin_n_kh < 1 ||
+                      c->lin_n_vh % c->lin_n_kh || c->rope_dim < 2 || c->rope_dim > c->head_dim || c->rope_dim % 2))
+        return ragd_err_set(err, RAGD_EUNSUPPORTED, "model %s: the CPU backend's Gated DeltaNet needs value heads of ≤ "
+                            "1024 dims, n_vh a multiple of n_kh and an even rotary dim ≤ head_dim", m->name);
     return RAGD_OK;
 }
 
@@ -220,17 +277,22 @@ static ragd_status cpu_plan(const ragd_model *m, const ragd_engine_opts *o, ragd
     plan->workspace = ws.off;
     plan->kv_cache = kv.off;
     if (o->kv_cache) {
-        plan->kv_block_bytes = 2 * sizeof(float) * (size_t)m->cfg.n_layer * ragd_cpu_kv_block_floats(&m->cfg, o);
+        int n_full, n_lin;
+        count_layers(&m->cfg, &n_full, &n_lin);
+        plan->kv_block_bytes = 2 * sizeof(float) * (size_t)n_full * ragd_cpu_kv_block_floats(&m->cfg, o);
+        plan->seq_state_bytes = state_bytes_per_seq(&m->cfg);
+        plan->seq_state = plan->seq_state_bytes * (size_t)o->max_seqs;
         plan->kv_blocks = o->kv_blocks;
         plan->kv_block_size = o->kv_block_size;
     }
-    plan->total = plan->weights + plan->activations + plan->workspace + plan->kv_cache;
+    plan->total = plan->weights + plan->activations + plan->workspace + plan->kv_cache + plan->seq_state;
     if (o->mem_limit && plan->total > o->mem_limit)
         return ragd_err_set(err, RAGD_ENOMEM,
-                            "memory plan %.1f MiB (weights %.1f + activations %.1f + KV cache %.1f + workspace "
-                            "%.1f) exceeds the limit %.1f MiB",
+                            "memory plan %.1f MiB (weights %.1f + activations %.1f + KV cache %.1f + sequence state "
+                            "%.1f + workspace %.1f) exceeds the limit %.1f MiB",
                             plan->total / 1048576.0, plan->weights / 1048576.0, plan->activations / 1048576.0,
-                            plan->kv_cache / 1048576.0, plan->workspace / 1048576.0, o->mem_limit / 1048576.0);
+                            plan->kv_cache / 1048576.0, plan->seq_state / 1048576.0, plan->workspace / 1048576.0,
+                            o->mem_limit / 1048576.0);
     return RAGD_OK;
 }
 
@@ -241,6 +303,7 @@ static void cpu_destroy(void *state) {
     free(s->weights_mem);
     free(s->act_mem);
     free(s->kv_mem);
+    free(s->state_mem);
     free(s->layers);
     free(s->blocks);
     ragd_sample_ws_free(s->sample_ws);
@@ -267,6 +330,9 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     s->plan = *plan;
     s->q_dim = c->n_head * c->head_dim;
     s->kv_dim = c->n_head_kv * c->head_dim;
+    s->rope_dim = c->rope_dim ? c->rope_dim : c->head_dim;
+    count_layers(c, &s->n_kv_layers, &s->n_lin_layers);
+    s->lin_conv_dim = c->hybrid ? lin_conv_dim(c) : 0;
     s->layers = ragd_xcalloc((size_t)c->n_layer, sizeof *s->layers);
     st = ragd_cpu_pool_init(&s->pool, s->o.n_threads, err);
     if (st) {
@@ -283,8 +349,11 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     s->weights_mem = alloc_block(w.off);
     s->act_mem = alloc_block(a.off + ws.off + ALIGN);
     s->kv_mem = o->kv_cache ? alloc_block(kv.off) : NULL;
+    s->state_mem = plan->seq_state ? calloc(1, plan->seq_state) : NULL; /* zero: every slot starts empty */
+    s->seq_state = s->state_mem;
     s->sample_ws = o->kv_cache ? ragd_sample_ws_create(c->n_vocab) : NULL;
-    if (!s->weights_mem || !s->act_mem || (o->kv_cache && (!s->kv_mem || !s->sample_ws))) {
+    if (!s->weights_mem || !s->act_mem || (o->kv_cache && (!s->kv_mem || !s->sample_ws)) ||
+        (plan->seq_state && !s->state_mem)) {
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: cannot allocate the memory plan (%.1f MiB)",
                             plan->total / 1048576.0);
@@ -304,9 +373,7 @@ static ragd_status cpu_create(const ragd_model *m, const ragd_engine_opts *o, vo
     }
 
     /* convert the weights once (row scratch: the widest K) */
-    int maxk = c->n_embd > c->n_ff ? c->n_embd : c->n_ff;
-    if (s->q_dim > maxk) maxk = s->q_dim;
-    float *scratch = malloc(sizeof(float) * (size_t)maxk);
+    float *scratch = malloc(sizeof(float) * (size_t)widest_k(c));
     if (!scratch) {
         cpu_destroy(s);
         return ragd_err_set(err, RAGD_ENOMEM, "cpu backend: out of memory converting weights");
@@ -445,6 +512,14 @@ static ragd_status cpu_step(void *state, const ragd_batch *b, const ragd_kv_view
     return RAGD_OK;
 }
 
+/* engine open / close of a slot: a fresh sequence starts from a zero conv and recurrent state */
+static void cpu_seq_reset(void *state, int seq) {
+    ragd_cpu *s = state;
+    if (!s->seq_state) return;
+    RAGD_ASSERT(seq >= 0 && seq < s->o.max_seqs);
+    memset((uint8_t *)s->state_mem + (size_t)seq * s->plan.seq_state_bytes, 0, s->plan.seq_state_bytes);
+}
+
 const ragd_backend_ops ragd_backend_cpu = {
     .name = "cpu",
     .plan = cpu_plan,
@@ -454,4 +529,5 @@ const ragd_backend_ops ragd_backend_cpu = {
     .score = cpu_score,
     .classify = cpu_classify,
     .step = cpu_step,
+    .seq_reset = cpu_seq_reset,
 };

@@ -8,6 +8,10 @@
  *                o_proj(softmax(q·k^T/sqrt(hd) [+ causal mask]) · v) (+b)  (GQA: head h reads kv head h/(nH/nKV))
  *     MLP:       down(silu(gate(h)) * up(h))   or   down(gelu(up(h) + b)) + b
  *
+ *   hybrid (Qwen3.5): per layer the token mixer is gated attention (q_proj → [query | gate] per head,
+ *     partial RoPE, o_proj(attn · sigmoid(gate))) or a Gated DeltaNet (cpu_deltanet.c); norms use 1 + w
+ *     (added to the weights at load)
+ *
  * Batch invariance: every op is row-wise or a per-(sequence, head) attention whose keys are reduced in
  * a fixed order, and the GEMM reduces each output in one fixed chain (cpu_internal.h) — so a sequence's
  * bits never depend on the rest of the batch. The decoder path is the same sequence of float operations
@@ -35,11 +39,15 @@ void ragd_cpu_blocks_build(ragd_cpu *s) {
     bool ln = c->norm == RAGD_NORM_LAYER;
     s->n_blocks = 2 * c->n_layer;
     s->blocks = ragd_xcalloc((size_t)s->n_blocks, sizeof *s->blocks);
+    int n_full = 0, n_lin = 0;
     for (int l = 0; l < c->n_layer; l++) {
         ragd_weight_role attn_b = ln ? RAGD_W_ATTN_NORM_B : RAGD_W_COUNT, ffn_b = ln ? RAGD_W_FFN_NORM_B : RAGD_W_COUNT;
-        s->blocks[2 * l] = (ragd_cpu_block){RAGD_CPU_BLK_ATTN, l, RAGD_W_ATTN_NORM, attn_b};
-        s->blocks[2 * l + 1] = (ragd_cpu_block){RAGD_CPU_BLK_MLP, l, RAGD_W_FFN_NORM, ffn_b};
+        if (ragd_model_layer_kind(c, l) == RAGD_LAYER_LINEAR)
+            s->blocks[2 * l] = (ragd_cpu_block){RAGD_CPU_BLK_DELTANET, l, RAGD_W_ATTN_NORM, attn_b, n_lin++};
+        else s->blocks[2 * l] = (ragd_cpu_block){RAGD_CPU_BLK_ATTN, l, RAGD_W_ATTN_NORM, attn_b, n_full++};
+        s->blocks[2 * l + 1] = (ragd_cpu_block){RAGD_CPU_BLK_MLP, l, RAGD_W_FFN_NORM, ffn_b, 0};
     }
+    RAGD_ASSERT(n_full == s->n_kv_layers && n_lin == s->n_lin_layers);
 }
 
 /* ---- attention over (sequence, head) pairs ---- */
@@ -48,7 +56,7 @@ typedef struct {
     ragd_cpu *s;
     const ragd_batch *b;
     const ragd_kv_view *kv; /* NULL: keys are this batch's k/v (pooling, scoring) */
-    int layer;
+    int kv_layer;           /* the layer's index in the KV pool */
 } attn_job;
 
 /* Queries are taken RAGD_ATTN_BQ at a time so each key and value row is read once per block instead of once
@@ -71,7 +79,7 @@ static void attn_task(void *ctx, int ith, int nth) {
         int t0 = j->b->seq_start[si], t1 = j->b->seq_start[si + 1];
         ragd_cpu_rows K, V; /* this head's key / value rows, position kk at row kk */
         if (j->kv) {
-            size_t blk = ragd_cpu_kv_block_floats(c, &s->o), layer = (size_t)j->layer * (size_t)s->o.kv_blocks * blk;
+            size_t blk = ragd_cpu_kv_block_floats(c, &s->o), layer = (size_t)j->kv_layer * (size_t)s->o.kv_blocks * blk;
             int shift = 0;
             while ((1 << shift) < j->kv->block_size) shift++;
             const int32_t *blocks = j->kv->blocks + j->kv->blk_start[si];
@@ -112,11 +120,26 @@ static void attn_task(void *ctx, int ith, int nth) {
 
 /* ---- blocks: each reads `in` [T, n_embd] and leaves its output in s->xn [T, n_embd] ---- */
 
-static void attn_block(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv, int l, const float *in, int T) {
+/* Gated q_proj (Qwen3.5): per head [query | gate] into s->q and s->qgate. */
+static void gated_q(ragd_cpu *s, ragd_cpu_layer *L, const float *in, int T) {
+    int hd = s->c.head_dim, nh = s->c.n_head;
+    ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, Q), in, T, NULL, s->qg, s->gemm_ws);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < nh; h++) {
+            const float *src = s->qg + (size_t)t * 2 * s->q_dim + (size_t)h * 2 * hd; /* [2·hd] */
+            memcpy(s->q + (size_t)t * s->q_dim + (size_t)h * hd, src, sizeof(float) * (size_t)hd);
+            memcpy(s->qgate + (size_t)t * s->q_dim + (size_t)h * hd, src + hd, sizeof(float) * (size_t)hd);
+        }
+}
+
+static void attn_block(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv, const ragd_cpu_block *blk,
+                       const float *in, int T) {
     const ragd_model_config *c = &s->c;
+    int l = blk->layer;
     ragd_cpu_layer *L = &s->layers[l];
-    int hd = c->head_dim, half = hd / 2;
-    ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, Q), in, T, RAGD_CPU_LVEC(L, BQ), s->q, s->gemm_ws);
+    int hd = c->head_dim, half = s->rope_dim / 2;
+    if (c->attn_out_gate) gated_q(s, L, in, T);
+    else ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, Q), in, T, RAGD_CPU_LVEC(L, BQ), s->q, s->gemm_ws);
     ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, K), in, T, RAGD_CPU_LVEC(L, BK), s->k, s->gemm_ws);
     ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, V), in, T, RAGD_CPU_LVEC(L, BV), s->v, s->gemm_ws);
     if (RAGD_CPU_LVEC(L, Q_NORM)) {
@@ -126,21 +149,23 @@ static void attn_block(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv,
     if (c->pos == RAGD_POS_ROPE)
         for (int t = 0; t < T; t++) {
             const float *cr = s->rope_cos + (size_t)s->pos[t] * half, *sr = s->rope_sin + (size_t)s->pos[t] * half;
-            ragd_cpu_rope(s->q + (size_t)t * s->q_dim, c->n_head, hd, cr, sr);
-            ragd_cpu_rope(s->k + (size_t)t * s->kv_dim, c->n_head_kv, hd, cr, sr);
+            ragd_cpu_rope_part(s->q + (size_t)t * s->q_dim, c->n_head, hd, s->rope_dim, cr, sr);
+            ragd_cpu_rope_part(s->k + (size_t)t * s->kv_dim, c->n_head_kv, hd, s->rope_dim, cr, sr);
         }
     if (kv) { /* the new positions' K/V into their blocks (never a shared block: those are full and < pos0) */
-        size_t blk = ragd_cpu_kv_block_floats(c, &s->o), layer = (size_t)l * (size_t)s->o.kv_blocks * blk;
+        size_t bf = ragd_cpu_kv_block_floats(c, &s->o), layer = (size_t)blk->slot * (size_t)s->o.kv_blocks * bf;
         int bs = kv->block_size;
         for (int t = 0; t < T; t++) {
             int si = s->tok_seq[t], p = s->pos[t];
-            size_t off = layer + (size_t)kv->blocks[kv->blk_start[si] + p / bs] * blk + (size_t)(p % bs) * s->kv_dim;
+            size_t off = layer + (size_t)kv->blocks[kv->blk_start[si] + p / bs] * bf + (size_t)(p % bs) * s->kv_dim;
             memcpy(s->kcache + off, s->k + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
             memcpy(s->vcache + off, s->v + (size_t)t * s->kv_dim, sizeof(float) * (size_t)s->kv_dim);
         }
     }
-    attn_job aj = {s, b, kv, l};
+    attn_job aj = {s, b, kv, blk->slot};
     ragd_cpu_pool_run(&s->pool, attn_task, &aj, s->o.n_threads);
+    if (c->attn_out_gate) /* attn_output * torch.sigmoid(gate) */
+        for (size_t i = 0; i < (size_t)T * s->q_dim; i++) s->att[i] = s->att[i] * (1.0f / (1.0f + expf(-s->qgate[i])));
     ragd_cpu_gemm(&s->pool, RAGD_CPU_LMAT(L, O), s->att, T, RAGD_CPU_LVEC(L, BO), s->xn, s->gemm_ws);
 }
 
@@ -173,7 +198,8 @@ static void run_block(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv, 
         norm_rows(s, blk, s->x, T, s->xn);
         in = s->xn;
     }
-    if (blk->kind == RAGD_CPU_BLK_ATTN) attn_block(s, b, kv, blk->layer, in, T);
+    if (blk->kind == RAGD_CPU_BLK_ATTN) attn_block(s, b, kv, blk, in, T);
+    else if (blk->kind == RAGD_CPU_BLK_DELTANET) ragd_cpu_deltanet_block(s, b, kv, blk, in, T);
     else mlp_block(s, blk->layer, in, T);
     for (size_t i = 0; i < n; i++) s->x[i] += s->xn[i];
     if (s->c.post_norm) norm_rows(s, blk, s->x, T, s->x);

@@ -129,12 +129,17 @@ typedef struct ragd_cpu_layer {
  * (BERT: x = norm(x + f(x))). The block kinds come from the configuration: attention causal or
  * bidirectional, with or without biases, q/k-norm and RoPE; MLP SwiGLU or GELU (erf / tanh); norm
  * RMSNorm or LayerNorm with bias. */
-typedef enum { RAGD_CPU_BLK_ATTN = 0, RAGD_CPU_BLK_MLP } ragd_cpu_blk_kind;
+/* Hybrid configurations (Qwen3.5) pick the token mixer per layer (cfg.layer_kind): the attention block
+ * (gated: q_proj gives query and gate, output × sigmoid(gate); partial RoPE) or the Gated DeltaNet block
+ * (cpu_deltanet.c), whose per-sequence conv and recurrent state live in the state pool next to the KV pool. */
+typedef enum { RAGD_CPU_BLK_ATTN = 0, RAGD_CPU_BLK_MLP, RAGD_CPU_BLK_DELTANET } ragd_cpu_blk_kind;
 typedef struct ragd_cpu_block {
     ragd_cpu_blk_kind kind;
     int layer;
     ragd_weight_role norm_w;   /* the sub-layer's norm weight (a layer role) */
     ragd_weight_role norm_b;   /* its bias, RAGD_W_COUNT for RMSNorm */
+    int slot;                  /* ATTN: the layer's index in the KV pool (full-attention layers only);
+                                  DELTANET: its index among the state layers; MLP: unused */
 } ragd_cpu_block;
 
 typedef struct ragd_cpu {
@@ -174,12 +179,31 @@ typedef struct ragd_cpu {
     int32_t *pos;            /* [max_batch_tokens] position of each token */
     int32_t *tok_seq;        /* [max_batch_tokens] sequence index of each token */
 
+    /* hybrid configurations only (NULL otherwise) */
+    int rope_dim;            /* rotated dims of a head (cfg.rope_dim, or head_dim) */
+    int n_kv_layers;         /* full-attention layers: the KV pool's layer count (n_layer when not hybrid) */
+    int n_lin_layers;        /* Gated DeltaNet layers */
+    int lin_conv_dim;        /* 2·n_kh·kd + n_vh·vd: conv channels */
+    float *qg;               /* [max_batch_tokens, 2·q_dim] gated q_proj output: per head [query | gate] */
+    float *qgate;            /* [max_batch_tokens, q_dim] the gates */
+    float *lqkv;             /* [max_batch_tokens, lin_conv_dim] in_proj_qkv (the conv input) */
+    float *lconv;            /* [max_batch_tokens, lin_conv_dim] conv + SiLU output: q | k | v */
+    float *lz;               /* [max_batch_tokens, n_vh·vd] in_proj_z */
+    float *lb, *la;          /* [max_batch_tokens, n_vh] in_proj_b / in_proj_a → beta / g in place */
+    float *lo;               /* [max_batch_tokens, n_vh·vd] recurrence output → gated norm */
+    float *lstate_ws;        /* [n_threads, kd·vd] a zero-started state per thread (pool / score: no slots) */
+
     float *logits;           /* [max_seqs, n_vocab] last-row logits of a step (generation engines) */
     ragd_sample_ws *sample_ws; /* sampler scratch (generation engines) */
 
     void *kv_mem;            /* KV block pool, NULL when !o.kv_cache */
     float *kcache;           /* [n_layer, kv_blocks, block_size, kv_dim] */
-    float *vcache;           /* [n_layer, kv_blocks, block_size, kv_dim] */
+    float *vcache;           /* [n_layer, kv_blocks, block_size, kv_dim] (hybrid: n_kv_layers) */
+    /* The sequence state pool of a hybrid generation engine (NULL otherwise): per sequence slot and Gated
+     * DeltaNet layer j, the conv state [conv − 1, lin_conv_dim] (the last conv − 1 inputs, oldest first) then
+     * the recurrent state [n_vh, kd, vd]; zeroed at create and by seq_reset (engine open / close). */
+    void *state_mem;
+    float *seq_state;        /* [max_seqs, n_lin_layers, ragd_cpu_deltanet_state_floats] */
 } ragd_cpu;
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -191,6 +215,13 @@ void ragd_cpu_blocks_build(ragd_cpu *s);
  * [n_tokens, n_embd] (before any final norm). kv: the paged KV cache of a generation step, or NULL (keys
  * are the batch's own: pooling, scoring, classification). */
 void ragd_cpu_forward(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv);
+/* Gated DeltaNet block (cpu_deltanet.c): reads `in` [T, n_embd], leaves the out_proj output in s->xn. kv NULL:
+ * every sequence starts from a zero state (pool / score); else sequence i continues the state of slot
+ * kv->seqs[i] and leaves it updated. */
+void ragd_cpu_deltanet_block(ragd_cpu *s, const ragd_batch *b, const ragd_kv_view *kv, const ragd_cpu_block *blk,
+                             const float *in, int T);
+/* floats of one sequence's state of one Gated DeltaNet layer (conv + recurrent) */
+size_t ragd_cpu_deltanet_state_floats(const ragd_model_config *c);
 /* floats of one KV block of one layer, K or V */
 size_t ragd_cpu_kv_block_floats(const ragd_model_config *c, const ragd_engine_opts *o);
 /* embedding row id → dst[n_embd] f32 */
@@ -201,10 +232,14 @@ void ragd_cpu_embd_row(const ragd_cpu *s, int id, float *dst);
 
 /* HF RMSNorm in fp32: y = w * (x * 1/sqrt(mean(x^2) + eps)). rows × n. */
 void ragd_cpu_rmsnorm(const float *x, const float *w, float eps, int rows, int n, float *y);
-/* Rope tables for positions [0, n_pos) (HF inv_freq in fp32, llama3 scaling). */
+/* Rope tables for positions [0, n_pos) (HF inv_freq in fp32, llama3 scaling) over rope_dim dims (cfg.rope_dim,
+ * 0 = head_dim): [n_pos, rope_dim / 2]. */
 void ragd_cpu_rope_tables(const ragd_model_config *c, int n_pos, float *cos_t, float *sin_t);
 /* Half-split (NEOX) rotation of n_heads heads of one token, in place. x: [n_heads, head_dim] */
 void ragd_cpu_rope(float *x, int n_heads, int head_dim, const float *cos_row, const float *sin_row);
+/* The same on the first rot_dim dims of each head (partial rotary; rot_dim == head_dim: ragd_cpu_rope); the
+ * tables hold rot_dim / 2 entries per position. */
+void ragd_cpu_rope_part(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_row, const float *sin_row);
 /* gate[i] = silu(gate[i]) * up[i] */
 void ragd_cpu_swiglu(float *gate, const float *up, size_t n);
 /* torch LayerNorm in fp32 (biased variance, statistics accumulated in double): y = (x - mean) ·

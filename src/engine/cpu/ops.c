@@ -20,12 +20,12 @@ void ragd_cpu_rmsnorm(const float *x, const float *w, float eps, int rows, int n
 }
 
 void ragd_cpu_rope_tables(const ragd_model_config *c, int n_pos, float *cos_t, float *sin_t) {
-    int half = c->head_dim / 2;
+    int dim = c->rope_dim ? c->rope_dim : c->head_dim, half = dim / 2;
     float inv_freq[512]; /* [half]; head_dim ≤ 1024 is checked at create */
     RAGD_ASSERT(half <= 512);
     for (int i = 0; i < half; i++) {
         /* HF: 1.0 / (base ** (arange(0, dim, 2).float() / dim)) — all fp32 */
-        float e = (float)(2 * i) / (float)c->head_dim;
+        float e = (float)(2 * i) / (float)dim;
         inv_freq[i] = 1.0f / powf(c->rope_theta, e);
     }
     if (c->rope_type == 1) { /* llama3 (transformers _compute_llama3_parameters), fp32 tensors */
@@ -52,7 +52,11 @@ void ragd_cpu_rope_tables(const ragd_model_config *c, int n_pos, float *cos_t, f
 }
 
 void ragd_cpu_rope(float *x, int n_heads, int head_dim, const float *cos_row, const float *sin_row) {
-    int half = head_dim / 2;
+    ragd_cpu_rope_part(x, n_heads, head_dim, head_dim, cos_row, sin_row);
+}
+
+void ragd_cpu_rope_part(float *x, int n_heads, int head_dim, int rot_dim, const float *cos_row, const float *sin_row) {
+    int half = rot_dim / 2; /* dims [rot_dim, head_dim) pass through */
     for (int h = 0; h < n_heads; h++) {
         float *v = x + (size_t)h * head_dim; /* [head_dim] */
         for (int i = 0; i < half; i++) {

@@ -188,6 +188,11 @@ static int cuda_slot(ragd_weight_role r) {
  * biases; heads: none / lm, CLS (dense + tanh + out), pooled linear. */
 static ragd_status check_supported(const ragd_model *m, ragd_err *err) {
     const ragd_model_config *c = &m->cfg;
+    if (c->hybrid)
+        return ragd_err_set(err, RAGD_EUNSUPPORTED,
+                            "model %s (%s, family %s) runs on the CPU backend only for now: the CUDA backend has no "
+                            "Gated DeltaNet (linear attention) or gated-attention blocks yet (use --device cpu)",
+                            m->name, ragd_arch_name(c->arch), m->family ? m->family->name : "?");
     bool decoder = c->norm == RAGD_NORM_RMS && !c->post_norm && c->pos == RAGD_POS_ROPE && !c->linear_bias &&
                    c->act == RAGD_ACT_SWIGLU;
     bool encoder = c->norm == RAGD_NORM_LAYER && c->post_norm && c->pos == RAGD_POS_ABSOLUTE && c->bidirectional &&
