@@ -57,4 +57,18 @@ static __device__ __forceinline__ float round_bf(float x) { return __bfloat162fl
 
 static inline int ragd_cdiv(int a, int b) { return (a + b - 1) / b; }
 
+// Sum over the block (blockDim.x a multiple of 32, ≤ 1024) in a fixed order; every thread gets it
+// (norm.cu, encoder.cu: one block per row).
+static __device__ __forceinline__ float block_sum(float v) {
+    __shared__ float part[32];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;
+    __syncthreads();  // part[] may still be read by a previous call
+    if (l == 0) part[w] = v;
+    __syncthreads();
+    float s = 0.f;
+    for (int i = 0; i < nw; i++) s += part[i];
+    return s;
+}
+
 #endif

@@ -16,20 +16,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Sum over the block in a fixed order; every thread gets it.
-__device__ float block_sum(float v) {
-    __shared__ float part[kThreads / 32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    const int w = threadIdx.x >> 5, l = threadIdx.x & 31;
-    __syncthreads();  // part[] may still be read by a previous call
-    if (l == 0) part[w] = v;
-    __syncthreads();
-    float s = 0.f;
-#pragma unroll
-    for (int i = 0; i < kThreads / 32; i++) s += part[i];
-    return s;
-}
-
 // In place on row x [E] (f32): LayerNorm with w, b; also writes bf16 copies to out [E].
 __device__ void ln_row(float *x, const bf16 *w, const bf16 *b, float eps, int E, bf16 *out) {
     float s = 0.f;
@@ -60,7 +46,6 @@ __global__ void embed_abs_kernel(const int32_t *tok, const int32_t *type, const 
         if (tr) v += bf(tr[i]);
         xr[i] = v + bf(pr[i]);
     }
-    __syncthreads();  // (each thread reads back only its own elements; the barrier is block_sum's anyway)
     ln_row(xr, w, b, eps, E, out + t * E);
 }
 

@@ -8,19 +8,6 @@
 #include "engine/cuda/cuda_util.cuh"
 #include "engine/cuda/kernels.h"
 
-// Sum over the block (blockDim.x a multiple of 32, ≤ 1024) in a fixed order; every thread gets it.
-static __device__ float block_sum(float v) {
-    __shared__ float part[32];
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    int w = threadIdx.x >> 5, l = threadIdx.x & 31, nw = blockDim.x >> 5;
-    __syncthreads();  // part[] may still be read by a previous call
-    if (l == 0) part[w] = v;
-    __syncthreads();
-    float s = 0.f;
-    for (int i = 0; i < nw; i++) s += part[i];
-    return s;
-}
-
 static __global__ void embed_kernel(const int32_t *tok, const bf16 *table, float *x, int E) {
     int t = blockIdx.x;
     const bf16 *src = table + (size_t)tok[t] * E;  // [E]
