@@ -336,7 +336,8 @@ http_outcome api_diagnostics(http_req *r) {
 /* GET /info — TEI's model info for the embedding model (else the reranker): model_id, model_dtype,
  * model_type {"embedding": {"pooling"}} or {"reranker": {"id2label", "label2id"}} (TEI's name for a
  * one-label classifier), max_input_length, max_batch_tokens, max_client_batch_size, tokenization_workers,
- * version, and TEI's other fields with ragd's values (null where ragd has none). */
+ * version, and TEI's other fields with ragd's values (null where ragd has none); model_sha is the weights'
+ * sha256 (ragd_model_digest_of) once the background digest is done, with model_sha_status done|pending|failed. */
 http_outcome api_tei_info(http_req *r) {
     ragd_http *h = r->h;
     ragd_served_model *sm = h->role[RAGD_ROLE_EMBED];
@@ -354,7 +355,13 @@ http_outcome api_tei_info(http_req *r) {
     ragd_buf_reset(b);
     ragd_buf_puts(b, "{\"model_id\":");
     ragd_buf_json_str(b, sm->name, strlen(sm->name));
-    ragd_buf_puts(b, ",\"model_sha\":null,\"model_dtype\":");
+    /* model_sha: TEI gives the hub revision (a string or null); ragd the weights' sha256 (ragd_model_digest_of), null
+     * while the background digest runs or when it failed; model_sha_status says which */
+    char hex[65];
+    ragd_digest_state ds = ragd_model_digest_of(h->cfg.digests, sm->model, hex);
+    if (ds == RAGD_DIGEST_DONE) ragd_buf_printf(b, ",\"model_sha\":\"%s\",\"model_sha_status\":\"done\"", hex);
+    else ragd_buf_printf(b, ",\"model_sha\":null,\"model_sha_status\":\"%s\"", ds == RAGD_DIGEST_PENDING ? "pending" : "failed");
+    ragd_buf_puts(b, ",\"model_dtype\":");
     /* what the forward pass computes in: fp32 on the CPU, bf16 weights on the GPU */
     const char *dev = h->cfg.device_desc ? h->cfg.device_desc : "cpu";
     const char *dtype = !strncmp(dev, "cpu", 3) ? "float32" : "bfloat16";

@@ -251,6 +251,12 @@ ragd_status ragd_model_digests_start(ragd_model_digests *d, ragd_err *err);
 /* Appends model m's files as a JSON array: [{"file", "bytes", "sha256": lowercase hex | "pending"}] (a failed
  * file: "sha256": null and "error"). "[]" for a model that was not given at create, or d NULL. */
 void ragd_model_digests_json(ragd_model_digests *d, const ragd_model *m, ragd_buf *out);
+/* Model m's digest as one value (TEI's /info "model_sha"): with one weight file its sha256 (the Hugging Face
+ * hub's LFS sha256 of that file); with several, the sha256 of their list as `sha256sum` prints it, one line
+ * "<hex>  <file>\n" per file in the order of ragd_model_digests_json. hex (65 bytes) is written only for
+ * RAGD_DIGEST_DONE; PENDING while any file is; FAILED when one failed, or m was not given at create, or d NULL. */
+typedef enum { RAGD_DIGEST_PENDING = 0, RAGD_DIGEST_DONE, RAGD_DIGEST_FAILED } ragd_digest_state;
+ragd_digest_state ragd_model_digest_of(ragd_model_digests *d, const ragd_model *m, char hex[65]);
 /* Stops the thread (within 4 MiB of hashing) and frees. NULL ok. */
 void ragd_model_digests_free(ragd_model_digests *d);
 

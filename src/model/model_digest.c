@@ -7,6 +7,8 @@
  * hashing thread: hex is written before state is stored DONE (release), and read only after state is loaded
  * DONE (acquire). The models must outlive the digests (ragd_model_digests_free joins the thread first).
  *
+ * ragd_model_digest_of folds a model's files into one value (TEI's /info "model_sha").
+ *
  * Test hook: RAGD_TEST_DIGEST_DELAY_MS=N waits N ms before each file, so that tests see "pending".
  */
 #include <openssl/evp.h>
@@ -142,6 +144,36 @@ void ragd_model_digests_json(ragd_model_digests *d, const ragd_model *m, ragd_bu
         } else ragd_buf_puts(out, "\"pending\"}");
     }
     ragd_buf_putc(out, ']');
+}
+
+ragd_digest_state ragd_model_digest_of(ragd_model_digests *d, const ragd_model *m, char hex[65]) {
+    size_t n = 0, first = 0;
+    for (size_t i = 0; d && i < d->n; i++) {
+        if (d->e[i].m != m) continue;
+        int st = atomic_load_explicit(&d->e[i].state, memory_order_acquire);
+        if (st == D_FAILED) return RAGD_DIGEST_FAILED;
+        if (st != D_DONE) return RAGD_DIGEST_PENDING;
+        if (!n++) first = i;
+    }
+    if (!n) return RAGD_DIGEST_FAILED;
+    if (n == 1) {
+        memcpy(hex, d->e[first].hex, 65);
+        return RAGD_DIGEST_DONE;
+    }
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (size_t i = first; ok && i < d->n; i++) { /* the sha256sum listing: "<hex>  <file>\n" */
+        if (d->e[i].m != m) continue;
+        ok = EVP_DigestUpdate(c, d->e[i].hex, 64) && EVP_DigestUpdate(c, "  ", 2) &&
+             EVP_DigestUpdate(c, d->e[i].name, strlen(d->e[i].name)) && EVP_DigestUpdate(c, "\n", 1);
+    }
+    unsigned char md[32];
+    unsigned int len = 0;
+    ok = ok && EVP_DigestFinal_ex(c, md, &len) && len == 32;
+    EVP_MD_CTX_free(c);
+    if (!ok) return RAGD_DIGEST_FAILED;
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return RAGD_DIGEST_DONE;
 }
 
 void ragd_model_digests_free(ragd_model_digests *d) {

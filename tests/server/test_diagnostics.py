@@ -27,7 +27,9 @@ def shard_copy(src, dst):
     """A copy of the model folder src with its model.safetensors split into two shards + the index."""
     os.makedirs(dst)
     for name in os.listdir(src):
-        if name != "model.safetensors":
+        if os.path.isdir(os.path.join(src, name)):
+            shutil.copytree(os.path.join(src, name), os.path.join(dst, name))
+        elif name != "model.safetensors":
             shutil.copy(os.path.join(src, name), dst)
     with open(os.path.join(src, "model.safetensors"), "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
@@ -124,3 +126,38 @@ def test_versions():
         assert v["nvidia_driver"] == "560.35.03" and v["cuda_driver"] == "12.6", v
     else:
         assert v["nvidia_driver"] is None and v["cuda_driver"] is None, v
+
+
+def wait_digests(s):
+    deadline = time.time() + 30
+    while any(x["sha256"] == "pending" for m in diag(s)["models"] for x in m["weights"]):
+        assert time.time() < deadline, diag(s)["models"]
+        time.sleep(0.1)
+
+
+def test_tei_info_model_sha(tmp_path):
+    # TEI's /info "model_sha": null + "pending" while the digest runs, then the weight file's sha256 (one file) ...
+    s = start(["--embed", EMBED], env={"RAGD_TEST_DIGEST_DELAY_MS": "1500"})
+    try:
+        i = s.get("/info").json()
+        assert i["model_sha"] is None and i["model_sha_status"] == "pending", i
+        wait_digests(s)
+        i = s.get("/info").json()
+        assert i["model_sha"] == sha256(EMBED + "/model.safetensors") and i["model_sha_status"] == "done", i
+    finally:
+        assert s.stop() == 0
+    # ... or, for several files, the sha256 of their `sha256sum` listing ("<hex>  <file>\n", /diagnostics order)
+    emb = str(tmp_path / "embed-sharded")
+    shards = shard_copy(EMBED, emb)
+    s = start(["--embed", emb])
+    try:
+        wait_digests(s)
+        listing = "".join("%s  %s\n" % (sha256(os.path.join(emb, f)), f) for f in shards)
+        w = diag(s)["models"][0]["weights"]
+        assert [x["file"] for x in w] == shards and [x["sha256"] for x in w] == [sha256(os.path.join(emb, f)) for f in shards]
+        i = s.get("/info").json()
+        assert i["model_sha"] == hashlib.sha256(listing.encode()).hexdigest(), (i, listing)
+        assert i["model_sha"] not in [x["sha256"] for x in w] and len(i["model_sha"]) == 64
+        assert i["model_id"] == "embed-sharded" and i["model_sha_status"] == "done"
+    finally:
+        assert s.stop() == 0
