@@ -285,9 +285,11 @@ static ragd_status chat_template_setup(ragd_served_model *sm, const char *path, 
     return RAGD_OK;
 }
 
-/* --served-name NAME[,ALIAS...]: the names, trimmed (out[0] is the served name). An empty or repeated
- * name is an error naming it. */
-static ragd_status served_names(const char *spec, char ***out, int *n, ragd_err *err) {
+/* --served-name / --embed-served-name / --rerank-served-name NAME[,ALIAS...] (`flag`): the names, trimmed
+ * (out[0] is the served name). An empty or repeated name is an error naming it. */
+static const char *const kNameFlag[RAGD_ROLE_COUNT] = {"--embed-served-name", "--rerank-served-name", "--served-name"};
+
+static ragd_status served_names(const char *spec, const char *flag, char ***out, int *n, ragd_err *err) {
     *out = NULL, *n = 0;
     if (!spec) return RAGD_OK;
     int cap = 1;
@@ -299,12 +301,12 @@ static ragd_status served_names(const char *spec, char ***out, int *n, ragd_err 
         while (len && (*p == ' ' || *p == '\t')) p++, len--;
         while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
         if (!len) {
-            ragd_err_set(err, RAGD_EINVAL, "--served-name '%s': an empty name (give NAME or NAME,ALIAS,...)", spec);
+            ragd_err_set(err, RAGD_EINVAL, "%s '%s': an empty name (give NAME or NAME,ALIAS,...)", flag, spec);
             goto fail;
         }
         for (int i = 0; i < *n; i++)
             if (strlen(v[i]) == len && !memcmp(v[i], p, len)) {
-                ragd_err_set(err, RAGD_EINVAL, "--served-name '%s': '%s' is given twice", spec, v[i]);
+                ragd_err_set(err, RAGD_EINVAL, "%s '%s': '%s' is given twice", flag, spec, v[i]);
                 goto fail;
             }
         v[(*n)++] = ragd_xstrndup(p, len);
@@ -318,6 +320,37 @@ fail:
     free(v);
     *n = 0;
     return RAGD_EINVAL;
+}
+
+/* The names of one served model: those given for each role it serves — the chat model's first, then the
+ * embedding and the reranking model's (one model serving several roles answers to all of them), each once.
+ * Without any, the model keeps its file name. Returns the array the model points into (NULL: none given). */
+static const char **model_names(ragd_served_model *sm, char **const names[RAGD_ROLE_COUNT], const int n_names[RAGD_ROLE_COUNT]) {
+    static const ragd_role order[RAGD_ROLE_COUNT] = {RAGD_ROLE_CHAT, RAGD_ROLE_EMBED, RAGD_ROLE_RERANK};
+    int total = 0;
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++) total += sm->roles[r] ? n_names[r] : 0;
+    if (!total) return NULL;
+    const char **v = ragd_xcalloc((size_t)total, sizeof *v);
+    int k = 0;
+    for (int q = 0; q < RAGD_ROLE_COUNT; q++) {
+        const ragd_role r = order[q];
+        for (int i = 0; sm->roles[r] && i < n_names[r]; i++) {
+            bool dup = false;
+            for (int j = 0; j < k && !dup; j++) dup = !strcmp(v[j], names[r][i]);
+            if (!dup) v[k++] = names[r][i];
+        }
+    }
+    sm->name = v[0];
+    sm->aliases = v + 1;
+    sm->n_aliases = k - 1;
+    return v;
+}
+
+/* the first role a model serves, for messages naming it by its option */
+static ragd_role first_role(const ragd_served_model *sm) {
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++)
+        if (sm->roles[r]) return (ragd_role)r;
+    return RAGD_ROLE_CHAT;
 }
 
 int ragd_cmd_serve(int argc, char **argv) {
@@ -347,13 +380,25 @@ int ragd_cmd_serve(int argc, char **argv) {
         ragd_serve_opts_free(&o);
         return 2;
     }
-    char **names = NULL;
-    int n_names = 0;
-    if (served_names(o.served_name, &names, &n_names, &err)) {
-        fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
-        ragd_err_free(&err);
-        ragd_serve_opts_free(&o);
-        return 2;
+    char **names[RAGD_ROLE_COUNT] = {0};
+    int n_names[RAGD_ROLE_COUNT] = {0};
+    const char **sm_names[RAGD_ROLE_COUNT] = {0}; /* per served model: its names (model_names) */
+    {
+        const char *specs[RAGD_ROLE_COUNT] = {o.embed_served_name, o.rerank_served_name, o.served_name};
+        const char *models[RAGD_ROLE_COUNT] = {o.embed, o.rerank, o.chat};
+        for (int r = 0; r < RAGD_ROLE_COUNT; r++) {
+            if (specs[r] && !models[r]) /* e.g. a config file shared by servers of different models */
+                RAGD_WARN("%s is given but there is no --%s model: ignored", kNameFlag[r], ragd_role_name((ragd_role)r));
+            if (!served_names(models[r] ? specs[r] : NULL, kNameFlag[r], &names[r], &n_names[r], &err)) continue;
+            fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
+            ragd_err_free(&err);
+            for (int q = 0; q < r; q++) {
+                for (int i = 0; i < n_names[q]; i++) free(names[q][i]);
+                free(names[q]);
+            }
+            ragd_serve_opts_free(&o);
+            return 2;
+        }
     }
     int rc = 1;
     char *key = NULL;
@@ -473,17 +518,13 @@ int ragd_cmd_serve(int argc, char **argv) {
         sm->roles[r] = true;
         sm->role_path[r] = paths[r];
         sm->max_len[r] = role_len(&o, dev, sm->model, (ragd_role)r);
-        if (r == RAGD_ROLE_CHAT && n_names) {
-            sm->name = names[0];
-            sm->aliases = (const char *const *)names + 1;
-            sm->n_aliases = n_names - 1;
-        }
         if (r == RAGD_ROLE_CHAT && chat_template_setup(sm, o.chat_template, &err)) goto fail;
         if (r == RAGD_ROLE_RERANK && ragd_rerank_token_ids(sm->model, &sm->yes_id, &sm->no_id, &err)) {
             ragd_err_prefix(&err, "--rerank %s", paths[r]);
             goto fail;
         }
     }
+    for (int i = 0; i < n_models; i++) sm_names[i] = model_names(&sms[i], names, n_names);
     for (int i = 0; i < n_models; i++) {
         /* demo quality: asked for, or one model standing in for specialised ones (the default GGUF) */
         int roles = sms[i].roles[0] + sms[i].roles[1] + sms[i].roles[2];
@@ -499,12 +540,18 @@ int ragd_cmd_serve(int argc, char **argv) {
             if (sms[i].roles[r]) RAGD_INFO("model %s serves %s: up to %d tokens per sequence%s", sms[i].name,
                                            ragd_role_name((ragd_role)r), sms[i].max_len[r], sms[i].demo ? " (demo quality)" : "");
     }
+    /* every name (served name or alias) names one model */
     for (int i = 0; i < n_models; i++)
         for (int j = 0; j < i; j++)
-            if (!strcmp(sms[i].name, sms[j].name)) {
-                ragd_err_set(&err, RAGD_EINVAL, "two different models are both named '%s' (use --served-name for the chat model)",
-                             sms[i].name);
-                goto fail;
+            for (int a = -1; a < sms[i].n_aliases; a++) {
+                const char *nm = a < 0 ? sms[i].name : sms[i].aliases[a];
+                if (!ragd_served_model_is(&sms[j], nm)) continue;
+                const ragd_role ri = first_role(&sms[i]), rj = first_role(&sms[j]);
+                ragd_err_set(&err, RAGD_EINVAL, "two different models are both named '%s': --%s %s and --%s %s (give one of "
+                             "them another name with %s or %s)", nm, ragd_role_name(rj), sms[j].role_path[rj],
+                             ragd_role_name(ri), sms[i].role_path[ri], kNameFlag[rj], kNameFlag[ri]);
+                rc = 2;
+                goto fail_rc;
             }
 
     /* the model label of the per-request series: the served name of each task's model */
@@ -582,9 +629,10 @@ stopping:;
     rc = 0;
     goto out;
 fail:
+    rc = 1;
+fail_rc: /* rc set: 2 for a usage error */
     if (json_logs) RAGD_ERROR("ragd serve: %s", ragd_err_msg(&err)); /* one JSON line */
     else fprintf(stderr, "ragd serve: %s\n", ragd_err_msg(&err));
-    rc = 1;
 out:
     stop_watch_http(&sw, NULL);
     stop_watch_end(&sw);
@@ -602,8 +650,11 @@ out:
     ragd_metrics_free(metrics);
     ragd_err_free(&err);
     free(key);
-    for (int i = 0; i < n_names; i++) free(names[i]);
-    free(names);
+    for (int r = 0; r < RAGD_ROLE_COUNT; r++) {
+        for (int i = 0; i < n_names[r]; i++) free(names[r][i]);
+        free(names[r]);
+        free(sm_names[r]);
+    }
     ragd_serve_opts_free(&o);
     return rc;
 }

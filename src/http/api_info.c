@@ -26,7 +26,16 @@ static int model_max_len(const ragd_served_model *sm) {
     return m;
 }
 
-/* "model": any served model by name. */
+/* 404 for an unknown model name, listing every model's names */
+static void not_found(http_req *r, const char *name) {
+    ragd_buf names = {0};
+    http_model_names(r->h, &names);
+    http_error(r, 404, "model", "model_not_found", "model '%.200s' does not exist; the models are %s (GET /v1/models)", name,
+               names.data);
+    ragd_buf_free(&names);
+}
+
+/* "model": any served model by name or alias. */
 static bool any_model(http_req *r, ragd_served_model **out) {
     json_t *v = json_object_get(r->json, "model");
     if (!v || json_is_null(v)) {
@@ -35,12 +44,8 @@ static bool any_model(http_req *r, ragd_served_model **out) {
         return true;
     }
     if (!json_is_string(v)) return http_error(r, 400, "model", "invalid_type", "field 'model' must be a string"), false;
-    for (int i = 0; i < r->h->cfg.n_models; i++)
-        if (ragd_served_model_is(r->h->cfg.models[i], json_string_value(v))) {
-            *out = r->h->cfg.models[i];
-            return true;
-        }
-    http_error(r, 404, "model", "model_not_found", "model '%s' does not exist (see GET /v1/models)", json_string_value(v));
+    if ((*out = http_find_model(r->h, json_string_value(v), json_string_length(v)))) return true;
+    not_found(r, json_string_value(v));
     return false;
 }
 
@@ -101,13 +106,10 @@ http_outcome api_models(http_req *r) {
 /* GET /v1/models/{id}: the id may contain '/' (a Hugging Face repo name given as --served-model-name) */
 http_outcome api_model(http_req *r) {
     const char *id = r->path_arg ? r->path_arg : "";
-    for (int i = 0; i < r->h->cfg.n_models; i++)
-        if (ragd_served_model_is(r->h->cfg.models[i], id)) {
-            model_json(&r->out, r->h->cfg.models[i]);
-            http_reply_json(r, 200);
-            return HTTP_REPLY;
-        }
-    http_error(r, 404, "model", "model_not_found", "model '%.200s' does not exist (see GET /v1/models)", id);
+    const ragd_served_model *sm = http_find_model(r->h, id, strlen(id));
+    if (!sm) return not_found(r, id), HTTP_REPLY;
+    model_json(&r->out, sm);
+    http_reply_json(r, 200);
     return HTTP_REPLY;
 }
 

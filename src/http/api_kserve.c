@@ -44,13 +44,7 @@ http_outcome api_v2_ready(http_req *r) {
 }
 
 static const ragd_served_model *find_model(http_req *r, const char *name, size_t len) {
-    for (int i = 0; i < r->h->cfg.n_models; i++) {
-        const ragd_served_model *sm = r->h->cfg.models[i];
-        if (strlen(sm->name) == len && !memcmp(sm->name, name, len)) return sm;
-        for (int a = 0; a < sm->n_aliases; a++)
-            if (strlen(sm->aliases[a]) == len && !memcmp(sm->aliases[a], name, len)) return sm;
-    }
-    return NULL;
+    return http_find_model(r->h, name, len);
 }
 
 static bool ends_with(const char *s, size_t n, const char *suf, size_t *stem) {
@@ -76,11 +70,9 @@ http_outcome api_v2_model(http_req *r) {
     if (!sm && ends_with(p, n, "/ready", &stem)) want_ready = true, sm = find_model(r, p, stem);
     if (!sm) {
         ragd_buf names = {0};
-        for (int i = 0; i < r->h->cfg.n_models; i++)
-            ragd_buf_printf(&names, "%s'%s'", i ? ", " : "", r->h->cfg.models[i]->name);
+        http_model_names(r->h, &names);
         char msg[1024];
-        snprintf(msg, sizeof msg, "no model at /v2/models/%.200s (models: %s; the only version is 1)", p,
-                 names.data ? names.data : "none");
+        snprintf(msg, sizeof msg, "no model at /v2/models/%.200s (models: %s; the only version is 1)", p, names.data);
         ragd_buf_free(&names);
         kserve_error(r, 404, msg);
         return HTTP_REPLY;
@@ -152,8 +144,12 @@ http_outcome api_v2_infer(http_req *r) {
     if (ends_with(p, n, "/versions/1/infer", &stem)) sm = find_model(r, p, stem);
     if (!sm && ends_with(p, n, "/infer", &stem)) sm = find_model(r, p, stem);
     if (!sm) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "no model for POST /v2/models/%.200s (POST /v2/models/{name}[/versions/1]/infer)", p);
+        ragd_buf names = {0};
+        http_model_names(r->h, &names);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "no model for POST /v2/models/%.200s (POST /v2/models/{name}[/versions/1]/infer; models: %s)", p,
+                 names.data);
+        ragd_buf_free(&names);
         kserve_error(r, 404, msg);
         return HTTP_REPLY;
     }

@@ -202,8 +202,13 @@ bool jv_number(http_req *r, const char *key, double lo, double hi, double *out, 
 bool jv_bool(http_req *r, const char *key, bool *out, bool *present);
 /* NIM's and Cohere's "truncate": absent/null → dflt; "NONE" → false; "END" → true; else 400 (START unsupported). */
 bool jv_truncate_mode(http_req *r, bool dflt, bool *truncate);
-/* "model": absent/null → role's model; else must name a model serving the role (404 otherwise). */
+/* "model": absent/null → role's model; else must name (by its served name or an alias) a model serving the
+ * role: 404 otherwise, naming the role's model or, for an unknown name, every model and its aliases. */
 bool jv_model(http_req *r, ragd_role role, ragd_served_model **out);
+/* The served model called name (its served name or an alias; len bytes), or NULL. */
+ragd_served_model *http_find_model(const ragd_http *h, const char *name, size_t len);
+/* Appends every model's names for a 404: "'a' (aliases 'b', 'c'), 'd'" ("none" without models). */
+void http_model_names(const ragd_http *h, ragd_buf *out);
 /* A token-id array element check: ids in [0, n_vocab). */
 bool jv_token_array(http_req *r, const json_t *arr, const char *param, int n_vocab, ragd_tok_ids *out);
 

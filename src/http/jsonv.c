@@ -257,6 +257,30 @@ bool jv_bool(http_req *r, const char *key, bool *out, bool *present) {
     return true;
 }
 
+ragd_served_model *http_find_model(const ragd_http *h, const char *name, size_t len) {
+    for (int i = 0; i < h->cfg.n_models; i++) {
+        ragd_served_model *sm = h->cfg.models[i];
+        if (strlen(sm->name) == len && !memcmp(sm->name, name, len)) return sm;
+        for (int a = 0; a < sm->n_aliases; a++)
+            if (strlen(sm->aliases[a]) == len && !memcmp(sm->aliases[a], name, len)) return sm;
+    }
+    return NULL;
+}
+
+static void names_of(const ragd_served_model *sm, ragd_buf *out) {
+    ragd_buf_printf(out, "'%s'", sm->name);
+    for (int a = 0; a < sm->n_aliases; a++) ragd_buf_printf(out, "%s'%s'", a ? ", " : " (aliases ", sm->aliases[a]);
+    if (sm->n_aliases) ragd_buf_putc(out, ')');
+}
+
+void http_model_names(const ragd_http *h, ragd_buf *out) {
+    for (int i = 0; i < h->cfg.n_models; i++) {
+        if (i) ragd_buf_puts(out, ", ");
+        names_of(h->cfg.models[i], out);
+    }
+    if (!h->cfg.n_models) ragd_buf_puts(out, "none");
+}
+
 bool jv_model(http_req *r, ragd_role role, ragd_served_model **out) {
     ragd_served_model *sm = r->h->role[role];
     json_t *v = json_object_get(r->json, "model");
@@ -267,10 +291,18 @@ bool jv_model(http_req *r, ragd_role role, ragd_served_model **out) {
         }
         const char *name = json_string_value(v);
         if (!ragd_served_model_is(sm, name)) {
-            if (sm) http_error(r, 404, "model", "model_not_found", "model '%s' does not exist or does not serve %s; this server's %s model is '%s'",
-                               name, ragd_role_name(role), ragd_role_name(role), sm->name);
-            else http_error(r, 404, "model", "model_not_found", "model '%s' does not exist; this server has no %s model", name,
-                            ragd_role_name(role));
+            ragd_buf names = {0};
+            if (http_find_model(r->h, name, json_string_length(v))) { /* a model, but not this role's */
+                if (sm) names_of(sm, &names);
+                http_error(r, 404, "model", "model_not_found", "model '%.200s' does not serve %s; this server%s %s model%s%s", name,
+                           ragd_role_name(role), sm ? "'s" : " has no", ragd_role_name(role), sm ? " is " : "",
+                           names.data ? names.data : "");
+            } else {
+                http_model_names(r->h, &names);
+                http_error(r, 404, "model", "model_not_found", "model '%.200s' does not exist; the models are %s (GET /v1/models)",
+                           name, names.data);
+            }
+            ragd_buf_free(&names);
             return false;
         }
     }

@@ -53,7 +53,9 @@ typedef struct ragd_serve_opts {
     char *log_level;               /* debug | info | warn | error */
     char *log_format;              /* text | json */
     char *chat_template;           /* Jinja chat template file overriding the chat model's */
-    char *served_name;             /* name of the chat model in /v1/models (default: file name) */
+    char *served_name;             /* names of the chat model: NAME[,ALIAS,...] (default: file name) */
+    char *embed_served_name;       /* the same for the embedding model */
+    char *rerank_served_name;      /* the same for the reranker */
     bool demo;                     /* label every model "demo quality" in /v1/models */
     char *nvml_lib;                /* NVML library for GPU telemetry and health; "off": none */
 } ragd_serve_opts;

@@ -55,6 +55,8 @@ static const ragd_opt_def g_table[] = {
     {"log-level", RAGD_OPT_STR, "info", 0, 0, "RAGD_LOG_LEVEL", "debug, info, warn or error", OFF(log_level), "debug|info|warn|error", false},
     {"chat-template", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CHAT_TEMPLATE", "Jinja chat template file for the chat model (default: the model's own)", OFF(chat_template), NULL, false},
     {"served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_SERVED_NAME", "name of the chat model in /v1/models (default: file name); NAME,ALIAS,…: requests may use any of them, responses and /v1/models give the first", OFF(served_name), NULL, false},
+    {"embed-served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_EMBED_SERVED_NAME", "the same for the embedding model: NAME[,ALIAS,…]", OFF(embed_served_name), NULL, false},
+    {"rerank-served-name", RAGD_OPT_STR, NULL, 0, 0, "RAGD_RERANK_SERVED_NAME", "the same for the reranker: NAME[,ALIAS,…]", OFF(rerank_served_name), NULL, false},
     {"demo", RAGD_OPT_BOOL, "false", 0, 0, "RAGD_DEMO", "label the models demo quality in /v1/models", OFF(demo), NULL, false},
     {"nvml-lib", RAGD_OPT_STR, "libnvidia-ml.so.1", 0, 0, "RAGD_NVML_LIB", "NVML library loaded at start for GPU telemetry (/metrics ragd_gpu_*, /diagnostics gpus) and health (a GPU fault marks the models on it not ready); 'off': none", OFF(nvml_lib), NULL, false},
     {NULL, 0, NULL, 0, 0, NULL, NULL, 0, NULL, false},
