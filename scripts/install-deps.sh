@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what ragd needs to build and test on Debian 12 (bookworm): compilers, libraries, test tools.
+# Installs what ragd needs to build and test on Debian 12 (bookworm): compilers, libraries, test tools
+# (libssl-dev: sha256 and HTTPS; the openssl command makes tests/server/test_tls.py's certificate).
 # Idempotent; needs root (CI and the dev machines run as root).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libutf8proc-dev libpcre2-dev libjansson-dev libopenblas-dev libmicrohttpd-dev
-      libcurl4-openssl-dev libssl-dev libyaml-dev prometheus python3 python3-pip)
+      libcurl4-openssl-dev libssl-dev openssl libyaml-dev prometheus python3 python3-pip)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

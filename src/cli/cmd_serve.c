@@ -375,6 +375,12 @@ int ragd_cmd_serve(int argc, char **argv) {
         if (!strcmp(o.log_level, levels[i])) ragd_log_set_level((ragd_log_level)i);
     const bool json_logs = o.log_format && !strcmp(o.log_format, "json");
     ragd_log_set_json(json_logs);
+    if (!o.tls_cert != !o.tls_key) {
+        fprintf(stderr, "ragd serve: HTTPS needs both --tls-cert and --tls-key (only %s is given)\n",
+                o.tls_cert ? "--tls-cert" : "--tls-key");
+        ragd_serve_opts_free(&o);
+        return 2;
+    }
     if (!o.embed && !o.rerank && !o.chat) {
         fprintf(stderr, "ragd serve: no model: give at least one of --embed, --rerank, --chat (see ragd serve --help)\n");
         ragd_serve_opts_free(&o);
@@ -572,8 +578,10 @@ int ragd_cmd_serve(int argc, char **argv) {
     if (stop_requested(&sw)) goto stopping;
     if (ragd_http_start(&hc, &http, &err)) goto fail;
     stop_watch_http(&sw, http);
-    RAGD_INFO("listening on http://%s:%d (auth %s); warming up", o.host, ragd_http_port(http), key ? "on" : "off");
-    fprintf(stdout, "ragd serve: listening on http://%s:%d\n", o.host, ragd_http_port(http));
+    const char *scheme = o.tls_cert ? "https" : "http"; /* ragd_http_start refused one file without the other */
+    RAGD_INFO("listening on %s://%s:%d (auth %s%s%s); warming up", scheme, o.host, ragd_http_port(http), key ? "on" : "off",
+              o.tls_cert ? ", TLS certificate " : "", o.tls_cert ? o.tls_cert : "");
+    fprintf(stdout, "ragd serve: listening on %s://%s:%d\n", scheme, o.host, ragd_http_port(http));
     fflush(stdout);
 
     ragd_sched_opts so = {.device = dev, .cuda_device = 0, .max_batch_tokens = (int)o.max_batch_tokens,

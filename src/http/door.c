@@ -25,6 +25,9 @@
  * CLOSED notification, which runs before it closes the fd, and the door acts on an fd only under the
  * table lock — so it never touches a number that was reused.
  *
+ * HTTPS (tls.c): a TLS connection reaches the door after its handshake, as the plaintext end of a socket pair
+ * (http_door_inject, queued under mu and taken by the door thread), and from then on is like any other.
+ *
  * Admission: at most --max-connections records in HEAD (a full table evicts one of the oldest pending
  * heads, preferring one that sent nothing, so silent connections cannot lock others out), at most
  * --max-connections handed over, of which the last 1/16 only for /health, /health/ready and (when an
@@ -69,6 +72,13 @@ typedef struct dlist {
     int n;
 } dlist;
 
+typedef struct injected { /* a TLS connection handed over by its relay (tls.c), waiting for the door thread */
+    int fd;
+    socklen_t alen;
+    struct sockaddr_storage addr;
+    struct injected *next;
+} injected;
+
 typedef struct ipent {
     uint8_t key[16];
     uint32_t n;                    /* 0: empty slot */
@@ -84,6 +94,7 @@ struct http_door {
     pthread_mutex_t mu;            /* guards everything below but the door-thread-only fields */
     pthread_cond_t cv;
     bool listener_closed;
+    injected *inj;                 /* TLS connections to admit (http_door_inject) */
     dconn **by_fd;
     size_t n_by_fd;
     dlist lists[D_NSTATE];
@@ -383,7 +394,8 @@ static void on_accept(http_door *d, double now) {
         socklen_t sl = sizeof sa;
         int fd = accept4(d->lfd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            admit(d, fd, &sa, sl, now);
+            if (d->h->tls) http_tls_adopt(d->h->tls, fd, &sa, sl); /* admitted once its handshake is done */
+            else admit(d, fd, &sa, sl, now);
             continue;
         }
         if (errno == EINTR || errno == ECONNABORTED) continue;
@@ -395,6 +407,23 @@ static void on_accept(http_door *d, double now) {
             d->paused_until = now + 0.1;
         }
         return;
+    }
+}
+
+/* TLS connections whose handshake is done: admitted as if accepted now (refused with 503 after quiesce) */
+static void on_injected(http_door *d, double now) {
+    pthread_mutex_lock(&d->mu);
+    injected *q = d->inj;
+    d->inj = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (q) {
+        injected *next = q->next;
+        admit(d, q->fd, &q->addr, q->alen, now);
+        dconn *c = (size_t)q->fd < d->n_by_fd ? d->by_fd[q->fd] : NULL;
+        if (d->listener_closed && c && c->st == D_HEAD)
+            door_reply(d, c, 503, "shutting_down", "the server is shutting down", NULL, 0, RAGD_REJECT_SHUTDOWN, now);
+        free(q);
+        q = next;
     }
 }
 
@@ -493,6 +522,7 @@ static void *door_main(void *arg) {
                 uint64_t x;
                 ssize_t r = read(d->efd, &x, sizeof x);
                 (void)r;
+                on_injected(d, now);
                 continue;
             }
             if (fd == d->lfd) {
@@ -582,6 +612,27 @@ static void wake(http_door *d) {
     (void)w;
 }
 
+bool http_door_inject(http_door *d, int fd, const struct sockaddr_storage *sa, socklen_t sl) {
+    injected *q = ragd_xcalloc(1, sizeof *q);
+    q->fd = fd;
+    q->alen = sl <= sizeof q->addr ? sl : sizeof q->addr;
+    memcpy(&q->addr, sa, q->alen);
+    pthread_mutex_lock(&d->mu);
+    bool open = !atomic_load(&d->stop); /* set before the door thread's last drain (http_door_stop) */
+    if (open) {
+        q->next = d->inj;
+        d->inj = q;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (!open) {
+        close(fd);
+        free(q);
+        return false;
+    }
+    wake(d);
+    return true;
+}
+
 void http_door_quiesce(http_door *d) {
     if (!d || atomic_exchange(&d->quiesce, true)) return;
     if (!d->running) {
@@ -608,6 +659,16 @@ void http_door_stop(http_door *d) {
         d->running = false;
     }
     close_listener(d);
+    pthread_mutex_lock(&d->mu);
+    injected *q = d->inj; /* handed over by TLS relays, never admitted */
+    d->inj = NULL;
+    pthread_mutex_unlock(&d->mu);
+    while (q) {
+        injected *next = q->next;
+        close(q->fd);
+        free(q);
+        q = next;
+    }
     dconn *c;
     while ((c = d->lists[D_HEAD].head)) close_conn(d, c);
     while ((c = d->lists[D_CLOSING].head)) close_conn(d, c);

@@ -16,6 +16,7 @@
 struct MHD_Connection;
 typedef struct http_req http_req;
 typedef struct http_door http_door;
+typedef struct http_tls http_tls;
 
 /* ---- request heads (http_head.c) */
 typedef enum { HTTP_HEAD_MORE = 0, HTTP_HEAD_OK, HTTP_HEAD_BAD } http_head_result;
@@ -59,6 +60,7 @@ struct ragd_http {
     ragd_http_cfg cfg;
     struct MHD_Daemon *d;            /* no listening socket of its own: the door hands it connections */
     http_door *door;
+    http_tls *tls;                   /* HTTPS (--tls-cert/--tls-key), or NULL: plain HTTP */
     int port;
     size_t max_body;
     atomic_bool quiesced;
@@ -176,6 +178,17 @@ void http_door_run(http_door *d);      /* starts the door thread (after libmicro
 void http_door_quiesce(http_door *d);  /* closes the listening socket now; pending heads get 503 */
 void http_door_stop(http_door *d);     /* stops the thread; closes the connections not handed over */
 void http_door_free(http_door *d);     /* after MHD_stop_daemon; NULL ok */
+/* A connection whose TLS handshake is done (tls.c): fd is the plaintext end, sa the client's address. Taken
+ * over by the door thread as if just accepted; false (fd closed) once the door is stopped. Any thread. */
+bool http_door_inject(http_door *d, int fd, const struct sockaddr_storage *sa, socklen_t sl);
+
+/* ---- HTTPS (tls.c): TLS in front of the door, one relay thread per connection */
+/* Both files or neither (*out NULL: plain HTTP); errors name the option, the file and OpenSSL's reason. */
+ragd_status http_tls_create(ragd_http *h, const char *cert, const char *key, http_tls **out, ragd_err *err);
+/* Takes over a just-accepted socket: handshake, then its plaintext end goes to http_door_inject. */
+void http_tls_adopt(http_tls *t, int fd, const struct sockaddr_storage *sa, socklen_t sl);
+/* Stops every relay (waits for them) and frees; after the door and libmicrohttpd are stopped. NULL ok. */
+void http_tls_free(http_tls *t);
 /* libmicrohttpd's connection notifications (MHD threads). */
 void http_door_mhd_notify(http_door *d, struct MHD_Connection *c, bool started);
 /* The request on connection c: head complete, reply being produced, request finished. false: the

@@ -760,9 +760,11 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
     for (int i = 0; i < cfg->n_models; i++)
         for (int rr = 0; rr < RAGD_ROLE_COUNT; rr++)
             if (cfg->models[i]->roles[rr]) h->role[rr] = cfg->models[i];
-    ragd_status st = http_door_open(h, ai->ai_addr, ai->ai_addrlen, err);
+    ragd_status st = http_tls_create(h, o->tls_cert, o->tls_key, &h->tls, err); /* before listening: bad files stop the start */
+    if (!st) st = http_door_open(h, ai->ai_addr, ai->ai_addrlen, err);
     freeaddrinfo(ai);
     if (st) {
+        http_tls_free(h->tls);
         free(h);
         return st;
     }
@@ -784,6 +786,7 @@ ragd_status ragd_http_start(const ragd_http_cfg *cfg, ragd_http **out, ragd_err 
                             MHD_OPTION_END);
     if (!h->d) {
         http_door_free(h->door);
+        http_tls_free(h->tls);
         free(h);
         return ragd_err_set(err, RAGD_EIO, "cannot start libmicrohttpd (%d threads)", (int)o->http_threads);
     }
@@ -807,6 +810,7 @@ void ragd_http_stop(ragd_http *h) {
     if (!h) return;
     http_door_stop(h->door);  /* no more connections handed over */
     MHD_stop_daemon(h->d);    /* closes the rest (their CLOSED notifications still reach the door) */
+    http_tls_free(h->tls);    /* TLS relays end (their plaintext ends are closed); they may still call the door */
     http_door_free(h->door);
     free(h);
 }

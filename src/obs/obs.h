@@ -53,6 +53,8 @@ typedef struct ragd_serve_opts {
     char *log_level;               /* debug | info | warn | error */
     char *log_format;              /* text | json */
     char *chat_template;           /* Jinja chat template file overriding the chat model's */
+    char *tls_cert;                /* HTTPS: PEM certificate (chain) file; with tls_key */
+    char *tls_key;                 /* HTTPS: PEM private key file */
     char *served_name;             /* names of the chat model: NAME[,ALIAS,...] (default: file name) */
     char *embed_served_name;       /* the same for the embedding model */
     char *rerank_served_name;      /* the same for the reranker */

@@ -26,6 +26,8 @@ static const ragd_opt_def g_table[] = {
     {"port", RAGD_OPT_INT, "8080", 0, 65535, "RAGD_PORT", "TCP port (0: any free port, printed at start)", OFF(port), NULL, false},
     {"api-key", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY", "require 'Authorization: Bearer KEY' (all but /health*)", OFF(api_key), NULL, true},
     {"cors-origins", RAGD_OPT_STR, NULL, 0, 0, "RAGD_CORS_ORIGINS", "let browser pages of these origins call the API (CORS): '*' or comma-separated origins such as https://app.example.com; off by default", OFF(cors_origins), NULL, false},
+    {"tls-cert", RAGD_OPT_STR, NULL, 0, 0, "RAGD_TLS_CERT", "serve HTTPS on the port (not HTTP) with this PEM certificate (chain) file; needs --tls-key; off by default", OFF(tls_cert), NULL, false},
+    {"tls-key", RAGD_OPT_STR, NULL, 0, 0, "RAGD_TLS_KEY", "PEM private key (unencrypted) of --tls-cert", OFF(tls_key), NULL, false},
     {"api-key-file", RAGD_OPT_STR, NULL, 0, 0, "RAGD_API_KEY_FILE", "read the API key from this file (first line)", OFF(api_key_file), NULL, false},
     {"max-batch-tokens", RAGD_OPT_INT, "8192", 16, 1 << 24, "RAGD_MAX_BATCH_TOKENS", "tokens in one forward pass (all sequences)", OFF(max_batch_tokens), NULL, false},
     {"max-seqs", RAGD_OPT_INT, "8", 1, 4096, "RAGD_MAX_SEQS", "chat sequences generated at once (a model that also embeds/reranks uses it as its batch cap too)", OFF(max_seqs), NULL, false},

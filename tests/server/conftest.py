@@ -36,16 +36,18 @@ class Server:
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
         line = self.proc.stdout.readline()
-        m = re.search(r"listening on http://([^:]+):(\d+)", line)
+        m = re.search(r"listening on (https?)://([^:]+):(\d+)", line)
         if not m:
             self.proc.wait(timeout=10)
             raise RuntimeError("server did not start: %r\n%s" % (line, "".join(self.stderr)))
-        self.url = "http://127.0.0.1:%s" % m.group(2)
-        self.port = int(m.group(2))
+        # HTTPS (--tls-cert): verified against that certificate (the tests' names 127.0.0.1)
+        self.url = "%s://127.0.0.1:%s" % (m.group(1), m.group(3))
+        self.port = int(m.group(3))
+        self.verify = args[args.index("--tls-cert") + 1] if "--tls-cert" in args else True
         deadline = time.time() + 30
         while time.time() < deadline:
             try:
-                if requests.get(self.url + "/health/ready", timeout=2).status_code == 200:
+                if requests.get(self.url + "/health/ready", timeout=2, verify=self.verify).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
@@ -61,10 +63,10 @@ class Server:
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
         data = raw if raw is not None else json.dumps(body)
-        return requests.post(self.url + path, data=data, headers=h, timeout=timeout)
+        return requests.post(self.url + path, data=data, headers=h, timeout=timeout, verify=self.verify)
 
     def get(self, path, headers=None, timeout=30):
-        return requests.get(self.url + path, headers=headers or {}, timeout=timeout)
+        return requests.get(self.url + path, headers=headers or {}, timeout=timeout, verify=self.verify)
 
     def rss_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
