@@ -8,8 +8,9 @@
  *
  *   accept (door thread) ─▶ http_tls_adopt: relay thread ─▶ handshake (≤ --header-timeout-ms; else closed)
  *       ─▶ socketpair: one end to the door (http_door_inject) ─▶ pump both ways ─▶ one side ends:
- *          the client's EOF or close_notify → shutdown(SHUT_WR) of the plaintext end after what is buffered;
- *          the server's end closed → what is buffered, then close_notify; an error → both closed.
+ *          the client's close_notify → shutdown(SHUT_WR) of the plaintext end after what is buffered;
+ *          the server's end closed → what is buffered, then close_notify; an error, or the client's EOF without
+ *          close_notify → both closed (the server sees its end closed: a disconnect).
  *
  * Invariants: a relay owns its TLS socket, its SSL and its end of the pair; at most `cap` relays run (more
  * handshakes are closed at once); http_tls_free waits for every relay (each checks `stop` at least every
@@ -168,7 +169,8 @@ static void pump(relay *rl, SSL *ssl, int p) {
                 int e = SSL_get_error(ssl, r);
                 if (e == SSL_ERROR_WANT_READ) tls_ev |= POLLIN;
                 else if (e == SSL_ERROR_WANT_WRITE) tls_ev |= POLLOUT;
-                else tls_eof = true; /* close_notify, EOF or a reset: no more from the client */
+                else if (e == SSL_ERROR_ZERO_RETURN) tls_eof = true; /* close_notify: the client sends no more */
+                else break; /* EOF without close_notify, a reset, a bad record: the connection is gone (no SSL_shutdown after a fatal error) */
             }
         }
         if (in_len) {

@@ -3,6 +3,8 @@ src/http/tls.c: TLS ends in front of the door, so the door's head checks and JSO
 A self-signed certificate made here with the openssl command; clients: Python's ssl module, requests and the
 official openai client, each verifying that certificate. Replies are compared with a plain-HTTP server on the
 same models: the same bytes of embeddings and the same greedy tokens."""
+import http.client
+import json
 import os
 import socket
 import ssl
@@ -159,3 +161,31 @@ def test_bad_files_refuse_to_start(certs, tmp_path):
     assert "--tls-key %s: not a PEM private key" % cert in err, err
     err = refused(["--tls-cert", cert, "--tls-key", key_b], 1)
     assert "--tls-key %s does not belong to the certificate of --tls-cert %s" % (key_b, cert) in err, err
+
+
+def cancelled(s):
+    for line in s.get("/metrics").text.splitlines():
+        if line.startswith('ragd_cancelled_requests_total{reason="disconnect"'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_disconnect_cancels(pair):
+    # a TLS client gone mid-stream cancels its request, as over HTTP (the relay closes the plaintext end)
+    tls, _, cert = pair
+    before = cancelled(tls)
+    body = json.dumps({"messages": [{"role": "user", "content": "go"}], "max_tokens": 240, "n": 4,
+                       "temperature": 1.0, "stream": True}).encode()
+    c = http.client.HTTPSConnection("127.0.0.1", tls.port, timeout=10, context=ssl.create_default_context(cafile=cert))
+    c.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+    resp = c.getresponse()
+    assert resp.status == 200
+    assert resp.readline().startswith(b"data: ")
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    deadline = time.time() + 10
+    while time.time() < deadline and cancelled(tls) < before + 1:
+        time.sleep(0.02)
+    assert cancelled(tls) == before + 1
+    r = tls.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4})
+    assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] > 0
