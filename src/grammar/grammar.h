@@ -69,6 +69,11 @@ typedef struct ragd_grammar_calls {
     int max_items;
     const char *prefix, *suffix;     /* raw bytes before / after the value (NULL or "": none), e.g. the
                                       * "\n" and "\n</tool_call>" around a Hermes call */
+    const char *more;                /* max_items 0 only: after the first call (and its suffix), up to
+                                      * max_more further calls may follow, each as more {call} suffix
+                                      * (e.g. "\n<tool_call>\n" for parallel Hermes calls); the value is
+                                      * complete after any of them. NULL or "": one call */
+    int max_more;                    /* -1: any number; 0: none */
 } ragd_grammar_calls;
 ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err);
 /* `response_format: {"type": "json_object"}`: any JSON object. */

@@ -833,6 +833,22 @@ static ragd_status compile_call_object(cctx *c, const ragd_grammar_calls *k, uin
     return RAGD_OK;
 }
 
+/* A GN_SEQ of raw text before (NULL or "": none), the value node, raw text after. */
+static ragd_status seq_node(cctx *c, const char *before, uint32_t value, const char *after, uint32_t *id) {
+    uint32_t ids[3], n = 0;
+    ragd_status st = RAGD_OK;
+    const char *parts[2] = {before, after};
+    for (int i = 0; i < 2 && !st; i++) {
+        if (i == 1) ids[n++] = value;
+        if (!parts[i] || !*parts[i]) continue;
+        st = words_node(c, &parts[i], 1, &ids[n]);
+        n++;
+    }
+    if (!st) st = new_node(c, GN_SEQ, id);
+    if (!st) st = add_alts(c, *id, ids, n);
+    return st;
+}
+
 ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err) {
     if (k->n < 1 || !k->name_key || !k->args_key || !strcmp(k->name_key, k->args_key))
         return ragd_err_set(err, RAGD_EINVAL, "tool calls: need at least one function and two distinct keys");
@@ -851,18 +867,16 @@ ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar
             c.g->root = arr;
         }
     }
-    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix))) { /* raw text around the value */
-        uint32_t ids[3], n = 0, seq;
-        const char *parts[2] = {k->prefix, k->suffix};
-        for (int i = 0; i < 2 && !st; i++) {
-            if (i == 1) ids[n++] = c.g->root;
-            if (!parts[i] || !*parts[i]) continue;
-            st = words_node(&c, &parts[i], 1, &ids[n]);
-            n++;
+    bool more = k->more && *k->more && k->max_items == 0 && k->max_more != 0;
+    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix) || more)) { /* raw text around the value */
+        uint32_t seq, tail = GN_NONE, val = c.g->root;
+        st = seq_node(&c, k->prefix, val, k->suffix, &seq);
+        if (!st && more) st = seq_node(&c, k->more, val, k->suffix, &tail);
+        if (!st) {
+            c.g->nodes[seq].items = tail; /* further calls, each "more" {call} "suffix" */
+            c.g->nodes[seq].max = more && k->max_more > 0 && k->max_more < (int)GN_EXTRA ? (uint32_t)k->max_more : GN_NONE;
+            c.g->root = seq;
         }
-        if (!st) st = new_node(&c, GN_SEQ, &seq);
-        if (!st) st = add_alts(&c, seq, ids, n);
-        if (!st) c.g->root = seq;
     }
     if (!st) st = finish(&c);
     free(c.refs);

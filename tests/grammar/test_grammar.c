@@ -242,6 +242,66 @@ static void test_calls(void) {
             ragd_grammar_free(g);
         }
     }
+    /* further calls after the first (parallel calls under auto): Hermes "\n<tool_call>\n" {call}
+     * "\n</tool_call>" repeated up to max_more times; Llama 3 "; " {call} without a suffix */
+    for (int max_more = -1; max_more <= 2; max_more++) {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "arguments", .max_items = 0, .prefix = "\n", .suffix = "\n</tool_call>",
+                                   .more = "\n<tool_call>\n", .max_more = max_more};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (!g) continue;
+        const char *one = "\n{\"name\": \"f3\", \"arguments\": {\"a3\": 3}}\n</tool_call>";
+        const char *next = "\n<tool_call>\n{\"name\": \"f15\", \"arguments\": {\"a15\": 15}}\n</tool_call>";
+        ragd_gmatch m;
+        ragd_gmatch_init(g, &m);
+        CHECK(ragd_gmatch_advance(g, &m, one, strlen(one)));
+        /* complete after one call; finished (nothing may follow) only when no further call is allowed */
+        CHECK(ragd_gmatch_accepting(g, &m));
+        CHECK(ragd_gmatch_finished(g, &m) == (max_more == 0));
+        int took = 0;
+        for (int k = 0; k < 4; k++) {
+            ragd_gmatch m2 = m;
+            if (!ragd_gmatch_advance(g, &m2, next, strlen(next))) break;
+            m = m2;
+            took++;
+            CHECK(ragd_gmatch_accepting(g, &m));
+        }
+        CHECK_EQ_INT(took, max_more < 0 ? 4 : max_more);
+        CHECK(ragd_gmatch_finished(g, &m) == (max_more >= 0));
+        /* a further call must validate too, and text between calls is refused */
+        ragd_gmatch_init(g, &m);
+        CHECK(ragd_gmatch_advance(g, &m, one, strlen(one)));
+        const char *bad_args = "\n<tool_call>\n{\"name\": \"f15\", \"arguments\": {\"a3\": 15}}";
+        const char *text = "\nand now text";
+        ragd_gmatch m3 = m;
+        CHECK(!ragd_gmatch_advance(g, &m3, bad_args, strlen(bad_args)));
+        m3 = m;
+        CHECK(!ragd_gmatch_advance(g, &m3, text, strlen(text)));
+        ragd_grammar_free(g);
+    }
+    {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "parameters", .max_items = 0, .more = "; ", .max_more = -1};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (g) {
+            const char *two = "{\"name\": \"f0\", \"parameters\": {\"a0\": 0}}; {\"name\": \"f1\", \"parameters\": {\"a1\": 1}}";
+            CHECK(gt_matches(g, two, strlen(two)));
+            CHECK(gt_matches(g, two, strlen("{\"name\": \"f0\", \"parameters\": {\"a0\": 0}}")));
+            CHECK(!gt_matches(g, two, strlen(two) - 1));
+            ragd_gmatch m;
+            ragd_gmatch_init(g, &m);
+            CHECK(ragd_gmatch_advance(g, &m, two, strlen(two)));
+            CHECK(ragd_gmatch_accepting(g, &m) && !ragd_gmatch_finished(g, &m));
+            CHECK(!ragd_gmatch_advance(g, &m, ";{", 2)); /* the separator is exactly "; " */
+            ragd_grammar_free(g);
+        }
+    }
     /* duplicate names are refused, naming the name */
     names[3] = "f5";
     ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
