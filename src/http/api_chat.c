@@ -797,9 +797,9 @@ static http_outcome gen_common(http_req *r, bool chat) {
                               "tool_choice \"required\" or a named function cannot be combined with response_format"),
                    HTTP_REPLY;
         if (!api_parse_tool_choice_grammar(r, &tools, &a->grammar)) return HTTP_REPLY;
-        if (!api_parse_tool_auto_grammar(r, &tools, &a->grammar, &g->grammar_trigger)) return HTTP_REPLY;
-        /* Mistral's [TOOL_CALLS] is a special token: keep special tokens in the text to see it */
-        g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL;
+        if (!api_parse_tool_auto_grammar(r, &tools, &a->grammar, g)) return HTTP_REPLY;
+        /* Mistral's [TOOL_CALLS] / [ARGS] are special tokens: keep special tokens in the text to see them */
+        g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL || a->tool_fmt == RAGD_TOOLCALL_MISTRAL_ARGS;
         if (a->tool_fmt != RAGD_TOOLCALL_NONE) a->fake = getenv("RAGD_TEST_CHAT_ANSWER");
         st = ragd_tokenizer_encode(m->tok, a->prompt.data, a->prompt.len, false, &r->toks, &err);
     } else {

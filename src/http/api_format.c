@@ -117,7 +117,7 @@ static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
 /* The grammar of tool calls over every tool (ragd_grammar_compile_calls: the name selects the
  * arguments' schema, so there is no limit on the number of tools beyond the 256 of 'tools'). */
 static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, const char *prefix,
-                          const char *suffix, ragd_grammar **out) {
+                          const char *suffix, const char *more, ragd_grammar **out) {
     size_t n = json_array_size(tools);
     const char **names = ragd_xcalloc(n, sizeof *names);
     json_t **params = ragd_xcalloc(n, sizeof *params);
@@ -136,7 +136,7 @@ static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const
     if (ok) {
         ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = (int)n,
                                    .name_key = "name", .args_key = args_key, .max_items = max_items, .prefix = prefix,
-                                   .suffix = suffix};
+                                   .suffix = suffix, .more = more, .max_more = more ? -1 : 0};
         ragd_err err = {0};
         ragd_status st = ragd_grammar_compile_calls(&spec, out, &err);
         if (st) ok = schema_error(r, "tools", st, &err);
@@ -169,7 +169,7 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
                               t->name),
                    false;
     } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
-        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, out);
+        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, NULL, out);
     }
     ragd_err err = {0};
     ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
@@ -182,19 +182,67 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
     return true;
 }
 
-bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, const char **trigger) {
-    *trigger = NULL;
-    json_t *tools = json_object_get(r->json, "tools");
-    /* Hermes / Qwen: text, then <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call> (chat.c's syntax);
-     * the other syntaxes start with a special token or are the whole answer: not constrained yet */
-    if (t->forced || t->format != RAGD_TOOLCALL_HERMES || *out || !json_array_size(tools) || !r->sm->vocab_trie)
+/* How a call the model starts under tool_choice auto is constrained, per syntax (the calls grammar's
+ * prefix / suffix / separators and the trigger that switches it on). */
+typedef struct auto_syntax {
+    const char *trigger;  /* the marker that starts a call (also looked up as one token) */
+    bool lead;            /* the call is the whole answer: the trigger counts only at its start and is
+                           * the grammar's first byte */
+    const char *args_key;
+    int max_items;        /* 0: one object; else a JSON array (-1: any number) */
+    const char *prefix, *suffix, *more; /* raw text (ragd_grammar_calls) */
+} auto_syntax;
+
+/* The constrained form of each syntax ragd parses (tasks/toolcall.c), parallel calls allowed or not;
+ * false for a syntax that cannot be constrained by a byte grammar (Mistral v11's name[ARGS]{...}: its
+ * [ARGS] is a special token inside the call, which token masks never allow). */
+static bool auto_syntax_of(ragd_toolcall_format f, bool parallel, auto_syntax *a) {
+    memset(a, 0, sizeof *a);
+    switch (f) {
+    case RAGD_TOOLCALL_HERMES: /* text <tool_call>\n{...}\n</tool_call>[\n<tool_call>\n{...}\n</tool_call>...] */
+        *a = (auto_syntax){.trigger = "<tool_call>", .args_key = "arguments", .prefix = "\n", .suffix = "\n</tool_call>",
+                           .more = parallel ? "\n<tool_call>\n" : NULL};
         return true;
-    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write "<tool_call>"): the grammar
-     * starts after this text instead, and writes the marker itself — the same path with another trigger */
+    case RAGD_TOOLCALL_LLAMA3: /* [<|python_tag|>]{"name": ..., "parameters": ...}[; {...}...] as the whole answer */
+        *a = (auto_syntax){.trigger = "{", .lead = true, .args_key = "parameters", .more = parallel ? "; " : NULL};
+        return true;
+    case RAGD_TOOLCALL_MISTRAL: /* text [TOOL_CALLS][{"name": ..., "arguments": ...}, ...] */
+        *a = (auto_syntax){.trigger = "[TOOL_CALLS]", .args_key = "arguments", .max_items = parallel ? -1 : 1};
+        return true;
+    case RAGD_TOOLCALL_GRANITE: /* text <|tool_call|>[{"name": ..., "arguments": ...}, ...] */
+        *a = (auto_syntax){.trigger = "<|tool_call|>", .args_key = "arguments", .max_items = parallel ? -1 : 1};
+        return true;
+    case RAGD_TOOLCALL_MISTRAL_ARGS:
+    case RAGD_TOOLCALL_NONE: return false;
+    }
+    return false;
+}
+
+bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, ragd_gen_opts *g) {
+    g->grammar_trigger = NULL;
+    g->has_trigger_id = false;
+    g->grammar_trigger_lead = false;
+    json_t *tools = json_object_get(r->json, "tools");
+    auto_syntax sx;
+    if (t->forced || *out || !json_array_size(tools) || !r->sm->vocab_trie || !auto_syntax_of(t->format, t->parallel, &sx))
+        return true;
+    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write the marker): the grammar
+     * starts after this text instead, and writes the marker itself — the same path with another trigger
+     * (not for a leading trigger, whose grammar already writes it) */
     const char *test = getenv("RAGD_TEST_TOOL_TRIGGER");
-    bool hook = test && *test && strlen(test) < 32;
-    if (!calls_grammar(r, tools, 0, "arguments", hook ? "<tool_call>\n" : "\n", "\n</tool_call>", out)) return false;
-    *trigger = hook ? test : "<tool_call>";
+    bool hook = test && *test && strlen(test) < 32 && !sx.lead;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s%s", hook ? sx.trigger : "", sx.prefix ? sx.prefix : "");
+    if (!calls_grammar(r, tools, sx.max_items, sx.args_key, prefix, sx.suffix, sx.more, out)) return false;
+    g->grammar_trigger = hook ? test : sx.trigger;
+    g->grammar_trigger_lead = sx.lead;
+    /* the marker as one token (special tokens have no text in the token masks' trie: Mistral's
+     * [TOOL_CALLS], Granite's <|tool_call|>); Llama 3's <|python_tag|> may open a call too */
+    int32_t id = hook ? -1 : ragd_tokenizer_token_to_id(r->sm->model->tok, sx.lead ? "<|python_tag|>" : sx.trigger);
+    if (id >= 0) {
+        g->has_trigger_id = true;
+        g->grammar_trigger_id = id;
+    }
     return true;
 }
 
