@@ -203,8 +203,11 @@ static bool auto_syntax_of(ragd_toolcall_format f, bool parallel, auto_syntax *a
         *a = (auto_syntax){.trigger = "<tool_call>", .args_key = "arguments", .prefix = "\n", .suffix = "\n</tool_call>",
                            .more = parallel ? "\n<tool_call>\n" : NULL};
         return true;
-    case RAGD_TOOLCALL_LLAMA3: /* [<|python_tag|>]{"name": ..., "parameters": ...}[; {...}...] as the whole answer */
-        *a = (auto_syntax){.trigger = "{", .lead = true, .args_key = "parameters", .more = parallel ? "; " : NULL};
+    case RAGD_TOOLCALL_LLAMA3: /* [<|python_tag|>]{"name": ..., "parameters": ...} as the whole answer: one call,
+                                * parallel or not (Llama 3.1-3.3's templates refuse to replay several: "This
+                                * model only supports single tool-calls at once!"; toolcall.c still reads
+                                * "; "-separated ones) */
+        *a = (auto_syntax){.trigger = "{", .lead = true, .args_key = "parameters"};
         return true;
     case RAGD_TOOLCALL_MISTRAL: /* text [TOOL_CALLS][{"name": ..., "arguments": ...}, ...] */
         *a = (auto_syntax){.trigger = "[TOOL_CALLS]", .args_key = "arguments", .max_items = parallel ? -1 : 1};
