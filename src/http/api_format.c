@@ -2,8 +2,9 @@
  * /v1/completions: response_format (json_object, json_schema) compiled to a grammar (src/grammar),
  * tool_choice "required" / a named function as a grammar over the tools' parameter schemas (as vLLM
  * does: a named function's answer is its arguments object; "required" is a JSON array of
- * {"name", "parameters"} objects), and presence_penalty / frequency_penalty / repetition_penalty /
- * logit_bias. Every problem is a 400 naming the field (a schema keyword the compiler does not support
+ * {"name", "parameters"} objects), tool_choice auto as a lazy grammar in the template's syntax (free text
+ * until the model starts a call, then the calls constrained), and presence_penalty / frequency_penalty /
+ * repetition_penalty / logit_bias. Every problem is a 400 naming the field (a schema keyword the compiler does not support
  * names the keyword and its path inside the schema).
  */
 #include "http/http_internal.h"
