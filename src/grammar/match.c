@@ -428,8 +428,8 @@ static void child_done(const ragd_grammar *g, gstack *s, ragd_gframe child) {
          * them so far) may follow */
         bool done;
         if (p->a < n->count) done = ++p->a == n->count && n->items == GN_NONE;
-        else {
-            if (p->b < 0xFFFE) p->b++;
+        else { /* a tail closed; counted only when bounded (so unbounded ones keep one state: mask-cache hits) */
+            if (n->max != GN_NONE && p->b < 0xFFFE) p->b++;
             done = n->max != GN_NONE && p->b >= n->max;
         }
         if (done) { /* its last element closed: so did the sequence */

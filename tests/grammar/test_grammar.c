@@ -261,6 +261,7 @@ static void test_calls(void) {
         /* complete after one call; finished (nothing may follow) only when no further call is allowed */
         CHECK(ragd_gmatch_accepting(g, &m));
         CHECK(ragd_gmatch_finished(g, &m) == (max_more == 0));
+        ragd_gmatch after_one = m;
         int took = 0;
         for (int k = 0; k < 4; k++) {
             ragd_gmatch m2 = m;
@@ -270,6 +271,8 @@ static void test_calls(void) {
             CHECK(ragd_gmatch_accepting(g, &m));
         }
         CHECK_EQ_INT(took, max_more < 0 ? 4 : max_more);
+        /* unbounded: the state after 5 calls is the state after 1 (one mask-cache entry for all) */
+        if (max_more < 0) CHECK(ragd_gmatch_equal(&after_one, &m) && ragd_gmatch_hash(&after_one) == ragd_gmatch_hash(&m));
         CHECK(ragd_gmatch_finished(g, &m) == (max_more >= 0));
         /* a further call must validate too, and text between calls is refused */
         ragd_gmatch_init(g, &m);
