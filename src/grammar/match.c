@@ -427,6 +427,8 @@ static void child_done(const ragd_grammar *g, gstack *s, ragd_gframe child) {
         /* a = the element now open; a == count: the elements are out and further tails (n->items, b of
          * them so far) may follow */
         bool done;
+        if (n->tagged && p->a == n->additional && g->nodes[child.node].kind == GN_LITERAL)
+            p->c = (uint16_t)(child.a + 1u); /* the raw name a later SWITCH element reads */
         if (p->a < n->count) done = ++p->a == n->count && n->items == GN_NONE;
         else { /* a tail closed; counted only when bounded (so unbounded ones keep one state: mask-cache hits) */
             if (n->max != GN_NONE && p->b < 0xFFFE) p->b++;
@@ -484,8 +486,15 @@ static void feed(const ragd_grammar *g, gstack *s, uint8_t c, ragd_gmatch *out) 
                     r = R_POP_RETRY;
                     break;
                 }
-                if (!fits(g, s->depth, g->alts[n->first + f->a])) return;
-                s->f[s->depth++] = frame_init(g, g->alts[n->first + f->a]);
+                {
+                    uint32_t e = g->alts[n->first + f->a];
+                    if (g->nodes[e].kind == GN_SWITCH) { /* the arguments of the name element `additional` took */
+                        RAGD_ASSERT(n->tagged && f->c > 0 && f->c <= g->nodes[e].count);
+                        e = g->alts[g->nodes[e].first + f->c - 1];
+                    }
+                    if (!fits(g, s->depth, e)) return;
+                    s->f[s->depth++] = frame_init(g, e);
+                }
                 r = R_RETRY;
                 break;
             case GN_OBJECT: r = step_object(g, s, f, n, c); break;

@@ -117,8 +117,7 @@ static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
 
 /* The grammar of tool calls over every tool (ragd_grammar_compile_calls: the name selects the
  * arguments' schema, so there is no limit on the number of tools beyond the 256 of 'tools'). */
-static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, const char *prefix,
-                          const char *suffix, const char *more, ragd_grammar **out) {
+static bool calls_grammar(http_req *r, const json_t *tools, const ragd_grammar_calls *form, ragd_grammar **out) {
     size_t n = json_array_size(tools);
     const char **names = ragd_xcalloc(n, sizeof *names);
     json_t **params = ragd_xcalloc(n, sizeof *params);
@@ -135,9 +134,11 @@ static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const
         if (ok) ok = (params[k] = tool_params(r, fn, k)) != NULL;
     }
     if (ok) {
-        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = (int)n,
-                                   .name_key = "name", .args_key = args_key, .max_items = max_items, .prefix = prefix,
-                                   .suffix = suffix, .more = more, .max_more = more ? -1 : 0};
+        ragd_grammar_calls spec = *form; /* the syntax: keys, array or not, raw text, marker tokens */
+        spec.names = names;
+        spec.params = (const json_t *const *)params;
+        spec.n = (int)n;
+        spec.name_key = "name";
         ragd_err err = {0};
         ragd_status st = ragd_grammar_compile_calls(&spec, out, &err);
         if (st) ok = schema_error(r, "tools", st, &err);
@@ -170,7 +171,8 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
                               t->name),
                    false;
     } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
-        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, NULL, out);
+        ragd_grammar_calls form = {.args_key = "parameters", .max_items = t->parallel ? -1 : 1};
+        return calls_grammar(r, tools, &form, out);
     }
     ragd_err err = {0};
     ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
@@ -192,11 +194,12 @@ typedef struct auto_syntax {
     const char *args_key;
     int max_items;        /* 0: one object; else a JSON array (-1: any number) */
     const char *prefix, *suffix, *more; /* raw text (ragd_grammar_calls) */
+    const char *raw_sep;  /* a raw call name raw_sep {args} (ragd_grammar_calls) */
+    const char *markers[2]; /* texts that may be special tokens inside the calls (marker tokens) */
 } auto_syntax;
 
 /* The constrained form of each syntax ragd parses (tasks/toolcall.c), parallel calls allowed or not;
- * false for a syntax that cannot be constrained by a byte grammar (Mistral v11's name[ARGS]{...}: its
- * [ARGS] is a special token inside the call, which token masks never allow). */
+ * false when there is none. */
 static bool auto_syntax_of(ragd_toolcall_format f, bool parallel, auto_syntax *a) {
     memset(a, 0, sizeof *a);
     switch (f) {
@@ -216,7 +219,11 @@ static bool auto_syntax_of(ragd_toolcall_format f, bool parallel, auto_syntax *a
     case RAGD_TOOLCALL_GRANITE: /* text <|tool_call|>[{"name": ..., "arguments": ...}, ...] */
         *a = (auto_syntax){.trigger = "<|tool_call|>", .args_key = "arguments", .max_items = parallel ? -1 : 1};
         return true;
-    case RAGD_TOOLCALL_MISTRAL_ARGS:
+    case RAGD_TOOLCALL_MISTRAL_ARGS: /* text [TOOL_CALLS]name[ARGS]{...}[[TOOL_CALLS]name[ARGS]{...}...]: [ARGS] and the
+                                      * next [TOOL_CALLS] are special tokens inside the calls (marker tokens) */
+        *a = (auto_syntax){.trigger = "[TOOL_CALLS]", .raw_sep = "[ARGS]", .more = parallel ? "[TOOL_CALLS]" : NULL,
+                           .markers = {"[ARGS]", "[TOOL_CALLS]"}};
+        return true;
     case RAGD_TOOLCALL_NONE: return false;
     }
     return false;
@@ -237,7 +244,21 @@ bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_gram
     bool hook = test && *test && strlen(test) < 32 && !sx.lead;
     char prefix[64];
     snprintf(prefix, sizeof prefix, "%s%s", hook ? sx.trigger : "", sx.prefix ? sx.prefix : "");
-    if (!calls_grammar(r, tools, sx.max_items, sx.args_key, prefix, sx.suffix, sx.more, out)) return false;
+    ragd_grammar_calls form = {.args_key = sx.args_key, .max_items = sx.max_items, .prefix = prefix, .suffix = sx.suffix,
+                               .more = sx.more, .max_more = sx.more ? -1 : 0, .raw_sep = sx.raw_sep};
+    int32_t mk_ids[2];
+    const char *mk_texts[2];
+    for (int i = 0; i < 2 && sx.markers[i]; i++) { /* those of the vocabulary's tokens the masks' trie lacks */
+        int32_t mid = ragd_tokenizer_token_to_id(r->sm->model->tok, sx.markers[i]);
+        int len = 0;
+        if (mid < 0 || mid >= ragd_vocab_trie_n_vocab(r->sm->vocab_trie) || ragd_vocab_trie_token(r->sm->vocab_trie, mid, &len))
+            continue;
+        mk_ids[form.n_markers] = mid;
+        mk_texts[form.n_markers++] = sx.markers[i];
+    }
+    form.marker_ids = mk_ids;
+    form.marker_texts = mk_texts;
+    if (!calls_grammar(r, tools, &form, out)) return false;
     g->grammar_trigger = hook ? test : sx.trigger;
     g->grammar_trigger_lead = sx.lead;
     /* the marker as one token (special tokens have no text in the token masks' trie: Mistral's

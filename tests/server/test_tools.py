@@ -310,12 +310,14 @@ def test_auto_llama3_json_call_is_constrained():
 
 
 @pytest.mark.parametrize("tpl,marker", [("mistral-nemo-instruct-2407/chat_template.jinja", "[TOOL_CALLS]"),
-                                        ("granite-3.3-2b-instruct/chat_template.jinja", "<|tool_call|>")],
-                         ids=["mistral-nemo", "granite-3.3"])
-def test_auto_marker_array_call_is_constrained(tpl, marker):
-    """Mistral v3 ([TOOL_CALLS][{...}]) and Granite (<|tool_call|>[{...}]) under tool_choice auto: after
-    the marker the answer is a JSON array of {"name", "arguments"} calls, each validating against its
-    tool; one call without parallel_tool_calls. The random fixture never writes the marker, so the test
+                                        ("granite-3.3-2b-instruct/chat_template.jinja", "<|tool_call|>"),
+                                        ("mistral-small-3.2-24b-instruct-2506/chat_template.jinja", "[TOOL_CALLS]")],
+                         ids=["mistral-nemo", "granite-3.3", "mistral-small-3.2"])
+def test_auto_marker_call_is_constrained(tpl, marker):
+    """Mistral v3 ([TOOL_CALLS][{...}]), Granite (<|tool_call|>[{...}]) and Mistral v11
+    ([TOOL_CALLS]name[ARGS]{...}[TOOL_CALLS]...) under tool_choice auto: after the marker the calls are
+    constrained, each validating against its tool; one call without parallel_tool_calls. The random
+    fixture (no special [ARGS] token: the grammar writes its text) never writes the marker, so the test
     hook RAGD_TEST_TOOL_TRIGGER makes a newline the trigger (the grammar then writes the marker), and
     logit_bias on the newline token makes every answer start with one: every answer is a call."""
     path = shared_template(tpl)
@@ -337,7 +339,7 @@ def test_auto_marker_array_call_is_constrained(tpl, marker):
             for ch in r.json()["choices"]:
                 m = ch["message"]
                 if parallel and ch["finish_reason"] == "length":  # the random model may add calls until max_tokens
-                    assert m["content"].startswith("\n" + marker + "[{") and not m.get("tool_calls"), ch
+                    assert m["content"].startswith("\n" + marker) and not m.get("tool_calls"), ch
                     n_cut += 1
                     continue
                 assert ch["finish_reason"] == "tool_calls", ch
@@ -347,8 +349,11 @@ def test_auto_marker_array_call_is_constrained(tpl, marker):
                 n_calls += 1
                 multi += len(m["tool_calls"]) > 1
         # without parallel calls all 24 answers are one call; with them, the arrays the random model did
-        # close (the rest, cut by max_tokens, stays content)
-        assert n_calls + n_cut == 48 and n_calls >= 24 + 4 and multi >= 1 and len(chosen) >= 3, (n_calls, multi, n_cut, chosen)
+        # close (the rest, cut by max_tokens, stays content). After a v11 call the fixture always picks EOS
+        # over a further "[TOOL_CALLS]" (written as text here): its further calls are checked in test_grammar
+        v11 = "small-3.2" in tpl
+        assert n_calls + n_cut == 48 and n_calls >= 24 + 4 and (multi >= 1 or v11) and len(chosen) >= 3, \
+            (n_calls, multi, n_cut, chosen)
         print("%s auto: %d answers with calls (%d with several, %d functions), %d cut by max_tokens"
               % (marker, n_calls, multi, len(chosen), n_cut))
     finally:
