@@ -279,7 +279,8 @@ static ragd_status chat_template_setup(ragd_served_model *sm, const char *path, 
     if (st) return ragd_err_prefix(err, "--chat %s: the chat template fails on a one-message chat", sm->model->name);
     if (getenv("RAGD_TEST_CHAT_ANSWER"))
         RAGD_WARN("RAGD_TEST_CHAT_ANSWER is set (test hook): chat requests with tools answer its text instead of the model's");
-    static const char *const fmts[] = {"none (answers stay text)", "hermes", "llama3-json", "mistral", "granite"};
+    static const char *const fmts[] = {"none (answers stay text)", "hermes", "llama3-json", "mistral", "mistral-v11", "granite"};
+    _Static_assert(sizeof fmts / sizeof fmts[0] == RAGD_TOOLCALL_GRANITE + 1, "one name per tool-call syntax");
     RAGD_INFO("chat template of %s%s%s: tool calls %s", sm->model->name, path ? " from " : "", path ? path : "",
               fmts[ragd_chat_template_toolcall(sm->chat_template)]);
     return RAGD_OK;

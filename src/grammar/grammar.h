@@ -27,7 +27,8 @@
  *   - anyOf runs its alternatives side by side, at most RAGD_GMATCH_MAX_ALT at once (more are dropped:
  *     the output stays valid, the choice narrows). Tool calls (ragd_grammar_compile_calls) do not use
  *     anyOf: the function name is one literal and it selects the arguments' schema, so any number of
- *     functions stays choosable.
+ *     functions stays choosable. They may be written raw (name[ARGS]{...}) and repeated, and may name
+ *     special tokens (marker tokens) that stand for a literal's text outside strings.
  *
  * Threading contract: compile, trie build and workspace creation allocate; ragd_gmatch_* and
  * ragd_gmask never allocate and touch only their arguments.
@@ -69,7 +70,23 @@ typedef struct ragd_grammar_calls {
     int max_items;
     const char *prefix, *suffix;     /* raw bytes before / after the value (NULL or "": none), e.g. the
                                       * "\n" and "\n</tool_call>" around a Hermes call */
+    const char *more;                /* max_items 0 only: after the first call (and its suffix), up to
+                                      * max_more further calls may follow, each as more {call} suffix
+                                      * (e.g. "\n<tool_call>\n" for parallel Hermes calls); the value is
+                                      * complete after any of them. NULL or "": one call */
+    int max_more;                    /* -1: any number; 0: none */
+    /* raw_sep set (max_items 0 only): a call is written name raw_sep {arguments} — the name raw (no
+     * quotes, no object; it still selects the arguments' schema), e.g. Mistral v11's name[ARGS]{...};
+     * name_key / args_key are then unused */
+    const char *raw_sep;
+    /* special tokens (no bytes in the trie) the grammar takes wherever their text fits, e.g. Mistral's
+     * [TOOL_CALLS] and [ARGS] tokens for those literals (ragd_gmask sets their bits, advancing by a token
+     * id takes their text); at most RAGD_GRAMMAR_MAX_MARKERS, each text at most 32 bytes */
+    const int32_t *marker_ids;
+    const char *const *marker_texts;
+    int n_markers;
 } ragd_grammar_calls;
+#define RAGD_GRAMMAR_MAX_MARKERS 4
 ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err);
 /* `response_format: {"type": "json_object"}`: any JSON object. */
 ragd_status ragd_grammar_json_object(ragd_grammar **out, ragd_err *err);
@@ -126,8 +143,8 @@ ragd_gmask_ws *ragd_gmask_ws_create(const ragd_vocab_trie *t); /* NULL when out 
 void ragd_gmask_ws_free(ragd_gmask_ws *ws);                   /* NULL ok */
 
 /* mask_words[ragd_vocab_trie_mask_words(t)]: bit (i & 31) of word i / 32 is set iff token i is
- * allowed in state m: advancing m by its bytes succeeds (or, for an EOS id, m is accepting). A dead
- * state allows nothing. Never allocates. */
+ * allowed in state m: advancing m by its bytes succeeds (or, for an EOS id, m is accepting; for a
+ * marker token of g, outside a string, by its text). A dead state allows nothing. Never allocates. */
 void ragd_gmask(const ragd_grammar *g, const ragd_gmatch *m, const ragd_vocab_trie *t, ragd_gmask_ws *ws,
                 uint32_t *mask_words);
 /* Advances m by token id's bytes (an EOS id: true iff accepting, m unchanged). False: not allowed. */

@@ -23,7 +23,10 @@ typedef enum {
                          * alts[first + i] for its sorted literal i (tool calls: the arguments of the named
                          * function); never a frame of its own */
     GN_SEQ,             /* alts[first..first+count) one after the other, no separators (raw text around a
-                         * value: "\n" {call} "\n</tool_call>"); frame a = the element now open */
+                         * value: "\n" {call} "\n</tool_call>"); frame a = the element now open; then
+                         * up to max tails `items` (frame b: how many, counted when max is bounded);
+                         * tagged: frame c = 1 + the literal index element `additional` took, which a
+                         * later GN_SWITCH element reads (a raw name selecting the arguments) */
 } gn_kind;
 
 #define GN_NONE 0xFFFFu  /* no node / no limit */
@@ -69,6 +72,10 @@ struct ragd_grammar {
     uint32_t root;
     uint32_t any; /* the "any JSON value" node */
     uint64_t fp[2]; /* content fingerprint (ragd_grammar_fingerprint), set when the compile succeeds */
+    int n_mk;       /* marker tokens (ragd_grammar_calls.marker_ids): id and text */
+    int32_t mk_id[RAGD_GRAMMAR_MAX_MARKERS];
+    uint8_t mk_len[RAGD_GRAMMAR_MAX_MARKERS];
+    char mk_text[RAGD_GRAMMAR_MAX_MARKERS][32];
 };
 
 /* schema.c: computes g->fp from every array of the grammar */

@@ -302,6 +302,18 @@ static void walk(const ragd_grammar *g, const trie *tr, ragd_gmask_ws *ws, uint3
     }
 }
 
+/* Inside a string or a key of some alternative: a marker token is never text there (its bytes would
+ * fit a string, but a special token inside a value is not what the grammar's literal means). */
+static bool in_string(const ragd_grammar *g, const ragd_gmatch *m) {
+    for (int k = 0; k < m->n_alt; k++) {
+        int d = m->depth[k];
+        if (!d) continue;
+        const ragd_gframe *f = &m->f[k][d - 1];
+        if ((f->ph & PH_KEY) || g->nodes[f->node].kind == GN_STRING) return true;
+    }
+    return false;
+}
+
 void ragd_gmask(const ragd_grammar *g, const ragd_gmatch *m, const ragd_vocab_trie *t, ragd_gmask_ws *ws,
                 uint32_t *words) {
     RAGD_ASSERT(ws->max_len >= t->max_len);
@@ -326,12 +338,23 @@ void ragd_gmask(const ragd_grammar *g, const ragd_gmatch *m, const ragd_vocab_tr
     }
     if (ragd_gmatch_accepting(g, m))
         for (int i = 0; i < t->n_eos; i++) words[t->eos[i] >> 5] |= 1u << (t->eos[i] & 31);
+    for (int i = 0; i < g->n_mk && !in_string(g, m); i++) { /* marker tokens: where their text fits, outside strings */
+        int32_t id = g->mk_id[i];
+        if (id >= t->n_vocab) continue;
+        ragd_gmatch x = *m;
+        if (ragd_gmatch_advance(g, &x, g->mk_text[i], g->mk_len[i])) words[id >> 5] |= 1u << (id & 31);
+    }
 }
 
 bool ragd_gmatch_advance_token(const ragd_grammar *g, ragd_gmatch *m, const ragd_vocab_trie *t, int32_t id) {
     if (is_eos(t->eos, t->n_eos, id)) return ragd_gmatch_accepting(g, m);
     int len;
     const char *b = ragd_vocab_trie_token(t, id, &len);
+    for (int i = 0; !b && i < g->n_mk && !in_string(g, m); i++)
+        if (g->mk_id[i] == id) {
+            b = g->mk_text[i];
+            len = g->mk_len[i];
+        }
     if (!b) return false;
     return ragd_gmatch_advance(g, m, b, (size_t)len);
 }

@@ -424,7 +424,17 @@ static void child_done(const ragd_grammar *g, gstack *s, ragd_gframe child) {
         p->ph = O_AFTER;
         if (n->tagged && g->nodes[child.node].kind == GN_LITERAL) p->c = (uint16_t)(child.a + 1u); /* a: the literal */
     } else if (n->kind == GN_SEQ) {
-        if (++p->a == n->count) { /* its last element closed: so did the sequence */
+        /* a = the element now open; a == count: the elements are out and further tails (n->items, b of
+         * them so far) may follow */
+        bool done;
+        if (n->tagged && p->a == n->additional && g->nodes[child.node].kind == GN_LITERAL)
+            p->c = (uint16_t)(child.a + 1u); /* the raw name a later SWITCH element reads */
+        if (p->a < n->count) done = ++p->a == n->count && n->items == GN_NONE;
+        else { /* a tail closed; counted only when bounded (so unbounded ones keep one state: mask-cache hits) */
+            if (n->max != GN_NONE && p->b < 0xFFFE) p->b++;
+            done = n->max != GN_NONE && p->b >= n->max;
+        }
+        if (done) { /* its last element closed: so did the sequence */
             s->depth--;
             child_done(g, s, *p);
         }
@@ -465,8 +475,26 @@ static void feed(const ragd_grammar *g, gstack *s, uint8_t c, ragd_gmatch *out) 
                 }
                 return;
             case GN_SEQ: /* open the next element (a complete sequence was popped by child_done) */
-                if (!fits(g, s->depth, g->alts[n->first + f->a])) return;
-                s->f[s->depth++] = frame_init(g, g->alts[n->first + f->a]);
+                if (f->a == n->count) { /* after the elements: another tail, or the sequence is complete */
+                    if ((n->max == GN_NONE || f->b < n->max) && fits(g, s->depth, n->items)) {
+                        gstack t;
+                        t.depth = s->depth + 1;
+                        memcpy(t.f, s->f, (size_t)s->depth * sizeof(ragd_gframe));
+                        t.f[s->depth] = frame_init(g, n->items);
+                        feed(g, &t, c, out);
+                    }
+                    r = R_POP_RETRY;
+                    break;
+                }
+                {
+                    uint32_t e = g->alts[n->first + f->a];
+                    if (g->nodes[e].kind == GN_SWITCH) { /* the arguments of the name element `additional` took */
+                        RAGD_ASSERT(n->tagged && f->c > 0 && f->c <= g->nodes[e].count);
+                        e = g->alts[g->nodes[e].first + f->c - 1];
+                    }
+                    if (!fits(g, s->depth, e)) return;
+                    s->f[s->depth++] = frame_init(g, e);
+                }
                 r = R_RETRY;
                 break;
             case GN_OBJECT: r = step_object(g, s, f, n, c); break;
@@ -558,6 +586,7 @@ bool ragd_gmatch_accepting(const ragd_grammar *g, const ragd_gmatch *m) {
         if (f->ph & PH_KEY) continue;
         if (n->kind == GN_NUMBER && number_complete(f)) return true;
         if (n->kind == GN_LITERAL && literal_complete(g, n, f)) return true;
+        if (n->kind == GN_SEQ && f->a == n->count) return true; /* a further tail may follow, or nothing */
     }
     return false;
 }

@@ -833,13 +833,89 @@ static ragd_status compile_call_object(cctx *c, const ragd_grammar_calls *k, uin
     return RAGD_OK;
 }
 
+/* A raw call: GN_SEQ [name literal, raw_sep literal, GN_SWITCH of the arguments], tagged by the name. */
+static ragd_status compile_raw_call(cctx *c, const ragd_grammar_calls *k, uint32_t *id) {
+    ragd_grammar *g = c->g;
+    uint32_t parts[3], sw;
+    ragd_status st = words_node(c, k->names, k->n, &parts[0]);
+    if (st) return st;
+    uint32_t lit = parts[0], n_lits = g->nodes[lit].count;
+    if (n_lits != (uint32_t)k->n) {
+        for (int i = 0; i < k->n; i++)
+            for (int j = 0; j < i; j++)
+                if (!strcmp(k->names[i], k->names[j]))
+                    return ragd_err_set(c->err, RAGD_EINVAL, "tool calls: the function name \"%s\" appears twice (%d and %d)",
+                                        k->names[i], j, i);
+        return ragd_err_set(c->err, RAGD_EINVAL, "tool calls: duplicate function names");
+    }
+    for (int i = 0; i < k->n; i++)
+        if (!k->names[i][0]) return ragd_err_set(c->err, RAGD_EINVAL, "tool calls: an empty function name");
+    if ((st = words_node(c, &k->raw_sep, 1, &parts[1])) || (st = new_node(c, GN_SWITCH, &sw))) return st;
+    uint32_t *ids = malloc((size_t)k->n * sizeof *ids);
+    if (!ids) return oom(c);
+    for (uint32_t j = 0; j < n_lits && !st; j++) { /* each function's parameters, in the literals' sorted order */
+        const glit *L = &g->lits[g->nodes[lit].first + j];
+        int fn = -1;
+        for (int i = 0; i < k->n && fn < 0; i++)
+            if (strlen(k->names[i]) == L->len && !memcmp(k->names[i], g->strs.data + L->off, L->len)) fn = i;
+        RAGD_ASSERT(fn >= 0);
+        c->root = k->params[fn];
+        c->n_refs = 0;
+        size_t old = path_push_i(c, "(function %zu)", (size_t)fn);
+        st = compile(c, k->params[fn], &ids[j]);
+        path_pop(c, old);
+        c->root = NULL;
+        c->n_refs = 0;
+    }
+    if (!st) st = add_alts(c, sw, ids, n_lits);
+    free(ids);
+    parts[2] = sw;
+    if (!st) st = new_node(c, GN_SEQ, id);
+    if (!st) st = add_alts(c, *id, parts, 3);
+    if (st) return st;
+    g->nodes[*id].tagged = 1;
+    g->nodes[*id].additional = 0; /* the name is element 0 */
+    return RAGD_OK;
+}
+
+/* A GN_SEQ of raw text before (NULL or "": none), the value node, raw text after. */
+static ragd_status seq_node(cctx *c, const char *before, uint32_t value, const char *after, uint32_t *id) {
+    uint32_t ids[3], n = 0;
+    ragd_status st = RAGD_OK;
+    const char *parts[2] = {before, after};
+    for (int i = 0; i < 2 && !st; i++) {
+        if (i == 1) ids[n++] = value;
+        if (!parts[i] || !*parts[i]) continue;
+        st = words_node(c, &parts[i], 1, &ids[n]);
+        n++;
+    }
+    if (!st) st = new_node(c, GN_SEQ, id);
+    if (!st) st = add_alts(c, *id, ids, n);
+    return st;
+}
+
 ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar **out, ragd_err *err) {
-    if (k->n < 1 || !k->name_key || !k->args_key || !strcmp(k->name_key, k->args_key))
+    bool raw = k->raw_sep && *k->raw_sep;
+    if (k->n < 1 || (!raw && (!k->name_key || !k->args_key || !strcmp(k->name_key, k->args_key))))
         return ragd_err_set(err, RAGD_EINVAL, "tool calls: need at least one function and two distinct keys");
+    if (raw && k->max_items != 0) return ragd_err_set(err, RAGD_EINVAL, "tool calls: raw calls are not array items");
+    if (k->n_markers < 0 || k->n_markers > RAGD_GRAMMAR_MAX_MARKERS)
+        return ragd_err_set(err, RAGD_EINVAL, "tool calls: %d marker tokens (at most %d)", k->n_markers, RAGD_GRAMMAR_MAX_MARKERS);
+    for (int i = 0; i < k->n_markers; i++)
+        if (k->marker_ids[i] < 0 || !k->marker_texts[i][0] || strlen(k->marker_texts[i]) >= 32)
+            return ragd_err_set(err, RAGD_EINVAL, "tool calls: marker token %d is not an id with a text of 1 to 31 bytes", i);
     cctx c;
     ragd_status st = grammar_new(&c, out, err);
     uint32_t obj = 0;
-    if (!st) st = compile_call_object(&c, k, &obj);
+    if (!st) st = raw ? compile_raw_call(&c, k, &obj) : compile_call_object(&c, k, &obj);
+    if (!st) {
+        c.g->n_mk = k->n_markers;
+        for (int i = 0; i < k->n_markers; i++) {
+            c.g->mk_id[i] = k->marker_ids[i];
+            c.g->mk_len[i] = (uint8_t)strlen(k->marker_texts[i]);
+            memcpy(c.g->mk_text[i], k->marker_texts[i], c.g->mk_len[i]);
+        }
+    }
     if (!st && k->max_items == 0) c.g->root = obj;
     else if (!st) {
         uint32_t arr;
@@ -851,18 +927,16 @@ ragd_status ragd_grammar_compile_calls(const ragd_grammar_calls *k, ragd_grammar
             c.g->root = arr;
         }
     }
-    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix))) { /* raw text around the value */
-        uint32_t ids[3], n = 0, seq;
-        const char *parts[2] = {k->prefix, k->suffix};
-        for (int i = 0; i < 2 && !st; i++) {
-            if (i == 1) ids[n++] = c.g->root;
-            if (!parts[i] || !*parts[i]) continue;
-            st = words_node(&c, &parts[i], 1, &ids[n]);
-            n++;
+    bool more = k->more && *k->more && k->max_items == 0 && k->max_more != 0;
+    if (!st && ((k->prefix && *k->prefix) || (k->suffix && *k->suffix) || more)) { /* raw text around the value */
+        uint32_t seq, tail = GN_NONE, val = c.g->root;
+        st = seq_node(&c, k->prefix, val, k->suffix, &seq);
+        if (!st && more) st = seq_node(&c, k->more, val, k->suffix, &tail);
+        if (!st) {
+            c.g->nodes[seq].items = tail; /* further calls, each "more" {call} "suffix" */
+            c.g->nodes[seq].max = more && k->max_more > 0 && k->max_more < (int)GN_EXTRA ? (uint32_t)k->max_more : GN_NONE;
+            c.g->root = seq;
         }
-        if (!st) st = new_node(&c, GN_SEQ, &seq);
-        if (!st) st = add_alts(&c, seq, ids, n);
-        if (!st) c.g->root = seq;
     }
     if (!st) st = finish(&c);
     free(c.refs);
@@ -907,6 +981,11 @@ void grammar_fingerprint_set(ragd_grammar *g) {
         fp_u64(&h, (uint64_t)n->sorted << 32 | (uint32_t)n->last_required);
         fp_u64(&h, (uint64_t)n->additional << 32 | n->items);
         fp_u64(&h, (uint64_t)n->min << 32 | n->max);
+    }
+    fp_u64(&h, (uint64_t)g->n_mk);
+    for (int i = 0; i < g->n_mk; i++) {
+        fp_u64(&h, (uint64_t)(uint32_t)g->mk_id[i] << 8 | g->mk_len[i]);
+        for (int j = 0; j < g->mk_len[i]; j++) fp_u64(&h, (uint8_t)g->mk_text[i][j]);
     }
     fp_u64(&h, g->n_props);
     for (uint32_t i = 0; i < g->n_props; i++) {

@@ -26,9 +26,10 @@
  * is allowed. A template that refuses the conversation (raise_exception) is a 400 naming "messages".
  *
  * Tool calls: with tools (and tool_choice not none) the answer is parsed in the syntax the template
- * taught the model (tasks/toolcall.c); a complete call becomes message.tool_calls (content: the text
- * before it, or null) with finish_reason "tool_calls". Streaming holds back text from where a call may
- * start; at the end it sends the remaining content, then all calls in one tool_calls delta.
+ * taught the model (tasks/toolcall.c); complete calls become message.tool_calls (content: the text
+ * before them, or null; only the first without parallel_tool_calls) with finish_reason "tool_calls"; a
+ * call the model starts under auto is constrained (api_format.c). Streaming holds back text from where
+ * a call may start; at the end it sends the remaining content, then all calls in one tool_calls delta.
  *
  * Streaming: `data: {chunk}\n\n` events — per choice a role delta first, then content deltas, then a
  * chunk with finish_reason; with include_usage a last chunk with "choices": [] and usage; then
@@ -797,9 +798,11 @@ static http_outcome gen_common(http_req *r, bool chat) {
                               "tool_choice \"required\" or a named function cannot be combined with response_format"),
                    HTTP_REPLY;
         if (!api_parse_tool_choice_grammar(r, &tools, &a->grammar)) return HTTP_REPLY;
-        if (!api_parse_tool_auto_grammar(r, &tools, &a->grammar, &g->grammar_trigger)) return HTTP_REPLY;
-        /* Mistral's [TOOL_CALLS] is a special token: keep special tokens in the text to see it */
-        g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL;
+        if (!api_parse_tool_auto_grammar(r, &tools, &a->grammar, g)) return HTTP_REPLY;
+        /* Mistral's [TOOL_CALLS] / [ARGS] and Granite's <|tool_call|> may be special tokens: keep special
+         * tokens in the text to see them */
+        g->keep_special = a->tool_fmt == RAGD_TOOLCALL_MISTRAL || a->tool_fmt == RAGD_TOOLCALL_MISTRAL_ARGS ||
+                          a->tool_fmt == RAGD_TOOLCALL_GRANITE;
         if (a->tool_fmt != RAGD_TOOLCALL_NONE) a->fake = getenv("RAGD_TEST_CHAT_ANSWER");
         st = ragd_tokenizer_encode(m->tok, a->prompt.data, a->prompt.len, false, &r->toks, &err);
     } else {

@@ -2,8 +2,9 @@
  * /v1/completions: response_format (json_object, json_schema) compiled to a grammar (src/grammar),
  * tool_choice "required" / a named function as a grammar over the tools' parameter schemas (as vLLM
  * does: a named function's answer is its arguments object; "required" is a JSON array of
- * {"name", "parameters"} objects), and presence_penalty / frequency_penalty / repetition_penalty /
- * logit_bias. Every problem is a 400 naming the field (a schema keyword the compiler does not support
+ * {"name", "parameters"} objects), tool_choice auto as a lazy grammar in the template's syntax (free text
+ * until the model starts a call, then the calls constrained), and presence_penalty / frequency_penalty /
+ * repetition_penalty / logit_bias. Every problem is a 400 naming the field (a schema keyword the compiler does not support
  * names the keyword and its path inside the schema).
  */
 #include "http/http_internal.h"
@@ -116,8 +117,7 @@ static json_t *tool_params(http_req *r, const json_t *fn, size_t k) {
 
 /* The grammar of tool calls over every tool (ragd_grammar_compile_calls: the name selects the
  * arguments' schema, so there is no limit on the number of tools beyond the 256 of 'tools'). */
-static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const char *args_key, const char *prefix,
-                          const char *suffix, ragd_grammar **out) {
+static bool calls_grammar(http_req *r, const json_t *tools, const ragd_grammar_calls *form, ragd_grammar **out) {
     size_t n = json_array_size(tools);
     const char **names = ragd_xcalloc(n, sizeof *names);
     json_t **params = ragd_xcalloc(n, sizeof *params);
@@ -134,9 +134,11 @@ static bool calls_grammar(http_req *r, const json_t *tools, int max_items, const
         if (ok) ok = (params[k] = tool_params(r, fn, k)) != NULL;
     }
     if (ok) {
-        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = (int)n,
-                                   .name_key = "name", .args_key = args_key, .max_items = max_items, .prefix = prefix,
-                                   .suffix = suffix};
+        ragd_grammar_calls spec = *form; /* the syntax: keys, array or not, raw text, marker tokens */
+        spec.names = names;
+        spec.params = (const json_t *const *)params;
+        spec.n = (int)n;
+        spec.name_key = "name";
         ragd_err err = {0};
         ragd_status st = ragd_grammar_compile_calls(&spec, out, &err);
         if (st) ok = schema_error(r, "tools", st, &err);
@@ -169,7 +171,8 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
                               t->name),
                    false;
     } else { /* required: [{"name": n, "parameters": p}, ...] with at least one call */
-        return calls_grammar(r, tools, t->parallel ? -1 : 1, "parameters", NULL, NULL, out);
+        ragd_grammar_calls form = {.args_key = "parameters", .max_items = t->parallel ? -1 : 1};
+        return calls_grammar(r, tools, &form, out);
     }
     ragd_err err = {0};
     ragd_status st = ragd_grammar_compile_schema(schema, out, &err);
@@ -182,19 +185,89 @@ bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, ragd_gr
     return true;
 }
 
-bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, const char **trigger) {
-    *trigger = NULL;
-    json_t *tools = json_object_get(r->json, "tools");
-    /* Hermes / Qwen: text, then <tool_call>\n{"name": ..., "arguments": ...}\n</tool_call> (chat.c's syntax);
-     * the other syntaxes start with a special token or are the whole answer: not constrained yet */
-    if (t->forced || t->format != RAGD_TOOLCALL_HERMES || *out || !json_array_size(tools) || !r->sm->vocab_trie)
+/* How a call the model starts under tool_choice auto is constrained, per syntax (the calls grammar's
+ * prefix / suffix / separators and the trigger that switches it on). */
+typedef struct auto_syntax {
+    const char *trigger;  /* the marker that starts a call (also looked up as one token) */
+    bool lead;            /* the call is the whole answer: the trigger counts only at its start and is
+                           * the grammar's first byte */
+    const char *args_key;
+    int max_items;        /* 0: one object; else a JSON array (-1: any number) */
+    const char *prefix, *suffix, *more; /* raw text (ragd_grammar_calls) */
+    const char *raw_sep;  /* a raw call name raw_sep {args} (ragd_grammar_calls) */
+    const char *markers[2]; /* texts that may be special tokens inside the calls (marker tokens) */
+} auto_syntax;
+
+/* The constrained form of each syntax ragd parses (tasks/toolcall.c), parallel calls allowed or not;
+ * false when there is none. */
+static bool auto_syntax_of(ragd_toolcall_format f, bool parallel, auto_syntax *a) {
+    memset(a, 0, sizeof *a);
+    switch (f) {
+    case RAGD_TOOLCALL_HERMES: /* text <tool_call>\n{...}\n</tool_call>[\n<tool_call>\n{...}\n</tool_call>...] */
+        *a = (auto_syntax){.trigger = "<tool_call>", .args_key = "arguments", .prefix = "\n", .suffix = "\n</tool_call>",
+                           .more = parallel ? "\n<tool_call>\n" : NULL};
         return true;
-    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write "<tool_call>"): the grammar
-     * starts after this text instead, and writes the marker itself — the same path with another trigger */
+    case RAGD_TOOLCALL_LLAMA3: /* [<|python_tag|>]{"name": ..., "parameters": ...} as the whole answer: one call,
+                                * parallel or not (Llama 3.1-3.3's templates refuse to replay several: "This
+                                * model only supports single tool-calls at once!"; toolcall.c still reads
+                                * "; "-separated ones) */
+        *a = (auto_syntax){.trigger = "{", .lead = true, .args_key = "parameters"};
+        return true;
+    case RAGD_TOOLCALL_MISTRAL: /* text [TOOL_CALLS][{"name": ..., "arguments": ...}, ...] */
+        *a = (auto_syntax){.trigger = "[TOOL_CALLS]", .args_key = "arguments", .max_items = parallel ? -1 : 1};
+        return true;
+    case RAGD_TOOLCALL_GRANITE: /* text <|tool_call|>[{"name": ..., "arguments": ...}, ...] */
+        *a = (auto_syntax){.trigger = "<|tool_call|>", .args_key = "arguments", .max_items = parallel ? -1 : 1};
+        return true;
+    case RAGD_TOOLCALL_MISTRAL_ARGS: /* text [TOOL_CALLS]name[ARGS]{...}[[TOOL_CALLS]name[ARGS]{...}...]: [ARGS] and the
+                                      * next [TOOL_CALLS] are special tokens inside the calls (marker tokens) */
+        *a = (auto_syntax){.trigger = "[TOOL_CALLS]", .raw_sep = "[ARGS]", .more = parallel ? "[TOOL_CALLS]" : NULL,
+                           .markers = {"[ARGS]", "[TOOL_CALLS]"}};
+        return true;
+    case RAGD_TOOLCALL_NONE: return false;
+    }
+    return false;
+}
+
+bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, ragd_grammar **out, ragd_gen_opts *g) {
+    g->grammar_trigger = NULL;
+    g->has_trigger_id = false;
+    g->grammar_trigger_lead = false;
+    json_t *tools = json_object_get(r->json, "tools");
+    auto_syntax sx;
+    if (t->forced || *out || !json_array_size(tools) || !r->sm->vocab_trie || !auto_syntax_of(t->format, t->parallel, &sx))
+        return true;
+    /* test hook RAGD_TEST_TOOL_TRIGGER (the random-weight fixtures never write the marker): the grammar
+     * starts after this text instead, and writes the marker itself — the same path with another trigger
+     * (not for a leading trigger, whose grammar already writes it) */
     const char *test = getenv("RAGD_TEST_TOOL_TRIGGER");
-    bool hook = test && *test && strlen(test) < 32;
-    if (!calls_grammar(r, tools, 0, "arguments", hook ? "<tool_call>\n" : "\n", "\n</tool_call>", out)) return false;
-    *trigger = hook ? test : "<tool_call>";
+    bool hook = test && *test && strlen(test) < 32 && !sx.lead;
+    char prefix[64];
+    snprintf(prefix, sizeof prefix, "%s%s", hook ? sx.trigger : "", sx.prefix ? sx.prefix : "");
+    ragd_grammar_calls form = {.args_key = sx.args_key, .max_items = sx.max_items, .prefix = prefix, .suffix = sx.suffix,
+                               .more = sx.more, .max_more = sx.more ? -1 : 0, .raw_sep = sx.raw_sep};
+    int32_t mk_ids[2];
+    const char *mk_texts[2];
+    for (int i = 0; i < 2 && sx.markers[i]; i++) { /* those of the vocabulary's tokens the masks' trie lacks */
+        int32_t mid = ragd_tokenizer_token_to_id(r->sm->model->tok, sx.markers[i]);
+        int len = 0;
+        if (mid < 0 || mid >= ragd_vocab_trie_n_vocab(r->sm->vocab_trie) || ragd_vocab_trie_token(r->sm->vocab_trie, mid, &len))
+            continue;
+        mk_ids[form.n_markers] = mid;
+        mk_texts[form.n_markers++] = sx.markers[i];
+    }
+    form.marker_ids = mk_ids;
+    form.marker_texts = mk_texts;
+    if (!calls_grammar(r, tools, &form, out)) return false;
+    g->grammar_trigger = hook ? test : sx.trigger;
+    g->grammar_trigger_lead = sx.lead;
+    /* the marker as one token (special tokens have no text in the token masks' trie: Mistral's
+     * [TOOL_CALLS], Granite's <|tool_call|>); Llama 3's <|python_tag|> may open a call too */
+    int32_t id = hook ? -1 : ragd_tokenizer_token_to_id(r->sm->model->tok, sx.lead ? "<|python_tag|>" : sx.trigger);
+    if (id >= 0) {
+        g->has_trigger_id = true;
+        g->grammar_trigger_id = id;
+    }
     return true;
 }
 

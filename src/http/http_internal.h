@@ -287,10 +287,12 @@ bool api_parse_response_format(http_req *r, struct ragd_grammar **out);
 /* tool_choice required / named (t from api_render_messages) → *out the grammar of the answer (left
  * untouched when not forced). */
 bool api_parse_tool_choice_grammar(http_req *r, const api_chat_tools *t, struct ragd_grammar **out);
-/* tool_choice auto with a Hermes-syntax template: *out a grammar of one call ("\n{...}\n</tool_call>")
- * that applies once the model writes *trigger ("<tool_call>"); both left NULL when not applicable
- * (another syntax, a response_format grammar, no trie). */
-bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, struct ragd_grammar **out, const char **trigger);
+/* tool_choice auto: *out a grammar of the calls in the template's syntax (Hermes "\n{...}\n</tool_call>",
+ * Llama 3 "{...}", Mistral v3 / Granite "[{...}]"; further calls only with parallel_tool_calls) that
+ * applies once the model writes the syntax's marker (g->grammar_trigger, the marker's token id,
+ * leading or anywhere); left NULL when not applicable (Mistral v11, no syntax, a response_format
+ * grammar, no trie). */
+bool api_parse_tool_auto_grammar(http_req *r, const api_chat_tools *t, struct ragd_grammar **out, ragd_gen_opts *g);
 /* A forced answer (JSON text) as OpenAI tool calls (caller owns), NULL when it is not complete JSON. */
 json_t *api_forced_tool_calls(const api_chat_tools *t, const char *text, size_t n, const char *id_prefix);
 /* presence_penalty, frequency_penalty, repetition_penalty, logit_bias (ids in [0, n_vocab)) into g;

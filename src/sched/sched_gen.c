@@ -231,20 +231,59 @@ static void seq_params(const ragd_model *m, const gen_seq *q, ragd_sample_params
     ragd_gen_sample_params(m, &q->t->gen, q->choice, q->n_gen, q->t->want_logprobs, n_top_of(q->t), p);
 }
 
-/* A lazy grammar still off: does the generated text now hold its trigger? Then the matcher starts
- * after it, fed the rest of this token's bytes; if those do not fit the grammar, the text stays free
- * (the answer is then plain text, never a call outside the grammar: toolcall.c parses only complete
- * calls). Bytes of special tokens (absent from the trie) are not text and reset the window. */
+/* The matcher of a lazy grammar starts, fed bytes (the rest of the triggering token, or for a leading
+ * trigger the trigger and the rest); if those do not fit the grammar, the text stays free (the answer
+ * is then plain text, never a call outside the grammar: toolcall.c parses only complete calls). */
+static void trigger_start(gen_seq *q, const char *b, int len) {
+    const ragd_grammar *g = q->t->gen.grammar;
+    ragd_gmatch_init(g, &q->gm);
+    q->trig_n = q->t->gen.grammar_trigger_lead ? -1 : 0; /* a later trigger may still start it */
+    if (len > 0 && !ragd_gmatch_advance(g, &q->gm, b, (size_t)len)) return;
+    q->gm_on = true;
+}
+
+/* A lazy grammar still off: does the generated text now hold its trigger? Bytes of special tokens
+ * (absent from the trie) are not text and reset the window; the trigger id is such a token. A leading
+ * trigger (grammar_trigger_lead) is looked for only at the start of the answer: trig_n counts the
+ * trigger's bytes matched so far, -1 once the answer started otherwise. */
 static void trigger_check(ragd_sched *s, gen_seq *q, int32_t tok) {
-    const char *trig = q->t->gen.grammar_trigger;
+    const ragd_gen_opts *o = &q->t->gen;
+    const char *trig = o->grammar_trigger;
+    if (q->trig_n < 0) return; /* a leading trigger that did not come (or did, and did not fit) */
+    if (o->has_trigger_id && tok == o->grammar_trigger_id && (!o->grammar_trigger_lead || q->trig_n == 0)) {
+        trigger_start(q, NULL, 0);
+        return;
+    }
     int len = 0;
     const char *b = ragd_vocab_trie_token(s->trie, tok, &len);
+    const int tl = (int)strlen(trig);
+    RAGD_ASSERT(tl > 0 && tl <= (int)sizeof q->trig_tail); /* the HTTP layer's triggers are short */
+    if (o->grammar_trigger_lead) {
+        if (!b || len <= 0) { /* a special token first: the answer did not start with the trigger */
+            q->trig_n = -1;
+            return;
+        }
+        for (int i = 0; i < len; i++) {
+            char c = b[i];
+            if (q->trig_n == 0 && (c == ' ' || c == '\n' || c == '\t' || c == '\r')) continue;
+            if (c != trig[q->trig_n]) {
+                q->trig_n = -1;
+                return;
+            }
+            if (++q->trig_n == tl) { /* the matcher takes the trigger, then the rest of this token */
+                char buf[sizeof q->trig_tail + RAGD_VOCAB_MAX_TOKEN_BYTES];
+                memcpy(buf, trig, (size_t)tl);
+                memcpy(buf + tl, b + i + 1, (size_t)(len - i - 1));
+                trigger_start(q, buf, tl + len - i - 1);
+                return;
+            }
+        }
+        return;
+    }
     if (!b || len <= 0) {
         q->trig_n = 0;
         return;
     }
-    const int tl = (int)strlen(trig);
-    RAGD_ASSERT(tl > 0 && tl <= (int)sizeof q->trig_tail); /* the HTTP layer's triggers are short */
     for (int i = 0; i < len; i++) { /* the last tl bytes, one byte at a time: do they spell the trigger? */
         if (q->trig_n == tl) {
             memmove(q->trig_tail, q->trig_tail + 1, (size_t)tl - 1);
@@ -252,10 +291,7 @@ static void trigger_check(ragd_sched *s, gen_seq *q, int32_t tok) {
         }
         q->trig_tail[q->trig_n++] = (uint8_t)b[i];
         if (q->trig_n == tl && !memcmp(q->trig_tail, trig, (size_t)tl)) {
-            ragd_gmatch_init(q->t->gen.grammar, &q->gm);
-            q->trig_n = 0;
-            if (i + 1 < len && !ragd_gmatch_advance(q->t->gen.grammar, &q->gm, b + i + 1, (size_t)(len - i - 1))) return;
-            q->gm_on = true;
+            trigger_start(q, b + i + 1, len - i - 1);
             return;
         }
     }

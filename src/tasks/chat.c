@@ -33,7 +33,7 @@ static bool contains(const char *s, const char *needle) { return s && strstr(s, 
 static ragd_toolcall_format detect_toolcall(const char *src) {
     if (contains(src, "<|tool_call|>")) return RAGD_TOOLCALL_GRANITE;
     if (contains(src, "<tool_call>")) return RAGD_TOOLCALL_HERMES;
-    if (contains(src, "[TOOL_CALLS]")) return RAGD_TOOLCALL_MISTRAL;
+    if (contains(src, "[TOOL_CALLS]")) return contains(src, "[ARGS]") ? RAGD_TOOLCALL_MISTRAL_ARGS : RAGD_TOOLCALL_MISTRAL;
     if (contains(src, "<|start_header_id|>") && contains(src, "tools") &&
         (contains(src, "\"parameters\"") || contains(src, "<|python_tag|>")))
         return RAGD_TOOLCALL_LLAMA3;

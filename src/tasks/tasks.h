@@ -101,7 +101,9 @@ typedef enum {
     RAGD_TOOLCALL_NONE = 0, /* not recognized: tools are rendered, the answer stays text */
     RAGD_TOOLCALL_HERMES,   /* <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Qwen2.5/3, Hermes) */
     RAGD_TOOLCALL_LLAMA3,   /* {"name": ..., "parameters": {...}} [; ...] (Llama 3.1-3.3, <|python_tag|> optional) */
-    RAGD_TOOLCALL_MISTRAL,  /* [TOOL_CALLS][{"name": ..., "arguments": {...}}] or [TOOL_CALLS]name[ARGS]{...} */
+    RAGD_TOOLCALL_MISTRAL,  /* [TOOL_CALLS][{"name": ..., "arguments": {...}}] (v3 tokenizers: Nemo) */
+    RAGD_TOOLCALL_MISTRAL_ARGS, /* [TOOL_CALLS]name[ARGS]{...} (v11+: Small 3.2, whose template writes
+                                 * [CALL_ID]id before [ARGS]); either parser accepts both forms */
     RAGD_TOOLCALL_GRANITE,  /* <|tool_call|>[{"name": ..., "arguments": {...}}] (Granite 3.x) */
 } ragd_toolcall_format;
 
@@ -201,6 +203,15 @@ typedef struct ragd_gen_opts {
      * the rest is constrained by grammar (the bytes of the triggering token after them included); when
      * the value is complete the choice ends. NULL: the grammar applies from the first token. */
     const char *grammar_trigger;
+    /* the same for a token whose text is no plain bytes (a special token such as Mistral's [TOOL_CALLS]
+     * or Llama 3's <|python_tag|>): sampling it starts the grammar (fed nothing of it). Only with
+     * grammar_trigger set; has_trigger_id false: none */
+    bool has_trigger_id;
+    int32_t grammar_trigger_id;
+    /* the triggers count only as the start of the answer (its first non-whitespace text), and the
+     * matcher is fed from the trigger text's first byte on (the grammar begins with it: a Llama 3 call's
+     * "{"); any other start leaves the answer free text */
+    bool grammar_trigger_lead;
 } ragd_gen_opts;
 
 /* The engine's sampling parameters for the n_gen-th generated token (counter n_gen) of choice `choice`:

@@ -3,8 +3,10 @@
  *   HERMES   text <tool_call>{"name": "f", "arguments": {...}}</tool_call> ... (an unterminated last
  *            call is accepted, as vLLM's hermes parser does); content = the text before the first call
  *   LLAMA3   [<|python_tag|>]{"name": "f", "parameters": {...}} [; {...}] — the whole answer; no content
- *   MISTRAL  text [TOOL_CALLS][{"name": "f", "arguments": {...}}, ...]   (v3 tokenizers: Nemo)
- *            text [TOOL_CALLS]f[ARGS]{...} [TOOL_CALLS]g[ARGS]{...}       (v11+: Small 3.2)
+ *   MISTRAL, MISTRAL_ARGS (both forms accepted by both)
+ *            text [TOOL_CALLS][{"name": "f", "arguments": {...}}, ...]   (v3 tokenizers: Nemo)
+ *            text [TOOL_CALLS]f[ARGS]{...} [TOOL_CALLS]g[ARGS]{...}       (v11+: Small 3.2; a
+ *            [CALL_ID]id between the name and [ARGS], as its template replays calls, is skipped)
  *   GRANITE  text <|tool_call|>[{"name": "f", "arguments": {...}}, ...]
  * Anything that does not parse completely is plain content (false): a model that merely mentions the
  * syntax is not turned into a call. arguments are re-serialized compactly (JSON text, as OpenAI sends).
@@ -141,11 +143,14 @@ static bool parse_marker_array(const char *s, size_t n, const char *marker, json
     for (;;) {
         const char *a = find(s + i, n - i, "[ARGS]");
         if (!a) return false;
-        size_t name_end = (size_t)(a - s);
+        size_t name_end = (size_t)(a - s), args = name_end + 6;
+        const char *cid = find(s + i, name_end - i, "[CALL_ID]"); /* f[CALL_ID]id[ARGS]: the id is ours */
+        if (cid) name_end = (size_t)(cid - s);
+        if (name_end == i) return false;
         char *name = ragd_xstrndup(s + i, name_end - i);
         size_t end;
-        json_t *j = json_at(s, n, skip_ws(s, n, name_end + 6), &end);
-        bool ok = j && add_call(calls, NULL, name, j, idp);
+        json_t *j = json_at(s, n, skip_ws(s, n, args), &end);
+        bool ok = j && json_is_object(j) && add_call(calls, NULL, name, j, idp);
         free(name);
         json_decref(j);
         if (!ok) return false;
@@ -163,11 +168,12 @@ bool ragd_toolcall_parse(ragd_toolcall_format f, const char *text, size_t n, con
     json_t *c = json_array();
     size_t cl = n;
     bool ok = false;
-    g_short_ids = f == RAGD_TOOLCALL_MISTRAL;
+    g_short_ids = f == RAGD_TOOLCALL_MISTRAL || f == RAGD_TOOLCALL_MISTRAL_ARGS;
     switch (f) {
     case RAGD_TOOLCALL_HERMES: ok = parse_hermes(text, n, c, &cl, id_prefix); break;
     case RAGD_TOOLCALL_LLAMA3: ok = parse_llama3(text, n, c, &cl, id_prefix); break;
-    case RAGD_TOOLCALL_MISTRAL: ok = parse_marker_array(text, n, "[TOOL_CALLS]", c, &cl, id_prefix); break;
+    case RAGD_TOOLCALL_MISTRAL:
+    case RAGD_TOOLCALL_MISTRAL_ARGS: ok = parse_marker_array(text, n, "[TOOL_CALLS]", c, &cl, id_prefix); break;
     case RAGD_TOOLCALL_GRANITE: ok = parse_marker_array(text, n, "<|tool_call|>", c, &cl, id_prefix); break;
     case RAGD_TOOLCALL_NONE: break;
     }
@@ -184,7 +190,8 @@ bool ragd_toolcall_parse(ragd_toolcall_format f, const char *text, size_t n, con
 }
 
 size_t ragd_toolcall_start(ragd_toolcall_format f, const char *text, size_t n) {
-    const char *marker = f == RAGD_TOOLCALL_HERMES ? "<tool_call>" : f == RAGD_TOOLCALL_MISTRAL ? "[TOOL_CALLS]"
+    const char *marker = f == RAGD_TOOLCALL_HERMES                                          ? "<tool_call>"
+                       : f == RAGD_TOOLCALL_MISTRAL || f == RAGD_TOOLCALL_MISTRAL_ARGS ? "[TOOL_CALLS]"
                        : f == RAGD_TOOLCALL_GRANITE ? "<|tool_call|>" : NULL;
     if (f == RAGD_TOOLCALL_LLAMA3) { /* the whole answer is the call: hold from a leading '{' or python_tag */
         size_t i = skip_ws(text, n, 0);

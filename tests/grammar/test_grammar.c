@@ -242,6 +242,159 @@ static void test_calls(void) {
             ragd_grammar_free(g);
         }
     }
+    /* further calls after the first (parallel calls under auto): Hermes "\n<tool_call>\n" {call}
+     * "\n</tool_call>" repeated up to max_more times; Llama 3 "; " {call} without a suffix */
+    for (int max_more = -1; max_more <= 2; max_more++) {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "arguments", .max_items = 0, .prefix = "\n", .suffix = "\n</tool_call>",
+                                   .more = "\n<tool_call>\n", .max_more = max_more};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (!g) continue;
+        const char *one = "\n{\"name\": \"f3\", \"arguments\": {\"a3\": 3}}\n</tool_call>";
+        const char *next = "\n<tool_call>\n{\"name\": \"f15\", \"arguments\": {\"a15\": 15}}\n</tool_call>";
+        ragd_gmatch m;
+        ragd_gmatch_init(g, &m);
+        CHECK(ragd_gmatch_advance(g, &m, one, strlen(one)));
+        /* complete after one call; finished (nothing may follow) only when no further call is allowed */
+        CHECK(ragd_gmatch_accepting(g, &m));
+        CHECK(ragd_gmatch_finished(g, &m) == (max_more == 0));
+        ragd_gmatch after_one = m;
+        int took = 0;
+        for (int k = 0; k < 4; k++) {
+            ragd_gmatch m2 = m;
+            if (!ragd_gmatch_advance(g, &m2, next, strlen(next))) break;
+            m = m2;
+            took++;
+            CHECK(ragd_gmatch_accepting(g, &m));
+        }
+        CHECK_EQ_INT(took, max_more < 0 ? 4 : max_more);
+        /* unbounded: the state after 5 calls is the state after 1 (one mask-cache entry for all) */
+        if (max_more < 0) CHECK(ragd_gmatch_equal(&after_one, &m) && ragd_gmatch_hash(&after_one) == ragd_gmatch_hash(&m));
+        CHECK(ragd_gmatch_finished(g, &m) == (max_more >= 0));
+        /* a further call must validate too, and text between calls is refused */
+        ragd_gmatch_init(g, &m);
+        CHECK(ragd_gmatch_advance(g, &m, one, strlen(one)));
+        const char *bad_args = "\n<tool_call>\n{\"name\": \"f15\", \"arguments\": {\"a3\": 15}}";
+        const char *text = "\nand now text";
+        ragd_gmatch m3 = m;
+        CHECK(!ragd_gmatch_advance(g, &m3, bad_args, strlen(bad_args)));
+        m3 = m;
+        CHECK(!ragd_gmatch_advance(g, &m3, text, strlen(text)));
+        ragd_grammar_free(g);
+    }
+    {
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",
+                                   .args_key = "parameters", .max_items = 0, .more = "; ", .max_more = -1};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (g) {
+            const char *two = "{\"name\": \"f0\", \"parameters\": {\"a0\": 0}}; {\"name\": \"f1\", \"parameters\": {\"a1\": 1}}";
+            CHECK(gt_matches(g, two, strlen(two)));
+            CHECK(gt_matches(g, two, strlen("{\"name\": \"f0\", \"parameters\": {\"a0\": 0}}")));
+            CHECK(!gt_matches(g, two, strlen(two) - 1));
+            ragd_gmatch m;
+            ragd_gmatch_init(g, &m);
+            CHECK(ragd_gmatch_advance(g, &m, two, strlen(two)));
+            CHECK(ragd_gmatch_accepting(g, &m) && !ragd_gmatch_finished(g, &m));
+            CHECK(!ragd_gmatch_advance(g, &m, ";{", 2)); /* the separator is exactly "; " */
+            ragd_grammar_free(g);
+        }
+    }
+    /* raw calls (Mistral v11): name[ARGS]{arguments}, the raw name selecting the schema, further calls
+     * after "[TOOL_CALLS]"; the [ARGS] / [TOOL_CALLS] special tokens as marker tokens of the grammar */
+    {
+        const int32_t mk_ids[2] = {95, 96};
+        const char *const mk_texts[2] = {"[ARGS]", "[TOOL_CALLS]"};
+        ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .max_items = 0,
+                                   .raw_sep = "[ARGS]", .more = "[TOOL_CALLS]", .max_more = -1, .marker_ids = mk_ids,
+                                   .marker_texts = mk_texts, .n_markers = 2};
+        ragd_grammar *g = NULL;
+        ragd_err err = {0};
+        CHECK_EQ_INT(ragd_grammar_compile_calls(&spec, &g, &err), RAGD_OK);
+        ragd_err_free(&err);
+        if (g) {
+            const char *ok1 = "f12[ARGS]{\"a12\": 3}";
+            const char *ok2 = "f1[ARGS]{\"a1\": 1}[TOOL_CALLS]f10[ARGS]{\"a10\": 2}[TOOL_CALLS]f7[ARGS]{\"a7\": \"x\"}";
+            CHECK(gt_matches(g, ok1, strlen(ok1)));
+            CHECK(gt_matches(g, ok2, strlen(ok2)));
+            const char *bad[] = {"f12[ARGS]{\"a3\": 3}", "f20[ARGS]{\"a20\": 1}", "[ARGS]{}", "\"f1\"[ARGS]{\"a1\": 1}",
+                                 "f1 [ARGS]{\"a1\": 1}", "f1[ARGS]{\"a1\": 1} text", "f1{\"a1\": 1}",
+                                 "f1[ARGS]{\"a1\": 1}[TOOL_CALLS]f7[ARGS]{\"a7\": 1}"};
+            for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                bool m = gt_matches(g, bad[i], strlen(bad[i]));
+                if (m) fprintf(stderr, "raw calls: accepted %s\n", bad[i]);
+                CHECK(!m);
+            }
+            /* a vocabulary of the 95 printable ASCII bytes (ids 0..94), [ARGS] = 95 and [TOOL_CALLS] = 96 special
+             * (no bytes), EOS = 97: the marker tokens are allowed exactly where their text fits */
+            const char *tb[98];
+            int tlen[98];
+            char chars[95][2];
+            for (int i = 0; i < 95; i++) {
+                chars[i][0] = (char)(32 + i);
+                chars[i][1] = 0;
+                tb[i] = chars[i];
+                tlen[i] = 1;
+            }
+            tb[95] = tb[96] = tb[97] = NULL;
+            tlen[95] = tlen[96] = tlen[97] = 0;
+            int32_t eos = 97;
+            ragd_vocab_trie *t = NULL;
+            CHECK(ragd_vocab_trie_build(tb, tlen, 98, &eos, 1, &t, &err) == RAGD_OK);
+            ragd_gmask_ws *ws = t ? ragd_gmask_ws_create(t) : NULL;
+            if (t && ws) {
+                uint32_t words[4];
+                ragd_gmatch m;
+                ragd_gmatch_init(g, &m);
+                ragd_gmask(g, &m, t, ws, words);
+                CHECK(!(words[95 >> 5] & (1u << (95 & 31))) && !(words[96 >> 5] & (1u << (96 & 31))));
+                CHECK(words[('f' - 32) >> 5] & (1u << (('f' - 32) & 31)));
+                CHECK(ragd_gmatch_advance(g, &m, "f12", 3));
+                ragd_gmask(g, &m, t, ws, words); /* "f12" is a whole name: [ARGS] next, nothing else */
+                CHECK(words[95 >> 5] & (1u << (95 & 31)));
+                CHECK(!(words[96 >> 5] & (1u << (96 & 31))) && !(words[97 >> 5] & (1u << (97 & 31))));
+                CHECK(ragd_gmatch_advance_token(g, &m, t, 95)); /* the special token [ARGS] */
+                CHECK(!ragd_gmatch_advance_token(g, &m, t, 96));
+                CHECK(ragd_gmatch_advance(g, &m, "{\"a12\": 5}", 10));
+                ragd_gmask(g, &m, t, ws, words); /* complete: EOS or a further call's [TOOL_CALLS] */
+                CHECK((words[96 >> 5] & (1u << (96 & 31))) && (words[97 >> 5] & (1u << (97 & 31))));
+                CHECK(!(words[95 >> 5] & (1u << (95 & 31))));
+                CHECK(ragd_gmatch_advance_token(g, &m, t, 96));
+                CHECK(ragd_gmatch_advance(g, &m, "f0", 2) && ragd_gmatch_advance_token(g, &m, t, 95));
+                CHECK(ragd_gmatch_advance(g, &m, "{\"a0\": 0}", 9) && ragd_gmatch_accepting(g, &m));
+            }
+            /* inside a string the markers' text would fit, but a marker token is never allowed there */
+            json_t *sp = json_loads("{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}},\"required\":[\"q\"]}", 0, NULL);
+            const char *sn[1] = {"s"};
+            ragd_grammar_calls ss = {.names = sn, .params = (const json_t *const *)&sp, .n = 1, .raw_sep = "[ARGS]",
+                                     .marker_ids = mk_ids, .marker_texts = mk_texts, .n_markers = 2};
+            ragd_grammar *gs = NULL;
+            CHECK(ragd_grammar_compile_calls(&ss, &gs, &err) == RAGD_OK);
+            if (gs && t && ws) {
+                uint32_t words[4];
+                ragd_gmatch m;
+                ragd_gmatch_init(gs, &m);
+                CHECK(ragd_gmatch_advance(gs, &m, "s[ARGS]{\"q\": \"ab", 15));
+                ragd_gmask(gs, &m, t, ws, words);
+                CHECK(words[('[' - 32) >> 5] & (1u << (('[' - 32) & 31))); /* the text "[ARGS]" may be written */
+                CHECK(!(words[95 >> 5] & (1u << (95 & 31))) && !(words[96 >> 5] & (1u << (96 & 31))));
+                ragd_gmatch m2 = m;
+                CHECK(!ragd_gmatch_advance_token(gs, &m2, t, 95));
+                CHECK(ragd_gmatch_advance(gs, &m, "[ARGS]\"}", 8) && ragd_gmatch_finished(gs, &m));
+            }
+            ragd_grammar_free(gs);
+            json_decref(sp);
+            ragd_gmask_ws_free(ws);
+            ragd_vocab_trie_free(t);
+            ragd_err_free(&err);
+            ragd_grammar_free(g);
+        }
+    }
     /* duplicate names are refused, naming the name */
     names[3] = "f5";
     ragd_grammar_calls spec = {.names = names, .params = (const json_t *const *)params, .n = N, .name_key = "name",

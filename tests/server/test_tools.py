@@ -179,10 +179,11 @@ def test_auto_tool_choice_constrains_a_started_call():
     by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
     server = start(["--chat", CHAT, "--max-model-len", "4096", "--max-seqs", "8"], env={"RAGD_TEST_TOOL_TRIGGER": "\n"})
     try:
-        n_calls, n_text, chosen = 0, 0, set()
+        n_calls, n_text, chosen, multi = 0, 0, set(), 0
         for seed in range(10):
-            body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools, "max_tokens": 200, "seed": seed,
-                    "n": 8, "temperature": 1.0, "parallel_tool_calls": seed % 2 == 0}
+            parallel = seed % 2 == 0
+            body = {"messages": [{"role": "user", "content": "hi"}], "tools": tools, "max_tokens": 400 if parallel else 200,
+                    "seed": seed, "n": 8, "temperature": 1.0, "parallel_tool_calls": parallel}
             if seed % 3 == 0:
                 body["tool_choice"] = "auto"
             r = server.post("/v1/chat/completions", body, timeout=300)
@@ -190,24 +191,30 @@ def test_auto_tool_choice_constrains_a_started_call():
             for ch in r.json()["choices"]:
                 m = ch["message"]
                 if m.get("tool_calls"):
-                    assert ch["finish_reason"] == "tool_calls" and len(m["tool_calls"]) == 1, ch
-                    f = m["tool_calls"][0]["function"]
-                    jsonschema.validate(json.loads(f["arguments"]), by_name[f["name"]])
-                    chosen.add(f["name"])
+                    # parallel_tool_calls false: the grammar allows one call and ends the choice;
+                    # true: further <tool_call> blocks may follow, each constrained, in order, distinct ids
+                    assert ch["finish_reason"] == "tool_calls" and (parallel or len(m["tool_calls"]) == 1), ch
+                    for t in m["tool_calls"]:
+                        f = t["function"]
+                        jsonschema.validate(json.loads(f["arguments"]), by_name[f["name"]])
+                        chosen.add(f["name"])
+                    assert len({t["id"] for t in m["tool_calls"]}) == len(m["tool_calls"]), m
                     n_calls += 1
+                    multi += len(m["tool_calls"]) > 1
                 else:
                     # free text: a call the grammar started is cut only by max_tokens
                     assert "<tool_call>" not in (m["content"] or "") or ch["finish_reason"] == "length", ch
                     n_text += 1
-        assert n_calls >= 10 and n_text >= 10 and len(chosen) >= 2, (n_calls, n_text, chosen)
-        print("auto: %d calls validated (%d functions), %d text answers" % (n_calls, len(chosen), n_text))
+        assert n_calls >= 10 and n_text >= 10 and len(chosen) >= 2 and multi >= 1, (n_calls, n_text, chosen, multi)
+        print("auto: %d answers with calls validated (%d functions, %d with several calls), %d text answers"
+              % (n_calls, len(chosen), multi, n_text))
         # a stream carries the call as tool_calls deltas
         c = client(server)
         got = None
         for seed in range(10):
             calls, fin = {}, None
             for ch in c.chat.completions.create(model="qwen3-tiny", messages=[{"role": "user", "content": "hi"}], tools=tools,
-                                                max_tokens=200, seed=seed, stream=True):
+                                                max_tokens=200, seed=seed, stream=True, parallel_tool_calls=False):
                 for d in ch.choices:
                     fin = d.finish_reason or fin
                     for t in d.delta.tool_calls or []:
@@ -227,6 +234,128 @@ def test_auto_tool_choice_constrains_a_started_call():
             assert r.status_code == 200
             for ch in r.json()["choices"]:
                 assert "<tool_call>" not in (ch["message"]["content"] or "") and not ch["message"].get("tool_calls"), ch
+    finally:
+        assert server.stop() == 0
+
+
+def shared_template(rel):
+    path = os.path.join(SHARED, "models", rel)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not in RAGD_SHARED")
+    return path
+
+
+def check_calls(m, by_name, parallel):
+    """Every call validates against its own function; ids distinct; one call without parallel_tool_calls."""
+    import jsonschema
+    calls = m["tool_calls"]
+    assert calls and (parallel or len(calls) == 1), m
+    for t in calls:
+        assert t["type"] == "function" and t["id"], t
+        jsonschema.validate(json.loads(t["function"]["arguments"]), by_name[t["function"]["name"]])
+    assert len({t["id"] for t in calls}) == len(calls), calls
+    return {t["function"]["name"] for t in calls}
+
+
+def test_auto_llama3_json_call_is_constrained():
+    """Llama 3.x's template (detected from its text: header tokens + "parameters") makes the whole answer
+    the call: under tool_choice auto an answer that starts with "{" (or <|python_tag|>) is constrained to
+    {"name": ..., "parameters": ...} of one of the tools. logit_bias on the "{" token makes the random
+    fixture start its answers with one; without it the answers stay text (nothing turned into a call)."""
+    tpl = shared_template("llama-3.2-3b-instruct/chat_template.jinja")
+    tools = many_tools(10)
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    server = start(["--chat", CHAT, "--max-model-len", "4096", "--max-seqs", "8", "--chat-template", tpl])
+    try:
+        brace = server.post("/tokenize", {"text": "{", "add_special_tokens": False}).json()["tokens"]
+        assert len(brace) == 1, brace
+        msgs = [{"role": "user", "content": "hi"}]
+        n_calls, chosen = 0, set()
+        for seed in range(6):
+            r = server.post("/v1/chat/completions", {"messages": msgs, "tools": tools, "max_tokens": 300, "seed": seed, "n": 8,
+                                                     "temperature": 1.0, "logit_bias": {str(brace[0]): 100},
+                                                     "parallel_tool_calls": seed % 2 == 1}, timeout=300)
+            assert r.status_code == 200, r.text[:300]
+            for ch in r.json()["choices"]:
+                m = ch["message"]
+                # every answer started with "{", so every one is one complete, valid call (one even with
+                # parallel_tool_calls: Llama 3's templates refuse to replay several)
+                assert ch["finish_reason"] == "tool_calls" and m["content"] is None, ch
+                chosen |= check_calls(m, by_name, False)
+                n_calls += 1
+        assert n_calls == 48 and len(chosen) >= 3, (n_calls, chosen)
+        print("llama3 auto: %d answers, each one call, %d functions" % (n_calls, len(chosen)))
+        # streamed: the call arrives as tool_calls, no content
+        c = client(server)
+        content, args, names, fin = "", {}, {}, None
+        for chunk in c.chat.completions.create(model="qwen3-tiny", messages=msgs, tools=tools, max_tokens=300, seed=3,
+                                               logit_bias={str(brace[0]): 100}, parallel_tool_calls=False, stream=True):
+            d = chunk.choices[0]
+            fin = d.finish_reason or fin
+            content += d.delta.content or ""
+            for t in d.delta.tool_calls or []:
+                args[t.index] = args.get(t.index, "") + (t.function.arguments or "")
+                names[t.index] = names.get(t.index, "") + (t.function.name or "")
+        assert fin == "tool_calls" and content == "" and list(args) == [0], (fin, content, args)
+        import jsonschema
+        jsonschema.validate(json.loads(args[0]), by_name[names[0]])
+        # without the bias: text answers (the fixture's first tokens are "\n\n" or empty ones), never
+        # constrained into a call
+        r = server.post("/v1/chat/completions", {"messages": msgs, "tools": tools, "max_tokens": 40, "seed": 1, "n": 8})
+        for ch in r.json()["choices"]:
+            m = ch["message"]
+            assert not m.get("tool_calls") and m["content"] is not None and ch["finish_reason"] == "length", ch
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("tpl,marker", [("mistral-nemo-instruct-2407/chat_template.jinja", "[TOOL_CALLS]"),
+                                        ("granite-3.3-2b-instruct/chat_template.jinja", "<|tool_call|>"),
+                                        ("mistral-small-3.2-24b-instruct-2506/chat_template.jinja", "[TOOL_CALLS]")],
+                         ids=["mistral-nemo", "granite-3.3", "mistral-small-3.2"])
+def test_auto_marker_call_is_constrained(tpl, marker):
+    """Mistral v3 ([TOOL_CALLS][{...}]), Granite (<|tool_call|>[{...}]) and Mistral v11
+    ([TOOL_CALLS]name[ARGS]{...}[TOOL_CALLS]...) under tool_choice auto: after the marker the calls are
+    constrained, each validating against its tool; one call without parallel_tool_calls. The random
+    fixture (no special [ARGS] token: the grammar writes its text) never writes the marker, so the test
+    hook RAGD_TEST_TOOL_TRIGGER makes a newline the trigger (the grammar then writes the marker), and
+    logit_bias on the newline token makes every answer start with one: every answer is a call."""
+    path = shared_template(tpl)
+    tools = many_tools(10)
+    by_name = {t["function"]["name"]: t["function"]["parameters"] for t in tools}
+    server = start(["--chat", CHAT, "--max-model-len", "4096", "--max-seqs", "8", "--chat-template", path],
+                   env={"RAGD_TEST_TOOL_TRIGGER": "\n"})
+    try:
+        nl = server.post("/tokenize", {"text": "\n", "add_special_tokens": False}).json()["tokens"]
+        assert len(nl) == 1, nl
+        n_calls, n_cut, multi, chosen = 0, 0, 0, set()
+        for seed in range(6):
+            parallel = seed % 2 == 1
+            r = server.post("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": tools,
+                                                     "max_tokens": 250, "seed": seed, "n": 8, "temperature": 1.0,
+                                                     "logit_bias": {str(nl[0]): 100}, "parallel_tool_calls": parallel},
+                                timeout=300)
+            assert r.status_code == 200, r.text[:300]
+            for ch in r.json()["choices"]:
+                m = ch["message"]
+                if parallel and ch["finish_reason"] == "length":  # the random model may add calls until max_tokens
+                    assert m["content"].startswith("\n" + marker) and not m.get("tool_calls"), ch
+                    n_cut += 1
+                    continue
+                assert ch["finish_reason"] == "tool_calls", ch
+                chosen |= check_calls(m, by_name, parallel)
+                # the content is the text before the marker: the newline that triggered it, whitespace = none
+                assert m["content"] is None, m
+                n_calls += 1
+                multi += len(m["tool_calls"]) > 1
+        # without parallel calls all 24 answers are one call; with them, the arrays the random model did
+        # close (the rest, cut by max_tokens, stays content). After a v11 call the fixture always picks EOS
+        # over a further "[TOOL_CALLS]" (written as text here): its further calls are checked in test_grammar
+        v11 = "small-3.2" in tpl
+        assert n_calls + n_cut == 48 and n_calls >= 24 + 4 and (multi >= 1 or v11) and len(chosen) >= 3, \
+            (n_calls, multi, n_cut, chosen)
+        print("%s auto: %d answers with calls (%d with several, %d functions), %d cut by max_tokens"
+              % (marker, n_calls, multi, len(chosen), n_cut))
     finally:
         assert server.stop() == 0
 
@@ -334,6 +463,11 @@ SYNTAXES = [
      [{"city": "Paris"}, {"city": "Oslo"}], None),
     ("mistral-small-3.2-24b-instruct-2506/chat_template.jinja",
      'Sure.[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}', [{"city": "Paris"}], "Sure."),
+    ("mistral-small-3.2-24b-instruct-2506/chat_template.jinja",
+     '[TOOL_CALLS]get_weather[CALL_ID]a1b2c3d4e[ARGS]{"city": "Paris"}[TOOL_CALLS]get_weather[ARGS]{"city": "Oslo"}',
+     [{"city": "Paris"}, {"city": "Oslo"}], None),
+    ("llama-3.1-8b-instruct/chat_template.jinja",
+     '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}', [{"city": "Oslo"}], None),
     ("granite-3.3-2b-instruct/chat_template.jinja",
      '<|tool_call|>[{"name": "get_weather", "arguments": {"city": "Paris"}}]', [{"city": "Paris"}], None),
     ("hermes-3-llama-3.1-8b/chat_template.tool_use.jinja",
@@ -341,7 +475,7 @@ SYNTAXES = [
 ]
 
 
-@pytest.mark.parametrize("tpl,answer,want,content", SYNTAXES, ids=[s[0].split("/")[0] for s in SYNTAXES])
+@pytest.mark.parametrize("tpl,answer,want,content", SYNTAXES, ids=["%s-%d" % (s[0].split("/")[0], i) for i, s in enumerate(SYNTAXES)])
 def test_tool_call_syntax_follows_the_template(tpl, answer, want, content):
     """The syntax read from answers is the one the chat template teaches (--chat-template here; the same
     detection runs on a model's own template), for non-streaming and streaming replies alike."""

@@ -338,6 +338,7 @@ static void named_template_checks(void) {
 static void toolcall_checks(void) {
     struct { const char *src; ragd_toolcall_format f; } det[] = {
         {"{{ '<tool_call>' }}", RAGD_TOOLCALL_HERMES}, {"[TOOL_CALLS]", RAGD_TOOLCALL_MISTRAL},
+        {"{{ '[TOOL_CALLS]' + name + '[ARGS]' }}", RAGD_TOOLCALL_MISTRAL_ARGS},
         {"<|tool_call|>", RAGD_TOOLCALL_GRANITE},
         {"<|start_header_id|>{% if tools %}\"parameters\"{% endif %}", RAGD_TOOLCALL_LLAMA3}, {"plain", RAGD_TOOLCALL_NONE},
     };
@@ -348,36 +349,100 @@ static void toolcall_checks(void) {
         if (t) CHECK_EQ_INT(ragd_chat_template_toolcall(t), det[i].f);
         ragd_chat_template_free(t);
     }
-    struct { ragd_toolcall_format f; const char *text; int n_calls; const char *content, *name, *args; } cases[] = {
+    /* the syntax of the real templates (the tool_use one where a model has it) */
+    const char *shared = getenv("RAGD_SHARED");
+    struct { const char *rel; ragd_toolcall_format f; } real[] = {
+        {"models/llama-3.1-8b-instruct/chat_template.jinja", RAGD_TOOLCALL_LLAMA3},
+        {"models/llama-3.2-3b-instruct/chat_template.jinja", RAGD_TOOLCALL_LLAMA3},
+        {"models/llama-3.3-70b-instruct/chat_template.jinja", RAGD_TOOLCALL_LLAMA3},
+        {"models/mistral-nemo-instruct-2407/chat_template.jinja", RAGD_TOOLCALL_MISTRAL},
+        {"models/mistral-small-3.2-24b-instruct-2506/chat_template.jinja", RAGD_TOOLCALL_MISTRAL_ARGS},
+        {"models/qwen2.5-7b-instruct/chat_template.jinja", RAGD_TOOLCALL_HERMES},
+        {"models/hermes-3-llama-3.1-8b/chat_template.tool_use.jinja", RAGD_TOOLCALL_HERMES},
+        {"models/granite-3.3-2b-instruct/chat_template.jinja", RAGD_TOOLCALL_GRANITE},
+        {"models/gemma-2-2b-it/chat_template.jinja", RAGD_TOOLCALL_NONE},
+    };
+    for (size_t i = 0; shared && i < sizeof real / sizeof real[0]; i++) {
+        char *src = template_source(shared, real[i].rel);
+        CHECK(src != NULL);
+        if (!src) continue;
+        ragd_chat_template *t = NULL;
+        CHECK(ragd_chat_template_compile(src, strlen(src), NULL, NULL, NULL, &t, &err) == RAGD_OK);
+        if (t && ragd_chat_template_toolcall(t) != real[i].f)
+            fprintf(stderr, "%s: tool-call syntax %d, want %d\n", real[i].rel, ragd_chat_template_toolcall(t), real[i].f);
+        if (t) CHECK_EQ_INT(ragd_chat_template_toolcall(t), real[i].f);
+        ragd_chat_template_free(t);
+        free(src);
+    }
+    /* names: every call's function name in order, ','-separated; args: the first call's arguments */
+    struct { ragd_toolcall_format f; const char *text; int n_calls; const char *content, *names, *args; } cases[] = {
         {RAGD_TOOLCALL_HERMES, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>", 1, "", "get_weather", "{\"city\":\"Paris\"}"},
-        {RAGD_TOOLCALL_HERMES, "Let me check.\n<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": \"b\", \"arguments\": {\"x\": [1, 2]}}</tool_call>", 2, "Let me check.\n", "a", "{}"},
+        {RAGD_TOOLCALL_HERMES, "Let me check.\n<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>\n<tool_call>{\"name\": \"b\", \"arguments\": {\"x\": [1, 2]}}</tool_call>", 2, "Let me check.\n", "a,b", "{}"},
+        {RAGD_TOOLCALL_HERMES, "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"arguments\": {\"tz\": \"CET\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}\n</tool_call>", 3, "", "get_weather,get_time,get_weather", "{\"city\":\"Paris\"}"},
         {RAGD_TOOLCALL_HERMES, "<tool_call>{\"name\": \"a\", \"arguments\": {\"q\": \"unterminated\"}}", 1, "", "a", "{\"q\":\"unterminated\"}"},
         {RAGD_TOOLCALL_HERMES, "I would use <tool_call> tags here.", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_HERMES, "<tool_call>{\"name\": \"a\", \"arguments\": {}</tool_call>", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_HERMES, "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call> and then text", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_HERMES, "no calls at all", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}", 1, "", "get_weather", "{\"city\":\"Paris\"}"},
-        {RAGD_TOOLCALL_LLAMA3, "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"k\": 1}}", 2, "", "a", "{}"},
+        {RAGD_TOOLCALL_LLAMA3, " \n{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\", \"days\": 3, \"units\": null}}", 1, "", "get_weather", "{\"city\":\"Paris\",\"days\":3,\"units\":null}"},
+        {RAGD_TOOLCALL_LLAMA3, "<|python_tag|>{\"name\": \"a\", \"parameters\": {}}; {\"name\": \"b\", \"parameters\": {\"k\": 1}}", 2, "", "a,b", "{}"},
+        {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"a\", \"parameters\": {\"n\": 1.5}}; {\"name\": \"b\", \"arguments\": {}}; {\"name\": \"c\", \"parameters\": {\"s\": \"x;y\"}}", 3, "", "a,b,c", "{\"n\":1.5}"},
+        {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Par", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"a\", \"parameters\": {}} is what I would call", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"a\", \"parameters\": {}}; oops", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_LLAMA3, "The answer is {\"name\": 1}", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_LLAMA3, "{\"key\": \"a JSON answer, not a call\"}", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_LLAMA3, "{\"name\": \"\", \"parameters\": {}}", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_MISTRAL, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]", 1, "", "get_weather", "{\"city\":\"Paris\"}"},
-        {RAGD_TOOLCALL_MISTRAL, "Sure. [TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]f[ARGS]{}", 2, "Sure. ", "get_weather", "{\"city\":\"Paris\"}"},
+        {RAGD_TOOLCALL_MISTRAL, "[TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}, {\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}, \"id\": \"abcdefghi\"}]", 2, "", "get_weather,get_weather", "{\"city\":\"Paris\"}"},
+        {RAGD_TOOLCALL_MISTRAL, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {}}] trailing", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL, "[TOOL_CALLS][]", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL, "Sure. [TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]f[ARGS]{}", 2, "Sure. ", "get_weather,f", "{\"city\":\"Paris\"}"},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS]get_weather[ARGS]{\"city\": \"Paris\"}", 1, "", "get_weather", "{\"city\":\"Paris\"}"},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "Checking both.[TOOL_CALLS]get_weather[CALL_ID]a1b2c3d4e[ARGS]{\"city\": \"Paris\"}[TOOL_CALLS]get_time[CALL_ID]zz9zz9zz9[ARGS]{\"tz\": \"CET\"}", 2, "Checking both.", "get_weather,get_time", "{\"city\":\"Paris\"}"},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS][{\"name\": \"a\", \"arguments\": {\"k\": true}}]", 1, "", "a", "{\"k\":true}"},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS]get_weather[ARGS]{\"city\": ", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS][ARGS]{}", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS]f[ARGS]\"not an object\"", 0, NULL, NULL, NULL},
+        {RAGD_TOOLCALL_MISTRAL_ARGS, "[TOOL_CALLS]get_weather", 0, NULL, NULL, NULL},
         {RAGD_TOOLCALL_GRANITE, "<|tool_call|>[{\"name\": \"a\", \"arguments\": {\"x\": \"é\"}}]", 1, "", "a", "{\"x\":\"é\"}"},
         {RAGD_TOOLCALL_NONE, "<tool_call>{\"name\": \"a\", \"arguments\": {}}</tool_call>", 0, NULL, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *calls = NULL;
-        size_t cl = 0;
-        bool got = ragd_toolcall_parse(cases[i].f, cases[i].text, strlen(cases[i].text), "t", &calls, &cl);
+        size_t cl = 12345;
+        size_t n = strlen(cases[i].text);
+        bool got = ragd_toolcall_parse(cases[i].f, cases[i].text, n, "t", &calls, &cl);
         if (got != (cases[i].n_calls > 0)) fprintf(stderr, "tool-call case %zu: parsed %d\n", i, got);
         CHECK_EQ_INT(got, cases[i].n_calls > 0);
-        if (!got || !calls) continue;
+        if (!got) { /* plain content, all of it */
+            CHECK(calls == NULL);
+            CHECK_EQ_INT(cl, n);
+            continue;
+        }
+        if (!calls) continue;
         CHECK_EQ_INT(json_array_size(calls), cases[i].n_calls);
         CHECK_EQ_INT(cl, strlen(cases[i].content));
         json_t *fn = json_object_get(json_array_get(calls, 0), "function");
-        CHECK_STR(json_string_value(json_object_get(fn, "name")), cases[i].name);
         CHECK_STR(json_string_value(json_object_get(fn, "arguments")), cases[i].args);
-        CHECK_STR(json_string_value(json_object_get(json_array_get(calls, 0), "type")), "function");
-        CHECK(json_is_string(json_object_get(json_array_get(calls, 0), "id")));
+        char names[256] = "";
+        for (size_t k = 0; k < json_array_size(calls); k++) {
+            json_t *c = json_array_get(calls, k);
+            const char *nm = json_string_value(json_object_get(json_object_get(c, "function"), "name"));
+            snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", k ? "," : "", nm ? nm : "?");
+            CHECK_STR(json_string_value(json_object_get(c, "type")), "function");
+            const char *id = json_string_value(json_object_get(c, "id"));
+            CHECK(id && *id);
+            if (id && (cases[i].f == RAGD_TOOLCALL_MISTRAL || cases[i].f == RAGD_TOOLCALL_MISTRAL_ARGS)) {
+                CHECK_EQ_INT(strlen(id), 9); /* Mistral's templates refuse other ids on replay */
+                for (const char *q = id; *q; q++) CHECK((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9'));
+            }
+            for (size_t j = 0; j < k && id; j++) /* distinct ids */
+                CHECK(strcmp(id, json_string_value(json_object_get(json_array_get(calls, j), "id"))) != 0);
+        }
+        CHECK_STR(names, cases[i].names);
         json_decref(calls);
     }
     /* where streaming must hold text back */
@@ -387,6 +452,8 @@ static void toolcall_checks(void) {
     CHECK_EQ_INT(ragd_toolcall_start(RAGD_TOOLCALL_LLAMA3, " {\"na", 6), 0);
     CHECK_EQ_INT(ragd_toolcall_start(RAGD_TOOLCALL_LLAMA3, "Hello", 5), 5);
     CHECK_EQ_INT(ragd_toolcall_start(RAGD_TOOLCALL_MISTRAL, "x[TOOL", 6), 1);
+    CHECK_EQ_INT(ragd_toolcall_start(RAGD_TOOLCALL_MISTRAL_ARGS, "Sure.[TOOL_CALLS]get", 20), 5);
+    CHECK_EQ_INT(ragd_toolcall_start(RAGD_TOOLCALL_LLAMA3, "<|python", 8), 0);
     ragd_err_free(&err);
 }
 
