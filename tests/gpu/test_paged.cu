@@ -62,6 +62,8 @@ struct Part {
     int si, pos0, n;
 };
 
+static int g_db = 1;  // the decode kernel's load schedule for run(): two tile buffers (1) or one (0)
+
 // Runs one batch of parts (prefill kernel for parts with n > 1, decode kernel for n == 1) and returns
 // the output rows [T][nH*hd] (bf16 bits).
 static std::vector<uint16_t> run(const Shape &sh, const std::vector<Seq> &seqs, const std::vector<Part> &parts,
@@ -121,7 +123,7 @@ static std::vector<uint16_t> run(const Shape &sh, const std::vector<Seq> &seqs, 
     if (nt) CK(ragd_k_paged_prefill(qkv_d, out_d, kc, vc, ss_d, p0_d, bst_d, blk_d, sh.bs, tiles_d, nt, sh.nH, sh.nKV, sh.hd, 0));
     if (ni)
         CK(ragd_k_paged_decode(qkv_d, out_d, kc, vc, ss_d, p0_d, bst_d, blk_d, sh.bs, items_d, ni_d,
-                               std::min(decode_grid, ni), part_d, counters_d, sh.nH, sh.nKV, sh.hd, 0));
+                               std::min(decode_grid, ni), g_db, part_d, counters_d, sh.nH, sh.nKV, sh.hd, 0));
     CK(cudaDeviceSynchronize());
     std::vector<uint16_t> out((size_t)T * Dq);
     CK(cudaMemcpy(out.data(), out_d, out.size() * 2, cudaMemcpyDeviceToHost));
@@ -186,7 +188,7 @@ static void run_shape(const Shape &sh, bool quick) {
     CK(cudaMemcpy(vc, vc_h.data(), vc_h.size() * 2, cudaMemcpyHostToDevice));
     float *part_d;
     int *cnt_d;
-    const size_t part_floats = (size_t)400 * sh.nH * 16 * (sh.hd + 2);  // ≥ sequences × heads × splits × record
+    const size_t part_floats = (size_t)400 * sh.nH * (1100 / RAGD_KV_SPLIT + 2) * (sh.hd + 2);  // ≥ sequences × heads × splits × record
     CK(cudaMalloc(&part_d, part_floats * sizeof(float)));
     CK(cudaMalloc(&cnt_d, 4096 * 4));
     CK(cudaMemset(cnt_d, 0, 4096 * 4));
@@ -221,6 +223,7 @@ static void run_shape(const Shape &sh, bool quick) {
         while (p0 < seqs[i].L) {
             int n = 1 + (int)(rnd32() % (unsigned)std::max(1, seqs[i].L / 3));
             if (p0 + n > seqs[i].L) n = seqs[i].L - p0;
+            g_db = (int)(rnd32() & 1);
             auto o = run(sh, seqs, {{i, p0, n}}, kc, vc, 7, part_d, cnt_d);
             for (int t = 0; t < n; t++, chunk_rows++)
                 chunk_diff += memcmp(&o[(size_t)t * Dq], &whole[i][(size_t)(p0 + t) * Dq], Dq * 2) != 0;
@@ -234,12 +237,15 @@ static void run_shape(const Shape &sh, bool quick) {
     // C: decode kernel at every position near a split boundary and a random sample of others, packed
     // with other sequences' decode and prefill rows, on 1, 3 and 64 CTAs
     int dec_diff = 0, dec_rows = 0;
-    for (int grid : {1, 3, 64}) {
+    for (int gd : {10, 30, 640, 11, 31, 641}) {  // grid × 10 + schedule: both decode schedules
+        const int grid = gd / 10;
+        g_db = gd % 10;
         std::vector<Part> parts;
         std::vector<std::pair<int, int>> want;  // (seq, pos) of each decode part
         for (int i = 0; i < n_seqs; i++)
             for (int p = 0; p < seqs[i].L; p++) {
-                bool edge = (p % 128) <= 1 || (p % 128) >= 126 || (p % 64) == 63;
+                const int q = p % RAGD_KV_SPLIT;
+                bool edge = q <= 1 || q >= RAGD_KV_SPLIT - 2 || (p % 64) == 63 || (p % 128) <= 1;
                 if (!edge && rnd32() % 16) continue;
                 parts.push_back({i, p, 1});
                 want.push_back({i, p});
@@ -268,7 +274,7 @@ static void run_shape(const Shape &sh, bool quick) {
             row += pt.n;
         }
     }
-    printf("  decode + prefill packed (grids 1/3/64, %d rows incl. every split edge): %d rows differ\n", dec_rows, dec_diff);
+    printf("  decode + prefill packed (grids 1/3/64 × both schedules, %d rows incl. every split edge): %d rows differ\n", dec_rows, dec_diff);
     check(dec_diff == 0, "decode kernel and packed batches: bit-identical to the whole-sequence rows");
     int cnt_h[4096];
     CK(cudaMemcpy(cnt_h, cnt_d, sizeof cnt_h, cudaMemcpyDeviceToHost));

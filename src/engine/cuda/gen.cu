@@ -53,7 +53,7 @@ MetaLayout graph_layout(const Dims &d, int nKV, int B) {
     return meta_layout((size_t)B, (size_t)B, 0, (size_t)B * nKV * splits_of(d.ctx), (size_t)B * blk_per_seq);
 }
 
-StepMeta meta_ptrs(const ragd_cuda_net *net, const MetaLayout &L, int n_gtiles, int decode_grid) {
+StepMeta meta_ptrs(const ragd_cuda_net *net, const MetaLayout &L, int n_gtiles, int decode_grid, int decode_db) {
     const char *b = net->meta_d;
     StepMeta m;
     m.n_items = (const int *)(b + L.n_items);
@@ -69,11 +69,17 @@ StepMeta meta_ptrs(const ragd_cuda_net *net, const MetaLayout &L, int n_gtiles, 
     m.items = (const int4 *)(b + L.items);
     m.blocks = (const int32_t *)(b + L.blocks);
     m.decode_grid = decode_grid;
+    m.decode_db = decode_db;
     return m;
 }
 
-int decode_grid_for(const ragd_cuda_net *net, size_t n_items) {
-    const size_t cap = (size_t)std::max(net->n_sm, 1) * 6;  // 6 one-warp CTAs of 36 KB per SM
+// The decode attention's schedule (paged_attention.cu): two tile buffers while every item fits on the
+// device at once with them, else one buffer and more warps per SM.
+int decode_db_for(const ragd_cuda_net *net, size_t n_items) {
+    return n_items <= (size_t)std::max(net->n_sm, 1) * (size_t)std::max(net->decode_per_sm[1], 1);
+}
+int decode_grid_for(const ragd_cuda_net *net, size_t n_items, int db) {
+    const size_t cap = (size_t)std::max(net->n_sm, 1) * (size_t)std::max(net->decode_per_sm[db ? 1 : 0], 1);  // a full device
     return (int)std::min(n_items, cap);
 }
 
@@ -172,7 +178,11 @@ int gen_capture_graphs(ragd_cuda_net *net) {
     const int n = graph_buckets(net->s.max_seqs, B, RAGD_CUDA_MAX_GRAPHS);
     for (int k = 0; k < n; k++) {
         const MetaLayout L = graph_layout(net->d, net->s.n_head_kv, B[k]);
-        const StepMeta m = meta_ptrs(net, L, 0, decode_grid_for(net, L.items ? (L.blocks - L.items) / 16 : 0));
+        // the schedule for the bucket's typical items (contexts of ~2 splits); a replay with other
+        // contexts runs the same bits either way
+        const size_t cap_items = L.items ? (L.blocks - L.items) / 16 : 0;
+        const int db = decode_db_for(net, (size_t)B[k] * net->s.n_head_kv * 2);
+        const StepMeta m = meta_ptrs(net, L, 0, decode_grid_for(net, cap_items, db), db);
         cudaGraph_t g = nullptr;
         RAGD_CK(cudaStreamBeginCapture(net->st, cudaStreamCaptureModeThreadLocal));
         Recorder rec{net, 0, true};
@@ -343,7 +353,8 @@ static int step_run(ragd_cuda_net *net, const MetaLayout &L, int gk, int n_seqs,
     }
     Recorder rec{net, 0, false};
     if (gk < 0) {
-        const StepMeta m = meta_ptrs(net, L, ngt, ni ? decode_grid_for(net, (size_t)ni) : 0);
+        const int db = decode_db_for(net, (size_t)ni);
+        const StepMeta m = meta_ptrs(net, L, ngt, ni ? decode_grid_for(net, (size_t)ni, db) : 0, db);
         if (int rc = gen_forward(net, n_seqs, T, m, rec)) return rc;
     }
     if (net->step_timing) RAGD_CK(cudaEventRecord(net->ev_s1, st));

@@ -83,8 +83,12 @@ cudaError_t ragd_k_paged_prefill(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, c
 cudaError_t ragd_k_paged_decode(const __nv_bfloat16 *qkv, __nv_bfloat16 *out, const __nv_bfloat16 *kc,
                                 const __nv_bfloat16 *vc, const int32_t *seq_start, const int32_t *pos0,
                                 const int32_t *blk_start, const int32_t *blocks, int bs, const int4 *items,
-                                const int *n_items, int grid, float *part, int *counters, int nH, int nKV, int hd,
-                                cudaStream_t st);
+                                const int *n_items, int grid, int db, float *part, int *counters, int nH, int nKV,
+                                int hd, cudaStream_t st);
+// db: the load schedule (two tile buffers, or one: paged_attention.cu) — the same bits either way.
+// The decode kernel's resident CTAs per SM for a schedule (occupancy API; -1 on error): the grid that
+// fills the device.
+int ragd_k_paged_decode_ctas_per_sm(int hd, int db);
 // Host: the step's work lists. Returns 0, or -1 when a list would exceed its capacity.
 // n_splits_total: partial slots used (each a [nH/nKV][hd + 2] f32 record).
 int ragd_paged_work(int n_seqs, const int32_t *seq_start, const int32_t *pos0, int nKV, int2 *tiles, int tile_cap,

@@ -68,6 +68,7 @@ extern "C" void ragd_cuda_net_plan(const ragd_cuda_shape *s, ragd_cuda_plan *p) 
     size_t gen_dev = 0, gen_host = 0;
     if (gen) gen_plan(s, d, &gen_dev, &gen_host);
     p->activations = align_up(d.T * d.E * 4) + align_up(d.T * d.bufA * 2) + align_up(d.T * d.bufB * 2) +
+                     align_up(d.M * d.F * 2) + align_up(d.M * d.GU * 2) +
                      3 * align_up(d.T * 4) + align_up((d.S + 1) * 4) + align_up(d.tiles * 8) + align_up(d.hd / 2 * 4) +
                      align_up(d.S * std::max(d.E, d.R) * 4) + align_up(d.R * d.E * 2) + align_up(d.S * d.E * 4) +
                      align_up((d.S + 1) * 4) + align_up(d.S * 8) + gen_dev;
@@ -149,7 +150,9 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     p = net->a_arena;
     net->x = (float *)take(d.T * d.E * 4);
     net->bufA = (bf16 *)take(d.T * d.bufA * 2);
+    net->mlpA = (bf16 *)take(d.M * d.F * 2);
     net->bufB = (bf16 *)take(d.T * d.bufB * 2);
+    net->mlpB = (bf16 *)take(d.M * d.GU * 2);
     net->tok_d = (int32_t *)take(d.T * 4);
     net->pos_d = (int32_t *)take(d.T * 4);
     net->type_d = (int32_t *)take(d.T * 4);
@@ -165,6 +168,9 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     RAGD_CK(ragd_k_attention_init());
     if (s->kv_cache) RAGD_CK(ragd_k_paged_init());
     RAGD_CK(cudaDeviceGetAttribute(&net->n_sm, cudaDevAttrMultiProcessorCount, s->device));
+    if (s->kv_cache && ((net->decode_per_sm[0] = ragd_k_paged_decode_ctas_per_sm((int)d.hd, 0)) < 1 ||
+                        (net->decode_per_sm[1] = ragd_k_paged_decode_ctas_per_sm((int)d.hd, 1)) < 1))
+        return ragd_cuda_fail(cerr, "decode attention", "the occupancy query failed", __FILE__, __LINE__);
     {
         int32_t *iota = (int32_t *)malloc((d.S + 1) * 4);
         if (!iota) return ragd_cuda_fail(cerr, "malloc", "out of host memory", __FILE__, __LINE__);
@@ -197,8 +203,8 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     int rc;
     if ((rc = ragd_gemm_init(&net->g_qkv, net->lt, (int)d.Dqkv, (int)d.E, T, 0, 0, s->qkv_bias, kWorkspace, cerr)) ||
         (rc = ragd_gemm_init(&net->g_o, net->lt, (int)d.E, (int)d.Dq, T, 1, 1, 0, kWorkspace, cerr)) ||
-        (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)d.GU, (int)d.E, T, 0, 0, s->linear_bias, kWorkspace, cerr)) ||
-        (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, T, 1, 1, 0, kWorkspace, cerr)))
+        (rc = ragd_gemm_init(&net->g_gu, net->lt, (int)d.GU, (int)d.E, (int)d.M, 0, 0, s->linear_bias, kWorkspace, cerr)) ||
+        (rc = ragd_gemm_init(&net->g_down, net->lt, (int)d.E, (int)d.F, (int)d.M, 1, 1, 0, kWorkspace, cerr)))
         return rc;
     if (s->kv_cache &&
         (rc = ragd_gemm_init(&net->g_lm, net->lt, (int)d.Vl, (int)d.E, s->max_seqs, 1, 0, 0, kWorkspace, cerr)))
@@ -211,7 +217,9 @@ static int net_init(ragd_cuda_net *net, const float *inv_freq) {
     const char *tune_env = getenv("RAGD_GEMM_TUNE");
     const double t_tune = net_now_ms();
     if (!tune_env || strcmp(tune_env, "0")) {
-        ragd_gemm_scratch sc = {(bf16 *)net->w_arena, net->bufA, net->bufB, d.T * d.bufB * 2};
+        // X: bufA + mlpA, Y: bufB + mlpB (each pair carved back to back)
+        ragd_gemm_scratch sc = {(bf16 *)net->w_arena, net->bufA, net->bufB,
+                                (size_t)((char *)net->mlpB - (char *)net->bufB) + d.M * d.GU * 2};
         ragd_gemm *gs[] = {&net->g_qkv, &net->g_o, &net->g_gu, &net->g_down};
         for (ragd_gemm *g : gs)
             if ((rc = ragd_gemm_tune(g, net->lt, &sc, net->ws, kWorkspace, net->st, cerr))) return rc;
@@ -554,7 +562,7 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
                                              s->head_dim, st));
             if (gen->decode_grid)
                 RAGD_CK(ragd_k_paged_decode(net->bufB, net->bufA, kc, vc, seq, gen->pos0, gen->blk_start, gen->blocks,
-                                            (int)d.bs, gen->items, gen->n_items, gen->decode_grid, net->part_d,
+                                            (int)d.bs, gen->items, gen->n_items, gen->decode_grid, gen->decode_db, net->part_d,
                                             net->counters_d, s->n_head, s->n_head_kv, s->head_dim, st));
         } else {
             RAGD_CK(ragd_k_attention(net->bufB, net->bufA, seq, prune ? net->tiles_last_d : net->tiles_d,
@@ -572,15 +580,22 @@ int net_layers(ragd_cuda_net *net, int n_seqs, int T, int n_tiles, const StepMet
         RAGD_CK(rec.mark(P_NORM2));
         if (post) RAGD_CK(ragd_k_layernorm(x, L.bo, L.attn_norm, L.attn_norm_b, s->rms_eps, Tr, (int)d.E, net->bufA, st));
         else RAGD_CK(ragd_k_rmsnorm(x, L.ffn_norm, net->bufA, Tr, (int)d.E, s->rms_eps, st));
-        RAGD_CK(rec.mark(P_GU));
-        if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA, net->bufB, Tr, L.bup, net->ws, kWorkspace, st, cerr))
-            return rc;
-        RAGD_CK(rec.mark(P_SWIGLU));
-        if (s->act == RAGD_CUDA_ACT_SWIGLU) RAGD_CK(ragd_k_swiglu(net->bufB, net->bufA, Tr, (int)d.F, st));
-        else RAGD_CK(ragd_k_gelu(net->bufB, net->bufA, Tr, (int)d.F, s->act == RAGD_CUDA_ACT_GELU_TANH, st));
-        RAGD_CK(rec.mark(P_DOWN));
-        if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->bufA, x, Tr, nullptr, net->ws, kWorkspace, st, cerr))
-            return rc;
+        // the MLP in chunks of ≤ M rows (its intermediates are [M, GU] and [M, F]); with profiling on, the
+        // phases are marked in the first chunk only (later chunks count to the down projection)
+        for (int r0 = 0; r0 < Tr; r0 += (int)d.M) {
+            const int n = std::min((int)d.M, Tr - r0);
+            if (r0 == 0) RAGD_CK(rec.mark(P_GU));
+            if (int rc = ragd_gemm_run(&net->g_gu, net->lt, L.wgu, net->bufA + (size_t)r0 * d.E, net->mlpB, n, L.bup,
+                                       net->ws, kWorkspace, st, cerr))
+                return rc;
+            if (r0 == 0) RAGD_CK(rec.mark(P_SWIGLU));
+            if (s->act == RAGD_CUDA_ACT_SWIGLU) RAGD_CK(ragd_k_swiglu(net->mlpB, net->mlpA, n, (int)d.F, st));
+            else RAGD_CK(ragd_k_gelu(net->mlpB, net->mlpA, n, (int)d.F, s->act == RAGD_CUDA_ACT_GELU_TANH, st));
+            if (r0 == 0) RAGD_CK(rec.mark(P_DOWN));
+            if (int rc = ragd_gemm_run(&net->g_down, net->lt, L.wdown, net->mlpA, x + (size_t)r0 * d.E, n, nullptr,
+                                       net->ws, kWorkspace, st, cerr))
+                return rc;
+        }
         if (post) {
             RAGD_CK(rec.mark(P_NORM1));
             RAGD_CK(ragd_k_layernorm(x, L.bdown, L.ffn_norm, L.ffn_norm_b, s->rms_eps, Tr, (int)d.E, net->bufA, st));

@@ -13,6 +13,10 @@
 
 constexpr size_t kWorkspace = 32u << 20;  // cuBLASLt workspace (NVIDIA's recommendation for Hopper)
 constexpr size_t kAlign = 256;
+// The MLP runs over the rows in chunks of at most kMlpRows (net_layers): its [rows, F] and [rows, 2F]
+// intermediates are the largest activations (bufB was 2F wide), and a chunk of 2,048 rows keeps the
+// GEMMs at full speed. Rows are independent, so chunking changes no bit.
+constexpr size_t kMlpRows = 2048;
 
 static inline size_t align_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 
@@ -36,6 +40,7 @@ extern const char *const kPhaseNames[RAGD_CUDA_N_PHASES];
 // Sizes derived from the shape (elements unless named bytes).
 struct Dims {
     size_t E, F, V, hd, Dq, Dkv, Dqkv, T, S, R, tiles, bufA, bufB;
+    size_t M;   // rows of an MLP chunk: min(T, kMlpRows)
     size_t GU;  // width of the up projection's output: 2F (SwiGLU: gate | up) or F (GELU)
     // generation: rows of the lm head = the logits' row stride, V rounded up to 64 (the padding rows are
     // zero, their logits never read): cuBLASLt has sm90 kernels for N = 151,680 but not for Qwen's 151,669
@@ -55,8 +60,9 @@ static inline Dims dims_of(const ragd_cuda_shape *s) {
     d.GU = s->act == RAGD_CUDA_ACT_SWIGLU ? 2 * d.F : d.F;
     d.T = s->max_batch_tokens, d.S = s->max_seqs, d.R = s->max_score_rows > 0 ? s->max_score_rows : 1;
     d.tiles = d.T / RAGD_ATTN_BM + d.S;
-    d.bufA = std::max(d.E, std::max(d.Dq, d.F));
-    d.bufB = std::max(d.Dqkv, 2 * d.F);
+    d.bufA = std::max(d.E, d.Dq);  // normed rows [T, E], attention output [T, Dq]
+    d.bufB = d.Dqkv;               // q|k|v rows
+    d.M = std::min(d.T, kMlpRows);
     d.ctx = s->kv_cache ? (size_t)s->max_ctx : 0;
     d.nb = s->kv_cache ? (size_t)s->kv_blocks : 0;
     d.bs = s->kv_cache ? (size_t)s->kv_block_size : 0;
@@ -76,6 +82,7 @@ struct StepMeta {
     const int4 *items;    // decode work items (sequences with one new token)
     const int *n_items;   // on the device
     int decode_grid;      // 0: no decode rows
+    int decode_db;        // the decode attention's schedule: two tile buffers (1) or one (0)
     const ragd_sample_params *params;  // [S]
 };
 
@@ -89,6 +96,7 @@ struct ragd_cuda_net {
     int ready;
     int prune_last;  // 1 unless RAGD_PRUNE_LAST=0 (benchmark A/B of the pruned last layer)
     int n_sm;
+    int decode_per_sm[2];  // resident decode-attention CTAs per SM, one / two tile buffers (generation nets)
     cudaStream_t st;
     cublasLtHandle_t lt;
     char *w_arena, *a_arena;
@@ -105,7 +113,9 @@ struct ragd_cuda_net {
     // activations
     float *x;            // [T, E] residual
     bf16 *bufA;          // [T, bufA]
+    bf16 *mlpA;          // [M, F] the activation's output (down's input); right after bufA (tuner scratch)
     bf16 *bufB;          // [T, bufB]
+    bf16 *mlpB;          // [M, GU] the up projection's output; right after bufB (tuner scratch)
     int32_t *tok_d;      // [T]
     int32_t *pos_d;      // [T] positions (RoPE) or position-table rows (abs_pos)
     int32_t *type_d;     // [T] token types (abs_pos)

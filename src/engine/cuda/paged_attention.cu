@@ -217,21 +217,30 @@ __global__ void __launch_bounds__(NT, 2)
 // A work item: .x = batch sequence, .y = kv head, .z = split, .w = slot of its split 0 in the partials
 // ([slot + split][group row][hd + 2]: m, l, o). The (sequence, kv head) has ceil((pos + 1) / SPLIT)
 // splits; its counter is counters[sequence · nKV + kv head].
-template <int HD>
-__global__ void __launch_bounds__(32)
+// Two load schedules, the same instructions on the data (so the same bits):
+//   DB (two tile buffers, 36 KB for hd 128, 6 CTAs per SM): V_j is loaded while S_j = Q K_j^T is
+//     computed and K_{j+1} while O += P V_j — the shorter chain per warp, for batches whose items all
+//     fit on the device at once;
+//   one buffer for K and then V (20 KB: 10 CTAs per SM, ≤ 168 registers, no spills): each load waits
+//     for the previous tile's use, but 10 warps per SM hide more latency than 6 — for large batches
+//     (bs 256: 123 → 107 µs per layer, 1.80 → 2.07 TB/s; slower below ~800 items).
+// ragd_k_paged_decode picks by the number of items (decode_db_items).
+template <int HD, bool DB>
+__global__ void __launch_bounds__(32, 10)
     paged_decode_kernel(const bf16 *qkv, bf16 *out, const bf16 *kc, const bf16 *vc, const int32_t *seq_start,
                         const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks, int bs_shift,
                         const int4 *items, const int *n_items, float *part, int *counters, int nH, int nKV,
                         float scale_log2) {
     extern __shared__ uint4 smem_raw[];
     constexpr uint32_t TB = tile_bytes(HD);
-    const uint32_t sK = smem_addr(smem_raw), sV = sK + TB, sQ = sV + TB;  // sQ: [16][HD]
+    // sK: the K tile (and the V tile without DB); sV: the V tile; sQ: [16][HD]
+    const uint32_t sK = smem_addr(smem_raw), sV = DB ? sK + TB : sK, sQ = sV + TB;
     const int G = nH / nKV, ldq = (nH + 2 * nKV) * HD, ldk = nKV * HD, lane = threadIdx.x;
     const int mi = lane >> 3, mr = lane & 7, g = lane >> 2, t4 = lane & 3;
     const uint32_t qo = frag_off<HD>(mi & 1, mi >> 1, mr), ko = frag_off<HD>(mi >> 1, mi & 1, mr),
                    vo = frag_off<HD>(mi & 1, mi >> 1, mr);
     __shared__ int s_last;
-    __shared__ uint32_t rows_t[BN];  // cache rows of the current tile (K and V)
+    __shared__ uint32_t rows_t[SPLIT];  // cache rows of the split's tiles (K and V), looked up at its start
     const int count = *n_items;
     for (int it = blockIdx.x; it < count; it += gridDim.x) {
         const int4 w = items[it];
@@ -251,7 +260,8 @@ __global__ void __launch_bounds__(32)
             }
         }
         const int kt0 = c * KT, kt1 = min((c + 1) * KT, (L + BN - 1) / BN);
-        paged_rows<32>(rows_t, bl, bs_shift, kt0 * BN, L, lane);
+        // every tile's block-table lookups at once: one dependent round trip per split, not per tile
+        for (int j = kt0; j < kt1; j++) paged_rows<32>(rows_t + (j - kt0) * BN, bl, bs_shift, j * BN, L, lane);
         __syncwarp();
         load_paged<HD, 32>(sK, Kc, rows_t, ldk, kt0 * BN, L, lane);
         cp_commit();
@@ -260,29 +270,38 @@ __global__ void __launch_bounds__(32)
         for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;
         float m0 = -1e30f, m1 = -1e30f, l0 = 0.f, l1 = 0.f;
         for (int j = kt0; j < kt1; j++) {
+            const uint32_t *rows_j = rows_t + (j - kt0) * BN;
             cp_wait<0>();
-            __syncwarp();
-            load_paged<HD, 32>(sV, Vc, rows_t, ldk, j * BN, L, lane);
-            cp_commit();
+            __syncwarp();  // K_j (and Q) visible to every lane
+            if (DB) {      // V_j into its own buffer while S_j is computed
+                load_paged<HD, 32>(sV, Vc, rows_j, ldk, j * BN, L, lane);
+                cp_commit();
+            }
             const int kb = j * BN;
             const bool mask = kb + BN - 1 > p;
             const int lim = kb + BN - 1 <= p ? BN : p - kb + 1;
             float s[BN / 8][4];
             qk_tile<HD>(s, [&](int kk, uint32_t(&q)[4]) { ldsm4(sQ + (qo ^ (kk << 5)), q); }, sK, ko, lim);
+            if (!DB) {
+                __syncwarp();  // every lane has read K_j: V_j may overwrite it
+                load_paged<HD, 32>(sV, Vc, rows_j, ldk, kb, L, lane);
+                cp_commit();
+            }
             uint32_t pf[BN / 8][2];
             float a0, a1;
             softmax_tile(s, pf, m0, m1, l0, l1, a0, a1, mask, p - kb - 2 * t4, p - kb - 2 * t4, scale_log2);
             cp_wait<0>();
-            __syncwarp();
-            if (j + 1 < kt1) {
-                __syncwarp();  // every lane has issued its V loads from rows_t
-                paged_rows<32>(rows_t, bl, bs_shift, (j + 1) * BN, L, lane);
-                __syncwarp();
-                load_paged<HD, 32>(sK, Kc, rows_t, ldk, (j + 1) * BN, L, lane);
+            __syncwarp();  // V_j visible to every lane (DB: every lane is done with K_j)
+            if (DB && j + 1 < kt1) {
+                load_paged<HD, 32>(sK, Kc, rows_j + BN, ldk, (j + 1) * BN, L, lane);
                 cp_commit();
             }
             pv_tile<HD>(o, pf, a0, a1, sV, vo, lim);
-            __syncwarp();
+            __syncwarp();  // every lane has read V_j
+            if (!DB && j + 1 < kt1) {
+                load_paged<HD, 32>(sK, Kc, rows_j + BN, ldk, (j + 1) * BN, L, lane);
+                cp_commit();
+            }
         }
         const float lq0 = quad_sum(l0), lq1 = quad_sum(l1);
         const int ldo = nH * HD;
@@ -364,8 +383,20 @@ __global__ void __launch_bounds__(32)
     }
 }
 
+// decode: the K and V tiles (one buffer for both without DB) and the [16][hd] Q tile
+constexpr int smem_decode(int hd, bool db) { return (db ? 2 : 1) * (int)tile_bytes(hd) + 16 * hd * 2; }
 // K, V, Q tiles and the running O (NT threads × hd/2 floats = one more tile of f32 pairs)
 constexpr uint32_t smem_prefill(int hd) { return 3 * tile_bytes(hd) + (uint32_t)NT * (uint32_t)hd / 2 * 4; }
+
+template <int HD, bool DB>
+cudaError_t init_decode() {
+    cudaError_t e = cudaFuncSetAttribute(paged_decode_kernel<HD, DB>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         smem_decode(HD, DB));
+    if (e == cudaSuccess)
+        e = cudaFuncSetAttribute(paged_decode_kernel<HD, DB>, cudaFuncAttributePreferredSharedMemoryCarveout,
+                                 (int)cudaSharedmemCarveoutMaxShared);
+    return e;
+}
 
 template <int HD>
 cudaError_t init_kernels() {
@@ -374,13 +405,27 @@ cudaError_t init_kernels() {
     if (e == cudaSuccess)
         e = cudaFuncSetAttribute(paged_prefill_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
                                  (int)cudaSharedmemCarveoutMaxShared);
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(paged_decode_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 2 * (int)tile_bytes(HD) + 16 * HD * 2);
-    if (e == cudaSuccess)
-        e = cudaFuncSetAttribute(paged_decode_kernel<HD>, cudaFuncAttributePreferredSharedMemoryCarveout,
-                                 (int)cudaSharedmemCarveoutMaxShared);
+    if (e == cudaSuccess) e = init_decode<HD, false>();
+    if (e == cudaSuccess) e = init_decode<HD, true>();
     return e;
+}
+
+template <int HD, bool DB>
+void launch_decode(int grid, const bf16 *qkv, bf16 *out, const bf16 *kc, const bf16 *vc, const int32_t *seq_start,
+                   const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks, int shift, const int4 *items,
+                   const int *n_items, float *part, int *counters, int nH, int nKV, float scale_log2, cudaStream_t st) {
+    paged_decode_kernel<HD, DB><<<grid, 32, smem_decode(HD, DB), st>>>(qkv, out, kc, vc, seq_start, pos0, blk_start,
+                                                                       blocks, shift, items, n_items, part, counters,
+                                                                       nH, nKV, scale_log2);
+}
+
+template <int HD, bool DB>
+int occupancy_of() {
+    int n = 0;
+    return cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, paged_decode_kernel<HD, DB>, 32, smem_decode(HD, DB)) ==
+                   cudaSuccess
+               ? n
+               : -1;
 }
 
 int log2_of(int bs) {
@@ -416,21 +461,25 @@ cudaError_t ragd_k_paged_prefill(const bf16 *qkv, bf16 *out, const bf16 *kc, con
 
 cudaError_t ragd_k_paged_decode(const bf16 *qkv, bf16 *out, const bf16 *kc, const bf16 *vc, const int32_t *seq_start,
                                 const int32_t *pos0, const int32_t *blk_start, const int32_t *blocks, int bs,
-                                const int4 *items, const int *n_items, int grid, float *part, int *counters, int nH,
-                                int nKV, int hd, cudaStream_t st) {
+                                const int4 *items, const int *n_items, int grid, int db, float *part, int *counters,
+                                int nH, int nKV, int hd, cudaStream_t st) {
     const int shift = log2_of(bs);
     if (grid <= 0 || nH <= 0 || nKV <= 0 || nH % nKV || nH / nKV > 16 || shift < 0) return cudaErrorInvalidValue;
     const float scale_log2 = (float)(1.0 / std::sqrt((double)hd) * 1.4426950408889634);
-    if (hd == 128)
-        paged_decode_kernel<128><<<grid, 32, 2 * tile_bytes(128) + 16 * 128 * 2, st>>>(
-            qkv, out, kc, vc, seq_start, pos0, blk_start, blocks, shift, items, n_items, part, counters, nH, nKV,
-            scale_log2);
-    else if (hd == 64)
-        paged_decode_kernel<64><<<grid, 32, 2 * tile_bytes(64) + 16 * 64 * 2, st>>>(
-            qkv, out, kc, vc, seq_start, pos0, blk_start, blocks, shift, items, n_items, part, counters, nH, nKV,
-            scale_log2);
+    auto go = [&](auto launch) {
+        launch(grid, qkv, out, kc, vc, seq_start, pos0, blk_start, blocks, shift, items, n_items, part, counters, nH,
+               nKV, scale_log2, st);
+    };
+    if (hd == 128) db ? go(launch_decode<128, true>) : go(launch_decode<128, false>);
+    else if (hd == 64) db ? go(launch_decode<64, true>) : go(launch_decode<64, false>);
     else return cudaErrorInvalidValue;
     return cudaGetLastError();
+}
+
+int ragd_k_paged_decode_ctas_per_sm(int hd, int db) {
+    if (hd == 128) return db ? occupancy_of<128, true>() : occupancy_of<128, false>();
+    if (hd == 64) return db ? occupancy_of<64, true>() : occupancy_of<64, false>();
+    return -1;
 }
 
 int ragd_paged_work(int n_seqs, const int32_t *seq_start, const int32_t *pos0, int nKV, int2 *tiles, int tile_cap,
