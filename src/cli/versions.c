@@ -1,10 +1,9 @@
 /* versions.c — the library versions of this process for /diagnostics (issue 15): ragd and its git commit,
  * the C library, and each library ragd links, as each reports itself at run time (so a container's
  * libraries, not the build machine's headers, are what is shown); the CUDA toolkit the binary was built
- * with; the NVIDIA driver and the CUDA version it supports from NVML. Computed once at startup (main
- * thread) and served as fixed text. The CUDA runtime's and cuBLASLt's own run-time versions are not asked
- * here: only src/engine/cuda calls CUDA, and its C API (cuda_api.h) has no version call yet — they read
- * null, with the toolkit version beside them. */
+ * with, and the CUDA runtime's and cuBLASLt's own run-time versions (through cuda_api.h: only
+ * src/engine/cuda calls CUDA); the NVIDIA driver and the CUDA version it supports from NVML. Computed once
+ * at startup (main thread) and served as fixed text. */
 #include <curl/curl.h>
 #include <gnu/libc-version.h>
 #include <jansson.h>
@@ -16,6 +15,9 @@
 #include <pcre2.h>
 
 #include "cli/versions.h"
+#ifdef RAGD_HAVE_CUDA
+#include "engine/cuda/cuda_api.h"
+#endif
 
 static void member(ragd_buf *b, const char *key, const char *val) {
     ragd_buf_printf(b, "%s\"%s\":", b->len && b->data[b->len - 1] != '{' ? "," : "", key);
@@ -42,8 +44,19 @@ void ragd_cli_versions_json(const ragd_nvml *nvml, ragd_buf *b) {
 #else
     member(b, "cuda_toolkit", NULL); /* a CPU-only build */
 #endif
-    member(b, "cuda_runtime", NULL);
+#ifdef RAGD_HAVE_CUDA
+    int rt = 0;
+    size_t lt = 0;
+    ragd_cuda_lib_versions(&rt, &lt);
+    char rtv[32], ltv[48];
+    snprintf(rtv, sizeof rtv, "%d.%d", rt / 1000, rt % 1000 / 10);
+    snprintf(ltv, sizeof ltv, "%zu.%zu.%zu", lt / 10000, lt % 10000 / 100, lt % 100);
+    member(b, "cuda_runtime", rt > 0 ? rtv : NULL);
+    member(b, "cublaslt", lt > 0 ? ltv : NULL);
+#else
+    member(b, "cuda_runtime", NULL); /* a CPU-only build */
     member(b, "cublaslt", NULL);
+#endif
     member(b, "nvidia_driver", ragd_nvml_driver_version(nvml));
     const int cd = ragd_nvml_cuda_driver_version(nvml);
     char cdv[32];

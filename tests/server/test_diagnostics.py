@@ -117,11 +117,13 @@ def test_versions():
     for k in ("libmicrohttpd", "jansson", "utf8proc", "libyaml", "libcurl"):
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?", v[k]), (k, v[k])
     assert re.match(r"\d+\.\d+ ", v["pcre2"]) and re.match(r"OpenSSL \d+\.\d+\.\d+", v["openssl"]), v
-    if info.group(3) == "true":
+    if info.group(3) == "true":  # the loaded CUDA libraries report themselves (no GPU or driver needed)
         assert re.fullmatch(r"\d+\.\d+\.\d+", v["cuda_toolkit"]), v
+        major_minor = ".".join(v["cuda_toolkit"].split(".")[:2])
+        assert v["cuda_runtime"] == major_minor, v  # the runtime of the build's toolkit (13.0 with 13.0.48)
+        assert re.fullmatch(r"\d+\.\d+\.\d+", v["cublaslt"]) and v["cublaslt"].split(".")[0] == major_minor.split(".")[0], v
     else:
-        assert v["cuda_toolkit"] is None, v
-    assert v["cuda_runtime"] is None and v["cublaslt"] is None  # not asked outside src/engine/cuda (versions.c)
+        assert v["cuda_toolkit"] is None and v["cuda_runtime"] is None and v["cublaslt"] is None, v
     if FAKE:  # the fake NVML's driver and CUDA version (12060 → "12.6")
         assert v["nvidia_driver"] == "560.35.03" and v["cuda_driver"] == "12.6", v
     else:

@@ -21,6 +21,10 @@
 /* Number of usable CUDA devices; 0 when none (no driver, no GPU). Fills why[0..why_len) with the
  * reason when 0. */
 int ragd_cuda_device_count(char *why, size_t why_len);
+/* The CUDA runtime's version (1000·major + 10·minor, 0 when it cannot say) and cuBLASLt's
+ * (10000·major + 100·minor + patch) as the loaded libraries report them; no device needed. Returns 0 or
+ * the CUDA error of the runtime query. */
+int ragd_cuda_lib_versions(int *runtime, size_t *cublaslt);
 /* Name, total and free memory of device `ordinal`; returns 0 on success, else a CUDA error code. */
 int ragd_cuda_device_info(int ordinal, char *name, size_t name_len, size_t *total, size_t *free_bytes);
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 extern "C" {
@@ -33,4 +34,12 @@ extern "C" int ragd_cuda_device_info(int ordinal, char *name, size_t name_len, s
     if (total) *total = t;
     if (free_bytes) *free_bytes = f;
     return 0;
+}
+
+extern "C" int ragd_cuda_lib_versions(int *runtime, size_t *cublaslt) {
+    int v = 0;
+    cudaError_t e = cudaRuntimeGetVersion(&v);  // the runtime library's own; needs no device or driver
+    if (runtime) *runtime = e == cudaSuccess ? v : 0;
+    if (cublaslt) *cublaslt = cublasLtGetVersion();
+    return e == cudaSuccess ? 0 : (int)e;
 }
